@@ -1,0 +1,32 @@
+"""The model zoo: Functional-API builders behind a name registry.
+
+    >>> from kerascnn import models
+    >>> models.list_models("resnet*")[:3]
+    ['resnet18', 'resnet20', 'resnet32']
+    >>> model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
+
+Importing this package imports every family module, which registers its
+variants; nothing needs registering by hand.
+"""
+
+from kerascnn.models import alexnet  # noqa: F401
+from kerascnn.models import lenet  # noqa: F401
+from kerascnn.models import resnet  # noqa: F401
+from kerascnn.models import simple_convnet  # noqa: F401
+from kerascnn.models import slot_tagger  # noqa: F401
+from kerascnn.models import vgg  # noqa: F401
+from kerascnn.models.registry import (
+    ModelInfo,
+    build,
+    get_model_info,
+    list_models,
+    register_model,
+)
+
+__all__ = [
+    "ModelInfo",
+    "build",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,232 @@
+"""ResNet (He, Zhang, Ren and Sun, 2016): ImageNet and CIFAR families.
+
+ImageNet family (section 3.4, Table 1): a 7x7/2 stem and 3x3/2 max pool,
+four stages (64, 128, 256, 512 filters; layer names `conv2`..`conv5`),
+global average pooling and a dense classifier.
+
+* `resnet18`, `resnet34`: basic blocks (two 3x3 convolutions) without
+  convolution biases, since BatchNormalization follows every convolution.
+  At 224x224x3/1000 they have 11,689,512 and 21,797,672 trainable
+  parameters, the counts of the reference torchvision models.
+* `resnet50`, `resnet101`, `resnet152`: bottleneck blocks (1x1, 3x3, 1x1
+  with 4x expansion) laid out exactly as `keras.applications.ResNet50`
+  (convolution biases, the stride on the first 1x1, the same layer names),
+  so `resnet50` has the same 25,636,712 parameters and Keras' ImageNet
+  weights load by layer name.
+
+CIFAR family (section 4.2, Table 6): a 3x3 stem with 16 filters, three
+stages of n basic blocks (16, 32, 64 filters), global average pooling and
+a dense classifier; depth = 6n + 2 (20, 32, 44, 56, 110). `resnet20` has
+about 0.27M parameters. When the shape changes the shortcut is a strided
+1x1 convolution plus BN (`shortcut="projection"`, option B, the default,
+272,474 trainable parameters) or the paper's parameter-free option A
+(`shortcut="zero_pad"`: subsample and pad channels with zeros, 269,722).
+
+BatchNormalization uses momentum 0.9 and epsilon 1e-5 (the paper's Torch
+settings); Keras' default momentum of 0.99 leaves the moving statistics
+stale after short runs.
+"""
+
+import keras
+
+from kerascnn.layers import ZeroPadShortcut
+from kerascnn.models import _validation as v
+from kerascnn.models.registry import register_model
+
+REFERENCE = (
+    "He et al. (2016), Deep residual learning for image recognition "
+    "(https://arxiv.org/abs/1512.03385)"
+)
+IMAGENET_MIN_SIZE = 32
+CIFAR_MIN_SIZE = 8
+BN_KWARGS = {"momentum": 0.9, "epsilon": 1e-5}
+# depth -> (block type, blocks per stage)
+IMAGENET_DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+IMAGENET_FILTERS = (64, 128, 256, 512)
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+CIFAR_FILTERS = (16, 32, 64)
+
+
+def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True):
+    padding = "valid" if kernel == 1 else "same"
+    x = keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding,
+        use_bias=use_bias, kernel_initializer="he_normal",
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn", **BN_KWARGS)(x)
+    if relu:
+        x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def basic_block(x, filters, strides, name, shortcut="projection"):
+    """Two 3x3 conv-BN pairs with an identity or adapted shortcut."""
+    if strides != 1 or x.shape[-1] != filters:
+        if shortcut == "zero_pad":
+            residual = ZeroPadShortcut(
+                filters, strides, name=f"{name}_0_pad"
+            )(x)
+        else:
+            residual = _conv_bn(
+                x, filters, 1, strides, f"{name}_0", False, relu=False
+            )
+    else:
+        residual = x
+    y = _conv_bn(x, filters, 3, strides, f"{name}_1", False)
+    y = _conv_bn(y, filters, 3, 1, f"{name}_2", False, relu=False)
+    y = keras.layers.Add(name=f"{name}_add")([residual, y])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def bottleneck_block(x, filters, strides, name):
+    """1x1 reduce, 3x3, 1x1 expand (4x), as in keras.applications."""
+    if strides != 1 or x.shape[-1] != 4 * filters:
+        residual = _conv_bn(
+            x, 4 * filters, 1, strides, f"{name}_0", True, relu=False
+        )
+    else:
+        residual = x
+    y = _conv_bn(x, filters, 1, strides, f"{name}_1", True)
+    y = _conv_bn(y, filters, 3, 1, f"{name}_2", True)
+    y = _conv_bn(y, 4 * filters, 1, 1, f"{name}_3", True, relu=False)
+    y = keras.layers.Add(name=f"{name}_add")([residual, y])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def _head(x, inputs, num_classes, classifier_activation, name):
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation=classifier_activation, name="predictions"
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _build_imagenet_resnet(
+    depth,
+    input_shape,
+    num_classes,
+    classifier_activation="softmax",
+    name=None,
+):
+    v.check_positive_int("num_classes", num_classes)
+    v.check_image_shape(f"resnet{depth}", input_shape, IMAGENET_MIN_SIZE)
+    block_type, blocks_per_stage = IMAGENET_DEPTHS[depth]
+    use_bias = block_type == "bottleneck"
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    # === Stem ===
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = keras.layers.Conv2D(
+        64, 7, strides=2, use_bias=use_bias, kernel_initializer="he_normal",
+        name="conv1_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(name="conv1_bn", **BN_KWARGS)(x)
+    x = keras.layers.Activation("relu", name="conv1_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    # === Stages ===
+    for stage, (filters, blocks) in enumerate(
+        zip(IMAGENET_FILTERS, blocks_per_stage), start=2
+    ):
+        for block in range(1, blocks + 1):
+            strides = 2 if block == 1 and stage > 2 else 1
+            block_name = f"conv{stage}_block{block}"
+            if block_type == "basic":
+                x = basic_block(x, filters, strides, block_name)
+            else:
+                x = bottleneck_block(x, filters, strides, block_name)
+    return _head(
+        x, inputs, num_classes, classifier_activation, name or f"resnet{depth}"
+    )
+
+
+def _build_cifar_resnet(
+    depth,
+    input_shape,
+    num_classes,
+    shortcut="projection",
+    classifier_activation="softmax",
+    name=None,
+):
+    v.check_positive_int("num_classes", num_classes)
+    v.check_choice("shortcut", shortcut, ("projection", "zero_pad"))
+    v.check_image_shape(f"resnet{depth}", input_shape, CIFAR_MIN_SIZE)
+    blocks = (depth - 2) // 6
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _conv_bn(inputs, CIFAR_FILTERS[0], 3, 1, "conv1", False)
+    for stage, filters in enumerate(CIFAR_FILTERS, start=2):
+        for block in range(1, blocks + 1):
+            strides = 2 if block == 1 and stage > 2 else 1
+            x = basic_block(
+                x, filters, strides, f"conv{stage}_block{block}", shortcut
+            )
+    return _head(
+        x, inputs, num_classes, classifier_activation, name or f"resnet{depth}"
+    )
+
+
+_IMAGENET_DOC = """Builds ResNet-{depth} for ImageNet-sized inputs.
+
+    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), Table 1.
+
+    Args:
+        input_shape: `(H, W, C)`, at least 32x32. Defaults to `(224, 224, 3)`.
+        num_classes: int, output width. Defaults to `1000`.
+        classifier_activation: output activation, `None` for logits.
+            Defaults to `"softmax"`.
+        name: model name. Defaults to `"resnet{depth}"`.
+
+    Returns:
+        A `keras.Model`.
+    """
+
+_CIFAR_DOC = """Builds ResNet-{depth} for CIFAR-sized inputs ({n} blocks a stage).
+
+    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), sec. 4.2.
+
+    Args:
+        input_shape: `(H, W, C)`, at least 8x8. Defaults to `(32, 32, 3)`.
+        num_classes: int, output width. Defaults to `10`.
+        shortcut: `"projection"` (1x1 conv + BN, option B) or `"zero_pad"`
+            (option A, no parameters). Defaults to `"projection"`.
+        classifier_activation: output activation, `None` for logits.
+            Defaults to `"softmax"`.
+        name: model name. Defaults to `"resnet{depth}"`.
+
+    Returns:
+        A `keras.Model`.
+    """
+
+
+def _register(depth, build_fn, doc, input_shape, num_classes):
+    def builder(input_shape=input_shape, num_classes=num_classes, **options):
+        return build_fn(depth, input_shape, num_classes, **options)
+
+    builder.__name__ = builder.__qualname__ = f"resnet{depth}"
+    builder.__module__ = __name__
+    builder.__doc__ = doc
+    return register_model(
+        default_input_shape=input_shape,
+        default_num_classes=num_classes,
+        reference=REFERENCE,
+    )(builder)
+
+
+for _depth in IMAGENET_DEPTHS:
+    globals()[f"resnet{_depth}"] = _register(
+        _depth, _build_imagenet_resnet,
+        _IMAGENET_DOC.format(depth=_depth), (224, 224, 3), 1000,
+    )
+for _depth in CIFAR_DEPTHS:
+    globals()[f"resnet{_depth}"] = _register(
+        _depth, _build_cifar_resnet,
+        _CIFAR_DOC.format(depth=_depth, n=(_depth - 2) // 6), (32, 32, 3), 10,
+    )
