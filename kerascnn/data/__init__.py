@@ -1,0 +1,31 @@
+"""Input pipelines: images (MNIST family, CIFAR-10, folders, TFDS, .npz)
+and ATIS slot filling.
+
+    >>> from kerascnn.data import load
+    >>> ds, info = load("mnist", "train", batch_size=128)
+    >>> info.input_shape, info.num_classes
+    ((28, 28, 1), 10)
+
+Stages, one job each: `sources` (find and read raw records), `decode`
+(records -> uint8 pixels), `augment` (train / eval / serving transforms),
+`text` (ATIS parsing and vocabularies), `pipeline` (`load`), `preview`
+(a PNG grid of examples).
+"""
+
+from kerascnn.data.augment import preprocess_images, serving_preprocess
+from kerascnn.data.pipeline import DatasetInfo, get_info, load
+from kerascnn.data.sources import list_datasets, read_idx, resolve_source
+from kerascnn.data.text import AtisVocabularies, Vocabulary
+
+__all__ = [
+    "AtisVocabularies",
+    "DatasetInfo",
+    "Vocabulary",
+    "get_info",
+    "list_datasets",
+    "load",
+    "preprocess_images",
+    "read_idx",
+    "resolve_source",
+    "serving_preprocess",
+]

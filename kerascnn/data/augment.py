@@ -1,0 +1,227 @@
+"""Train and eval transforms, and the preprocessing that serving reuses.
+
+Everything here works on whole batches (`(B, H, W, C)`) so the pipeline can
+augment and normalize after batching, vectorized; single images
+(`(H, W, C)`) are accepted too.
+
+* `preprocess_images(images, preprocessing)`: uint8 or raw-pixel float
+  images -> exactly what the model eats (channels, size, scale, mean/std).
+  The eval pipeline, the train pipeline (after augmentation) and the
+  exported serving graph all call it, so they cannot drift apart.
+* `serving_preprocess(image_bytes, preprocessing)`: encoded JPEG/PNG bytes
+  (scalar or batch of strings) -> the same model input.
+* `augment_images(images, recipe, seed)`: training-only random transforms.
+  Recipes: `"none"`, `"flip"`, `"pad_crop_flip"` (CIFAR: pad 4, random
+  32x32 crop, horizontal flip).
+
+`preprocessing` is the JSON-able dict stored in `DatasetInfo.preprocessing`:
+`{"scale": 1/255, "mean": [...] or None, "std": [...] or None,
+"channels": C, "image_size": [H, W]}`.
+"""
+
+from kerascnn.errors import DataError
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+RECIPES = ("none", "flip", "pad_crop_flip")
+PAD = 4
+
+
+def make_preprocessing(channels, image_size, mean=None, std=None):
+    """Builds the `preprocessing` dict for `DatasetInfo`.
+
+    Args:
+        channels: channels the model expects (1 or 3).
+        image_size: `(H, W)` the model expects.
+        mean: per-channel mean after scaling to [0, 1], or `None`.
+        std: per-channel std after scaling to [0, 1], or `None`.
+    """
+    if channels not in (1, 3):
+        raise DataError(f"`channels` must be 1 or 3. Received: channels={channels}")
+    if mean is not None and len(mean) != channels:  # e.g. CIFAR as grayscale
+        mean = [sum(mean) / len(mean)] * channels
+        std = [sum(std) / len(std)] * channels
+    return {
+        "scale": 1.0 / 255.0,
+        "mean": None if mean is None else [float(m) for m in mean],
+        "std": None if std is None else [float(s) for s in std],
+        "channels": int(channels),
+        "image_size": [int(image_size[0]), int(image_size[1])],
+    }
+
+
+def _spec(preprocessing):
+    """Accepts a `DatasetInfo` or its `preprocessing` dict."""
+    return getattr(preprocessing, "preprocessing", preprocessing)
+
+
+def convert_channels(images, channels):
+    """Converts the last axis to `channels` (1 <-> 3; drops alpha)."""
+    import tensorflow as tf
+
+    have = images.shape[-1]
+    if have == 4:
+        images, have = images[..., :3], 3
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(images)
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(images)
+    raise DataError(
+        f"Cannot convert images with {have} channels to {channels}; "
+        "supported: 1, 3 or 4 channels in, 1 or 3 out."
+    )
+
+
+def _batched(fn):
+    """Lets a batch function accept a single `(H, W, C)` image too."""
+    import tensorflow as tf
+
+    def wrapper(images, *args, **kwargs):
+        images = tf.convert_to_tensor(images)
+        if images.shape.rank == 3:
+            return fn(images[None], *args, **kwargs)[0]
+        return fn(images, *args, **kwargs)
+
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@_batched
+def preprocess_images(images, preprocessing):
+    """Turns raw pixel images into exactly what the model eats.
+
+    Args:
+        images: uint8 or float `(B, H, W, C)` or `(H, W, C)`; float values
+            are raw pixel values in [0, 255], like uint8.
+        preprocessing: `DatasetInfo.preprocessing` (or the `DatasetInfo`).
+
+    Returns:
+        float32 images `(B, H', W', C')` with the model's size, channels,
+        scale and standardization.
+    """
+    import tensorflow as tf
+
+    spec = _spec(preprocessing)
+    images = convert_channels(images, spec["channels"])
+    height, width = spec["image_size"]
+    if tuple(images.shape[1:3]) != (height, width):
+        images = tf.image.resize(images, [height, width])
+    images = tf.cast(images, tf.float32) * spec["scale"]
+    if spec.get("mean") is not None:
+        mean = tf.constant(spec["mean"], tf.float32)
+        std = tf.constant(spec["std"], tf.float32)
+        images = (images - mean) / std
+    return images
+
+
+def serving_preprocess(image_bytes, preprocessing):
+    """Decodes encoded JPEG/PNG bytes and preprocesses them for the model.
+
+    Args:
+        image_bytes: a scalar string tensor or a `(B,)` string tensor.
+        preprocessing: `DatasetInfo.preprocessing` (or the `DatasetInfo`).
+
+    Returns:
+        float32 `(H, W, C)` for a scalar, `(B, H, W, C)` for a batch.
+    """
+    import tensorflow as tf
+
+    spec = _spec(preprocessing)
+    height, width = spec["image_size"]
+    channels = spec["channels"]
+
+    def one(data):
+        image = tf.io.decode_image(
+            data, channels=channels, expand_animations=False
+        )
+        image = tf.image.resize(image, [height, width])
+        return tf.ensure_shape(image, [height, width, channels])
+
+    image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
+    if image_bytes.shape.rank == 0:
+        return preprocess_images(one(image_bytes), spec)
+    images = tf.map_fn(
+        one,
+        image_bytes,
+        fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
+    )
+    return preprocess_images(images, spec)
+
+
+def check_recipe(recipe):
+    """Raises `DataError` for an unknown augmentation recipe."""
+    if recipe not in RECIPES:
+        raise DataError(
+            f"`augment` recipe must be one of {RECIPES}. Received: {recipe!r}"
+        )
+    return recipe
+
+
+def _random_flip(images, seed):
+    import tensorflow as tf
+
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images)
+
+
+def _pad_crop(images, seed):
+    """Zero-pads by `PAD` and crops back at a random offset per image."""
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
+    offsets = tf.random.stateless_uniform(
+        [2, batch], seed, minval=0, maxval=2 * PAD + 1, dtype=tf.int32
+    )
+    rows = offsets[0][:, None] + tf.range(height)[None]
+    cols = offsets[1][:, None] + tf.range(width)[None]
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+@_batched
+def augment_images(images, recipe, seed):
+    """Training-only random transforms of a batch.
+
+    Args:
+        images: `(B, H, W, C)` or `(H, W, C)` images (any dtype).
+        recipe: one of `RECIPES`.
+        seed: a stateless seed, int tensor of shape `(2,)`; the pipeline
+            draws a new one per batch from a seeded `Dataset.random`.
+
+    Returns:
+        Images of the same shape and dtype.
+    """
+    import tensorflow as tf
+
+    check_recipe(recipe)
+    if recipe == "none":
+        return images
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    if recipe == "pad_crop_flip":
+        images = _pad_crop(images, seeds[0])
+    return _random_flip(images, seeds[1])
+
+
+def default_recipe(name, native_channels):
+    """The augmentation recipe used for `name` when `augment=True`."""
+    base = name.split(":")[-1] if name.startswith("tfds:") else name
+    if base in ("cifar10", "cifar100"):
+        return "pad_crop_flip"
+    if base in ("mnist", "fashion_mnist", "kmnist", "emnist/letters"):
+        return "none"
+    if base.startswith("emnist"):
+        return "none"
+    return "flip" if native_channels == 3 else "none"
+
+
+def default_standardization(name):
+    """Per-channel `(mean, std)` for `name`, or `(None, None)`."""
+    base = name[len("tfds:") :] if name.startswith("tfds:") else name
+    if base == "cifar10":
+        return CIFAR10_MEAN, CIFAR10_STD
+    return None, None

@@ -1,0 +1,391 @@
+"""`load()`: source -> decode -> cache -> shard -> shuffle -> batch ->
+augment + normalize (vectorized, per batch) -> prefetch.
+
+Images are held in memory as one uint8 array after a single decode pass
+(IDX, `.npz`, TFDS and image folders alike), which is the cache: the
+pipeline then shuffles *indices*, gathers whole batches and normalizes them
+in one vectorized op, which is far faster than per-example Python or
+per-example maps. Augmentation draws a fresh stateless seed per batch from
+a seeded `Dataset.random`, so runs are reproducible and epochs differ.
+
+Distribution: `batch_size` is the global batch size. With an
+`input_context` the index dataset is sharded by `input_pipeline_id` and
+batched with `get_per_replica_batch_size`; without one the dataset carries
+`AutoShardPolicy.DATA` so `strategy.experimental_distribute_dataset`
+shards it by elements (there are no files to shard).
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from kerascnn.data import augment as aug
+from kerascnn.data import decode, sources, text
+from kerascnn.errors import DataError
+
+TASK_IMAGE = "image_classification"
+TASK_TAGGING = "sequence_tagging"
+
+
+@dataclasses.dataclass
+class DatasetInfo:
+    """What a loaded data set is and how its examples were prepared.
+
+    Attributes:
+        name: the name passed to `load`.
+        task: `"image_classification"` or `"sequence_tagging"`.
+        source: where it was found, e.g. `"/data/mnist (IDX files)"`.
+        split: the split loaded (`"train"`, `"validation"`, `"test"`).
+        num_examples: examples in this split after `limit` / `skip_bad`.
+        split_sizes: dict split -> number of examples (before `limit`).
+        input_shape: model input shape, e.g. `(28, 28, 1)`; `(None,)` for
+            text.
+        num_classes: number of classes (of tags, padding included, for
+            ATIS).
+        class_names: class names; tag names (id order) for ATIS.
+        preprocessing: JSON-able normalization spec, see
+            `augment.make_preprocessing`; `{}` for text.
+        augmentation: training recipe (`"none"`, `"flip"`,
+            `"pad_crop_flip"`) or `None` when augmentation is off.
+        vocab: words (index = id) for text, else `None`.
+        intent_names: intents (index = id) for text, else `None`.
+        max_length: longest utterance in this split (text), else `None`.
+    """
+
+    name: str
+    task: str
+    source: str
+    split: str
+    num_examples: int
+    split_sizes: dict
+    input_shape: tuple
+    num_classes: int
+    class_names: list
+    preprocessing: dict = dataclasses.field(default_factory=dict)
+    augmentation: str = None
+    vocab: list = None
+    intent_names: list = None
+    max_length: int = None
+
+    def to_dict(self):
+        """A JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    def to_json(self, **kwargs):
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["input_shape"] = tuple(d["input_shape"])
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_json(cls, s):
+        return cls.from_dict(json.loads(s))
+
+    @property
+    def vocabularies(self):
+        """`text.AtisVocabularies` for text data sets (else `None`)."""
+        if self.task != TASK_TAGGING:
+            return None
+        return text.AtisVocabularies.from_lists(
+            self.vocab, self.class_names, self.intent_names
+        )
+
+
+def _check_args(batch_size, limit, image_size, channels):
+    if batch_size is not None and (
+        not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise DataError(
+            "`batch_size` must be a positive int or None. "
+            f"Received: batch_size={batch_size!r}"
+        )
+    if limit is not None and (
+        not isinstance(limit, (int, np.integer)) or limit < 1
+    ):
+        raise DataError(
+            f"`limit` must be a positive int or None. Received: limit={limit!r}"
+        )
+    if image_size is not None and (
+        len(image_size) != 2 or min(image_size) < 1
+    ):
+        raise DataError(
+            "`image_size` must be (height, width) with positive ints. "
+            f"Received: image_size={image_size!r}"
+        )
+    if channels not in (None, 1, 3):
+        raise DataError(
+            f"`channels` must be 1, 3 or None. Received: channels={channels!r}"
+        )
+
+
+def load(
+    name,
+    split="train",
+    *,
+    data_dir=None,
+    batch_size=None,
+    shuffle=None,
+    augment=None,
+    limit=None,
+    seed=0,
+    image_size=None,
+    channels=None,
+    cache=True,
+    repeat=False,
+    input_context=None,
+    skip_bad=False,
+    validation_size=None,
+):
+    """Loads a data set as a ready-to-train `tf.data.Dataset`.
+
+    Args:
+        name: `"mnist"`, `"fashion_mnist"`, `"kmnist"`, `"emnist/letters"`,
+            `"cifar10"`, `"atis"`, `"tfds:<name>[:<config>]"`, a path to an
+            image folder or a path to an `.npz` file.
+        split: `"train"`, `"validation"` (alias `"dev"`) or `"test"`.
+            Defaults to `"train"`.
+        data_dir: local data folder; defaults to `$KERASCNN_DATA_DIR`,
+            then the TFDS cache, then a download.
+        batch_size: the GLOBAL batch size; `None` yields single examples.
+        shuffle: seeded shuffle (reshuffled each epoch); defaults to `True`
+            for the train split.
+        augment: `True` (the data set's recipe), `False`, or a recipe name;
+            defaults to `True` for the train split.
+        limit: keep only the first `limit` examples of the split.
+        seed: seed for shuffling and augmentation. Defaults to `0`.
+        image_size: `(H, W)` to resize to; default: native size.
+        channels: `1` or `3` to convert to; default: native channels.
+        cache: keep decoded examples in memory. Images are always held in
+            memory after one decode; this flag caches text examples.
+        repeat: repeat indefinitely.
+        input_context: a `tf.distribute.InputContext`: shard by
+            `input_pipeline_id` and batch per replica.
+        skip_bad: skip corrupt examples (counted in a warning) instead of
+            raising `DataError`.
+        validation_size: count (or fraction) held out of train as the
+            validation split where the source has none; ATIS dev defaults
+            to 500, a flat `<root>/<class>/*` folder to 0.2.
+
+    Returns:
+        `(dataset, info)`: a `tf.data.Dataset` of `(features, labels)` and
+        a `DatasetInfo`. Images: float32 `(H, W, C)` / `(B, H, W, C)`,
+        normalized; labels int32. ATIS: int32 word ids `(T,)` / `(B, T)`
+        (0 = padding, 1 = OOV) and `{"tags": int32, "intent": int32}`.
+
+    Raises:
+        DataError: unknown name, missing or corrupt data, bad arguments.
+    """
+    _check_args(batch_size, limit, image_size, channels)
+    split = sources.canonical_split(split)
+    is_train = split == "train"
+    shuffle = is_train if shuffle is None else bool(shuffle)
+    augment = is_train if augment is None else augment
+    raw = sources.read(name, split, data_dir, validation_size)
+    opts = dict(
+        batch_size=batch_size, shuffle=shuffle, limit=limit, seed=seed,
+        cache=cache, repeat=repeat, input_context=input_context,
+        skip_bad=skip_bad,
+    )  # fmt: skip
+    if raw.kind == "text":
+        return _load_text(raw, validation_size, **opts)
+    return _load_images(
+        raw, augment=augment, image_size=image_size, channels=channels,
+        **opts,
+    )  # fmt: skip
+
+
+# ======================== Images ========================
+
+
+def _raw_arrays(raw, limit, skip_bad, image_size):
+    """Decoded uint8 images and labels of `raw`, cut to `limit`."""
+    if raw.kind == "arrays":
+        images, labels = raw.images, raw.labels
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        return images, labels
+    paths, labels = raw.paths, raw.labels
+    if limit is not None:
+        paths, labels = paths[:limit], labels[:limit]
+    return decode.decode_files(paths, labels, skip_bad, image_size)
+
+
+def _resolve_recipe(augment, name, native_channels):
+    if augment is False or augment is None:
+        return None
+    if augment is True:
+        return aug.default_recipe(name, native_channels)
+    return aug.check_recipe(augment)
+
+
+def _load_images(raw, *, augment, image_size, channels, **opts):
+    images, labels = _raw_arrays(
+        raw, opts["limit"], opts["skip_bad"], image_size
+    )
+    if len(images) == 0:
+        raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
+    native = images.shape[1:]
+    size = tuple(image_size) if image_size else native[:2]
+    mean, std = aug.default_standardization(raw.name)
+    spec = aug.make_preprocessing(
+        channels or min(native[2], 3), size, mean, std
+    )
+    recipe = _resolve_recipe(augment, raw.name, native[2])
+    info = DatasetInfo(
+        name=raw.name, task=TASK_IMAGE, source=raw.source, split=raw.split,
+        num_examples=len(images), split_sizes=raw.split_sizes,
+        input_shape=(size[0], size[1], spec["channels"]),
+        num_classes=len(raw.class_names), class_names=list(raw.class_names),
+        preprocessing=spec, augmentation=recipe,
+    )  # fmt: skip
+    ds = image_dataset(images, labels, spec, recipe, **opts)
+    return ds, info
+
+
+def _per_replica(batch_size, input_context):
+    if batch_size is None or input_context is None:
+        return batch_size
+    return input_context.get_per_replica_batch_size(batch_size)
+
+
+def _with_options(ds, input_context):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = (
+        policy.OFF if input_context is not None else policy.DATA
+    )
+    options.deterministic = True
+    return ds.with_options(options)
+
+
+def _index_dataset(n, shuffle, seed, repeat, input_context):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.range(n)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds
+
+
+def image_dataset(images, labels, preprocessing, recipe=None, *,
+                  batch_size=None, shuffle=False, seed=0, repeat=False,
+                  input_context=None, **unused):  # fmt: skip
+    """In-memory uint8 images -> normalized (and augmented) dataset.
+
+    Args:
+        images: uint8 `(N, H, W, C)`.
+        labels: int `(N,)`.
+        preprocessing: the `DatasetInfo.preprocessing` dict.
+        recipe: augmentation recipe or `None`.
+        batch_size: global batch size or `None` for single examples.
+        shuffle, seed, repeat, input_context: see `load`.
+    """
+    import tensorflow as tf
+
+    del unused
+    images = tf.constant(images)
+    labels = tf.constant(np.asarray(labels, np.int32))
+    ds = _index_dataset(len(labels), shuffle, seed, repeat, input_context)
+    per_replica = _per_replica(batch_size, input_context)
+    if per_replica is not None:
+        ds = ds.batch(per_replica)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+
+    def gather(idx, batch_seed):
+        x = tf.gather(images, idx)
+        if recipe is not None:
+            x = aug.augment_images(x, recipe, batch_seed)
+        return aug.preprocess_images(x, preprocessing), tf.gather(labels, idx)
+
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _with_options(ds.prefetch(tf.data.AUTOTUNE), input_context)
+
+
+# ======================== Text ========================
+
+
+def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
+               cache, repeat, input_context, skip_bad):  # fmt: skip
+    import tensorflow as tf
+
+    utterances, train, sizes = text.split_atis(
+        raw.text_path, raw.split, validation_size, skip_bad
+    )
+    vocabs = text.AtisVocabularies.build(train)
+    if limit is not None:
+        utterances = utterances[:limit]
+    if not utterances:
+        raise DataError(f"ATIS split '{raw.split}' is empty.")
+    info = DatasetInfo(
+        name=raw.name, task=TASK_TAGGING, source=raw.source, split=raw.split,
+        num_examples=len(utterances), split_sizes=sizes, input_shape=(None,),
+        num_classes=len(vocabs.tags), class_names=vocabs.tags.to_list(),
+        vocab=vocabs.words.to_list(), intent_names=vocabs.intents.to_list(),
+        max_length=max(len(u.words) for u in utterances),
+    )  # fmt: skip
+    ds = text.make_dataset(utterances, vocabs)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(utterances), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    per_replica = _per_replica(batch_size, input_context)
+    if per_replica is not None:
+        ds = text.batch_dataset(ds, per_replica, bucket=shuffle)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return _with_options(ds, input_context), info
+
+
+def get_info(name, split="train", *, data_dir=None, validation_size=None):
+    """`DatasetInfo` of a split without building the pipeline.
+
+    Cheap for IDX, image folders and ATIS (no image decoding): only
+    `num_examples`, sizes, classes and the native input shape are filled.
+    """
+    raw = sources.read(name, split, data_dir, validation_size)
+    if raw.kind == "text":
+        return _load_text(
+            raw, validation_size, batch_size=None, shuffle=False, limit=None,
+            seed=0, cache=False, repeat=False, input_context=None,
+            skip_bad=False,
+        )[1]  # fmt: skip
+    if raw.kind == "arrays":
+        shape = raw.images.shape[1:]
+        n = len(raw.images)
+    else:
+        shape = decode._native_shape(raw.paths[0]) or (None, None, None)
+        n = len(raw.paths)
+    mean, std = aug.default_standardization(raw.name)
+    spec = (
+        aug.make_preprocessing(min(shape[2], 3), shape[:2], mean, std)
+        if shape[0]
+        else {}
+    )
+    return DatasetInfo(
+        name=raw.name, task=TASK_IMAGE, source=raw.source, split=raw.split,
+        num_examples=n, split_sizes=raw.split_sizes, input_shape=tuple(shape),
+        num_classes=len(raw.class_names), class_names=list(raw.class_names),
+        preprocessing=spec,
+        augmentation=aug.default_recipe(raw.name, shape[2]),
+    )  # fmt: skip
