@@ -1,0 +1,105 @@
+"""`kerascnn data`: inspect data sets (`info`) and look at them (`preview`).
+
+TensorFlow is imported only inside the commands, so `kerascnn --help`
+stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
+"""
+
+import contextlib
+
+import click
+
+
+@contextlib.contextmanager
+def _user_errors():
+    from kerascnn.errors import KerasCNNError
+
+    try:
+        yield
+    except KerasCNNError as e:
+        raise click.ClickException(" ".join(str(e).split())) from None
+
+
+@click.group("data", short_help="Inspect and preview data sets.")
+def data_group():
+    """Inspect data sets: built-in names (mnist, fashion_mnist, kmnist,
+    emnist/letters, cifar10, atis), tfds:<name>[:<config>], an image
+    folder or an .npz file."""
+
+
+def _shape(shape):
+    return "x".join("?" if d is None else str(d) for d in shape)
+
+
+def _format_info(info):
+    lines = [
+        f"name:        {info.name}",
+        f"task:        {info.task}",
+        f"source:      {info.source}",
+        "splits:      "
+        + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
+        f"input shape: {_shape(info.input_shape)}",
+        f"classes:     {info.num_classes}",
+    ]
+    names = info.class_names
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    lines.append(f"class names: {shown}")
+    if info.preprocessing:
+        p = info.preprocessing
+        norm = "scale 1/255" + (
+            f", mean {p['mean']}, std {p['std']}" if p.get("mean") else ""
+        )
+        lines.append(f"normalize:   {norm}")
+    if info.augmentation:
+        lines.append(f"augment:     {info.augmentation} (train)")
+    if info.vocab is not None:
+        lines.append(f"vocabulary:  {len(info.vocab):,} words (train only)")
+        lines.append(f"intents:     {len(info.intent_names)}")
+        lines.append(f"max length:  {info.max_length}")
+    return "\n".join(lines)
+
+
+@data_group.command("info", short_help="Sizes, classes, shapes, source.")
+@click.argument("name")
+@click.option(
+    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
+    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
+)  # fmt: skip
+def info_command(name, data_dir):
+    """Show split sizes, classes, input shape and where NAME was found."""
+    with _user_errors():
+        from kerascnn.data import pipeline
+
+        info = pipeline.get_info(name, "train", data_dir=data_dir)
+    click.echo(_format_info(info))
+
+
+@data_group.command("preview", short_help="Write a PNG grid of examples.")
+@click.argument("name")
+@click.option("--out", "-o", required=True, help="Output PNG path.")
+@click.option(
+    "--split", "-s", default="train", show_default=True,
+    type=click.Choice(["train", "validation", "dev", "test"]),
+    help="Split to show.",
+)  # fmt: skip
+@click.option(
+    "--count", "-n", default=32, show_default=True,
+    type=click.IntRange(1, 1024), help="Number of examples.",
+)  # fmt: skip
+@click.option(
+    "--augment/--no-augment", default=False, show_default=True,
+    help="Show training augmentation.",
+)  # fmt: skip
+@click.option(
+    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
+    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
+)  # fmt: skip
+def preview_command(name, out, split, count, augment, data_dir):
+    """Write the first COUNT examples of NAME as a labeled PNG grid."""
+    with _user_errors():
+        from kerascnn.data import preview
+
+        info = preview.save_preview(
+            name, out, split=split, count=count, data_dir=data_dir,
+            augment=augment,
+        )  # fmt: skip
+    click.echo(f"Wrote {count} {info.name} {split} examples to {out}")
