@@ -1,0 +1,385 @@
+"""SavedModel export: the layout and signatures TensorFlow Serving loads.
+
+A version folder `saved_models/<name>/<version>/` holds a SavedModel with:
+
+Image classifiers
+    `serving_default`   `images`: float32 `(batch, H, W, C)`, already
+                        normalized like the training data (the Keras input).
+    `predict_pixels`    `pixels`: float32 `(batch, H, W, C)` raw pixel values
+                        in `[0, 255]`; scale and mean/std applied in-graph.
+    `predict_images`    `images`: string `(batch,)` encoded JPEG/PNG/BMP/GIF
+                        bytes of any size; decode, channel conversion,
+                        resize and normalization in-graph (what TF Serving's
+                        REST `{"b64": ...}` feeds).
+    All three return `probabilities` float32 `(batch, classes)`,
+    `class_ids` int64 `(batch,)` and `class_names` string `(batch,)`.
+
+Slot tagger
+    `serving_default`   `token_ids`: int32 `(batch, length)`, 0 = padding.
+    `predict_sentences` `sentences`: string `(batch,)`; lowercasing,
+                        whitespace split and vocabulary lookup in-graph.
+    Both return `tag_probabilities`, `tag_ids`, `tags` (strings, `""` at
+    padding) and, with an intent head, `intent_probabilities`,
+    `intent_ids`, `intent`; `predict_sentences` adds `tokens` and
+    `lengths`.
+
+Every SavedModel also has a `metadata` signature (no inputs) returning the
+metadata JSON as a string, and the same JSON in
+`assets/kerascnn_metadata.json`. Nothing in the graph refers to kerascnn:
+custom layers are traced into plain TensorFlow ops, so the folder loads with
+`tf.saved_model.load` alone.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from kerascnn.errors import ExportError
+
+METADATA_ASSET = "kerascnn_metadata.json"
+UNKNOWN_TOKEN_ID = 1
+PADDING_TOKEN_ID = 0
+
+
+# === Versions and atomic writes ===
+
+
+def list_versions(model_dir):
+    """Integer version folders under `model_dir`, sorted ascending."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(n) for n in os.listdir(model_dir)
+        if n.isdigit() and os.path.isdir(os.path.join(model_dir, n))
+    )
+
+
+def next_version(model_dir):
+    """Highest existing integer version + 1 (1 for a new model)."""
+    versions = list_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def check_version(version):
+    """Returns `version` as a positive int or raises `ExportError`."""
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or (
+        version < 1
+    ):
+        raise ExportError(
+            "A version must be a positive integer (TensorFlow Serving "
+            f"ignores other folder names). Received: version={version!r}"
+        )
+    return version
+
+
+def make_temp_dir(final_path):
+    """A fresh hidden temp dir beside `final_path` (same file system)."""
+    parent = os.path.dirname(os.path.abspath(final_path))
+    os.makedirs(parent, exist_ok=True)
+    base = os.path.basename(final_path)
+    return tempfile.mkdtemp(prefix=f".tmp-{base}-", dir=parent)
+
+
+def commit_dir(tmp_path, final_path, overwrite=False):
+    """Renames a finished `tmp_path` to `final_path` in one step.
+
+    An existing `final_path` is replaced only with `overwrite=True`: it is
+    first moved aside, so a reader sees either the old or the new version.
+    """
+    old = None
+    if os.path.exists(final_path):
+        if not overwrite:
+            raise ExportError(
+                f"{final_path!r} already exists; pass overwrite=True "
+                "(--overwrite) to replace it, or choose another version."
+            )
+        old = make_temp_dir(final_path)  # empty: rename may replace it
+        os.rename(final_path, old)
+    try:
+        os.rename(tmp_path, final_path)
+    except OSError as e:
+        if old:
+            os.rename(old, final_path)
+        raise ExportError(
+            f"Cannot move the export into place at {final_path!r}: {e}"
+        ) from None
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# === In-graph preprocessing (plain TensorFlow, no kerascnn at load time) ===
+
+
+def _image_shape(model):
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ExportError(
+            "Image export needs a fixed (H, W, C) model input. "
+            f"Received: input_shape={shape}"
+        )
+    return shape
+
+
+def make_normalizer(preprocessing):
+    """Returns `fn(pixels) -> model input` for float pixels in [0, 255].
+
+    Applies `x * scale + offset`, then `(x - mean) / std`, the order of
+    `DatasetInfo.preprocessing`. Missing keys are identities.
+    """
+    import tensorflow as tf
+
+    scale = float(preprocessing.get("scale", 1.0))
+    offset = float(preprocessing.get("offset", 0.0))
+    mean = preprocessing.get("mean")
+    std = preprocessing.get("std")
+
+    def normalize(pixels):
+        x = tf.cast(pixels, tf.float32) * scale
+        if offset:
+            x = x + offset
+        if mean is not None:
+            x = x - tf.constant(mean, tf.float32)
+        if std is not None:
+            x = x / tf.constant(std, tf.float32)
+        return x
+
+    return normalize
+
+
+def make_image_decoder(input_shape):
+    """Returns `fn(bytes (batch,)) -> float32 pixels (batch, H, W, C)`."""
+    import tensorflow as tf
+
+    height, width, channels = input_shape
+
+    def decode_one(data):
+        image = tf.io.decode_image(
+            data, channels=channels, dtype=tf.uint8, expand_animations=False
+        )
+        image.set_shape([None, None, channels])
+        same_size = tf.reduce_all(
+            tf.equal(tf.shape(image)[:2], [height, width])
+        )
+        return tf.cond(
+            same_size,
+            lambda: tf.cast(image, tf.float32),
+            lambda: tf.image.resize(image, (height, width)),
+        )
+
+    def decode(batch):
+        return tf.map_fn(
+            decode_one,
+            batch,
+            fn_output_signature=tf.TensorSpec(input_shape, tf.float32),
+        )
+
+    return decode
+
+
+# === Signatures ===
+
+
+def _classifier_outputs(probabilities, class_names):
+    import tensorflow as tf
+
+    class_ids = tf.argmax(probabilities, axis=-1)
+    return {
+        "probabilities": probabilities,
+        "class_ids": class_ids,
+        "class_names": tf.gather(class_names, class_ids),
+    }
+
+
+def _add_image_endpoints(archive, model, meta):
+    import tensorflow as tf
+
+    shape = _image_shape(model)
+    names = tf.constant([str(n) for n in _class_names(model, meta)])
+    normalize = make_normalizer(meta.preprocessing)
+    decode = make_image_decoder(shape)
+
+    def predict(x):
+        probs = tf.cast(model(x, training=False), tf.float32)
+        return _classifier_outputs(probs, names)
+
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: predict(images),
+        input_signature=[
+            tf.TensorSpec((None, *shape), tf.float32, name="images")
+        ],
+    )
+    archive.add_endpoint(
+        "predict_pixels",
+        lambda pixels: predict(normalize(pixels)),
+        input_signature=[
+            tf.TensorSpec((None, *shape), tf.float32, name="pixels")
+        ],
+    )
+    archive.add_endpoint(
+        "predict_images",
+        lambda images: predict(normalize(decode(images))),
+        input_signature=[tf.TensorSpec((None,), tf.string, name="images")],
+    )
+
+
+def _class_names(model, meta):
+    output = model.output
+    if isinstance(output, dict):
+        output = output["tags"]
+    num_classes = int(output.shape[-1])
+    names = list(meta.class_names) or [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ExportError(
+            f"Metadata lists {len(names)} class names but the model has "
+            f"{num_classes} outputs."
+        )
+    return names
+
+
+def _tagger_outputs(model, meta, token_ids):
+    import tensorflow as tf
+
+    outputs = model(token_ids, training=False)
+    if not isinstance(outputs, dict):
+        outputs = {"tags": outputs}
+    tag_names = tf.constant([str(n) for n in _class_names(model, meta)])
+    tag_probs = tf.cast(outputs["tags"], tf.float32)
+    tag_ids = tf.argmax(tag_probs, axis=-1)
+    tags = tf.where(
+        tf.not_equal(token_ids, PADDING_TOKEN_ID),
+        tf.gather(tag_names, tag_ids),
+        tf.constant(""),
+    )
+    result = {"tag_probabilities": tag_probs, "tag_ids": tag_ids, "tags": tags}
+    if "intent" in outputs:
+        intents = list(meta.intent_names) or [
+            str(i) for i in range(int(outputs["intent"].shape[-1]))
+        ]
+        intent_probs = tf.cast(outputs["intent"], tf.float32)
+        intent_ids = tf.argmax(intent_probs, axis=-1)
+        result.update(
+            intent_probabilities=intent_probs,
+            intent_ids=intent_ids,
+            intent=tf.gather(tf.constant(intents), intent_ids),
+        )
+    return result
+
+
+def make_vocab_table(vocab):
+    """A static word -> id table; unknown words map to id 1."""
+    import tensorflow as tf
+
+    if len(vocab) < 2:
+        raise ExportError(
+            "Exporting the tagger needs its vocabulary in the metadata "
+            "(`vocab`, index = token id, 0 = padding, 1 = unknown)."
+        )
+    words = [str(w) for w in vocab[2:]]
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(words, tf.string),
+        tf.range(2, len(vocab), dtype=tf.int64),
+    )
+    return tf.lookup.StaticHashTable(initializer, UNKNOWN_TOKEN_ID)
+
+
+def tokenize(sentences, lowercase=True):
+    """Whitespace split (lowercased, as the ATIS data is); ragged words."""
+    import tensorflow as tf
+
+    if lowercase:
+        sentences = tf.strings.lower(sentences)
+    return tf.strings.split(tf.strings.strip(sentences))
+
+
+def _add_tagger_endpoints(archive, model, meta):
+    import tensorflow as tf
+
+    table = make_vocab_table(meta.vocab)
+    archive.track(table)
+    lowercase = bool(meta.preprocessing.get("lowercase", True))
+
+    archive.add_endpoint(
+        "serving_default",
+        lambda token_ids: _tagger_outputs(model, meta, token_ids),
+        input_signature=[
+            tf.TensorSpec((None, None), tf.int32, name="token_ids")
+        ],
+    )
+
+    def predict_sentences(sentences):
+        words = tokenize(sentences, lowercase)
+        ids = tf.ragged.map_flat_values(table.lookup, words)
+        token_ids = tf.cast(ids.to_tensor(PADDING_TOKEN_ID), tf.int32)
+        result = _tagger_outputs(model, meta, token_ids)
+        result["tokens"] = words.to_tensor("")
+        result["lengths"] = words.row_lengths()
+        return result
+
+    archive.add_endpoint(
+        "predict_sentences",
+        predict_sentences,
+        input_signature=[tf.TensorSpec((None,), tf.string, name="sentences")],
+    )
+
+
+def is_tagger(model, meta):
+    """True for sequence models (the slot tagger): 1-D integer input."""
+    return meta.task == "sequence_tagging" or len(model.input_shape) == 2
+
+
+def build_archive(model, meta):
+    """A `keras.export.ExportArchive` with every signature of this model."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if is_tagger(model, meta):
+        _add_tagger_endpoints(archive, model, meta)
+    else:
+        _add_image_endpoints(archive, model, meta)
+    text = json.dumps(meta.to_dict(), sort_keys=True)
+    archive.add_endpoint(
+        "metadata",
+        lambda: {"metadata": tf.constant(text)},
+        input_signature=[],
+    )
+    return archive
+
+
+def write_saved_model(model, meta, path):
+    """Writes the SavedModel (signatures + metadata asset) into `path`."""
+    archive = build_archive(model, meta)
+    archive.write_out(path, verbose=False)
+    assets = os.path.join(path, "assets")
+    os.makedirs(assets, exist_ok=True)
+    with open(os.path.join(assets, METADATA_ASSET), "w") as f:
+        json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
+
+
+def export_saved_model(
+    model, meta, final_path, overwrite=False, verify_fn=None
+):
+    """Writes to a temp dir, verifies it, then renames it into `final_path`.
+
+    `verify_fn(tmp_path)` may raise to abort; on any failure the temp dir
+    is removed and `final_path` is untouched.
+    """
+    if os.path.exists(final_path) and not overwrite:
+        raise ExportError(
+            f"{final_path!r} already exists; pass overwrite=True "
+            "(--overwrite) to replace it, or choose another version."
+        )
+    tmp = make_temp_dir(final_path)
+    try:
+        write_saved_model(model, meta, tmp)
+        report = verify_fn(tmp) if verify_fn else None
+        commit_dir(tmp, final_path, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report

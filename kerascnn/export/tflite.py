@@ -1,0 +1,293 @@
+"""TFLite export with builtin ops only, so the file runs on mobile.
+
+Quantization modes:
+    `none`     float32 weights and activations.
+    `dynamic`  int8 weights, float activations (dynamic-range).
+    `float16`  float16 weights.
+    `int8`     full-integer weights and activations, calibrated on real
+               training examples; input/output int8 with `int8_io=True`,
+               else float32 (quantize/dequantize ops at the edges).
+
+Inputs have batch size 1, the shape a mobile app feeds. The slot tagger is
+rebuilt with unrolled LSTMs at a fixed `max_length` (Keras 3's dynamic
+LSTM lowers to WHILE/TensorList ops that need Flex); its input is int32
+token ids, `(1, max_length)`, 0-padded, with the vocabulary in the metadata.
+
+Metadata travels twice: as the flatbuffer `metadata` entry
+`kerascnn_metadata` (JSON bytes, written with TensorFlow's own schema
+bindings, no tflite_support needed) and as a sidecar `<file>.json`.
+"""
+
+import json
+import os
+import tempfile
+
+from kerascnn.errors import ExportError
+
+METADATA_NAME = "kerascnn_metadata"
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
+DEFAULT_MAX_LENGTH = 64
+
+
+def default_filename(name, quantize):
+    """`<name>.tflite` or `<name>-<quantize>.tflite`."""
+    suffix = "" if quantize == "none" else f"-{quantize}"
+    return f"{name}{suffix}.tflite"
+
+
+# === Fixed-length tagger ===
+
+
+def _unrolled_config(config, max_length):
+    """Copies a Functional config with unrolled RNNs and a fixed length."""
+    if isinstance(config, dict):
+        out = {k: _unrolled_config(v, max_length) for k, v in config.items()}
+        if "unroll" in out:
+            out["unroll"] = True
+        if out.get("class_name") == "InputLayer":
+            inner = dict(out["config"])
+            inner["batch_shape"] = [None, max_length]
+            inner.pop("shape", None)
+            out["config"] = inner
+        return out
+    if isinstance(config, list):
+        return [_unrolled_config(v, max_length) for v in config]
+    return config
+
+
+def fixed_length_tagger(model, max_length):
+    """The tagger rebuilt with `unroll=True` at `input_shape=(max_length,)`."""
+    import keras
+
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ExportError(
+            "max_length must be a positive integer. "
+            f"Received: max_length={max_length!r}"
+        )
+    config = _unrolled_config(model.get_config(), max_length)
+    fixed = model.__class__.from_config(config)
+    fixed.set_weights(model.get_weights())
+    if not isinstance(fixed, keras.Model):
+        raise ExportError("Cannot rebuild the tagger at a fixed length.")
+    return fixed
+
+
+# === Conversion ===
+
+
+def _write_intermediate(model, input_shape, dtype, path):
+    """Traces the model at batch 1 into a SavedModel with one signature.
+
+    TFLite converts Keras 3 models reliably from a SavedModel (variables
+    are frozen there); `from_concrete_functions` loses them.
+    """
+    import keras
+    import tensorflow as tf
+
+    name = model.inputs[0].name.split(":")[0] or "input"
+
+    def serve(x):
+        outputs = model(x, training=False)
+        if isinstance(outputs, dict):
+            return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+        return {"probabilities": tf.cast(outputs, tf.float32)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        input_signature=[tf.TensorSpec((1, *input_shape), dtype, name=name)],
+    )
+    archive.write_out(path, verbose=False)
+
+
+def convert(
+    model,
+    quantize="none",
+    representative_data=None,
+    int8_io=False,
+    allow_flex=False,
+):
+    """Converts a fixed-shape Keras model to TFLite flatbuffer bytes.
+
+    Args:
+        model: a built `keras.Model` with a fully defined input shape.
+        quantize: one of `QUANTIZE_MODES`. Defaults to `"none"`.
+        representative_data: array of model inputs (no batch of 1 needed)
+            for `int8` calibration.
+        int8_io: int8 input and output tensors (`int8` mode only).
+        allow_flex: also allow TensorFlow (Flex) ops. Defaults to `False`.
+
+    Returns:
+        The `.tflite` bytes.
+    """
+    import tensorflow as tf
+
+    if quantize not in QUANTIZE_MODES:
+        raise ExportError(
+            f"Unknown quantize mode {quantize!r}; choose one of "
+            f"{', '.join(QUANTIZE_MODES)}."
+        )
+    input_shape = tuple(model.input_shape[1:])
+    dtype = tf.as_dtype(model.inputs[0].dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_intermediate(model, input_shape, dtype, tmp)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        _configure(converter, quantize, representative_data, int8_io,
+                   allow_flex, dtype)
+        try:
+            return converter.convert()
+        except Exception as e:  # ConverterError and friends
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            hint = "" if allow_flex else (
+                " Some op has no builtin TFLite kernel; --allow-flex adds "
+                "TensorFlow (Flex) ops, which need the Flex delegate on "
+                "device."
+            )
+            raise ExportError(
+                f"TFLite conversion ({quantize}) failed: {first}{hint}"
+            ) from None
+
+
+def _configure(converter, quantize, representative_data, int8_io,
+               allow_flex, dtype):
+    import numpy as np
+    import tensorflow as tf
+
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.exclude_conversion_metadata = True
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        if representative_data is None or len(representative_data) == 0:
+            raise ExportError(
+                "int8 quantization needs calibration examples from the "
+                "training data; none were found."
+            )
+        samples = np.asarray(representative_data)
+
+        def representative_dataset():
+            for sample in samples:
+                yield [np.asarray(sample[None], dtype.as_numpy_dtype)]
+
+        converter.representative_dataset = representative_dataset
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # One scale per dense layer instead of one per output unit: the
+        # per-unit scales and int64 zero points of the fully connected
+        # layers take ~10% of a small int8 model (LeNet) for no accuracy
+        # we could measure; convolutions stay per channel.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = (  # noqa: E501
+            True
+        )
+        if int8_io:
+            if dtype.is_integer:
+                raise ExportError(
+                    "--int8-io needs a float model input; this model takes "
+                    f"{dtype.name} (token ids). Use float I/O."
+                )
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    elif int8_io:
+        raise ExportError(
+            "int8 input/output needs quantize='int8'. "
+            f"Received: quantize={quantize!r}, int8_io=True"
+        )
+    if allow_flex:
+        ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+    converter.target_spec.supported_ops = ops
+
+
+# === Metadata in the flatbuffer ===
+
+
+def embed_metadata(tflite_bytes, metadata):
+    """Adds (or replaces) the `kerascnn_metadata` flatbuffer entry.
+
+    Also trims the converter's fused tensor names (`"a/MatMul;a/Relu;..."`)
+    to their first part: about 1 KB of a small model, nothing a runtime
+    reads (signatures map names to tensor indices).
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(
+        bytearray(tflite_bytes)
+    )
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            if tensor.name and b";" in tensor.name:
+                tensor.name = tensor.name.split(b";")[0]
+    data = json.dumps(metadata, sort_keys=True).encode("utf-8")
+    model.metadata = [
+        m for m in (model.metadata or [])
+        if _text(m.name) != METADATA_NAME
+    ]
+    buffer = schema.BufferT()
+    buffer.data = list(data)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def read_metadata(tflite_bytes):
+    """The `kerascnn_metadata` JSON from a `.tflite`, or `None`."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(bytearray(tflite_bytes), 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if _text(entry.Name()) == METADATA_NAME:
+            data = model.Buffers(entry.Buffer()).DataAsNumpy()
+            return json.loads(bytes(data).decode("utf-8"))
+    return None
+
+
+def write_atomic(path, data, overwrite=False):
+    """Writes `data` to a temp file beside `path`, then renames it."""
+    if os.path.exists(path) and not overwrite:
+        raise ExportError(
+            f"{path!r} already exists; pass overwrite=True (--overwrite) "
+            "to replace it, or choose another --output."
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{os.path.basename(path)}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def export_tflite(
+    tflite_bytes, metadata, path, overwrite=False, verify_fn=None
+):
+    """Embeds metadata, verifies, then writes `path` and `path + ".json"`.
+
+    `verify_fn(tflite_bytes)` may raise to abort before anything is
+    written.
+    """
+    data = embed_metadata(tflite_bytes, metadata)
+    if os.path.exists(path) and not overwrite:
+        raise ExportError(
+            f"{path!r} already exists; pass overwrite=True (--overwrite) "
+            "to replace it, or choose another --output."
+        )
+    report = verify_fn(data) if verify_fn else None
+    text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
+    write_atomic(f"{path}.json", text, overwrite=True)
+    write_atomic(path, data, overwrite=overwrite)
+    return report

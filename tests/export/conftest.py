@@ -1,0 +1,88 @@
+"""Real-data fixtures for the export tests: MNIST IDX, ATIS, tiny models.
+
+Data come from `KERASCNN_DATA_DIR` (e.g. /work/shared/data); tests that
+need them are skipped with a reason when it is unset. Models are trained
+once per session for one short epoch, enough for accuracy checks.
+"""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+MNIST_PREPROCESSING = {"scale": 1 / 255, "channels": 1, "image_size": [28, 28]}
+
+
+def data_dir():
+    root = os.environ.get("KERASCNN_DATA_DIR")
+    if not root:
+        pytest.skip("KERASCNN_DATA_DIR is not set (real data needed)")
+    return root
+
+
+def read_idx(path):
+    """Reads a gzipped IDX file (images 0x803, labels 0x801) as uint8."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    if magic not in (0x801, 0x803):
+        raise ValueError(f"{path}: not an IDX file (magic {magic:#x})")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big")
+            for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """`{"train": (x, y), "test": (x, y)}`: uint8 pixels (N, 28, 28, 1)."""
+    root = os.path.join(data_dir(), "mnist")
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        x = read_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte.gz"))
+        y = read_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte.gz"))
+        out[split] = (x[..., None], y.astype(np.int64))
+    return out
+
+
+def save_run(model, meta, run_dir):
+    os.makedirs(run_dir, exist_ok=True)
+    model.save(os.path.join(run_dir, "model.keras"))
+    meta.save(os.path.join(run_dir, "metadata.json"))
+    return str(run_dir)
+
+
+@pytest.fixture(scope="session")
+def lenet_run(mnist, tmp_path_factory):
+    """A LeNet run dir trained 1 epoch on 2,000 real MNIST digits."""
+    import keras
+
+    from kerascnn import models
+    from kerascnn.metadata import ModelMetadata
+
+    keras.utils.set_random_seed(0)
+    x, y = mnist["train"]
+    model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x[:2000] / 255.0, y[:2000], epochs=1, batch_size=32, verbose=0)
+    meta = ModelMetadata(
+        model="lenet", dataset="mnist", input_shape=(28, 28, 1),
+        class_names=MNIST_CLASSES, preprocessing=MNIST_PREPROCESSING,
+    )
+    return save_run(model, meta, tmp_path_factory.mktemp("runs") / "lenet")
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist):
+    """200 normalized real test digits `(x, y)` for verification."""
+    x, y = mnist["test"]
+    return (x[:200] / 255.0).astype(np.float32), y[:200]
+
+
+@pytest.fixture(scope="session")
+def mnist_calibration(mnist):
+    x, _ = mnist["train"]
+    return (x[5000:5200] / 255.0).astype(np.float32)
