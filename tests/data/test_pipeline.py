@@ -1,0 +1,154 @@
+"""Image pipeline: normalization, augmentation, distribution, serving."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascnn.data import DatasetInfo, augment, load, preprocess_images
+from kerascnn.data import pipeline, serving_preprocess
+from kerascnn.errors import DataError
+
+DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
+needs_data = pytest.mark.skipif(
+    not DATA_DIR, reason="KERASCNN_DATA_DIR is not set (real data needed)"
+)
+
+
+def toy(n=16, size=8, channels=3):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+    return images, np.arange(n, dtype=np.int32) % 4
+
+
+@needs_data
+def test_mnist_batches():
+    ds, info = load("mnist", "train", data_dir=DATA_DIR, batch_size=256)
+    assert info.num_examples == 60000 and info.input_shape == (28, 28, 1)
+    assert info.split_sizes == {"train": 60000, "test": 10000}
+    x, y = next(iter(ds))
+    assert x.dtype == tf.float32 and y.dtype == tf.int32
+    assert x.shape == (256, 28, 28, 1)
+    assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+    assert info.augmentation == "none"
+    assert len(ds) == 235  # ceil(60000 / 256)
+
+
+@needs_data
+def test_mnist_channels_and_resize():
+    ds, info = load(
+        "mnist", "test", data_dir=DATA_DIR, limit=8, batch_size=8,
+        channels=3, image_size=(32, 32),
+    )  # fmt: skip
+    assert info.input_shape == (32, 32, 3) and info.num_examples == 8
+    assert next(iter(ds))[0].shape == (8, 32, 32, 3)
+
+
+@needs_data
+def test_cifar10_augmentation_only_in_training():
+    kwargs = dict(data_dir=DATA_DIR, limit=64, batch_size=64, shuffle=False)
+    train, info = load("cifar10", "train", augment=True, **kwargs)
+    evals, _ = load("cifar10", "train", augment=False, **kwargs)
+    assert info.augmentation == "pad_crop_flip"
+    assert info.preprocessing["mean"] == list(augment.CIFAR10_MEAN)
+    a1, y1 = next(iter(train))
+    a2, _ = next(iter(train))  # a new epoch: new random draws
+    e1, y2 = next(iter(evals))
+    e2, _ = next(iter(evals))
+    assert a1.shape == (64, 32, 32, 3)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(e1, e2)  # eval is deterministic
+    assert not np.allclose(a1, e1) and not np.allclose(a1, a2)
+    # Standardized: roughly zero mean.
+    assert abs(float(tf.reduce_mean(e1))) < 0.5
+
+
+@needs_data
+def test_cifar10_test_split_default_no_augment():
+    _, info = load("cifar10", "test", data_dir=DATA_DIR, limit=20)
+    assert info.augmentation is None and info.num_examples == 20
+    assert info.split_sizes["test"] == 10000
+
+
+def test_seeded_shuffle_is_reproducible():
+    images, labels = toy()
+    spec = augment.make_preprocessing(3, (8, 8))
+
+    def order(seed):
+        ds = pipeline.image_dataset(
+            images, labels, spec, "flip", batch_size=4, shuffle=True, seed=seed
+        )
+        return np.concatenate([x.numpy() for x, _ in ds])
+
+    np.testing.assert_array_equal(order(1), order(1))
+    assert not np.array_equal(order(1), order(2))
+
+
+def test_per_replica_batch_and_shard():
+    images, labels = toy(n=16)
+    spec = augment.make_preprocessing(3, (8, 8))
+    ctx = tf.distribute.InputContext(
+        num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4
+    )
+    ds = pipeline.image_dataset(
+        images, labels, spec, None, batch_size=8, input_context=ctx
+    )
+    batches = [y.numpy().tolist() for _, y in ds]
+    # global 8 / 4 replicas = 2 per replica; pipeline 1 of 2 gets odd ids.
+    assert batches == [[1, 3], [1, 3], [1, 3], [1, 3]]
+    opts = ds.options().experimental_distribute.auto_shard_policy
+    assert opts == tf.data.experimental.AutoShardPolicy.OFF
+    plain = pipeline.image_dataset(images, labels, spec, batch_size=8)
+    assert (
+        plain.options().experimental_distribute.auto_shard_policy
+        == tf.data.experimental.AutoShardPolicy.DATA
+    )
+
+
+def test_pad_crop_flip_keeps_shape_and_content():
+    images = tf.reshape(tf.range(2 * 6 * 6 * 1), (2, 6, 6, 1))
+    out = augment.augment_images(images, "pad_crop_flip", tf.constant([1, 2]))
+    assert out.shape == images.shape and out.dtype == images.dtype
+    single = augment.augment_images(images[0], "flip", tf.constant([3, 4]))
+    assert single.shape == (6, 6, 1)
+    with pytest.raises(DataError, match="recipe"):
+        augment.check_recipe("mixup")
+
+
+def test_preprocess_images_matches_pipeline_and_serving():
+    images, labels = toy(n=4, size=32)
+    spec = augment.make_preprocessing(
+        3, (32, 32), augment.CIFAR10_MEAN, augment.CIFAR10_STD
+    )
+    ds = pipeline.image_dataset(images, labels, spec, batch_size=4)
+    x, _ = next(iter(ds))
+    np.testing.assert_allclose(preprocess_images(images, spec), x, atol=1e-6)
+    # Float raw pixels give the same result as uint8.
+    np.testing.assert_allclose(
+        preprocess_images(images.astype("float32"), spec), x, atol=1e-6
+    )
+    png = [tf.io.encode_png(im).numpy() for im in images]
+    np.testing.assert_allclose(serving_preprocess(png, spec), x, atol=1e-5)
+    np.testing.assert_allclose(serving_preprocess(png[0], spec), x[0], atol=1e-5)
+    # Grayscale in, RGB model; different size in.
+    gray = preprocess_images(np.zeros((1, 28, 28, 1), np.uint8), spec)
+    assert gray.shape == (1, 32, 32, 3)
+
+
+def test_dataset_info_round_trip():
+    info = DatasetInfo(
+        name="x", task="image_classification", source="here", split="train",
+        num_examples=3, split_sizes={"train": 3}, input_shape=(8, 8, 3),
+        num_classes=2, class_names=["a", "b"],
+        preprocessing=augment.make_preprocessing(3, (8, 8)),
+    )  # fmt: skip
+    again = DatasetInfo.from_json(info.to_json())
+    assert again == info
+
+
+def test_bad_arguments():
+    with pytest.raises(DataError, match="batch_size=0"):
+        load("mnist", batch_size=0)
+    with pytest.raises(DataError, match="channels=2"):
+        load("mnist", channels=2)
