@@ -650,6 +650,7 @@ def download_atis(base_url=None, cache_dir=None):
     base = base_url or os.environ.get(ENV_ATIS_URL) or ATIS_URL
     base = base if base.endswith("/") else base + "/"
     cache_dir = cache_dir or atis_cache_dir()
+    os.makedirs(cache_dir, exist_ok=True)  # else get_file falls back to /tmp
     paths = {}
     for split, (fname, md5) in ATIS_FILES.items():
         try:
