@@ -52,6 +52,7 @@ def _resolve_stem(stem, input_shape):
     default_input_shape=(227, 227, 3),
     default_num_classes=1000,
     reference=REFERENCE,
+    num_params=62_378_344,
 )
 def alexnet(
     input_shape=(227, 227, 3),

@@ -36,6 +36,7 @@ VARIANTS = {
     default_num_classes=10,
     reference=REFERENCE,
     aliases=("lenet5", "lenet_5"),
+    num_params=61_706,
 )
 def lenet(
     input_shape=(28, 28, 1),

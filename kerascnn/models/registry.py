@@ -30,6 +30,9 @@ class ModelInfo:
         reference: the paper, as "Authors (year), title, URL".
         task: `"image_classification"` or `"sequence_tagging"`.
         aliases: other names that resolve to this model.
+        num_params: total parameters at the default input and classes, so
+            listings need not build 100M-parameter models (tests check it
+            against a real build).
     """
 
     name: str
@@ -40,6 +43,7 @@ class ModelInfo:
     reference: str
     task: str = "image_classification"
     aliases: tuple = ()
+    num_params: int = None
 
 
 def register_model(
@@ -49,6 +53,7 @@ def register_model(
     reference,
     task="image_classification",
     aliases=(),
+    num_params=None,
 ):
     """Decorator that records a builder under its function name."""
 
@@ -66,6 +71,7 @@ def register_model(
             reference=reference,
             task=task,
             aliases=tuple(aliases),
+            num_params=num_params,
         )
         for alias in aliases:
             _ALIASES[alias] = name

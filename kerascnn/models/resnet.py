@@ -51,6 +51,19 @@ IMAGENET_DEPTHS = {
 IMAGENET_FILTERS = (64, 128, 256, 512)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 CIFAR_FILTERS = (16, 32, 64)
+# Total parameters (BN moving statistics included) at the default input.
+NUM_PARAMS = {
+    18: 11_699_112,
+    34: 21_814_696,
+    50: 25_636_712,
+    101: 44_707_176,
+    152: 60_419_944,
+    20: 274_042,
+    32: 469_370,
+    44: 664_698,
+    56: 860_026,
+    110: 1_739_002,
+}
 
 
 def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True):
@@ -217,6 +230,7 @@ def _register(depth, build_fn, doc, input_shape, num_classes):
         default_input_shape=input_shape,
         default_num_classes=num_classes,
         reference=REFERENCE,
+        num_params=NUM_PARAMS[depth],
     )(builder)
 
 

@@ -17,7 +17,10 @@ REFERENCE = (
 
 
 @register_model(
-    default_input_shape=(28, 28, 1), default_num_classes=10, reference=REFERENCE
+    default_input_shape=(28, 28, 1),
+    default_num_classes=10,
+    reference=REFERENCE,
+    num_params=433_890,
 )
 def simple_convnet(
     input_shape=(28, 28, 1),

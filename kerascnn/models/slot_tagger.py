@@ -49,6 +49,7 @@ def _check_sequence_shape(input_shape, unroll):
     default_num_classes=128,
     reference=REFERENCE,
     task="sequence_tagging",
+    num_params=367_392,
 )
 def slot_tagger(
     input_shape=(None,),

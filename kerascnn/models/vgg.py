@@ -29,6 +29,13 @@ DEPTHS = {
     19: (2, 2, 4, 4, 4),
 }
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
+# Parameters at 224x224x3 with 1000 classes.
+NUM_PARAMS = {
+    11: 132_863_336,
+    13: 133_047_848,
+    16: 138_357_544,
+    19: 143_667_240,
+}
 
 
 def _vgg_block(x, block, filters, num_convs, batch_norm):
@@ -108,6 +115,7 @@ def _variant(depth):
         default_input_shape=(224, 224, 3),
         default_num_classes=1000,
         reference=REFERENCE,
+        num_params=NUM_PARAMS[depth],
     )(builder)
 
 

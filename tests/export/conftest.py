@@ -86,3 +86,67 @@ def mnist_test(mnist):
 def mnist_calibration(mnist):
     x, _ = mnist["train"]
     return (x[5000:5200] / 255.0).astype(np.float32)
+
+
+def read_atis(path):
+    """`[(words, tags, intent)]` from an ATIS `.iob` file, BOS/EOS dropped."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            text, labels = line.rstrip("\n").split("\t")
+            words, labels = text.split(), labels.split()
+            rows.append((words[1:-1], labels[1:-1], labels[-1]))
+    return rows
+
+
+def encode_atis(rows, vocab, tags, intents):
+    """0-padded token ids, tag ids and intent ids (unknown word = 1)."""
+    word_ids = {w: i for i, w in enumerate(vocab)}
+    length = max(len(r[0]) for r in rows)
+    x = np.zeros((len(rows), length), np.int32)
+    y = np.zeros((len(rows), length), np.int32)
+    for i, (words, labels, _) in enumerate(rows):
+        x[i, :len(words)] = [word_ids.get(w, 1) for w in words]
+        y[i, :len(words)] = [tags.index(t) if t in tags else 0
+                             for t in labels]
+    z = np.array([intents.index(r[2]) if r[2] in intents else 0
+                  for r in rows])
+    return x, y, z
+
+
+@pytest.fixture(scope="session")
+def atis_run(tmp_path_factory):
+    """A joint slot tagger trained one epoch on 1,000 ATIS sentences."""
+    import keras
+
+    from kerascnn import models
+    from kerascnn.metadata import ModelMetadata
+
+    root = os.path.join(data_dir(), "atis")
+    train = read_atis(os.path.join(root, "atis.train.w-intent.iob"))[:1000]
+    test = read_atis(os.path.join(root, "atis.test.w-intent.iob"))[:100]
+    vocab = ["<pad>", "<unk>"] + sorted({w for r in train for w in r[0]})
+    tags = sorted({t for r in train for t in r[1]})
+    intents = sorted({r[2] for r in train})
+    x, y, z = encode_atis(train, vocab, tags, intents)
+    keras.utils.set_random_seed(0)
+    model = models.build(
+        "slot_tagger", input_shape=(None,), num_classes=len(tags),
+        vocab_size=len(vocab), num_intents=len(intents), embedding_dim=32,
+        units=32,
+    )
+    model.compile("adam", {"tags": "sparse_categorical_crossentropy",
+                           "intent": "sparse_categorical_crossentropy"})
+    model.fit(x, {"tags": y, "intent": z}, epochs=1, batch_size=32,
+              verbose=0)
+    meta = ModelMetadata(
+        model="slot_tagger", task="sequence_tagging", dataset="atis",
+        input_shape=(None,), class_names=tags, vocab=vocab,
+        intent_names=intents, preprocessing={"lowercase": True},
+    )
+    run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
+    tx, ty, _ = encode_atis(test, vocab, tags, intents)
+    return {"run": run, "test": (tx, ty), "sentences": test,
+            "calibration": x[:100]}

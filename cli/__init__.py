@@ -1,0 +1,1 @@
+"""The `kerascnn` command line: a thin click layer over the library."""

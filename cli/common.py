@@ -1,0 +1,69 @@
+"""Helpers shared by the command modules: quiet TF, errors, shape parsing."""
+
+import contextlib
+import os
+
+import click
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow without its C++ start-up chatter on stderr.
+
+    `TF_CPP_MIN_LOG_LEVEL` hides INFO/WARNING logs, but the lines printed
+    before absl logging is initialised (CUDA probing on a CPU machine)
+    ignore it, so stderr is muted at the file-descriptor level for the
+    import and device discovery only. Python errors still surface.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turns library errors a user caused into one line and exit code 1."""
+    from kerascnn.errors import KerasCNNError
+
+    try:
+        yield
+    except KerasCNNError as e:
+        raise click.ClickException(str(e)) from None
+
+
+class IntTupleType(click.ParamType):
+    """A comma-separated tuple of ints, e.g. `32,32,3`."""
+
+    name = "H,W,C"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            dims = tuple(int(p) for p in str(value).split(",") if p.strip())
+        except ValueError:
+            self.fail(
+                f"expected comma-separated integers such as 32,32,3; "
+                f"received {value!r}",
+                param,
+                ctx,
+            )
+        if not dims or any(d < 1 for d in dims):
+            self.fail(f"dimensions must be positive; received {value!r}")
+        return dims
+
+
+INT_TUPLE = IntTupleType()

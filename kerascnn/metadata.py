@@ -1,0 +1,148 @@
+"""What travels with a trained model: its name, classes and preprocessing.
+
+A training run writes `metadata.json` beside `model.keras`; a bare
+`model.keras` may carry a sidecar `model.keras.metadata.json`. Export copies
+the metadata into the SavedModel (as an asset and as constants the
+signatures return) and into the TFLite file, so a client never has to
+guess class names or normalization.
+"""
+
+import dataclasses
+import json
+import os
+
+import kerascnn
+from kerascnn.errors import KerasCNNError
+
+METADATA_FILENAME = "metadata.json"
+MODEL_FILENAME = "model.keras"
+
+
+@dataclasses.dataclass
+class ModelMetadata:
+    """Describes a trained model to export, serving and `inspect`.
+
+    Attributes:
+        model: registry name of the architecture, e.g. `"lenet"`.
+        task: `"image_classification"` or `"sequence_tagging"`.
+        dataset: training data set name, e.g. `"mnist"`.
+        input_shape: model input shape without batch axis.
+        class_names: output class names (slot tags for the tagger).
+        preprocessing: `DatasetInfo.preprocessing` of the training data:
+            how raw pixels become model input (scale, mean, std, channels,
+            image_size).
+        vocab: tagger word vocabulary (index = token id), else empty.
+        intent_names: tagger intent names, else empty.
+        max_length: tagger maximum sequence length, else `None`.
+        kerascnn_version: version that trained the model.
+        extra: free-form JSON-able details (recipe, metrics).
+    """
+
+    model: str
+    task: str = "image_classification"
+    dataset: str = ""
+    input_shape: tuple = ()
+    class_names: list = dataclasses.field(default_factory=list)
+    preprocessing: dict = dataclasses.field(default_factory=dict)
+    vocab: list = dataclasses.field(default_factory=list)
+    intent_names: list = dataclasses.field(default_factory=list)
+    max_length: int = None
+    kerascnn_version: str = kerascnn.__version__
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            d = {k: v for k, v in d.items() if k in fields}
+        d = dict(d)
+        d["input_shape"] = tuple(d.get("input_shape") or ())
+        return cls(**d)
+
+    def save(self, path):
+        """Writes the metadata as JSON (atomically) to `path`."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with open(path) as f:
+                return cls.from_dict(json.load(f))
+        except (OSError, ValueError, TypeError) as e:
+            raise KerasCNNError(
+                f"Cannot read model metadata {path!r}: {e}"
+            ) from None
+
+
+def default_metadata(model):
+    """Metadata for a bare Keras model with no sidecar: numbered classes."""
+    shape = tuple(model.input_shape[1:])
+    output = model.output
+    if isinstance(output, dict):
+        output = output["tags"]
+    num_classes = int(output.shape[-1])
+    task = "sequence_tagging" if len(shape) == 1 else "image_classification"
+    return ModelMetadata(
+        model=model.name,
+        task=task,
+        input_shape=shape,
+        class_names=[str(i) for i in range(num_classes)],
+    )
+
+
+def resolve_model_path(source):
+    """Maps a run directory or a `.keras` file to `(model_path, meta_path)`.
+
+    `meta_path` is `None` when no metadata file exists.
+    """
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        model_path = os.path.join(source, MODEL_FILENAME)
+        meta_path = os.path.join(source, METADATA_FILENAME)
+        if not os.path.isfile(model_path):
+            raise KerasCNNError(
+                f"{source!r} is a directory without {MODEL_FILENAME}; pass a "
+                "run directory written by `kerascnn fit` or a .keras file."
+            )
+    elif os.path.isfile(source):
+        if not source.endswith(".keras"):
+            raise KerasCNNError(
+                f"{source!r} is not a Keras model: expected a run directory "
+                "or a .keras file."
+            )
+        model_path = source
+        meta_path = f"{source}.{METADATA_FILENAME}"
+        sibling = os.path.join(os.path.dirname(source), METADATA_FILENAME)
+        if not os.path.isfile(meta_path) and os.path.isfile(sibling):
+            meta_path = sibling
+    else:
+        raise KerasCNNError(f"No such run directory or model file: {source!r}")
+    return model_path, (meta_path if os.path.isfile(meta_path) else None)
+
+
+def load_model_and_metadata(source):
+    """Loads a Keras model and its metadata from a run dir or `.keras` file."""
+    import keras
+
+    import kerascnn.layers  # noqa: F401  (registers custom layers)
+
+    model_path, meta_path = resolve_model_path(source)
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as e:  # zip, h5 and config errors all land here
+        raise KerasCNNError(
+            f"Cannot load Keras model {model_path!r}: {e}"
+        ) from None
+    meta = (
+        ModelMetadata.load(meta_path) if meta_path else default_metadata(model)
+    )
+    return model, meta

@@ -1,0 +1,31 @@
+"""Shared fixtures: quiet TensorFlow, the real-data folder, a CLI runner."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The real data sets (`KERASCNN_DATA_DIR`, set by .ci/run)."""
+    path = os.environ.get("KERASCNN_DATA_DIR")
+    if not path or not os.path.isdir(path):
+        pytest.skip("KERASCNN_DATA_DIR is not set to the shared data folder")
+    return path
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _clear_keras_session():
+    yield
+    import keras
+
+    keras.backend.clear_session()

@@ -1,0 +1,62 @@
+import keras
+import numpy as np
+import pytest
+
+from kerascnn import models
+from tests.helpers import (
+    load_and_predict_in_subprocess,
+    run_model_test,
+    trainable_count,
+)
+
+
+@pytest.mark.parametrize(
+    "name, expected", [("resnet18", 11_689_512), ("resnet34", 21_797_672)]
+)
+def test_basic_block_resnets_match_reference_counts(name, expected):
+    # The reference (torchvision) counts trainable parameters; Keras' total
+    # also holds BatchNormalization's moving mean and variance.
+    assert trainable_count(models.build(name)) == expected
+
+
+def test_resnet50_equals_keras_applications():
+    model = models.build("resnet50")
+    reference = keras.applications.ResNet50(weights=None)
+    assert model.count_params() == reference.count_params() == 25_636_712
+    ours = {lyr.name: lyr.count_params() for lyr in model.layers if lyr.weights}
+    theirs = {
+        lyr.name: lyr.count_params() for lyr in reference.layers if lyr.weights
+    }
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "shortcut, expected", [("projection", 272_474), ("zero_pad", 269_722)]
+)
+def test_resnet20_is_about_027m(shortcut, expected):
+    model = models.build("resnet20", shortcut=shortcut)
+    assert 260_000 <= model.count_params() <= 280_000
+    assert trainable_count(model) == expected
+    run_model_test(model, (32, 32, 3), 10)
+
+
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+def test_cifar_depth_is_6n_plus_2(depth):
+    model = models.build(f"resnet{depth}", input_shape=(8, 8, 3))
+    convs = sum(
+        isinstance(lyr, keras.layers.Conv2D) and lyr.kernel_size == (3, 3)
+        for lyr in model.layers
+    )
+    assert convs + 1 == depth  # 3x3 convolutions plus the dense layer
+
+
+def test_zero_pad_resnet_saves_and_loads_in_a_fresh_process(tmp_path):
+    model = models.build("resnet20", shortcut="zero_pad")
+    x = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32)
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "r20.keras")
+    np.save(tmp_path / "x.npy", x)
+    got = load_and_predict_in_subprocess(
+        tmp_path / "r20.keras", tmp_path / "x.npy", tmp_path / "y.npy"
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-6)
