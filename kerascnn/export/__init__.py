@@ -246,10 +246,12 @@ def _export_tflite(model, meta, model_dir, name, quantize, output,
         )
     metadata = meta.to_dict()
     length = None
-    converted = model
+    converted, spec = model, {}
     if _saved_model.is_tagger(model, meta):
         length = max_length or meta.max_length or _tflite.DEFAULT_MAX_LENGTH
         converted = _tflite.fixed_length_tagger(model, length)
+        spec = dict(input_shape=(length,), input_dtype="int32",
+                    input_name="token_ids")
         metadata["max_length"] = length
         metadata["input_shape"] = [length]
     elif max_length is not None:
@@ -262,11 +264,12 @@ def _export_tflite(model, meta, model_dir, name, quantize, output,
         calibration_data = _verify.fit_length(calibration_data, length)
     data = _tflite.convert(
         converted, quantize, representative_data=calibration_data,
-        int8_io=int8_io, allow_flex=allow_flex)
+        int8_io=int8_io, allow_flex=allow_flex, **spec)
     metadata["tflite"] = {
         "quantize": quantize,
         "io": "int8" if int8_io else "float",
-        "input_shape": [1, *converted.input_shape[1:]],
+        "input_shape": [1, *(spec.get("input_shape")
+                             or model.input_shape[1:])],
         "builtin_ops_only": not allow_flex,
     }
     label = "tflite" if quantize == "none" else f"tflite-{quantize}"

@@ -38,44 +38,114 @@ def default_filename(name, quantize):
 # === Fixed-length tagger ===
 
 
-def _unrolled_config(config, max_length):
-    """Copies a Functional config with unrolled RNNs and a fixed length."""
-    if isinstance(config, dict):
-        out = {k: _unrolled_config(v, max_length) for k, v in config.items()}
-        if "unroll" in out:
-            out["unroll"] = True
-        if out.get("class_name") == "InputLayer":
-            inner = dict(out["config"])
-            inner["batch_shape"] = [None, max_length]
-            inner.pop("shape", None)
-            out["config"] = inner
-        return out
-    if isinstance(config, list):
-        return [_unrolled_config(v, max_length) for v in config]
-    return config
+def _fixed_lstm(layer):
+    """An unrolled, forward-running copy of an LSTM with the same weights."""
+    import keras
+
+    config = dict(layer.get_config(), unroll=True, go_backwards=False,
+                  return_sequences=True, name=f"{layer.name}_unrolled")
+    return keras.layers.LSTM.from_config(config)
 
 
 def fixed_length_tagger(model, max_length):
-    """The tagger rebuilt with `unroll=True` at `input_shape=(max_length,)`."""
-    import keras
+    """The tagger as a fixed-length model with unrolled LSTMs.
 
-    if not isinstance(max_length, int) or max_length < 1:
+    Rebuilding with `unroll=True` is not enough: in Keras 3.15 an unrolled
+    `Bidirectional` LSTM misplaces the backward outputs of right-padded
+    (masked) sentences. So the backward direction runs forward over each
+    sentence reversed within its length (a gather, builtin in TFLite and
+    int8-capable) and is reversed back, which is what the masked dynamic
+    model computes. Weights are shared with `model`'s layers by copy.
+
+    Args:
+        model: the slot tagger built by `kerascnn.models` (layers
+            `embedding`, `bilstm<i>`, `tags`, optional `intent_pool` and
+            `intent`).
+        max_length: int, the fixed sequence length.
+
+    Returns:
+        A callable `keras.Model`: int32 `(batch, max_length)` token ids ->
+        dict of `tags` (and `intent`) probabilities.
+    """
+    import keras
+    import tensorflow as tf
+
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or (
+        max_length < 1
+    ):
         raise ExportError(
             "max_length must be a positive integer. "
             f"Received: max_length={max_length!r}"
         )
-    config = _unrolled_config(model.get_config(), max_length)
-    fixed = model.__class__.from_config(config)
-    fixed.set_weights(model.get_weights())
-    if not isinstance(fixed, keras.Model):
-        raise ExportError("Cannot rebuild the tagger at a fixed length.")
+    names = {layer.name: layer for layer in model.layers}
+    bilstms = [names[n] for n in sorted(names) if n.startswith("bilstm")]
+    if "embedding" not in names or "tags" not in names or not bilstms:
+        raise ExportError(
+            "TFLite export of a sequence model supports the kerascnn "
+            "slot_tagger (layers embedding, bilstm<i>, tags). "
+            f"Received layers: {sorted(names)}"
+        )
+    bilstms.sort(key=lambda layer: int(layer.name[len("bilstm"):]))
+
+    def clone(layer):
+        copy = layer.__class__.from_config(layer.get_config())
+        if layer.weights:
+            copy.build(layer.input.shape)
+            copy.set_weights(layer.get_weights())
+        return copy
+
+    class FixedLengthTagger(keras.Model):
+        def __init__(self):
+            super().__init__(name=f"{model.name}_fixed{max_length}")
+            self.embedding = clone(names["embedding"])
+            self.directions = []
+            dim = self.embedding.output_dim
+            for bilstm in bilstms:
+                pair = []
+                for layer in (bilstm.forward_layer, bilstm.backward_layer):
+                    copy = _fixed_lstm(layer)
+                    copy.build((None, max_length, dim))
+                    copy.set_weights(layer.get_weights())
+                    pair.append(copy)
+                self.directions.append(pair)
+                dim = sum(layer.units for layer in pair)
+            self.tags = clone(names["tags"])
+            self.intent_pool = None
+            self.intent = None
+            if "intent" in names:
+                self.intent_pool = clone(names["intent_pool"])
+                self.intent = clone(names["intent"])
+
+        def call(self, token_ids):
+            mask = tf.not_equal(token_ids, 0)
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+            steps = tf.range(max_length)[None, :]
+            reverse = tf.where(
+                steps < lengths[:, None], lengths[:, None] - 1 - steps, steps
+            )
+            x = self.embedding(token_ids)
+            for forward, backward in self.directions:
+                y = forward(x, mask=mask)
+                x_rev = tf.gather(x, reverse, batch_dims=1)
+                y_rev = tf.gather(
+                    backward(x_rev, mask=mask), reverse, batch_dims=1
+                )
+                x = tf.concat([y, y_rev], axis=-1)
+            outputs = {"tags": self.tags(x)}
+            if self.intent is not None:
+                pooled = self.intent_pool(x, mask=mask)
+                outputs["intent"] = self.intent(pooled)
+            return outputs
+
+    fixed = FixedLengthTagger()
+    fixed(tf.zeros((1, max_length), tf.int32))
     return fixed
 
 
 # === Conversion ===
 
 
-def _write_intermediate(model, input_shape, dtype, path):
+def _write_intermediate(model, input_shape, dtype, path, input_name):
     """Traces the model at batch 1 into a SavedModel with one signature.
 
     TFLite converts Keras 3 models reliably from a SavedModel (variables
@@ -83,8 +153,6 @@ def _write_intermediate(model, input_shape, dtype, path):
     """
     import keras
     import tensorflow as tf
-
-    name = model.inputs[0].name.split(":")[0] or "input"
 
     def serve(x):
         outputs = model(x, training=False)
@@ -97,7 +165,9 @@ def _write_intermediate(model, input_shape, dtype, path):
     archive.add_endpoint(
         "serving_default",
         serve,
-        input_signature=[tf.TensorSpec((1, *input_shape), dtype, name=name)],
+        input_signature=[
+            tf.TensorSpec((1, *input_shape), dtype, name=input_name)
+        ],
     )
     archive.write_out(path, verbose=False)
 
@@ -108,6 +178,9 @@ def convert(
     representative_data=None,
     int8_io=False,
     allow_flex=False,
+    input_shape=None,
+    input_dtype=None,
+    input_name=None,
 ):
     """Converts a fixed-shape Keras model to TFLite flatbuffer bytes.
 
@@ -118,6 +191,9 @@ def convert(
             for `int8` calibration.
         int8_io: int8 input and output tensors (`int8` mode only).
         allow_flex: also allow TensorFlow (Flex) ops. Defaults to `False`.
+        input_shape, input_dtype, input_name: the input without batch
+            axis, for models without a symbolic input (the fixed-length
+            tagger). Default to the model's own.
 
     Returns:
         The `.tflite` bytes.
@@ -129,10 +205,14 @@ def convert(
             f"Unknown quantize mode {quantize!r}; choose one of "
             f"{', '.join(QUANTIZE_MODES)}."
         )
-    input_shape = tuple(model.input_shape[1:])
-    dtype = tf.as_dtype(model.inputs[0].dtype)
+    if input_shape is None:
+        input_shape = tuple(model.input_shape[1:])
+        input_dtype = model.inputs[0].dtype
+        input_name = model.inputs[0].name.split(":")[0]
+    dtype = tf.as_dtype(input_dtype or "float32")
     with tempfile.TemporaryDirectory() as tmp:
-        _write_intermediate(model, input_shape, dtype, tmp)
+        _write_intermediate(model, input_shape, dtype, tmp,
+                            input_name or "input")
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         _configure(converter, quantize, representative_data, int8_io,
                    allow_flex, dtype)

@@ -199,7 +199,7 @@ def _split(outputs):
 
 def keras_runner(model):
     def run(x):
-        return _split(model(x, training=False))
+        return _split(model.predict_on_batch(x))
 
     return run
 
