@@ -46,9 +46,7 @@ def training_rate(model_name, info, optimizer, steps, repeats):
     model = build(
         model_name, input_shape=info.input_shape, num_classes=info.num_classes
     )
-    model.compile(
-        optimizer=optimizer, loss="sparse_categorical_crossentropy"
-    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     n = steps * BATCH
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n,) + tuple(info.input_shape)).astype("float32")

@@ -37,7 +37,9 @@ def make_preprocessing(channels, image_size, mean=None, std=None):
         std: per-channel std after scaling to [0, 1], or `None`.
     """
     if channels not in (1, 3):
-        raise DataError(f"`channels` must be 1 or 3. Received: channels={channels}")
+        raise DataError(
+            f"`channels` must be 1 or 3. Received: channels={channels}"
+        )
     if mean is not None and len(mean) != channels:  # e.g. CIFAR as grayscale
         mean = [sum(mean) / len(mean)] * channels
         std = [sum(std) / len(std)] * channels
@@ -146,7 +148,9 @@ def serving_preprocess(image_bytes, preprocessing):
     images = tf.map_fn(
         one,
         image_bytes,
-        fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
+        fn_output_signature=tf.TensorSpec(
+            [height, width, channels], tf.float32
+        ),
     )
     return preprocess_images(images, spec)
 

@@ -112,9 +112,7 @@ def _check_args(batch_size, limit, image_size, channels):
         raise DataError(
             f"`limit` must be a positive int or None. Received: limit={limit!r}"
         )
-    if image_size is not None and (
-        len(image_size) != 2 or min(image_size) < 1
-    ):
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise DataError(
             "`image_size` must be (height, width) with positive ints. "
             f"Received: image_size={image_size!r}"
@@ -347,7 +345,9 @@ def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
     if cache:
         ds = ds.cache()
     if shuffle:
-        ds = ds.shuffle(len(utterances), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(
+            len(utterances), seed=seed, reshuffle_each_iteration=True
+        )
     if repeat:
         ds = ds.repeat()
     per_replica = _per_replica(batch_size, input_context)

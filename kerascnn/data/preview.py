@@ -38,7 +38,9 @@ def render_grid(images, labels, class_names, columns=8):
     size = max(CELL_SCALE_MIN, height, width)
     rows = -(-len(images) // columns)
     cols = min(columns, len(images))
-    grid = Image.new("RGB", (cols * size, rows * (size + LABEL_HEIGHT)), "white")
+    grid = Image.new(
+        "RGB", (cols * size, rows * (size + LABEL_HEIGHT)), "white"
+    )
     draw = ImageDraw.Draw(grid)
     for i, (image, label) in enumerate(zip(images, labels)):
         x, y = (i % columns) * size, (i // columns) * (size + LABEL_HEIGHT)
@@ -65,7 +67,9 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         The `DatasetInfo` of the previewed data.
     """
     if not isinstance(count, int) or count < 1:
-        raise DataError(f"`count` must be a positive int. Received: count={count!r}")
+        raise DataError(
+            f"`count` must be a positive int. Received: count={count!r}"
+        )
     ds, info = pipeline.load(
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
         augment=augment, limit=count, seed=seed,

@@ -20,9 +20,12 @@ Local directory names (under `data_dir`):
 | `mnist`          | `mnist/`                 | 4 IDX files (`.gz` or not)   |
 | `fashion_mnist`  | `fashion_mnist/`         | 4 IDX files                  |
 | `kmnist`         | `kmnist/`                | 4 IDX files                  |
-| `emnist/letters` | `emnist_letters/`        | 4 IDX files (`emnist-letters-` prefix allowed) |
-| `cifar10`        | `cifar10/`               | image folder `train|test/<class>/*.jpg` |
-| `atis`           | `atis/`                  | `atis.{train,test}.w-intent.iob` |
+| `emnist/letters` | `emnist_letters/`        | 4 IDX files (1)              |
+| `cifar10`        | `cifar10/`               | `{train,test}/<class>/*.jpg` |
+| `atis`           | `atis/`                  | `atis.*.w-intent.iob`        |
+
+(1) EMNIST's own `emnist-letters-train-images-idx3-ubyte.gz` names work;
+images are transposed to upright and labels 1..26 shifted to 0..25 (a..z).
 
 Other accepted names: `tfds:<name>[:<config>]`, a path to an image folder
 (`<root>/<split>/<class>/*` or `<root>/<class>/*`) and a path to an `.npz`
@@ -51,7 +54,11 @@ ATIS_DEV_SIZE = 500
 FOLDER_VALIDATION_FRACTION = 0.2
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 SPLITS = ("train", "validation", "test")
-SPLIT_ALIASES = {"dev": "validation", "val": "validation", "valid": "validation"}
+SPLIT_ALIASES = {
+    "dev": "validation",
+    "val": "validation",
+    "valid": "validation",
+}
 
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = [
@@ -523,12 +530,13 @@ def network_available(host="storage.googleapis.com", port=443, timeout=3.0):
 
 
 def parse_tfds_name(name):
-    """`"tfds:mnist"` -> `"mnist"`; `"tfds:emnist:letters"` -> `"emnist/letters"`."""
+    """`"tfds:mnist"` -> `"mnist"`; `"tfds:emnist:letters"` ->
+    `"emnist/letters"`."""
     parts = name[len("tfds:") :].split(":")
     if not parts[0] or len(parts) > 2 or not all(parts):
         raise DataError(
-            "A TFDS name must look like 'tfds:<name>' or 'tfds:<name>:<config>'."
-            f" Received: name={name!r}"
+            "A TFDS name must look like 'tfds:<name>' or "
+            f"'tfds:<name>:<config>'. Received: name={name!r}"
         )
     return "/".join(parts)
 
@@ -698,9 +706,11 @@ def _read_local_idx(known, directory, split, validation_size):
     emnist = known.name.startswith("emnist")
     sizes = {s: read_idx_count(files[s][0]) for s in files}
     if split == "validation" or (split == "train" and validation_size):
-        n_val = validation_count(sizes["train"], validation_size, None) if (
-            validation_size
-        ) else None
+        n_val = (
+            validation_count(sizes["train"], validation_size, None)
+            if (validation_size)
+            else None
+        )
         if n_val is None:
             raise DataError(
                 f"{known.name} has no validation split; pass "
@@ -740,7 +750,9 @@ def _read_known(known, split, data_dir, validation_size):
                 directory, split, validation_size, known.name
             )
     else:
-        looked_for.append(f"no local directory (data_dir and ${ENV_DATA_DIR} unset)")
+        looked_for.append(
+            f"no local directory (data_dir and ${ENV_DATA_DIR} unset)"
+        )
     raw = read_tfds(
         known.tfds_name, split, validation_size, looked_for, known.name
     )
@@ -768,7 +780,9 @@ def read(name, split="train", data_dir=None, validation_size=None):
     """
     split = canonical_split(split)
     if not isinstance(name, str) or not name:
-        raise DataError(f"`name` must be a non-empty string. Received: {name!r}")
+        raise DataError(
+            f"`name` must be a non-empty string. Received: {name!r}"
+        )
     if name in KNOWN:
         return _read_known(KNOWN[name], split, data_dir, validation_size)
     if name.startswith("tfds:"):

@@ -55,7 +55,9 @@ def parse_iob_line(line, path="<string>", lineno=0):
     left, right = line.split("\t", 1)
     words, labels = left.split(), right.split()
     if len(words) < 2 or words[0] != "BOS" or words[-1] != "EOS":
-        raise DataError(f"{where}: the words must start with BOS and end with EOS.")
+        raise DataError(
+            f"{where}: the words must start with BOS and end with EOS."
+        )
     if len(labels) != len(words):
         raise DataError(
             f"{where}: {len(words) - 2} word(s) but {len(labels) - 2} tag(s) "

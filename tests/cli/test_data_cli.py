@@ -20,7 +20,9 @@ def runner():
 
 @needs_data
 def test_info_mnist(runner):
-    result = runner.invoke(data_group, ["info", "mnist", "--data-dir", DATA_DIR])
+    result = runner.invoke(
+        data_group, ["info", "mnist", "--data-dir", DATA_DIR]
+    )
     assert result.exit_code == 0, result.output
     assert "60,000" in result.output and "10,000" in result.output
     assert os.path.join(DATA_DIR, "mnist") in result.output
@@ -35,7 +37,9 @@ def test_info_atis(runner):
 
 
 def test_unknown_name_is_one_line(runner, tmp_path):
-    result = runner.invoke(data_group, ["info", "no_such_set", "-d", str(tmp_path)])
+    result = runner.invoke(
+        data_group, ["info", "no_such_set", "-d", str(tmp_path)]
+    )
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]

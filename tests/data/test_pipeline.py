@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.data import DatasetInfo, augment, load, preprocess_images
-from kerascnn.data import pipeline, serving_preprocess
+from kerascnn.data import (
+    DatasetInfo,
+    augment,
+    load,
+    pipeline,
+    preprocess_images,
+    serving_preprocess,
+)
 from kerascnn.errors import DataError
 
 DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
@@ -130,7 +136,9 @@ def test_preprocess_images_matches_pipeline_and_serving():
     )
     png = [tf.io.encode_png(im).numpy() for im in images]
     np.testing.assert_allclose(serving_preprocess(png, spec), x, atol=1e-5)
-    np.testing.assert_allclose(serving_preprocess(png[0], spec), x[0], atol=1e-5)
+    np.testing.assert_allclose(
+        serving_preprocess(png[0], spec), x[0], atol=1e-5
+    )
     # Grayscale in, RGB model; different size in.
     gray = preprocess_images(np.zeros((1, 28, 28, 1), np.uint8), spec)
     assert gray.shape == (1, 32, 32, 3)

@@ -95,7 +95,9 @@ def test_cifar10_folder_real_counts():
 def test_resolve_source_and_list():
     assert "mnist" in sources.list_datasets()
     assert "atis" in sources.list_datasets()
-    assert sources.resolve_source("tfds:emnist:letters") == "tfds:emnist/letters"
+    assert (
+        sources.resolve_source("tfds:emnist:letters") == "tfds:emnist/letters"
+    )
 
 
 # ======================== local formats ========================
@@ -122,13 +124,17 @@ def test_idx_env_var_and_validation_size(tmp_path, monkeypatch):
 
 def test_idx_wrong_magic(tmp_path):
     make_idx_dir(tmp_path, magic=0x00000999)
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz has a wrong magic"):
+    with pytest.raises(
+        DataError, match="train-images-idx3-ubyte.gz has a wrong magic"
+    ):
         load("mnist", data_dir=str(tmp_path))
 
 
 def test_idx_truncated(tmp_path):
     make_idx_dir(tmp_path, truncate=100)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is truncated"):
+    with pytest.raises(
+        DataError, match=r"train-images-idx3-ubyte.gz is truncated"
+    ):
         load("mnist", data_dir=str(tmp_path))
 
 
@@ -225,7 +231,9 @@ def test_tfds_offline_error_names_places(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.setattr(sources, "network_available", lambda *a, **k: False)
-    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda s: False)
+    monkeypatch.setattr(
+        tfds.core.DatasetBuilder, "is_prepared", lambda s: False
+    )
     with pytest.raises(DataError) as e:
         load("kmnist", data_dir=str(tmp_path))
     msg = str(e.value)

@@ -71,7 +71,9 @@ def test_atis_sizes_and_batches():
     assert words.dtype.name == "int32" and labels["tags"].shape == words.shape
     assert labels["intent"].shape == (words.shape[0],)
     # Every token has a tag; padding lines up.
-    np.testing.assert_array_equal(words.numpy() == 0, labels["tags"].numpy() == 0)
+    np.testing.assert_array_equal(
+        words.numpy() == 0, labels["tags"].numpy() == 0
+    )
     total = sum(int(w.shape[0]) for w, _ in ds)
     assert total == 4478
 
