@@ -1,0 +1,117 @@
+"""`kerascnn export` and `kerascnn inspect`.
+
+Both parse options, call one library function (`kerascnn.export.export`,
+`kerascnn.export.inspect.inspect_artifact`) and print. TensorFlow is
+imported inside the command bodies only; a `KerasCNNError` becomes one line
+on stderr and exit code 1.
+"""
+
+import json
+
+import click
+
+from cli.common import quiet_tensorflow, user_errors
+
+QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
+
+
+@click.command("export", short_help="Export a run as SavedModel or TFLite.")
+@click.argument("source", type=click.Path())
+@click.option("--tflite", "tflite", is_flag=True,
+              help="Write a .tflite file instead of a SavedModel.")
+@click.option("-q", "--quantize", type=click.Choice(QUANTIZE_CHOICES),
+              default="none", show_default=True,
+              help="TFLite quantization (implies --tflite when not none).")
+@click.option("-b", "--base-dir", default="saved_models", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Export root; models go to <base-dir>/<name>/.")
+@click.option("-n", "--name", help="Model folder name [default: model name].")
+@click.option("-v", "--version", type=click.IntRange(min=1),
+              help="SavedModel version [default: highest + 1].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="TFLite file path [default: <base-dir>/<name>/"
+                   "<name>[-<quantize>].tflite].")
+@click.option("--overwrite/--no-overwrite", default=False,
+              help="Replace an existing version or file.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Compare with Keras on real test examples first.")
+@click.option("--verify-examples", type=click.IntRange(min=1), default=500,
+              show_default=True, help="Test examples to verify on.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0),
+              default=1.0, show_default=True,
+              help="Allowed accuracy loss of a quantized model (pp).")
+@click.option("--calibration-examples", type=click.IntRange(min=1),
+              default=500, show_default=True,
+              help="Training examples to calibrate int8 on.")
+@click.option("--int8-io/--float-io", default=False, show_default=True,
+              help="int8 model input/output tensors (int8 only).")
+@click.option("--max-length", type=click.IntRange(min=1),
+              help="Tagger TFLite: fixed sequence length [default: 64].")
+@click.option("--allow-flex", is_flag=True,
+              help="TFLite: allow TensorFlow (Flex) ops.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Data root for verification and calibration.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON.")
+def export_command(source, tflite, quantize, base_dir, name, version,
+                   output, overwrite, verify, verify_examples,
+                   max_accuracy_drop, calibration_examples, int8_io,
+                   max_length, allow_flex, data_dir, as_json):
+    """Export SOURCE (a run directory or a .keras file).
+
+    \b
+    By default writes a SavedModel to <base-dir>/<name>/<version>/ with
+    signatures serving_default (float images), predict_pixels (raw pixel
+    values), predict_images (encoded JPEG/PNG bytes) and metadata; the
+    slot tagger gets serving_default (token ids) and predict_sentences.
+    With --tflite writes <name>[-<quantize>].tflite beside the versions.
+    The artifact is verified against Keras, then moved into place
+    atomically; a failed export leaves nothing behind.
+    """
+    quiet_tensorflow()
+    from kerascnn.export import export
+
+    fmt = "tflite" if tflite or quantize != "none" or output else (
+        "saved_model")
+    with user_errors():
+        result = export(
+            source, format=fmt, base_dir=base_dir, name=name,
+            version=version, overwrite=overwrite, quantize=quantize,
+            output=output, calibration_examples=calibration_examples,
+            verify=verify, verify_examples=verify_examples,
+            max_accuracy_drop=max_accuracy_drop, int8_io=int8_io,
+            data_dir=data_dir, max_length=max_length, allow_flex=allow_flex,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    if result.verification is not None:
+        click.echo(result.verification.table())
+        if result.examples == "synthetic":
+            click.echo("(no test data found: random inputs, no accuracy)")
+    where = f"version {result.version} " if result.version else ""
+    click.echo(f"Exported {result.name} {where}to {result.path} "
+               f"({result.size_bytes:,} bytes)")
+
+
+@click.command("inspect", short_help="Show an exported model's signatures.")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print machine-readable JSON.")
+@click.option("--tensors", "all_tensors", is_flag=True,
+              help="TFLite: list every tensor with its quantization.")
+def inspect_command(path, as_json, all_tensors):
+    """Show signatures, tensors and metadata of PATH.
+
+    PATH is a SavedModel folder (a version, or a model folder: the highest
+    version) or a .tflite file.
+    """
+    quiet_tensorflow()
+    from kerascnn.export.inspect import format_text, inspect_artifact
+
+    with user_errors():
+        info = inspect_artifact(path)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+    else:
+        click.echo(format_text(info, all_tensors=all_tensors))
