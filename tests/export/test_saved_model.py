@@ -1,0 +1,203 @@
+"""SavedModel export: loads without kerascnn, signatures agree, atomic."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kerascnn.errors import ExportError, KerasCNNError
+from kerascnn.export import export
+from kerascnn.export import saved_model as sm
+
+LOAD_WITH_TF_ONLY = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+out = loaded.signatures["serving_default"](images=tf.constant(x))
+np.save(sys.argv[3], out["probabilities"].numpy())
+meta = loaded.signatures["metadata"]()["metadata"].numpy().decode()
+print(json.dumps({
+    "signatures": sorted(loaded.signatures.keys()),
+    "class_names": [c.decode() for c in out["class_names"].numpy()[:3]],
+    "kerascnn_imported": any(m.startswith("kerascnn") for m in sys.modules),
+    "metadata": json.loads(meta),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(lenet_run, mnist_test, tmp_path_factory):
+    base = tmp_path_factory.mktemp("saved_models")
+    result = export(lenet_run, base_dir=base, examples=mnist_test)
+    return result, base
+
+
+def _png(pixels):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_layout_and_verification(exported):
+    result, base = exported
+    assert result.path == os.path.join(base, "lenet", "1")
+    assert result.version == 1
+    assert os.path.isfile(os.path.join(result.path, "saved_model.pb"))
+    with open(os.path.join(result.path, "assets", sm.METADATA_ASSET)) as f:
+        meta = json.load(f)
+    assert meta["model"] == "lenet" and meta["dataset"] == "mnist"
+    assert meta["class_names"] == [str(i) for i in range(10)]
+    report = result.verification
+    assert report.artifact.max_diff <= 1e-5
+    assert report.artifact.accuracy == report.keras.accuracy > 0.5
+    assert "saved_model" in report.table()
+
+
+def test_loads_in_plain_tensorflow_process(exported, lenet_run, mnist_test,
+                                           tmp_path):
+    import keras
+
+    import kerascnn.layers  # noqa: F401
+
+    result, _ = exported
+    x = mnist_test[0][:32]
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_TF_ONLY, result.path,
+         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not info["kerascnn_imported"]
+    assert info["signatures"] == [
+        "metadata", "predict_images", "predict_pixels", "serving_default"]
+    assert info["metadata"]["preprocessing"]["channels"] == 1
+    model = keras.saving.load_model(os.path.join(lenet_run, "model.keras"))
+    expected = np.asarray(model(x))
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected,
+                               atol=1e-5)
+    top = [str(i) for i in expected.argmax(-1)[:3]]
+    assert info["class_names"] == top
+
+
+def test_predict_images_matches_serving_default_on_real_png(exported,
+                                                            mnist):
+    import tensorflow as tf
+
+    result, _ = exported
+    loaded = tf.saved_model.load(result.path)
+    pixels = mnist["test"][0][:4]
+    pngs = tf.constant([_png(p[..., 0]) for p in pixels])
+    from_bytes = loaded.signatures["predict_images"](images=pngs)
+    from_floats = loaded.signatures["serving_default"](
+        images=tf.constant(pixels / 255.0, tf.float32))
+    from_pixels = loaded.signatures["predict_pixels"](
+        pixels=tf.constant(pixels, tf.float32))
+    for out in (from_bytes, from_pixels):
+        np.testing.assert_allclose(out["probabilities"].numpy(),
+                                   from_floats["probabilities"].numpy(),
+                                   atol=1e-5)
+        assert (out["class_names"].numpy()
+                == from_floats["class_names"].numpy()).all()
+
+
+def test_predict_images_resizes_and_converts_channels(exported, mnist):
+    import tensorflow as tf
+    from PIL import Image
+
+    result, _ = exported
+    loaded = tf.saved_model.load(result.path)
+    rgb = Image.fromarray(mnist["test"][0][0, ..., 0]).convert("RGB")
+    buf = io.BytesIO()
+    rgb.resize((56, 40)).save(buf, format="JPEG")
+    out = loaded.signatures["predict_images"](
+        images=tf.constant([buf.getvalue()]))
+    assert out["probabilities"].shape == (1, 10)
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(), 1,
+                               rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_lists_signatures(exported):
+    result, _ = exported
+    proc = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
+         "show", "--dir", result.path, "--all"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("serving_default", "predict_images", "predict_pixels"):
+        assert f"signature_def['{name}']" in proc.stdout
+
+
+def test_next_version_and_existing_version(lenet_run, tmp_path):
+    first = export(lenet_run, base_dir=tmp_path, verify=False)
+    second = export(lenet_run, base_dir=tmp_path, verify=False)
+    assert (first.version, second.version) == (1, 2)
+    with pytest.raises(ExportError, match="already exists.*overwrite"):
+        export(lenet_run, base_dir=tmp_path, version=2, verify=False)
+    again = export(lenet_run, base_dir=tmp_path, version=2, overwrite=True,
+                   verify=False)
+    assert again.path == second.path
+    assert sorted(os.listdir(tmp_path / "lenet")) == ["1", "2"]
+
+
+def test_failed_write_leaves_nothing(lenet_run, tmp_path, monkeypatch):
+    real = sm.write_saved_model
+
+    def half_written(model, meta, path):
+        real(model, meta, path)
+        raise RuntimeError("disk full (simulated)")
+
+    monkeypatch.setattr(sm, "write_saved_model", half_written)
+    with pytest.raises(RuntimeError, match="simulated"):
+        export(lenet_run, base_dir=tmp_path, verify=False)
+    assert os.listdir(tmp_path / "lenet") == []
+    monkeypatch.setattr(sm, "write_saved_model", real)
+    assert export(lenet_run, base_dir=tmp_path, verify=False).version == 1
+
+
+def test_failed_verification_leaves_nothing(lenet_run, mnist_test, tmp_path,
+                                            monkeypatch):
+    from kerascnn.export import verify
+
+    monkeypatch.setattr(verify, "SAVED_MODEL_TOLERANCE", -1.0)
+    with pytest.raises(ExportError, match="Verification failed"):
+        export(lenet_run, base_dir=tmp_path, examples=mnist_test)
+    assert os.listdir(tmp_path / "lenet") == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"format": "onnx"}, "Unknown format 'onnx'; choose one of: "
+                         "saved_model, tflite"),
+    ({"format": "tflite", "quantize": "int4"},
+     "Unknown quantize 'int4'; choose one of: none, dynamic, float16, int8"),
+    ({"quantize": "int8"}, "apply to format='tflite'"),
+    ({"version": "v0.1"}, "version must be a positive integer"),
+    ({"version": 0}, "version must be a positive integer"),
+    ({"name": "../x"}, "plain folder name"),
+])
+def test_bad_arguments(lenet_run, tmp_path, kwargs, message):
+    with pytest.raises(ExportError, match=message.replace("(", r"\(")):
+        export(lenet_run, base_dir=tmp_path, verify=False, **kwargs)
+    assert not os.path.exists(tmp_path / "lenet")
+
+
+def test_source_that_is_not_a_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(KerasCNNError, match="not a Keras model"):
+        export(tmp_path / "notes.txt", base_dir=tmp_path)
+    with pytest.raises(KerasCNNError, match="without model.keras"):
+        export(tmp_path, base_dir=tmp_path)
+    (tmp_path / "broken.keras").write_text("not a zip")
+    with pytest.raises(KerasCNNError, match="Cannot load Keras model"):
+        export(tmp_path / "broken.keras", base_dir=tmp_path)
