@@ -149,4 +149,4 @@ def atis_run(tmp_path_factory):
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     tx, ty, _ = encode_atis(test, vocab, tags, intents)
     return {"run": run, "test": (tx, ty), "sentences": test,
-            "calibration": x[:100]}
+            "calibration": x[:100], "tags": tags, "intents": intents}
