@@ -1,0 +1,63 @@
+"""`kerascnn export` / `kerascnn inspect` through click's CliRunner."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from cli.export_cli import export_command, inspect_command
+from tests.export.conftest import lenet_run, mnist  # noqa: F401
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_export_then_inspect(runner, lenet_run, tmp_path):  # noqa: F811
+    result = runner.invoke(export_command, [
+        lenet_run, "--base-dir", str(tmp_path), "--no-verify"])
+    assert result.exit_code == 0, result.output
+    assert "Exported lenet version 1" in result.output
+    result = runner.invoke(inspect_command,
+                           [str(tmp_path / "lenet" / "1"), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert "predict_images" in info["signatures"]
+    assert info["metadata"]["model"] == "lenet"
+    result = runner.invoke(inspect_command, [str(tmp_path / "lenet")])
+    assert "signature 'serving_default'" in result.output
+    assert "class_names" in result.output
+
+
+def test_export_tflite_with_verification_table(runner, lenet_run,  # noqa: F811
+                                               tmp_path):
+    result = runner.invoke(export_command, [
+        lenet_run, "--tflite", "--base-dir", str(tmp_path),
+        "--verify-examples", "50"])
+    assert result.exit_code == 0, result.output
+    assert "artifact" in result.output and "tflite" in result.output
+    assert os.path.isfile(tmp_path / "lenet" / "lenet.tflite")
+    result = runner.invoke(inspect_command,
+                           [str(tmp_path / "lenet" / "lenet.tflite")])
+    assert result.exit_code == 0
+    assert "float32 (1, 28, 28, 1)" in result.output
+
+
+def test_user_errors_are_one_line(runner, lenet_run, tmp_path):  # noqa: F811
+    (tmp_path / "x.txt").write_text("no model")
+    result = runner.invoke(export_command, [str(tmp_path / "x.txt")])
+    assert result.exit_code == 1
+    assert "Error: " in result.output and "not a Keras model" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(export_command, [lenet_run, "-q", "int4"])
+    assert result.exit_code == 2 and "int4" in result.output
+    runner.invoke(export_command, [lenet_run, "--base-dir", str(tmp_path),
+                                   "--no-verify"])
+    result = runner.invoke(export_command, [
+        lenet_run, "--base-dir", str(tmp_path), "--version", "1",
+        "--no-verify"])
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = runner.invoke(inspect_command, [str(tmp_path / "x.txt")])
+    assert result.exit_code == 1 and "not an exported model" in result.output
