@@ -67,3 +67,21 @@ class IntTupleType(click.ParamType):
 
 
 INT_TUPLE = IntTupleType()
+
+
+def parse_options(options):
+    """Parses KEY=VALUE pairs, reading values as Python literals if we can."""
+    import ast
+
+    parsed = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(
+                f"expected KEY=VALUE, received {item!r}", param_hint="--option"
+            )
+        try:
+            parsed[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key.strip()] = value
+    return parsed

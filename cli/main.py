@@ -7,7 +7,7 @@ is imported only inside the commands that need it, so `--help` is instant.
 
 import click
 
-from cli.common import INT_TUPLE, quiet_tensorflow, user_errors
+from cli.common import INT_TUPLE, parse_options, quiet_tensorflow, user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,28 +92,10 @@ def summary_command(name, input_shape, num_classes, options):
     with user_errors():
         model = models.build(
             name, input_shape=input_shape, num_classes=num_classes,
-            **_parse_options(options),
+            **parse_options(options),
         )
         click.echo(f"Model: {model.name}")
         click.echo(summary.format_summary(summary.summarize(model)))
-
-
-def _parse_options(options):
-    """Parses KEY=VALUE pairs, reading values as Python literals if we can."""
-    import ast
-
-    parsed = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(
-                f"expected KEY=VALUE, received {item!r}", param_hint="--option"
-            )
-        try:
-            parsed[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed[key.strip()] = value
-    return parsed
 
 
 def _add_optional_commands():

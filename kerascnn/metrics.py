@@ -1,0 +1,95 @@
+"""Evaluation metrics that Keras does not ship.
+
+* `conll_spans` / `conll_f1`: span-level precision, recall and F1 with the
+  semantics of the CoNLL-2000 `conlleval` script: a span counts only when
+  its type and both boundaries match; ill-formed IOB (an `I-` tag after `O`
+  or after a different type) starts a new span, as conlleval does.
+* `classification_report`: accuracy, per-class accuracy and the confusion
+  matrix from integer labels and predictions.
+"""
+
+import numpy as np
+
+
+def _split_tag(tag):
+    if tag in ("O", "", None):
+        return "O", ""
+    prefix, _, kind = tag.partition("-")
+    if not kind:  # a bare type without prefix counts as I-type
+        return "I", prefix
+    return prefix, kind
+
+
+def _ends(prev_prefix, prefix, prev_kind, kind):
+    if prev_prefix in ("B", "I", "E", "S") and prefix in ("B", "O", "S"):
+        return True
+    if prev_prefix in ("E", "S") and prefix in ("I", "E"):
+        return True
+    return prev_prefix != "O" and prev_kind != kind
+
+
+def _starts(prev_prefix, prefix, prev_kind, kind):
+    if prefix in ("B", "S"):
+        return True
+    if prev_prefix in ("E", "S", "O") and prefix in ("I", "E"):
+        return True
+    return prefix != "O" and prev_kind != kind
+
+
+def conll_spans(tags):
+    """Returns the set of `(start, end, type)` spans of one tag sequence."""
+    spans = set()
+    prev_prefix, prev_kind, start = "O", "", None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, kind = _split_tag(tag)
+        if start is not None and _ends(prev_prefix, prefix, prev_kind, kind):
+            spans.add((start, i - 1, prev_kind))
+            start = None
+        if prefix != "O" and _starts(prev_prefix, prefix, prev_kind, kind):
+            start = i
+        prev_prefix, prev_kind = prefix, kind
+    return spans
+
+
+def conll_f1(true_sequences, pred_sequences):
+    """Span precision, recall and F1 (fractions) over aligned sequences."""
+    correct = found = expected = 0
+    for true, pred in zip(true_sequences, pred_sequences, strict=True):
+        if len(true) != len(pred):
+            raise ValueError(
+                "Tag sequences must align token for token. Received lengths "
+                f"{len(true)} and {len(pred)}."
+            )
+        t, p = conll_spans(true), conll_spans(pred)
+        correct += len(t & p)
+        found += len(p)
+        expected += len(t)
+    precision = correct / found if found else 0.0
+    recall = correct / expected if expected else 0.0
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision + recall else 0.0
+    )
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "correct": correct, "found": found, "expected": expected}
+
+
+def classification_report(labels, predictions, class_names):
+    """Accuracy, per-class accuracy and confusion matrix as plain lists."""
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    predictions = np.asarray(predictions, dtype=np.int64).ravel()
+    n = len(class_names)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    support = confusion.sum(axis=1)
+    per_class = {
+        name: (float(confusion[i, i] / support[i]) if support[i] else None)
+        for i, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": float(np.mean(labels == predictions)) if len(labels) else 0.0,
+        "num_examples": int(len(labels)),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+        "class_names": list(class_names),
+    }

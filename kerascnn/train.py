@@ -1,0 +1,578 @@
+"""Training: `fit(config) -> RunResult`, the library entry the CLI calls.
+
+    from kerascnn.config import recipe_for
+    from kerascnn.train import fit
+    result = fit(recipe_for("lenet", epochs=2, limit=5000))
+    result.metrics["accuracy"]
+
+A run directory (`runs/<model>-<timestamp>/` by default) holds:
+
+    config.json        the resolved TrainConfig
+    metadata.json      model name, classes, preprocessing (for export)
+    model.keras        the final model
+    checkpoints/       best.keras (by validation accuracy), last.keras
+    backup/            Keras BackupAndRestore state while the run is live
+    logs/              TensorBoard event files
+    history.csv        one row per epoch (appended across resumes)
+    history.json       the same at the end of training
+    metrics.json       final metrics on the test split
+
+Fault tolerance: the backup is written at every epoch end, so a run killed
+at any point (even SIGKILL) loses at most one epoch. Re-running the same
+command finds the unfinished run directory (same config, backup present)
+and resumes it. Ctrl-C stops cleanly, keeping the backup and writing
+`interrupted.keras`.
+"""
+
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import warnings
+
+import numpy as np
+
+from kerascnn import distribute
+from kerascnn.config import TrainConfig
+from kerascnn.errors import KerasCNNError, TrainingError
+from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
+
+BACKUP_DIR = "backup"
+CONFIG_FILENAME = "config.json"
+METRICS_FILENAME = "metrics.json"
+# Settings that may change between a run and its resumption.
+_RESUME_IGNORED = ("run_dir", "log_format", "export", "export_dir")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `fit` produced.
+
+    Attributes:
+        run_dir: the run directory.
+        config: the resolved `TrainConfig`.
+        history: dict metric -> list of per-epoch values.
+        metrics: final test metrics (see `evaluate`).
+        model_path: path of the final `.keras` model.
+        export_path: SavedModel version folder, or `None`.
+        resumed_from_epoch: epochs already done when this call started.
+        epoch_seconds: wall time of each epoch run by this call.
+    """
+
+    run_dir: str
+    config: TrainConfig
+    history: dict
+    metrics: dict
+    model_path: str
+    export_path: str = None
+    resumed_from_epoch: int = 0
+    epoch_seconds: list = dataclasses.field(default_factory=list)
+
+
+# ============================ Run directory ============================
+
+
+def _comparable(config):
+    d = config.to_dict()
+    for key in _RESUME_IGNORED:
+        d.pop(key, None)
+    return d
+
+
+def find_resumable_run(config):
+    """The newest unfinished run of the same config under `runs_root`."""
+    pattern = os.path.join(config.runs_root, f"{config.model}-*")
+    for run_dir in sorted(glob.glob(pattern), reverse=True):
+        backup = os.path.join(run_dir, BACKUP_DIR)
+        cfg_path = os.path.join(run_dir, CONFIG_FILENAME)
+        if not (os.path.isdir(backup) and os.path.isfile(cfg_path)):
+            continue
+        try:
+            with open(cfg_path) as f:
+                saved = TrainConfig.from_dict(json.load(f))
+        except (ValueError, KerasCNNError):
+            continue
+        if _comparable(saved) == _comparable(config):
+            return run_dir
+    return None
+
+
+def resolve_run_dir(config, resume=True):
+    """Picks the run directory: explicit, resumable, or a new timestamp."""
+    if config.run_dir:
+        return config.run_dir
+    if resume:
+        found = find_resumable_run(config)
+        if found:
+            return found
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(config.runs_root, f"{config.model}-{stamp}")
+
+
+def _write_json(path, data):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _check_same_config(run_dir, config):
+    path = os.path.join(run_dir, CONFIG_FILENAME)
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    saved.pop("run_dir", None)
+    if os.path.isdir(os.path.join(run_dir, BACKUP_DIR)):
+        if _comparable(TrainConfig.from_dict({**saved, "run_dir": None})) != (
+            _comparable(config)
+        ):
+            raise TrainingError(
+                f"{run_dir} holds an unfinished run with a different "
+                "configuration; pass another --run-dir or the same settings."
+            )
+
+
+# ================================ Data ================================
+
+
+def load_data(config, strategy=None):
+    """Train and validation datasets plus the train `DatasetInfo`."""
+    from kerascnn import data
+
+    common = dict(
+        data_dir=config.data_dir, batch_size=config.batch_size,
+        seed=config.seed, image_size=_image_size(config),
+        channels=_channels(config),
+    )
+    train_ds, info = data.load(
+        config.dataset, "train", shuffle=True, augment=config.augment,
+        limit=config.limit, **common,
+    )
+    val_split = "validation" if info.split_sizes.get("validation") else "test"
+    val_ds, _ = data.load(
+        config.dataset, val_split, shuffle=False, augment=False,
+        limit=config.eval_limit, **common,
+    )
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        train_ds = _distribute(strategy, config, "train", True)
+        val_ds = _distribute(strategy, config, val_split, False)
+    return train_ds, val_ds, info
+
+
+def _distribute(strategy, config, split, training):
+    from kerascnn import data
+
+    def dataset_fn(input_context):
+        ds, _ = data.load(
+            config.dataset, split, data_dir=config.data_dir,
+            batch_size=config.batch_size, shuffle=training,
+            augment=config.augment and training,
+            limit=config.limit if training else config.eval_limit,
+            seed=config.seed, image_size=_image_size(config),
+            channels=_channels(config), input_context=input_context,
+        )
+        return ds
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _image_size(config):
+    shape = config.input_shape
+    return tuple(shape[:2]) if shape and len(shape) == 3 else None
+
+
+def _channels(config):
+    shape = config.input_shape
+    return shape[2] if shape and len(shape) == 3 else None
+
+
+# =============================== Model ================================
+
+
+def build_model(config, info):
+    """Builds the registry model sized for the data set."""
+    from kerascnn import models
+
+    options = dict(config.model_options)
+    if info.task == "sequence_tagging":
+        options.setdefault("vocab_size", len(info.vocab))
+        options.setdefault("num_intents", len(info.intent_names))
+    model_info = models.get_model_info(config.model)
+    if model_info.task != info.task:
+        raise TrainingError(
+            f"Model {config.model!r} does a {model_info.task.replace('_', ' ')}"
+            f" task but data set {config.dataset!r} is for "
+            f"{info.task.replace('_', ' ')}."
+        )
+    input_shape = tuple(config.input_shape or info.input_shape)
+    return models.build(
+        config.model, input_shape=input_shape,
+        num_classes=info.num_classes, **options,
+    )
+
+
+def make_optimizer(config, steps_per_epoch):
+    """Optimizer with the recipe's schedule and decoupled weight decay."""
+    import keras
+
+    lr = _schedule(config, steps_per_epoch)
+    wd = config.weight_decay or None
+    if config.optimizer == "sgd":
+        opt = keras.optimizers.SGD(
+            lr, momentum=config.momentum, nesterov=False, weight_decay=wd
+        )
+    elif config.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(lr, weight_decay=wd or 1e-4)
+    elif config.optimizer == "rmsprop":
+        opt = keras.optimizers.RMSprop(lr, weight_decay=wd)
+    else:
+        opt = keras.optimizers.Adam(lr, weight_decay=wd)
+    if wd:
+        # Decay kernels only: not BN scales/offsets, biases or embeddings.
+        opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return opt
+
+
+def _schedule(config, steps_per_epoch):
+    import keras
+
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = config.warmup_epochs * steps_per_epoch
+    lr = config.learning_rate
+    if config.schedule == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                lr / 100, total - warmup, warmup_target=lr,
+                warmup_steps=warmup,
+            )
+        return keras.optimizers.schedules.CosineDecay(lr, total)
+    if config.schedule == "step":
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(total * 0.5), int(total * 0.75)], [lr, lr / 10, lr / 100]
+        )
+    return lr
+
+
+def compile_model(model, config, info, steps_per_epoch):
+    """Compiles with the loss and metrics of the task."""
+    loss = _loss(config)
+    if info.task == "sequence_tagging":
+        loss = {"tags": loss, "intent": _loss(config)}
+        metrics = {"tags": ["accuracy"], "intent": ["accuracy"]}
+    else:
+        metrics = ["accuracy"]
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=loss,
+        metrics=metrics,
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
+
+
+def _loss(config):
+    import keras
+
+    if config.label_smoothing:
+        from kerascnn.losses import SparseSmoothedCrossentropy
+
+        return SparseSmoothedCrossentropy(config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+# ============================== Callbacks =============================
+
+
+def make_callbacks(config, run_dir, nan_stop, timer):
+    import keras
+
+    from kerascnn.callbacks import JsonLinesLogger
+
+    ckpt = os.path.join(run_dir, "checkpoints")
+    os.makedirs(ckpt, exist_ok=True)
+    monitor = "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
+    callbacks = [
+        nan_stop,
+        keras.callbacks.BackupAndRestore(
+            os.path.join(run_dir, BACKUP_DIR), save_freq="epoch",
+            delete_checkpoint=True,
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(ckpt, "best.keras"), monitor=monitor, mode="max",
+            save_best_only=True,
+        ),
+        keras.callbacks.ModelCheckpoint(os.path.join(ckpt, "last.keras")),
+        keras.callbacks.CSVLogger(
+            os.path.join(run_dir, "history.csv"), append=True
+        ),
+        keras.callbacks.TensorBoard(
+            os.path.join(run_dir, "logs"), write_graph=False,
+            profile_batch=0,
+        ),
+        timer,
+    ]
+    if config.log_format == "json":
+        callbacks.append(JsonLinesLogger())
+    return callbacks
+
+
+# ================================ Fit =================================
+
+
+def _setup(config):
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(
+        config.mixed_precision or "float32"
+    )
+
+
+def fit(config, resume=True, on_start=None):
+    """Trains `config.model` on `config.dataset` and writes a run directory.
+
+    Args:
+        config: a `TrainConfig` (see `kerascnn.config.recipe_for`).
+        resume: continue the newest unfinished run with the same config
+            when `config.run_dir` is not set. Defaults to `True`.
+        on_start: optional callable `(run_dir, resumed_epoch)` invoked once
+            training is about to start (the CLI prints where it writes).
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        TrainingError: NaN loss, interruption, or a config that cannot run.
+    """
+    config = dataclasses.replace(config).validate()
+    run_dir = resolve_run_dir(config, resume=resume)
+    config = dataclasses.replace(config, run_dir=run_dir)
+    _check_same_config(run_dir, config)
+    os.makedirs(run_dir, exist_ok=True)
+    _write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
+    _setup(config)
+
+    strategy = distribute.get_strategy(config.strategy)
+    train_ds, val_ds, info = load_data(config, strategy)
+    steps_per_epoch = -(-info.num_examples // config.batch_size)
+    with strategy.scope():
+        model = build_model(config, info)
+        compile_model(model, config, info, steps_per_epoch)
+    metadata = _metadata(config, info, model)
+    metadata.save(os.path.join(run_dir, "metadata.json"))
+
+    resumed = _completed_epochs(run_dir)
+    if on_start:
+        on_start(run_dir, resumed)
+    history, seconds = _run_fit(model, config, run_dir, train_ds, val_ds)
+
+    model_path = os.path.join(run_dir, MODEL_FILENAME)
+    model.save(model_path)
+    _write_json(os.path.join(run_dir, "history.json"), history)
+    metrics = evaluate_model(model, metadata, config.dataset,
+                             data_dir=config.data_dir, batch_size=config.batch_size,
+                             limit=config.eval_limit)
+    metrics["epoch_seconds"] = seconds
+    _write_json(os.path.join(run_dir, METRICS_FILENAME), metrics)
+    export_path = _export(config, run_dir) if config.export else None
+    return RunResult(
+        run_dir=run_dir, config=config, history=history, metrics=metrics,
+        model_path=model_path, export_path=export_path,
+        resumed_from_epoch=resumed, epoch_seconds=seconds,
+    )
+
+
+def _run_fit(model, config, run_dir, train_ds, val_ds):
+    from kerascnn.callbacks import EpochTimer, StopOnNaN
+
+    nan_stop, timer = StopOnNaN(), EpochTimer()
+    callbacks = make_callbacks(config, run_dir, nan_stop, timer)
+    verbose = 1 if config.log_format == "progress" else 0
+    try:
+        with warnings.catch_warnings():
+            # Length-bucketed text batches have no known count, so Keras
+            # learns the epoch length by running out of data: expected.
+            warnings.filterwarnings("ignore", "Your input ran out of data")
+            fit_history = model.fit(
+                train_ds, validation_data=val_ds, epochs=config.epochs,
+                callbacks=callbacks, verbose=verbose, shuffle=False,
+            )
+    except KeyboardInterrupt:
+        model.save(os.path.join(run_dir, "interrupted.keras"))
+        done = _completed_epochs(run_dir)
+        raise TrainingError(
+            f"Interrupted after {done} complete epoch(s). The backup in "
+            f"{os.path.join(run_dir, BACKUP_DIR)} is kept: run the same "
+            "command again to resume."
+        ) from None
+    if nan_stop.where:
+        epoch, batch = nan_stop.where
+        raise TrainingError(
+            f"Training stopped: the loss became NaN/inf at epoch {epoch}, "
+            f"batch {batch} (learning rate {config.learning_rate:g}). Lower "
+            "--lr or check the data; nothing was exported."
+        )
+    return _full_history(run_dir, fit_history.history), timer.seconds
+
+
+def _completed_epochs(run_dir):
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        rows = [line for line in f.read().splitlines()[1:] if line.strip()]
+    epochs = {int(r.split(",")[0]) for r in rows}
+    return len(epochs)
+
+
+def _full_history(run_dir, fallback):
+    """Per-epoch history across resumes, read back from history.csv."""
+    import csv
+
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return {k: [float(x) for x in v] for k, v in fallback.items()}
+    by_epoch = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            by_epoch[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(by_epoch):
+        for key, value in by_epoch[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    history["epoch"] = [e + 1 for e in sorted(by_epoch)]
+    return history
+
+
+def _metadata(config, info, model):
+    import kerascnn
+
+    return ModelMetadata(
+        model=config.model,
+        task=info.task,
+        dataset=config.dataset,
+        input_shape=tuple(model.input_shape[1:]),
+        class_names=list(info.class_names),
+        preprocessing=dict(info.preprocessing or {}),
+        vocab=list(info.vocab or []),
+        intent_names=list(info.intent_names or []),
+        max_length=info.max_length,
+        kerascnn_version=kerascnn.__version__,
+        extra={"source": info.source, "recipe": config.to_dict()},
+    )
+
+
+def _export(config, run_dir):
+    try:
+        from kerascnn import export
+    except ImportError:
+        return None
+    result = export.export(run_dir, base_dir=config.export_dir,
+                           data_dir=config.data_dir)
+    return getattr(result, "path", None)
+
+
+# ============================== Evaluate ==============================
+
+
+def evaluate_model(model, metadata, dataset=None, *, data_dir=None,
+                   batch_size=256, limit=None, split="test"):
+    """Test-set metrics of a model: loss, accuracy, per-class, confusion.
+
+    For the slot tagger: token accuracy over real tokens, conlleval span
+    precision/recall/F1 and intent accuracy.
+    """
+    from kerascnn import data
+
+    dataset = dataset or metadata.dataset
+    if not dataset:
+        raise KerasCNNError(
+            "The model's metadata names no data set; pass --dataset."
+        )
+    ds, info = data.load(
+        dataset, split, data_dir=data_dir, batch_size=batch_size,
+        shuffle=False, augment=False, limit=limit,
+        image_size=_size_of(metadata), channels=_channels_of(metadata),
+    )
+    if metadata.task == "sequence_tagging":
+        return _evaluate_tagger(model, metadata, ds)
+    return _evaluate_images(model, metadata, ds)
+
+
+def _size_of(metadata):
+    shape = metadata.input_shape
+    return tuple(shape[:2]) if len(shape) == 3 else None
+
+
+def _channels_of(metadata):
+    shape = metadata.input_shape
+    return shape[2] if len(shape) == 3 else None
+
+
+def _evaluate_images(model, metadata, ds):
+    from kerascnn.metrics import classification_report
+
+    labels, probs = [], []
+    for x, y in ds:
+        probs.append(np.asarray(model(x, training=False), dtype=np.float32))
+        labels.append(np.asarray(y))
+    probs = np.concatenate(probs)
+    labels = np.concatenate(labels).astype(np.int64)
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(
+        probs[np.arange(len(labels)), labels], eps, 1.0))))
+    report = classification_report(
+        labels, probs.argmax(-1), metadata.class_names
+    )
+    return {"loss": loss, **report}
+
+
+def _evaluate_tagger(model, metadata, ds):
+    from kerascnn.metrics import conll_f1
+
+    tag_names = metadata.class_names
+    true_seqs, pred_seqs = [], []
+    intent_true, intent_pred = [], []
+    correct = total = 0
+    for x, y in ds:
+        out = model(x, training=False)
+        tags = np.asarray(out["tags"]).argmax(-1)
+        mask = np.asarray(x) != 0
+        gold = np.asarray(y["tags"])
+        correct += int(((tags == gold) & mask).sum())
+        total += int(mask.sum())
+        for row_pred, row_gold, row_mask in zip(tags, gold, mask):
+            n = int(row_mask.sum())
+            true_seqs.append([_tag(tag_names, t) for t in row_gold[:n]])
+            pred_seqs.append([_tag(tag_names, t) for t in row_pred[:n]])
+        intent_pred.append(np.asarray(out["intent"]).argmax(-1))
+        intent_true.append(np.asarray(y["intent"]))
+    spans = conll_f1(true_seqs, pred_seqs)
+    it, ip = np.concatenate(intent_true), np.concatenate(intent_pred)
+    return {
+        "token_accuracy": correct / max(total, 1),
+        "slot_precision": spans["precision"],
+        "slot_recall": spans["recall"],
+        "slot_f1": spans["f1"],
+        "intent_accuracy": float(np.mean(it == ip)),
+        "num_examples": len(true_seqs),
+        "accuracy": correct / max(total, 1),
+    }
+
+
+def _tag(names, index):
+    name = names[int(index)]
+    return "O" if name.startswith("<") else name
+
+
+def evaluate(source, dataset=None, *, data_dir=None, batch_size=256,
+             limit=None, split="test"):
+    """Loads a run directory or `.keras` file and evaluates it."""
+    from kerascnn.metadata import load_model_and_metadata
+
+    model, metadata = load_model_and_metadata(source)
+    return evaluate_model(model, metadata, dataset, data_dir=data_dir,
+                          batch_size=batch_size, limit=limit, split=split)
