@@ -50,7 +50,9 @@ def _model_row(info):
     from kerascnn.models import registry
 
     count = _parameter_count(info, registry)
-    shape = "x".join("?" if d is None else str(d) for d in info.default_input_shape)
+    shape = "x".join(
+        "?" if d is None else str(d) for d in info.default_input_shape
+    )
     return (info.name, info.family, shape, f"{count:,}", info.reference)
 
 
@@ -74,15 +76,25 @@ def _short_ref(reference):
 @cli.command("summary", short_help="Per-layer table, parameters and FLOPs.")
 @click.argument("name")
 @click.option(
-    "--input-shape", "-i", type=INT_TUPLE, default=None,
+    "--input-shape",
+    "-i",
+    type=INT_TUPLE,
+    default=None,
     help="Input shape without batch, e.g. 32,32,3. Default: the model's.",
 )
 @click.option(
-    "--num-classes", "-n", type=click.IntRange(min=1), default=None,
+    "--num-classes",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
     help="Output classes. Default: the model's.",
 )
 @click.option(
-    "--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Builder option, e.g. -o variant=classic (repeatable).",
 )
 def summary_command(name, input_shape, num_classes, options):
@@ -91,7 +103,9 @@ def summary_command(name, input_shape, num_classes, options):
 
     with user_errors():
         model = models.build(
-            name, input_shape=input_shape, num_classes=num_classes,
+            name,
+            input_shape=input_shape,
+            num_classes=num_classes,
             **parse_options(options),
         )
         click.echo(f"Model: {model.name}")
@@ -104,7 +118,10 @@ def _add_optional_commands():
 
     for module, attrs in (
         ("cli.data_cli", ("data_group",)),
-        ("cli.train_cli", ("fit_command", "evaluate_command", "predict_command")),
+        (
+            "cli.train_cli",
+            ("fit_command", "evaluate_command", "predict_command"),
+        ),
         ("cli.export_cli", ("export_command", "inspect_command")),
     ):
         try:

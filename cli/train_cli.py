@@ -1,4 +1,4 @@
-"""`kerascnn fit`, `evaluate` and `predict`: thin wrappers over kerascnn.train."""
+"""`kerascnn fit`, `evaluate`, `predict`: thin wrappers over kerascnn.train."""
 
 import json
 
@@ -9,51 +9,107 @@ from cli.common import INT_TUPLE, parse_options, user_errors
 
 @click.command("fit", short_help="Train a model with its default recipe.")
 @click.argument("model")
-@click.option("--dataset", "-d", help="Data set name, image folder or .npz. "
-              "Default: the recipe's (lenet: mnist, resnet20: cifar10).")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Local data folder (default $KERASCNN_DATA_DIR, then TFDS).")
+@click.option(
+    "--dataset",
+    "-d",
+    help="Data set name, image folder or .npz. "
+    "Default: the recipe's (lenet: mnist, resnet20: cifar10).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Local data folder (default $KERASCNN_DATA_DIR, then TFDS).",
+)
 @click.option("--epochs", "-e", type=int, help="Epochs (default: recipe).")
-@click.option("--batch-size", "-b", type=int,
-              help="Global batch size, split across replicas.")
+@click.option(
+    "--batch-size",
+    "-b",
+    type=int,
+    help="Global batch size, split across replicas.",
+)
 @click.option("--lr", "learning_rate", type=float, help="Peak learning rate.")
-@click.option("--optimizer", type=click.Choice(
-    ["adam", "adamw", "sgd", "rmsprop"]), help="Optimizer (default: recipe).")
-@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]),
-              help="Learning-rate schedule (default: recipe).")
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]),
+    help="Optimizer (default: recipe).",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["constant", "cosine", "step"]),
+    help="Learning-rate schedule (default: recipe).",
+)
 @click.option("--weight-decay", type=float, help="Decoupled weight decay.")
 @click.option("--label-smoothing", type=float, help="Label smoothing.")
-@click.option("--augment/--no-augment", default=None,
-              help="Training augmentation of the data set's recipe.")
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help="Training augmentation of the data set's recipe.",
+)
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--limit", type=int, help="Use only N training examples.")
 @click.option("--eval-limit", type=int, help="Use only N test examples.")
-@click.option("--input-shape", "-i", type=INT_TUPLE,
-              help="Model input H,W,C (images are resized/converted).")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Model builder option, e.g. -o batch_norm=True.")
-@click.option("--mixed-precision", type=click.Choice(
-    ["mixed_bfloat16", "mixed_float16"]), help="Mixed-precision policy.")
-@click.option("--jit-compile/--no-jit-compile", default=None,
-              help="Compile the train step with XLA (default off: slower "
-              "on CPU).")
-@click.option("--steps-per-execution", type=int,
-              help="Train steps per tf.function call.")
-@click.option("--strategy", type=click.Choice(
-    ["auto", "default", "one_device", "mirrored", "multi_worker"]),
-    help="tf.distribute strategy (default auto).")
-@click.option("--run-dir", type=click.Path(file_okay=False),
-              help="Output folder (default runs/<model>-<timestamp>).")
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue the newest unfinished run with the same "
-              "settings.")
-@click.option("--export/--no-export", default=None,
-              help="Export a SavedModel to saved_models/ at the end.")
-@click.option("--export-dir", type=click.Path(file_okay=False),
-              help="Export root (default saved_models).")
+@click.option(
+    "--input-shape",
+    "-i",
+    type=INT_TUPLE,
+    help="Model input H,W,C (images are resized/converted).",
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Model builder option, e.g. -o batch_norm=True.",
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["mixed_bfloat16", "mixed_float16"]),
+    help="Mixed-precision policy.",
+)
+@click.option(
+    "--jit-compile/--no-jit-compile",
+    default=None,
+    help="Compile the train step with XLA (default off: slower on CPU).",
+)
+@click.option(
+    "--steps-per-execution", type=int, help="Train steps per tf.function call."
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(
+        ["auto", "default", "one_device", "mirrored", "multi_worker"]
+    ),
+    help="tf.distribute strategy (default auto).",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default runs/<model>-<timestamp>).",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue the newest unfinished run with the same settings.",
+)
+@click.option(
+    "--export/--no-export",
+    default=None,
+    help="Export a SavedModel to saved_models/ at the end.",
+)
+@click.option(
+    "--export-dir",
+    type=click.Path(file_okay=False),
+    help="Export root (default saved_models).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--log-format", type=click.Choice(["progress", "json"]),
-              default="progress", help="json: one JSON line per epoch.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["progress", "json"]),
+    default="progress",
+    help="json: one JSON line per epoch.",
+)
 def fit_command(model, options, quiet, resume, **settings):
     """Train MODEL with its recipe; flags override the recipe.
 
@@ -80,8 +136,10 @@ def fit_command(model, options, quiet, resume, **settings):
 
 def _announce(config):
     def on_start(run_dir, resumed):
-        verb = f"Resuming {run_dir} after epoch {resumed}" if resumed else (
-            f"Training {config.model} on {config.dataset} -> {run_dir}"
+        verb = (
+            f"Resuming {run_dir} after epoch {resumed}"
+            if resumed
+            else (f"Training {config.model} on {config.dataset} -> {run_dir}")
         )
         click.echo(verb, err=True)
 
@@ -89,11 +147,21 @@ def _announce(config):
 
 
 def _print_result(result, log_format):
-    metrics = {k: v for k, v in result.metrics.items()
-               if not isinstance(v, (list, dict))}
+    metrics = {
+        k: v
+        for k, v in result.metrics.items()
+        if not isinstance(v, (list, dict))
+    }
     if log_format == "json":
-        click.echo(json.dumps({"run_dir": result.run_dir, "test": metrics,
-                               "export": result.export_path}))
+        click.echo(
+            json.dumps(
+                {
+                    "run_dir": result.run_dir,
+                    "test": metrics,
+                    "export": result.export_path,
+                }
+            )
+        )
         return
     click.echo(f"Run directory: {result.run_dir}")
     for key, value in metrics.items():
@@ -116,16 +184,28 @@ def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
     from kerascnn.train import evaluate
 
     with user_errors():
-        metrics = evaluate(source, dataset, data_dir=data_dir, split=split,
-                           limit=limit, batch_size=batch_size)
+        metrics = evaluate(
+            source,
+            dataset,
+            data_dir=data_dir,
+            split=split,
+            limit=limit,
+            batch_size=batch_size,
+        )
     click.echo(json.dumps(metrics, indent=2))
 
 
 @click.command("predict", short_help="Classify PNG/JPEG images.")
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--top-k", "-k", type=click.IntRange(min=1), default=3,
-              show_default=True, help="Classes to show per image.")
+@click.option(
+    "--top-k",
+    "-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes to show per image.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine output.")
 def predict_command(source, files, top_k, as_json):
     """Classify image FILES with the model in SOURCE (run directory or
@@ -139,7 +219,6 @@ def predict_command(source, files, top_k, as_json):
         return
     for item in results:
         ranked = ", ".join(
-            f"{p['class_name']} {p['probability']:.3f}"
-            for p in item["top_k"]
+            f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
         )
         click.echo(f"{item['file']}: {ranked}")

@@ -98,7 +98,8 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("log_format", self.log_format, LOG_FORMATS)
         _choice(
-            "mixed_precision", self.mixed_precision,
+            "mixed_precision",
+            self.mixed_precision,
             (None, "mixed_bfloat16", "mixed_float16"),
         )
         if not 0 <= self.label_smoothing < 1:
@@ -144,14 +145,24 @@ def _choice(name, value, choices):
 
 
 _MNIST_ADAM = dict(
-    dataset="mnist", epochs=10, batch_size=128, optimizer="adam",
-    learning_rate=2e-3, schedule="cosine",
+    dataset="mnist",
+    epochs=10,
+    batch_size=128,
+    optimizer="adam",
+    learning_rate=2e-3,
+    schedule="cosine",
 )
 # He et al. (2016) sec. 4.2: SGD 0.1, momentum 0.9, weight decay 1e-4,
 # batch 128, /10 at 32k and 48k of 64k iterations (~164 epochs).
 _CIFAR_RESNET = dict(
-    dataset="cifar10", epochs=164, batch_size=128, optimizer="sgd",
-    learning_rate=0.1, momentum=0.9, weight_decay=1e-4, schedule="step",
+    dataset="cifar10",
+    epochs=164,
+    batch_size=128,
+    optimizer="sgd",
+    learning_rate=0.1,
+    momentum=0.9,
+    weight_decay=1e-4,
+    schedule="step",
 )
 RECIPES = {
     "lenet": TrainConfig(model="lenet", **_MNIST_ADAM),
@@ -161,20 +172,37 @@ RECIPES = {
     # The 4096-wide classifier is sized for ImageNet: 512 suffices for
     # CIFAR-10 and cuts the parameters by 30x.
     "vgg16": TrainConfig(
-        model="vgg16", dataset="cifar10", epochs=30, batch_size=128,
-        optimizer="sgd", learning_rate=0.01, weight_decay=5e-4,
-        schedule="cosine", warmup_epochs=2,
+        model="vgg16",
+        dataset="cifar10",
+        epochs=30,
+        batch_size=128,
+        optimizer="sgd",
+        learning_rate=0.01,
+        weight_decay=5e-4,
+        schedule="cosine",
+        warmup_epochs=2,
         model_options={"fc_units": 512},
     ),
     "alexnet": TrainConfig(
-        model="alexnet", dataset="cifar10", epochs=30, batch_size=128,
-        optimizer="sgd", learning_rate=0.01, weight_decay=5e-4,
-        schedule="cosine", warmup_epochs=1,
+        model="alexnet",
+        dataset="cifar10",
+        epochs=30,
+        batch_size=128,
+        optimizer="sgd",
+        learning_rate=0.01,
+        weight_decay=5e-4,
+        schedule="cosine",
+        warmup_epochs=1,
         model_options={"fc_units": 1024},
     ),
     "slot_tagger": TrainConfig(
-        model="slot_tagger", dataset="atis", epochs=10, batch_size=32,
-        optimizer="adam", learning_rate=1e-3, schedule="constant",
+        model="slot_tagger",
+        dataset="atis",
+        epochs=10,
+        batch_size=32,
+        optimizer="adam",
+        learning_rate=1e-3,
+        schedule="constant",
         model_options={"dropout": 0.2},
     ),
 }
@@ -188,9 +216,14 @@ for _depth in (11, 13, 19):
     )
 for _depth in (18, 34, 50, 101, 152):
     RECIPES[f"resnet{_depth}"] = TrainConfig(
-        model=f"resnet{_depth}", dataset="cifar10", epochs=90,
-        batch_size=128, optimizer="sgd", learning_rate=0.1,
-        weight_decay=1e-4, schedule="step",
+        model=f"resnet{_depth}",
+        dataset="cifar10",
+        epochs=90,
+        batch_size=128,
+        optimizer="sgd",
+        learning_rate=0.1,
+        weight_decay=1e-4,
+        schedule="step",
     )
 
 
@@ -203,7 +236,8 @@ def recipe_for(model, **overrides):
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "model_options" in changes:
         changes["model_options"] = {
-            **base.model_options, **changes["model_options"]
+            **base.model_options,
+            **changes["model_options"],
         }
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(changes) - names)

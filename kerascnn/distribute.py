@@ -92,6 +92,7 @@ def is_chief(strategy):
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict()
     )

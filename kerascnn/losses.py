@@ -26,7 +26,9 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
             keras.ops.cast(y_true, "int32"), num_classes, dtype=y_pred.dtype
         )
         return keras.losses.categorical_crossentropy(
-            labels, y_pred, from_logits=self.from_logits,
+            labels,
+            y_pred,
+            from_logits=self.from_logits,
             label_smoothing=self.label_smoothing,
         )
 

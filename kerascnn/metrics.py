@@ -68,10 +68,17 @@ def conll_f1(true_sequences, pred_sequences):
     recall = correct / expected if expected else 0.0
     f1 = (
         2 * precision * recall / (precision + recall)
-        if precision + recall else 0.0
+        if precision + recall
+        else 0.0
     )
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "correct": correct, "found": found, "expected": expected}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "correct": correct,
+        "found": found,
+        "expected": expected,
+    }
 
 
 def classification_report(labels, predictions, class_names):
@@ -87,7 +94,9 @@ def classification_report(labels, predictions, class_names):
         for i, name in enumerate(class_names)
     }
     return {
-        "accuracy": float(np.mean(labels == predictions)) if len(labels) else 0.0,
+        "accuracy": float(np.mean(labels == predictions))
+        if len(labels)
+        else 0.0,
         "num_examples": int(len(labels)),
         "per_class_accuracy": per_class,
         "confusion_matrix": confusion.tolist(),

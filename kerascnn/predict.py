@@ -51,22 +51,27 @@ def predict_files(source, files, top_k=3):
             f"{meta.task.replace('_', ' ')} model."
         )
     spec = _preprocessing(meta)
-    batch = np.stack([
-        np.asarray(preprocess_images(read_image(f), spec)) for f in files
-    ])
+    batch = np.stack(
+        [np.asarray(preprocess_images(read_image(f), spec)) for f in files]
+    )
     probs = np.asarray(model.predict(batch, verbose=0), dtype=np.float64)
     k = min(top_k, probs.shape[-1])
     results = []
     for path, row in zip(files, probs):
         best = np.argsort(-row)[:k]
-        results.append({
-            "file": path,
-            "top_k": [
-                {"class_id": int(i), "class_name": _name(meta, i),
-                 "probability": float(row[i])}
-                for i in best
-            ],
-        })
+        results.append(
+            {
+                "file": path,
+                "top_k": [
+                    {
+                        "class_id": int(i),
+                        "class_name": _name(meta, i),
+                        "probability": float(row[i]),
+                    }
+                    for i in best
+                ],
+            }
+        )
     return results
 
 

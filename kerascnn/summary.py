@@ -126,7 +126,9 @@ def format_summary(summary, width=88):
     """Renders the summary as a fixed-width text table."""
     header = ("Layer (type)", "Output shape", "Param #", "MACs")
     lines = ["=" * width]
-    lines.append(f"{header[0]:<40}{header[1]:<24}{header[2]:>12}{header[3]:>12}")
+    lines.append(
+        f"{header[0]:<40}{header[1]:<24}{header[2]:>12}{header[3]:>12}"
+    )
     lines.append("=" * width)
     for r in summary.rows:
         label = f"{r.name} ({r.kind})"

@@ -142,18 +142,28 @@ def load_data(config, strategy=None):
     from kerascnn import data
 
     common = dict(
-        data_dir=config.data_dir, batch_size=config.batch_size,
-        seed=config.seed, image_size=_image_size(config),
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        image_size=_image_size(config),
         channels=_channels(config),
     )
     train_ds, info = data.load(
-        config.dataset, "train", shuffle=True, augment=config.augment,
-        limit=config.limit, **common,
+        config.dataset,
+        "train",
+        shuffle=True,
+        augment=config.augment,
+        limit=config.limit,
+        **common,
     )
     val_split = "validation" if info.split_sizes.get("validation") else "test"
     val_ds, _ = data.load(
-        config.dataset, val_split, shuffle=False, augment=False,
-        limit=config.eval_limit, **common,
+        config.dataset,
+        val_split,
+        shuffle=False,
+        augment=False,
+        limit=config.eval_limit,
+        **common,
     )
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         train_ds = _distribute(strategy, config, "train", True)
@@ -166,12 +176,17 @@ def _distribute(strategy, config, split, training):
 
     def dataset_fn(input_context):
         ds, _ = data.load(
-            config.dataset, split, data_dir=config.data_dir,
-            batch_size=config.batch_size, shuffle=training,
+            config.dataset,
+            split,
+            data_dir=config.data_dir,
+            batch_size=config.batch_size,
+            shuffle=training,
             augment=config.augment and training,
             limit=config.limit if training else config.eval_limit,
-            seed=config.seed, image_size=_image_size(config),
-            channels=_channels(config), input_context=input_context,
+            seed=config.seed,
+            image_size=_image_size(config),
+            channels=_channels(config),
+            input_context=input_context,
         )
         return ds
 
@@ -208,8 +223,10 @@ def build_model(config, info):
         )
     input_shape = tuple(config.input_shape or info.input_shape)
     return models.build(
-        config.model, input_shape=input_shape,
-        num_classes=info.num_classes, **options,
+        config.model,
+        input_shape=input_shape,
+        num_classes=info.num_classes,
+        **options,
     )
 
 
@@ -244,7 +261,9 @@ def _schedule(config, steps_per_epoch):
     if config.schedule == "cosine":
         if warmup:
             return keras.optimizers.schedules.CosineDecay(
-                lr / 100, total - warmup, warmup_target=lr,
+                lr / 100,
+                total - warmup,
+                warmup_target=lr,
                 warmup_steps=warmup,
             )
         return keras.optimizers.schedules.CosineDecay(lr, total)
@@ -292,15 +311,20 @@ def make_callbacks(config, run_dir, nan_stop, timer):
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
-    monitor = "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
+    monitor = (
+        "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
+    )
     callbacks = [
         nan_stop,
         keras.callbacks.BackupAndRestore(
-            os.path.join(run_dir, BACKUP_DIR), save_freq="epoch",
+            os.path.join(run_dir, BACKUP_DIR),
+            save_freq="epoch",
             delete_checkpoint=True,
         ),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(ckpt, "best.keras"), monitor=monitor, mode="max",
+            os.path.join(ckpt, "best.keras"),
+            monitor=monitor,
+            mode="max",
             save_best_only=True,
         ),
         keras.callbacks.ModelCheckpoint(os.path.join(ckpt, "last.keras")),
@@ -308,7 +332,8 @@ def make_callbacks(config, run_dir, nan_stop, timer):
             os.path.join(run_dir, "history.csv"), append=True
         ),
         keras.callbacks.TensorBoard(
-            os.path.join(run_dir, "logs"), write_graph=False,
+            os.path.join(run_dir, "logs"),
+            write_graph=False,
             profile_batch=0,
         ),
         timer,
@@ -325,9 +350,7 @@ def _setup(config):
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(
-        config.mixed_precision or "float32"
-    )
+    keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
 
 
 def fit(config, resume=True, on_start=None):
@@ -371,16 +394,26 @@ def fit(config, resume=True, on_start=None):
     model_path = os.path.join(run_dir, MODEL_FILENAME)
     model.save(model_path)
     _write_json(os.path.join(run_dir, "history.json"), history)
-    metrics = evaluate_model(model, metadata, config.dataset,
-                             data_dir=config.data_dir, batch_size=config.batch_size,
-                             limit=config.eval_limit)
+    metrics = evaluate_model(
+        model,
+        metadata,
+        config.dataset,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        limit=config.eval_limit,
+    )
     metrics["epoch_seconds"] = seconds
     _write_json(os.path.join(run_dir, METRICS_FILENAME), metrics)
     export_path = _export(config, run_dir) if config.export else None
     return RunResult(
-        run_dir=run_dir, config=config, history=history, metrics=metrics,
-        model_path=model_path, export_path=export_path,
-        resumed_from_epoch=resumed, epoch_seconds=seconds,
+        run_dir=run_dir,
+        config=config,
+        history=history,
+        metrics=metrics,
+        model_path=model_path,
+        export_path=export_path,
+        resumed_from_epoch=resumed,
+        epoch_seconds=seconds,
     )
 
 
@@ -396,8 +429,12 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
             # learns the epoch length by running out of data: expected.
             warnings.filterwarnings("ignore", "Your input ran out of data")
             fit_history = model.fit(
-                train_ds, validation_data=val_ds, epochs=config.epochs,
-                callbacks=callbacks, verbose=verbose, shuffle=False,
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.epochs,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,
             )
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
@@ -470,16 +507,25 @@ def _export(config, run_dir):
         from kerascnn import export
     except ImportError:
         return None
-    result = export.export(run_dir, base_dir=config.export_dir,
-                           data_dir=config.data_dir)
+    result = export.export(
+        run_dir, base_dir=config.export_dir, data_dir=config.data_dir
+    )
     return getattr(result, "path", None)
 
 
 # ============================== Evaluate ==============================
 
 
-def evaluate_model(model, metadata, dataset=None, *, data_dir=None,
-                   batch_size=256, limit=None, split="test"):
+def evaluate_model(
+    model,
+    metadata,
+    dataset=None,
+    *,
+    data_dir=None,
+    batch_size=256,
+    limit=None,
+    split="test",
+):
     """Test-set metrics of a model: loss, accuracy, per-class, confusion.
 
     For the slot tagger: token accuracy over real tokens, conlleval span
@@ -493,9 +539,15 @@ def evaluate_model(model, metadata, dataset=None, *, data_dir=None,
             "The model's metadata names no data set; pass --dataset."
         )
     ds, info = data.load(
-        dataset, split, data_dir=data_dir, batch_size=batch_size,
-        shuffle=False, augment=False, limit=limit,
-        image_size=_size_of(metadata), channels=_channels_of(metadata),
+        dataset,
+        split,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        shuffle=False,
+        augment=False,
+        limit=limit,
+        image_size=_size_of(metadata),
+        channels=_channels_of(metadata),
     )
     if metadata.task == "sequence_tagging":
         return _evaluate_tagger(model, metadata, ds)
@@ -522,8 +574,11 @@ def _evaluate_images(model, metadata, ds):
     probs = np.concatenate(probs)
     labels = np.concatenate(labels).astype(np.int64)
     eps = 1e-7
-    loss = float(-np.mean(np.log(np.clip(
-        probs[np.arange(len(labels)), labels], eps, 1.0))))
+    loss = float(
+        -np.mean(
+            np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0))
+        )
+    )
     report = classification_report(
         labels, probs.argmax(-1), metadata.class_names
     )
@@ -568,11 +623,25 @@ def _tag(names, index):
     return "O" if name.startswith("<") else name
 
 
-def evaluate(source, dataset=None, *, data_dir=None, batch_size=256,
-             limit=None, split="test"):
+def evaluate(
+    source,
+    dataset=None,
+    *,
+    data_dir=None,
+    batch_size=256,
+    limit=None,
+    split="test",
+):
     """Loads a run directory or `.keras` file and evaluates it."""
     from kerascnn.metadata import load_model_and_metadata
 
     model, metadata = load_model_and_metadata(source)
-    return evaluate_model(model, metadata, dataset, data_dir=data_dir,
-                          batch_size=batch_size, limit=limit, split=split)
+    return evaluate_model(
+        model,
+        metadata,
+        dataset,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        limit=limit,
+        split=split,
+    )

@@ -28,8 +28,23 @@ def run_model_test(model, input_shape, num_classes, batch_size=2, seed=0):
     config = json.loads(json.dumps(model.get_config()))
     clone = model.__class__.from_config(config)
     assert clone.count_params() == model.count_params()
-    assert [lyr.name for lyr in clone.layers] == [lyr.name for lyr in model.layers]
+    assert [lyr.name for lyr in clone.layers] == [
+        lyr.name for lyr in model.layers
+    ]
     return y
+
+
+def assert_round_trip_in_fresh_process(model, x, tmp_path, atol=0.0):
+    """Saves `model` as .keras, reloads it in a new interpreter, compares."""
+    expected = model.predict(x, verbose=0)
+    if isinstance(expected, dict):
+        expected = expected["tags"]
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    got = load_and_predict_in_subprocess(
+        tmp_path / "model.keras", tmp_path / "x.npy", tmp_path / "y.npy"
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
 def load_and_predict_in_subprocess(model_path, x_path, out_path):
@@ -47,7 +62,9 @@ def load_and_predict_in_subprocess(model_path, x_path, out_path):
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

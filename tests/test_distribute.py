@@ -45,7 +45,11 @@ def test_global_batch_is_split_over_two_replicas(data_dir, tmp_path):
         hist = model.fit(train_ds, epochs=1, verbose=0)
         print("OK", strategy.num_replicas_in_sync, hist.history["loss"][0])
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 2" in result.stdout

@@ -34,5 +34,7 @@ def test_classification_report():
     assert report["accuracy"] == 0.75
     assert report["per_class_accuracy"] == {"a": 0.5, "b": 1.0, "c": 1.0}
     assert np.array(report["confusion_matrix"]).tolist() == [
-        [1, 1, 0], [0, 1, 0], [0, 0, 1]
+        [1, 1, 0],
+        [0, 1, 0],
+        [0, 0, 1],
     ]

@@ -7,8 +7,11 @@ from kerascnn import models, summary
     "name, macs, rel",
     # Published forward costs: VGG16 15.5 GMACs, ResNet-50 3.8-3.9 GMACs
     # (He et al. Table 1: 3.8e9 multiply-adds), ResNet-20 about 41M.
-    [("vgg16", 15.47e9, 0.01), ("resnet50", 3.86e9, 0.02),
-     ("resnet20", 41e6, 0.02)],
+    [
+        ("vgg16", 15.47e9, 0.01),
+        ("resnet50", 3.86e9, 0.02),
+        ("resnet20", 41e6, 0.02),
+    ],
 )
 def test_forward_cost_matches_published(name, macs, rel):
     s = summary.summarize(models.build(name))

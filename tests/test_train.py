@@ -20,9 +20,17 @@ def lenet_run(tmp_path_factory, data_dir):
     """One epoch of LeNet on 2,000 real MNIST digits (shared by tests)."""
     runs = tmp_path_factory.mktemp("runs")
     config = recipe_for(
-        "lenet", data_dir=data_dir, epochs=1, limit=2000, eval_limit=2000,
-        batch_size=16, learning_rate=3e-3, schedule="constant",
-        runs_root=str(runs), export=False, log_format="quiet",
+        "lenet",
+        data_dir=data_dir,
+        epochs=1,
+        limit=2000,
+        eval_limit=2000,
+        batch_size=16,
+        learning_rate=3e-3,
+        schedule="constant",
+        runs_root=str(runs),
+        export=False,
+        log_format="quiet",
     )
     return fit(config)
 
@@ -36,9 +44,16 @@ def test_one_epoch_on_2000_digits_learns(lenet_run):
 
 def test_run_directory_has_every_file(lenet_run):
     run = lenet_run.run_dir
-    for name in ("config.json", "metadata.json", "model.keras",
-                 "history.csv", "history.json", "metrics.json",
-                 "checkpoints/best.keras", "checkpoints/last.keras"):
+    for name in (
+        "config.json",
+        "metadata.json",
+        "model.keras",
+        "history.csv",
+        "history.json",
+        "metrics.json",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+    ):
         assert os.path.isfile(os.path.join(run, name)), name
     assert os.listdir(os.path.join(run, "logs", "train"))
     assert not os.path.exists(os.path.join(run, "backup"))  # done: removed
@@ -72,10 +87,12 @@ def test_predict_reads_real_png_and_jpeg(lenet_run, data_dir, tmp_path):
     from kerascnn.data import read_idx
     from kerascnn.predict import predict_files
 
-    images = read_idx(os.path.join(data_dir, "mnist",
-                                   "t10k-images-idx3-ubyte.gz"))[:20]
-    labels = read_idx(os.path.join(data_dir, "mnist",
-                                   "t10k-labels-idx1-ubyte.gz"))[:20]
+    images = read_idx(
+        os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
+    )[:20]
+    labels = read_idx(
+        os.path.join(data_dir, "mnist", "t10k-labels-idx1-ubyte.gz")
+    )[:20]
     files = []
     for i, image in enumerate(images):
         pixels = tf.constant(image.reshape(28, 28, 1))
@@ -106,25 +123,45 @@ def test_predict_rejects_non_images(lenet_run, tmp_path):
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path, data_dir):
     config = recipe_for(
-        "lenet", data_dir=data_dir, epochs=2, limit=256, eval_limit=100,
-        optimizer="sgd", learning_rate=1e6, runs_root=str(tmp_path),
-        export=False, log_format="quiet",
+        "lenet",
+        data_dir=data_dir,
+        epochs=2,
+        limit=256,
+        eval_limit=100,
+        optimizer="sgd",
+        learning_rate=1e6,
+        runs_root=str(tmp_path),
+        export=False,
+        log_format="quiet",
     )
-    with pytest.raises(TrainingError, match=r"loss became NaN/inf at epoch \d+, batch \d+"):
+    with pytest.raises(
+        TrainingError, match=r"loss became NaN/inf at epoch \d+, batch \d+"
+    ):
         fit(config)
 
 
 def test_slot_tagger_trains_end_to_end(tmp_path, data_dir):
     config = recipe_for(
-        "slot_tagger", data_dir=data_dir, epochs=2, limit=1000,
-        eval_limit=200, learning_rate=1e-2, runs_root=str(tmp_path),
-        export=False, log_format="quiet",
+        "slot_tagger",
+        data_dir=data_dir,
+        epochs=2,
+        limit=1000,
+        eval_limit=200,
+        learning_rate=1e-2,
+        runs_root=str(tmp_path),
+        export=False,
+        log_format="quiet",
         model_options={"units": 32, "embedding_dim": 32},
     )
     result = fit(config)
     m = result.metrics
-    for key in ("slot_f1", "slot_precision", "slot_recall",
-                "token_accuracy", "intent_accuracy"):
+    for key in (
+        "slot_f1",
+        "slot_precision",
+        "slot_recall",
+        "token_accuracy",
+        "intent_accuracy",
+    ):
         assert 0.0 <= m[key] <= 1.0, key
     assert m["token_accuracy"] > 0.7  # 'O' alone is ~63% of ATIS tokens
     assert m["slot_f1"] > 0.2
@@ -132,16 +169,25 @@ def test_slot_tagger_trains_end_to_end(tmp_path, data_dir):
 
 
 def test_wrong_task_is_refused(tmp_path, data_dir):
-    config = recipe_for("lenet", dataset="atis", data_dir=data_dir,
-                        runs_root=str(tmp_path), export=False)
+    config = recipe_for(
+        "lenet",
+        dataset="atis",
+        data_dir=data_dir,
+        runs_root=str(tmp_path),
+        export=False,
+    )
     with pytest.raises(TrainingError, match="sequence tagging"):
         fit(config)
 
 
 @pytest.mark.parametrize(
     "overrides, match",
-    [({"epochs": -1}, "epochs"), ({"optimizer": "adagrad"}, "optimizer"),
-     ({"batch_size": 0}, "batch_size"), ({"learning_rate": 0.0}, "learning")],
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"optimizer": "adagrad"}, "optimizer"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning"),
+    ],
 )
 def test_bad_settings_are_rejected(overrides, match):
     with pytest.raises(InvalidArgumentError, match=match):
@@ -149,9 +195,24 @@ def test_bad_settings_are_rejected(overrides, match):
 
 
 def _fit_command(run_dir=None):
-    cmd = [sys.executable, "-m", "cli.main", "fit", "lenet", "--limit", "6000",
-           "--epochs", "3", "--eval-limit", "500", "--batch-size", "64",
-           "--no-export", "--log-format", "json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "fit",
+        "lenet",
+        "--limit",
+        "6000",
+        "--epochs",
+        "3",
+        "--eval-limit",
+        "500",
+        "--batch-size",
+        "64",
+        "--no-export",
+        "--log-format",
+        "json",
+    ]
     return cmd + (["--run-dir", run_dir] if run_dir else [])
 
 
@@ -159,20 +220,35 @@ def _wait_for_epochs(runs_root, n, proc, timeout=240):
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert proc.poll() is None, "training ended before it was killed"
-        for csv in runs_root.glob("lenet-*/history.csv"):
+        for csv in [
+            *runs_root.glob("lenet-*/history.csv"),
+            *runs_root.glob("run/history.csv"),
+        ]:
             lines = csv.read_text().strip().splitlines()
             backup = csv.parent / "backup"
-            if len(lines) - 1 >= n and backup.is_dir() and any(backup.iterdir()):
+            if (
+                len(lines) - 1 >= n
+                and backup.is_dir()
+                and any(backup.iterdir())
+            ):
                 return csv.parent
         time.sleep(0.2)
     raise AssertionError("no epoch finished in time")
 
 
 def test_sigkill_then_same_command_resumes(tmp_path, data_dir):
-    env = {**os.environ, "KERASCNN_DATA_DIR": data_dir,
-           "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen(_fit_command(), cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "KERASCNN_DATA_DIR": data_dir,
+        "PYTHONPATH": os.getcwd(),
+    }
+    proc = subprocess.Popen(
+        _fit_command(),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         run_dir = _wait_for_epochs(tmp_path / "runs", 1, proc)
     finally:
@@ -181,13 +257,51 @@ def test_sigkill_then_same_command_resumes(tmp_path, data_dir):
     done_before = len((run_dir / "history.csv").read_text().splitlines()) - 1
     assert done_before < 3
 
-    again = subprocess.run(_fit_command(), cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        _fit_command(),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"Resuming {os.path.join('runs', run_dir.name)}" in again.stderr
-    epochs = [json.loads(line)["epoch"] for line in again.stdout.splitlines()
-              if line.startswith('{"epoch"')]
+    epochs = [
+        json.loads(line)["epoch"]
+        for line in again.stdout.splitlines()
+        if line.startswith('{"epoch"')
+    ]
     assert epochs and epochs[0] > 1  # did not start over
     history = json.loads((run_dir / "history.json").read_text())
     assert history["epoch"] == [1, 2, 3]
     assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
+    env = {
+        **os.environ,
+        "KERASCNN_DATA_DIR": data_dir,
+        "PYTHONPATH": os.getcwd(),
+    }
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        _fit_command(str(run_dir)),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_epochs(tmp_path, 1, proc)
+    except AssertionError:
+        proc.kill()
+        raise
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "Interrupted after" in stderr and "run the same command" in stderr
+    assert "Traceback" not in stderr
+    assert (run_dir / "interrupted.keras").is_file()
+    assert any((run_dir / "backup").iterdir())

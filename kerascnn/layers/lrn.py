@@ -1,6 +1,6 @@
 """Local Response Normalization (Krizhevsky et al., 2012, section 3.3).
 
-    b[x,y,c] = a[x,y,c] / (bias + alpha * sum_{c' in window(c)} a[x,y,c']^2)^beta
+    b[x,y,c] = a[x,y,c] / (k + alpha * sum_{c' in win(c)} a[x,y,c']^2)^beta
 
 where the window spans `depth_radius` channels on either side of `c`. The
 paper uses n=5 (depth_radius=2), k=2, alpha=1e-4, beta=0.75.

@@ -37,7 +37,9 @@ class ZeroPadShortcut(keras.layers.Layer):
             return None if d is None else (d + self.strides - 1) // self.strides
 
         return (
-            input_shape[0], down(input_shape[1]), down(input_shape[2]),
+            input_shape[0],
+            down(input_shape[1]),
+            down(input_shape[2]),
             self.filters,
         )
 

@@ -9,12 +9,14 @@ Importing this package imports every family module, which registers its
 variants; nothing needs registering by hand.
 """
 
-from kerascnn.models import alexnet  # noqa: F401
-from kerascnn.models import lenet  # noqa: F401
-from kerascnn.models import resnet  # noqa: F401
-from kerascnn.models import simple_convnet  # noqa: F401
-from kerascnn.models import slot_tagger  # noqa: F401
-from kerascnn.models import vgg  # noqa: F401
+from kerascnn.models import (
+    alexnet,  # noqa: F401
+    lenet,  # noqa: F401
+    resnet,  # noqa: F401
+    simple_convnet,  # noqa: F401
+    slot_tagger,  # noqa: F401
+    vgg,  # noqa: F401
+)
 from kerascnn.models.registry import (
     ModelInfo,
     build,

@@ -6,9 +6,7 @@ from kerascnn.errors import InvalidArgumentError
 def check_image_shape(model, input_shape, min_size):
     """Checks `(H, W, C)` with H, W >= `min_size` and C >= 1."""
     shape = tuple(input_shape)
-    if len(shape) != 3 or any(
-        not isinstance(d, int) or d < 1 for d in shape
-    ):
+    if len(shape) != 3 or any(not isinstance(d, int) or d < 1 for d in shape):
         raise InvalidArgumentError(
             f"{model} expects input_shape=(height, width, channels) of "
             f"positive integers. Received: input_shape={shape}"

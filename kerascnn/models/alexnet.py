@@ -31,7 +31,12 @@ REFERENCE = (
 IMAGENET_STEM_MIN_SIZE = 67
 SMALL_STEM_MIN_SIZE = 8
 STEMS = {
-    "imagenet": {"kernel": 11, "strides": 4, "padding": "valid", "pool": "valid"},
+    "imagenet": {
+        "kernel": 11,
+        "strides": 4,
+        "padding": "valid",
+        "pool": "valid",
+    },
     "small": {"kernel": 5, "strides": 1, "padding": "same", "pool": "same"},
 }
 
@@ -104,8 +109,12 @@ def alexnet(
     inputs = keras.Input(shape=input_shape, name="image")
     # === Feature extractor ===
     x = conv(
-        inputs, 96, cfg["kernel"], 1,
-        strides=cfg["strides"], padding=cfg["padding"],
+        inputs,
+        96,
+        cfg["kernel"],
+        1,
+        strides=cfg["strides"],
+        padding=cfg["padding"],
     )
     if lrn:
         x = LocalResponseNormalization(name="lrn1")(x)

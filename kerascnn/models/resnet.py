@@ -69,8 +69,12 @@ NUM_PARAMS = {
 def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True):
     padding = "valid" if kernel == 1 else "same"
     x = keras.layers.Conv2D(
-        filters, kernel, strides=strides, padding=padding,
-        use_bias=use_bias, kernel_initializer="he_normal",
+        filters,
+        kernel,
+        strides=strides,
+        padding=padding,
+        use_bias=use_bias,
+        kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn", **BN_KWARGS)(x)
@@ -83,9 +87,9 @@ def basic_block(x, filters, strides, name, shortcut="projection"):
     """Two 3x3 conv-BN pairs with an identity or adapted shortcut."""
     if strides != 1 or x.shape[-1] != filters:
         if shortcut == "zero_pad":
-            residual = ZeroPadShortcut(
-                filters, strides, name=f"{name}_0_pad"
-            )(x)
+            residual = ZeroPadShortcut(filters, strides, name=f"{name}_0_pad")(
+                x
+            )
         else:
             residual = _conv_bn(
                 x, filters, 1, strides, f"{name}_0", False, relu=False
@@ -137,7 +141,11 @@ def _build_imagenet_resnet(
     # === Stem ===
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = keras.layers.Conv2D(
-        64, 7, strides=2, use_bias=use_bias, kernel_initializer="he_normal",
+        64,
+        7,
+        strides=2,
+        use_bias=use_bias,
+        kernel_initializer="he_normal",
         name="conv1_conv",
     )(x)
     x = keras.layers.BatchNormalization(name="conv1_bn", **BN_KWARGS)(x)
@@ -201,7 +209,7 @@ _IMAGENET_DOC = """Builds ResNet-{depth} for ImageNet-sized inputs.
         A `keras.Model`.
     """
 
-_CIFAR_DOC = """Builds ResNet-{depth} for CIFAR-sized inputs ({n} blocks a stage).
+_CIFAR_DOC = """Builds ResNet-{depth} for CIFAR inputs ({n} blocks a stage).
 
     Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), sec. 4.2.
 
@@ -236,11 +244,17 @@ def _register(depth, build_fn, doc, input_shape, num_classes):
 
 for _depth in IMAGENET_DEPTHS:
     globals()[f"resnet{_depth}"] = _register(
-        _depth, _build_imagenet_resnet,
-        _IMAGENET_DOC.format(depth=_depth), (224, 224, 3), 1000,
+        _depth,
+        _build_imagenet_resnet,
+        _IMAGENET_DOC.format(depth=_depth),
+        (224, 224, 3),
+        1000,
     )
 for _depth in CIFAR_DEPTHS:
     globals()[f"resnet{_depth}"] = _register(
-        _depth, _build_cifar_resnet,
-        _CIFAR_DOC.format(depth=_depth, n=(_depth - 2) // 6), (32, 32, 3), 10,
+        _depth,
+        _build_cifar_resnet,
+        _CIFAR_DOC.format(depth=_depth, n=(_depth - 2) // 6),
+        (32, 32, 3),
+        10,
     )

@@ -104,7 +104,10 @@ def slot_tagger(
     for i in range(1, num_layers + 1):
         x = keras.layers.Bidirectional(
             keras.layers.LSTM(
-                units, return_sequences=True, dropout=dropout, unroll=unroll,
+                units,
+                return_sequences=True,
+                dropout=dropout,
+                unroll=unroll,
                 name=f"lstm{i}",
             ),
             name=f"bilstm{i}",

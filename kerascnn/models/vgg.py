@@ -42,8 +42,12 @@ def _vgg_block(x, block, filters, num_convs, batch_norm):
     for i in range(1, num_convs + 1):
         prefix = f"block{block}_conv{i}"
         x = keras.layers.Conv2D(
-            filters, 3, padding="same", use_bias=not batch_norm,
-            activation=None if batch_norm else "relu", name=prefix,
+            filters,
+            3,
+            padding="same",
+            use_bias=not batch_norm,
+            activation=None if batch_norm else "relu",
+            name=prefix,
         )(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)

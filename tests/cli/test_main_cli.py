@@ -23,8 +23,9 @@ def test_models_table(runner):
     assert lines[0].split()[:4] == ["name", "family", "default", "input"]
     lenet = next(line for line in lines if line.startswith("lenet "))
     assert "61,706" in lenet and "28x28x1" in lenet and "LeCun" in lenet
-    assert any(line.startswith("vgg16 ") and "138,357,544" in line
-               for line in lines)
+    assert any(
+        line.startswith("vgg16 ") and "138,357,544" in line for line in lines
+    )
 
 
 def test_summary_vgg16_total(runner):
@@ -37,8 +38,17 @@ def test_summary_vgg16_total(runner):
 
 def test_summary_with_shape_classes_and_options(runner):
     result = runner.invoke(
-        cli, ["summary", "lenet", "-i", "32,32,1", "-n", "5",
-              "-o", "variant=classic"],
+        cli,
+        [
+            "summary",
+            "lenet",
+            "-i",
+            "32,32,1",
+            "-n",
+            "5",
+            "-o",
+            "variant=classic",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "AveragePooling2D" in result.output

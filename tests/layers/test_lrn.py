@@ -18,13 +18,15 @@ def _reference_lrn(x, depth_radius, bias, alpha, beta):
     return out
 
 
-@pytest.mark.parametrize("radius, bias, alpha, beta", [(2, 2.0, 1e-4, 0.75),
-                                                        (1, 1.0, 0.5, 0.5)])
+@pytest.mark.parametrize(
+    "radius, bias, alpha, beta", [(2, 2.0, 1e-4, 0.75), (1, 1.0, 0.5, 0.5)]
+)
 def test_matches_the_paper_formula(radius, bias, alpha, beta):
     x = np.random.default_rng(0).normal(size=(2, 3, 3, 8)).astype("float32")
     layer = LocalResponseNormalization(radius, bias, alpha, beta)
     np.testing.assert_allclose(
-        np.asarray(layer(x)), _reference_lrn(x, radius, bias, alpha, beta),
+        np.asarray(layer(x)),
+        _reference_lrn(x, radius, bias, alpha, beta),
         rtol=1e-5,
     )
 

@@ -2,7 +2,7 @@ import numpy as np
 
 from kerascnn import models
 from kerascnn.layers import LocalResponseNormalization
-from tests.helpers import load_and_predict_in_subprocess, run_model_test
+from tests.helpers import assert_round_trip_in_fresh_process, run_model_test
 
 
 def test_alexnet_single_tower_has_62378344_parameters():
@@ -28,10 +28,4 @@ def test_alexnet_saves_and_loads_in_a_fresh_process(tmp_path):
         "alexnet", input_shape=(32, 32, 3), num_classes=10, fc_units=32
     )
     x = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
-    expected = model.predict(x, verbose=0)
-    model.save(tmp_path / "alexnet.keras")
-    np.save(tmp_path / "x.npy", x)
-    got = load_and_predict_in_subprocess(
-        tmp_path / "alexnet.keras", tmp_path / "x.npy", tmp_path / "y.npy"
-    )
-    np.testing.assert_array_equal(got, expected)
+    assert_round_trip_in_fresh_process(model, x, tmp_path)

@@ -17,9 +17,23 @@ SMALL_OPTIONS = {
     "vgg19": {"fc_units": 64},
 }
 EXPECTED = [
-    "alexnet", "lenet", "resnet18", "resnet20", "resnet32", "resnet34",
-    "resnet44", "resnet50", "resnet56", "resnet101", "resnet110",
-    "resnet152", "simple_convnet", "slot_tagger", "vgg11", "vgg13", "vgg16",
+    "alexnet",
+    "lenet",
+    "resnet18",
+    "resnet20",
+    "resnet32",
+    "resnet34",
+    "resnet44",
+    "resnet50",
+    "resnet56",
+    "resnet101",
+    "resnet110",
+    "resnet152",
+    "simple_convnet",
+    "slot_tagger",
+    "vgg11",
+    "vgg13",
+    "vgg16",
     "vgg19",
 ]
 
@@ -31,8 +45,12 @@ def test_list_models_is_natural_sorted_and_complete():
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in EXPECTED if models.get_model_info(n).task
-             == "image_classification"]
+    "name",
+    [
+        n
+        for n in EXPECTED
+        if models.get_model_info(n).task == "image_classification"
+    ],
 )
 def test_every_image_model_forward(name):
     info = models.get_model_info(name)
@@ -47,8 +65,15 @@ def test_every_image_model_forward(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["alexnet", "lenet", "simple_convnet", "resnet18", "resnet20",
-     "resnet110", "vgg11"],
+    [
+        "alexnet",
+        "lenet",
+        "simple_convnet",
+        "resnet18",
+        "resnet20",
+        "resnet110",
+        "vgg11",
+    ],
 )
 def test_registry_param_count_matches_a_real_build(name):
     info = models.get_model_info(name)
@@ -71,20 +96,28 @@ def test_unknown_name_lists_known_ones():
 
 @pytest.mark.parametrize(
     "name, shape, minimum",
-    [("lenet", (20, 20, 1), 28), ("vgg16", (16, 16, 3), 32),
-     ("resnet50", (31, 31, 3), 32), ("resnet20", (4, 4, 3), 8),
-     ("alexnet", (4, 4, 3), 8)],
+    [
+        ("lenet", (20, 20, 1), 28),
+        ("vgg16", (16, 16, 3), 32),
+        ("resnet50", (31, 31, 3), 32),
+        ("resnet20", (4, 4, 3), 8),
+        ("alexnet", (4, 4, 3), 8),
+    ],
 )
 def test_too_small_input_states_minimum(name, shape, minimum):
-    with pytest.raises(InvalidArgumentError, match=f"at least {minimum}x{minimum}"):
+    with pytest.raises(
+        InvalidArgumentError, match=f"at least {minimum}x{minimum}"
+    ):
         models.build(name, input_shape=shape)
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"num_classes": 0}, "num_classes"),
-     ({"input_shape": (28, 28)}, "input_shape"),
-     ({"variant": "fancy"}, "variant")],
+    [
+        ({"num_classes": 0}, "num_classes"),
+        ({"input_shape": (28, 28)}, "input_shape"),
+        ({"variant": "fancy"}, "variant"),
+    ],
 )
 def test_bad_arguments_name_the_argument(kwargs, match):
     with pytest.raises(InvalidArgumentError, match=match):
@@ -93,7 +126,9 @@ def test_bad_arguments_name_the_argument(kwargs, match):
 
 def test_conv_arithmetic_matches_seed_example():
     """(H + 2P - F) / S + 1 and the worked 3x3 * 2x2 convolution."""
-    image = keras.ops.reshape(keras.ops.arange(9, dtype="float32"), (1, 3, 3, 1))
+    image = keras.ops.reshape(
+        keras.ops.arange(9, dtype="float32"), (1, 3, 3, 1)
+    )
     conv = keras.layers.Conv2D(1, 2, use_bias=False)
     conv.build((1, 3, 3, 1))
     kernel = keras.ops.reshape(

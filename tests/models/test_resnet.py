@@ -4,7 +4,7 @@ import pytest
 
 from kerascnn import models
 from tests.helpers import (
-    load_and_predict_in_subprocess,
+    assert_round_trip_in_fresh_process,
     run_model_test,
     trainable_count,
 )
@@ -53,10 +53,4 @@ def test_cifar_depth_is_6n_plus_2(depth):
 def test_zero_pad_resnet_saves_and_loads_in_a_fresh_process(tmp_path):
     model = models.build("resnet20", shortcut="zero_pad")
     x = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32)
-    expected = model.predict(x, verbose=0)
-    model.save(tmp_path / "r20.keras")
-    np.save(tmp_path / "x.npy", x)
-    got = load_and_predict_in_subprocess(
-        tmp_path / "r20.keras", tmp_path / "x.npy", tmp_path / "y.npy"
-    )
-    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert_round_trip_in_fresh_process(model, x, tmp_path, atol=1e-6)

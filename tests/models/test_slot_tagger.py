@@ -3,7 +3,7 @@ import pytest
 
 from kerascnn import models
 from kerascnn.errors import InvalidArgumentError
-from tests.helpers import load_and_predict_in_subprocess
+from tests.helpers import assert_round_trip_in_fresh_process
 
 
 def _ids(rng, lengths, vocab_size, max_len):
@@ -32,8 +32,13 @@ def test_padding_does_not_change_real_tokens():
 
 def test_joint_intent_head_and_stacked_layers():
     model = models.build(
-        "slot_tagger", num_classes=5, vocab_size=30, num_intents=4, units=8,
-        num_layers=2, dropout=0.1,
+        "slot_tagger",
+        num_classes=5,
+        vocab_size=30,
+        num_intents=4,
+        units=8,
+        num_layers=2,
+        dropout=0.1,
     )
     out = model(_ids(np.random.default_rng(2), [2, 5], 30, 5))
     assert tuple(out["tags"].shape) == (2, 5, 5)
@@ -51,10 +56,4 @@ def test_unroll_needs_fixed_length():
 def test_tagger_saves_and_loads_in_a_fresh_process(tmp_path):
     model = models.build("slot_tagger", num_classes=6, vocab_size=40, units=8)
     x = _ids(np.random.default_rng(3), [2, 6, 4], 40, 6)
-    expected = model.predict(x, verbose=0)
-    model.save(tmp_path / "tagger.keras")
-    np.save(tmp_path / "x.npy", x)
-    got = load_and_predict_in_subprocess(
-        tmp_path / "tagger.keras", tmp_path / "x.npy", tmp_path / "y.npy"
-    )
-    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert_round_trip_in_fresh_process(model, x, tmp_path, atol=1e-6)

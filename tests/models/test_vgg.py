@@ -9,9 +9,9 @@ def test_vgg16_matches_keras_applications_and_seed_table():
     reference = keras.applications.VGG16(weights=None)
     assert model.count_params() == reference.count_params() == 138_357_544
     # The seed's torchsummary table stops before the last classifier layer.
-    without_last = model.count_params() - model.get_layer(
-        "predictions"
-    ).count_params()
+    without_last = (
+        model.count_params() - model.get_layer("predictions").count_params()
+    )
     assert without_last == 134_260_544
     ours = {lyr.name for lyr in model.layers if lyr.weights}
     theirs = {lyr.name for lyr in reference.layers if lyr.weights}
@@ -20,7 +20,10 @@ def test_vgg16_matches_keras_applications_and_seed_table():
 
 def test_vgg_works_at_32x32_with_batch_norm():
     model = models.build(
-        "vgg16", input_shape=(32, 32, 3), num_classes=10, batch_norm=True,
+        "vgg16",
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        batch_norm=True,
         fc_units=64,
     )
     assert model.get_layer("block5_pool").output.shape[1:] == (1, 1, 512)
