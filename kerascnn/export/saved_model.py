@@ -80,7 +80,11 @@ def make_temp_dir(final_path):
     parent = os.path.dirname(os.path.abspath(final_path))
     os.makedirs(parent, exist_ok=True)
     base = os.path.basename(final_path)
-    return tempfile.mkdtemp(prefix=f".tmp-{base}-", dir=parent)
+    path = tempfile.mkdtemp(prefix=f".tmp-{base}-", dir=parent)
+    # mkdtemp makes the folder private (0700); a model server running as
+    # another user must be able to read the published version.
+    os.chmod(path, 0o755)
+    return path
 
 
 def commit_dir(tmp_path, final_path, overwrite=False):

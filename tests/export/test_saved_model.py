@@ -51,6 +51,8 @@ def test_layout_and_verification(exported):
     assert result.path == os.path.join(base, "lenet", "1")
     assert result.version == 1
     assert os.path.isfile(os.path.join(result.path, "saved_model.pb"))
+    # A model server running as another user can read the version folder.
+    assert os.stat(result.path).st_mode & 0o005 == 0o005
     with open(os.path.join(result.path, "assets", sm.METADATA_ASSET)) as f:
         meta = json.load(f)
     assert meta["model"] == "lenet" and meta["dataset"] == "mnist"
