@@ -123,6 +123,7 @@ def _add_optional_commands():
             ("fit_command", "evaluate_command", "predict_command"),
         ),
         ("cli.export_cli", ("export_command", "inspect_command")),
+        ("cli.serve_cli", ("serve_command",)),
     ):
         try:
             mod = importlib.import_module(module)
