@@ -1,0 +1,39 @@
+"""Serving errors: each carries the HTTP status TensorFlow Serving would use.
+
+A request a client got wrong is a `BadRequest` (400); an unknown model,
+version or path is a `NotFound` (404). Both become `{"error": "..."}`
+bodies. A server that cannot start (a missing base path, no versions) is a
+plain `ServingError`, which the CLI prints as one line.
+"""
+
+from kerascnn.errors import KerasCNNError
+
+
+class ServingError(KerasCNNError):
+    """Base class for serving errors; `status` is the HTTP status code."""
+
+    status = 500
+
+
+class BadRequest(ServingError):
+    """Malformed JSON, a missing key, a wrong shape or dtype (HTTP 400)."""
+
+    status = 400
+
+
+class NotFound(ServingError):
+    """An unknown model, version, signature route or path (HTTP 404)."""
+
+    status = 404
+
+
+class MethodNotAllowed(ServingError):
+    """A route that exists but not for this HTTP method (HTTP 405)."""
+
+    status = 405
+
+
+class PayloadTooLarge(ServingError):
+    """A request body over the server's limit (HTTP 413)."""
+
+    status = 413

@@ -1,0 +1,443 @@
+"""TF Serving's REST dialect: JSON requests to tensors, tensors to JSON.
+
+Nothing here knows about HTTP. `parse_predict` turns a `:predict` body
+into the signature to call and one NumPy array per input, validated
+against the signature's `TensorSpec`s (dtype, rank, fixed dimensions);
+`run_signature` calls it; `format_predict` shapes the answer the way
+TensorFlow Serving does:
+
+    {"instances": [...]}  (row format)     ->  {"predictions": [...]}
+    {"inputs": ...}       (columnar)       ->  {"outputs": ...}
+
+For a signature with one input, instances are bare values; with several,
+each instance is an object keyed by input name. Binary values travel as
+`{"b64": "..."}` and are decoded to bytes for string inputs. With several
+outputs, each prediction is an object keyed by output name; bytes outputs
+come back as UTF-8 text (as `{"b64": ...}` when they are not UTF-8).
+"""
+
+import base64
+import binascii
+import dataclasses
+import json
+
+import numpy as np
+
+from kerascnn.serving.errors import BadRequest, NotFound, ServingError
+
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+_NUMERIC_KINDS = {
+    "f": "biuf",  # float inputs take ints and bools too, as JSON numbers
+    "i": "bi",
+    "u": "bu",
+    "b": "b",
+}
+
+
+# === Signatures ===
+
+
+@dataclasses.dataclass
+class Signature:
+    """One callable signature of a loaded SavedModel.
+
+    Attributes:
+        name: the signature key, e.g. `"serving_default"`.
+        fn: the concrete function; called with one keyword per input.
+        inputs: input name -> `tf.TensorSpec`, sorted by name.
+        outputs: output name -> `tf.TensorSpec`, sorted by name.
+    """
+
+    name: str
+    fn: object
+    inputs: dict
+    outputs: dict
+
+
+def signatures_of(loaded):
+    """`{key: Signature}` for every signature of a `tf.saved_model.load`."""
+    result = {}
+    for key, fn in sorted(loaded.signatures.items()):
+        inputs = fn.structured_input_signature[1]
+        result[key] = Signature(
+            name=key,
+            fn=fn,
+            inputs=dict(sorted(inputs.items())),
+            outputs=dict(sorted(fn.structured_outputs.items())),
+        )
+    return result
+
+
+def shape_text(shape):
+    """`(-1, 28, 28, 1)`: TF Serving's way of writing unknown dims."""
+    dims = ["-1" if d is None else str(int(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _dtype_enum(dtype):
+    return "DT_" + dtype.name.upper().replace("FLOAT32", "FLOAT").replace(
+        "FLOAT64", "DOUBLE")
+
+
+def tensor_info(name, spec):
+    """A `TensorInfo` in the JSON form of TF Serving's metadata route."""
+    if spec.shape.rank is None:
+        shape = {"unknown_rank": True}
+    else:
+        shape = {
+            "dim": [
+                {"size": str(-1 if d is None else int(d)), "name": ""}
+                for d in spec.shape
+            ],
+            "unknown_rank": False,
+        }
+    return {"dtype": _dtype_enum(spec.dtype), "tensor_shape": shape,
+            "name": name}
+
+
+def signature_def(signature):
+    """A `SignatureDef` as JSON: inputs, outputs and the method name."""
+    return {
+        "inputs": {n: tensor_info(n, s)
+                   for n, s in signature.inputs.items()},
+        "outputs": {n: tensor_info(n, s)
+                    for n, s in signature.outputs.items()},
+        "method_name": PREDICT_METHOD,
+    }
+
+
+# === Requests ===
+
+
+def parse_json(body):
+    """The request body as a JSON object, or `BadRequest`."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        request = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest(f"Malformed JSON in the request body: {e}") from None
+    if not isinstance(request, dict):
+        raise BadRequest(
+            "The request body must be a JSON object such as "
+            '{"instances": [...]} or {"inputs": ...}; received '
+            f"{type(request).__name__}."
+        )
+    return request
+
+
+def find_signature(signatures, request):
+    """The `Signature` named by `signature_name` (default serving_default)."""
+    name = request.get("signature_name", DEFAULT_SIGNATURE)
+    if not isinstance(name, str):
+        raise BadRequest(
+            f"signature_name must be a string; received {name!r}.")
+    if name not in signatures:
+        raise BadRequest(
+            f"Serving signature name: {name!r} not found in signature def. "
+            f"Available signatures: {', '.join(sorted(signatures))}."
+        )
+    return signatures[name]
+
+
+def parse_predict(signatures, request):
+    """Returns `(signature, {input name: np.ndarray}, row_format)`."""
+    signature = find_signature(signatures, request)
+    has_rows, has_columns = "instances" in request, "inputs" in request
+    if has_rows and has_columns:
+        raise BadRequest(
+            "The request must contain either 'instances' or 'inputs', "
+            "not both.")
+    if not has_rows and not has_columns:
+        raise BadRequest(
+            "Missing 'instances' (row format) or 'inputs' (columnar "
+            "format) in the request.")
+    if has_rows:
+        raw = _rows_to_columns(signature, request["instances"])
+    else:
+        raw = _columns(signature, request["inputs"])
+    feeds = {name: to_array(name, value, signature.inputs[name])
+             for name, value in raw.items()}
+    if has_rows:
+        sizes = {len(a) for a in feeds.values()}
+        if len(sizes) > 1:
+            raise BadRequest(
+                "All inputs of an instance must be present; received "
+                "different counts per input.")
+    return signature, feeds, has_rows
+
+
+def _is_named(value, names):
+    """True for `{"input": value}`, false for a `{"b64": ...}` value."""
+    return isinstance(value, dict) and not _is_b64(value) and bool(value)
+
+
+def _is_b64(value):
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _rows_to_columns(signature, instances):
+    names = list(signature.inputs)
+    if not isinstance(instances, list):
+        raise BadRequest(
+            "'instances' must be a list with one entry per example; "
+            f"received {type(instances).__name__}.")
+    if not instances:
+        raise BadRequest("'instances' is empty; send at least one example.")
+    if not names:
+        raise BadRequest(
+            f"Signature {signature.name!r} takes no inputs; call it with "
+            '{"inputs": {}} (columnar format).')
+    named = [_is_named(row, names) for row in instances]
+    if len(names) == 1 and not any(named):
+        return {names[0]: instances}
+    if not all(named):
+        raise BadRequest(
+            f"Signature {signature.name!r} has inputs {names}: each "
+            "instance must be an object keyed by input name.")
+    columns = {n: [] for n in names}
+    for i, row in enumerate(instances):
+        _check_keys(signature, row, f"instance {i}")
+        for n in names:
+            columns[n].append(row[n])
+    return columns
+
+
+def _columns(signature, inputs):
+    names = list(signature.inputs)
+    if len(names) == 1 and not (
+        _is_named(inputs, names) and set(inputs) == set(names)
+    ):
+        return {names[0]: inputs}
+    if not isinstance(inputs, dict) or _is_b64(inputs):
+        raise BadRequest(
+            f"Signature {signature.name!r} has inputs {names}: 'inputs' "
+            "must be an object keyed by input name.")
+    _check_keys(signature, inputs, "'inputs'")
+    return dict(inputs)
+
+
+def _check_keys(signature, row, where):
+    names = set(signature.inputs)
+    missing, extra = names - set(row), set(row) - names
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {sorted(missing)}")
+        if extra:
+            parts.append(f"unknown {sorted(extra)}")
+        raise BadRequest(
+            f"{where} does not match the inputs of signature "
+            f"{signature.name!r} ({', '.join(parts)}); expected "
+            f"{sorted(names)}.")
+
+
+# === Values to arrays ===
+
+
+def to_array(name, value, spec):
+    """Converts one input's JSON value to an array checked against `spec`."""
+    dtype = spec.dtype
+    if dtype.name == "string":
+        array = _string_array(name, value)
+    else:
+        array = _numeric_array(name, value, dtype.as_numpy_dtype)
+    check_shape(name, array.shape, spec.shape)
+    return array
+
+
+def check_shape(name, shape, spec_shape):
+    """`BadRequest` unless `shape` fits the spec (rank and fixed dims)."""
+    if spec_shape.rank is None:
+        return
+    expected = list(spec_shape)
+    ok = len(shape) == len(expected) and all(
+        e is None or int(e) == d for e, d in zip(expected, shape))
+    if not ok:
+        raise BadRequest(
+            f"input {name!r} expects shape {shape_text(expected)}; "
+            f"received {shape_text(shape)}.")
+
+
+def _numeric_array(name, value, np_dtype):
+    if _contains(value, lambda v: isinstance(v, (str, dict))):
+        raise BadRequest(
+            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
+            "received text or an object.")
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array: every row must "
+            "have the same length.") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array of numbers.")
+    target = np.dtype(np_dtype)
+    if array.dtype.kind not in _NUMERIC_KINDS.get(target.kind, "biuf"):
+        if target.kind in "iu" and array.size and np.all(
+            np.isfinite(array)) and np.all(np.mod(array, 1) == 0):
+            pass  # 3.0 is a fine int
+        else:
+            raise BadRequest(
+                f"input {name!r} expects {target.name} values; received "
+                f"{array.dtype.name} values.")
+    return array.astype(target)
+
+
+def _string_array(name, value):
+    def convert(v):
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        if _is_b64(v):
+            return _b64decode(name, v["b64"])
+        if isinstance(v, str):
+            return v.encode("utf-8")
+        raise BadRequest(
+            f"input {name!r} expects strings or {{\"b64\": ...}} objects; "
+            f"received {type(v).__name__} {_short(v)}.")
+
+    converted = convert(value)
+    shape = _nested_shape(name, converted)
+    array = np.empty(shape, dtype=object)
+    if shape:
+        array[...] = _leaves_as_object_array(converted, shape)
+    else:
+        array[()] = converted
+    return array
+
+
+def _leaves_as_object_array(nested, shape):
+    flat = []
+
+    def walk(v):
+        if isinstance(v, list):
+            for x in v:
+                walk(x)
+        else:
+            flat.append(v)
+
+    walk(nested)
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(shape)
+
+
+def _nested_shape(name, value):
+    """Shape of a nested list of leaves; `BadRequest` if it is ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {_nested_shape(name, v) for v in value}
+    if len(shapes) > 1:
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array: every row must "
+            "have the same length.")
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
+def _b64decode(name, text):
+    if not isinstance(text, str):
+        raise BadRequest(f"input {name!r}: the 'b64' value must be a string.")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as e:
+        raise BadRequest(
+            f"input {name!r}: invalid base64 in a 'b64' value ({e}).") from None
+
+
+def _contains(value, predicate):
+    if isinstance(value, list):
+        return any(_contains(v, predicate) for v in value)
+    return predicate(value)
+
+
+def _short(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# === Running and answering ===
+
+
+def run_signature(signature, feeds):
+    """Calls the signature; returns `{output name: np.ndarray}`.
+
+    TensorFlow's `InvalidArgumentError` (an undecodable image, say) is the
+    client's fault and becomes `BadRequest` with TF's first line.
+    """
+    import tensorflow as tf
+
+    try:
+        tensors = {n: tf.constant(a, dtype=signature.inputs[n].dtype)
+                   for n, a in feeds.items()}
+        outputs = signature.fn(**tensors)
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+        message = getattr(e, "message", None) or str(e)
+        first = message.strip().splitlines()[0] if message.strip() else (
+            type(e).__name__)
+        raise BadRequest(
+            f"Signature {signature.name!r} rejected the input: {first}"
+        ) from None
+    return {n: np.asarray(t) for n, t in sorted(outputs.items())}
+
+
+def to_json_value(array):
+    """A NumPy array as nested lists; bytes as UTF-8 text (or b64)."""
+    array = np.asarray(array)
+    if array.dtype.kind in "OSa":
+        return _bytes_to_json(array.tolist())
+    return array.tolist()
+
+
+def _bytes_to_json(value):
+    if isinstance(value, list):
+        return [_bytes_to_json(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def format_predict(outputs, row_format):
+    """`{"predictions": [...]}` (rows) or `{"outputs": ...}` (columns)."""
+    names = list(outputs)
+    if not row_format:
+        if len(names) == 1:
+            return {"outputs": to_json_value(outputs[names[0]])}
+        return {"outputs": {n: to_json_value(a) for n, a in outputs.items()}}
+    sizes = {a.shape[0] if a.ndim else None for a in outputs.values()}
+    if len(sizes) != 1 or None in sizes:
+        raise BadRequest(
+            "The outputs do not share a batch dimension, so they cannot be "
+            "returned as rows; send the request in columnar format "
+            "({\"inputs\": ...}).")
+    if len(names) == 1:
+        return {"predictions": to_json_value(outputs[names[0]])}
+    columns = {n: to_json_value(a) for n, a in outputs.items()}
+    rows = [{n: columns[n][i] for n in names} for i in range(sizes.pop())]
+    return {"predictions": rows}
+
+
+def predict(signatures, body):
+    """The whole `:predict` round trip on a raw body; returns a JSON dict."""
+    request = parse_json(body)
+    signature, feeds, row_format = parse_predict(signatures, request)
+    return format_predict(run_signature(signature, feeds), row_format)
+
+
+__all__ = [
+    "BadRequest",
+    "NotFound",
+    "ServingError",
+    "Signature",
+    "format_predict",
+    "parse_json",
+    "parse_predict",
+    "predict",
+    "run_signature",
+    "signature_def",
+    "signatures_of",
+]
