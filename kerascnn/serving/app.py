@@ -60,9 +60,10 @@ def scan_versions(model_dir):
     except OSError:
         return []
     return sorted(
-        int(n) for n in names
-        if n.isdigit() and os.path.isfile(
-            os.path.join(model_dir, n, "saved_model.pb"))
+        int(n)
+        for n in names
+        if n.isdigit()
+        and os.path.isfile(os.path.join(model_dir, n, "saved_model.pb"))
     )
 
 
@@ -128,8 +129,9 @@ def load_version(name, version, path):
                 metadata = json.load(f)
         except (OSError, ValueError):
             logger.warning("Ignoring unreadable metadata %s", asset)
-    return LoadedVersion(name, version, path, handlers.signatures_of(module),
-                         metadata, module)
+    return LoadedVersion(
+        name, version, path, handlers.signatures_of(module), metadata, module
+    )
 
 
 # === The model server (no HTTP) ===
@@ -155,20 +157,23 @@ class ModelServer:
         if version_policy not in VERSION_POLICIES:
             raise ServingError(
                 f"version_policy must be one of {VERSION_POLICIES}. "
-                f"Received: version_policy={version_policy!r}")
+                f"Received: version_policy={version_policy!r}"
+            )
         self.base_path = os.path.abspath(os.fspath(base_path))
         self.version_policy = version_policy
         self._models = {}  # name -> {version: LoadedVersion}
         self._lock = threading.Lock()
         if not os.path.isdir(self.base_path):
             raise ServingError(
-                f"Model base path {os.fspath(base_path)!r} is not a folder.")
+                f"Model base path {os.fspath(base_path)!r} is not a folder."
+            )
         self.reload()
         if not self._models:
             raise ServingError(
                 f"No models to serve under {os.fspath(base_path)!r}: "
                 "expected <name>/<integer version>/saved_model.pb (export "
-                "one with `kerascnn export RUN_DIR`).")
+                "one with `kerascnn export RUN_DIR`)."
+            )
 
     # --- Loading ---
 
@@ -220,14 +225,16 @@ class ModelServer:
         if not versions:
             raise NotFound(
                 f"Servable not found for request: model {name!r} is not "
-                f"served here. Models: {', '.join(self.models()) or 'none'}.")
+                f"served here. Models: {', '.join(self.models()) or 'none'}."
+            )
         if version is None:
             return versions[max(versions)]
         if version not in versions:
             raise NotFound(
                 f"Servable not found for request: model {name!r} has no "
                 f"version {version}. Loaded versions: "
-                f"{', '.join(str(v) for v in sorted(versions))}.")
+                f"{', '.join(str(v) for v in sorted(versions))}."
+            )
         return versions[version]
 
     # --- Route handlers ---
@@ -239,20 +246,29 @@ class ModelServer:
             entries = sorted(self.models()[name], reverse=True)
         else:
             entries = [self.get(name, version).version]
-        return {"model_version_status": [
-            {"version": str(v), "state": "AVAILABLE",
-             "status": {"error_code": "OK", "error_message": ""}}
-            for v in entries
-        ]}
+        return {
+            "model_version_status": [
+                {
+                    "version": str(v),
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+                for v in entries
+            ]
+        }
 
     def metadata(self, name, version=None):
         """TF Serving's `GetModelMetadata` JSON plus our metadata."""
         loaded = self.get(name, version)
-        defs = {k: handlers.signature_def(s)
-                for k, s in loaded.signatures.items()}
+        defs = {
+            k: handlers.signature_def(s) for k, s in loaded.signatures.items()
+        }
         return {
-            "model_spec": {"name": name, "signature_name": "",
-                           "version": str(loaded.version)},
+            "model_spec": {
+                "name": name,
+                "signature_name": "",
+                "version": str(loaded.version),
+            },
             "metadata": {"signature_def": {"signature_def": defs}},
             "kerascnn_metadata": loaded.metadata,
         }
@@ -283,18 +299,21 @@ class ModelServer:
             raise NotFound(
                 f"Unknown path {path!r}. Routes: GET /v1/models/<name>"
                 "[/versions/<v>][/metadata], POST /v1/models/<name>"
-                "[/versions/<v>]:predict.")
+                "[/versions/<v>]:predict."
+            )
         name, version = match["name"], match["version"]
         if version is not None:
             if not version.isdigit():
                 raise NotFound(
-                    f"Version must be an integer; received {version!r}.")
+                    f"Version must be an integer; received {version!r}."
+                )
             version = int(version)
         if match["method"]:
             if match["method"] != "predict":
                 raise BadRequest(
                     f"Method :{match['method']} is not supported; this "
-                    "server implements :predict.")
+                    "server implements :predict."
+                )
             if method != "POST":
                 raise MethodNotAllowed(":predict takes POST requests.")
             return self.predict(name, body, version)
@@ -329,12 +348,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             error = PayloadTooLarge(
                 f"Request body of {size} bytes is over the limit of "
-                f"{MAX_BODY_BYTES} bytes.")
+                f"{MAX_BODY_BYTES} bytes."
+            )
             return self._send(error.status, {"error": str(error)})
         if size:
             body = self.rfile.read(size)
         status, answer = self.server.model_server.handle(
-            method, self.path, body)
+            method, self.path, body
+        )
         self._send(status, answer)
 
     def _send(self, status, answer):
@@ -371,8 +392,9 @@ class ServingHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, model_server, host="127.0.0.1", port=8501,
-                 poll_seconds=None):
+    def __init__(
+        self, model_server, host="127.0.0.1", port=8501, poll_seconds=None
+    ):
         super().__init__((host, port), RequestHandler)
         self.model_server = model_server
         self.poll_seconds = poll_seconds
@@ -380,7 +402,8 @@ class ServingHTTPServer(ThreadingHTTPServer):
         self._poller = None
         if poll_seconds:
             self._poller = threading.Thread(
-                target=self._poll, name="kerascnn-serving-poll", daemon=True)
+                target=self._poll, name="kerascnn-serving-poll", daemon=True
+            )
             self._poller.start()
 
     @property
@@ -409,8 +432,13 @@ class ServingHTTPServer(ThreadingHTTPServer):
         super().server_close()
 
 
-def make_server(base_path="saved_models", host="127.0.0.1", port=8501,
-                version_policy="latest", poll_seconds=None):
+def make_server(
+    base_path="saved_models",
+    host="127.0.0.1",
+    port=8501,
+    version_policy="latest",
+    poll_seconds=None,
+):
     """Loads the models and binds an HTTP server (not yet serving).
 
     Args:

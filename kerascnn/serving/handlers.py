@@ -78,7 +78,8 @@ def shape_text(shape):
 
 def _dtype_enum(dtype):
     return "DT_" + dtype.name.upper().replace("FLOAT32", "FLOAT").replace(
-        "FLOAT64", "DOUBLE")
+        "FLOAT64", "DOUBLE"
+    )
 
 
 def tensor_info(name, spec):
@@ -93,17 +94,18 @@ def tensor_info(name, spec):
             ],
             "unknown_rank": False,
         }
-    return {"dtype": _dtype_enum(spec.dtype), "tensor_shape": shape,
-            "name": name}
+    return {
+        "dtype": _dtype_enum(spec.dtype),
+        "tensor_shape": shape,
+        "name": name,
+    }
 
 
 def signature_def(signature):
     """A `SignatureDef` as JSON: inputs, outputs and the method name."""
     return {
-        "inputs": {n: tensor_info(n, s)
-                   for n, s in signature.inputs.items()},
-        "outputs": {n: tensor_info(n, s)
-                    for n, s in signature.outputs.items()},
+        "inputs": {n: tensor_info(n, s) for n, s in signature.inputs.items()},
+        "outputs": {n: tensor_info(n, s) for n, s in signature.outputs.items()},
         "method_name": PREDICT_METHOD,
     }
 
@@ -131,8 +133,7 @@ def find_signature(signatures, request):
     """The `Signature` named by `signature_name` (default serving_default)."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
-        raise BadRequest(
-            f"signature_name must be a string; received {name!r}.")
+        raise BadRequest(f"signature_name must be a string; received {name!r}.")
     if name not in signatures:
         raise BadRequest(
             f"Serving signature name: {name!r} not found in signature def. "
@@ -147,24 +148,28 @@ def parse_predict(signatures, request):
     has_rows, has_columns = "instances" in request, "inputs" in request
     if has_rows and has_columns:
         raise BadRequest(
-            "The request must contain either 'instances' or 'inputs', "
-            "not both.")
+            "The request must contain either 'instances' or 'inputs', not both."
+        )
     if not has_rows and not has_columns:
         raise BadRequest(
             "Missing 'instances' (row format) or 'inputs' (columnar "
-            "format) in the request.")
+            "format) in the request."
+        )
     if has_rows:
         raw = _rows_to_columns(signature, request["instances"])
     else:
         raw = _columns(signature, request["inputs"])
-    feeds = {name: to_array(name, value, signature.inputs[name])
-             for name, value in raw.items()}
+    feeds = {
+        name: to_array(name, value, signature.inputs[name])
+        for name, value in raw.items()
+    }
     if has_rows:
         sizes = {len(a) for a in feeds.values()}
         if len(sizes) > 1:
             raise BadRequest(
                 "All inputs of an instance must be present; received "
-                "different counts per input.")
+                "different counts per input."
+            )
     return signature, feeds, has_rows
 
 
@@ -182,20 +187,23 @@ def _rows_to_columns(signature, instances):
     if not isinstance(instances, list):
         raise BadRequest(
             "'instances' must be a list with one entry per example; "
-            f"received {type(instances).__name__}.")
+            f"received {type(instances).__name__}."
+        )
     if not instances:
         raise BadRequest("'instances' is empty; send at least one example.")
     if not names:
         raise BadRequest(
             f"Signature {signature.name!r} takes no inputs; call it with "
-            '{"inputs": {}} (columnar format).')
+            '{"inputs": {}} (columnar format).'
+        )
     named = [_is_named(row, names) for row in instances]
     if len(names) == 1 and not any(named):
         return {names[0]: instances}
     if not all(named):
         raise BadRequest(
             f"Signature {signature.name!r} has inputs {names}: each "
-            "instance must be an object keyed by input name.")
+            "instance must be an object keyed by input name."
+        )
     columns = {n: [] for n in names}
     for i, row in enumerate(instances):
         _check_keys(signature, row, f"instance {i}")
@@ -213,7 +221,8 @@ def _columns(signature, inputs):
     if not isinstance(inputs, dict) or _is_b64(inputs):
         raise BadRequest(
             f"Signature {signature.name!r} has inputs {names}: 'inputs' "
-            "must be an object keyed by input name.")
+            "must be an object keyed by input name."
+        )
     _check_keys(signature, inputs, "'inputs'")
     return dict(inputs)
 
@@ -230,7 +239,8 @@ def _check_keys(signature, row, where):
         raise BadRequest(
             f"{where} does not match the inputs of signature "
             f"{signature.name!r} ({', '.join(parts)}); expected "
-            f"{sorted(names)}.")
+            f"{sorted(names)}."
+        )
 
 
 # === Values to arrays ===
@@ -253,36 +263,46 @@ def check_shape(name, shape, spec_shape):
         return
     expected = list(spec_shape)
     ok = len(shape) == len(expected) and all(
-        e is None or int(e) == d for e, d in zip(expected, shape))
+        e is None or int(e) == d for e, d in zip(expected, shape)
+    )
     if not ok:
         raise BadRequest(
             f"input {name!r} expects shape {shape_text(expected)}; "
-            f"received {shape_text(shape)}.")
+            f"received {shape_text(shape)}."
+        )
 
 
 def _numeric_array(name, value, np_dtype):
     if _contains(value, lambda v: isinstance(v, (str, dict))):
         raise BadRequest(
             f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
-            "received text or an object.")
+            "received text or an object."
+        )
     try:
         array = np.asarray(value)
     except ValueError:
         raise BadRequest(
             f"input {name!r} is not a rectangular array: every row must "
-            "have the same length.") from None
+            "have the same length."
+        ) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise BadRequest(
-            f"input {name!r} is not a rectangular array of numbers.")
+            f"input {name!r} is not a rectangular array of numbers."
+        )
     target = np.dtype(np_dtype)
     if array.dtype.kind not in _NUMERIC_KINDS.get(target.kind, "biuf"):
-        if target.kind in "iu" and array.size and np.all(
-            np.isfinite(array)) and np.all(np.mod(array, 1) == 0):
+        if (
+            target.kind in "iu"
+            and array.size
+            and np.all(np.isfinite(array))
+            and np.all(np.mod(array, 1) == 0)
+        ):
             pass  # 3.0 is a fine int
         else:
             raise BadRequest(
                 f"input {name!r} expects {target.name} values; received "
-                f"{array.dtype.name} values.")
+                f"{array.dtype.name} values."
+            )
     return array.astype(target)
 
 
@@ -295,8 +315,9 @@ def _string_array(name, value):
         if isinstance(v, str):
             return v.encode("utf-8")
         raise BadRequest(
-            f"input {name!r} expects strings or {{\"b64\": ...}} objects; "
-            f"received {type(v).__name__} {_short(v)}.")
+            f'input {name!r} expects strings or {{"b64": ...}} objects; '
+            f"received {type(v).__name__} {_short(v)}."
+        )
 
     converted = convert(value)
     shape = _nested_shape(name, converted)
@@ -332,7 +353,8 @@ def _nested_shape(name, value):
     if len(shapes) > 1:
         raise BadRequest(
             f"input {name!r} is not a rectangular array: every row must "
-            "have the same length.")
+            "have the same length."
+        )
     return (len(value), *(shapes.pop() if shapes else ()))
 
 
@@ -343,7 +365,8 @@ def _b64decode(name, text):
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as e:
         raise BadRequest(
-            f"input {name!r}: invalid base64 in a 'b64' value ({e}).") from None
+            f"input {name!r}: invalid base64 in a 'b64' value ({e})."
+        ) from None
 
 
 def _contains(value, predicate):
@@ -369,13 +392,18 @@ def run_signature(signature, feeds):
     import tensorflow as tf
 
     try:
-        tensors = {n: tf.constant(a, dtype=signature.inputs[n].dtype)
-                   for n, a in feeds.items()}
+        tensors = {
+            n: tf.constant(a, dtype=signature.inputs[n].dtype)
+            for n, a in feeds.items()
+        }
         outputs = signature.fn(**tensors)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
         message = getattr(e, "message", None) or str(e)
-        first = message.strip().splitlines()[0] if message.strip() else (
-            type(e).__name__)
+        first = (
+            message.strip().splitlines()[0]
+            if message.strip()
+            else (type(e).__name__)
+        )
         raise BadRequest(
             f"Signature {signature.name!r} rejected the input: {first}"
         ) from None
@@ -413,7 +441,8 @@ def format_predict(outputs, row_format):
         raise BadRequest(
             "The outputs do not share a batch dimension, so they cannot be "
             "returned as rows; send the request in columnar format "
-            "({\"inputs\": ...}).")
+            '({"inputs": ...}).'
+        )
     if len(names) == 1:
         return {"predictions": to_json_value(outputs[names[0]])}
     columns = {n: to_json_value(a) for n, a in outputs.items()}

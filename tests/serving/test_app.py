@@ -16,8 +16,13 @@ import numpy as np
 import pytest
 
 MNIST_CLASSES = [str(i) for i in range(10)]
-MNIST_PREPROCESSING = {"scale": 1 / 255, "mean": None, "std": None,
-                       "channels": 1, "image_size": [28, 28]}
+MNIST_PREPROCESSING = {
+    "scale": 1 / 255,
+    "mean": None,
+    "std": None,
+    "channels": 1,
+    "image_size": [28, 28],
+}
 _CACHE = {}
 
 
@@ -33,8 +38,12 @@ def exported_lenet(tmp_path_factory):
         keras.utils.set_random_seed(0)
         model = models.build("lenet")
         meta = ModelMetadata(
-            model="lenet", dataset="mnist", input_shape=(28, 28, 1),
-            class_names=MNIST_CLASSES, preprocessing=MNIST_PREPROCESSING)
+            model="lenet",
+            dataset="mnist",
+            input_shape=(28, 28, 1),
+            class_names=MNIST_CLASSES,
+            preprocessing=MNIST_PREPROCESSING,
+        )
         run = tmp_path_factory.mktemp("runs") / "lenet"
         os.makedirs(run)
         model.save(run / "model.keras")
@@ -72,12 +81,17 @@ def server(lenet):
 
 def call(server, path, body=None, raw=None):
     """`(status, JSON answer)`; `body` is JSON-encoded, `raw` sent as is."""
-    data = raw if raw is not None else (
-        None if body is None else json.dumps(body).encode())
+    data = (
+        raw
+        if raw is not None
+        else (None if body is None else json.dumps(body).encode())
+    )
     request = urllib.request.Request(
-        server.url + path, data=data,
+        server.url + path,
+        data=data,
         method="GET" if data is None else "POST",
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -99,8 +113,10 @@ def test_status_lists_integer_versions_only(server):
     versions = [s["version"] for s in answer["model_version_status"]]
     assert versions == ["2", "1"]
     assert answer["model_version_status"][0] == {
-        "version": "2", "state": "AVAILABLE",
-        "status": {"error_code": "OK", "error_message": ""}}
+        "version": "2",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
     status, answer = call(server, "/v1/models/lenet/versions/1")
     assert status == 200
     assert [s["version"] for s in answer["model_version_status"]] == ["1"]
@@ -109,27 +125,46 @@ def test_status_lists_integer_versions_only(server):
 def test_metadata_has_signatures_and_our_metadata(server):
     status, answer = call(server, "/v1/models/lenet/metadata")
     assert status == 200
-    assert answer["model_spec"] == {"name": "lenet", "signature_name": "",
-                                    "version": "2"}
+    assert answer["model_spec"] == {
+        "name": "lenet",
+        "signature_name": "",
+        "version": "2",
+    }
     defs = answer["metadata"]["signature_def"]["signature_def"]
-    assert set(defs) >= {"serving_default", "predict_pixels",
-                         "predict_images", "metadata"}
+    assert set(defs) >= {
+        "serving_default",
+        "predict_pixels",
+        "predict_images",
+        "metadata",
+    }
     images = defs["serving_default"]["inputs"]["images"]
     assert images["dtype"] == "DT_FLOAT"
     assert [d["size"] for d in images["tensor_shape"]["dim"]] == [
-        "-1", "28", "28", "1"]
+        "-1",
+        "28",
+        "28",
+        "1",
+    ]
     assert defs["predict_images"]["inputs"]["images"]["dtype"] == "DT_STRING"
     assert set(defs["serving_default"]["outputs"]) == {
-        "probabilities", "class_ids", "class_names"}
+        "probabilities",
+        "class_ids",
+        "class_names",
+    }
     assert answer["kerascnn_metadata"]["model"] == "lenet"
     assert answer["kerascnn_metadata"]["class_names"] == MNIST_CLASSES
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/models/nope", "/v1/models/nope:predict",
-    "/v1/models/lenet/versions/7", "/v1/models/lenet/versions/7/metadata",
-    "/v2/whatever",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/nope",
+        "/v1/models/nope:predict",
+        "/v1/models/lenet/versions/7",
+        "/v1/models/lenet/versions/7/metadata",
+        "/v2/whatever",
+    ],
+)
 def test_unknown_model_version_or_path_is_404_json(server, path):
     body = {"instances": [[0.0]]} if path.endswith(":predict") else None
     status, answer = call(server, path, body)
@@ -144,37 +179,51 @@ def test_unknown_model_version_or_path_is_404_json(server, path):
 def test_predict_rows_match_keras(server, lenet):
     _, model = lenet
     x = digits() / 255.0
-    status, answer = call(server, "/v1/models/lenet:predict",
-                          {"instances": x.tolist()})
+    status, answer = call(
+        server, "/v1/models/lenet:predict", {"instances": x.tolist()}
+    )
     assert status == 200, answer
     rows = answer["predictions"]
     assert len(rows) == 2 and set(rows[0]) == {
-        "probabilities", "class_ids", "class_names"}
+        "probabilities",
+        "class_ids",
+        "class_names",
+    }
     expected = np.asarray(model(x, training=False))
     got = np.array([r["probabilities"] for r in rows])
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
     assert [r["class_ids"] for r in rows] == expected.argmax(-1).tolist()
     assert [r["class_names"] for r in rows] == [
-        str(i) for i in expected.argmax(-1)]
+        str(i) for i in expected.argmax(-1)
+    ]
 
 
 def test_predict_columnar_and_specific_version(server, lenet):
     _, model = lenet
     x = digits(3, seed=1) / 255.0
     expected = np.asarray(model(x, training=False))
-    for path in ("/v1/models/lenet:predict",
-                 "/v1/models/lenet/versions/1:predict"):
-        status, answer = call(server, path, {
-            "signature_name": "serving_default",
-            "inputs": {"images": x.tolist()}})
+    for path in (
+        "/v1/models/lenet:predict",
+        "/v1/models/lenet/versions/1:predict",
+    ):
+        status, answer = call(
+            server,
+            path,
+            {
+                "signature_name": "serving_default",
+                "inputs": {"images": x.tolist()},
+            },
+        )
         assert status == 200, answer
         got = np.array(answer["outputs"]["probabilities"])
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
         assert answer["outputs"]["class_names"] == [
-            str(i) for i in expected.argmax(-1)]
+            str(i) for i in expected.argmax(-1)
+        ]
     # A single input may also be sent bare.
-    status, answer = call(server, "/v1/models/lenet:predict",
-                          {"inputs": x.tolist()})
+    status, answer = call(
+        server, "/v1/models/lenet:predict", {"inputs": x.tolist()}
+    )
     assert status == 200
     assert len(answer["outputs"]["class_ids"]) == 3
 
@@ -184,23 +233,37 @@ def test_predict_images_b64_png_matches_pixels(server):
 
     pixels = digits(2, seed=2)
     pngs = [tf.io.encode_png(p.astype(np.uint8)).numpy() for p in pixels]
-    status, by_image = call(server, "/v1/models/lenet:predict", {
-        "signature_name": "predict_images",
-        "instances": [{"b64": base64.b64encode(p).decode()} for p in pngs]})
+    status, by_image = call(
+        server,
+        "/v1/models/lenet:predict",
+        {
+            "signature_name": "predict_images",
+            "instances": [{"b64": base64.b64encode(p).decode()} for p in pngs],
+        },
+    )
     assert status == 200, by_image
-    status, by_pixels = call(server, "/v1/models/lenet:predict", {
-        "signature_name": "predict_pixels", "instances": pixels.tolist()})
+    status, by_pixels = call(
+        server,
+        "/v1/models/lenet:predict",
+        {"signature_name": "predict_pixels", "instances": pixels.tolist()},
+    )
     assert status == 200, by_pixels
     assert [r["class_ids"] for r in by_image["predictions"]] == [
-        r["class_ids"] for r in by_pixels["predictions"]]
+        r["class_ids"] for r in by_pixels["predictions"]
+    ]
     np.testing.assert_allclose(
         [r["probabilities"] for r in by_image["predictions"]],
-        [r["probabilities"] for r in by_pixels["predictions"]], atol=1e-5)
+        [r["probabilities"] for r in by_pixels["predictions"]],
+        atol=1e-5,
+    )
 
 
 def test_metadata_signature_in_columnar_form(server):
-    status, answer = call(server, "/v1/models/lenet:predict",
-                          {"signature_name": "metadata", "inputs": {}})
+    status, answer = call(
+        server,
+        "/v1/models/lenet:predict",
+        {"signature_name": "metadata", "inputs": {}},
+    )
     assert status == 200, answer
     assert json.loads(answer["outputs"])["model"] == "lenet"
 
@@ -208,24 +271,42 @@ def test_metadata_signature_in_columnar_form(server):
 # === Bad requests ===
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (b'{"instances": [1, 2', "Malformed JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b'{"signature_name": "serving_default"}', "Missing 'instances'"),
-    (b'{"instances": [], "inputs": []}', "not both"),
-    (json.dumps({"instances": np.zeros((2, 28, 28)).tolist()}).encode(),
-     "input 'images' expects shape (-1, 28, 28, 1); received (2, 28, 28)"),
-    (json.dumps({"instances": [[[[0.0]] * 28] * 28, [[[0.0]] * 27]]}
-                ).encode(), "not a rectangular array"),
-    (json.dumps({"instances": ["a"]}).encode(), "expects float32 numbers"),
-    (b'{"signature_name": "nope", "instances": [1]}',
-     "'nope' not found in signature def"),
-    (b'{"signature_name": "predict_images", "instances": '
-     b'[{"b64": "not base64!"}]}', "invalid base64"),
-    (b'{"signature_name": "predict_images", "instances": '
-     b'[{"b64": "aGVsbG8="}]}', "rejected the input"),
-    (b'{"instances": []}', "'instances' is empty"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'{"instances": [1, 2', "Malformed JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"signature_name": "serving_default"}', "Missing 'instances'"),
+        (b'{"instances": [], "inputs": []}', "not both"),
+        (
+            json.dumps({"instances": np.zeros((2, 28, 28)).tolist()}).encode(),
+            "input 'images' expects shape (-1, 28, 28, 1); "
+            "received (2, 28, 28)",
+        ),
+        (
+            json.dumps(
+                {"instances": [[[[0.0]] * 28] * 28, [[[0.0]] * 27]]}
+            ).encode(),
+            "not a rectangular array",
+        ),
+        (json.dumps({"instances": ["a"]}).encode(), "expects float32 numbers"),
+        (
+            b'{"signature_name": "nope", "instances": [1]}',
+            "'nope' not found in signature def",
+        ),
+        (
+            b'{"signature_name": "predict_images", "instances": '
+            b'[{"b64": "not base64!"}]}',
+            "invalid base64",
+        ),
+        (
+            b'{"signature_name": "predict_images", "instances": '
+            b'[{"b64": "aGVsbG8="}]}',
+            "rejected the input",
+        ),
+        (b'{"instances": []}', "'instances' is empty"),
+    ],
+)
 def test_bad_requests_are_400_and_server_survives(server, raw, expected):
     status, answer = call(server, "/v1/models/lenet:predict", raw=raw)
     assert status == 400, answer
