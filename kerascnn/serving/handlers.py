@@ -20,6 +20,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 
 import numpy as np
 
@@ -399,11 +400,9 @@ def run_signature(signature, feeds):
         outputs = signature.fn(**tensors)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
         message = getattr(e, "message", None) or str(e)
-        first = (
-            message.strip().splitlines()[0]
-            if message.strip()
-            else (type(e).__name__)
-        )
+        # TF prefixes "{{function_node ...}}" and appends "[[{{node ...}}]]".
+        text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip()
+        first = text.splitlines()[0] if text else type(e).__name__
         raise BadRequest(
             f"Signature {signature.name!r} rejected the input: {first}"
         ) from None

@@ -302,7 +302,7 @@ def test_metadata_signature_in_columnar_form(server):
         (
             b'{"signature_name": "predict_images", "instances": '
             b'[{"b64": "aGVsbG8="}]}',
-            "rejected the input",
+            "rejected the input: Unknown image file format",
         ),
         (b'{"instances": []}', "'instances' is empty"),
     ],
