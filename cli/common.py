@@ -17,6 +17,8 @@ def quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import sys
 
+    import kerascnn  # noqa: F401  (sets TensorFlow flags before its import)
+
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

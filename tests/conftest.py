@@ -5,6 +5,7 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import kerascnn  # noqa: E402,F401  (TensorFlow flags, before any TF import)
 
 
 @pytest.fixture(scope="session")
