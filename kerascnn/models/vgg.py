@@ -6,9 +6,11 @@ Five blocks of 3x3 convolutions (ReLU, "same" padding), each closed by a
 224x224x3 with 1000 classes `vgg16` has the same 138,357,544 parameters.
 
 Any input of at least 32x32 works (five pools take 32 down to 1x1).
-`batch_norm=True` adds BatchNormalization after every convolution (the
-"VGG-BN" variant), which is what makes VGG train from scratch at high
-learning rates on small data sets.
+Convolutions use He-normal initialization (He et al., 2015, "Delving deep
+into rectifiers", which trained VGG-style nets from scratch with it): with
+Keras' default Glorot init a BN-free VGG-16 stays at chance accuracy for
+epochs on CIFAR-10. `batch_norm=True` adds BatchNormalization after every
+convolution (the "VGG-BN" variant) for higher learning rates.
 """
 
 import keras
@@ -47,6 +49,7 @@ def _vgg_block(x, block, filters, num_convs, batch_norm):
             padding="same",
             use_bias=not batch_norm,
             activation=None if batch_norm else "relu",
+            kernel_initializer="he_normal",
             name=prefix,
         )(x)
         if batch_norm:
