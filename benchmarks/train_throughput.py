@@ -26,7 +26,7 @@ backup, CSV, TensorBoard), which the peers do not run. A second rate,
 
 Examples:
 
-    python benchmarks/train_throughput.py --data-dir /work/shared/data \\
+    python benchmarks/train_throughput.py --data-dir ../shared/data \\
         --repeats 3 --epochs 3 --limit-lenet 10000 --limit-resnet 5000
 
     # compare variants of kerascnn (settings and env vars) in one session:
@@ -312,14 +312,17 @@ def build_parser():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    shared = os.path.join(REPO, "..", "shared")
     p.add_argument("--data-dir",
                    default=os.environ.get("KERASCNN_PEER_DATA")
                    or os.environ.get("KERASCNN_DATA_DIR")
-                   or "/work/shared/data",
+                   or os.path.join(shared, "data"),
                    help="folder with mnist/ and cifar10/ (default: env "
-                   "KERASCNN_PEER_DATA, KERASCNN_DATA_DIR, /work/shared/data)")
-    p.add_argument("--peers-dir", default="/work/shared/peers")
-    p.add_argument("--torch-python", default="/work/torchenv/bin/python")
+                   "KERASCNN_PEER_DATA, KERASCNN_DATA_DIR, ../shared/data)")
+    p.add_argument("--peers-dir", default=os.path.join(shared, "peers"))
+    p.add_argument("--torch-python", default=os.environ.get("TORCH_PY"),
+                   help="interpreter with torch for the PyTorch peers "
+                   "(default: env TORCH_PY; skipped when unset)")
     p.add_argument("--keras-python", default=sys.executable,
                    help="interpreter for the Keras peers (default: this one)")
     p.add_argument("--kerascnn-python", default=sys.executable)
@@ -378,7 +381,8 @@ def main(argv=None):
     available = []
     for peer in peers:
         python = peer_python(args, peer)
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        if not python or not (os.path.isfile(python)
+                              and os.access(python, os.X_OK)):
             notes.append(f"peer {peer!r} skipped: interpreter {python} "
                          "not found")
             continue
