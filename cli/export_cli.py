@@ -45,6 +45,12 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
               help="Training examples to calibrate int8 on.")
 @click.option("--int8-io/--float-io", default=False, show_default=True,
               help="int8 model input/output tensors (int8 only).")
+@click.option("--int8-granularity",
+              type=click.Choice(["auto", "per-tensor", "per-channel"]),
+              default="auto", show_default=True,
+              help="int8 weight scales: per tensor (smallest), per channel "
+              "(most accurate), or auto: per tensor if it passes "
+              "verification, else per channel.")
 @click.option("--max-length", type=click.IntRange(min=1),
               help="Tagger TFLite: fixed sequence length [default: 64].")
 @click.option("--allow-flex", is_flag=True,
@@ -56,7 +62,8 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 def export_command(source, tflite, quantize, base_dir, name, version,
                    output, overwrite, verify, verify_examples,
                    max_accuracy_drop, calibration_examples, int8_io,
-                   max_length, allow_flex, data_dir, as_json):
+                   int8_granularity, max_length, allow_flex, data_dir,
+                   as_json):
     """Export SOURCE (a run directory or a .keras file).
 
     \b
@@ -81,6 +88,7 @@ def export_command(source, tflite, quantize, base_dir, name, version,
             verify=verify, verify_examples=verify_examples,
             max_accuracy_drop=max_accuracy_drop, int8_io=int8_io,
             data_dir=data_dir, max_length=max_length, allow_flex=allow_flex,
+            int8_granularity=int8_granularity.replace("-", "_"),
         )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -181,6 +181,7 @@ def convert(
     input_shape=None,
     input_dtype=None,
     input_name=None,
+    per_channel=True,
 ):
     """Converts a fixed-shape Keras model to TFLite flatbuffer bytes.
 
@@ -194,6 +195,9 @@ def convert(
         input_shape, input_dtype, input_name: the input without batch
             axis, for models without a symbolic input (the fixed-length
             tagger). Default to the model's own.
+        per_channel: int8 convolutions get one scale per output channel;
+            `False` uses one scale per tensor (smaller file: each scale
+            also carries an int64 zero point). Defaults to `True`.
 
     Returns:
         The `.tflite` bytes.
@@ -216,6 +220,8 @@ def convert(
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         _configure(converter, quantize, representative_data, int8_io,
                    allow_flex, dtype)
+        if quantize == "int8" and not per_channel:
+            converter._experimental_disable_per_channel = True
         try:
             return converter.convert()
         except Exception as e:  # ConverterError and friends

@@ -94,3 +94,32 @@ def test_existing_file_and_int8_without_data(lenet_run, tmp_path):
     with pytest.raises(ExportError, match="int8 input/output needs"):
         export(lenet_run, format="tflite", int8_io=True,
                output=tmp_path / "n.tflite", verify=False)
+
+
+def _scales_per_weight(path):
+    info = inspect_artifact(path)
+    weights = [t for t in info["tensors"] if "convolution" in t["name"]
+               and t["dtype"] == "int8" and len(t["shape"]) == 4]
+    scales = [t["quantization"]["scale"] for t in weights]
+    return [len(s) if isinstance(s, list) else 1 for s in scales]
+
+
+def test_int8_granularity_per_tensor_is_smaller(lenet_run, mnist_test,
+                                                mnist_calibration, tmp_path):
+    results = {
+        g: export(lenet_run, format="tflite", quantize="int8",
+                  output=tmp_path / f"{g}.tflite", examples=mnist_test,
+                  calibration_data=mnist_calibration, int8_granularity=g)
+        for g in ("per_tensor", "per_channel", "auto")
+    }
+    tensor, channel = results["per_tensor"], results["per_channel"]
+    assert tensor.size_bytes < channel.size_bytes
+    assert set(_scales_per_weight(tensor.path)) == {1}
+    assert max(_scales_per_weight(channel.path)) > 1
+    # auto keeps per-tensor scales because they pass verification here.
+    auto = results["auto"]
+    assert auto.metadata["tflite"]["int8_granularity"] == "per_tensor"
+    assert auto.verification.accuracy_drop <= 1.0
+    with pytest.raises(ExportError, match="int8_granularity"):
+        export(lenet_run, format="tflite", quantize="int8",
+               int8_granularity="per_row")
