@@ -164,34 +164,31 @@ _CIFAR_RESNET = dict(
     weight_decay=1e-4,
     schedule="step",
 )
+# BN-free VGG/AlexNet from scratch diverge or stall at SGD 0.1; a short
+# linear warm-up into SGD 0.01 plus weight decay trains them reliably.
+_CIFAR_WARMUP_SGD = dict(
+    dataset="cifar10",
+    epochs=30,
+    batch_size=128,
+    optimizer="sgd",
+    learning_rate=0.01,
+    weight_decay=5e-4,
+    schedule="cosine",
+)
 RECIPES = {
     "lenet": TrainConfig(model="lenet", **_MNIST_ADAM),
     "simple_convnet": TrainConfig(model="simple_convnet", **_MNIST_ADAM),
-    # BN-free VGG/AlexNet from scratch diverge or stall at SGD 0.1; a short
-    # linear warm-up into SGD 0.01 plus weight decay trains them reliably.
     # The 4096-wide classifier is sized for ImageNet: 512 suffices for
     # CIFAR-10 and cuts the parameters by 30x.
     "vgg16": TrainConfig(
         model="vgg16",
-        dataset="cifar10",
-        epochs=30,
-        batch_size=128,
-        optimizer="sgd",
-        learning_rate=0.01,
-        weight_decay=5e-4,
-        schedule="cosine",
+        **_CIFAR_WARMUP_SGD,
         warmup_epochs=2,
         model_options={"fc_units": 512},
     ),
     "alexnet": TrainConfig(
         model="alexnet",
-        dataset="cifar10",
-        epochs=30,
-        batch_size=128,
-        optimizer="sgd",
-        learning_rate=0.01,
-        weight_decay=5e-4,
-        schedule="cosine",
+        **_CIFAR_WARMUP_SGD,
         warmup_epochs=1,
         model_options={"fc_units": 1024},
     ),

@@ -80,20 +80,25 @@ def _comparable(config):
     return d
 
 
+def _unfinished_run_config(run_dir):
+    """The saved config of an unfinished run (backup present), else None."""
+    backup = os.path.join(run_dir, BACKUP_DIR)
+    cfg_path = os.path.join(run_dir, CONFIG_FILENAME)
+    if not (os.path.isdir(backup) and os.path.isfile(cfg_path)):
+        return None
+    with open(cfg_path) as f:
+        return TrainConfig.from_dict(json.load(f))
+
+
 def find_resumable_run(config):
     """The newest unfinished run of the same config under `runs_root`."""
     pattern = os.path.join(config.runs_root, f"{config.model}-*")
     for run_dir in sorted(glob.glob(pattern), reverse=True):
-        backup = os.path.join(run_dir, BACKUP_DIR)
-        cfg_path = os.path.join(run_dir, CONFIG_FILENAME)
-        if not (os.path.isdir(backup) and os.path.isfile(cfg_path)):
-            continue
         try:
-            with open(cfg_path) as f:
-                saved = TrainConfig.from_dict(json.load(f))
+            saved = _unfinished_run_config(run_dir)
         except (ValueError, KerasCNNError):
             continue
-        if _comparable(saved) == _comparable(config):
+        if saved is not None and _comparable(saved) == _comparable(config):
             return run_dir
     return None
 
@@ -118,89 +123,68 @@ def _write_json(path, data):
 
 
 def _check_same_config(run_dir, config):
-    path = os.path.join(run_dir, CONFIG_FILENAME)
-    if not os.path.isfile(path):
-        return
-    with open(path) as f:
-        saved = json.load(f)
-    saved.pop("run_dir", None)
-    if os.path.isdir(os.path.join(run_dir, BACKUP_DIR)):
-        if _comparable(TrainConfig.from_dict({**saved, "run_dir": None})) != (
-            _comparable(config)
-        ):
-            raise TrainingError(
-                f"{run_dir} holds an unfinished run with a different "
-                "configuration; pass another --run-dir or the same settings."
-            )
+    saved = _unfinished_run_config(run_dir)
+    if saved is not None and _comparable(saved) != _comparable(config):
+        raise TrainingError(
+            f"{run_dir} holds an unfinished run with a different "
+            "configuration; pass another --run-dir or the same settings."
+        )
 
 
 # ================================ Data ================================
 
 
 def load_data(config, strategy=None):
-    """Train and validation datasets plus the train `DatasetInfo`."""
-    from kerascnn import data
+    """Train and validation datasets plus the train `DatasetInfo`.
 
-    common = dict(
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        image_size=_image_size(config),
-        channels=_channels(config),
-    )
-    train_ds, info = data.load(
-        config.dataset,
-        "train",
-        shuffle=True,
-        augment=config.augment,
-        limit=config.limit,
-        **common,
-    )
+    Validation uses the data set's validation split when it has one (ATIS
+    dev), else its test split. With several replicas each dataset is built
+    per input pipeline, so the global batch is split across replicas.
+    """
+    train_ds, info = _load_split(config, "train", training=True)
     val_split = "validation" if info.split_sizes.get("validation") else "test"
-    val_ds, _ = data.load(
-        config.dataset,
-        val_split,
-        shuffle=False,
-        augment=False,
-        limit=config.eval_limit,
-        **common,
-    )
     if strategy is not None and strategy.num_replicas_in_sync > 1:
-        train_ds = _distribute(strategy, config, "train", True)
-        val_ds = _distribute(strategy, config, val_split, False)
+        return (
+            _distribute(strategy, config, "train", training=True),
+            _distribute(strategy, config, val_split, training=False),
+            info,
+        )
+    val_ds, _ = _load_split(config, val_split, training=False)
     return train_ds, val_ds, info
 
 
-def _distribute(strategy, config, split, training):
+def _load_split(config, split, training, input_context=None):
+    """`kerascnn.data.load` of one split with the run's settings."""
     from kerascnn import data
 
+    image_size, channels = _image_args(config.input_shape)
+    return data.load(
+        config.dataset,
+        split,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        shuffle=training,
+        augment=config.augment and training,
+        limit=config.limit if training else config.eval_limit,
+        seed=config.seed,
+        image_size=image_size,
+        channels=channels,
+        input_context=input_context,
+    )
+
+
+def _distribute(strategy, config, split, training):
     def dataset_fn(input_context):
-        ds, _ = data.load(
-            config.dataset,
-            split,
-            data_dir=config.data_dir,
-            batch_size=config.batch_size,
-            shuffle=training,
-            augment=config.augment and training,
-            limit=config.limit if training else config.eval_limit,
-            seed=config.seed,
-            image_size=_image_size(config),
-            channels=_channels(config),
-            input_context=input_context,
-        )
-        return ds
+        return _load_split(config, split, training, input_context)[0]
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def _image_size(config):
-    shape = config.input_shape
-    return tuple(shape[:2]) if shape and len(shape) == 3 else None
-
-
-def _channels(config):
-    shape = config.input_shape
-    return shape[2] if shape and len(shape) == 3 else None
+def _image_args(shape):
+    """`(image_size, channels)` for `data.load` from an `(H, W, C)` shape."""
+    if shape and len(shape) == 3:
+        return tuple(shape[:2]), shape[2]
+    return None, None
 
 
 # =============================== Model ================================
@@ -503,14 +487,12 @@ def _metadata(config, info, model):
 
 
 def _export(config, run_dir):
-    try:
-        from kerascnn import export
-    except ImportError:
-        return None
+    from kerascnn import export
+
     result = export.export(
         run_dir, base_dir=config.export_dir, data_dir=config.data_dir
     )
-    return getattr(result, "path", None)
+    return result.path
 
 
 # ============================== Evaluate ==============================
@@ -538,7 +520,8 @@ def evaluate_model(
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
         )
-    ds, info = data.load(
+    image_size, channels = _image_args(metadata.input_shape)
+    ds, _ = data.load(
         dataset,
         split,
         data_dir=data_dir,
@@ -546,22 +529,12 @@ def evaluate_model(
         shuffle=False,
         augment=False,
         limit=limit,
-        image_size=_size_of(metadata),
-        channels=_channels_of(metadata),
+        image_size=image_size,
+        channels=channels,
     )
     if metadata.task == "sequence_tagging":
         return _evaluate_tagger(model, metadata, ds)
     return _evaluate_images(model, metadata, ds)
-
-
-def _size_of(metadata):
-    shape = metadata.input_shape
-    return tuple(shape[:2]) if len(shape) == 3 else None
-
-
-def _channels_of(metadata):
-    shape = metadata.input_shape
-    return shape[2] if len(shape) == 3 else None
 
 
 def _evaluate_images(model, metadata, ds):
