@@ -43,7 +43,8 @@ def user_errors():
     try:
         yield
     except KerasCNNError as e:
-        raise click.ClickException(str(e)) from None
+        # One line, even when a message embeds a path list or newline.
+        raise click.ClickException(" ".join(str(e).split())) from None
 
 
 class IntTupleType(click.ParamType):
@@ -87,3 +88,20 @@ def parse_options(options):
         except (ValueError, SyntaxError):
             parsed[key.strip()] = value
     return parsed
+
+
+def builder_options(example):
+    """The repeatable `-o KEY=VALUE` option passing model-builder arguments."""
+    return click.option(
+        "--option",
+        "-o",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"Builder option, e.g. -o {example} (repeatable).",
+    )
+
+
+def format_shape(shape):
+    """`(28, 28, 1)` -> `28x28x1`; unknown dimensions print as `?`."""
+    return "x".join("?" if d is None else str(d) for d in shape)

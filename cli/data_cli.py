@@ -4,19 +4,9 @@ TensorFlow is imported only inside the commands, so `kerascnn --help`
 stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 """
 
-import contextlib
-
 import click
 
-
-@contextlib.contextmanager
-def _user_errors():
-    from kerascnn.errors import KerasCNNError
-
-    try:
-        yield
-    except KerasCNNError as e:
-        raise click.ClickException(" ".join(str(e).split())) from None
+from cli.common import format_shape, user_errors
 
 
 @click.group("data", short_help="Inspect and preview data sets.")
@@ -26,10 +16,6 @@ def data_group():
     folder or an .npz file."""
 
 
-def _shape(shape):
-    return "x".join("?" if d is None else str(d) for d in shape)
-
-
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
@@ -37,7 +23,7 @@ def _format_info(info):
         f"source:      {info.source}",
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
-        f"input shape: {_shape(info.input_shape)}",
+        f"input shape: {format_shape(info.input_shape)}",
         f"classes:     {info.num_classes}",
     ]
     names = info.class_names
@@ -66,7 +52,7 @@ def _format_info(info):
 )  # fmt: skip
 def info_command(name, data_dir):
     """Show split sizes, classes, input shape and where NAME was found."""
-    with _user_errors():
+    with user_errors():
         from kerascnn.data import pipeline
 
         info = pipeline.get_info(name, "train", data_dir=data_dir)
@@ -95,7 +81,7 @@ def info_command(name, data_dir):
 )  # fmt: skip
 def preview_command(name, out, split, count, augment, data_dir):
     """Write the first COUNT examples of NAME as a labeled PNG grid."""
-    with _user_errors():
+    with user_errors():
         from kerascnn.data import preview
 
         info = preview.save_preview(

@@ -17,53 +17,125 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 
 @click.command("export", short_help="Export a run as SavedModel or TFLite.")
 @click.argument("source", type=click.Path())
-@click.option("--tflite", "tflite", is_flag=True,
-              help="Write a .tflite file instead of a SavedModel.")
-@click.option("-q", "--quantize", type=click.Choice(QUANTIZE_CHOICES),
-              default="none", show_default=True,
-              help="TFLite quantization (implies --tflite when not none).")
-@click.option("-b", "--base-dir", default="saved_models", show_default=True,
-              type=click.Path(file_okay=False),
-              help="Export root; models go to <base-dir>/<name>/.")
+@click.option(
+    "--tflite",
+    "tflite",
+    is_flag=True,
+    help="Write a .tflite file instead of a SavedModel.",
+)
+@click.option(
+    "-q",
+    "--quantize",
+    type=click.Choice(QUANTIZE_CHOICES),
+    default="none",
+    show_default=True,
+    help="TFLite quantization (implies --tflite when not none).",
+)
+@click.option(
+    "-b",
+    "--base-dir",
+    default="saved_models",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Export root; models go to <base-dir>/<name>/.",
+)
 @click.option("-n", "--name", help="Model folder name [default: model name].")
-@click.option("-v", "--version", type=click.IntRange(min=1),
-              help="SavedModel version [default: highest + 1].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="TFLite file path [default: <base-dir>/<name>/"
-                   "<name>[-<quantize>].tflite].")
-@click.option("--overwrite/--no-overwrite", default=False,
-              help="Replace an existing version or file.")
-@click.option("--verify/--no-verify", default=True, show_default=True,
-              help="Compare with Keras on real test examples first.")
-@click.option("--verify-examples", type=click.IntRange(min=1), default=500,
-              show_default=True, help="Test examples to verify on.")
-@click.option("--max-accuracy-drop", type=click.FloatRange(min=0),
-              default=1.0, show_default=True,
-              help="Allowed accuracy loss of a quantized model (pp).")
-@click.option("--calibration-examples", type=click.IntRange(min=1),
-              default=500, show_default=True,
-              help="Training examples to calibrate int8 on.")
-@click.option("--int8-io/--float-io", default=False, show_default=True,
-              help="int8 model input/output tensors (int8 only).")
-@click.option("--int8-granularity",
-              type=click.Choice(["auto", "per-tensor", "per-channel"]),
-              default="auto", show_default=True,
-              help="int8 weight scales: per tensor (smallest), per channel "
-              "(most accurate), or auto: per tensor if it passes "
-              "verification, else per channel.")
-@click.option("--max-length", type=click.IntRange(min=1),
-              help="Tagger TFLite: fixed sequence length [default: 64].")
-@click.option("--allow-flex", is_flag=True,
-              help="TFLite: allow TensorFlow (Flex) ops.")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Data root for verification and calibration.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the result as JSON.")
-def export_command(source, tflite, quantize, base_dir, name, version,
-                   output, overwrite, verify, verify_examples,
-                   max_accuracy_drop, calibration_examples, int8_io,
-                   int8_granularity, max_length, allow_flex, data_dir,
-                   as_json):
+@click.option(
+    "-v",
+    "--version",
+    type=click.IntRange(min=1),
+    help="SavedModel version [default: highest + 1].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="TFLite file path [default: <base-dir>/<name>/"
+    "<name>[-<quantize>].tflite].",
+)
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=False,
+    help="Replace an existing version or file.",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Compare with Keras on real test examples first.",
+)
+@click.option(
+    "--verify-examples",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Test examples to verify on.",
+)
+@click.option(
+    "--max-accuracy-drop",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Allowed accuracy loss of a quantized model (pp).",
+)
+@click.option(
+    "--calibration-examples",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Training examples to calibrate int8 on.",
+)
+@click.option(
+    "--int8-io/--float-io",
+    default=False,
+    show_default=True,
+    help="int8 model input/output tensors (int8 only).",
+)
+@click.option(
+    "--int8-granularity",
+    type=click.Choice(["auto", "per-tensor", "per-channel"]),
+    default="auto",
+    show_default=True,
+    help="int8 weight scales: per tensor (smallest), per channel "
+    "(most accurate), or auto: per tensor if it passes "
+    "verification, else per channel.",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    help="Tagger TFLite: fixed sequence length [default: 64].",
+)
+@click.option(
+    "--allow-flex", is_flag=True, help="TFLite: allow TensorFlow (Flex) ops."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Data root for verification and calibration.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON."
+)
+def export_command(
+    source,
+    tflite,
+    quantize,
+    base_dir,
+    name,
+    version,
+    output,
+    overwrite,
+    verify,
+    verify_examples,
+    max_accuracy_drop,
+    calibration_examples,
+    int8_io,
+    int8_granularity,
+    max_length,
+    allow_flex,
+    data_dir,
+    as_json,
+):
     """Export SOURCE (a run directory or a .keras file).
 
     \b
@@ -78,16 +150,27 @@ def export_command(source, tflite, quantize, base_dir, name, version,
     quiet_tensorflow()
     from kerascnn.export import export
 
-    fmt = "tflite" if tflite or quantize != "none" or output else (
-        "saved_model")
+    fmt = (
+        "tflite" if tflite or quantize != "none" or output else ("saved_model")
+    )
     with user_errors():
         result = export(
-            source, format=fmt, base_dir=base_dir, name=name,
-            version=version, overwrite=overwrite, quantize=quantize,
-            output=output, calibration_examples=calibration_examples,
-            verify=verify, verify_examples=verify_examples,
-            max_accuracy_drop=max_accuracy_drop, int8_io=int8_io,
-            data_dir=data_dir, max_length=max_length, allow_flex=allow_flex,
+            source,
+            format=fmt,
+            base_dir=base_dir,
+            name=name,
+            version=version,
+            overwrite=overwrite,
+            quantize=quantize,
+            output=output,
+            calibration_examples=calibration_examples,
+            verify=verify,
+            verify_examples=verify_examples,
+            max_accuracy_drop=max_accuracy_drop,
+            int8_io=int8_io,
+            data_dir=data_dir,
+            max_length=max_length,
+            allow_flex=allow_flex,
             int8_granularity=int8_granularity.replace("-", "_"),
         )
     if as_json:
@@ -98,16 +181,23 @@ def export_command(source, tflite, quantize, base_dir, name, version,
         if result.examples == "synthetic":
             click.echo("(no test data found: random inputs, no accuracy)")
     where = f"version {result.version} " if result.version else ""
-    click.echo(f"Exported {result.name} {where}to {result.path} "
-               f"({result.size_bytes:,} bytes)")
+    click.echo(
+        f"Exported {result.name} {where}to {result.path} "
+        f"({result.size_bytes:,} bytes)"
+    )
 
 
 @click.command("inspect", short_help="Show an exported model's signatures.")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--json", "as_json", is_flag=True,
-              help="Print machine-readable JSON.")
-@click.option("--tensors", "all_tensors", is_flag=True,
-              help="TFLite: list every tensor with its quantization.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON."
+)
+@click.option(
+    "--tensors",
+    "all_tensors",
+    is_flag=True,
+    help="TFLite: list every tensor with its quantization.",
+)
 def inspect_command(path, as_json, all_tensors):
     """Show signatures, tensors and metadata of PATH.
 

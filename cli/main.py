@@ -7,7 +7,14 @@ is imported only inside the commands that need it, so `--help` is instant.
 
 import click
 
-from cli.common import INT_TUPLE, parse_options, quiet_tensorflow, user_errors
+from cli.common import (
+    INT_TUPLE,
+    builder_options,
+    format_shape,
+    parse_options,
+    quiet_tensorflow,
+    user_errors,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,9 +57,7 @@ def _model_row(info):
     from kerascnn.models import registry
 
     count = _parameter_count(info, registry)
-    shape = "x".join(
-        "?" if d is None else str(d) for d in info.default_input_shape
-    )
+    shape = format_shape(info.default_input_shape)
     return (info.name, info.family, shape, f"{count:,}", info.reference)
 
 
@@ -89,14 +94,7 @@ def _short_ref(reference):
     default=None,
     help="Output classes. Default: the model's.",
 )
-@click.option(
-    "--option",
-    "-o",
-    "options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Builder option, e.g. -o variant=classic (repeatable).",
-)
+@builder_options("variant=classic")
 def summary_command(name, input_shape, num_classes, options):
     """Print NAME's layers, output shapes, parameters and forward FLOPs."""
     from kerascnn import models, summary
@@ -112,31 +110,25 @@ def summary_command(name, input_shape, num_classes, options):
         click.echo(summary.format_summary(summary.summarize(model)))
 
 
-def _add_optional_commands():
-    """Adds the command modules that exist in this build."""
-    import importlib
+def _add_commands():
+    from cli.data_cli import data_group
+    from cli.export_cli import export_command, inspect_command
+    from cli.serve_cli import serve_command
+    from cli.train_cli import evaluate_command, fit_command, predict_command
 
-    for module, attrs in (
-        ("cli.data_cli", ("data_group",)),
-        (
-            "cli.train_cli",
-            ("fit_command", "evaluate_command", "predict_command"),
-        ),
-        ("cli.export_cli", ("export_command", "inspect_command")),
-        ("cli.serve_cli", ("serve_command",)),
+    for command in (
+        data_group,
+        fit_command,
+        evaluate_command,
+        predict_command,
+        export_command,
+        inspect_command,
+        serve_command,
     ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        for attr in attrs:
-            if hasattr(mod, attr):
-                cli.add_command(getattr(mod, attr))
+        cli.add_command(command)
 
 
-_add_optional_commands()
+_add_commands()
 
 
 def main():

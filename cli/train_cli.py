@@ -4,7 +4,7 @@ import json
 
 import click
 
-from cli.common import INT_TUPLE, parse_options, user_errors
+from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
@@ -54,14 +54,7 @@ from cli.common import INT_TUPLE, parse_options, user_errors
     type=INT_TUPLE,
     help="Model input H,W,C (images are resized/converted).",
 )
-@click.option(
-    "--option",
-    "-o",
-    "options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model builder option, e.g. -o batch_norm=True.",
-)
+@builder_options("batch_norm=True")
 @click.option(
     "--mixed-precision",
     type=click.Choice(["mixed_bfloat16", "mixed_float16"]),
