@@ -15,6 +15,7 @@ convolution (the "VGG-BN" variant) for higher learning rates.
 
 import keras
 
+from kerascnn.layers import FusedBatchNormalization
 from kerascnn.models import _validation as v
 from kerascnn.models.registry import register_model
 
@@ -53,7 +54,7 @@ def _vgg_block(x, block, filters, num_convs, batch_norm):
             name=prefix,
         )(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+            x = FusedBatchNormalization(name=f"{prefix}_bn")(x)
             x = keras.layers.Activation("relu", name=f"{prefix}_relu")(x)
     return keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
 
