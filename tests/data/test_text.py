@@ -125,7 +125,7 @@ def test_atis_unseen_test_intents_map_to_oov():
 
 @needs_data
 def test_atis_get_file_from_file_url(tmp_path, monkeypatch):
-    url = "file://" + os.path.join(DATA_DIR, "atis") + "/"
+    url = "file://" + os.path.join(os.path.abspath(DATA_DIR), "atis") + "/"
     paths = sources.download_atis(url, cache_dir=str(tmp_path / "cache"))
     assert os.path.isfile(paths["train"]) and os.path.isfile(paths["test"])
     # load() without a local copy downloads from $KERASCNN_ATIS_URL.
