@@ -78,9 +78,10 @@ def convert_channels(images, channels):
 
 def _batched(fn):
     """Lets a batch function accept a single `(H, W, C)` image too."""
-    import tensorflow as tf
 
     def wrapper(images, *args, **kwargs):
+        import tensorflow as tf
+
         images = tf.convert_to_tensor(images)
         if images.shape.rank == 3:
             return fn(images[None], *args, **kwargs)[0]
