@@ -222,7 +222,10 @@ def make_optimizer(config, steps_per_epoch):
     wd = config.weight_decay or None
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(
-            lr, momentum=config.momentum, nesterov=False, weight_decay=wd
+            lr,
+            momentum=config.momentum,
+            nesterov=False,
+            weight_decay=_decoupled_sgd_decay(wd, config.momentum),
         )
     elif config.optimizer == "adamw":
         opt = keras.optimizers.AdamW(lr, weight_decay=wd or 1e-4)
@@ -234,6 +237,20 @@ def make_optimizer(config, steps_per_epoch):
         # Decay kernels only: not BN scales/offsets, biases or embeddings.
         opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return opt
+
+
+def _decoupled_sgd_decay(l2, momentum):
+    """Keras' decoupled decay that matches the papers' L2 `weight_decay`.
+
+    Papers (ResNet, VGG) add `l2 * w` to the gradient, which momentum then
+    accumulates: per step the weights shrink by about `lr * l2 / (1 -
+    momentum)`. Keras' `weight_decay` shrinks them by `lr * wd` outside the
+    momentum buffer, so the same number is 10x weaker at momentum 0.9
+    (ResNet-20 overfit: train loss 0.07, 86.2% test after 119 epochs).
+    """
+    if not l2:
+        return None
+    return l2 / (1.0 - momentum) if momentum < 1 else l2
 
 
 def _schedule(config, steps_per_epoch):
