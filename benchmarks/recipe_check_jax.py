@@ -179,6 +179,8 @@ def train(args):
                 history.append((epoch + 1, round(float(logs["val_accuracy"]), 4)))
                 log(f"epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} "
                     f"test acc {logs['val_accuracy']:.4f}")  # fmt: skip
+                _save(args.out, {"partial": True, "epochs": epochs,
+                                 "test_accuracy_by_epoch": history})
 
     t = time.time()
     model.fit(
@@ -203,9 +205,15 @@ def train(args):
         "versions": {"keras": keras.__version__},
     }  # fmt: skip
     print(json.dumps(result), flush=True)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
+    _save(args.out, result)
+
+
+def _save(path, data):
+    """Writes `data` as JSON (after every evaluation, so a killed run keeps
+    its curve)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)
 
 
 def _devices():

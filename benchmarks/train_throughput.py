@@ -22,7 +22,9 @@ Keras epoch, i.e. they include the per-epoch validation pass (on
 `--eval-limit` test images) and the epoch-end callbacks (checkpoints,
 backup, CSV, TensorBoard), which the peers do not run. A second rate,
 `train_only_images_per_s`, times only the training batches of each epoch
-(from epoch start to the start of validation) for a like-for-like view.
+(from epoch start to the start of validation). The peers time training
+only, so `ratios` (and the goals) use the train-only rate; the
+`ratios_whole_epoch` beside them use the whole-epoch rate.
 
 Examples:
 
@@ -420,19 +422,25 @@ def main(argv=None):
                 + (f" ERROR {s['error']}" if s.get("error") else "")
                 + f" load {s['loadavg_before']}")
 
-    results, ratios, goals = {}, {}, {}
+    results, ratios, whole_epoch, goals = {}, {}, {}, {}
     for model in models:
         results[model] = {
             name: summarize(samples[(model, name)])
             for (m, name) in samples if m == model
         }
+        # Like for like: the peers time training batches only, so the
+        # goal ratios use kerascnn's train-only rate; whole-epoch ratios
+        # (validation and checkpoints included) are reported beside them.
         med = {n: v["median_images_per_s"] for n, v in results[model].items()}
-        ratios[model] = {}
+        train = {n: v.get("median_train_only_images_per_s") or med[n]
+                 for n, v in results[model].items()}  # fmt: skip
+        ratios[model], whole_epoch[model] = {}, {}
         for name in names:
             for peer in PEERS:
                 if peer in med:
-                    ratios[model][f"{name}/{peer}"] = _ratio(med[name],
-                                                             med[peer])
+                    key = f"{name}/{peer}"
+                    ratios[model][key] = _ratio(train[name], med[peer])
+                    whole_epoch[model][key] = _ratio(med[name], med[peer])
         goals[model] = {}
         for key, target in GOALS.get(model, {}).items():
             peer = key.split("/")[1]
@@ -461,6 +469,7 @@ def main(argv=None):
         },
         "results": results,
         "ratios": ratios,
+        "ratios_whole_epoch": whole_epoch,
         "goals": goals,
         "notes": notes,
     }, indent=1))
