@@ -119,7 +119,8 @@ def train(args):
     import keras
 
     sys.path.insert(0, REPO)
-    from kerascnn import models, train as kt
+    from kerascnn import models
+    from kerascnn import train as kt
     from kerascnn.config import recipe_for
     from kerascnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, PAD
 
@@ -158,11 +159,15 @@ def train(args):
     probe, _ = build(1)
     n_probe = min(len(x_train), recipe.batch_size * 100)
     probe_steps = -(-n_probe // recipe.batch_size)
-    probe.fit(x_train[:n_probe], y_train[:n_probe], batch_size=recipe.batch_size,
-              epochs=1, verbose=0)  # fmt: skip
+    def probe_epoch():
+        probe.fit(
+            x_train[:n_probe], y_train[:n_probe],
+            batch_size=recipe.batch_size, epochs=1, verbose=0,
+        )  # fmt: skip
+
+    probe_epoch()
     t = time.time()
-    probe.fit(x_train[:n_probe], y_train[:n_probe], batch_size=recipe.batch_size,
-              epochs=1, verbose=0)  # fmt: skip
+    probe_epoch()
     step_s = (time.time() - t) / probe_steps
     epoch_s = step_s * steps * 1.05 + 0.3  # + evaluation every few epochs
     epochs = min(recipe.epochs, int((args.budget_seconds - 30) // epoch_s))
@@ -176,11 +181,19 @@ def train(args):
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if "val_accuracy" in logs:
-                history.append((epoch + 1, round(float(logs["val_accuracy"]), 4)))
+                history.append(
+                    (epoch + 1, round(float(logs["val_accuracy"]), 4))
+                )
                 log(f"epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} "
                     f"test acc {logs['val_accuracy']:.4f}")  # fmt: skip
-                _save(args.out, {"partial": True, "epochs": epochs,
-                                 "test_accuracy_by_epoch": history})
+                _save(
+                    args.out,
+                    {
+                        "partial": True,
+                        "epochs": epochs,
+                        "test_accuracy_by_epoch": history,
+                    },
+                )
 
     t = time.time()
     model.fit(
@@ -199,7 +212,8 @@ def train(args):
         "weight_decay": config.weight_decay, "schedule": config.schedule,
         "final_test_accuracy": round(float(test_acc), 4),
         "test_accuracy_by_epoch": history,
-        "train_seconds": round(train_s, 1), "decode_seconds": round(decode_s, 1),
+        "train_seconds": round(train_s, 1),
+        "decode_seconds": round(decode_s, 1),
         "ms_per_step": round(step_s * 1e3, 2),
         "images_per_s": round(len(x_train) * epochs / train_s, 1),
         "versions": {"keras": keras.__version__},

@@ -334,8 +334,6 @@ def image_dataset(images, labels, preprocessing, recipe=None, *,
 
 def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
                cache, repeat, input_context, skip_bad):  # fmt: skip
-    import tensorflow as tf
-
     utterances, train, sizes = text.split_atis(
         raw.text_path, raw.split, validation_size, skip_bad
     )

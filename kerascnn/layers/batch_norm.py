@@ -72,7 +72,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def _update_moving_statistics(self, mean, variance):
         m = self.momentum
         self.moving_mean.assign(
-            self.moving_mean * m + ops.cast(mean, self.moving_mean.dtype) * (1 - m)
+            self.moving_mean * m
+            + ops.cast(mean, self.moving_mean.dtype) * (1 - m)
         )
         self.moving_variance.assign(
             self.moving_variance * m

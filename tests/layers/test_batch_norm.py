@@ -14,8 +14,10 @@ def _pair(**kwargs):
     keras_bn.build(shape)
     fused_bn.build(shape)
     rng = np.random.default_rng(0)
-    weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32")
-               for w in keras_bn.get_weights()]
+    weights = [
+        rng.uniform(0.5, 1.5, w.shape).astype("float32")
+        for w in keras_bn.get_weights()
+    ]
     keras_bn.set_weights(weights)
     fused_bn.set_weights(weights)
     x = rng.normal(2.0, 3.0, size=shape).astype("float32")
