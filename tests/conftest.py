@@ -17,7 +17,8 @@ def data_dir():
         if os.environ.get("CI"):
             pytest.fail(message)  # CI must exercise the real-data tests
         pytest.skip(message)
-    return path
+    # Absolute: subprocess tests run in temporary working directories.
+    return os.path.abspath(path)
 
 
 @pytest.fixture

@@ -219,7 +219,12 @@ def _fit_command(run_dir=None):
 def _wait_for_epochs(runs_root, n, proc, timeout=240):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        assert proc.poll() is None, "training ended before it was killed"
+        if proc.poll() is not None:
+            err = proc.stderr.read()
+            if isinstance(err, bytes):
+                err = err.decode(errors="replace")
+            err = err[-3000:]
+            raise AssertionError(f"training ended before it was killed:\n{err}")
         for csv in [
             *runs_root.glob("lenet-*/history.csv"),
             *runs_root.glob("run/history.csv"),
