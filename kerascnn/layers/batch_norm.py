@@ -58,7 +58,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             offset=tf.cast(beta, "float32"),
             mean=tf.zeros([0]),
             variance=tf.zeros([0]),
-            epsilon=self.epsilon,
+            # cuDNN rejects epsilon < 1e-5 (as tf.nn.fused_batch_norm does).
+            epsilon=max(self.epsilon, 1.001e-5),
             is_training=True,
             data_format="NHWC",
         )
