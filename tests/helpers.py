@@ -1,12 +1,21 @@
-"""Helpers shared by the model tests."""
+"""Helpers shared by the tests."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import keras
 import numpy as np
+
+
+def save_run(model, meta, run_dir):
+    """Writes a minimal run directory (`model.keras` + `metadata.json`)."""
+    os.makedirs(run_dir, exist_ok=True)
+    model.save(os.path.join(run_dir, "model.keras"))
+    meta.save(os.path.join(run_dir, "metadata.json"))
+    return str(run_dir)
 
 
 def trainable_count(model):

@@ -1,57 +1,33 @@
 """Real-data fixtures for the export tests: MNIST IDX, ATIS, tiny models.
 
-Data come from `KERASCNN_DATA_DIR` (e.g. /work/shared/data); tests that
-need them are skipped with a reason when it is unset. Models are trained
-once per session for one short epoch, enough for accuracy checks.
+Data come from the `data_dir` fixture (`KERASCNN_DATA_DIR`, see
+tests/conftest.py). Models are trained once per session for one short
+epoch, enough for accuracy checks.
 """
 
-import gzip
 import os
 
 import numpy as np
 import pytest
 
+from kerascnn.data import read_idx
+from kerascnn.data.text import read_iob
+from tests.helpers import save_run
+
 MNIST_CLASSES = [str(i) for i in range(10)]
 MNIST_PREPROCESSING = {"scale": 1 / 255, "channels": 1, "image_size": [28, 28]}
 
 
-def data_dir():
-    root = os.environ.get("KERASCNN_DATA_DIR")
-    if not root:
-        pytest.skip("KERASCNN_DATA_DIR is not set (real data needed)")
-    return root
-
-
-def read_idx(path):
-    """Reads a gzipped IDX file (images 0x803, labels 0x801) as uint8."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = int.from_bytes(data[:4], "big")
-    if magic not in (0x801, 0x803):
-        raise ValueError(f"{path}: not an IDX file (magic {magic:#x})")
-    ndim = magic & 0xFF
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big")
-            for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 @pytest.fixture(scope="session")
-def mnist():
+def mnist(data_dir):
     """`{"train": (x, y), "test": (x, y)}`: uint8 pixels (N, 28, 28, 1)."""
-    root = os.path.join(data_dir(), "mnist")
+    root = os.path.join(data_dir, "mnist")
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         x = read_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte.gz"))
         y = read_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte.gz"))
         out[split] = (x[..., None], y.astype(np.int64))
     return out
-
-
-def save_run(model, meta, run_dir):
-    os.makedirs(run_dir, exist_ok=True)
-    model.save(os.path.join(run_dir, "model.keras"))
-    meta.save(os.path.join(run_dir, "metadata.json"))
-    return str(run_dir)
 
 
 @pytest.fixture(scope="session")
@@ -90,15 +66,7 @@ def mnist_calibration(mnist):
 
 def read_atis(path):
     """`[(words, tags, intent)]` from an ATIS `.iob` file, BOS/EOS dropped."""
-    rows = []
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            text, labels = line.rstrip("\n").split("\t")
-            words, labels = text.split(), labels.split()
-            rows.append((words[1:-1], labels[1:-1], labels[-1]))
-    return rows
+    return [(u.words, u.tags, u.intent) for u in read_iob(path)]
 
 
 def encode_atis(rows, vocab, tags, intents):
@@ -117,14 +85,14 @@ def encode_atis(rows, vocab, tags, intents):
 
 
 @pytest.fixture(scope="session")
-def atis_run(tmp_path_factory):
+def atis_run(data_dir, tmp_path_factory):
     """A joint slot tagger trained one epoch on 1,000 ATIS sentences."""
     import keras
 
     from kerascnn import models
     from kerascnn.metadata import ModelMetadata
 
-    root = os.path.join(data_dir(), "atis")
+    root = os.path.join(data_dir, "atis")
     train = read_atis(os.path.join(root, "atis.train.w-intent.iob"))[:1000]
     test = read_atis(os.path.join(root, "atis.test.w-intent.iob"))[:100]
     vocab = ["<pad>", "<unk>"] + sorted({w for r in train for w in r[0]})

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from kerascnn.export import export
 from kerascnn.export.inspect import inspect_artifact
-from tests.export.conftest import save_run
+from tests.helpers import save_run
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+from tests.helpers import save_run
+
 MNIST_CLASSES = [str(i) for i in range(10)]
 MNIST_PREPROCESSING = {
     "scale": 1 / 255,
@@ -44,12 +46,9 @@ def exported_lenet(tmp_path_factory):
             class_names=MNIST_CLASSES,
             preprocessing=MNIST_PREPROCESSING,
         )
-        run = tmp_path_factory.mktemp("runs") / "lenet"
-        os.makedirs(run)
-        model.save(run / "model.keras")
-        meta.save(str(run / "metadata.json"))
+        run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "lenet")
         base = tmp_path_factory.mktemp("saved_models")
-        export(str(run), base_dir=str(base), verify=False)
+        export(run, base_dir=str(base), verify=False)
         # Version 2 is a copy; hidden and non-integer folders are ignored.
         import shutil
 

@@ -1,9 +1,10 @@
 """The slot tagger's signatures through `ModelServer.handle` (no HTTP)."""
 
 import json
-import os
 
 import pytest
+
+from tests.helpers import save_run
 
 VOCAB = ["<pad>", "<unk>", "show", "flights", "to", "boston"]
 TAGS = ["O", "B-toloc.city_name"]
@@ -39,12 +40,9 @@ def tagger_server(tmp_path_factory):
         intent_names=INTENTS,
         preprocessing={"lowercase": True},
     )
-    run = tmp_path_factory.mktemp("runs") / "tagger"
-    os.makedirs(run)
-    model.save(run / "model.keras")
-    meta.save(str(run / "metadata.json"))
+    run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     base = tmp_path_factory.mktemp("saved_models")
-    export(str(run), base_dir=str(base), verify=False)
+    export(run, base_dir=str(base), verify=False)
     return ModelServer(base)
 
 
