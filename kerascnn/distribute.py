@@ -367,18 +367,23 @@ def peer_lost(error, run_dir):
 # ======================== Keras + tf.distribute ========================
 
 
-def build_from_local_batch(model, strategy):
-    """Lets `model.fit` build a multi-worker model without a collective.
+def prepare_model(model, strategy):
+    """Works around two Keras 3 bugs that stop multi-worker `fit`.
 
-    Keras 3 (`backend/tensorflow/trainer.py`, `_maybe_symbolic_build`)
-    builds metrics and optimizer from the first batch, which it first
-    averages over replicas with `strategy.reduce("MEAN", batch)`. Under
-    `MultiWorkerMirroredStrategy` that reduce receives a tuple of
-    `PerReplica` values, which the collective ops cannot convert:
-    `ValueError: Attempt to convert a value (PerReplica:{...}) ... to a
-    Tensor` (keras-team/keras#20585). Only the batch's shapes and dtypes
-    are needed, so this model builds from its first local replica's batch
-    instead. A no-op for single-process strategies, which work as is.
+    Both are in `keras/src/backend/tensorflow/trainer.py` and only hit
+    `MultiWorkerMirroredStrategy` (keras-team/keras#20585); single-process
+    strategies work as is and are left alone.
+
+    1. `_maybe_symbolic_build` averages the first batch over replicas
+       with `strategy.reduce("MEAN", batch)` just to learn its shapes; the
+       collective ops reject the tuple of `PerReplica` values: `ValueError:
+       Attempt to convert a value (PerReplica:{...}) ... to a Tensor`.
+       This model builds from its first local replica's batch instead.
+    2. `reduce_per_replica` averages the scalar loss and metrics with
+       `strategy.reduce("MEAN", v, axis=0)`, which fails on a scalar
+       ("Invalid reduction dimension 0 for input with 0 dimensions").
+       Multi-worker means are taken with `axis=None` (element-wise over
+       replicas), which is what the single-process path computes.
     """
     if not is_multi_worker(strategy):
         return model
@@ -392,7 +397,27 @@ def build_from_local_batch(model, strategy):
             model._symbolic_build(data_batch=data_batch)  # noqa: SLF001
 
     object.__setattr__(model, "_maybe_symbolic_build", maybe_symbolic_build)
+    _fix_multi_worker_mean()
     return model
+
+
+def _fix_multi_worker_mean():
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "kerascnn_fix", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and is_multi_worker(strategy):
+            return tf.nest.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None), values
+            )
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.kerascnn_fix = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def _local_batch(strategy, batch):

@@ -390,7 +390,7 @@ def fit(config, resume=True, on_start=None):
     with strategy.scope():
         model = build_model(config, info)
         compile_model(model, config, info, steps_per_epoch)
-    distribute.build_from_local_batch(model, strategy)
+    distribute.prepare_model(model, strategy)
     metadata = _metadata(config, info, model)
     if chief:
         metadata.save(os.path.join(run_dir, "metadata.json"))
