@@ -275,8 +275,12 @@ def _configure_coordination(tf, tf_config, timeout):
 
 
 def _first_line(error):
+    """The first line of a TF error without its `{{function_node}}` tag."""
+    import re
+
     text = getattr(error, "message", None) or str(error)
-    return text.strip().splitlines()[0][:200] if text.strip() else ""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text).strip()
+    return text.splitlines()[0][:160] if text else ""
 
 
 def is_multi_worker(strategy):
@@ -298,13 +302,28 @@ def is_chief(strategy):
 
 def worker_dir(run_dir, strategy):
     """Where this worker writes: the run directory on the chief, else a
-    fresh temporary folder (delete it with `remove_worker_dir`)."""
+    temporary folder (delete it with `remove_worker_dir`).
+
+    The folder's name is fixed per run and task, so a worker that was
+    killed and restarted removes what its previous life left behind.
+    """
     if is_chief(strategy):
         return run_dir
     resolver = strategy.cluster_resolver
-    return tempfile.mkdtemp(
-        prefix=f"kerascnn-{resolver.task_type}{resolver.task_id}-"
+    path = os.path.join(
+        tempfile.gettempdir(),
+        f"kerascnn-{_digest(os.path.abspath(run_dir))}-"
+        f"{resolver.task_type}{resolver.task_id}",
     )
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def _digest(text):
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def shared_run_dir(config):
@@ -314,11 +333,10 @@ def shared_run_dir(config):
     workers; this one is `<runs_root>/<model>-cluster-<hash of TF_CONFIG's
     cluster>`, so a restarted worker finds the same folder.
     """
-    import hashlib
-
     cluster = json.dumps(read_tf_config()["cluster"], sort_keys=True)
-    digest = hashlib.sha1(cluster.encode()).hexdigest()[:8]
-    return os.path.join(config.runs_root, f"{config.model}-cluster-{digest}")
+    return os.path.join(
+        config.runs_root, f"{config.model}-cluster-{_digest(cluster)}"
+    )
 
 
 def copy_backup(run_dir, write_dir, name):
