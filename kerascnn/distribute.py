@@ -226,22 +226,44 @@ def _multi_worker(tf, tf_config):
     return strategy
 
 
-def exit_unless_set(timeout, message, code=1):
-    """An event; unless it is set within `timeout` s, prints `message` as
-    one line on stderr and ends the process with `code`."""
-    import sys
-    import threading
+def exit_unless_set(timeout, message):
+    """Ends the process unless the returned handle is `set()` in time.
 
-    event = threading.Event()
+    TensorFlow waits for absent peers inside C++ while holding the GIL, so
+    no Python thread or signal handler can run then. Two helpers that need
+    no GIL do the job: a forked child prints `message` as one line on
+    stderr after `timeout` s, and `faulthandler`'s C watchdog ends the
+    process with exit code 1 half a second later.
+    """
+    import faulthandler
+    import select
 
-    def watch():
-        if not event.wait(timeout):
-            sys.stderr.write(f"Error: {message}\n")
-            sys.stderr.flush()
-            os._exit(code)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child only waits, writes and exits
+        os.close(write_fd)
+        ready, _, _ = select.select([read_fd], [], [], timeout)
+        if not ready:
+            os.write(2, f"Error: {message}\n".encode())
+        os._exit(0)
+    os.close(read_fd)
+    sink = open(os.devnull, "w")  # noqa: SIM115  (closed by set())
+    faulthandler.dump_traceback_later(timeout + 0.5, exit=True, file=sink)
+    return _Watchdog(write_fd, pid, sink)
 
-    threading.Thread(target=watch, daemon=True, name="peer-watchdog").start()
-    return event
+
+class _Watchdog:
+    def __init__(self, write_fd, pid, sink):
+        self.write_fd, self.pid, self.sink = write_fd, pid, sink
+
+    def set(self):
+        import faulthandler
+
+        faulthandler.cancel_dump_traceback_later()
+        os.write(self.write_fd, b"1")
+        os.close(self.write_fd)
+        os.waitpid(self.pid, 0)
+        self.sink.close()
 
 
 def _configure_coordination(tf, tf_config, timeout):
