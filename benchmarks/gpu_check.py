@@ -114,6 +114,11 @@ def resnet50_images_per_s(policy, batch, size, steps):
         "timed_steps": steps,
         "compile_seconds": round(compile_s, 1),
         "final_loss": round(float(loss), 4),
+        "conv_compute_dtype": next(
+            layer.compute_dtype
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        ),
     }
 
 
