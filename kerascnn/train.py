@@ -371,26 +371,54 @@ def fit(config, resume=True, on_start=None):
         TrainingError: NaN loss, interruption, or a config that cannot run.
     """
     config = dataclasses.replace(config).validate()
+    _setup(config)
+    # Strategy and data are checked before anything is written.
+    strategy = distribute.get_strategy(config.strategy)
+    if not config.run_dir and distribute.is_multi_worker(strategy):
+        config = dataclasses.replace(
+            config, run_dir=distribute.shared_run_dir(config)
+        )
     run_dir = resolve_run_dir(config, resume=resume)
     config = dataclasses.replace(config, run_dir=run_dir)
     _check_same_config(run_dir, config)
-    os.makedirs(run_dir, exist_ok=True)
-    _write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
-    _setup(config)
-
-    strategy = distribute.get_strategy(config.strategy)
     train_ds, val_ds, info = load_data(config, strategy)
     steps_per_epoch = -(-info.num_examples // config.batch_size)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+        _write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
     with strategy.scope():
         model = build_model(config, info)
         compile_model(model, config, info, steps_per_epoch)
+    distribute.prepare_model(model, strategy)
     metadata = _metadata(config, info, model)
-    metadata.save(os.path.join(run_dir, "metadata.json"))
+    if chief:
+        metadata.save(os.path.join(run_dir, "metadata.json"))
 
     resumed = _completed_epochs(run_dir)
     if on_start:
         on_start(run_dir, resumed)
-    history, seconds = _run_fit(model, config, run_dir, train_ds, val_ds)
+    # Non-chief workers write to a temporary folder they delete.
+    write_dir = distribute.worker_dir(run_dir, strategy)
+    try:
+        distribute.copy_backup(run_dir, write_dir, BACKUP_DIR)
+        history, seconds = _run_fit(model, config, write_dir, train_ds, val_ds)
+    except distribute.peer_errors() as e:
+        if not distribute.is_multi_worker(strategy):
+            raise
+        raise distribute.peer_lost(e, run_dir) from None
+    finally:
+        distribute.remove_worker_dir(write_dir, run_dir)
+    if not chief:
+        return RunResult(
+            run_dir=run_dir,
+            config=config,
+            history=history,
+            metrics={},
+            model_path=os.path.join(run_dir, MODEL_FILENAME),
+            resumed_from_epoch=resumed,
+            epoch_seconds=seconds,
+        )
 
     model_path = os.path.join(run_dir, MODEL_FILENAME)
     model.save(model_path)
