@@ -194,12 +194,7 @@ def serve_command(
     the model's queue is full: retry after a short back-off.
     """
     import logging
-    import sys
 
-    # Model calls release and retake the GIL around every TF op; with the
-    # event loop busy parsing JSON, the default 5 ms switch interval makes
-    # each retake wait. A short interval keeps the workers fed.
-    sys.setswitchinterval(0.0005)
     quiet_tensorflow()
     from kerascnn.serving import ModelServer, make_server
 
