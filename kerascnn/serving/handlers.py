@@ -25,7 +25,7 @@ import urllib.parse
 
 import numpy as np
 
-try:  # 3-5x faster than the standard library's json on number arrays
+try:  # parses number arrays faster than the standard library's json
     import orjson
 except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
