@@ -230,7 +230,9 @@ def test_tfds_offline_error_names_places(tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(sources, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(
+        sources.tfds, "network_available", lambda *a, **k: False
+    )
     monkeypatch.setattr(
         tfds.core.DatasetBuilder, "is_prepared", lambda s: False
     )
@@ -244,7 +246,7 @@ def test_tfds_offline_error_names_places(tmp_path, monkeypatch):
 def test_tfds_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(sources, "network_available", lambda *a, **k: True)
+    monkeypatch.setattr(sources.tfds, "network_available", lambda *a, **k: True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with tfds.testing.mock_data(num_examples=9):
