@@ -19,8 +19,8 @@ Every other layer is unchanged.
 
 import keras
 
+from kerascnn import validation as v
 from kerascnn.layers import LocalResponseNormalization
-from kerascnn.models import _validation as v
 from kerascnn.models.registry import register_model
 
 REFERENCE = (

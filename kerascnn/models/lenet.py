@@ -18,7 +18,7 @@ Two variants:
 
 import keras
 
-from kerascnn.models import _validation as v
+from kerascnn import validation as v
 from kerascnn.models.registry import register_model
 
 REFERENCE = (

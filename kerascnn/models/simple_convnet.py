@@ -7,7 +7,7 @@ ReLU - dense num_classes - softmax. On 28x28x1 with 10 classes it has
 
 import keras
 
-from kerascnn.models import _validation as v
+from kerascnn import validation as v
 from kerascnn.models.registry import register_model
 
 REFERENCE = (

@@ -15,8 +15,8 @@ convolution (the "VGG-BN" variant) for higher learning rates.
 
 import keras
 
+from kerascnn import validation as v
 from kerascnn.layers import FusedBatchNormalization
-from kerascnn.models import _validation as v
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
