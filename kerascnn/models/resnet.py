@@ -33,6 +33,7 @@ import keras
 
 from kerascnn import validation as v
 from kerascnn.layers import FusedBatchNormalization, ZeroPadShortcut
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
@@ -121,9 +122,7 @@ def bottleneck_block(x, filters, strides, name):
 
 def _head(x, inputs, num_classes, classifier_activation, name):
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    outputs = head.predictions(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -237,6 +236,7 @@ def _imagenet(builder):
         default_num_classes=1000,
         reference=REFERENCE,
         num_params=NUM_PARAMS[int(builder.__name__[len("resnet") :])],
+        min_input_shape=(IMAGENET_MIN_SIZE, IMAGENET_MIN_SIZE, 3),
     )(builder)
 
 
@@ -247,6 +247,7 @@ def _cifar(builder):
         default_num_classes=10,
         reference=REFERENCE,
         num_params=NUM_PARAMS[int(builder.__name__[len("resnet") :])],
+        min_input_shape=(CIFAR_MIN_SIZE, CIFAR_MIN_SIZE, 3),
     )(builder)
 
 

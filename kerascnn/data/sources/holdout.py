@@ -19,7 +19,10 @@ def validation_count(n, validation_size, default):
     size = default if validation_size is None else validation_size
     if isinstance(size, float) and 0 < size < 1:
         size = int(round(n * size))
-    if not isinstance(size, (int, np.integer)) or not 0 < size < n:
+    is_count = isinstance(size, (int, np.integer)) and not isinstance(
+        size, bool
+    )
+    if not is_count or not 0 < size < n:
         raise DataError(
             "`validation_size` must be a count in [1, number of training "
             f"examples - 1] = [1, {n - 1}] or a fraction in (0, 1). "
