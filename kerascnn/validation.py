@@ -12,10 +12,10 @@ from kerascnn.errors import InvalidArgumentError
 def check_positive_int(name, value, minimum=1, error=InvalidArgumentError):
     """Checks an integer argument (not a bool) is at least `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise error(
-            f"`{name}` must be an integer >= {minimum}. "
-            f"Received: {name}={value!r}"
+        what = (
+            "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         )
+        raise error(f"`{name}` must be {what}. Received: {name}={value!r}")
     return value
 
 
