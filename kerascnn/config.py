@@ -9,11 +9,13 @@ arguments); `None` means "keep the recipe's value".
 import dataclasses
 import json
 
+from kerascnn import validation as v
 from kerascnn.errors import InvalidArgumentError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 LOG_FORMATS = ("progress", "json", "quiet")
+MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -83,36 +85,24 @@ class TrainConfig:
 
     def validate(self):
         """Raises `InvalidArgumentError` on values no run could use."""
-        _positive("epochs", self.epochs)
-        _positive("batch_size", self.batch_size)
-        _positive("steps_per_execution", self.steps_per_execution)
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            v.check_positive_int(name, getattr(self, name))
         for name in ("limit", "eval_limit"):
             if getattr(self, name) is not None:
-                _positive(name, getattr(self, name))
-        if not self.learning_rate > 0:
+                v.check_positive_int(name, getattr(self, name))
+        v.check_positive_number("learning_rate", self.learning_rate)
+        v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        v.check_choice("schedule", self.schedule, SCHEDULES)
+        v.check_choice("log_format", self.log_format, LOG_FORMATS)
+        v.check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        v.check_rate("label_smoothing", self.label_smoothing)
+        v.check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise InvalidArgumentError(
-                "`learning_rate` must be > 0. "
-                f"Received: learning_rate={self.learning_rate!r}"
+                "`warmup_epochs` must be in [0, epochs). "
+                f"Received: warmup_epochs={self.warmup_epochs!r}, "
+                f"epochs={self.epochs!r}"
             )
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("log_format", self.log_format, LOG_FORMATS)
-        _choice(
-            "mixed_precision",
-            self.mixed_precision,
-            (None, "mixed_bfloat16", "mixed_float16"),
-        )
-        if not 0 <= self.label_smoothing < 1:
-            raise InvalidArgumentError(
-                "`label_smoothing` must be in [0, 1). "
-                f"Received: label_smoothing={self.label_smoothing!r}"
-            )
-        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
-            if self.warmup_epochs:
-                raise InvalidArgumentError(
-                    "`warmup_epochs` must be in [0, epochs). "
-                    f"Received: warmup_epochs={self.warmup_epochs!r}"
-                )
         return self
 
     def to_dict(self):
@@ -127,21 +117,6 @@ class TrainConfig:
                 f"Unknown training setting(s): {', '.join(unknown)}."
             )
         return cls(**d)
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-
-
-def _choice(name, value, choices):
-    if value not in choices:
-        allowed = ", ".join(str(c) for c in choices if c is not None)
-        raise InvalidArgumentError(
-            f"Unknown {name} {value!r}; choose one of {allowed}."
-        )
 
 
 _MNIST_ADAM = dict(

@@ -165,23 +165,37 @@ def check_recipe(recipe):
     return recipe
 
 
-def _random_flip(images, seed):
+def flip_mask(batch, seed):
+    """A random boolean per image: flip it horizontally (p = 0.5)."""
     import tensorflow as tf
 
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images)
+    return tf.random.stateless_uniform([batch], seed) < 0.5
 
 
-def _pad_crop(images, seed):
-    """Zero-pads by `PAD` and crops back at a random offset per image."""
+def flip(images, mask):
+    """Mirrors the images of a batch whose `mask` entry is true."""
     import tensorflow as tf
 
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
-    offsets = tf.random.stateless_uniform(
+    return tf.where(mask[:, None, None, None], tf.reverse(images, [2]), images)
+
+
+def crop_offsets(batch, seed):
+    """Random crop offsets, int32 `(2, batch)`: rows, then columns, each in
+    `[0, 2 * PAD]` (`PAD`: the centre, i.e. no shift)."""
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform(
         [2, batch], seed, minval=0, maxval=2 * PAD + 1, dtype=tf.int32
     )
+
+
+def pad_crop(images, offsets):
+    """Zero-pads a batch by `PAD` and crops each image back to its size,
+    its top-left corner at `offsets[:, i]` of the padded image."""
+    import tensorflow as tf
+
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
     rows = offsets[0][:, None] + tf.range(height)[None]
     cols = offsets[1][:, None] + tf.range(width)[None]
     out = tf.gather(padded, rows, axis=1, batch_dims=1)
@@ -207,9 +221,10 @@ def augment_images(images, recipe, seed):
     if recipe == "none":
         return images
     seeds = tf.random.experimental.stateless_split(seed, 2)
+    batch = tf.shape(images)[0]
     if recipe == "pad_crop_flip":
-        images = _pad_crop(images, seeds[0])
-    return _random_flip(images, seeds[1])
+        images = pad_crop(images, crop_offsets(batch, seeds[0]))
+    return flip(images, flip_mask(batch, seeds[1]))
 
 
 def default_recipe(name, native_channels):

@@ -12,9 +12,8 @@ Performance: tf.data autotuning is switched off and the pipeline uses
 fixed settings (`PARALLEL_CALLS` map workers, `PREFETCH_BATCHES` batches
 ahead). The work per batch is a gather and a few vectorized ops, so there
 is little to tune, and on a 2-core machine autotuning's own machinery made
-whole training epochs run at half speed at random (LeNet: 19 of 44 epochs
-~2.5 s instead of ~1.3 s, with the CPUs ~57% idle; none of 44 with it off;
-fixed map/prefetch settings with autotuning on still flipped).
+whole training epochs run at half speed at random (the measurement is in
+benchmarks/README.md).
 
 Distribution: `batch_size` is the global batch size. With an
 `input_context` the index dataset is sharded by `input_pipeline_id` and

@@ -3,9 +3,8 @@
 Keras 3 normalizes a training batch with separate ops (mean, squared
 difference, multiply, add, and their gradients). On TensorFlow the same
 math exists as one fused op, `FusedBatchNormV3`, which oneDNN runs in one
-pass over the tensor and whose gradient is one op too. In a ResNet-20 step
-on this project's 2-core CPU the separate ops took ~28% of op time and the
-fused ones ~12%, i.e. ~25% more images/s (`benchmarks/train_throughput.py`).
+pass over the tensor and whose gradient is one op too, so training steps
+spend less time in batch norm (measured: benchmarks/README.md).
 
 Only the training path changes; inference (and thus export, TFLite and
 serving) runs Keras' own code. The layer has the same weights, config and

@@ -19,8 +19,9 @@ Every other layer is unchanged.
 
 import keras
 
+from kerascnn import validation as v
 from kerascnn.layers import LocalResponseNormalization
-from kerascnn.models import _validation as v
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
@@ -58,6 +59,7 @@ def _resolve_stem(stem, input_shape):
     default_num_classes=1000,
     reference=REFERENCE,
     num_params=62_378_344,
+    min_input_shape=(SMALL_STEM_MIN_SIZE, SMALL_STEM_MIN_SIZE, 3),
 )
 def alexnet(
     input_shape=(227, 227, 3),
@@ -128,12 +130,8 @@ def alexnet(
     x = conv(x, 256, 3, 5, padding="same")
     x = pool(x, 5)
     # === Classifier ===
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc6")(x)
-    x = keras.layers.Dropout(dropout, name="drop6")(x)
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc7")(x)
-    x = keras.layers.Dropout(dropout, name="drop7")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    names = (("fc6", "drop6"), ("fc7", "drop7"))
+    outputs = head.fc_classifier(
+        x, names, fc_units, dropout, num_classes, classifier_activation
+    )
     return keras.Model(inputs, outputs, name=name)

@@ -18,13 +18,15 @@ Two variants:
 
 import keras
 
-from kerascnn.models import _validation as v
+from kerascnn import validation as v
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
     "LeCun et al. (1998), Gradient-based learning applied to document "
     "recognition (http://yann.lecun.com/exdb/publis/pdf/lecun-01a.pdf)"
 )
+MIN_SIZE = 28
 VARIANTS = {
     "modern": {"activation": "relu", "pool": keras.layers.MaxPooling2D},
     "classic": {"activation": "tanh", "pool": keras.layers.AveragePooling2D},
@@ -37,6 +39,7 @@ VARIANTS = {
     reference=REFERENCE,
     aliases=("lenet5", "lenet_5"),
     num_params=61_706,
+    min_input_shape=(MIN_SIZE, MIN_SIZE, 1),
 )
 def lenet(
     input_shape=(28, 28, 1),
@@ -74,7 +77,7 @@ def lenet(
     """
     v.check_choice("variant", variant, tuple(VARIANTS))
     v.check_positive_int("num_classes", num_classes)
-    v.check_image_shape("lenet", input_shape, 28)
+    v.check_image_shape("lenet", input_shape, MIN_SIZE)
     activation = activation or VARIANTS[variant]["activation"]
     pool = VARIANTS[variant]["pool"]
     c1_padding = "same" if min(input_shape[:2]) < 32 else "valid"
@@ -89,7 +92,5 @@ def lenet(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(120, activation=activation, name="c5_fc")(x)
     x = keras.layers.Dense(84, activation=activation, name="f6_fc")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    outputs = head.predictions(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

@@ -33,6 +33,9 @@ class ModelInfo:
         num_params: total parameters at the default input and classes, so
             listings need not build 100M-parameter models (tests check it
             against a real build).
+        min_input_shape: the smallest input the builder accepts (tests
+            build every model at it, and check one pixel less is refused);
+            `None`: the default input shape.
     """
 
     name: str
@@ -44,6 +47,7 @@ class ModelInfo:
     task: str = "image_classification"
     aliases: tuple = ()
     num_params: int = None
+    min_input_shape: tuple = None
 
 
 def register_model(
@@ -54,6 +58,7 @@ def register_model(
     task="image_classification",
     aliases=(),
     num_params=None,
+    min_input_shape=None,
 ):
     """Decorator that records a builder under its function name."""
 
@@ -72,6 +77,7 @@ def register_model(
             task=task,
             aliases=tuple(aliases),
             num_params=num_params,
+            min_input_shape=tuple(min_input_shape or default_input_shape),
         )
         for alias in aliases:
             _ALIASES[alias] = name

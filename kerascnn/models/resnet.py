@@ -26,13 +26,14 @@ BatchNormalization uses momentum 0.9 and epsilon 1e-5 (the paper's Torch
 settings); Keras' default momentum of 0.99 leaves the moving statistics
 stale after short runs. The layers are `FusedBatchNormalization`, Keras'
 BatchNormalization with TensorFlow's fused kernel for training steps (same
-weights and results, ~25% faster ResNet-20 steps on CPU).
+weights and results, faster steps: see benchmarks/README.md).
 """
 
 import keras
 
+from kerascnn import validation as v
 from kerascnn.layers import FusedBatchNormalization, ZeroPadShortcut
-from kerascnn.models import _validation as v
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
@@ -121,19 +122,33 @@ def bottleneck_block(x, filters, strides, name):
 
 def _head(x, inputs, num_classes, classifier_activation, name):
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    outputs = head.predictions(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _build_imagenet_resnet(
+def imagenet_resnet(
     depth,
-    input_shape,
-    num_classes,
+    input_shape=(224, 224, 3),
+    num_classes=1000,
     classifier_activation="softmax",
     name=None,
 ):
+    """Builds an ImageNet-family ResNet (`resnet18` ... `resnet152`).
+
+    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), Table 1.
+
+    Args:
+        depth: one of `IMAGENET_DEPTHS` (18, 34, 50, 101, 152).
+        input_shape: `(H, W, C)`, at least 32x32. Defaults to `(224, 224, 3)`.
+        num_classes: int, output width. Defaults to `1000`.
+        classifier_activation: output activation, `None` for logits.
+            Defaults to `"softmax"`.
+        name: model name. Defaults to `"resnet<depth>"`.
+
+    Returns:
+        A `keras.Model`.
+    """
+    v.check_choice("depth", depth, tuple(IMAGENET_DEPTHS))
     v.check_positive_int("num_classes", num_classes)
     v.check_image_shape(f"resnet{depth}", input_shape, IMAGENET_MIN_SIZE)
     block_type, blocks_per_stage = IMAGENET_DEPTHS[depth]
@@ -170,14 +185,32 @@ def _build_imagenet_resnet(
     )
 
 
-def _build_cifar_resnet(
+def cifar_resnet(
     depth,
-    input_shape,
-    num_classes,
+    input_shape=(32, 32, 3),
+    num_classes=10,
     shortcut="projection",
     classifier_activation="softmax",
     name=None,
 ):
+    """Builds a CIFAR-family ResNet (`resnet20` ... `resnet110`).
+
+    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), sec. 4.2.
+
+    Args:
+        depth: one of `CIFAR_DEPTHS` (6n + 2: 20, 32, 44, 56, 110).
+        input_shape: `(H, W, C)`, at least 8x8. Defaults to `(32, 32, 3)`.
+        num_classes: int, output width. Defaults to `10`.
+        shortcut: `"projection"` (1x1 conv + BN, option B) or `"zero_pad"`
+            (option A, no parameters). Defaults to `"projection"`.
+        classifier_activation: output activation, `None` for logits.
+            Defaults to `"softmax"`.
+        name: model name. Defaults to `"resnet<depth>"`.
+
+    Returns:
+        A `keras.Model`.
+    """
+    v.check_choice("depth", depth, CIFAR_DEPTHS)
     v.check_positive_int("num_classes", num_classes)
     v.check_choice("shortcut", shortcut, ("projection", "zero_pad"))
     v.check_image_shape(f"resnet{depth}", input_shape, CIFAR_MIN_SIZE)
@@ -196,67 +229,87 @@ def _build_cifar_resnet(
     )
 
 
-_IMAGENET_DOC = """Builds ResNet-{depth} for ImageNet-sized inputs.
-
-    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), Table 1.
-
-    Args:
-        input_shape: `(H, W, C)`, at least 32x32. Defaults to `(224, 224, 3)`.
-        num_classes: int, output width. Defaults to `1000`.
-        classifier_activation: output activation, `None` for logits.
-            Defaults to `"softmax"`.
-        name: model name. Defaults to `"resnet{depth}"`.
-
-    Returns:
-        A `keras.Model`.
-    """
-
-_CIFAR_DOC = """Builds ResNet-{depth} for CIFAR inputs ({n} blocks a stage).
-
-    Reference: [He et al., 2016](https://arxiv.org/abs/1512.03385), sec. 4.2.
-
-    Args:
-        input_shape: `(H, W, C)`, at least 8x8. Defaults to `(32, 32, 3)`.
-        num_classes: int, output width. Defaults to `10`.
-        shortcut: `"projection"` (1x1 conv + BN, option B) or `"zero_pad"`
-            (option A, no parameters). Defaults to `"projection"`.
-        classifier_activation: output activation, `None` for logits.
-            Defaults to `"softmax"`.
-        name: model name. Defaults to `"resnet{depth}"`.
-
-    Returns:
-        A `keras.Model`.
-    """
-
-
-def _register(depth, build_fn, doc, input_shape, num_classes):
-    def builder(input_shape=input_shape, num_classes=num_classes, **options):
-        return build_fn(depth, input_shape, num_classes, **options)
-
-    builder.__name__ = builder.__qualname__ = f"resnet{depth}"
-    builder.__module__ = __name__
-    builder.__doc__ = doc
+def _imagenet(builder):
+    """Registers `resnet<depth>` for ImageNet-sized inputs (224x224, 1000)."""
     return register_model(
-        default_input_shape=input_shape,
-        default_num_classes=num_classes,
+        default_input_shape=(224, 224, 3),
+        default_num_classes=1000,
         reference=REFERENCE,
-        num_params=NUM_PARAMS[depth],
+        num_params=NUM_PARAMS[int(builder.__name__[len("resnet") :])],
+        min_input_shape=(IMAGENET_MIN_SIZE, IMAGENET_MIN_SIZE, 3),
     )(builder)
 
 
-for _depth in IMAGENET_DEPTHS:
-    globals()[f"resnet{_depth}"] = _register(
-        _depth,
-        _build_imagenet_resnet,
-        _IMAGENET_DOC.format(depth=_depth),
-        (224, 224, 3),
-        1000,
-    )
-for _depth in CIFAR_DEPTHS:
-    globals()[f"resnet{_depth}"] = _register(
-        _depth,
-        _build_cifar_resnet,
-        _CIFAR_DOC.format(depth=_depth, n=(_depth - 2) // 6),
-        (32, 32, 3),
-        10,
-    )
+def _cifar(builder):
+    """Registers `resnet<depth>` for CIFAR inputs (32x32, 10 classes)."""
+    return register_model(
+        default_input_shape=(32, 32, 3),
+        default_num_classes=10,
+        reference=REFERENCE,
+        num_params=NUM_PARAMS[int(builder.__name__[len("resnet") :])],
+        min_input_shape=(CIFAR_MIN_SIZE, CIFAR_MIN_SIZE, 3),
+    )(builder)
+
+
+# One function per variant, so `grep resnet20` finds it; the options are
+# those of `imagenet_resnet` and `cifar_resnet`.
+
+
+@_imagenet
+def resnet18(input_shape=(224, 224, 3), num_classes=1000, **options):
+    """ResNet-18 (basic blocks 2-2-2-2), He et al. (2016) Table 1."""
+    return imagenet_resnet(18, input_shape, num_classes, **options)
+
+
+@_imagenet
+def resnet34(input_shape=(224, 224, 3), num_classes=1000, **options):
+    """ResNet-34 (basic blocks 3-4-6-3), He et al. (2016) Table 1."""
+    return imagenet_resnet(34, input_shape, num_classes, **options)
+
+
+@_imagenet
+def resnet50(input_shape=(224, 224, 3), num_classes=1000, **options):
+    """ResNet-50 (bottlenecks 3-4-6-3), He et al. (2016) Table 1."""
+    return imagenet_resnet(50, input_shape, num_classes, **options)
+
+
+@_imagenet
+def resnet101(input_shape=(224, 224, 3), num_classes=1000, **options):
+    """ResNet-101 (bottlenecks 3-4-23-3), He et al. (2016) Table 1."""
+    return imagenet_resnet(101, input_shape, num_classes, **options)
+
+
+@_imagenet
+def resnet152(input_shape=(224, 224, 3), num_classes=1000, **options):
+    """ResNet-152 (bottlenecks 3-8-36-3), He et al. (2016) Table 1."""
+    return imagenet_resnet(152, input_shape, num_classes, **options)
+
+
+@_cifar
+def resnet20(input_shape=(32, 32, 3), num_classes=10, **options):
+    """ResNet-20 for CIFAR (3 blocks a stage), He et al. (2016) sec. 4.2."""
+    return cifar_resnet(20, input_shape, num_classes, **options)
+
+
+@_cifar
+def resnet32(input_shape=(32, 32, 3), num_classes=10, **options):
+    """ResNet-32 for CIFAR (5 blocks a stage), He et al. (2016) sec. 4.2."""
+    return cifar_resnet(32, input_shape, num_classes, **options)
+
+
+@_cifar
+def resnet44(input_shape=(32, 32, 3), num_classes=10, **options):
+    """ResNet-44 for CIFAR (7 blocks a stage), He et al. (2016) sec. 4.2."""
+    return cifar_resnet(44, input_shape, num_classes, **options)
+
+
+@_cifar
+def resnet56(input_shape=(32, 32, 3), num_classes=10, **options):
+    """ResNet-56 for CIFAR (9 blocks a stage), He et al. (2016) sec. 4.2."""
+    return cifar_resnet(56, input_shape, num_classes, **options)
+
+
+@_cifar
+def resnet110(input_shape=(32, 32, 3), num_classes=10, **options):
+    """ResNet-110 for CIFAR (18 blocks a stage), He et al. (2016) sec. 4.2."""
+    return cifar_resnet(110, input_shape, num_classes, **options)

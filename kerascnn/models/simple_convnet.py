@@ -7,7 +7,8 @@ ReLU - dense num_classes - softmax. On 28x28x1 with 10 classes it has
 
 import keras
 
-from kerascnn.models import _validation as v
+from kerascnn import validation as v
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
@@ -21,6 +22,7 @@ REFERENCE = (
     default_num_classes=10,
     reference=REFERENCE,
     num_params=433_890,
+    min_input_shape=(6, 6, 1),  # kernel_size + 1 at the default 5
 )
 def simple_convnet(
     input_shape=(28, 28, 1),
@@ -67,7 +69,5 @@ def simple_convnet(
     x = keras.layers.MaxPooling2D(2, name="pool1")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="fc1")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    outputs = head.predictions(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

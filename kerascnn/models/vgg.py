@@ -15,8 +15,9 @@ convolution (the "VGG-BN" variant) for higher learning rates.
 
 import keras
 
+from kerascnn import validation as v
 from kerascnn.layers import FusedBatchNormalization
-from kerascnn.models import _validation as v
+from kerascnn.models import head
 from kerascnn.models.registry import register_model
 
 REFERENCE = (
@@ -80,14 +81,10 @@ def _build_vgg(
         zip(BLOCK_FILTERS, DEPTHS[depth]), start=1
     ):
         x = _vgg_block(x, block, filters, num_convs, batch_norm)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc1")(x)
-    x = keras.layers.Dropout(dropout, name="fc1_dropout")(x)
-    x = keras.layers.Dense(fc_units, activation="relu", name="fc2")(x)
-    x = keras.layers.Dropout(dropout, name="fc2_dropout")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
+    names = (("fc1", "fc1_dropout"), ("fc2", "fc2_dropout"))
+    outputs = head.fc_classifier(
+        x, names, fc_units, dropout, num_classes, classifier_activation
+    )
     return keras.Model(inputs, outputs, name=name or f"vgg{depth}")
 
 
@@ -124,6 +121,7 @@ def _variant(depth):
         default_num_classes=1000,
         reference=REFERENCE,
         num_params=NUM_PARAMS[depth],
+        min_input_shape=(MIN_SIZE, MIN_SIZE, 3),
     )(builder)
 
 

@@ -7,31 +7,24 @@ from click.testing import CliRunner
 
 from cli.data_cli import data_group
 
-DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR, reason="KERASCNN_DATA_DIR is not set (real data needed)"
-)
-
 
 @pytest.fixture
 def runner():
     return CliRunner()
 
 
-@needs_data
-def test_info_mnist(runner):
+def test_info_mnist(runner, data_dir):
     result = runner.invoke(
-        data_group, ["info", "mnist", "--data-dir", DATA_DIR]
+        data_group, ["info", "mnist", "--data-dir", data_dir]
     )
     assert result.exit_code == 0, result.output
     assert "60,000" in result.output and "10,000" in result.output
-    assert os.path.join(DATA_DIR, "mnist") in result.output
+    assert os.path.join(data_dir, "mnist") in result.output
     assert "IDX" in result.output
 
 
-@needs_data
-def test_info_atis(runner):
-    result = runner.invoke(data_group, ["info", "atis", "-d", DATA_DIR])
+def test_info_atis(runner, data_dir):
+    result = runner.invoke(data_group, ["info", "atis", "-d", data_dir])
     assert result.exit_code == 0, result.output
     assert "train 4,478" in result.output and "validation 500" in result.output
 
@@ -47,22 +40,20 @@ def test_unknown_name_is_one_line(runner, tmp_path):
     assert lines[0].startswith("Error: Unknown data set 'no_such_set'")
 
 
-@needs_data
-def test_preview_writes_png(runner, tmp_path):
+def test_preview_writes_png(runner, tmp_path, data_dir):
     out = tmp_path / "grid.png"
     result = runner.invoke(
         data_group,
-        ["preview", "cifar10", "--out", str(out), "-n", "10", "-d", DATA_DIR],
+        ["preview", "cifar10", "--out", str(out), "-n", "10", "-d", data_dir],
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
-@needs_data
-def test_preview_of_text_fails_cleanly(runner, tmp_path):
+def test_preview_of_text_fails_cleanly(runner, tmp_path, data_dir):
     out = tmp_path / "grid.png"
     result = runner.invoke(
-        data_group, ["preview", "atis", "--out", str(out), "-d", DATA_DIR]
+        data_group, ["preview", "atis", "--out", str(out), "-d", data_dir]
     )
     assert result.exit_code == 1
     assert "Preview draws images" in result.output

@@ -67,3 +67,25 @@ def test_bad_input_shape_is_a_usage_error(runner):
     result = runner.invoke(cli, ["summary", "lenet", "-i", "a,b"])
     assert result.exit_code == 2
     assert "comma-separated integers" in result.output
+
+
+def test_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    # -X importtime lists every module the interpreter imports (stderr).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Usage:" in result.stdout
+    imported = [
+        line.split("|")[-1].strip() for line in result.stderr.splitlines()
+    ]
+    assert "click" in imported  # the list does hold the CLI's imports
+    assert not [
+        m for m in imported if m.split(".")[0] in ("tensorflow", "keras")
+    ]

@@ -1,7 +1,5 @@
 """Image pipeline: normalization, augmentation, distribution, serving."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,11 +14,6 @@ from kerascnn.data import (
 )
 from kerascnn.errors import DataError
 
-DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR, reason="KERASCNN_DATA_DIR is not set (real data needed)"
-)
-
 
 def toy(n=16, size=8, channels=3):
     rng = np.random.default_rng(0)
@@ -28,9 +21,8 @@ def toy(n=16, size=8, channels=3):
     return images, np.arange(n, dtype=np.int32) % 4
 
 
-@needs_data
-def test_mnist_batches():
-    ds, info = load("mnist", "train", data_dir=DATA_DIR, batch_size=256)
+def test_mnist_batches(data_dir):
+    ds, info = load("mnist", "train", data_dir=data_dir, batch_size=256)
     assert info.num_examples == 60000 and info.input_shape == (28, 28, 1)
     assert info.split_sizes == {"train": 60000, "test": 10000}
     x, y = next(iter(ds))
@@ -41,19 +33,17 @@ def test_mnist_batches():
     assert len(ds) == 235  # ceil(60000 / 256)
 
 
-@needs_data
-def test_mnist_channels_and_resize():
+def test_mnist_channels_and_resize(data_dir):
     ds, info = load(
-        "mnist", "test", data_dir=DATA_DIR, limit=8, batch_size=8,
+        "mnist", "test", data_dir=data_dir, limit=8, batch_size=8,
         channels=3, image_size=(32, 32),
     )  # fmt: skip
     assert info.input_shape == (32, 32, 3) and info.num_examples == 8
     assert next(iter(ds))[0].shape == (8, 32, 32, 3)
 
 
-@needs_data
-def test_cifar10_augmentation_only_in_training():
-    kwargs = dict(data_dir=DATA_DIR, limit=64, batch_size=64, shuffle=False)
+def test_cifar10_augmentation_only_in_training(data_dir):
+    kwargs = dict(data_dir=data_dir, limit=64, batch_size=64, shuffle=False)
     train, info = load("cifar10", "train", augment=True, **kwargs)
     evals, _ = load("cifar10", "train", augment=False, **kwargs)
     assert info.augmentation == "pad_crop_flip"
@@ -70,9 +60,8 @@ def test_cifar10_augmentation_only_in_training():
     assert abs(float(tf.reduce_mean(e1))) < 0.5
 
 
-@needs_data
-def test_cifar10_test_split_default_no_augment():
-    _, info = load("cifar10", "test", data_dir=DATA_DIR, limit=20)
+def test_cifar10_test_split_default_no_augment(data_dir):
+    _, info = load("cifar10", "test", data_dir=data_dir, limit=20)
     assert info.augmentation is None and info.num_examples == 20
     assert info.split_sizes["test"] == 10000
 
@@ -112,12 +101,57 @@ def test_per_replica_batch_and_shard():
     )
 
 
-def test_pad_crop_flip_keeps_shape_and_content():
-    images = tf.reshape(tf.range(2 * 6 * 6 * 1), (2, 6, 6, 1))
-    out = augment.augment_images(images, "pad_crop_flip", tf.constant([1, 2]))
-    assert out.shape == images.shape and out.dtype == images.dtype
+def test_pad_crop_and_flip_match_a_hand_computation():
+    images = np.arange(2 * 6 * 6).reshape(2, 6, 6, 1)
+    # Image 0: offset (row 0, col 8) of the 14x14 padded image, i.e. moved
+    # down 4 and left 4: only its top-right 2x2 corner stays, bottom-left.
+    # Image 1: offset (4, 3): moved right by one column.
+    out = augment.pad_crop(images, tf.constant([[0, 4], [8, 3]]))
+    first = np.zeros((6, 6), int)
+    first[4:, :2] = [[4, 5], [10, 11]]
+    second = np.zeros((6, 6), int)
+    second[:, 1:] = images[1, :, :5, 0]
+    np.testing.assert_array_equal(out[..., 0], [first, second])
+    # Offset (PAD, PAD) is the identity.
+    same = augment.pad_crop(images, tf.fill([2, 2], augment.PAD))
+    np.testing.assert_array_equal(same, images)
+    flipped = augment.flip(images, tf.constant([True, False]))
+    np.testing.assert_array_equal(flipped[0, 0, :, 0], [5, 4, 3, 2, 1, 0])
+    np.testing.assert_array_equal(flipped[1], images[1])
+
+
+def _all_pad_crop_flips(image):
+    """Every output pad-crop-flip may give for one image (81 x 2)."""
+    pad = augment.PAD
+    height, width = image.shape[:2]
+    padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
+    crops = [
+        padded[r : r + height, c : c + width]
+        for r in range(2 * pad + 1)
+        for c in range(2 * pad + 1)
+    ]
+    return crops + [crop[:, ::-1] for crop in crops]
+
+
+def test_pad_crop_flip_gives_a_shifted_or_mirrored_copy():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (8, 6, 6, 3)).astype("uint8")
+    outs = [
+        augment.augment_images(images, "pad_crop_flip", tf.constant([s, 7]))
+        for s in range(3)
+    ]
+    for out in outs:
+        assert out.shape == images.shape and out.dtype == images.dtype
+        for image, got in zip(images, out.numpy()):
+            candidates = _all_pad_crop_flips(image)
+            assert any(np.array_equal(got, c) for c in candidates)
+    # Random: the three seeds do not all give the same batch.
+    assert not all(np.array_equal(outs[0], o) for o in outs[1:])
     single = augment.augment_images(images[0], "flip", tf.constant([3, 4]))
-    assert single.shape == (6, 6, 1)
+    assert single.numpy().tolist() in (
+        images[0].tolist(),
+        images[0][:, ::-1].tolist(),
+    )
     with pytest.raises(DataError, match="recipe"):
         augment.check_recipe("mixup")
 

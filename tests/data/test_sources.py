@@ -10,12 +10,6 @@ import pytest
 from kerascnn.data import load, sources
 from kerascnn.errors import DataError
 
-DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR, reason="KERASCNN_DATA_DIR is not set (real data needed)"
-)
-
-
 # ======================== fixtures ========================
 
 
@@ -65,22 +59,20 @@ def make_folder(root, layout=("train", "test"), classes=("cat", "dog"), n=3):
 # ======================== real data ========================
 
 
-@needs_data
-def test_mnist_idx_real_counts():
-    train = sources.read("mnist", "train", DATA_DIR)
-    test = sources.read("mnist", "test", DATA_DIR)
+def test_mnist_idx_real_counts(data_dir):
+    train = sources.read("mnist", "train", data_dir)
+    test = sources.read("mnist", "test", data_dir)
     assert train.images.shape == (60000, 28, 28, 1)
     assert test.images.shape == (10000, 28, 28, 1)
     assert train.split_sizes == {"train": 60000, "test": 10000}
     counts = np.bincount(train.labels, minlength=10)
     assert counts[0] == 5923 and counts[1] == 6742
     assert set(np.unique(test.labels)) == set(range(10))
-    assert "IDX files" in train.source and DATA_DIR in train.source
+    assert "IDX files" in train.source and data_dir in train.source
 
 
-@needs_data
-def test_cifar10_folder_real_counts():
-    raw = sources.read("cifar10", "train", DATA_DIR)
+def test_cifar10_folder_real_counts(data_dir):
+    raw = sources.read("cifar10", "train", data_dir)
     assert len(raw.paths) == 50000
     assert raw.split_sizes == {"train": 50000, "test": 10000}
     assert raw.class_names == [
@@ -230,7 +222,9 @@ def test_tfds_offline_error_names_places(tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(sources, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(
+        sources.tfds, "network_available", lambda *a, **k: False
+    )
     monkeypatch.setattr(
         tfds.core.DatasetBuilder, "is_prepared", lambda s: False
     )
@@ -244,7 +238,7 @@ def test_tfds_offline_error_names_places(tmp_path, monkeypatch):
 def test_tfds_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(sources, "network_available", lambda *a, **k: True)
+    monkeypatch.setattr(sources.tfds, "network_available", lambda *a, **k: True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with tfds.testing.mock_data(num_examples=9):
@@ -259,3 +253,69 @@ def test_tfds_mock_data(monkeypatch):
 def test_tfds_bad_name():
     with pytest.raises(DataError, match="tfds:<name>"):
         load("tfds:")
+
+
+# ================== one hold-out rule, one resolver ==================
+
+
+def test_plan_split_holds_out_the_last_training_examples():
+    sizes = {"train": 10, "test": 4}
+    val = sources.plan_split("x", sizes, "validation", 3)
+    assert val.read == "train" and val.take(list(range(10))) == [7, 8, 9]
+    assert val.sizes == {"train": 7, "validation": 3, "test": 4}
+    train = sources.plan_split("x", sizes, "train", 0.3)
+    assert train.take(list(range(10))) == list(range(7))
+    test = sources.plan_split("x", sizes, "test", 3)
+    assert test.read == "test" and test.take([1, 2]) == [1, 2]
+    assert test.sizes == val.sizes  # every split reports the same sizes
+    own = sources.plan_split(
+        "x", {"train": 10, "validation": 2}, "validation", 5
+    )
+    assert own.read == "validation" and own.n_val == 0
+    with pytest.raises(DataError, match="has no 'test' split; it has: train"):
+        sources.plan_split("x", {"train": 10}, "test")
+
+
+@pytest.mark.parametrize("validation_size", [0, 10, 1.0, "3", True])
+def test_bad_validation_size_is_refused(validation_size):
+    with pytest.raises(
+        DataError, match=rf"Received: validation_size={validation_size!r}"
+    ):
+        sources.plan_split("x", {"train": 10}, "train", validation_size)
+
+
+def test_every_format_asks_for_validation_size_the_same_way(tmp_path):
+    make_idx_dir(tmp_path / "idx")
+    folder = make_folder(tmp_path / "folder")
+    npz = tmp_path / "toy.npz"
+    np.savez(
+        npz, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.arange(4),
+        x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.arange(2),
+    )  # fmt: skip
+    for name, data_dir in (
+        ("mnist", str(tmp_path / "idx")),
+        (str(folder), None),
+        (str(npz), None),
+    ):
+        with pytest.raises(
+            DataError,
+            match=r"has no validation split; pass `validation_size=N`",
+        ):
+            sources.read(name, "validation", data_dir)
+
+
+def test_read_and_resolve_source_agree_and_expand_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_folder(tmp_path / "pics")
+    raw = sources.read("~/pics", "test")
+    assert raw.source == sources.resolve_source("~/pics")
+    assert raw.source == f"{tmp_path / 'pics'} (image folder)"
+    make_idx_dir(tmp_path)
+    raw = sources.read("mnist", "test", "~")
+    assert raw.source == sources.resolve_source("mnist", "~")
+    assert raw.source == f"{tmp_path / 'mnist'} (IDX files)"
+    # An atis/ folder without both .iob files is not a local copy.
+    (tmp_path / "atis").mkdir()
+    assert sources.resolve_source("atis", "~").endswith("(ATIS, download)")
+    with pytest.raises(DataError, match="Received: name=None"):
+        sources.resolve_source(None)

@@ -9,15 +9,10 @@ import pytest
 from kerascnn.data import load, sources, text
 from kerascnn.errors import DataError
 
-DATA_DIR = os.environ.get("KERASCNN_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR, reason="KERASCNN_DATA_DIR is not set (real data needed)"
-)
 
-
-def atis_paths():
+def atis_paths(data_dir):
     return {
-        s: os.path.join(DATA_DIR, "atis", f)
+        s: os.path.join(data_dir, "atis", f)
         for s, (f, _) in sources.ATIS_FILES.items()
     }
 
@@ -57,9 +52,8 @@ def test_vocabulary_ids_and_string_lookup():
     assert intents.lookup()(["y", "new"]).numpy().tolist() == [2, 0]
 
 
-@needs_data
-def test_atis_sizes_and_batches():
-    ds, info = load("atis", "train", data_dir=DATA_DIR, batch_size=64)
+def test_atis_sizes_and_batches(data_dir):
+    ds, info = load("atis", "train", data_dir=data_dir, batch_size=64)
     assert info.task == "sequence_tagging" and info.input_shape == (None,)
     assert info.split_sizes == {"train": 4478, "validation": 500, "test": 893}
     assert info.num_examples == 4478
@@ -78,21 +72,19 @@ def test_atis_sizes_and_batches():
     assert total == 4478
 
 
-@needs_data
-def test_atis_raw_file_counts_and_every_token_tagged():
-    paths = atis_paths()
+def test_atis_raw_file_counts_and_every_token_tagged(data_dir):
+    paths = atis_paths(data_dir)
     train = text.read_iob(paths["train"])
     test = text.read_iob(paths["test"])
     assert len(train) == 4978 and len(test) == 893
     assert all(len(u.words) == len(u.tags) > 0 for u in train + test)
 
 
-@needs_data
-def test_atis_vocab_from_train_only_and_round_trip():
-    paths = atis_paths()
+def test_atis_vocab_from_train_only_and_round_trip(data_dir):
+    paths = atis_paths(data_dir)
     train = text.read_iob(paths["train"])
     portion, dev = train[:-500], train[-500:]
-    _, info = load("atis", "dev", data_dir=DATA_DIR)
+    _, info = load("atis", "dev", data_dir=data_dir)
     assert info.num_examples == 500
     vocab = set(info.vocab)
     seen = {w for u in portion for w in u.words}
@@ -102,7 +94,7 @@ def test_atis_vocab_from_train_only_and_round_trip():
     vocabs = info.vocabularies
     assert vocabs.words.encode(dev_only[:1]).tolist() == [1]
     # ids -> strings round trip on the first dev utterance.
-    ds, _ = load("atis", "dev", data_dir=DATA_DIR, batch_size=4)
+    ds, _ = load("atis", "dev", data_dir=data_dir, batch_size=4)
     words, labels = next(iter(ds))
     first = dev[0]
     decoded = vocabs.words.decode(words[0].numpy())
@@ -112,20 +104,18 @@ def test_atis_vocab_from_train_only_and_round_trip():
     assert vocabs.intents.tokens[intent] == first.intent
 
 
-@needs_data
-def test_atis_unseen_test_intents_map_to_oov():
-    ds, info = load("atis", "test", data_dir=DATA_DIR, batch_size=1000)
+def test_atis_unseen_test_intents_map_to_oov(data_dir):
+    ds, info = load("atis", "test", data_dir=data_dir, batch_size=1000)
     _, labels = next(iter(ds))
-    test = text.read_iob(atis_paths()["test"])
+    test = text.read_iob(atis_paths(data_dir)["test"])
     unseen = sum(u.intent not in info.intent_names for u in test)
     assert unseen > 0
     assert int(np.sum(labels["intent"].numpy() == 0)) == unseen
     assert info.num_examples == 893
 
 
-@needs_data
-def test_atis_get_file_from_file_url(tmp_path, monkeypatch):
-    url = "file://" + os.path.join(os.path.abspath(DATA_DIR), "atis") + "/"
+def test_atis_get_file_from_file_url(tmp_path, monkeypatch, data_dir):
+    url = "file://" + os.path.join(os.path.abspath(data_dir), "atis") + "/"
     paths = sources.download_atis(url, cache_dir=str(tmp_path / "cache"))
     assert os.path.isfile(paths["train"]) and os.path.isfile(paths["test"])
     # load() without a local copy downloads from $KERASCNN_ATIS_URL.
@@ -136,12 +126,11 @@ def test_atis_get_file_from_file_url(tmp_path, monkeypatch):
     assert info.num_examples == 893 and "downloaded" in info.source
 
 
-@needs_data
-def test_atis_md5_mismatch(tmp_path):
+def test_atis_md5_mismatch(tmp_path, data_dir):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for f, _ in sources.ATIS_FILES.values():
-        shutil.copy(os.path.join(DATA_DIR, "atis", f), mirror / f)
+        shutil.copy(os.path.join(data_dir, "atis", f), mirror / f)
     with open(mirror / "atis.train.w-intent.iob", "a") as f:
         f.write("BOS extra EOS\tO O atis_flight\n")
     with pytest.raises(DataError, match="md5 ede48c4eb34493de7d66ac4657624484"):

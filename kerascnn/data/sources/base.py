@@ -1,0 +1,102 @@
+"""What every source shares: `RawData`, split names, the data folder."""
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+from kerascnn.errors import DataError
+
+ENV_DATA_DIR = "KERASCNN_DATA_DIR"
+SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {
+    "dev": "validation",
+    "val": "validation",
+    "valid": "validation",
+}
+
+
+@dataclasses.dataclass
+class RawData:
+    """Raw records of one split, as a source found them.
+
+    Exactly one of `images`, `paths`, `text_path` is set.
+
+    Attributes:
+        name: data set name.
+        kind: `"arrays"`, `"files"` or `"text"`.
+        source: human-readable description of where the data was found.
+        split: canonical split name.
+        split_sizes: dict split -> number of examples (before `limit`).
+        class_names: list of class names (`None` for text).
+        images: uint8 array `(N, H, W, C)` for `"arrays"`.
+        labels: int32 array `(N,)` for `"arrays"` and `"files"`.
+        paths: list of image file paths for `"files"`.
+        text_path: `.iob` files `{"train": path, "test": path}` for text.
+    """
+
+    name: str
+    kind: str
+    source: str
+    split: str
+    split_sizes: dict
+    class_names: list = None
+    images: np.ndarray = None
+    labels: np.ndarray = None
+    paths: list = None
+    text_path: dict = None
+
+
+def canonical_split(split):
+    """Maps `"dev"` to `"validation"` and rejects unknown split names."""
+    s = SPLIT_ALIASES.get(split, split)
+    if s not in SPLITS:
+        raise DataError(
+            "`split` must be one of 'train', 'validation' (alias 'dev') or "
+            f"'test'. Received: split={split!r}"
+        )
+    return s
+
+
+def data_dir_from(data_dir=None):
+    """Returns `data_dir`, else `$KERASCNN_DATA_DIR`, else `None` (`~` ok)."""
+    path = data_dir or os.environ.get(ENV_DATA_DIR)
+    return os.path.expanduser(path) if path else None
+
+
+def warn_skipped(count, what):
+    """Warns that `count` bad examples were skipped (never silently)."""
+    if count:
+        warnings.warn(
+            f"Skipped {count} bad example(s) {what} (skip_bad=True).",
+            stacklevel=3,
+        )
+
+
+def as_nhwc(x, where):
+    """Images as uint8 `(N, H, W, C)`; floats in [0, 1] are scaled to 255."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise DataError(
+            f"Images from {where} must have shape (N, H, W) or (N, H, W, C) "
+            f"with C in (1, 3, 4). Received: shape={x.shape}"
+        )
+    if x.dtype != np.uint8:
+        if x.max(initial=0) <= 1.0:
+            x = x * 255.0
+        x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x
+
+
+def as_labels(y, where):
+    """Labels as a flat int32 array; rejects negative or non-integer ones."""
+    y = np.asarray(y).reshape(-1)
+    if not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+        raise DataError(
+            f"Labels from {where} must be non-negative integers. "
+            f"Received: dtype={y.dtype}"
+        )
+    return y.astype(np.int32)

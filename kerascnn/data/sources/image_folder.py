@@ -1,0 +1,136 @@
+"""Image folders: `<root>/<split>/<class>/*` or `<root>/<class>/*`.
+
+Listing is cheap (paths only); `decode` reads the pixels later. Files are
+ordered round-robin over classes, so any prefix (`limit=`) is balanced. A
+flat folder has no splits: it is shuffled once with a fixed seed and 20%
+(or `validation_size`) is held out for validation.
+"""
+
+import os
+
+import numpy as np
+
+from kerascnn.data.sources.base import SPLIT_ALIASES, RawData
+from kerascnn.data.sources.holdout import plan_split
+from kerascnn.errors import DataError
+
+FOLDER_VALIDATION_FRACTION = 0.2
+FLAT_SHUFFLE_SEED = 1337
+
+
+def _list_images(class_dir):
+    return sorted(
+        e.path
+        for e in os.scandir(class_dir)
+        if e.is_file() and not e.name.startswith(".")
+    )
+
+
+def scan_class_folders(root):
+    """Returns `{class_name: [file paths]}` for `<root>/<class>/*`.
+
+    Raises:
+        DataError: no class folders, or an empty class folder.
+    """
+    classes = sorted(
+        e.name
+        for e in os.scandir(root)
+        if e.is_dir() and not e.name.startswith(".")
+    )
+    if not classes:
+        raise DataError(
+            f"Image folder {root} has no class sub-folders; expected "
+            "<root>/<class>/*.jpg or <root>/<split>/<class>/*.jpg."
+        )
+    found = {}
+    for c in classes:
+        files = _list_images(os.path.join(root, c))
+        if not files:
+            raise DataError(
+                f"Class folder {os.path.join(root, c)} is empty; every class "
+                "needs at least one image."
+            )
+        found[c] = files
+    return found
+
+
+def interleave_classes(by_class, class_names):
+    """Orders files round-robin over classes, so any prefix is balanced."""
+    paths, labels = [], []
+    lists = [by_class[c] for c in class_names]
+    for i in range(max(len(x) for x in lists)):
+        for label, files in enumerate(lists):
+            if i < len(files):
+                paths.append(files[i])
+                labels.append(label)
+    return paths, np.asarray(labels, np.int32)
+
+
+def folder_layout(root):
+    """Returns the split directories of an image folder, or `None`.
+
+    `{"train": dir, "test": dir, "validation": dir}` (those that exist) when
+    `root` has split sub-folders; `None` for the flat `<root>/<class>/*`.
+    """
+    names = {"train", "test", "validation", *SPLIT_ALIASES}
+    subdirs = {
+        e.name for e in os.scandir(root) if e.is_dir() and e.name in names
+    }
+    if "train" not in subdirs:
+        return None
+    return {
+        SPLIT_ALIASES.get(d, d): os.path.join(root, d) for d in sorted(subdirs)
+    }
+
+
+def _check_same_classes(root, per_split):
+    ref = list(per_split["train"])
+    for split, by_class in per_split.items():
+        if list(by_class) != ref:
+            missing = sorted(set(ref) - set(by_class))
+            extra = sorted(set(by_class) - set(ref))
+            raise DataError(
+                f"Image folder {root}: the class folders of '{split}' do not "
+                f"match those of 'train' (missing: {missing}, extra: "
+                f"{extra}). Every split needs the same class folders."
+            )
+
+
+def _flat_split(root):
+    """`{"train": (paths, labels)}` of a flat folder, shuffled once."""
+    by_class = scan_class_folders(root)
+    classes = list(by_class)
+    paths, labels = interleave_classes(by_class, classes)
+    perm = np.random.default_rng(FLAT_SHUFFLE_SEED).permutation(len(paths))
+    return {"train": ([paths[i] for i in perm], labels[perm])}, classes
+
+
+def _split_folders(root, layout):
+    """`{split: (paths, labels)}` of a folder with split sub-folders."""
+    per_split = {s: scan_class_folders(d) for s, d in layout.items()}
+    _check_same_classes(root, per_split)
+    classes = list(per_split["train"])
+    return {
+        s: interleave_classes(by_class, classes)
+        for s, by_class in per_split.items()
+    }, classes
+
+
+def read_image_folder(root, split, validation_size=None, name=None):
+    """Lists an image folder; returns `RawData` of kind `"files"`."""
+    layout = folder_layout(root)
+    if layout is None:
+        splits, classes = _flat_split(root)
+        default = FOLDER_VALIDATION_FRACTION
+    else:
+        splits, classes = _split_folders(root, layout)
+        default = None
+    sizes = {s: len(paths) for s, (paths, _) in splits.items()}
+    plan = plan_split(
+        f"Image folder {root}", sizes, split, validation_size, default
+    )
+    paths, labels = splits[plan.read]
+    return RawData(
+        name or root, "files", f"{root} (image folder)", split, plan.sizes,
+        classes, paths=plan.take(paths), labels=plan.take(labels),
+    )  # fmt: skip
