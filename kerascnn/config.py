@@ -14,6 +14,8 @@ from kerascnn.errors import InvalidArgumentError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 LOG_FORMATS = ("progress", "json", "quiet")
+# `None` (float32) is what run directories before "auto" recorded.
+PRECISIONS = ("auto", "none", "mixed_bfloat16", "mixed_float16", None)
 
 
 @dataclasses.dataclass
@@ -40,10 +42,15 @@ class TrainConfig:
         seed: seed for initialization, shuffling and augmentation.
         limit: use only the first N training examples (quick runs).
         eval_limit: use only the first N test examples.
-        mixed_precision: `"mixed_bfloat16"`/`"mixed_float16"` policy name,
-            or `None` for float32.
+        mixed_precision: `"auto"` (the policy `kerascnn.hardware` picks for
+            the machine: bf16 on CPUs with native bf16, float16 on GPUs
+            with tensor cores, else float32), `"none"` (float32), or a
+            policy name, `"mixed_bfloat16"` / `"mixed_float16"`. `fit`
+            records the resolved choice in the run's config.json.
         jit_compile: compile the train step with XLA.
-        steps_per_execution: train steps per `tf.function` call.
+        steps_per_execution: train steps per `tf.function` call (fewer
+            Python round trips; small models' recipes set it, see
+            benchmarks/README.md).
         strategy: distribution strategy name (`kerascnn.distribute`).
         run_dir: output folder; default `runs/<model>-<timestamp>`.
         runs_root: parent folder of default run directories.
@@ -71,7 +78,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = None
     eval_limit: int = None
-    mixed_precision: str = None
+    mixed_precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
     strategy: str = "auto"
@@ -97,11 +104,7 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("log_format", self.log_format, LOG_FORMATS)
-        _choice(
-            "mixed_precision",
-            self.mixed_precision,
-            (None, "mixed_bfloat16", "mixed_float16"),
-        )
+        _choice("mixed_precision", self.mixed_precision, PRECISIONS)
         if not 0 <= self.label_smoothing < 1:
             raise InvalidArgumentError(
                 "`label_smoothing` must be in [0, 1). "

@@ -134,6 +134,9 @@ def alexnet(
     x = keras.layers.Dense(fc_units, activation="relu", name="fc7")(x)
     x = keras.layers.Dropout(dropout, name="drop7")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
+        num_classes,
+        activation=classifier_activation,
+        name="predictions",
+        dtype="float32",  # float32 softmax under mixed precision
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -90,6 +90,9 @@ def lenet(
     x = keras.layers.Dense(120, activation=activation, name="c5_fc")(x)
     x = keras.layers.Dense(84, activation=activation, name="f6_fc")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
+        num_classes,
+        activation=classifier_activation,
+        name="predictions",
+        dtype="float32",  # float32 softmax under mixed precision
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -122,7 +122,10 @@ def bottleneck_block(x, filters, strides, name):
 def _head(x, inputs, num_classes, classifier_activation, name):
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
+        num_classes,
+        activation=classifier_activation,
+        name="predictions",
+        dtype="float32",  # float32 softmax under mixed precision
     )(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -68,6 +68,9 @@ def simple_convnet(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="fc1")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
+        num_classes,
+        activation=classifier_activation,
+        name="predictions",
+        dtype="float32",  # float32 softmax under mixed precision
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -86,7 +86,10 @@ def _build_vgg(
     x = keras.layers.Dense(fc_units, activation="relu", name="fc2")(x)
     x = keras.layers.Dropout(dropout, name="fc2_dropout")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
+        num_classes,
+        activation=classifier_activation,
+        name="predictions",
+        dtype="float32",  # float32 softmax under mixed precision
     )(x)
     return keras.Model(inputs, outputs, name=name or f"vgg{depth}")
 
