@@ -1,14 +1,17 @@
 """Training callbacks: JSON-lines logging, a clear NaN stop, and epoch-end
-saves that keep Keras' asynchronous dispatch.
+saves that serialize the model once per epoch.
 
-Keras runs the per-batch callback hooks on a worker thread, so the next
-train step is dispatched without waiting for this one's logs, unless some
-callback in the list overrides `on_train_batch_end`/`on_batch_end` and is
-not marked `async_safe` (`keras/src/callbacks/callback_list.py`). Keras'
-`BackupAndRestore`, `ModelCheckpoint` and `TensorBoard` all override it,
-even at epoch frequency, which made every step wait for the previous one.
-The callbacks here work at epoch granularity (or are safe on a worker
-thread) and say so with `async_safe = True`.
+Per-batch work: Keras can run the per-batch hooks on a worker thread so
+the next step is dispatched without waiting for this one's logs, but only
+on backends it marks thread-safe (not TensorFlow: `IS_THREAD_SAFE = False`
+in Keras 3.15, so its TF loop converts the logs after every execution
+whatever the callbacks) and only when no callback overrides
+`on_train_batch_end`/`on_batch_end` without `async_safe = True`
+(`keras/src/callbacks/callback_list.py`). Keras' `BackupAndRestore`,
+`ModelCheckpoint` and `TensorBoard` override it even at epoch frequency.
+The callbacks here do their work at epoch ends, run no per-batch code
+where none is needed, and are marked `async_safe`; on TensorFlow the lever
+against per-step Python cost is `steps_per_execution`.
 """
 
 import json
@@ -18,6 +21,7 @@ import shutil
 import sys
 import threading
 import time
+import zipfile
 
 import keras
 
@@ -102,15 +106,38 @@ class EpochTimer(keras.callbacks.Callback):
 class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` at epoch frequency, marked safe for async dispatch.
 
-    With `save_freq="epoch"` its batch hook does nothing.
+    With `save_freq="epoch"` its batch hook does nothing. Given the run's
+    `EpochCheckpoints` (placed before it in the callback list), it does not
+    serialize the model a second time: the backup's weights file is the
+    `model.weights.h5` inside the `last.keras` just written (Keras writes
+    both with the same `_save_state` walk, optimizer included). The files
+    are replaced atomically, so a kill mid-save keeps the previous backup.
     """
 
     async_safe = True
+    WEIGHTS_IN_KERAS_FILE = "model.weights.h5"
 
-    def __init__(self, backup_dir, delete_checkpoint=True):
+    def __init__(self, backup_dir, checkpoints=None, delete_checkpoint=True):
         super().__init__(
             backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint
         )
+        self.checkpoints = checkpoints
+
+    def _save_model(self):
+        ckpt = self.checkpoints
+        if ckpt is None or ckpt.saved_epoch != self._current_epoch - 1:
+            return super()._save_model()
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp = f"{self._weights_path}.tmp"
+        with zipfile.ZipFile(ckpt.last_path) as archive:
+            with archive.open(self.WEIGHTS_IN_KERAS_FILE) as src:
+                with open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        os.replace(tmp, self._weights_path)
+        tmp = f"{self._training_metadata_path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": 0}, f)
+        os.replace(tmp, self._training_metadata_path)
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -165,6 +192,8 @@ class EpochCheckpoints(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = mode
         self.best = best
+        self.last_path = os.path.join(directory, self.LAST)
+        self.saved_epoch = None
 
     def _improved(self, value):
         if value is None or not math.isfinite(value):
@@ -175,10 +204,11 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)
-        last = os.path.join(self.directory, self.LAST)
+        last = self.last_path
         tmp = os.path.join(self.directory, "last.tmp.keras")
         self.model.save(tmp)
         os.replace(tmp, last)
+        self.saved_epoch = epoch
         value = (logs or {}).get(self.monitor)
         value = None if value is None else float(value)
         if self._improved(value):

@@ -346,12 +346,14 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     )
     # Epoch-granular callbacks only (see kerascnn.callbacks): a batch hook
     # would make every train step wait for the previous one's logs.
+    # The backup reuses the weights of the checkpoint saved just before it.
+    checkpoints = EpochCheckpoints(
+        ckpt, monitor, "max", best=_best_so_far(run_dir, monitor)
+    )
     callbacks = [
         nan_stop,
-        EpochBackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
-        EpochCheckpoints(
-            ckpt, monitor, "max", best=_best_so_far(run_dir, monitor)
-        ),
+        checkpoints,
+        EpochBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), checkpoints),
         keras.callbacks.CSVLogger(
             os.path.join(run_dir, "history.csv"), append=True
         ),
