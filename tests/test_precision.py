@@ -214,3 +214,27 @@ def _saved_model_types(path):
                 if key in node.attr and node.attr[key].type:
                     dtypes.add(types_pb2.DataType.Name(node.attr[key].type))
     return {"ops": ops, "dtypes": dtypes}
+
+
+def test_cli_none_forces_float32_and_bad_choices_are_usage_errors(
+    tmp_path, data_dir
+):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    run_dir = tmp_path / "run"
+    args = ["fit", "lenet", "--data-dir", data_dir, "--limit", "256"]
+    args += ["--eval-limit", "100", "--epochs", "1", "--no-export", "-q"]
+    try:
+        result = CliRunner().invoke(
+            cli, args + ["--mixed-precision", "none", "--run-dir", str(run_dir)]
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert result.exit_code == 0, result.output
+    with open(run_dir / "config.json") as f:
+        assert json.load(f)["mixed_precision"] == "none"
+    bad = CliRunner().invoke(cli, args + ["--mixed-precision", "float8"])
+    assert bad.exit_code == 2
+    assert "'float8' is not one of 'auto', 'none'" in bad.output
