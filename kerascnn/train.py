@@ -344,8 +344,8 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     monitor = (
         "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
     )
-    # Epoch-granular callbacks only (see kerascnn.callbacks): a batch hook
-    # would make every train step wait for the previous one's logs.
+    # Epoch-granular callbacks only, one model serialization per epoch
+    # (see kerascnn.callbacks).
     # The backup reuses the weights of the checkpoint saved just before it.
     checkpoints = EpochCheckpoints(
         ckpt, monitor, "max", best=_best_so_far(run_dir, monitor)
