@@ -62,11 +62,28 @@ MODELS = {
     "resnet20": "resnet20",
 }
 PEERS = ("torch", "keras")
-# Goals of the throughput issue: kerascnn / peer >= these ratios.
+# Goals of the throughput issue: kerascnn / peer >= these ratios, by kind
+# of CPU (native bf16 = AVX512_BF16 or AMX; else AVX2-class).
 GOALS = {
-    "lenet": {"kerascnn/torch": 1.5, "kerascnn/keras": 1.5},
-    "resnet20": {"kerascnn/torch": 1.0},
+    "native_bf16": {
+        "lenet": {"kerascnn/torch": 1.5, "kerascnn/keras": 1.1},
+        "resnet20": {"kerascnn/torch": 1.75, "kerascnn/keras": 1.1},
+    },
+    "other": {
+        "lenet": {"kerascnn/torch": 1.2, "kerascnn/keras": 1.1},
+        "resnet20": {"kerascnn/torch": 1.3, "kerascnn/keras": 1.1},
+    },
 }
+
+
+def machine_info():
+    """CPU model, the flags that matter, and the kind of goals that apply."""
+    sys.path.insert(0, REPO)
+    from kerascnn import hardware
+
+    info = hardware.describe()
+    info["goals"] = "native_bf16" if info["native_bf16"] else "other"
+    return info
 
 
 def log(*args):
@@ -255,6 +272,8 @@ def run_kerascnn(args, model, name, pairs):
         "train_only_seconds": out["train_only_seconds"],
         "test_accuracy": out["test_accuracy"],
         "n_train": limit,
+        "precision": out["config"]["mixed_precision"],
+        "steps_per_execution": out["config"]["steps_per_execution"],
         "config": out["config"],
     }
 
@@ -298,6 +317,10 @@ def summarize(samples):
             s.get("train_only_images_per_s") for s in samples)
         summary["samples_train_only_images_per_s"] = [
             s.get("train_only_images_per_s") for s in samples]
+    for key in ("precision", "steps_per_execution"):
+        seen = sorted({str(s[key]) for s in samples if key in s})
+        if seen:
+            summary[key] = ", ".join(seen)
     summary["runs"] = samples
     return summary
 
@@ -379,6 +402,10 @@ def main(argv=None):
         raise SystemExit("error: variant names must be unique and not "
                          "'torch' or 'keras'")
 
+    cpu = machine_info()
+    log(f"CPU: {cpu['cpu_model']}; flags: "
+        + ", ".join(f for f, on in cpu["flags"].items() if on)
+        + f"; native bf16: {cpu['native_bf16']}")
     notes = []
     available = []
     for peer in peers:
@@ -419,6 +446,8 @@ def main(argv=None):
             log(f"    -> {s.get('images_per_s')} img/s"
                 + (f" (train only {s['train_only_images_per_s']})"
                    if s.get("train_only_images_per_s") else "")
+                + (f" [{s['precision']}, steps_per_execution "
+                   f"{s['steps_per_execution']}]" if "precision" in s else "")
                 + (f" ERROR {s['error']}" if s.get("error") else "")
                 + f" load {s['loadavg_before']}")
 
@@ -442,7 +471,7 @@ def main(argv=None):
                     ratios[model][key] = _ratio(train[name], med[peer])
                     whole_epoch[model][key] = _ratio(med[name], med[peer])
         goals[model] = {}
-        for key, target in GOALS.get(model, {}).items():
+        for key, target in GOALS[cpu["goals"]].get(model, {}).items():
             peer = key.split("/")[1]
             for name in names:
                 got = ratios[model].get(f"{name}/{peer}")
@@ -464,6 +493,8 @@ def main(argv=None):
         },
         "machine": {
             "cpus": os.cpu_count(), "platform": platform.platform(),
+            "cpu_model": cpu["cpu_model"], "cpu_flags": cpu["flags"],
+            "native_bf16": cpu["native_bf16"], "goals": cpu["goals"],
             "loadavg_start": load_start, "loadavg_end": _loadavg(),
             "wall_seconds": round(time.perf_counter() - t0, 1),
         },

@@ -57,8 +57,9 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
 @builder_options("batch_norm=True")
 @click.option(
     "--mixed-precision",
-    type=click.Choice(["mixed_bfloat16", "mixed_float16"]),
-    help="Mixed-precision policy.",
+    type=click.Choice(["auto", "none", "mixed_bfloat16", "mixed_float16"]),
+    help="auto (default): bf16 on CPUs with native bf16 (AVX512_BF16, "
+    "AMX), float16 on GPUs with tensor cores, else float32; none: float32.",
 )
 @click.option(
     "--jit-compile/--no-jit-compile",

@@ -15,7 +15,8 @@ from kerascnn.errors import InvalidArgumentError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 LOG_FORMATS = ("progress", "json", "quiet")
-MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+# `None` (float32) is what run directories before "auto" recorded.
+PRECISIONS = ("auto", "none", "mixed_bfloat16", "mixed_float16", None)
 
 
 @dataclasses.dataclass
@@ -42,10 +43,15 @@ class TrainConfig:
         seed: seed for initialization, shuffling and augmentation.
         limit: use only the first N training examples (quick runs).
         eval_limit: use only the first N test examples.
-        mixed_precision: `"mixed_bfloat16"`/`"mixed_float16"` policy name,
-            or `None` for float32.
+        mixed_precision: `"auto"` (the policy `kerascnn.hardware` picks for
+            the machine: bf16 on CPUs with native bf16, float16 on GPUs
+            with tensor cores, else float32), `"none"` (float32), or a
+            policy name, `"mixed_bfloat16"` / `"mixed_float16"`. `fit`
+            records the resolved choice in the run's config.json.
         jit_compile: compile the train step with XLA.
-        steps_per_execution: train steps per `tf.function` call.
+        steps_per_execution: train steps per `tf.function` call (fewer
+            Python round trips; small models' recipes set it, see
+            benchmarks/README.md).
         strategy: distribution strategy name (`kerascnn.distribute`).
         run_dir: output folder; default `runs/<model>-<timestamp>`.
         runs_root: parent folder of default run directories.
@@ -73,7 +79,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = None
     eval_limit: int = None
-    mixed_precision: str = None
+    mixed_precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
     strategy: str = "auto"
@@ -94,7 +100,7 @@ class TrainConfig:
         v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
         v.check_choice("schedule", self.schedule, SCHEDULES)
         v.check_choice("log_format", self.log_format, LOG_FORMATS)
-        v.check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        v.check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
         v.check_rate("label_smoothing", self.label_smoothing)
         v.check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
@@ -119,6 +125,9 @@ class TrainConfig:
         return cls(**d)
 
 
+# Small models: a LeNet step is ~5 ms, so Python's per-step round trip is
+# worth batching; 8 steps per call measured fastest (benchmarks/README.md).
+_SMALL_MODEL_STEPS_PER_EXECUTION = 8
 _MNIST_ADAM = dict(
     dataset="mnist",
     epochs=10,
@@ -126,10 +135,16 @@ _MNIST_ADAM = dict(
     optimizer="adam",
     learning_rate=2e-3,
     schedule="cosine",
+    steps_per_execution=_SMALL_MODEL_STEPS_PER_EXECUTION,
 )
 # He et al. (2016) sec. 4.2: SGD 0.1, momentum 0.9, weight decay 1e-4,
 # batch 128, /10 at 32k and 48k of 64k iterations (~164 epochs).
+# CIFAR recipes opt out of bf16: ResNet-20 short runs (3 epochs, 2,560
+# images, seeds 0/1) reached 28.8 / 29.9% in float32 but 24.9 / 25.6% in
+# bf16; VGG/AlexNet were not checked (benchmarks/README.md).
+_NO_BF16 = "none"
 _CIFAR_RESNET = dict(
+    mixed_precision=_NO_BF16,
     dataset="cifar10",
     epochs=164,
     batch_size=128,
@@ -142,6 +157,7 @@ _CIFAR_RESNET = dict(
 # BN-free VGG/AlexNet from scratch diverge or stall at SGD 0.1; a short
 # linear warm-up into SGD 0.01 plus weight decay trains them reliably.
 _CIFAR_WARMUP_SGD = dict(
+    mixed_precision=_NO_BF16,
     dataset="cifar10",
     epochs=30,
     batch_size=128,
@@ -176,6 +192,11 @@ RECIPES = {
         learning_rate=1e-3,
         schedule="constant",
         model_options={"dropout": 0.2},
+        # Opted out of bf16 (benchmarks/README.md): its LSTM epochs ran
+        # slower in bf16 on an AVX512_BF16 CPU, and slot F1 varies more
+        # over seeds (float32 0.882 / 0.898, bf16 0.902 / 0.897) than the
+        # 0.2-point bar can show.
+        mixed_precision="none",
     ),
 }
 for _depth in (20, 32, 44, 56, 110):
@@ -189,6 +210,7 @@ for _depth in (11, 13, 19):
 for _depth in (18, 34, 50, 101, 152):
     RECIPES[f"resnet{_depth}"] = TrainConfig(
         model=f"resnet{_depth}",
+        mixed_precision=_NO_BF16,
         dataset="cifar10",
         epochs=90,
         batch_size=128,

@@ -114,11 +114,14 @@ def slot_tagger(
         )(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    tags = keras.layers.Dense(num_classes, activation="softmax", name="tags")(x)
+    # float32 softmax outputs under mixed precision.
+    tags = keras.layers.Dense(
+        num_classes, activation="softmax", name="tags", dtype="float32"
+    )(x)
     if num_intents is None:
         return keras.Model(inputs, tags, name=name)
     pooled = keras.layers.GlobalAveragePooling1D(name="intent_pool")(x)
     intent = keras.layers.Dense(
-        num_intents, activation="softmax", name="intent"
+        num_intents, activation="softmax", name="intent", dtype="float32"
     )(pooled)
     return keras.Model(inputs, {"tags": tags, "intent": intent}, name=name)
