@@ -312,8 +312,22 @@ def compile_model(model, config, info, steps_per_epoch):
         loss=loss,
         metrics=metrics,
         jit_compile=config.jit_compile,
-        steps_per_execution=config.steps_per_execution,
+        steps_per_execution=_steps_per_execution(config),
     )
+
+
+def _steps_per_execution(config):
+    """`config.steps_per_execution`, or 1 under a multi-replica strategy.
+
+    Keras 3.15's multi-step loop fails inside `MirroredStrategy` and
+    `MultiWorkerMirroredStrategy` (InvalidArgumentError in
+    `multi_step_on_iterator`), so distributed runs take one step per call.
+    """
+    import tensorflow as tf
+
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        return 1
+    return config.steps_per_execution
 
 
 def _loss(config):

@@ -98,7 +98,11 @@ def test_fit_records_the_resolved_choice(
 
 def test_recipes_default_to_auto_and_bad_names_are_refused():
     assert recipe_for("lenet").mixed_precision == "auto"
-    with pytest.raises(InvalidArgumentError, match="Unknown mixed_precision"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"`mixed_precision` must be one of .*"
+        r"Received: mixed_precision='float8'",
+    ):
         recipe_for("lenet", mixed_precision="float8")
 
 

@@ -23,13 +23,6 @@ SMALL_OPTIONS = {
     "slot_tagger": {"vocab_size": 30, "units": 4, "embedding_dim": 8},
 }
 SEQUENCE_LENGTH = 6
-# slot_tagger.py is changed by another branch this round; its tags/intent
-# Dense layers still compute in the global policy's 16-bit dtype.
-MIXED_XFAIL = {
-    "slot_tagger": "slot_tagger's output layers are not float32 yet",
-}
-
-
 def _input_shape(info):
     if info.task == "sequence_tagging":
         return (SEQUENCE_LENGTH,)
@@ -57,16 +50,6 @@ def _example(info, batch=2, seed=0):
 def _probabilities(y):
     y = y["tags"] if isinstance(y, dict) else y
     return np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32)
-
-
-def _params(names, xfail=None):
-    xfail = xfail or {}
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=xfail[n]))
-        if n in xfail
-        else n
-        for n in names
-    ]
 
 
 @pytest.mark.parametrize("name", models.list_models())
@@ -97,7 +80,7 @@ def test_smallest_input_config_json_and_keras_file_round_trips(name, tmp_path):
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
 
 
-@pytest.mark.parametrize("name", _params(models.list_models(), MIXED_XFAIL))
+@pytest.mark.parametrize("name", models.list_models())
 def test_mixed_bfloat16_forward_has_float32_output(name):
     info = models.get_model_info(name)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
