@@ -312,11 +312,14 @@ def make_callbacks(config, run_dir, nan_stop, timer):
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
-    monitor = (
-        "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
-    )
-    callbacks = [
-        nan_stop,
+    monitor = "val_accuracy" if config.dataset != "atis" else "val_slot_f1"
+    callbacks = [nan_stop]
+    if config.dataset == "atis":
+        from kerascnn.tagging import dev_span_f1_callback
+
+        # Dev span F1 into the logs before the checkpoint reads them.
+        callbacks.append(dev_span_f1_callback(config))
+    callbacks += [
         keras.callbacks.BackupAndRestore(
             os.path.join(run_dir, BACKUP_DIR),
             save_freq="epoch",
@@ -527,8 +530,9 @@ def evaluate_model(
 ):
     """Test-set metrics of a model: loss, accuracy, per-class, confusion.
 
-    For the slot tagger: token accuracy over real tokens, conlleval span
-    precision/recall/F1 and intent accuracy.
+    For the slot tagger: `kerascnn.tagging.evaluate_atis` (conlleval spans
+    on the gold tag strings, per-slot F1, token/intent accuracy, exact
+    match).
     """
     from kerascnn import data
 
@@ -536,6 +540,12 @@ def evaluate_model(
     if not dataset:
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
+        )
+    if metadata.task == "sequence_tagging":
+        from kerascnn.tagging import evaluate_atis
+
+        return evaluate_atis(
+            model, metadata, data_dir=data_dir, split=split, limit=limit
         )
     image_size, channels = _image_args(metadata.input_shape)
     ds, _ = data.load(
@@ -549,8 +559,6 @@ def evaluate_model(
         image_size=image_size,
         channels=channels,
     )
-    if metadata.task == "sequence_tagging":
-        return _evaluate_tagger(model, metadata, ds)
     return _evaluate_images(model, metadata, ds)
 
 
@@ -573,44 +581,6 @@ def _evaluate_images(model, metadata, ds):
         labels, probs.argmax(-1), metadata.class_names
     )
     return {"loss": loss, **report}
-
-
-def _evaluate_tagger(model, metadata, ds):
-    from kerascnn.metrics import conll_f1
-
-    tag_names = metadata.class_names
-    true_seqs, pred_seqs = [], []
-    intent_true, intent_pred = [], []
-    correct = total = 0
-    for x, y in ds:
-        out = model(x, training=False)
-        tags = np.asarray(out["tags"]).argmax(-1)
-        mask = np.asarray(x) != 0
-        gold = np.asarray(y["tags"])
-        correct += int(((tags == gold) & mask).sum())
-        total += int(mask.sum())
-        for row_pred, row_gold, row_mask in zip(tags, gold, mask):
-            n = int(row_mask.sum())
-            true_seqs.append([_tag(tag_names, t) for t in row_gold[:n]])
-            pred_seqs.append([_tag(tag_names, t) for t in row_pred[:n]])
-        intent_pred.append(np.asarray(out["intent"]).argmax(-1))
-        intent_true.append(np.asarray(y["intent"]))
-    spans = conll_f1(true_seqs, pred_seqs)
-    it, ip = np.concatenate(intent_true), np.concatenate(intent_pred)
-    return {
-        "token_accuracy": correct / max(total, 1),
-        "slot_precision": spans["precision"],
-        "slot_recall": spans["recall"],
-        "slot_f1": spans["f1"],
-        "intent_accuracy": float(np.mean(it == ip)),
-        "num_examples": len(true_seqs),
-        "accuracy": correct / max(total, 1),
-    }
-
-
-def _tag(names, index):
-    name = names[int(index)]
-    return "O" if name.startswith("<") else name
 
 
 def evaluate(

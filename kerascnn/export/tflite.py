@@ -90,7 +90,10 @@ def fixed_length_tagger(model, max_length):
     def clone(layer):
         copy = layer.__class__.from_config(layer.get_config())
         if layer.weights:
-            copy.build(layer.input.shape)
+            source = layer.input
+            if isinstance(source, (list, tuple)):  # (inputs, mask) calls
+                source = source[0]
+            copy.build(source.shape)
             copy.set_weights(layer.get_weights())
         return copy
 
