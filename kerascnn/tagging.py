@@ -52,6 +52,8 @@ def allowed_transitions(tag_names):
 def viterbi_decode(probabilities, start, transitions):
     """Best valid path of one sentence's `(T, K)` tag probabilities."""
     log_p = np.log(np.maximum(np.asarray(probabilities, np.float64), 1e-12))
+    if not len(log_p):
+        return []
     penalty = np.where(transitions, 0.0, NEG_INF)
     score = log_p[0] + np.where(start, 0.0, NEG_INF)
     back = []

@@ -146,3 +146,25 @@ def test_atis_md5_mismatch(tmp_path):
         f.write("BOS extra EOS\tO O atis_flight\n")
     with pytest.raises(DataError, match="md5 ede48c4eb34493de7d66ac4657624484"):
         sources.download_atis(f"file://{mirror}", cache_dir=str(tmp_path / "c"))
+
+
+def test_words_are_lowercased_and_digits_become_shapes():
+    assert text.normalize_word("Flight") == "flight"
+    assert text.normalize_word("1991") == "DIGITDIGITDIGITDIGIT"
+    assert text.normalize_word("ua123") == "uaDIGITDIGITDIGIT"
+    tokens, words = text.tokenize("  Flights  on 21st ")
+    assert tokens == ["Flights", "on", "21st"]
+    assert words == ["flights", "on", "DIGITDIGITst"]
+    assert text.tokenize("") == ([], [])
+
+
+def test_vocabulary_is_built_from_normalised_words():
+    utterances = [
+        text.Utterance(("flight", "1291"), ("O", "B-flight_number"), "f"),
+        text.Utterance(("Flight", "838"), ("O", "B-flight_number"), "f"),
+    ]
+    vocabs = text.AtisVocabularies.build(utterances)
+    assert "DIGITDIGITDIGITDIGIT" in vocabs.words.tokens
+    assert "Flight" not in vocabs.words.tokens
+    assert text.uses_digit_shapes(vocabs.words.tokens)
+    assert not text.uses_digit_shapes(["<pad>", "<unk>", "1291"])
