@@ -10,7 +10,8 @@ A run directory (`runs/<model>-<timestamp>/` by default) holds:
     config.json        the resolved TrainConfig
     metadata.json      model name, classes, preprocessing (for export)
     model.keras        the final model
-    checkpoints/       best.keras (by validation accuracy), last.keras
+    checkpoints/       best.keras (by validation accuracy; the tagger: dev
+                       span F1, also restored as model.keras), last.keras
     backup/            Keras BackupAndRestore state while the run is live
     logs/              TensorBoard event files
     history.csv        one row per epoch (appended across resumes)
