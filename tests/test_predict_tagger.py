@@ -203,3 +203,33 @@ def test_string_signature_in_tensorflow_only_process_tags_like_keras(
     expected = tag_utterances(tagger_run.run_dir, sentences)
     assert served["tags"] == [r["tags"] for r in expected]
     assert served["intents"] == [r["intent"] for r in expected]
+
+
+def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerascnn import tagging
+    from kerascnn.export import export
+    from kerascnn.export.verify import fit_length, load_tagger_examples
+    from kerascnn.metadata import load_model_and_metadata
+
+    result = export(
+        tagger_run.run_dir, format="tflite", base_dir=tmp_path,
+        verify_examples=100,
+    )  # fmt: skip
+    report = result.verification.to_dict()
+    assert report["artifact"]["slot_f1"] == report["keras"]["slot_f1"]
+    model, meta = load_model_and_metadata(tagger_run.run_dir)
+    x, _ = load_tagger_examples(meta, "test", 100)
+    x = fit_length(x, result.metadata["max_length"])
+    runner = Interpreter(model_path=result.path).get_signature_runner()
+    ids = np.concatenate(
+        [runner(token_ids=x[i : i + 1])["tag_ids"] for i in range(len(x))]
+    )
+    probs = np.asarray(model.predict(x, verbose=0)["tags"])
+    start, trans = tagging.allowed_transitions(meta.class_names)
+    for row, n in enumerate((x != 0).sum(1)):
+        expected = tagging.viterbi_decode(probs[row, :n], start, trans)
+        assert ids[row, :n].tolist() == expected
+        assert not ids[row, n:].any()

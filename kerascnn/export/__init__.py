@@ -265,7 +265,10 @@ def _export_tflite(model, meta, model_dir, name, quantize, output,
     converted, spec = model, {}
     if _saved_model.is_tagger(model, meta):
         length = max_length or meta.max_length or _tflite.DEFAULT_MAX_LENGTH
-        converted = _tflite.fixed_length_tagger(model, length)
+        converted = _tflite.fixed_length_tagger(
+            model, length,
+            # In-graph decoding stays float: skipped for int8 (host decodes).
+            tag_names=meta.class_names if quantize != "int8" else None)
         spec = dict(input_shape=(length,), input_dtype="int32",
                     input_name="token_ids")
         metadata["max_length"] = length

@@ -5,6 +5,8 @@
 * `constrained_decode`: BIO-constrained Viterbi over the tag softmax, the
   same decoding as `kerascnn.tagging.viterbi_decode`, as a `tf.scan`, so
   a SavedModel loaded with TensorFlow alone tags exactly like kerascnn.
+* `constrained_decode_fixed`: the same, unrolled over a fixed length
+  (TFLite builtin ops only: no loops or tensor lists).
 """
 
 NEG_INF = -1e30
@@ -72,3 +74,34 @@ def constrained_decode(tag_probs, lengths, start, transitions):
     path = tf.transpose(path, [1, 0])
     mask = steps[None, :] < lengths[:, None]
     return tf.cast(tf.where(mask, path, 0), tf.int64)
+
+
+def constrained_decode_fixed(tag_probs, mask, start, transitions):
+    """`constrained_decode` unrolled over the static length; int32 ids."""
+    import numpy as np
+    import tensorflow as tf
+
+    length = int(tag_probs.shape[1])
+    log_p = tf.math.log(tf.maximum(tf.cast(tag_probs, tf.float32), 1e-12))
+    penalty = tf.constant(np.where(transitions, 0.0, NEG_INF), tf.float32)
+    start_penalty = tf.constant(np.where(start, 0.0, NEG_INF), tf.float32)
+    k = len(start)
+    identity = tf.zeros_like(tf.cast(log_p[:, 0], tf.int32)) + tf.range(
+        k, dtype=tf.int32
+    )
+    score = log_p[:, 0] + start_penalty
+    pointers = []
+    for t in range(1, length):
+        candidates = score[:, :, None] + penalty[None]
+        live = mask[:, t : t + 1]
+        best = tf.argmax(candidates, axis=1, output_type=tf.int32)
+        new = tf.reduce_max(candidates, axis=1) + log_p[:, t]
+        score = tf.where(live, new, score)
+        pointers.append(tf.where(live, best, identity))
+    tag = tf.argmax(score, axis=-1, output_type=tf.int32)
+    path = [tag]
+    for step_pointers in reversed(pointers):
+        tag = tf.gather(step_pointers, tag, batch_dims=1)
+        path.append(tag)
+    path = tf.stack(path[::-1], axis=1)
+    return tf.where(mask, path, tf.zeros_like(path))
