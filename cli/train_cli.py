@@ -189,9 +189,9 @@ def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
     click.echo(json.dumps(metrics, indent=2))
 
 
-@click.command("predict", short_help="Classify PNG/JPEG images.")
+@click.command("predict", short_help="Classify images or tag raw text.")
 @click.argument("source", type=click.Path(exists=True))
-@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1)
 @click.option(
     "--top-k",
     "-k",
@@ -200,14 +200,41 @@ def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
     show_default=True,
     help="Classes to show per image.",
 )
+@click.option(
+    "--max-words",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Tagger: longer utterances are truncated (with a warning).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine output.")
-def predict_command(source, files, top_k, as_json):
-    """Classify image FILES with the model in SOURCE (run directory or
-    .keras). Images are converted to the model's channels and size."""
+def predict_command(source, inputs, top_k, max_words, as_json):
+    """Classify image files, or tag utterances with a slot tagger.
+
+    \b
+    kerascnn predict runs/lenet-... digit.png
+    kerascnn predict runs/slot_tagger-... "flights from boston to denver"
+    kerascnn predict saved_models/slot_tagger/1 "cheapest fare to dallas"
+    cat utterances.txt | kerascnn predict runs/slot_tagger-... --json
+
+    SOURCE is a run directory or .keras file (or, for the tagger, an
+    exported SavedModel folder). Tagger INPUTS are utterances (none or
+    "-": one a line from stdin); --json prints one object a line with
+    tokens, tags, slots, intent and intent_probability.
+    """
+    from kerascnn.predict import is_text_source
+
+    with user_errors():
+        text_source = is_text_source(source)
+    if text_source:
+        _predict_text(source, inputs, max_words, as_json)
+        return
+    if not inputs:
+        raise click.UsageError("Pass one or more image files to classify.")
     from kerascnn.predict import predict_files
 
     with user_errors():
-        results = predict_files(source, files, top_k=top_k)
+        results = predict_files(source, inputs, top_k=top_k)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -216,3 +243,23 @@ def predict_command(source, files, top_k, as_json):
             f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
         )
         click.echo(f"{item['file']}: {ranked}")
+
+
+def _predict_text(source, inputs, max_words, as_json):
+    from kerascnn.predict import format_tagged, tag_utterances
+
+    utterances = list(inputs)
+    if not utterances or utterances == ["-"]:
+        utterances = click.get_text_stream("stdin").read().splitlines()
+    if not utterances:
+        raise click.UsageError("No utterances: pass text or pipe lines in.")
+    with user_errors():
+        results = tag_utterances(source, utterances, max_words=max_words)
+    for result in results:
+        if result.get("warning"):
+            click.echo(f"warning: {result['warning']}", err=True)
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            shown = {k: v for k, v in result.items() if k != "warning"}
+            click.echo(format_tagged(shown))

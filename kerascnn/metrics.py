@@ -4,6 +4,10 @@
   semantics of the CoNLL-2000 `conlleval` script: a span counts only when
   its type and both boundaries match; ill-formed IOB (an `I-` tag after `O`
   or after a different type) starts a new span, as conlleval does.
+* `tagging_report` / `intent_report`: the slot tagger's test report (span
+  P/R/F1, per-slot-type F1, token accuracy; intent accuracy and sentence
+  exact match). Gold tags are scored as the strings in the data file, so a
+  gold span of a type never seen in training still counts as expected.
 * `classification_report`: accuracy, per-class accuracy and the confusion
   matrix from integer labels and predictions.
 """
@@ -78,6 +82,76 @@ def conll_f1(true_sequences, pred_sequences):
         "correct": correct,
         "found": found,
         "expected": expected,
+    }
+
+
+def _prf(correct, found, expected):
+    precision = correct / found if found else 0.0
+    recall = correct / expected if expected else 0.0
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision + recall
+        else 0.0
+    )
+    return precision, recall, f1
+
+
+def per_type_f1(true_sequences, pred_sequences):
+    """`{type: {"precision", "recall", "f1", "support"}}`, sorted by type."""
+    counts = {}
+    for true, pred in zip(true_sequences, pred_sequences, strict=True):
+        t, p = conll_spans(true), conll_spans(pred)
+        for spans, slot in ((t & p, 0), (p, 1), (t, 2)):
+            for _, _, kind in spans:
+                counts.setdefault(kind, [0, 0, 0])[slot] += 1
+    report = {}
+    for kind in sorted(counts):
+        correct, found, expected = counts[kind]
+        precision, recall, f1 = _prf(correct, found, expected)
+        report[kind] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": expected,
+        }
+    return report
+
+
+def tagging_report(true_sequences, pred_sequences):
+    """Span P/R/F1, per-type F1 and token accuracy of tag-string lists."""
+    spans = conll_f1(true_sequences, pred_sequences)
+    correct = sum(
+        t == p
+        for true, pred in zip(true_sequences, pred_sequences)
+        for t, p in zip(true, pred)
+    )
+    total = sum(len(t) for t in true_sequences)
+    return {
+        "slot_precision": spans["precision"],
+        "slot_recall": spans["recall"],
+        "slot_f1": spans["f1"],
+        "slot_counts": {
+            "correct": spans["correct"],
+            "found": spans["found"],
+            "expected": spans["expected"],
+        },
+        "per_slot_f1": per_type_f1(true_sequences, pred_sequences),
+        "token_accuracy": correct / total if total else 0.0,
+        "num_examples": len(true_sequences),
+    }
+
+
+def intent_report(true_intents, pred_intents, true_tags, pred_tags):
+    """Intent accuracy and sentence exact match (all tags and intent)."""
+    n = len(true_intents)
+    intent_ok = [t == p for t, p in zip(true_intents, pred_intents)]
+    exact = [
+        ok and list(tt) == list(pt)
+        for ok, tt, pt in zip(intent_ok, true_tags, pred_tags)
+    ]
+    return {
+        "intent_accuracy": sum(intent_ok) / n if n else 0.0,
+        "sentence_accuracy": sum(exact) / n if n else 0.0,
     }
 
 

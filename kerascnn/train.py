@@ -10,7 +10,8 @@ A run directory (`runs/<model>-<timestamp>/` by default) holds:
     config.json        the resolved TrainConfig
     metadata.json      model name, classes, preprocessing (for export)
     model.keras        the final model
-    checkpoints/       best.keras (by validation accuracy), last.keras
+    checkpoints/       best.keras (by validation accuracy; the tagger: dev
+                       span F1, also restored as model.keras), last.keras
     backup/            Keras BackupAndRestore state while the run is live
     logs/              TensorBoard event files
     history.csv        one row per epoch (appended across resumes)
@@ -355,17 +356,20 @@ def make_callbacks(config, run_dir, nan_stop, timer):
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
-    monitor = (
-        "val_accuracy" if config.dataset != "atis" else "val_tags_accuracy"
-    )
+    monitor = "val_accuracy" if config.dataset != "atis" else "val_slot_f1"
+    callbacks = [nan_stop]
+    if config.dataset == "atis":
+        from kerascnn.tagging import dev_span_f1_callback
+
+        # Dev span F1 into the logs before the checkpoint reads them.
+        callbacks.append(dev_span_f1_callback(config))
     # Epoch-granular callbacks only, one model serialization per epoch
     # (see kerascnn.callbacks).
     # The backup reuses the weights of the checkpoint saved just before it.
     checkpoints = EpochCheckpoints(
         ckpt, monitor, "max", best=_best_so_far(run_dir, monitor)
     )
-    callbacks = [
-        nan_stop,
+    callbacks += [
         checkpoints,
         EpochBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), checkpoints),
         keras.callbacks.CSVLogger(
@@ -635,8 +639,9 @@ def evaluate_model(
 ):
     """Test-set metrics of a model: loss, accuracy, per-class, confusion.
 
-    For the slot tagger: token accuracy over real tokens, conlleval span
-    precision/recall/F1 and intent accuracy.
+    For the slot tagger: `kerascnn.tagging.evaluate_atis` (conlleval spans
+    on the gold tag strings, per-slot F1, token/intent accuracy, exact
+    match).
     """
     from kerascnn import data
 
@@ -644,6 +649,12 @@ def evaluate_model(
     if not dataset:
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
+        )
+    if metadata.task == "sequence_tagging":
+        from kerascnn.tagging import evaluate_atis
+
+        return evaluate_atis(
+            model, metadata, data_dir=data_dir, split=split, limit=limit
         )
     image_size, channels = _image_args(metadata.input_shape)
     ds, _ = data.load(
@@ -657,8 +668,6 @@ def evaluate_model(
         image_size=image_size,
         channels=channels,
     )
-    if metadata.task == "sequence_tagging":
-        return _evaluate_tagger(model, metadata, ds)
     return _evaluate_images(model, metadata, ds)
 
 
@@ -681,44 +690,6 @@ def _evaluate_images(model, metadata, ds):
         labels, probs.argmax(-1), metadata.class_names
     )
     return {"loss": loss, **report}
-
-
-def _evaluate_tagger(model, metadata, ds):
-    from kerascnn.metrics import conll_f1
-
-    tag_names = metadata.class_names
-    true_seqs, pred_seqs = [], []
-    intent_true, intent_pred = [], []
-    correct = total = 0
-    for x, y in ds:
-        out = model(x, training=False)
-        tags = np.asarray(out["tags"]).argmax(-1)
-        mask = np.asarray(x) != 0
-        gold = np.asarray(y["tags"])
-        correct += int(((tags == gold) & mask).sum())
-        total += int(mask.sum())
-        for row_pred, row_gold, row_mask in zip(tags, gold, mask):
-            n = int(row_mask.sum())
-            true_seqs.append([_tag(tag_names, t) for t in row_gold[:n]])
-            pred_seqs.append([_tag(tag_names, t) for t in row_pred[:n]])
-        intent_pred.append(np.asarray(out["intent"]).argmax(-1))
-        intent_true.append(np.asarray(y["intent"]))
-    spans = conll_f1(true_seqs, pred_seqs)
-    it, ip = np.concatenate(intent_true), np.concatenate(intent_pred)
-    return {
-        "token_accuracy": correct / max(total, 1),
-        "slot_precision": spans["precision"],
-        "slot_recall": spans["recall"],
-        "slot_f1": spans["f1"],
-        "intent_accuracy": float(np.mean(it == ip)),
-        "num_examples": len(true_seqs),
-        "accuracy": correct / max(total, 1),
-    }
-
-
-def _tag(names, index):
-    name = names[int(index)]
-    return "O" if name.startswith("<") else name
 
 
 def evaluate(

@@ -144,10 +144,12 @@ def test_slot_tagger_trains_end_to_end(tmp_path, data_dir):
     config = recipe_for(
         "slot_tagger",
         data_dir=data_dir,
-        epochs=2,
+        epochs=4,
         limit=1000,
         eval_limit=200,
         learning_rate=1e-2,
+        batch_size=32,
+        schedule="constant",
         runs_root=str(tmp_path),
         export=False,
         log_format="quiet",

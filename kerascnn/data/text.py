@@ -12,6 +12,12 @@ Id layout (the model's Embedding uses `mask_zero=True`):
 * intents: 0 = `"<unk>"` (an intent never seen in training, e.g. a
   multi-intent test label), then training intents.
 
+Words are normalised before lookup (`normalize_word`): lowercased and
+every digit replaced by the shape token `DIGIT`, so `1991` and `2014`
+share one entry (`DIGITDIGITDIGITDIGIT`) and flight numbers, years and
+times never seen in training are still known shapes. The exported
+SavedModel applies the same two steps in-graph (`DIGIT_PATTERN`).
+
 Vocabularies are built from the training portion only (the dev split, the
 last 500 training utterances by default, is excluded). `Vocabulary.lookup`
 returns a `keras.layers.StringLookup` that maps exactly like
@@ -20,6 +26,7 @@ returns a `keras.layers.StringLookup` that maps exactly like
 
 import collections
 import dataclasses
+import re
 
 import numpy as np
 
@@ -29,6 +36,39 @@ from kerascnn.errors import DataError
 PAD = "<pad>"
 UNK = "<unk>"
 BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 32, 48)
+DIGIT_TOKEN = "DIGIT"
+DIGIT_PATTERN = "[0-9]"
+_DIGIT = re.compile(DIGIT_PATTERN)
+
+
+def normalize_word(word):
+    """Lowercase; each ASCII digit becomes `DIGIT` (a word-shape token)."""
+    return _DIGIT.sub(DIGIT_TOKEN, word.lower())
+
+
+def normalize_words(words):
+    """`normalize_word` over a sequence."""
+    return [normalize_word(w) for w in words]
+
+
+def uses_digit_shapes(vocab):
+    """True when a vocabulary was built from `normalize_word`ed words.
+
+    Runs from before the normalisation have raw digits in the vocabulary;
+    their exports and predictions must not rewrite digits.
+    """
+    return any(DIGIT_TOKEN in str(w) for w in vocab) or not any(
+        _DIGIT.search(str(w)) for w in vocab
+    )
+
+
+def tokenize(sentence, normalize_digits=True):
+    """Raw text -> `(tokens as typed, normalised words)` by whitespace."""
+    tokens = sentence.split()
+    words = [w.lower() for w in tokens]
+    if normalize_digits:
+        words = [_DIGIT.sub(DIGIT_TOKEN, w) for w in words]
+    return tokens, words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +201,7 @@ class AtisVocabularies:
     def build(cls, utterances):
         """Builds all three from (training) utterances."""
         return cls(
-            Vocabulary.build(u.words for u in utterances),
+            Vocabulary.build(normalize_words(u.words) for u in utterances),
             Vocabulary.build(u.tags for u in utterances),
             Vocabulary.build(([u.intent] for u in utterances), mask_token=None),
         )
@@ -204,7 +244,7 @@ def encode_utterances(utterances, vocabs):
     """Returns ragged word ids, ragged tag ids and intent ids (int32)."""
     import tensorflow as tf
 
-    words = [vocabs.words.encode(u.words) for u in utterances]
+    words = [vocabs.words.encode(normalize_words(u.words)) for u in utterances]
     tags = [vocabs.tags.encode(u.tags) for u in utterances]
     intents = vocabs.intents.encode([u.intent for u in utterances])
     return (

@@ -104,7 +104,11 @@ def _examples(model, meta, given, count, data_dir, length=None):
         x, y = given
         source = "given"
     else:
-        loaded = _verify.load_examples(meta, "test", count, data_dir)
+        loaded = (
+            _verify.load_tagger_examples(meta, "test", count, data_dir)
+            if _saved_model.is_tagger(model, meta) and meta.dataset == "atis"
+            else _verify.load_examples(meta, "test", count, data_dir)
+        )
         if loaded is None:
             x, y = _synthetic_examples(model, meta, min(count, 64), length)
             source = "synthetic"
@@ -113,7 +117,10 @@ def _examples(model, meta, given, count, data_dir, length=None):
     import numpy as np
 
     x = np.asarray(x)[:count]
-    y = None if y is None else np.asarray(y)[:count]
+    if isinstance(y, _verify.TaggerGold):
+        y = y[:count]
+    elif y is not None:
+        y = np.asarray(y)[:count]
     if length is not None:
         x = _verify.fit_length(x, length)
     return x, y, source
@@ -258,7 +265,10 @@ def _export_tflite(model, meta, model_dir, name, quantize, output,
     converted, spec = model, {}
     if _saved_model.is_tagger(model, meta):
         length = max_length or meta.max_length or _tflite.DEFAULT_MAX_LENGTH
-        converted = _tflite.fixed_length_tagger(model, length)
+        converted = _tflite.fixed_length_tagger(
+            model, length,
+            # In-graph decoding stays float: skipped for int8 (host decodes).
+            tag_names=meta.class_names if quantize != "int8" else None)
         spec = dict(input_shape=(length,), input_dtype="int32",
                     input_name="token_ids")
         metadata["max_length"] = length

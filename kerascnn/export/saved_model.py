@@ -16,12 +16,14 @@ Image classifiers
 
 Slot tagger
     `serving_default`   `token_ids`: int32 `(batch, length)`, 0 = padding.
-    `predict_sentences` `sentences`: string `(batch,)`; lowercasing,
-                        whitespace split and vocabulary lookup in-graph.
-    Both return `tag_probabilities`, `tag_ids`, `tags` (strings, `""` at
-    padding) and, with an intent head, `intent_probabilities`,
-    `intent_ids`, `intent`; `predict_sentences` adds `tokens` and
-    `lengths`.
+    `predict_sentences` `sentences`: string `(batch,)`; whitespace split,
+                        the training normalisation (lowercase, digits ->
+                        `DIGIT`) and vocabulary lookup in-graph.
+    Both return `tag_probabilities`, `tag_ids` and `tags` (strings, `""` at
+    padding) from BIO-constrained Viterbi decoding in-graph (never an
+    `I-x` after `O` or another type) and, with an intent head,
+    `intent_probabilities`, `intent_ids`, `intent`; `predict_sentences`
+    adds `tokens` and `lengths`.
 
 Every SavedModel also has a `metadata` signature (no inputs) returning the
 metadata JSON as a string, and the same JSON in
@@ -246,9 +248,10 @@ def _tagger_outputs(model, meta, token_ids):
     outputs = model(token_ids, training=False)
     if not isinstance(outputs, dict):
         outputs = {"tags": outputs}
-    tag_names = tf.constant([str(n) for n in _class_names(model, meta)])
+    names = [str(n) for n in _class_names(model, meta)]
+    tag_names = tf.constant(names)
     tag_probs = tf.cast(outputs["tags"], tf.float32)
-    tag_ids = tf.argmax(tag_probs, axis=-1)
+    tag_ids = _decode_tag_ids(tag_probs, token_ids, names)
     tags = tf.where(
         tf.not_equal(token_ids, PADDING_TOKEN_ID),
         tf.gather(tag_names, tag_ids),
@@ -267,6 +270,24 @@ def _tagger_outputs(model, meta, token_ids):
             intent=tf.gather(tf.constant(intents), intent_ids),
         )
     return result
+
+
+def _decode_tag_ids(tag_probs, token_ids, names):
+    """BIO-constrained Viterbi ids (argmax when the tags are not IOB)."""
+    import tensorflow as tf
+
+    from kerascnn.export import tagger_graph
+    from kerascnn.tagging import allowed_transitions
+
+    if not any(n.startswith("I-") for n in names):
+        return tf.argmax(tag_probs, axis=-1)
+    start, transitions = allowed_transitions(names)
+    lengths = tf.reduce_sum(
+        tf.cast(tf.not_equal(token_ids, PADDING_TOKEN_ID), tf.int32), axis=1
+    )
+    return tagger_graph.constrained_decode(
+        tag_probs, lengths, start, transitions
+    )
 
 
 def make_vocab_table(vocab):
@@ -298,9 +319,11 @@ def tokenize(sentences, lowercase=True):
 def _add_tagger_endpoints(archive, model, meta):
     import tensorflow as tf
 
+    from kerascnn.data.text import uses_digit_shapes
+    from kerascnn.export import tagger_graph
+
     table = make_vocab_table(meta.vocab)
     archive.track(table)
-    lowercase = bool(meta.preprocessing.get("lowercase", True))
 
     archive.add_endpoint(
         "serving_default",
@@ -310,9 +333,14 @@ def _add_tagger_endpoints(archive, model, meta):
         ],
     )
 
+    digits = uses_digit_shapes(meta.vocab)
+
     def predict_sentences(sentences):
-        words = tokenize(sentences, lowercase)
-        ids = tf.ragged.map_flat_values(table.lookup, words)
+        words = tokenize(sentences, lowercase=False)
+        normalized = tf.ragged.map_flat_values(
+            tagger_graph.normalize_words, words, digits
+        )
+        ids = tf.ragged.map_flat_values(table.lookup, normalized)
         token_ids = tf.cast(ids.to_tensor(PADDING_TOKEN_ID), tf.int32)
         result = _tagger_outputs(model, meta, token_ids)
         result["tokens"] = words.to_tensor("")

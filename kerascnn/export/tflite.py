@@ -47,7 +47,7 @@ def _fixed_lstm(layer):
     return keras.layers.LSTM.from_config(config)
 
 
-def fixed_length_tagger(model, max_length):
+def fixed_length_tagger(model, max_length, tag_names=None):
     """The tagger as a fixed-length model with unrolled LSTMs.
 
     Rebuilding with `unroll=True` is not enough: in Keras 3.15 an unrolled
@@ -62,10 +62,13 @@ def fixed_length_tagger(model, max_length):
             `embedding`, `bilstm<i>`, `tags`, optional `intent_pool` and
             `intent`).
         max_length: int, the fixed sequence length.
+        tag_names: IOB2 tag names; when given, the model also returns
+            `tag_ids`, int32 `(batch, max_length)`: BIO-constrained Viterbi
+            decoding unrolled over the fixed length (builtin ops only).
 
     Returns:
         A callable `keras.Model`: int32 `(batch, max_length)` token ids ->
-        dict of `tags` (and `intent`) probabilities.
+        dict of `tags` (and `intent`) probabilities (and `tag_ids`).
     """
     import keras
     import tensorflow as tf
@@ -90,7 +93,10 @@ def fixed_length_tagger(model, max_length):
     def clone(layer):
         copy = layer.__class__.from_config(layer.get_config())
         if layer.weights:
-            copy.build(layer.input.shape)
+            source = layer.input
+            if isinstance(source, (list, tuple)):  # (inputs, mask) calls
+                source = source[0]
+            copy.build(source.shape)
             copy.set_weights(layer.get_weights())
         return copy
 
@@ -132,11 +138,21 @@ def fixed_length_tagger(model, max_length):
                 )
                 x = tf.concat([y, y_rev], axis=-1)
             outputs = {"tags": self.tags(x)}
+            if transitions is not None:
+                outputs["tag_ids"] = tagger_graph.constrained_decode_fixed(
+                    outputs["tags"], mask, *transitions
+                )
             if self.intent is not None:
                 pooled = self.intent_pool(x, mask=mask)
                 outputs["intent"] = self.intent(pooled)
             return outputs
 
+    from kerascnn.export import tagger_graph
+    from kerascnn.tagging import allowed_transitions
+
+    transitions = None
+    if tag_names and any(str(n).startswith("I-") for n in tag_names):
+        transitions = allowed_transitions([str(n) for n in tag_names])
     fixed = FixedLengthTagger()
     fixed(tf.zeros((1, max_length), tf.int32))
     return fixed
@@ -157,7 +173,10 @@ def _write_intermediate(model, input_shape, dtype, path, input_name):
     def serve(x):
         outputs = model(x, training=False)
         if isinstance(outputs, dict):
-            return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+            return {
+                k: v if v.dtype.is_integer else tf.cast(v, tf.float32)
+                for k, v in outputs.items()
+            }
         return {"probabilities": tf.cast(outputs, tf.float32)}
 
     archive = keras.export.ExportArchive()

@@ -10,6 +10,12 @@ SavedModel, 1e-3 for float TFLite) or a quantized one loses more than
 
 Examples come from `kerascnn.data.load(meta.dataset, split, limit=N)`;
 tests and callers without the data package pass arrays `(x, y)` instead.
+The slot tagger is verified on real ATIS test sentences
+(`load_tagger_examples`): both Keras and the artifact are decoded with
+the BIO-constrained Viterbi of `kerascnn.tagging` and scored against the
+gold tag strings of the file, so the report shows conlleval span F1
+(`slot_f1`) of the artifact beside the Keras model's, and `accuracy` is
+token accuracy.
 """
 
 import dataclasses
@@ -33,9 +39,13 @@ class ArtifactResult:
     accuracy: float = None
     max_diff: float = None
     latency_ms: float = None
+    slot_f1: float = None
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["slot_f1"] is None:
+            del d["slot_f1"]
+        return d
 
 
 @dataclasses.dataclass
@@ -67,11 +77,19 @@ class VerifyReport:
     def table(self):
         """A small fixed-width table, one row per artifact."""
         head = ("artifact", "size", "accuracy", "max diff", "latency/ex")
+        spans = self.keras.slot_f1 is not None
+        if spans:
+            head = (*head[:3], "span F1", *head[3:])
         rows = [head] + [
             (
                 r.artifact,
                 _size(r.size_bytes),
                 "-" if r.accuracy is None else f"{100 * r.accuracy:.2f}%",
+                *(
+                    ["-" if r.slot_f1 is None else f"{100 * r.slot_f1:.2f}"]
+                    if spans
+                    else []
+                ),
                 "-" if r.max_diff is None else f"{r.max_diff:.2e}",
                 "-" if r.latency_ms is None else f"{r.latency_ms:.3f} ms",
             )
@@ -167,6 +185,54 @@ def load_examples(meta, split="test", limit=500, data_dir=None,
         ys = [row for batch in ys for row in batch]
     x, y = _stack(xs), _stack(ys)
     return x[:limit], y[:limit]
+
+
+@dataclasses.dataclass
+class TaggerGold:
+    """Gold labels of tagger examples: tag strings and tag names."""
+
+    tags: list
+    tag_names: list
+
+    def __len__(self):
+        return len(self.tags)
+
+    def __getitem__(self, index):
+        return TaggerGold(self.tags[index], self.tag_names)
+
+
+def load_tagger_examples(meta, split="test", limit=500, data_dir=None):
+    """`(token ids (N, T), TaggerGold)` of real ATIS sentences, or `None`.
+
+    Words get the training normalisation; gold tags stay the strings of
+    the file (a tag never seen in training still counts as a gold span).
+    """
+    import numpy as np
+
+    try:
+        from kerascnn import tagging
+        from kerascnn.data import text
+
+        utterances, _ = tagging.load_atis_split(split, data_dir, limit)
+    except Exception:  # data missing or unreadable: caller decides
+        return None
+    if not utterances:
+        return None
+    vocab = text.Vocabulary(meta.vocab)
+    digits = text.uses_digit_shapes(meta.vocab)
+    rows = [
+        vocab.encode(
+            text.normalize_words(u.words)
+            if digits
+            else [w.lower() for w in u.words]
+        )
+        for u in utterances
+    ]
+    x = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = r
+    gold = TaggerGold([list(u.tags) for u in utterances], meta.class_names)
+    return x, gold
 
 
 def fit_length(x, length):
@@ -269,6 +335,9 @@ def accuracy(probabilities, labels, token_ids=None):
     """Top-1 accuracy; for the tagger over real (non-padding) tokens."""
     import numpy as np
 
+    if isinstance(labels, TaggerGold):
+        return tagger_scores(probabilities, labels, token_ids)[0]
+
     labels = np.asarray(labels)
     pred = np.argmax(probabilities, axis=-1)
     if pred.ndim == 2:  # tags: compare where a real token stands
@@ -337,7 +406,26 @@ def compare(model, run, x, y, artifact_name, size_bytes,
         max_diff=max_difference(reference, outputs, token_ids),
         latency_ms=batch_latency_ms(run, x),
     )
+    if isinstance(y, TaggerGold):
+        for r, probs in ((keras_row, reference[0]), (row, outputs[0])):
+            r.accuracy, r.slot_f1 = tagger_scores(probs, y, token_ids)
     return VerifyReport(keras_row, row, num_examples=len(x))
+
+
+def tagger_scores(probabilities, gold, token_ids):
+    """`(token accuracy, span F1)` of constrained-decoded tags vs gold."""
+    import numpy as np
+
+    from kerascnn import metrics, tagging
+
+    lengths = [
+        min(len(g), int(n))
+        for g, n in zip(gold.tags, (np.asarray(token_ids) != 0).sum(1))
+    ]
+    pred = tagging.decode_tags(probabilities, lengths, gold.tag_names)
+    true = [g[:n] for g, n in zip(gold.tags, lengths)]
+    report = metrics.tagging_report(true, pred)
+    return report["token_accuracy"], report["slot_f1"]
 
 
 def check(report, tolerance=None, max_accuracy_drop=None):

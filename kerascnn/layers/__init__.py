@@ -3,9 +3,12 @@
 from kerascnn.layers.batch_norm import FusedBatchNormalization
 from kerascnn.layers.lrn import LocalResponseNormalization
 from kerascnn.layers.shortcut import ZeroPadShortcut
+from kerascnn.layers.text import IntentPool, WordDropout
 
 __all__ = [
     "FusedBatchNormalization",
+    "IntentPool",
     "LocalResponseNormalization",
+    "WordDropout",
     "ZeroPadShortcut",
 ]

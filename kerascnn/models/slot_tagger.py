@@ -1,20 +1,26 @@
 """Bidirectional-LSTM slot tagger with an optional joint intent head.
 
-token ids -> Embedding (index 0 is padding and is masked) -> `num_layers`
-x Bidirectional(LSTM, return_sequences) -> per-token softmax over IOB slot
-tags. With `num_intents` set, a masked average of the last LSTM layer feeds
-a second softmax over intents, and the model returns a dict
-`{"tags": ..., "intent": ...}`.
+token ids -> word dropout (training only) -> Embedding (index 0 is padding
+and is masked) -> dropout -> `num_layers` x Bidirectional(LSTM,
+return_sequences) -> dropout -> per-token softmax over IOB slot tags. With
+`num_intents` set, an intent head reads the last BiLSTM layer through
+`IntentPool` (`"mean"`: masked average; `"attention"`: the final forward
+and backward states plus an attention-weighted sum) and the model returns a
+dict `{"tags": ..., "intent": ...}`.
 
 This is the recurrent slot-filling setup of Mesnil et al. (2015) with an
-LSTM (Yao et al., 2014) and the joint intent head of Hakkani-Tur et al.
-(2016). Inputs have variable length by default (`input_shape=(None,)`);
+LSTM (Yao et al., 2014), the joint intent head of Hakkani-Tur et al.
+(2016) and the attention pooling of Liu & Lane (2016). Word dropout
+(Kiperwasser & Goldberg, 2016) trains the `<unk>` embedding so that a word
+never seen in training (a new city) still gets its tag from the context.
+Inputs have variable length by default (`input_shape=(None,)`);
 `unroll=True` with a fixed length is what the TFLite export uses.
 """
 
 import keras
 
 from kerascnn.errors import InvalidArgumentError
+from kerascnn.layers.text import IntentPool, WordDropout
 from kerascnn.models import _validation as v
 from kerascnn.models.registry import register_model
 
@@ -22,7 +28,8 @@ REFERENCE = (
     "Mesnil et al. (2015), Using recurrent neural networks for slot filling "
     "in spoken language understanding (https://doi.org/10.1109/"
     "TASLP.2014.2383614); Hakkani-Tur et al. (2016), multi-domain joint "
-    "semantic frame parsing"
+    "semantic frame parsing; Liu & Lane (2016), attention-based recurrent "
+    "neural network models for joint intent detection and slot filling"
 )
 
 
@@ -60,6 +67,9 @@ def slot_tagger(
     units=128,
     num_layers=1,
     dropout=0.0,
+    embedding_dropout=0.0,
+    word_dropout=0.0,
+    intent_pooling="mean",
     unroll=False,
     name="slot_tagger",
 ):
@@ -71,14 +81,21 @@ def slot_tagger(
         num_classes: int, number of slot tags (the output width per token).
             Defaults to `128`.
         vocab_size: int, embedding rows including padding id 0 and the OOV
-            id. Defaults to `1000`.
+            id 1. Defaults to `1000`.
         num_intents: int or `None`; adds the joint intent head. Defaults to
             `None`.
         embedding_dim: int. Defaults to `100`.
         units: int, LSTM units per direction. Defaults to `128`.
         num_layers: int, stacked BiLSTM layers. Defaults to `1`.
-        dropout: float, dropout on the LSTM inputs and before the heads.
+        dropout: float, dropout before the heads and on the inputs of
+            stacked BiLSTM layers after the first. Defaults to `0.0`.
+        embedding_dropout: float, dropout on the embeddings (before the
+            first BiLSTM). Defaults to `0.0`.
+        word_dropout: float, training-time probability of replacing a word
+            by `<unk>` (id 1), which trains the unknown-word embedding.
             Defaults to `0.0`.
+        intent_pooling: `"mean"` or `"attention"` (see `IntentPool`).
+            Defaults to `"mean"`.
         unroll: bool, unroll the LSTMs (needs a fixed length; used for
             builtin-only TFLite export). Defaults to `False`.
         name: model name. Defaults to `"slot_tagger"`.
@@ -96,17 +113,24 @@ def slot_tagger(
     if num_intents is not None:
         v.check_positive_int("num_intents", num_intents)
     dropout = v.check_rate("dropout", dropout)
+    embedding_dropout = v.check_rate("embedding_dropout", embedding_dropout)
+    word_dropout = v.check_rate("word_dropout", word_dropout)
 
     inputs = keras.Input(shape=shape, dtype="int32", name="token_ids")
+    ids = inputs
+    if word_dropout:
+        ids = WordDropout(word_dropout, name="word_dropout")(ids)
     x = keras.layers.Embedding(
         vocab_size, embedding_dim, mask_zero=True, name="embedding"
-    )(inputs)
+    )(ids)
+    if embedding_dropout:
+        x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     for i in range(1, num_layers + 1):
         x = keras.layers.Bidirectional(
             keras.layers.LSTM(
                 units,
                 return_sequences=True,
-                dropout=dropout,
+                dropout=dropout if i > 1 else 0.0,
                 unroll=unroll,
                 name=f"lstm{i}",
             ),
@@ -120,7 +144,7 @@ def slot_tagger(
     )(x)
     if num_intents is None:
         return keras.Model(inputs, tags, name=name)
-    pooled = keras.layers.GlobalAveragePooling1D(name="intent_pool")(x)
+    pooled = IntentPool(intent_pooling, name="intent_pool")(x)
     intent = keras.layers.Dense(
         num_intents, activation="softmax", name="intent", dtype="float32"
     )(pooled)

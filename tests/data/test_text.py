@@ -87,18 +87,20 @@ def test_atis_vocab_from_train_only_and_round_trip(data_dir):
     _, info = load("atis", "dev", data_dir=data_dir)
     assert info.num_examples == 500
     vocab = set(info.vocab)
-    seen = {w for u in portion for w in u.words}
+    norm = text.normalize_word
+    seen = {norm(w) for u in portion for w in u.words}
     assert vocab - {"<pad>", "<unk>"} == seen
-    dev_only = sorted({w for u in dev for w in u.words} - seen)
+    dev_only = sorted({norm(w) for u in dev for w in u.words} - seen)
     assert dev_only  # there are words only in dev; they map to OOV
     vocabs = info.vocabularies
     assert vocabs.words.encode(dev_only[:1]).tolist() == [1]
-    # ids -> strings round trip on the first dev utterance.
+    # ids -> (normalised) strings round trip on the first dev utterance.
     ds, _ = load("atis", "dev", data_dir=data_dir, batch_size=4)
     words, labels = next(iter(ds))
     first = dev[0]
     decoded = vocabs.words.decode(words[0].numpy())
-    assert decoded == [w if w in seen else "<unk>" for w in first.words]
+    expected = [norm(w) for w in first.words]
+    assert decoded == [w if w in seen else "<unk>" for w in expected]
     assert vocabs.tags.decode(labels["tags"][0].numpy()) == list(first.tags)
     intent = int(labels["intent"][0])
     assert vocabs.intents.tokens[intent] == first.intent
@@ -135,3 +137,25 @@ def test_atis_md5_mismatch(tmp_path, data_dir):
         f.write("BOS extra EOS\tO O atis_flight\n")
     with pytest.raises(DataError, match="md5 ede48c4eb34493de7d66ac4657624484"):
         sources.download_atis(f"file://{mirror}", cache_dir=str(tmp_path / "c"))
+
+
+def test_words_are_lowercased_and_digits_become_shapes():
+    assert text.normalize_word("Flight") == "flight"
+    assert text.normalize_word("1991") == "DIGITDIGITDIGITDIGIT"
+    assert text.normalize_word("ua123") == "uaDIGITDIGITDIGIT"
+    tokens, words = text.tokenize("  Flights  on 21st ")
+    assert tokens == ["Flights", "on", "21st"]
+    assert words == ["flights", "on", "DIGITDIGITst"]
+    assert text.tokenize("") == ([], [])
+
+
+def test_vocabulary_is_built_from_normalised_words():
+    utterances = [
+        text.Utterance(("flight", "1291"), ("O", "B-flight_number"), "f"),
+        text.Utterance(("Flight", "838"), ("O", "B-flight_number"), "f"),
+    ]
+    vocabs = text.AtisVocabularies.build(utterances)
+    assert "DIGITDIGITDIGITDIGIT" in vocabs.words.tokens
+    assert "Flight" not in vocabs.words.tokens
+    assert text.uses_digit_shapes(vocabs.words.tokens)
+    assert not text.uses_digit_shapes(["<pad>", "<unk>", "1291"])

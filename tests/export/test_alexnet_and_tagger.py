@@ -92,7 +92,7 @@ def test_tagger_tflite_fixed_length_builtin_ops(atis_run, tmp_path):
     (sig,) = info["signatures"].values()
     assert sig["inputs"][0]["shape"] == [1, 24]
     assert sig["inputs"][0]["dtype"] == "int32"
-    assert {o["name"] for o in sig["outputs"]} == {"tags", "intent"}
+    assert {o["name"] for o in sig["outputs"]} == {"tags", "intent", "tag_ids"}
     assert info["metadata"]["vocab"][:2] == ["<pad>", "<unk>"]
     from tensorflow.lite.python import schema_py_generated as schema
 
