@@ -170,7 +170,7 @@ def load_atis_split(split, data_dir=None, limit=None):
     """`(utterances of split, training utterances)` of local/cached ATIS."""
     from kerascnn.data import sources
 
-    paths, _ = sources.find_atis(data_dir)
+    paths = sources.read("atis", "train", data_dir=data_dir).text_path
     utterances, train, _ = text.split_atis(paths, split)
     if limit is not None:
         utterances = utterances[:limit]
