@@ -20,6 +20,7 @@ good version down.
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import threading
@@ -181,6 +182,20 @@ def _error_code(error):
         }
         return names.get(code, "UNKNOWN")
     return "NOT_FOUND" if isinstance(error, FileNotFoundError) else "UNKNOWN"
+
+
+def freeze_heap():
+    """Moves every live object out of reach of Python's cyclic GC.
+
+    A loaded SavedModel leaves hundreds of thousands of long-lived
+    Python objects; without this, the full collections that the
+    requests' own allocations trigger walk all of them, which cost
+    more CPU per request than LeNet's call. Unfreezing and collecting
+    first frees the cycles of versions unloaded since the last freeze.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def load_version(name, version, path):
@@ -416,6 +431,8 @@ class ModelServer:
                 new, gone = self._sync_model(config)
                 loaded += [(config.name, v) for v in new]
                 unloaded += [(config.name, v) for v in gone]
+        if loaded or unloaded:
+            freeze_heap()
         self._report_versions()
         return loaded, unloaded
 

@@ -359,7 +359,7 @@ def _numeric_array(name, value, np_dtype):
             f"input {name!r} expects {target.name} values; received "
             f"{array.dtype.name} values."
         )
-    return array.astype(target)
+    return array.astype(target, copy=False)
 
 
 def _string_array(name, value):

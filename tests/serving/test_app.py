@@ -352,3 +352,28 @@ def test_latest_policy_and_reload(lenet, tmp_path):
     assert status == 200
     assert answer["model_version_status"][0]["version"] == "4"
     assert server.handle("GET", "/v1/models/lenet/versions/1")[0] == 404
+
+
+def test_loaded_models_are_frozen_out_of_the_cyclic_gc(lenet, tmp_path):
+    """Loading freezes the heap; a version swap frees the old one's cycles."""
+    import gc
+    import shutil
+    import weakref
+
+    from kerascnn.serving import ModelServer
+
+    base, _ = lenet
+    gc.unfreeze()
+    shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "1")
+    server = ModelServer(tmp_path / "lenet", poll_seconds=0)
+    try:
+        assert gc.get_freeze_count() > 10_000  # TF's objects, not a few
+        old = weakref.ref(server.get("lenet"))
+        shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "2")
+        assert server.reload() == ([("lenet", 2)], [("lenet", 1)])
+        assert gc.get_freeze_count() > 10_000
+        assert old() is None  # unfrozen and collected, not leaked
+        assert server.handle("GET", "/v1/models/lenet")[0] == 200
+    finally:
+        server.close()
+        gc.unfreeze()
