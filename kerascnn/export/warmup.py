@@ -108,16 +108,20 @@ def _input_values(key, dtype, x, meta):
     is_float = dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE)
     is_int = dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64)
     is_string = dtype == types_pb2.DT_STRING
-    as_numpy = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE:
-                np.float64, types_pb2.DT_INT32: np.int32,
-                types_pb2.DT_INT64: np.int64}.get(dtype)
+    as_numpy = {
+        types_pb2.DT_FLOAT: np.float32,
+        types_pb2.DT_DOUBLE: np.float64,
+        types_pb2.DT_INT32: np.int32,
+        types_pb2.DT_INT64: np.int64,
+    }.get(dtype)
     if key == "pixels" and is_float:
         return raw_pixels(x, meta.preprocessing).astype(as_numpy)
     if key == "images" and is_float:
         return np.asarray(x, as_numpy)
     if key == "images" and is_string:
-        return np.array(encode_png(raw_pixels(x, meta.preprocessing)),
-                        dtype=object)
+        return np.array(
+            encode_png(raw_pixels(x, meta.preprocessing)), dtype=object
+        )
     if key == "token_ids" and is_int:
         return np.asarray(x, as_numpy)
     if key == "sentences" and is_string:
@@ -161,12 +165,17 @@ def build_requests(model_name, signature_defs, meta, x):
     for name, signature in signature_defs.items():
         inputs = sorted(signature.inputs.items())
         sizes = WARMUP_BATCH_SIZES if inputs else (0,)
-        made = [_request(model_name, name, inputs, rows, meta)
-                for rows in _batches(x, sizes)]
+        made = [
+            _request(model_name, name, inputs, rows, meta)
+            for rows in _batches(x, sizes)
+        ]
         if None in made:
             logger.warning(
                 "No warm-up requests for signature %r: its inputs %s are "
-                "not ones kerascnn writes.", name, [k for k, _ in inputs])
+                "not ones kerascnn writes.",
+                name,
+                [k for k, _ in inputs],
+            )
             continue
         requests.extend(made)
     return requests
