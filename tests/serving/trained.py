@@ -47,8 +47,11 @@ def _train_lenet(data_dir, run_dir):
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x[:6000] / 255.0, y[:6000], epochs=2, batch_size=32, verbose=0)
     meta = ModelMetadata(
-        model="lenet", dataset="mnist", input_shape=(28, 28, 1),
-        class_names=MNIST_CLASSES, preprocessing=MNIST_PREPROCESSING,
+        model="lenet",
+        dataset="mnist",
+        input_shape=(28, 28, 1),
+        class_names=MNIST_CLASSES,
+        preprocessing=MNIST_PREPROCESSING,
     )
     return save_run(model, meta, run_dir)
 
@@ -65,17 +68,30 @@ def _train_tagger(data_dir, run_dir):
     keras.utils.set_random_seed(0)
     ds, info = load("atis", "train", data_dir=data_dir, batch_size=32)
     model = models.build(
-        "slot_tagger", input_shape=(None,), num_classes=len(info.class_names),
-        vocab_size=len(info.vocab), num_intents=len(info.intent_names),
-        embedding_dim=64, units=64,
+        "slot_tagger",
+        input_shape=(None,),
+        num_classes=len(info.class_names),
+        vocab_size=len(info.vocab),
+        num_intents=len(info.intent_names),
+        embedding_dim=64,
+        units=64,
     )
-    model.compile("adam", {"tags": "sparse_categorical_crossentropy",
-                           "intent": "sparse_categorical_crossentropy"})
+    model.compile(
+        "adam",
+        {
+            "tags": "sparse_categorical_crossentropy",
+            "intent": "sparse_categorical_crossentropy",
+        },
+    )
     model.fit(ds, epochs=4, verbose=0)
     meta = ModelMetadata(
-        model="slot_tagger", task="sequence_tagging", dataset="atis",
-        input_shape=(None,), class_names=list(info.class_names),
-        vocab=list(info.vocab), intent_names=list(info.intent_names),
+        model="slot_tagger",
+        task="sequence_tagging",
+        dataset="atis",
+        input_shape=(None,),
+        class_names=list(info.class_names),
+        vocab=list(info.vocab),
+        intent_names=list(info.intent_names),
         preprocessing={"lowercase": True},
     )
     return save_run(model, meta, run_dir)
@@ -89,10 +105,12 @@ def exported_models(data_dir, tmp_path_factory):
         runs = tmp_path_factory.mktemp("trained_runs")
         base = tmp_path_factory.mktemp("trained_models")
         lenet = _train_lenet(data_dir, runs / "lenet")
-        export(lenet, base_dir=str(base), verify_examples=200,
-               data_dir=data_dir)
+        export(
+            lenet, base_dir=str(base), verify_examples=200, data_dir=data_dir
+        )
         tagger = _train_tagger(data_dir, runs / "tagger")
-        export(tagger, base_dir=str(base), verify_examples=200,
-               data_dir=data_dir)
+        export(
+            tagger, base_dir=str(base), verify_examples=200, data_dir=data_dir
+        )
         _CACHE["base"] = base
     return _CACHE["base"]

@@ -56,7 +56,9 @@ def add_routes(app, model_server):
     async def page(request):
         body, content_type = read_asset(request.path)
         return web.Response(
-            body=body, content_type=content_type, charset="utf-8",
+            body=body,
+            content_type=content_type,
+            charset="utf-8",
             headers=HEADERS,
         )
 
