@@ -9,8 +9,8 @@ The page draws nothing from outside the server (a Content-Security-Policy
 says so to the browser) and calls the same TF Serving REST routes a client
 would: status, metadata and `:predict` with `predict_images` (`{"b64":
 ...}` PNG or any image file) or `predict_sentences`. The files ship as
-package data; there is no build step. `kerascnn serve --no-ui` leaves these
-routes out.
+package data; there is no build step. `routes()` gives the aiohttp routes
+to add; `kerascnn serve --no-ui` leaves them out.
 """
 
 import functools
@@ -49,9 +49,14 @@ def model_names(model_server):
     return {"models": sorted(model_server.models())}
 
 
-def add_routes(app, model_server):
-    """Adds the page's routes to an `aiohttp.web.Application`."""
+def routes():
+    """The page's `aiohttp.web.RouteDef`s, for `make_server(extra_routes=)`.
+
+    Handlers find the `ModelServer` in the app (`app.MODEL_SERVER`).
+    """
     from aiohttp import web
+
+    from kerascnn.serving.app import MODEL_SERVER
 
     async def page(request):
         body, content_type = read_asset(request.path)
@@ -63,8 +68,8 @@ def add_routes(app, model_server):
         )
 
     async def models(request):
-        return web.json_response(model_names(model_server))
+        return web.json_response(model_names(request.app[MODEL_SERVER]))
 
-    for path in ASSETS:
-        app.router.add_get(path, page)
-    app.router.add_get(MODELS_ROUTE, models)
+    return [web.get(path, page) for path in ASSETS] + [
+        web.get(MODELS_ROUTE, models)
+    ]
