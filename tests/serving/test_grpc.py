@@ -368,9 +368,10 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
     """A fresh server on a copy of the export logs its warm-up, and its
     first Predict is within 2x of the later ones (the tenth, or the
     median of the 2nd..10th when the machine is noisy)."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
     from kerascnn.serving import make_server
     from kerascnn.serving.grpc_service import GrpcServer
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     shutil.copytree(base / "lenet", tmp_path / "lenet")
     caplog.set_level(logging.INFO, logger="kerascnn.serving")
