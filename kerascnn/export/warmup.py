@@ -247,3 +247,28 @@ def request_arrays(request):
     return name, {
         key: tf.make_ndarray(proto) for key, proto in request.inputs.items()
     }
+
+
+def replay_warmup_requests(version_dir, run):
+    """Calls `run(signature_name, {input: array})` for every record.
+
+    What TF Serving does before it marks a version available; a record
+    that fails fails the load, as there. Returns the number of records
+    replayed (0 without a warm-up file).
+
+    Raises:
+        ExportError: an unreadable file or a failing record, with the
+            record's number and signature.
+    """
+    requests = read_warmup_requests(version_dir)
+    for number, request in enumerate(requests, 1):
+        signature_name, arrays = request_arrays(request)
+        try:
+            run(signature_name, arrays)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ExportError(
+                f"Warm-up record {number} of {len(requests)} (signature "
+                f"{signature_name!r}) failed: {first}"
+            ) from None
+    return len(requests)

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 
+from kerascnn.errors import ExportError
 from kerascnn.export import export, warmup
 
 
@@ -88,6 +89,25 @@ def test_lenet_warmup_holds_real_digits_for_every_signature(
         }
         assert len({tuple(v) for v in ids.values()}) == 1, ids
 
+    # What `kerascnn serve` replays; a failing record fails the load.
+    seen = []
+    count = warmup.replay_warmup_requests(
+        result.path, lambda name, arrays: seen.append((name, sorted(arrays)))
+    )
+    assert count == len(seen) == 10
+    assert ("predict_pixels", ["pixels"]) in seen and ("metadata", []) in seen
+
+    def broken(name, arrays):
+        if name == "predict_pixels":
+            raise ValueError("boom\nmore lines")
+
+    with pytest.raises(
+        ExportError,
+        match=r"signature 'predict_pixels'\) "
+        "failed: boom$",
+    ):
+        warmup.replay_warmup_requests(result.path, broken)
+
 
 def test_tagger_warmup_holds_real_atis_sentences(atis_run, tmp_path):
     result = export(
@@ -135,8 +155,6 @@ def test_raw_pixels_undoes_mean_std_normalization():
 
 
 def test_unreadable_warmup_file_is_a_clear_error(tmp_path):
-    from kerascnn.errors import ExportError
-
     path = warmup.warmup_path(tmp_path)
     os.makedirs(os.path.dirname(path))
     with open(path, "wb") as f:
