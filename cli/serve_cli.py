@@ -1,14 +1,37 @@
 """`kerascnn serve`: TF Serving's REST API over exported SavedModels.
 
-Parses options, calls `kerascnn.serving.make_server` and serves until
-Ctrl-C. TensorFlow is imported inside the command only; a
-`KerasCNNError` (no models, a port in use) becomes one line on stderr and
-exit code 1.
+Parses options (TF Serving's flag names, with dashes), builds a
+`ModelServer` and serves it on aiohttp until SIGTERM or Ctrl-C, letting
+in-flight requests finish. TensorFlow is imported inside the command
+only; a `KerasCNNError` (no models, a port in use, a bad config file)
+becomes one line on stderr and exit code 1.
 """
 
 import click
 
 from cli.common import quiet_tensorflow, user_errors
+
+DEFAULT_BATCHING = True
+
+
+def _batching(
+    enable, parameters_file, max_batch_size, timeout_micros, threads, queued
+):
+    from kerascnn.serving import BatchingParameters, read_batching_parameters
+
+    overrides = {
+        "max_batch_size": max_batch_size,
+        "batch_timeout_micros": timeout_micros,
+        "num_batch_threads": threads,
+        "max_enqueued_batches": queued,
+    }
+    if parameters_file:
+        return read_batching_parameters(parameters_file, **overrides)
+    if not enable:
+        return None
+    return BatchingParameters(
+        enabled=True, **{k: v for k, v in overrides.items() if v is not None}
+    )
 
 
 @click.command("serve", short_help="Serve SavedModels over TF Serving REST.")
@@ -18,7 +41,20 @@ from cli.common import quiet_tensorflow, user_errors
     default="saved_models",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Folder of <name>/<integer version>/ SavedModels.",
+    help="Folder of <name>/<integer version>/ SavedModels, or one model's "
+    "folder of versions.",
+)
+@click.option(
+    "--model-name",
+    default=None,
+    help="Serve --model-base-path (a folder of versions) under this name.",
+)
+@click.option(
+    "--model-config-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="TF Serving model_config_list text file (names, base paths, "
+    "version policies); replaces --model-base-path.",
 )
 @click.option(
     "-H",
@@ -30,6 +66,7 @@ from cli.common import quiet_tensorflow, user_errors
 @click.option(
     "-p",
     "--port",
+    "--rest-api-port",
     default=8501,
     show_default=True,
     type=click.IntRange(0, 65535),
@@ -42,52 +79,178 @@ from cli.common import quiet_tensorflow, user_errors
     help="Load every version, or only each model's highest.",
 )
 @click.option(
-    "--poll-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    "--file-system-poll-wait-seconds",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Rescan for new versions this often; 0 turns it off.",
+)
+@click.option(
+    "--enable-batching/--disable-batching",
+    default=DEFAULT_BATCHING,
+    show_default=True,
+    help="Merge concurrent requests into one model call.",
+)
+@click.option(
+    "--batching-parameters-file",
+    type=click.Path(dir_okay=False, exists=True),
     default=None,
-    help="Rescan for new versions this often.",
+    help="TF Serving BatchingParameters text file (turns batching on).",
+)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most rows in one batched call.  [default: 32]",
+)
+@click.option(
+    "--batch-timeout-micros",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Longest a batch waits to fill; 0 runs what is queued as soon "
+    "as a worker is free.  [default: 0]",
+)
+@click.option(
+    "--num-batch-threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads running model calls.  [default: CPU count, >= 2]",
+)
+@click.option(
+    "--max-enqueued-batches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Closed batches that may wait per model signature; more gets "
+    "503.  [default: 64]",
+)
+@click.option(
+    "--max-queued-requests",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Requests queued or running per model; more gets 503 at once.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Larger request bodies get 413.",
+)
+@click.option(
+    "--request-timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Deadline per request; 504 after it.",
+)
+@click.option(
+    "--max-num-load-retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Retries of a version that fails to load.",
+)
+@click.option(
+    "--load-retry-interval-micros",
+    type=click.IntRange(min=0),
+    default=60_000_000,
+    show_default=True,
+    help="Wait between those retries.",
 )
 @click.option(
     "-v", "--verbose", is_flag=True, help="Log every request to stderr."
 )
 def serve_command(
-    model_base_path, host, port, all_versions, poll_seconds, verbose
+    model_base_path,
+    model_name,
+    model_config_file,
+    host,
+    port,
+    all_versions,
+    file_system_poll_wait_seconds,
+    enable_batching,
+    batching_parameters_file,
+    max_batch_size,
+    batch_timeout_micros,
+    num_batch_threads,
+    max_enqueued_batches,
+    max_queued_requests,
+    max_body_bytes,
+    request_timeout_seconds,
+    max_num_load_retries,
+    load_retry_interval_micros,
+    verbose,
 ):
-    """Serve every model under --model-base-path until Ctrl-C.
+    """Serve every model under --model-base-path until SIGTERM / Ctrl-C.
 
     \b
     Speaks TensorFlow Serving's REST API, so its clients work unchanged:
       GET  /v1/models/<name>[/versions/<v>]            status
       GET  /v1/models/<name>[/versions/<v>]/metadata   signatures
       POST /v1/models/<name>[/versions/<v>]:predict    instances / inputs
-    Requests without a version use the highest one. Encoded images go to
-    signature_name "predict_images" as {"b64": "..."} values.
+      GET  /monitoring/prometheus/metrics              Prometheus metrics
+    Requests without a version use the highest one. A 503 answer means
+    the model's queue is full: retry after a short back-off.
     """
     import logging
 
     quiet_tensorflow()
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ModelServer, make_server
 
-    if verbose or poll_seconds:
-        logging.basicConfig(format="%(asctime)s %(message)s")
-        logging.getLogger("kerascnn.serving").setLevel(
-            logging.INFO if verbose else logging.WARNING
-        )
+    logging.basicConfig(format="%(asctime)s %(message)s")
+    logging.getLogger("kerascnn.serving").setLevel(
+        logging.INFO if verbose else logging.WARNING
+    )
     with user_errors():
-        server = make_server(
-            model_base_path,
-            host,
-            port,
+        batching = _batching(
+            enable_batching,
+            batching_parameters_file,
+            max_batch_size,
+            batch_timeout_micros,
+            num_batch_threads,
+            max_enqueued_batches,
+        )
+        options = dict(
             version_policy="all" if all_versions else "latest",
-            poll_seconds=poll_seconds,
+            batching=batching,
+            num_threads=num_batch_threads,
+            max_queued_requests=max_queued_requests,
+            request_timeout=request_timeout_seconds,
+            poll_seconds=file_system_poll_wait_seconds,
+            max_num_load_retries=max_num_load_retries,
+            load_retry_interval=load_retry_interval_micros / 1e6,
+        )
+        if model_config_file:
+            model_server = ModelServer.from_config_file(
+                model_config_file, **options
+            )
+        else:
+            model_server = ModelServer(
+                model_base_path, model_name=model_name, **options
+            )
+        server = make_server(
+            host=host,
+            port=port,
+            max_body_bytes=max_body_bytes,
+            access_log=verbose,
+            model_server=model_server,
         )
     try:
-        for name, versions in sorted(server.model_server.models().items()):
+        for name, versions in sorted(model_server.models().items()):
             listed = ", ".join(str(v) for v in sorted(versions))
             click.echo(f"Loaded {name} (versions {listed})")
-        click.echo(f"Serving on {server.url}/v1/models/<name> (Ctrl-C to stop)")
-        server.serve_forever()
+        mode = (
+            f"batching on (max batch {batching.max_batch_size})"
+            if batching
+            else "batching off"
+        )
+        click.echo(
+            f"Serving on {server.url}/v1/models/<name>, {mode} (Ctrl-C to stop)"
+        )
+        server.serve_forever(handle_signals=True)
     except KeyboardInterrupt:
-        click.echo("Shutting down.")
+        pass
     finally:
+        click.echo("Shutting down.")
         server.server_close()

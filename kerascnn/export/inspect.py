@@ -14,7 +14,7 @@ import json
 import os
 
 from kerascnn.errors import ExportError
-from kerascnn.export import saved_model as _saved_model
+from kerascnn.export import layout
 from kerascnn.export import tflite as _tflite
 
 METADATA_KEYS = (
@@ -23,46 +23,29 @@ METADATA_KEYS = (
 )
 
 
-def _tensor_spec(name, spec):
-    shape = None if spec.shape.rank is None else [
-        None if d is None else int(d) for d in spec.shape
-    ]
-    return {"name": name, "dtype": spec.dtype.name, "shape": shape}
-
-
 def inspect_saved_model(path):
     """`{"format", "path", "signatures", "metadata"}` for a SavedModel."""
     import tensorflow as tf
 
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        versions = _saved_model.list_versions(path)
+    if not layout.is_saved_model(path):
+        versions = layout.list_versions(path)
         if not versions:
             raise ExportError(
                 f"{path!r} is neither a SavedModel nor a model folder with "
                 "integer versions."
             )
-        path = os.path.join(path, str(versions[-1]))
+        path = layout.version_path(path, versions[-1])
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:
         raise ExportError(f"Cannot load SavedModel {path!r}: {e}") from None
-    signatures = {}
-    for key, fn in sorted(loaded.signatures.items()):
-        inputs = fn.structured_input_signature[1]
-        signatures[key] = {
-            "inputs": [_tensor_spec(n, s) for n, s in sorted(inputs.items())],
-            "outputs": [
-                _tensor_spec(n, s)
-                for n, s in sorted(fn.structured_outputs.items())
-            ],
-        }
-    metadata = None
-    asset = os.path.join(path, "assets", _saved_model.METADATA_ASSET)
-    if os.path.isfile(asset):
-        with open(asset) as f:
-            metadata = json.load(f)
+    signatures = {
+        key: layout.describe_signature(sig)
+        for key, sig in layout.signatures_of(loaded).items()
+    }
     return {"format": "saved_model", "path": path,
-            "signatures": signatures, "metadata": metadata}
+            "signatures": signatures,
+            "metadata": layout.read_metadata(path)}
 
 
 def _tflite_tensor(detail):

@@ -36,8 +36,9 @@ import shutil
 import tempfile
 
 from kerascnn.errors import ExportError
+from kerascnn.export import layout
 
-METADATA_ASSET = "kerascnn_metadata.json"
+METADATA_ASSET = layout.METADATA_ASSET
 UNKNOWN_TOKEN_ID = 1
 PADDING_TOKEN_ID = 0
 
@@ -46,13 +47,8 @@ PADDING_TOKEN_ID = 0
 
 
 def list_versions(model_dir):
-    """Integer version folders under `model_dir`, sorted ascending."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(n) for n in os.listdir(model_dir)
-        if n.isdigit() and os.path.isdir(os.path.join(model_dir, n))
-    )
+    """Version folders under `model_dir` (see `layout`), ascending."""
+    return layout.list_versions(model_dir, complete=False)
 
 
 def next_version(model_dir):

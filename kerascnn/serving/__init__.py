@@ -4,31 +4,61 @@
     >>> server = make_server("saved_models", port=8501)
     >>> server.serve_forever()
 
-`ModelServer` loads `<base>/<name>/<integer version>/` SavedModels and
-answers status, metadata and `:predict` requests (no HTTP involved);
-`make_server` binds it to a `ThreadingHTTPServer`. Existing TF Serving
-REST clients work unchanged. No dependency beyond TensorFlow and the
-standard library.
+`ModelServer` (HTTP-free, thread-safe) loads `<base>/<name>/<integer
+version>/` SavedModels, polls for new versions, queues and batches model
+calls and answers status, metadata and predict requests:
+
+    server.predict_arrays(name, {"images": x}) -> PredictResult
+    await server.predict_arrays_async(...)     -> PredictResult
+    server.status(name) / server.metadata(name) -> TF Serving JSON
+    server.signature(name)                      -> input/output specs
+
+`make_app` / `make_server` put it behind aiohttp. Errors come from
+`kerascnn.serving.errors`, each with its HTTP `status`.
 """
 
 from kerascnn.serving.app import (
-    ModelServer,
+    METRICS_PATH,
     ServingHTTPServer,
+    make_app,
     make_server,
     scan_models,
 )
+from kerascnn.serving.batching import (
+    BatchingParameters,
+    read_batching_parameters,
+)
+from kerascnn.serving.core import (
+    ModelConfig,
+    ModelServer,
+    PredictResult,
+    read_model_config_file,
+)
 from kerascnn.serving.errors import (
     BadRequest,
+    DeadlineExceeded,
     NotFound,
+    PayloadTooLarge,
     ServingError,
+    Unavailable,
 )
 
 __all__ = [
+    "METRICS_PATH",
     "BadRequest",
+    "BatchingParameters",
+    "DeadlineExceeded",
+    "ModelConfig",
     "ModelServer",
     "NotFound",
+    "PayloadTooLarge",
+    "PredictResult",
     "ServingError",
     "ServingHTTPServer",
+    "Unavailable",
+    "make_app",
     "make_server",
+    "read_batching_parameters",
+    "read_model_config_file",
     "scan_models",
 ]

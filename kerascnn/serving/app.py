@@ -1,435 +1,265 @@
-"""A small model server that speaks TensorFlow Serving's REST dialect.
+"""TF Serving's REST API on aiohttp, in front of a `ModelServer`.
 
     >>> from kerascnn.serving import make_server
     >>> server = make_server("saved_models", "127.0.0.1", 8501)
-    >>> server.serve_forever()          # Ctrl-C, or server.shutdown()
+    >>> server.serve_forever()      # until SIGTERM / Ctrl-C / shutdown()
 
-Every folder `<base>/<name>/` with integer version subfolders is a model;
-hidden `.tmp-*` folders and names like `v0.1` are ignored, as TensorFlow
-Serving ignores them. SavedModels load with `tf.saved_model.load` alone.
 Routes (`<v>` an integer version, the highest when omitted):
 
     GET  /v1/models/<name>[/versions/<v>]            version status
     GET  /v1/models/<name>[/versions/<v>]/metadata   signature defs + ours
     POST /v1/models/<name>[/versions/<v>]:predict    instances or inputs
+    GET  /monitoring/prometheus/metrics              Prometheus metrics
 
-Errors are `{"error": "..."}` with 400 or 404; the server keeps serving.
-`ModelServer` holds the models and answers requests without any HTTP, so
-it can be tested or embedded directly; `make_server` puts it behind the
-standard library's `ThreadingHTTPServer`.
+aiohttp was chosen over the standard library's `http.server` (not meant
+for production) for its event loop: thousands of open connections cost
+no thread each, and model calls run on the `ModelServer`'s bounded
+worker threads, off the loop. Errors are `{"error": "..."}` with TF
+Serving's status codes; 503 means "busy, retry later".
+
+`make_app` returns the `web.Application` before it starts, so other
+front ends can add routes (`extra_routes`, or `app.router.add_*`).
 """
 
-import dataclasses
+import asyncio
 import json
 import logging
-import os
-import re
+import signal
+import socket
 import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiohttp import web
 
 from kerascnn.serving import handlers
-from kerascnn.serving.errors import (
-    BadRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    ServingError,
-)
+from kerascnn.serving.core import ModelServer
+from kerascnn.serving.errors import PayloadTooLarge, ServingError
 
 logger = logging.getLogger("kerascnn.serving")
 
-METADATA_ASSET = "kerascnn_metadata.json"
-VERSION_POLICIES = ("latest", "all")
 MAX_BODY_BYTES = 64 * 1024 * 1024
-
-_ROUTE = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<method>[A-Za-z_]+))?/?$"
-)
+METRICS_PATH = "/monitoring/prometheus/metrics"
+MODEL_SERVER = web.AppKey("model_server", ModelServer)
+MAX_BODY = web.AppKey("max_body_bytes", int)
 
 
-# === Finding and loading versions ===
-
-
-def scan_versions(model_dir):
-    """Integer version folders holding a `saved_model.pb`, ascending."""
-    try:
-        names = os.listdir(model_dir)
-    except OSError:
-        return []
-    return sorted(
-        int(n)
-        for n in names
-        if n.isdigit()
-        and os.path.isfile(os.path.join(model_dir, n, "saved_model.pb"))
+def json_response(status, answer):
+    """A JSON response; float32 values were already shortened."""
+    return web.Response(
+        status=status,
+        body=json.dumps(answer).encode("utf-8"),
+        content_type="application/json",
     )
 
 
-def scan_models(base_path):
-    """`{name: (model folder, [versions])}` under `base_path`.
-
-    `base_path` may also be one model's folder (integer versions directly
-    inside), as TF Serving's `--model_base_path` is; the model is then
-    named after the folder.
-    """
-    base_path = os.path.abspath(os.fspath(base_path))
-    own = scan_versions(base_path)
-    if own:
-        return {os.path.basename(base_path): (base_path, own)}
-    models = {}
-    for name in sorted(os.listdir(base_path)):
-        path = os.path.join(base_path, name)
-        if name.startswith(".") or not os.path.isdir(path):
-            continue
-        versions = scan_versions(path)
-        if versions:
-            models[name] = (path, versions)
-    return models
+def error_response(error):
+    return json_response(error.status, {"error": str(error)})
 
 
-@dataclasses.dataclass
-class LoadedVersion:
-    """One loaded SavedModel version.
-
-    Attributes:
-        name: model name (the folder under the base path).
-        version: the integer version.
-        path: the version folder.
-        signatures: `{key: handlers.Signature}`.
-        metadata: our metadata JSON (`assets/kerascnn_metadata.json`), or
-            `None` for SavedModels that kerascnn did not write.
-        module: the loaded object; kept so its variables stay alive.
-    """
-
-    name: str
-    version: int
-    path: str
-    signatures: dict
-    metadata: dict = None
-    module: object = None
-
-
-def load_version(name, version, path):
-    """Loads one version folder with `tf.saved_model.load`."""
-    import tensorflow as tf
-
+@web.middleware
+async def json_errors(request, handler):
+    """Every error, aiohttp's own included, as `{"error": ...}`."""
     try:
-        module = tf.saved_model.load(path)
-    except Exception as e:  # a corrupt folder must not stop the others
-        raise ServingError(
-            f"Cannot load SavedModel {path!r}: {str(e).splitlines()[0]}"
+        return await handler(request)
+    except ServingError as e:
+        return error_response(e)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        text = e.text if e.text and not e.text.startswith("<") else e.reason
+        return json_response(e.status, {"error": f"{e.status}: {text}"})
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # a bug must not take the server down
+        logger.exception(
+            "Internal error on %s %s", request.method, request.path
+        )
+        return json_response(
+            500, {"error": f"Internal error: {type(e).__name__}: {e}"}
+        )
+
+
+async def _read_body(request):
+    limit = request.app[MAX_BODY]
+    size = request.content_length
+    if size is not None and size > limit:
+        raise PayloadTooLarge(
+            f"Request body of {size} bytes is over the limit of {limit} bytes."
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"Request body is over the limit of {limit} bytes."
         ) from None
-    metadata = None
-    asset = os.path.join(path, "assets", METADATA_ASSET)
-    if os.path.isfile(asset):
-        try:
-            with open(asset) as f:
-                metadata = json.load(f)
-        except (OSError, ValueError):
-            logger.warning("Ignoring unreadable metadata %s", asset)
-    return LoadedVersion(
-        name, version, path, handlers.signatures_of(module), metadata, module
+
+
+async def models_handler(request):
+    """Everything under `/v1/models/`: status, metadata, `:predict`."""
+    server = request.app[MODEL_SERVER]
+    route = handlers.parse_route(request.method, request.raw_path)
+    if route.kind == "predict":
+        body = await _read_body(request)
+        answer = await server.predict_json_async(
+            route.name, body, route.version
+        )
+    elif route.kind == "metadata":
+        answer = server.metadata(route.name, route.version)
+    else:
+        answer = server.status(route.name, route.version)
+    return json_response(200, answer)
+
+
+async def metrics_handler(request):
+    metrics = request.app[MODEL_SERVER].metrics
+    return web.Response(
+        body=metrics.render(),
+        headers={"Content-Type": metrics.content_type},
     )
 
 
-# === The model server (no HTTP) ===
-
-
-class ModelServer:
-    """Loads the models under `base_path` and answers REST requests.
+def make_app(model_server, max_body_bytes=MAX_BODY_BYTES, extra_routes=()):
+    """The aiohttp application serving `model_server`.
 
     Args:
-        base_path: folder of `<name>/<integer version>/` SavedModels (or one
-            model's folder of versions).
-        version_policy: `"latest"` loads the highest version of each model
-            (TF Serving's default); `"all"` loads every version. Requests
-            without a version always go to the highest loaded one.
-            Defaults to `"latest"`.
+        model_server: the `ModelServer`.
+        max_body_bytes: larger request bodies get 413.
+        extra_routes: `web.RouteDef`s (`web.get(path, handler)`, ...) to
+            add, e.g. a gRPC front end's try-it page.
 
-    Raises:
-        ServingError: the base path is missing, holds no versions, or no
-            version could be loaded.
+    Returns:
+        A `web.Application`, not yet started: more routes may be added.
     """
-
-    def __init__(self, base_path="saved_models", version_policy="latest"):
-        if version_policy not in VERSION_POLICIES:
-            raise ServingError(
-                f"version_policy must be one of {VERSION_POLICIES}. "
-                f"Received: version_policy={version_policy!r}"
-            )
-        self.base_path = os.path.abspath(os.fspath(base_path))
-        self.version_policy = version_policy
-        self._models = {}  # name -> {version: LoadedVersion}
-        self._lock = threading.Lock()
-        if not os.path.isdir(self.base_path):
-            raise ServingError(
-                f"Model base path {os.fspath(base_path)!r} is not a folder."
-            )
-        self.reload()
-        if not self._models:
-            raise ServingError(
-                f"No models to serve under {os.fspath(base_path)!r}: "
-                "expected <name>/<integer version>/saved_model.pb (export "
-                "one with `kerascnn export RUN_DIR`)."
-            )
-
-    # --- Loading ---
-
-    def _wanted(self, versions):
-        return versions if self.version_policy == "all" else versions[-1:]
-
-    def reload(self):
-        """Rescans the base path; loads new versions, drops removed ones.
-
-        Returns:
-            `(loaded, unloaded)`: lists of `(name, version)` pairs.
-        """
-        found = scan_models(self.base_path)
-        loaded, unloaded = [], []
-        current = self.models()
-        new_models = {}
-        for name, (model_dir, versions) in found.items():
-            have = dict(current.get(name, {}))
-            keep = {}
-            for version in self._wanted(versions):
-                if version in have:
-                    keep[version] = have[version]
-                    continue
-                path = os.path.join(model_dir, str(version))
-                try:
-                    keep[version] = load_version(name, version, path)
-                except ServingError as e:
-                    logger.warning("%s", e)
-                    continue
-                loaded.append((name, version))
-            if keep:
-                new_models[name] = keep
-        for name, versions in current.items():
-            for version in versions:
-                if version not in new_models.get(name, {}):
-                    unloaded.append((name, version))
-        with self._lock:
-            self._models = new_models
-        return loaded, unloaded
-
-    def models(self):
-        """`{name: {version: LoadedVersion}}`, a snapshot."""
-        with self._lock:
-            return {n: dict(v) for n, v in self._models.items()}
-
-    def get(self, name, version=None):
-        """The `LoadedVersion` for `name` (highest version by default)."""
-        versions = self.models().get(name)
-        if not versions:
-            raise NotFound(
-                f"Servable not found for request: model {name!r} is not "
-                f"served here. Models: {', '.join(self.models()) or 'none'}."
-            )
-        if version is None:
-            return versions[max(versions)]
-        if version not in versions:
-            raise NotFound(
-                f"Servable not found for request: model {name!r} has no "
-                f"version {version}. Loaded versions: "
-                f"{', '.join(str(v) for v in sorted(versions))}."
-            )
-        return versions[version]
-
-    # --- Route handlers ---
-
-    def status(self, name, version=None):
-        """TF Serving's `GetModelStatus` JSON."""
-        if version is None:
-            self.get(name)
-            entries = sorted(self.models()[name], reverse=True)
-        else:
-            entries = [self.get(name, version).version]
-        return {
-            "model_version_status": [
-                {
-                    "version": str(v),
-                    "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""},
-                }
-                for v in entries
-            ]
-        }
-
-    def metadata(self, name, version=None):
-        """TF Serving's `GetModelMetadata` JSON plus our metadata."""
-        loaded = self.get(name, version)
-        defs = {
-            k: handlers.signature_def(s) for k, s in loaded.signatures.items()
-        }
-        return {
-            "model_spec": {
-                "name": name,
-                "signature_name": "",
-                "version": str(loaded.version),
-            },
-            "metadata": {"signature_def": {"signature_def": defs}},
-            "kerascnn_metadata": loaded.metadata,
-        }
-
-    def predict(self, name, body, version=None):
-        """Runs a `:predict` request body; returns the JSON answer."""
-        loaded = self.get(name, version)
-        return handlers.predict(loaded.signatures, body)
-
-    def handle(self, method, path, body=b""):
-        """Routes one request; returns `(http status, JSON dict)`.
-
-        Never raises for a client's mistake: errors come back as
-        `{"error": ...}` with their status code.
-        """
-        try:
-            return 200, self._route(method, path, body)
-        except ServingError as e:
-            return e.status, {"error": str(e)}
-        except Exception as e:  # a bug must not take the server down
-            logger.exception("Internal error on %s %s", method, path)
-            return 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
-
-    def _route(self, method, path, body):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
-        match = _ROUTE.match(path)
-        if not match:
-            raise NotFound(
-                f"Unknown path {path!r}. Routes: GET /v1/models/<name>"
-                "[/versions/<v>][/metadata], POST /v1/models/<name>"
-                "[/versions/<v>]:predict."
-            )
-        name, version = match["name"], match["version"]
-        if version is not None:
-            if not version.isdigit():
-                raise NotFound(
-                    f"Version must be an integer; received {version!r}."
-                )
-            version = int(version)
-        if match["method"]:
-            if match["method"] != "predict":
-                raise BadRequest(
-                    f"Method :{match['method']} is not supported; this "
-                    "server implements :predict."
-                )
-            if method != "POST":
-                raise MethodNotAllowed(":predict takes POST requests.")
-            return self.predict(name, body, version)
-        if method != "GET":
-            raise MethodNotAllowed(f"{path} takes GET requests.")
-        if match["metadata"]:
-            return self.metadata(name, version)
-        return self.status(name, version)
+    app = web.Application(
+        client_max_size=max_body_bytes, middlewares=[json_errors]
+    )
+    app[MODEL_SERVER] = model_server
+    app[MAX_BODY] = int(max_body_bytes)
+    app.router.add_route("*", "/v1/models/{tail:.*}", models_handler)
+    app.router.add_get(METRICS_PATH, metrics_handler)
+    app.add_routes(list(extra_routes))
+    return app
 
 
-# === HTTP ===
-
-
-class RequestHandler(BaseHTTPRequestHandler):
-    """Hands each request to the server's `ModelServer`; writes JSON."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "kerascnn-serving"
-    timeout = 30  # idle keep-alive connections do not hold a thread forever
-
-    def _respond(self, method):
-        length = self.headers.get("Content-Length")
-        body = b""
-        try:
-            size = int(length or 0)
-        except ValueError:
-            size = -1
-        if size < 0:
-            self.close_connection = True
-            return self._send(400, {"error": "Invalid Content-Length."})
-        if size > MAX_BODY_BYTES:
-            self.close_connection = True
-            error = PayloadTooLarge(
-                f"Request body of {size} bytes is over the limit of "
-                f"{MAX_BODY_BYTES} bytes."
-            )
-            return self._send(error.status, {"error": str(error)})
-        if size:
-            body = self.rfile.read(size)
-        status, answer = self.server.model_server.handle(
-            method, self.path, body
-        )
-        self._send(status, answer)
-
-    def _send(self, status, answer):
-        data = json.dumps(answer).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        self._respond("GET")
-
-    def do_POST(self):  # noqa: N802
-        self._respond("POST")
-
-    def do_PUT(self):  # noqa: N802
-        self._respond("PUT")
-
-    def do_DELETE(self):  # noqa: N802
-        self._respond("DELETE")
-
-    def log_message(self, format, *args):  # noqa: A002
-        logger.info("%s - %s", self.address_string(), format % args)
-
-
-class ServingHTTPServer(ThreadingHTTPServer):
-    """`ThreadingHTTPServer` around a `ModelServer`; optional reloading.
+class ServingHTTPServer:
+    """An aiohttp server bound at construction; runs in any thread.
 
     Attributes:
         model_server: the `ModelServer` answering requests.
+        app: the `web.Application` (add routes before serving).
         url: `http://host:port` actually bound (port 0 picks one).
     """
 
-    daemon_threads = True
-
     def __init__(
-        self, model_server, host="127.0.0.1", port=8501, poll_seconds=None
+        self,
+        model_server,
+        host="127.0.0.1",
+        port=8501,
+        max_body_bytes=MAX_BODY_BYTES,
+        extra_routes=(),
+        backlog=1024,
+        shutdown_timeout=30.0,
+        access_log=False,
     ):
-        super().__init__((host, port), RequestHandler)
         self.model_server = model_server
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._poller = None
-        if poll_seconds:
-            self._poller = threading.Thread(
-                target=self._poll, name="kerascnn-serving-poll", daemon=True
+        self.app = make_app(model_server, max_body_bytes, extra_routes)
+        self.shutdown_timeout = shutdown_timeout
+        self.access_log = access_log
+        self.backlog = backlog
+        try:
+            self._sock = socket.create_server(
+                (host, port),
+                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                backlog=backlog,
             )
-            self._poller.start()
+        except OSError as e:
+            raise ServingError(f"Cannot listen on {host}:{port}: {e}") from None
+        self._address = self._sock.getsockname()[:2]
+        self._loop = None
+        self._stop = None
+        self._started = threading.Event()
+        self._done = threading.Event()
+        self._thread = None
+
+    @property
+    def server_address(self):
+        return self._address
 
     @property
     def url(self):
-        host, port = self.server_address[:2]
+        host, port = self.server_address
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{port}"
 
-    def _poll(self):
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                loaded, unloaded = self.model_server.reload()
-            except Exception:
-                logger.exception("Rescanning the model base path failed")
-                continue
-            for name, version in loaded:
-                logger.warning("Loaded %s version %d", name, version)
-            for name, version in unloaded:
-                logger.warning("Unloaded %s version %d", name, version)
+    async def _serve(self, handle_signals):
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(
+            self.app,
+            access_log=logger if self.access_log else None,
+            shutdown_timeout=self.shutdown_timeout,
+        )
+        await runner.setup()
+        site = web.SockSite(
+            runner,
+            self._sock,
+            shutdown_timeout=self.shutdown_timeout,
+            backlog=self.backlog,
+        )
+        await site.start()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            # Stops accepting, lets in-flight requests finish.
+            await runner.cleanup()
+
+    def serve_forever(self, handle_signals=False):
+        """Serves until `shutdown()` (or SIGTERM/SIGINT with
+        `handle_signals`, main thread only); in-flight requests finish."""
+        self._run(handle_signals)
+
+    def _run(self, handle_signals):
+        try:
+            asyncio.run(self._serve(handle_signals))
+        finally:
+            self._started.set()
+            self._done.set()
+
+    def start(self):
+        """Serves in a background thread; returns once it accepts."""
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(False,),
+            name="kerascnn-http",
+            daemon=True,
+        )
+        self._thread.start()
+        self._started.wait(timeout=60)
+        return self
+
+    def shutdown(self):
+        """Stops serving (from another thread); waits until stopped."""
+        if self._loop is not None and not self._done.is_set():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._done.wait(timeout=self.shutdown_timeout + 5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def server_close(self):
-        self._stop.set()
-        if self._poller is not None:
-            self._poller.join(timeout=5)
-        super().server_close()
+        """Closes the socket and stops the `ModelServer`'s threads."""
+        self._sock.close()
+        self.model_server.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
 
 
 def make_server(
@@ -437,29 +267,64 @@ def make_server(
     host="127.0.0.1",
     port=8501,
     version_policy="latest",
-    poll_seconds=None,
+    poll_seconds=1.0,
+    *,
+    max_body_bytes=MAX_BODY_BYTES,
+    extra_routes=(),
+    access_log=False,
+    model_server=None,
+    **model_server_kwargs,
 ):
     """Loads the models and binds an HTTP server (not yet serving).
 
     Args:
         base_path: folder of `<name>/<integer version>/` SavedModels.
-            Defaults to `"saved_models"`.
         host: address to bind. Defaults to `"127.0.0.1"`.
-        port: port to bind; `0` picks a free one. Defaults to `8501`
-            (TF Serving's REST port).
+        port: port to bind; `0` picks a free one. Defaults to 8501.
         version_policy: `"latest"` or `"all"`; see `ModelServer`.
-        poll_seconds: rescan the base path this often for new or removed
-            versions. Defaults to `None` (no rescans).
+        poll_seconds: rescan for versions this often; 0 turns it off.
+        max_body_bytes: larger bodies get 413.
+        extra_routes: more `web.RouteDef`s for the app.
+        access_log: log every request (`kerascnn.serving` logger).
+        model_server: an existing `ModelServer` to serve instead.
+        **model_server_kwargs: passed to `ModelServer` (batching,
+            max_queued_requests, request_timeout, model_name, ...).
 
     Returns:
-        A `ServingHTTPServer`: call `serve_forever()`, then `shutdown()`
-        from another thread and `server_close()`.
+        A `ServingHTTPServer`: `serve_forever()` (or `start()`), then
+        `shutdown()` and `server_close()`.
 
     Raises:
         ServingError: nothing to serve, or the address cannot be bound.
     """
-    model_server = ModelServer(base_path, version_policy=version_policy)
+    if model_server is None:
+        model_server = ModelServer(
+            base_path,
+            version_policy=version_policy,
+            poll_seconds=poll_seconds,
+            **model_server_kwargs,
+        )
     try:
-        return ServingHTTPServer(model_server, host, port, poll_seconds)
-    except OSError as e:
-        raise ServingError(f"Cannot listen on {host}:{port}: {e}") from None
+        return ServingHTTPServer(
+            model_server,
+            host,
+            port,
+            max_body_bytes=max_body_bytes,
+            extra_routes=extra_routes,
+            access_log=access_log,
+        )
+    except ServingError:
+        model_server.close(timeout=1)
+        raise
+
+
+def scan_models(base_path):
+    """`{name: (model folder, [versions])}` under `base_path`."""
+    from kerascnn.export import layout
+    from kerascnn.serving.core import discover_models
+
+    return {
+        c.name: (c.base_path, layout.list_versions(c.base_path))
+        for c in discover_models(base_path)
+        if layout.list_versions(c.base_path)
+    }

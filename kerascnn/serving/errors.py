@@ -1,9 +1,11 @@
 """Serving errors: each carries the HTTP status TensorFlow Serving would use.
 
 A request a client got wrong is a `BadRequest` (400); an unknown model,
-version or path is a `NotFound` (404). Both become `{"error": "..."}`
-bodies. A server that cannot start (a missing base path, no versions) is a
-plain `ServingError`, which the CLI prints as one line.
+version or path is a `NotFound` (404); a full queue or a model with no
+loaded version is `Unavailable` (503); a request past its deadline is
+`DeadlineExceeded` (504). All become `{"error": "..."}` bodies. A
+server that cannot start (a missing base path, no versions) is a plain
+`ServingError`, which the CLI prints as one line.
 """
 
 from kerascnn.errors import KerasCNNError
@@ -37,3 +39,19 @@ class PayloadTooLarge(ServingError):
     """A request body over the server's limit (HTTP 413)."""
 
     status = 413
+
+
+class Unavailable(ServingError):
+    """No capacity (the model's queue is full) or no version loaded (503).
+
+    TF Serving answers `UNAVAILABLE`; a client should retry after a short
+    back-off.
+    """
+
+    status = 503
+
+
+class DeadlineExceeded(ServingError):
+    """The request's deadline passed before it was answered (HTTP 504)."""
+
+    status = 504

@@ -21,13 +21,22 @@ import binascii
 import dataclasses
 import json
 import re
+import urllib.parse
 
 import numpy as np
 
-from kerascnn.serving.errors import BadRequest, NotFound, ServingError
+from kerascnn.export.layout import Signature, parse_version, signatures_of
+from kerascnn.serving.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    ServingError,
+)
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
+MAX_JSON_DEPTH = 32  # a 4-D image batch needs 4; TF Serving's RapidJSON
+BYTES_SUFFIX = "_bytes"  # TF Serving base64-encodes exactly these outputs
 
 _NUMERIC_KINDS = {
     "f": "biuf",  # float inputs take ints and bools too, as JSON numbers
@@ -37,38 +46,63 @@ _NUMERIC_KINDS = {
 }
 
 
-# === Signatures ===
+# === Routes ===
+
+_ROUTE = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<method>[A-Za-z_]+))?/?$"
+)
 
 
 @dataclasses.dataclass
-class Signature:
-    """One callable signature of a loaded SavedModel.
-
-    Attributes:
-        name: the signature key, e.g. `"serving_default"`.
-        fn: the concrete function; called with one keyword per input.
-        inputs: input name -> `tf.TensorSpec`, sorted by name.
-        outputs: output name -> `tf.TensorSpec`, sorted by name.
-    """
+class Route:
+    """A parsed REST path: `kind` is "status", "metadata" or "predict"."""
 
     name: str
-    fn: object
-    inputs: dict
-    outputs: dict
+    version: int
+    kind: str
 
 
-def signatures_of(loaded):
-    """`{key: Signature}` for every signature of a `tf.saved_model.load`."""
-    result = {}
-    for key, fn in sorted(loaded.signatures.items()):
-        inputs = fn.structured_input_signature[1]
-        result[key] = Signature(
-            name=key,
-            fn=fn,
-            inputs=dict(sorted(inputs.items())),
-            outputs=dict(sorted(fn.structured_outputs.items())),
+def parse_route(method, path):
+    """Parses a TF Serving REST path (already URL-decoded or not).
+
+    Raises:
+        NotFound: an unknown path, or a version that is not made of
+            ASCII digits (`/versions/%C2%B2` is not version 2).
+        BadRequest: a method other than `:predict`.
+        MethodNotAllowed: GET on `:predict`, POST on status/metadata.
+    """
+    path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+    match = _ROUTE.match(path)
+    if not match:
+        raise NotFound(
+            f"Unknown path {path!r}. Routes: GET /v1/models/<name>"
+            "[/versions/<v>][/metadata], POST /v1/models/<name>"
+            "[/versions/<v>]:predict."
         )
-    return result
+    version = match["version"]
+    if version is not None:
+        number = parse_version(version)
+        if number is None:
+            raise NotFound(f"Version must be an integer; received {version!r}.")
+        version = number
+    if match["method"]:
+        if match["method"] != "predict":
+            raise BadRequest(
+                f"Method :{match['method']} is not supported; this "
+                "server implements :predict."
+            )
+        if method != "POST":
+            raise MethodNotAllowed(":predict takes POST requests.")
+        return Route(match["name"], version, "predict")
+    if method != "GET":
+        raise MethodNotAllowed(f"{path} takes GET requests.")
+    kind = "metadata" if match["metadata"] else "status"
+    return Route(match["name"], version, kind)
+
+
+# === Signatures ===
 
 
 def shape_text(shape):
@@ -119,8 +153,13 @@ def parse_json(body):
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
         request = json.loads(text)
+    except RecursionError:
+        raise BadRequest(
+            f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+        ) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise BadRequest(f"Malformed JSON in the request body: {e}") from None
+    check_depth(request)
     if not isinstance(request, dict):
         raise BadRequest(
             "The request body must be a JSON object such as "
@@ -128,6 +167,23 @@ def parse_json(body):
             f"{type(request).__name__}."
         )
     return request
+
+
+def check_depth(value, limit=MAX_JSON_DEPTH):
+    """`BadRequest` if lists/objects nest deeper than `limit` (no recursion,
+    so a hostile body cannot exhaust the stack)."""
+    level = [value]
+    for depth in range(limit + 1):
+        nested = []
+        for v in level:
+            if isinstance(v, list):
+                nested.extend(v)
+            elif isinstance(v, dict):
+                nested.extend(v.values())
+        if not nested:
+            return
+        level = nested
+    raise BadRequest(f"The JSON body is nested more than {limit} levels deep.")
 
 
 def find_signature(signatures, request):
@@ -274,11 +330,6 @@ def check_shape(name, shape, spec_shape):
 
 
 def _numeric_array(name, value, np_dtype):
-    if _contains(value, lambda v: isinstance(v, (str, dict))):
-        raise BadRequest(
-            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
-            "received text or an object."
-        )
     try:
         array = np.asarray(value)
     except ValueError:
@@ -286,24 +337,22 @@ def _numeric_array(name, value, np_dtype):
             f"input {name!r} is not a rectangular array: every row must "
             "have the same length."
         ) from None
-    if array.dtype == object or array.dtype.kind not in "biuf":
+    if array.dtype.kind in "USO":
+        raise BadRequest(
+            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
+            "received text or an object."
+        )
+    if array.dtype.kind not in "biuf":
         raise BadRequest(
             f"input {name!r} is not a rectangular array of numbers."
         )
     target = np.dtype(np_dtype)
     if array.dtype.kind not in _NUMERIC_KINDS.get(target.kind, "biuf"):
-        if (
-            target.kind in "iu"
-            and array.size
-            and np.all(np.isfinite(array))
-            and np.all(np.mod(array, 1) == 0)
-        ):
-            pass  # 3.0 is a fine int
-        else:
-            raise BadRequest(
-                f"input {name!r} expects {target.name} values; received "
-                f"{array.dtype.name} values."
-            )
+        # TF Serving rejects 3.0 for an integer input, as we do.
+        raise BadRequest(
+            f"input {name!r} expects {target.name} values; received "
+            f"{array.dtype.name} values."
+        )
     return array.astype(target)
 
 
@@ -370,15 +419,44 @@ def _b64decode(name, text):
         ) from None
 
 
-def _contains(value, predicate):
-    if isinstance(value, list):
-        return any(_contains(v, predicate) for v in value)
-    return predicate(value)
-
-
 def _short(value, limit=40):
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_arrays(signature, inputs):
+    """Validates `{name: array}` from an API client (gRPC, Python).
+
+    Returns `{name: np.ndarray}` in the signature's dtypes; `BadRequest`
+    for a missing or unknown name, a dtype that does not convert without
+    loss, or a shape that does not fit.
+    """
+    if not isinstance(inputs, dict):
+        raise BadRequest("inputs must be a dict of input name -> array.")
+    _check_keys(signature, inputs, "inputs")
+    feeds = {}
+    for name, value in inputs.items():
+        spec = signature.inputs[name]
+        array = np.asarray(value)
+        if spec.dtype.name == "string":
+            if array.dtype.kind not in "OSU":
+                raise BadRequest(
+                    f"input {name!r} expects strings; received "
+                    f"{array.dtype.name} values."
+                )
+            array = array.astype(object)
+        else:
+            target = np.dtype(spec.dtype.as_numpy_dtype)
+            allowed = _NUMERIC_KINDS.get(target.kind, "biuf")
+            if array.dtype.kind not in allowed:
+                raise BadRequest(
+                    f"input {name!r} expects {target.name} values; "
+                    f"received {array.dtype.name} values."
+                )
+            array = array.astype(target, copy=False)
+        check_shape(name, array.shape, spec.shape)
+        feeds[name] = array
+    return feeds
 
 
 # === Running and answering ===
@@ -409,22 +487,38 @@ def run_signature(signature, feeds):
     return {n: np.asarray(t) for n, t in sorted(outputs.items())}
 
 
-def to_json_value(array):
-    """A NumPy array as nested lists; bytes as UTF-8 text (or b64)."""
+def to_json_value(array, name=""):
+    """A NumPy array as nested lists, the way TF Serving writes it.
+
+    float32 values get their shortest form (`0.1`, not
+    `0.10000000149011612`); strings are UTF-8 text, except outputs whose
+    name ends in `_bytes`, which are `{"b64": ...}`.
+    """
     array = np.asarray(array)
     if array.dtype.kind in "OSa":
-        return _bytes_to_json(array.tolist())
+        encode = _b64 if name.endswith(BYTES_SUFFIX) else _text
+        return _map_leaves(array.tolist(), encode)
+    if array.dtype == np.float32 or array.dtype == np.float16:
+        # numpy's float32 -> str is the shortest round-tripping form.
+        return array.astype(str).astype(np.float64).tolist()
     return array.tolist()
 
 
-def _bytes_to_json(value):
+def _map_leaves(value, fn):
     if isinstance(value, list):
-        return [_bytes_to_json(v) for v in value]
+        return [_map_leaves(v, fn) for v in value]
+    return fn(value)
+
+
+def _b64(value):
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return {"b64": base64.b64encode(value).decode("ascii")}
+
+
+def _text(value):
     if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode("ascii")}
+        return value.decode("utf-8", errors="replace")
     return value
 
 
@@ -433,8 +527,8 @@ def format_predict(outputs, row_format):
     names = list(outputs)
     if not row_format:
         if len(names) == 1:
-            return {"outputs": to_json_value(outputs[names[0]])}
-        return {"outputs": {n: to_json_value(a) for n, a in outputs.items()}}
+            return {"outputs": to_json_value(outputs[names[0]], names[0])}
+        return {"outputs": {n: to_json_value(a, n) for n, a in outputs.items()}}
     sizes = {a.shape[0] if a.ndim else None for a in outputs.values()}
     if len(sizes) != 1 or None in sizes:
         raise BadRequest(
@@ -443,8 +537,8 @@ def format_predict(outputs, row_format):
             '({"inputs": ...}).'
         )
     if len(names) == 1:
-        return {"predictions": to_json_value(outputs[names[0]])}
-    columns = {n: to_json_value(a) for n, a in outputs.items()}
+        return {"predictions": to_json_value(outputs[names[0]], names[0])}
+    columns = {n: to_json_value(a, n) for n, a in outputs.items()}
     rows = [{n: columns[n][i] for n in names} for i in range(sizes.pop())]
     return {"predictions": rows}
 

@@ -343,7 +343,7 @@ def test_latest_policy_and_reload(lenet, tmp_path):
 
     base, _ = lenet
     shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "1")
-    server = ModelServer(tmp_path / "lenet")  # one model's folder works too
+    server = ModelServer(tmp_path / "lenet", poll_seconds=0)  # one model
     assert list(server.models()) == ["lenet"]
     shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "4")
     loaded, unloaded = server.reload()

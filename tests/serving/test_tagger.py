@@ -43,7 +43,7 @@ def tagger_server(tmp_path_factory):
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     base = tmp_path_factory.mktemp("saved_models")
     export(run, base_dir=str(base), verify=False)
-    return ModelServer(base)
+    return ModelServer(base, poll_seconds=0)
 
 
 def predict(server, body):

@@ -1,0 +1,154 @@
+"""The SavedModel layout shared by export, inspect and serve.
+
+    <base>/<model name>/<version>/saved_model.pb
+    <base>/<model name>/<version>/assets/kerascnn_metadata.json
+
+A version is a folder named with ASCII digits only (TensorFlow Serving
+parses folder names as int64; `.tmp-*`, `v0.1` or a Unicode digit like
+`²` are not versions) that holds a `saved_model.pb`. Export, `inspect`
+and `serve` all pick versions with `list_versions`, so they agree.
+"""
+
+import dataclasses
+import json
+import os
+import re
+
+METADATA_ASSET = "kerascnn_metadata.json"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
+def parse_version(text):
+    """`text` as a version number, or `None` if it is not one.
+
+    Only ASCII digits count: `str.isdigit` accepts `"²"`, which `int`
+    then rejects.
+    """
+    if isinstance(text, str) and _VERSION.fullmatch(text):
+        return int(text)
+    return None
+
+
+def version_path(model_dir, version):
+    """The folder of one version."""
+    return os.path.join(model_dir, str(version))
+
+
+def list_versions(model_dir, complete=True):
+    """Version numbers under `model_dir`, ascending.
+
+    Args:
+        model_dir: a model's folder.
+        complete: only folders holding a `saved_model.pb` (what a server
+            can load); `False` counts every version-named folder (what an
+            exporter must not overwrite). Defaults to `True`.
+    """
+    try:
+        names = os.listdir(model_dir)
+    except OSError:
+        return []
+    versions = []
+    for name in names:
+        version = parse_version(name)
+        path = os.path.join(model_dir, name)
+        if version is None or not os.path.isdir(path):
+            continue
+        if complete and not os.path.isfile(
+            os.path.join(path, SAVED_MODEL_FILE)
+        ):
+            continue
+        versions.append(version)
+    return sorted(versions)
+
+
+def is_saved_model(path):
+    """True for a folder holding a `saved_model.pb`."""
+    return os.path.isfile(os.path.join(path, SAVED_MODEL_FILE))
+
+
+def metadata_path(version_dir):
+    """Where our metadata asset lives inside a SavedModel folder."""
+    return os.path.join(version_dir, "assets", METADATA_ASSET)
+
+
+def read_metadata(version_dir):
+    """Our metadata JSON of a SavedModel folder, or `None`.
+
+    `None` also for SavedModels kerascnn did not write, and for an
+    unreadable asset (serving must not fail on it).
+    """
+    path = metadata_path(version_dir)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+# === Signatures ===
+
+
+@dataclasses.dataclass
+class Signature:
+    """One callable signature of a loaded SavedModel.
+
+    Attributes:
+        name: the signature key, e.g. `"serving_default"`.
+        fn: the concrete function; called with one keyword per input.
+        inputs: input name -> `tf.TensorSpec`, sorted by name.
+        outputs: output name -> `tf.TensorSpec`, sorted by name.
+    """
+
+    name: str
+    fn: object
+    inputs: dict
+    outputs: dict
+
+    @property
+    def input_names(self):
+        return list(self.inputs)
+
+    @property
+    def output_names(self):
+        return list(self.outputs)
+
+
+def signatures_of(loaded):
+    """`{key: Signature}` for every signature of a `tf.saved_model.load`."""
+    result = {}
+    for key, fn in sorted(loaded.signatures.items()):
+        inputs = fn.structured_input_signature[1]
+        result[key] = Signature(
+            name=key,
+            fn=fn,
+            inputs=dict(sorted(inputs.items())),
+            outputs=dict(sorted(fn.structured_outputs.items())),
+        )
+    return result
+
+
+def spec_shape(spec):
+    """A `TensorSpec`'s shape as a list (`None` for unknown dims), or
+    `None` for an unknown rank."""
+    if spec.shape.rank is None:
+        return None
+    return [None if d is None else int(d) for d in spec.shape]
+
+
+def describe_tensor(name, spec):
+    """`{"name", "dtype", "shape"}`: one tensor of a signature as JSON."""
+    return {"name": name, "dtype": spec.dtype.name, "shape": spec_shape(spec)}
+
+
+def describe_signature(signature):
+    """`{"inputs": [...], "outputs": [...]}` for `inspect` and serving."""
+    return {
+        "inputs": [describe_tensor(n, s) for n, s in signature.inputs.items()],
+        "outputs": [
+            describe_tensor(n, s) for n, s in signature.outputs.items()
+        ],
+    }

@@ -1,0 +1,100 @@
+"""Prometheus metrics, served at TF Serving's `/monitoring/prometheus/metrics`.
+
+Each `ModelServer` owns its own `CollectorRegistry`, so several servers
+(in tests, say) never clash. Names carry the `kerascnn_serving_` prefix:
+
+    requests_total{model, version, signature, code}   counter
+    request_latency_seconds{model, signature}         histogram
+    batch_size{model, signature}                      histogram (rows)
+    queue_depth{model}                                gauge (queued+running)
+    load_failures_total{model, version}               counter
+    model_versions{model, state}                      gauge
+"""
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+PREFIX = "kerascnn_serving"
+LATENCY_BUCKETS = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    """The serving metrics of one `ModelServer`."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            f"{PREFIX}_requests",
+            "Predict requests by model, version, signature and HTTP code.",
+            ["model", "version", "signature", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            f"{PREFIX}_request_latency_seconds",
+            "Predict latency from arrival to answer.",
+            ["model", "signature"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            f"{PREFIX}_batch_size",
+            "Rows per model call (1 without batching).",
+            ["model", "signature"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            f"{PREFIX}_queue_depth",
+            "Requests queued or running per model.",
+            ["model"],
+            registry=r,
+        )
+        self.load_failures = Counter(
+            f"{PREFIX}_load_failures",
+            "Failed attempts to load a model version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.versions = Gauge(
+            f"{PREFIX}_model_versions",
+            "Model versions by TF Serving state.",
+            ["model", "state"],
+            registry=r,
+        )
+
+    def observe_request(self, model, version, signature, code, seconds):
+        labels = (model, str(version or ""), signature or "", str(code))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(model, signature or "").observe(seconds)
+
+    def observe_batch(self, model, signature, task_rows):
+        self.batch_size.labels(model, signature).observe(sum(task_rows))
+
+    def render(self):
+        """The text exposition format, as bytes."""
+        return generate_latest(self.registry)
