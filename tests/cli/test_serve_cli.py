@@ -64,6 +64,8 @@ def test_serve_answers_then_stops_on_ctrl_c(
             str(base),
             "--port",
             "0",
+            "--rest-api-port",
+            "0",
             "--disable-batching",
             "--file-system-poll-wait-seconds",
             "0",
@@ -91,7 +93,8 @@ def test_sigterm_finishes_in_flight_requests(tmp_path_factory):
     base, _ = exported_lenet(tmp_path_factory)
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "-m", str(base / "lenet"),
-         "--port", "0", "--batch-timeout-micros", "300000"],
+         "--port", "0", "--rest-api-port", "0",
+         "--batch-timeout-micros", "300000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
