@@ -199,7 +199,9 @@ def test_model_status_matches_rest(servers, stubs):
         request.model_spec.name = name
         response = stubs[1].GetModelStatus(request, timeout=RPC_TIMEOUT)
         as_json = json_format.MessageToDict(
-            response, always_print_fields_with_no_presence=True
+            response,
+            always_print_fields_with_no_presence=True,
+            preserving_proto_field_name=True,
         )
         assert as_json == rest(servers[0].url, f"/v1/models/{name}")
         assert response.model_version_status[0].state == (
@@ -209,6 +211,7 @@ def test_model_status_matches_rest(servers, stubs):
 
 def test_model_metadata_matches_rest(servers, stubs):
     from google.protobuf import json_format
+    from tensorflow.core.framework import types_pb2
     from tensorflow_serving.apis import get_model_metadata_pb2
 
     request = get_model_metadata_pb2.GetModelMetadataRequest()
@@ -217,16 +220,22 @@ def test_model_metadata_matches_rest(servers, stubs):
     response = stubs[0].GetModelMetadata(request, timeout=RPC_TIMEOUT)
     signature_defs = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(signature_defs)
-    as_json = json_format.MessageToDict(
-        signature_defs, always_print_fields_with_no_presence=True
-    )
     expected = rest(servers[0].url, "/v1/models/lenet/metadata")
-    assert as_json == expected["metadata"]["signature_def"]
+    from_rest = json_format.ParseDict(
+        expected["metadata"]["signature_def"],
+        get_model_metadata_pb2.SignatureDefMap(),
+    )
+    assert signature_defs == from_rest
     assert response.model_spec.version.value == int(
         expected["model_spec"]["version"]
     )
-    images = signature_defs.signature_def["predict_images"].inputs["images"]
-    assert images.dtype == 7  # DT_STRING
+    defs = signature_defs.signature_def
+    images = defs["predict_images"].inputs["images"]
+    assert images.dtype == types_pb2.DT_STRING
+    pixels = defs["predict_pixels"].inputs["pixels"]
+    assert pixels.dtype == types_pb2.DT_FLOAT
+    assert [d.size for d in pixels.tensor_shape.dim] == [-1, 28, 28, 1]
+    assert defs["predict_pixels"].method_name == "tensorflow/serving/predict"
     assert set(signature_defs.signature_def) >= {
         "serving_default",
         "predict_images",
