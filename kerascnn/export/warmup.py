@@ -92,11 +92,28 @@ def encode_png(pixels):
     return [tf.io.encode_png(p).numpy() for p in pixels]
 
 
+def known_token_ids(token_ids, vocab):
+    """Ids the model's vocabulary lacks become the unknown id (1).
+
+    Examples read from the data set may use a larger vocabulary than the
+    model's own; an out-of-range id would fail the warm-up and, in TF
+    Serving, the model's load.
+    """
+    import numpy as np
+
+    from kerascnn.export.saved_model import UNKNOWN_TOKEN_ID
+
+    ids = np.asarray(token_ids)
+    if len(vocab):
+        ids = np.where(ids < len(vocab), ids, UNKNOWN_TOKEN_ID)
+    return ids
+
+
 def token_sentences(token_ids, vocab):
     """Token ids back to lower-case sentences (padding dropped)."""
     return [
         " ".join(str(vocab[i]) for i in row if i != 0).encode("utf-8")
-        for row in token_ids
+        for row in known_token_ids(token_ids, vocab)
     ]
 
 
@@ -123,7 +140,7 @@ def _input_values(key, dtype, x, meta):
             encode_png(raw_pixels(x, meta.preprocessing)), dtype=object
         )
     if key == "token_ids" and is_int:
-        return np.asarray(x, as_numpy)
+        return known_token_ids(x, meta.vocab).astype(as_numpy)
     if key == "sentences" and is_string:
         return np.array(token_sentences(x, meta.vocab), dtype=object)
     return None

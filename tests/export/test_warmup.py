@@ -141,6 +141,51 @@ def test_tagger_warmup_holds_real_atis_sentences(atis_run, tmp_path):
         )
 
 
+def test_tagger_with_its_own_small_vocabulary_gets_runnable_requests(
+    data_dir, tmp_path
+):
+    """ATIS test ids beyond the model's 6 words become the unknown id."""
+    import keras
+
+    from kerascnn import models
+    from kerascnn.metadata import ModelMetadata
+    from tests.helpers import save_run
+
+    vocab = ["<pad>", "<unk>", "show", "flights", "to", "boston"]
+    model = models.build(
+        "slot_tagger",
+        input_shape=(None,),
+        num_classes=2,
+        vocab_size=len(vocab),
+        embedding_dim=4,
+        units=4,
+    )
+    meta = ModelMetadata(
+        model="slot_tagger",
+        task="sequence_tagging",
+        dataset="atis",
+        input_shape=(None,),
+        class_names=["O", "B-x"],
+        vocab=vocab,
+    )
+    run = save_run(model, meta, tmp_path / "run")
+    keras.backend.clear_session()
+    result = export(run, base_dir=tmp_path, verify=False, data_dir=data_dir)
+    runs = run_requests(result.path, "slot_tagger")
+
+    ids = np.concatenate(
+        [f["token_ids"].numpy().ravel() for f, _ in runs["serving_default"]]
+    )
+    assert ids.max() < len(vocab) and (ids == 1).any()
+    words = {
+        w
+        for f, _ in runs["predict_sentences"]
+        for s in f["sentences"].numpy()
+        for w in s.decode().split()
+    }
+    assert words <= set(vocab)
+
+
 def test_raw_pixels_undoes_mean_std_normalization():
     from kerascnn.export.saved_model import make_normalizer
 

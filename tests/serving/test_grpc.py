@@ -14,6 +14,7 @@ import logging
 import shutil
 import statistics
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -412,3 +413,70 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
         rest_server.server_close()
     later = max(times[9], statistics.median(times[1:]))
     assert times[0] <= 2 * later, times
+
+
+# === The server itself and the CLI ===
+
+
+def test_grpc_port_in_use_is_a_clear_error(servers):
+    from kerascnn.serving import ServingError
+    from kerascnn.serving.grpc_service import GrpcServer
+
+    rest_server, rpc = servers
+    with pytest.raises(ServingError, match="Cannot listen for gRPC on"):
+        GrpcServer(rest_server.model_server, "127.0.0.1", rpc.port)
+
+
+@pytest.mark.parametrize("ui", [True, False])
+def test_cli_serves_grpc_rest_and_the_page(
+    runner, tmp_path_factory, monkeypatch, ui
+):
+    """`kerascnn serve --port 0 --rest-api-port 0 [--no-ui]`: both APIs
+    answer (gRPC on --port, REST on --rest-api-port), the page only
+    without --no-ui."""
+    from tensorflow_serving.apis import (
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+    )
+
+    from cli.serve_cli import serve_command
+    from kerascnn.serving import ServingHTTPServer
+    from kerascnn.serving.grpc_service import GrpcServer
+    from tests.serving.test_app import exported_lenet
+
+    base, _ = exported_lenet(tmp_path_factory)
+    seen = {}
+    start_grpc = GrpcServer.start
+
+    def record_grpc(self):
+        seen["grpc"] = self
+        return start_grpc(self)
+
+    def serve_once(self, handle_signals=False):
+        self.start()
+        try:
+            with urllib.request.urlopen(self.url + "/", timeout=30) as r:
+                seen["page"] = r.status
+        except urllib.error.HTTPError as e:
+            seen["page"] = e.code
+        with grpc.insecure_channel(seen["grpc"].address) as channel:
+            request = get_model_status_pb2.GetModelStatusRequest()
+            request.model_spec.name = "lenet"
+            stub = model_service_pb2_grpc.ModelServiceStub(channel)
+            seen["status"] = stub.GetModelStatus(request, timeout=30)
+        self.shutdown()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GrpcServer, "start", record_grpc)
+    monkeypatch.setattr(ServingHTTPServer, "serve_forever", serve_once)
+    args = ["-m", str(base), "--port", "0", "--rest-api-port", "0"]
+    args += ["--file-system-poll-wait-seconds", "0"]
+    result = runner.invoke(serve_command, args + ([] if ui else ["--no-ui"]))
+
+    assert result.exit_code == 0, result.output
+    assert f"gRPC (TF Serving's API) on {seen['grpc'].address}" in (
+        result.output
+    )
+    assert ("Try-it page on http://127.0.0.1:" in result.output) == ui
+    assert seen["page"] == (200 if ui else 404)
+    assert [s.version for s in seen["status"].model_version_status] == [2]
