@@ -22,7 +22,6 @@ front ends can add routes (`extra_routes`, or `app.router.add_*`).
 """
 
 import asyncio
-import json
 import logging
 import signal
 import socket
@@ -46,7 +45,7 @@ def json_response(status, answer):
     """A JSON response; float32 values were already shortened."""
     return web.Response(
         status=status,
-        body=json.dumps(answer).encode("utf-8"),
+        body=handlers.dumps(answer),
         content_type="application/json",
     )
 

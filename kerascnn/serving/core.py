@@ -724,8 +724,9 @@ class ModelServer:
         task, seconds = self._task(loaded, signature, feeds, timeout)
         future = asyncio.wrap_future(self.scheduler.submit(task))
         try:
-            return await asyncio.wait_for(future, seconds)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):
+                return await future
+        except TimeoutError:
             task.future.cancel()
             raise DeadlineExceeded(
                 f"Deadline of {seconds:g} s exceeded."

@@ -25,6 +25,11 @@ import urllib.parse
 
 import numpy as np
 
+try:  # 3-5x faster than the standard library's json on number arrays
+    import orjson
+except ImportError:  # pragma: no cover (orjson is in install_requires)
+    orjson = None
+
 from kerascnn.export.layout import Signature, parse_version, signatures_of
 from kerascnn.serving.errors import (
     BadRequest,
@@ -35,7 +40,7 @@ from kerascnn.serving.errors import (
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
-MAX_JSON_DEPTH = 32  # a 4-D image batch needs 4; TF Serving's RapidJSON
+_TOO_DEEP = "The JSON body is nested too deeply."
 BYTES_SUFFIX = "_bytes"  # TF Serving base64-encodes exactly these outputs
 
 _NUMERIC_KINDS = {
@@ -151,15 +156,15 @@ def signature_def(signature):
 def parse_json(body):
     """The request body as a JSON object, or `BadRequest`."""
     try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        request = json.loads(text)
+        if orjson is not None:
+            request = orjson.loads(body)
+        else:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+            request = json.loads(text)
     except RecursionError:
-        raise BadRequest(
-            f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
-        ) from None
+        raise BadRequest(_TOO_DEEP) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise BadRequest(f"Malformed JSON in the request body: {e}") from None
-    check_depth(request)
     if not isinstance(request, dict):
         raise BadRequest(
             "The request body must be a JSON object such as "
@@ -169,21 +174,11 @@ def parse_json(body):
     return request
 
 
-def check_depth(value, limit=MAX_JSON_DEPTH):
-    """`BadRequest` if lists/objects nest deeper than `limit` (no recursion,
-    so a hostile body cannot exhaust the stack)."""
-    level = [value]
-    for depth in range(limit + 1):
-        nested = []
-        for v in level:
-            if isinstance(v, list):
-                nested.extend(v)
-            elif isinstance(v, dict):
-                nested.extend(v.values())
-        if not nested:
-            return
-        level = nested
-    raise BadRequest(f"The JSON body is nested more than {limit} levels deep.")
+def dumps(answer):
+    """JSON bytes of an answer (orjson when installed)."""
+    if orjson is not None:
+        return orjson.dumps(answer)
+    return json.dumps(answer).encode("utf-8")
 
 
 def find_signature(signatures, request):
@@ -200,7 +195,18 @@ def find_signature(signatures, request):
 
 
 def parse_predict(signatures, request):
-    """Returns `(signature, {input name: np.ndarray}, row_format)`."""
+    """Returns `(signature, {input name: np.ndarray}, row_format)`.
+
+    A body nested too deeply for the converters is a `BadRequest`, not
+    a crash.
+    """
+    try:
+        return _parse_predict(signatures, request)
+    except RecursionError:
+        raise BadRequest(_TOO_DEEP) from None
+
+
+def _parse_predict(signatures, request):
     signature = find_signature(signatures, request)
     has_rows, has_columns = "instances" in request, "inputs" in request
     if has_rows and has_columns:
