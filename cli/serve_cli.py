@@ -11,7 +11,7 @@ import click
 
 from cli.common import quiet_tensorflow, user_errors
 
-DEFAULT_BATCHING = True
+DEFAULT_BATCHING = False  # see benchmarks/README.md, "Serving"
 
 
 def _batching(
@@ -214,13 +214,12 @@ def serve_command(
     the model's queue is full: retry after a short back-off.
     """
     import logging
-    import os
     import sys
 
     # Model calls release and retake the GIL around every TF op; with the
     # event loop busy parsing JSON, the default 5 ms switch interval makes
     # each retake wait. A short interval keeps the workers fed.
-    sys.setswitchinterval(float(os.environ.get("KERASCNN_SWITCH", "0.0005")))
+    sys.setswitchinterval(0.0005)
     quiet_tensorflow()
     from kerascnn.serving import ModelServer, make_server
     from kerascnn.serving.grpc_service import GrpcServer

@@ -59,7 +59,7 @@ def next_version(model_dir):
 
 def check_version(version):
     """Returns `version` as a positive int or raises `ExportError`."""
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and layout.parse_version(version) is not None:
         version = int(version)
     if isinstance(version, bool) or not isinstance(version, int) or (
         version < 1

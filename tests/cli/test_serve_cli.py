@@ -92,9 +92,21 @@ def test_sigterm_finishes_in_flight_requests(tmp_path_factory):
 
     base, _ = exported_lenet(tmp_path_factory)
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "-m", str(base / "lenet"),
-         "--port", "0", "--rest-api-port", "0",
-         "--batch-timeout-micros", "300000"],
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "-m",
+            str(base / "lenet"),
+            "--port",
+            "0",
+            "--rest-api-port",
+            "0",
+            "--enable-batching",
+            "--batch-timeout-micros",
+            "300000",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,8 +125,9 @@ def test_sigterm_finishes_in_flight_requests(tmp_path_factory):
         answers = []
 
         def post():
-            request = urllib.request.Request(url + "/v1/models/lenet:predict",
-                                             data=body, method="POST")
+            request = urllib.request.Request(
+                url + "/v1/models/lenet:predict", data=body, method="POST"
+            )
             with urllib.request.urlopen(request, timeout=30) as response:
                 answers.append((response.status, json.loads(response.read())))
 
