@@ -377,8 +377,16 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
 ):
     """A fresh server on a copy of the export logs its warm-up, and its
     first Predict is within 2x of the later ones (the tenth, or the
-    median of the 2nd..10th when the machine is noisy)."""
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
+    median of the 2nd..10th), give or take 5 ms of scheduling noise on a
+    shared 2-core machine: an unwarmed first `predict_images` call costs
+    about 250 ms there, against 1-2 ms once warm. The channel is opened
+    with a GetModelStatus call first, so only the model call is timed
+    cold."""
+    from tensorflow_serving.apis import (
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
+    )
 
     from kerascnn.serving import make_server
     from kerascnn.serving.grpc_service import GrpcServer
@@ -398,6 +406,11 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=RPC_TIMEOUT)
+        status = get_model_status_pb2.GetModelStatusRequest()
+        status.model_spec.name = "lenet"
+        model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+            status, timeout=RPC_TIMEOUT
+        )
         x, y, pngs = digits
         times = []
         for i in range(10):
@@ -412,7 +425,7 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
         rpc.stop()
         rest_server.server_close()
     later = max(times[9], statistics.median(times[1:]))
-    assert times[0] <= 2 * later, times
+    assert times[0] <= 2 * later + 0.005, times
 
 
 # === The server itself and the CLI ===
