@@ -86,7 +86,7 @@ def start_server(model_dir, batching, extra=()):
     """A `kerascnn serve` process; returns `(process, url)`."""
     command = [
         sys.executable, "-m", "cli.main", "serve",
-        "-m", model_dir, "--port", "0",
+        "-m", model_dir, "--port", "0", "--rest-api-port", "0",
         "--file-system-poll-wait-seconds", "0",
         "--enable-batching" if batching else "--disable-batching",
         *extra,

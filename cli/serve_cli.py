@@ -1,4 +1,4 @@
-"""`kerascnn serve`: TF Serving's REST API over exported SavedModels.
+"""`kerascnn serve`: TF Serving's REST and gRPC APIs over SavedModels.
 
 Parses options (TF Serving's flag names, with dashes), builds a
 `ModelServer` and serves it on aiohttp until SIGTERM or Ctrl-C, letting
@@ -34,7 +34,9 @@ def _batching(
     )
 
 
-@click.command("serve", short_help="Serve SavedModels over TF Serving REST.")
+@click.command(
+    "serve", short_help="Serve SavedModels over TF Serving REST and gRPC."
+)
 @click.option(
     "-m",
     "--model-base-path",
@@ -64,13 +66,26 @@ def _batching(
     help="Address to bind (0.0.0.0 exposes the server).",
 )
 @click.option(
-    "-p",
     "--port",
+    default=8500,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="gRPC port (TF Serving's PredictionService and ModelService); "
+    "0 picks a free one.",
+)
+@click.option(
+    "-p",
     "--rest-api-port",
     default=8501,
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Port to bind; 0 picks a free one.",
+    help="REST port (and the try-it page); 0 picks a free one.",
+)
+@click.option(
+    "--ui/--no-ui",
+    default=True,
+    show_default=True,
+    help="Serve the try-it page at / of the REST port.",
 )
 @click.option(
     "--all-versions/--latest-version",
@@ -167,6 +182,8 @@ def serve_command(
     model_config_file,
     host,
     port,
+    rest_api_port,
+    ui,
     all_versions,
     file_system_poll_wait_seconds,
     enable_batching,
@@ -190,6 +207,9 @@ def serve_command(
       GET  /v1/models/<name>[/versions/<v>]/metadata   signatures
       POST /v1/models/<name>[/versions/<v>]:predict    instances / inputs
       GET  /monitoring/prometheus/metrics              Prometheus metrics
+      GET  /                                           try-it page
+    and its gRPC API on --port: PredictionService (Predict,
+    GetModelMetadata) and ModelService (GetModelStatus).
     Requests without a version use the highest one. A 503 answer means
     the model's queue is full: retry after a short back-off.
     """
@@ -197,6 +217,8 @@ def serve_command(
 
     quiet_tensorflow()
     from kerascnn.serving import ModelServer, make_server
+    from kerascnn.serving.grpc_service import GrpcServer
+    from kerascnn.serving.ui import routes as ui_routes
 
     logging.basicConfig(format="%(asctime)s %(message)s")
     logging.getLogger("kerascnn.serving").setLevel(
@@ -231,11 +253,20 @@ def serve_command(
             )
         server = make_server(
             host=host,
-            port=port,
+            port=rest_api_port,
             max_body_bytes=max_body_bytes,
             access_log=verbose,
             model_server=model_server,
+            extra_routes=ui_routes() if ui else (),
         )
+        try:
+            grpc_server = GrpcServer(
+                model_server, host, port, max_message_bytes=max_body_bytes
+            )
+        except BaseException:
+            server.server_close()
+            raise
+    grpc_server.start()
     try:
         for name, versions in sorted(model_server.models().items()):
             listed = ", ".join(str(v) for v in sorted(versions))
@@ -245,6 +276,9 @@ def serve_command(
             if batching
             else "batching off"
         )
+        click.echo(f"gRPC (TF Serving's API) on {grpc_server.address}")
+        if ui:
+            click.echo(f"Try-it page on {server.url}/")
         click.echo(
             f"Serving on {server.url}/v1/models/<name>, {mode} (Ctrl-C to stop)"
         )
@@ -253,4 +287,5 @@ def serve_command(
         pass
     finally:
         click.echo("Shutting down.")
+        grpc_server.stop()
         server.server_close()

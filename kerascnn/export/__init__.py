@@ -18,6 +18,7 @@ from kerascnn.errors import ExportError
 from kerascnn.export import saved_model as _saved_model
 from kerascnn.export import tflite as _tflite
 from kerascnn.export import verify as _verify
+from kerascnn.export import warmup as _warmup
 
 FORMATS = ("saved_model", "tflite")
 QUANTIZE_MODES = _tflite.QUANTIZE_MODES
@@ -236,15 +237,19 @@ def _export_saved_model(model, meta, model_dir, name, version, overwrite,
                           metadata=meta.to_dict())
 
     def verify_fn(tmp):
-        x, y, result.examples = _examples(
-            model, meta, examples, verify_examples, data_dir)
+        count = verify_examples if verify else _warmup.WARMUP_EXAMPLES
+        x, y, source = _examples(model, meta, examples, count, data_dir)
+        _warmup.write_warmup_requests(tmp, name, meta, x)
+        if not verify:
+            return None
+        result.examples = source
         report = _verify.compare(
             model, _verify.saved_model_runner(tmp), x, y,
             "saved_model", _verify.disk_size(tmp))
         return _verify.check(report, _verify.SAVED_MODEL_TOLERANCE)
 
     result.verification = _saved_model.export_saved_model(
-        model, meta, path, overwrite, verify_fn if verify else None)
+        model, meta, path, overwrite, verify_fn)
     result.size_bytes = _verify.disk_size(path)
     return result
 

@@ -230,13 +230,53 @@ def _warmup_feed(spec):
     return np.zeros(shape, dtype=spec.dtype.as_numpy_dtype)
 
 
-def warm_up(loaded):
-    """One real call per signature, so the first request is not slow.
+def replay_warmup_records(loaded):
+    """Replays TF Serving's warm-up file of a version; returns its count.
 
-    Inputs are zeros (numbers) or `b"warmup"` (strings); a signature
-    that rejects them (an image decoder, say) was still traced, which
+    `kerascnn export` writes real requests to
+    `assets.extra/tf_serving_warmup_requests`; as in TF Serving, a record
+    that fails fails the load.
+    """
+    from kerascnn.errors import ExportError
+    from kerascnn.export import warmup
+
+    def run(signature_name, arrays):
+        if signature_name not in loaded.signatures:
+            raise BadRequest(f"no signature {signature_name!r}")
+        signature = loaded.signatures[signature_name]
+        handlers.run_signature(
+            signature, handlers.check_arrays(signature, arrays)
+        )
+
+    started = time.perf_counter()
+    try:
+        count = warmup.replay_warmup_requests(loaded.path, run)
+    except ExportError as e:
+        error = ServingError(f"Cannot warm up {loaded.path!r}: {e}")
+        error.error_code = "INVALID_ARGUMENT"
+        raise error from None
+    if count:
+        logger.warning(
+            "Replayed %d warm-up records of %s version %d (%s) in %.2f s",
+            count,
+            loaded.name,
+            loaded.version,
+            warmup.WARMUP_FILE,
+            time.perf_counter() - started,
+        )
+    return count
+
+
+def warm_up(loaded):
+    """Real calls on every signature, so the first request is not slow.
+
+    The version's warm-up records when it has them, else one call per
+    signature on zeros (numbers) or `b"warmup"` (strings); a signature
+    that rejects those (an image decoder, say) was still traced, which
     is what warming is for.
     """
+    if replay_warmup_records(loaded):
+        return
     for signature in loaded.signatures.values():
         try:
             feeds = {n: _warmup_feed(s) for n, s in signature.inputs.items()}

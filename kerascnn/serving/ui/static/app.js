@@ -1,0 +1,367 @@
+// kerascnn serve: the try-it page. Plain JavaScript, no build step, no
+// outside request: everything goes to this server's TF Serving REST API.
+//   GET  /ui/models                                  served model names
+//   GET  /v1/models/<name>                           versions and states
+//   GET  /v1/models/<name>/versions/<v>/metadata     signatures + metadata
+//   POST /v1/models/<name>/versions/<v>:predict      predictions
+"use strict";
+
+const TOP_K = 5;
+const STROKE_PAUSE_MS = 400;
+const $ = (id) => document.getElementById(id);
+const state = { model: null, version: null, meta: null, requests: 0 };
+
+// === REST calls ===
+
+async function getJson(url, body) {
+  const init = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  };
+  const response = await fetch(url, init);
+  let answer;
+  try {
+    answer = await response.json();
+  } catch (e) {
+    throw new Error(`${url}: HTTP ${response.status}, not JSON`);
+  }
+  if (!response.ok) {
+    throw new Error(answer.error || `${url}: HTTP ${response.status}`);
+  }
+  return answer;
+}
+
+function modelUrl(name, version) {
+  const base = `/v1/models/${encodeURIComponent(name)}`;
+  return version ? `${base}/versions/${version}` : base;
+}
+
+async function predict(signatureName, instances) {
+  const url = `${modelUrl(state.model, state.version)}:predict`;
+  const answer = await getJson(url, {
+    signature_name: signatureName,
+    instances: instances,
+  });
+  return answer.predictions[0];
+}
+
+// === Errors and busy state ===
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? String(error.message || error) : "";
+  box.hidden = !error;
+}
+
+async function guarded(task) {
+  document.body.dataset.busy = "true";
+  try {
+    showError(null);
+    await task();
+  } catch (e) {
+    showError(e);
+  } finally {
+    state.requests += 1;
+    document.body.dataset.requests = String(state.requests);
+    document.body.dataset.busy = "false";
+  }
+}
+
+// === Model list ===
+
+async function loadModels() {
+  const list = $("model-list");
+  const { models } = await getJson("/ui/models");
+  list.textContent = "";
+  if (!models.length) {
+    list.innerHTML = '<li class="muted">No models served.</li>';
+    return;
+  }
+  for (const name of models) {
+    const status = await getJson(modelUrl(name));
+    const versions = status.model_version_status
+      .map((s) => ({ version: s.version, state: s.state }))
+      .sort((a, b) => Number(b.version) - Number(a.version));
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.model = name;
+    button.textContent = name;
+    const small = document.createElement("span");
+    small.className = "versions";
+    for (const v of versions) {
+      const tag = document.createElement("span");
+      tag.className = `state-${v.state}`;
+      tag.dataset.version = v.version;
+      tag.textContent = `v${v.version} ${v.state.toLowerCase()} `;
+      small.appendChild(tag);
+    }
+    button.appendChild(small);
+    const newest = versions.find((v) => v.state === "AVAILABLE");
+    button.addEventListener("click", () =>
+      guarded(() => selectModel(name, newest ? newest.version : null)));
+    item.appendChild(button);
+    list.appendChild(item);
+  }
+  const first = list.querySelector("button");
+  if (first) first.click();
+}
+
+async function selectModel(name, version) {
+  for (const b of document.querySelectorAll("#model-list button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.model === name));
+  }
+  const metadata = await getJson(`${modelUrl(name, version)}/metadata`);
+  const signatures = metadata.metadata.signature_def.signature_def;
+  state.model = name;
+  state.version = metadata.model_spec.version;
+  state.meta = metadata.kerascnn_metadata || {};
+  state.signatures = signatures;
+  $("model-title").textContent = `${name} v${state.version}`;
+  const meta = state.meta;
+  const info = [meta.model, meta.dataset && `trained on ${meta.dataset}`,
+    meta.class_names && `${meta.class_names.length} classes`,
+    `signatures: ${Object.keys(signatures).sort().join(", ")}`];
+  $("model-info").textContent = info.filter(Boolean).join(" \u00b7 ");
+  $("image-ui").hidden = !("predict_images" in signatures);
+  $("tagger-ui").hidden = !("predict_sentences" in signatures);
+  $("result").hidden = true;
+  $("tagged").hidden = true;
+  if ($("image-ui").hidden && $("tagger-ui").hidden) {
+    showError(new Error(
+      `${name} has neither a predict_images nor a predict_sentences ` +
+      "signature; this page can only try kerascnn's exports."));
+  }
+}
+
+// === Images: drawing pad, file drop, top-k bars ===
+
+function imageInputShape() {
+  const shape = state.meta.input_shape;
+  if (shape && shape.length === 3) return shape;
+  const info = state.signatures.predict_pixels.inputs.pixels;
+  return info.tensor_shape.dim.slice(1).map((d) => Number(d.size));
+}
+
+// MNIST's own preprocessing: the ink fitted into a 20x20 box whose
+// centre of mass sits at the centre of the 28x28 image.
+function drawingAsPng(pad) {
+  const [height, width, channels] = imageInputShape();
+  const pixels = pad.getContext("2d")
+    .getImageData(0, 0, pad.width, pad.height).data;
+  let minX = pad.width, minY = pad.height, maxX = -1, maxY = -1;
+  let mass = 0, sumX = 0, sumY = 0;
+  for (let y = 0; y < pad.height; y++) {
+    for (let x = 0; x < pad.width; x++) {
+      const v = pixels[(y * pad.width + x) * 4];
+      if (!v) continue;
+      minX = Math.min(minX, x); maxX = Math.max(maxX, x);
+      minY = Math.min(minY, y); maxY = Math.max(maxY, y);
+      mass += v; sumX += v * x; sumY += v * y;
+    }
+  }
+  if (maxX < 0) return null;
+  const out = document.createElement("canvas");
+  out.width = width;
+  out.height = height;
+  const ctx = out.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, width, height);
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "high";
+  if (channels === 1) {
+    const boxW = maxX - minX + 1, boxH = maxY - minY + 1;
+    const scale = (Math.min(width, height) * 20 / 28) / Math.max(boxW, boxH);
+    const dx = width / 2 - (sumX / mass - minX) * scale;
+    const dy = height / 2 - (sumY / mass - minY) * scale;
+    ctx.drawImage(pad, minX, minY, boxW, boxH, dx, dy,
+      boxW * scale, boxH * scale);
+  } else {
+    ctx.drawImage(pad, 0, 0, width, height);
+  }
+  return out.toDataURL("image/png").split(",")[1];
+}
+
+async function classify(b64, source) {
+  const prediction = await predict("predict_images", [{ b64: b64 }]);
+  const probabilities = prediction.probabilities;
+  const names = (state.meta.class_names && state.meta.class_names.length)
+    ? state.meta.class_names : probabilities.map((_, i) => String(i));
+  const ranked = probabilities
+    .map((p, i) => ({ name: names[i], p: p }))
+    .sort((a, b) => b.p - a.p)
+    .slice(0, Math.min(TOP_K, probabilities.length));
+  const bars = $("bars");
+  bars.textContent = "";
+  for (const { name, p } of ranked) {
+    const row = document.createElement("li");
+    row.dataset.class = name;
+    row.innerHTML = '<span class="name"></span><span class="track">' +
+      '<span class="fill"></span></span><span class="pct"></span>';
+    row.querySelector(".name").textContent = name;
+    row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+    row.querySelector(".pct").textContent = `${(100 * p).toFixed(1)}%`;
+    bars.appendChild(row);
+  }
+  const top = $("top-class");
+  top.textContent = String(prediction.class_names);
+  top.dataset.class = String(prediction.class_names);
+  $("source").textContent = `(${source})`;
+  $("result").dataset.source = source;
+  $("result").hidden = false;
+}
+
+function setUpPad() {
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  const clear = () => {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+  };
+  clear();
+  let drawing = false;
+  let timer = null;
+  const point = (e) => {
+    const r = pad.getBoundingClientRect();
+    return [(e.clientX - r.left) * pad.width / r.width,
+      (e.clientY - r.top) * pad.height / r.height];
+  };
+  pad.addEventListener("pointerdown", (e) => {
+    drawing = true;
+    clearTimeout(timer);
+    pad.setPointerCapture(e.pointerId);
+    ctx.strokeStyle = "#fff";
+    ctx.fillStyle = "#fff";
+    ctx.lineWidth = 16;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    const [x, y] = point(e);
+    ctx.beginPath();
+    ctx.arc(x, y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+  });
+  pad.addEventListener("pointermove", (e) => {
+    if (!drawing) return;
+    const [x, y] = point(e);
+    ctx.lineTo(x, y);
+    ctx.stroke();
+  });
+  // Predict once the pen has rested for a moment (a digit may take
+  // several strokes), not after every stroke.
+  const finish = () => {
+    if (!drawing) return;
+    drawing = false;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const b64 = drawingAsPng(pad);
+      if (b64) guarded(() => classify(b64, "drawing"));
+    }, STROKE_PAUSE_MS);
+  };
+  pad.addEventListener("pointerup", finish);
+  pad.addEventListener("pointercancel", finish);
+  $("clear").addEventListener("click", () => {
+    clear();
+    $("result").hidden = true;
+  });
+}
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function classifyFile(file) {
+  const dataUrl = await readFile(file);
+  const preview = $("preview");
+  preview.src = dataUrl;
+  preview.hidden = false;
+  $("drop-text").hidden = true;
+  await classify(dataUrl.split(",")[1], `file ${file.name}`);
+}
+
+function setUpDrop() {
+  const drop = $("drop");
+  const input = $("file");
+  input.addEventListener("change", () => {
+    if (input.files.length) guarded(() => classifyFile(input.files[0]));
+  });
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const file = e.dataTransfer.files[0];
+    if (file) guarded(() => classifyFile(file));
+  });
+}
+
+// === Slot tagger: coloured slots and the intent ===
+
+function slotName(tag) {
+  return tag.replace(/^[BI]-/, "");
+}
+
+function slotColour(slot) {
+  let hash = 0;
+  for (const c of slot) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360}, 70%, 84%)`;
+}
+
+async function tagSentence(text) {
+  const prediction = await predict("predict_sentences", [text]);
+  const n = Number(prediction.lengths);
+  const tokens = $("tokens");
+  const legend = $("legend");
+  tokens.textContent = "";
+  legend.textContent = "";
+  const slots = new Set();
+  for (let i = 0; i < n; i++) {
+    const tag = prediction.tags[i];
+    const span = document.createElement("span");
+    span.className = "token";
+    span.dataset.tag = tag;
+    span.innerHTML = '<span class="word"></span><span class="tag"></span>';
+    span.querySelector(".word").textContent = prediction.tokens[i];
+    span.querySelector(".tag").textContent = tag;
+    if (tag !== "O") {
+      span.style.background = slotColour(slotName(tag));
+      slots.add(slotName(tag));
+    }
+    tokens.appendChild(span);
+  }
+  for (const slot of [...slots].sort()) {
+    const item = document.createElement("li");
+    item.textContent = slot;
+    item.style.background = slotColour(slot);
+    legend.appendChild(item);
+  }
+  const intent = $("intent");
+  intent.textContent = prediction.intent === undefined
+    ? "(no intent head)" : String(prediction.intent);
+  $("tagged").hidden = false;
+}
+
+function setUpTagger() {
+  $("sentence-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("sentence").value.trim() || $("sentence").placeholder;
+    guarded(() => tagSentence(text));
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpPad();
+  setUpDrop();
+  setUpTagger();
+  guarded(loadModels);
+});
