@@ -164,6 +164,8 @@ def parse_json(body):
     except RecursionError:
         raise BadRequest(_TOO_DEEP) from None
     except (UnicodeDecodeError, ValueError) as e:
+        if "depth" in str(e):  # orjson (>= 3.9) stops at 1024 levels
+            raise BadRequest(_TOO_DEEP) from None
         raise BadRequest(f"Malformed JSON in the request body: {e}") from None
     if not isinstance(request, dict):
         raise BadRequest(

@@ -504,11 +504,12 @@ def test_codec_float32_shortest_bytes_b64_and_int_inputs(toy_server):
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        (b"[" * 100_000 + b"]" * 100_000, "must be a JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (
             b'{"instances": ' + b"[" * 100_000 + b"1" + b"]" * 100_000 + b"}",
-            "input 'x'",
+            "nested too deeply",
         ),
+        (b"[" * 40 + b"]" * 40, "must be a JSON object"),
         (
             b'{"instances": ' + b"[" * 40 + b"1" + b"]" * 40 + b"}",
             "input 'x' expects shape (-1, 2)",
