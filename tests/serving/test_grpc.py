@@ -12,7 +12,6 @@ import concurrent.futures
 import json
 import logging
 import shutil
-import statistics
 import time
 import urllib.error
 import urllib.request
@@ -376,12 +375,12 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
     base, digits, tmp_path, caplog
 ):
     """A fresh server on a copy of the export logs its warm-up, and its
-    first Predict is within 2x of the later ones (the tenth, or the
-    median of the 2nd..10th), give or take 5 ms of scheduling noise on a
-    shared 2-core machine: an unwarmed first `predict_images` call costs
-    about 250 ms there, against 1-2 ms once warm. The channel is opened
-    with a GetModelStatus call first, so only the model call is timed
-    cold."""
+    first Predict is within 2x of the later ones, give or take 5 ms of
+    scheduling noise on a shared 2-core machine: an unwarmed first
+    `predict_images` call costs about 250 ms there, against 2-4 ms once
+    warm, so single timings of a few ms are compared with the slowest of
+    the 2nd..10th. The channel is opened with a GetModelStatus call
+    first, so only the model call is timed cold."""
     from tensorflow_serving.apis import (
         get_model_status_pb2,
         model_service_pb2_grpc,
@@ -424,8 +423,7 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
         channel.close()
         rpc.stop()
         rest_server.server_close()
-    later = max(times[9], statistics.median(times[1:]))
-    assert times[0] <= 2 * later + 0.005, times
+    assert times[0] <= 2 * max(times[1:]) + 0.005, times
 
 
 # === The server itself and the CLI ===
