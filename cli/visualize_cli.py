@@ -116,8 +116,9 @@ def curves_command(source, more_runs, out, compare):
     type=click.IntRange(min=1),
     help="Evaluate only N test examples (re-evaluates).",
 )
+@click.option("--dataset", "-d", help="Data set (default: the training one).")
 @click.pass_obj
-def confusion_command(source, out, data_dir, limit):
+def confusion_command(source, out, dataset, data_dir, limit):
     """Draw the test-set confusion matrix with per-class accuracy.
 
     A finished run's metrics.json already holds it; a .keras file is
@@ -126,7 +127,11 @@ def confusion_command(source, out, data_dir, limit):
     from kerascnn.visualize import draw_confusion
 
     with user_errors():
-        _done(draw_confusion(source, out, data_dir=data_dir, limit=limit))
+        _done(
+            draw_confusion(
+                source, out, dataset=dataset, data_dir=data_dir, limit=limit
+            )
+        )
 
 
 @visualize_group.command("tags", short_help="Slot tagger: tagged sentence.")

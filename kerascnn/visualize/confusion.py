@@ -111,12 +111,19 @@ def _metadata_only(source):
 
 
 def draw_confusion(
-    source, out=None, *, data_dir=None, limit=None, batch_size=256
+    source,
+    out=None,
+    *,
+    dataset=None,
+    data_dir=None,
+    limit=None,
+    batch_size=256,
 ):
     """Writes the test-set confusion matrix of a run or model as a PNG.
 
     Uses the run's `metrics.json` when it has the matrix; otherwise
-    evaluates the model on the test split (`data_dir`, `limit`).
+    evaluates the model on the test split of `dataset` (default: the one
+    in its metadata) with `data_dir` and `limit`.
     """
     from kerascnn.visualize.curves import trained_epochs
 
@@ -127,14 +134,14 @@ def draw_confusion(
             f"{meta.model!r} is a {meta.task.replace('_', ' ')} model."
         )
     report = stored_report(source) if os.path.isdir(source) else None
-    if report is None or limit is not None:
-        report, meta = _evaluate(source, data_dir, limit, batch_size)
+    if report is None or limit is not None or dataset is not None:
+        report, meta = _evaluate(source, dataset, data_dir, limit, batch_size)
     fig = confusion_figure(report, _title(meta, report))
     epochs = trained_epochs(source)
     return _figure.finish(fig, source, "confusion", out, step=epochs)
 
 
-def _evaluate(source, data_dir, limit, batch_size):
+def _evaluate(source, dataset, data_dir, limit, batch_size):
     from kerascnn.metadata import load_model_and_metadata
     from kerascnn.train import evaluate_model
 
@@ -145,6 +152,13 @@ def _evaluate(source, data_dir, limit, batch_size):
             f"{meta.model!r} is a {meta.task.replace('_', ' ')} model."
         )
     report = evaluate_model(
-        model, meta, data_dir=data_dir, batch_size=batch_size, limit=limit
+        model,
+        meta,
+        dataset,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        limit=limit,
     )
+    if dataset:
+        meta.dataset = dataset
     return report, meta

@@ -73,8 +73,9 @@ def default_feature_layers(model, limit=MAX_DEFAULT_LAYERS):
 
     A convolution followed by batch norm and ReLU counts as one block (its
     last layer is shown). In residual networks the blocks are the residual
-    blocks: the stem convolution, then each addition's output. More than
-    `limit` blocks are thinned evenly, keeping the first and the last.
+    blocks: the stem convolution, then each addition's output. With more
+    than `limit` blocks, the first block and the pooling layers are kept
+    (VGG: one picture per stage), or, without pools, an even selection.
     """
     layers = list(model.layers)
     residual = any(_kind(layer) == "add" for layer in layers)
@@ -88,7 +89,15 @@ def default_feature_layers(model, limit=MAX_DEFAULT_LAYERS):
             end = _block_end(layers, i)
             if has_feature_maps(end) and end.name not in names:
                 names.append(end.name)
+    return _thin(model, names, limit)
+
+
+def _thin(model, names, limit):
+    """At most `limit` names: the first block and the pools, else even."""
     if len(names) > limit:
+        pools = [n for n in names if _kind(model.get_layer(n)) == "pool"]
+        if pools and len(pools) < limit:
+            return [names[0]] + [n for n in pools if n != names[0]]
         keep = np.unique(np.linspace(0, len(names) - 1, limit).round())
         names = [names[int(i)] for i in keep]
     return names

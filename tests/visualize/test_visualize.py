@@ -86,7 +86,8 @@ def test_filters_compare_init_shows_changed_kernels(lenet_run, tmp_path):
         filters.PANEL_PX + left : filters.PANEL_PX + left + grid_w,
     ]
     assert initial.var() > 0 and trained.var() > 0
-    assert np.abs(initial.astype(int) - trained.astype(int)).max() > 30
+    changed = np.abs(initial.astype(int) - trained.astype(int)).max(-1) > 4
+    assert changed.mean() > 0.05  # one epoch visibly moves the kernels
 
 
 def test_filters_figure_names_the_layer_and_panels(lenet_run):
@@ -145,7 +146,10 @@ def test_default_feature_layers():
     assert len(names) == feature_maps.MAX_DEFAULT_LAYERS
     assert names[0] == "conv1_relu" and names[-1].endswith("_out")
     vgg = build("vgg11", input_shape=(32, 32, 3), num_classes=10)
-    assert "block1_pool" in feature_maps.default_feature_layers(vgg)
+    assert feature_maps.default_feature_layers(vgg) == [
+        "block1_conv1",
+        *(f"block{i}_pool" for i in range(1, 6)),
+    ]
 
 
 def test_feature_maps_png(lenet_run, digit_png, tmp_path):
@@ -300,9 +304,15 @@ def test_confusion_figure_names_classes_and_accuracy(lenet_run):
 def test_confusion_of_a_model_file_evaluates_it(lenet_run, data_dir, tmp_path):
     model_path = os.path.join(lenet_run, "checkpoints", "last.keras")
     out = visualize.draw_confusion(
-        model_path, str(tmp_path / "m.png"), data_dir=data_dir, limit=200
+        model_path,
+        str(tmp_path / "m.png"),
+        dataset="mnist",  # a checkpoint has no metadata beside it
+        data_dir=data_dir,
+        limit=200,
     )
     assert_not_blank(png_pixels(out))
+    report = confusion.stored_report(lenet_run)
+    assert sum(map(sum, report["confusion_matrix"])) == 500  # eval_limit
 
 
 def test_confusion_refuses_the_tagger(tagger_run):
