@@ -75,16 +75,17 @@ def default_feature_layers(model, limit=MAX_DEFAULT_LAYERS):
     last layer is shown). In residual networks the blocks are the residual
     blocks: the stem convolution, then each addition's output. With more
     than `limit` blocks, the first block and the pooling layers are kept
-    (VGG: one picture per stage), or, without pools, an even selection.
+    when there are at least 3 pools (VGG: one picture per stage), else an
+    even selection with the first and the last.
     """
     layers = list(model.layers)
     residual = any(_kind(layer) == "add" for layer in layers)
-    names, seen_add = [], False
+    names, convs = [], 0
     for i, layer in enumerate(layers):
         kind = _kind(layer)
-        seen_add = seen_add or kind == "add"
-        if kind is None or (kind == "conv" and residual and seen_add):
-            continue
+        convs += kind == "conv"
+        if kind is None or (kind == "conv" and residual and convs > 1):
+            continue  # inside residual blocks only the sums are shown
         if kind == "add" or kind == "conv" or kind == "pool":
             end = _block_end(layers, i)
             if has_feature_maps(end) and end.name not in names:
@@ -96,7 +97,7 @@ def _thin(model, names, limit):
     """At most `limit` names: the first block and the pools, else even."""
     if len(names) > limit:
         pools = [n for n in names if _kind(model.get_layer(n)) == "pool"]
-        if pools and len(pools) < limit:
+        if 3 <= len(pools) < limit:
             return [names[0]] + [n for n in pools if n != names[0]]
         keep = np.unique(np.linspace(0, len(names) - 1, limit).round())
         names = [names[int(i)] for i in keep]

@@ -14,7 +14,8 @@ from kerascnn.visualize import _figure
 
 INITIAL_FILTERS_FILENAME = "initial_filters.npz"
 PANEL_PX = 360  # width of one kernel grid
-TITLE_PX = 70  # band above the grids for the titles
+TITLE_PX = 80  # band above the grids for the titles
+SINGLE_EXTRA_PX = 60  # side margin of a lone panel
 MARGIN_PX = 16
 GAP = 1  # kernel pixels of white between kernels
 
@@ -115,7 +116,7 @@ def mosaic(images):
     return out
 
 
-def filters_figure(kernel, layer_name, initial=None, trained_label="trained"):
+def filters_figure(kernel, layer_name, initial=None, trained_label="weights"):
     """A figure of the kernels (and, with `initial`, the initial ones)."""
     kh, kw, channels, count = kernel.shape
     panels = [(trained_label, kernel)]
@@ -126,20 +127,22 @@ def filters_figure(kernel, layer_name, initial=None, trained_label="trained"):
     grid_h = int(
         round(grid_w * (rows * (kh + GAP) + GAP) / (columns * (kw + GAP) + GAP))
     )
+    # One panel gets side margins so the two-line title fits.
+    extra = SINGLE_EXTRA_PX if len(panels) == 1 else 0
     fig = _figure.new_figure(
-        PANEL_PX * len(panels), TITLE_PX + grid_h + MARGIN_PX
+        PANEL_PX * len(panels) + 2 * extra, TITLE_PX + grid_h + MARGIN_PX
     )
     colour = "RGB" if channels == 3 else "grayscale"
     fig.suptitle(
         f"First convolution layer {layer_name}: {count} kernels of "
-        f"{kh}x{kw}x{channels} ({colour}, each scaled to its own range)",
+        f"{kh}x{kw}x{channels}\n({colour}, each scaled to its own range)",
         fontsize=10,
         y=1 - 12 / (TITLE_PX + grid_h + MARGIN_PX),
         va="top",
     )
     for i, (label, weights) in enumerate(panels):
         ax = _figure.pixel_axes(
-            fig, i * PANEL_PX + MARGIN_PX, TITLE_PX, grid_w, grid_h
+            fig, extra + i * PANEL_PX + MARGIN_PX, TITLE_PX, grid_w, grid_h
         )
         ax.imshow(mosaic(kernel_images(weights)), interpolation="nearest")
         ax.set_title(label, fontsize=10)
@@ -165,6 +168,6 @@ def draw_filters(source, out=None, compare_init=False):
         else None
     )
     epochs = trained_epochs(source)
-    label = f"after {epochs} epoch(s) of training" if epochs else "trained"
+    label = f"after {epochs} epoch(s) of training" if epochs else "weights"
     fig = filters_figure(_kernel(layer), layer.name, initial, label)
     return _figure.finish(fig, source, "filters", out, step=epochs)

@@ -7,7 +7,6 @@ conlleval rules (`kerascnn.metrics.conll_spans`), so the picture shows
 exactly the spans the F1 score counts.
 """
 
-import colorsys
 import dataclasses
 import html
 import os
@@ -79,16 +78,26 @@ def tag_sentence(model, meta, sentence):
     return result
 
 
-def slot_colour(slot, all_slots=()):
-    """A stable light colour per slot type (same type, same colour)."""
-    slots = sorted(set(all_slots) | {slot})
-    hue = (slots.index(slot) * 0.618034) % 1.0
-    r, g, b = colorsys.hls_to_rgb(hue, 0.8, 0.75)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+# Light qualitative colours (matplotlib's tab10, lightened): distinct
+# within one sentence, which is what a reader compares.
+PALETTE = (
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#dbdb8d",
+    "#9edae5",
+    "#c7c7c7",
+)
 
 
-def _slot_types(names):
-    return sorted({n.split("-", 1)[1] for n in names if n[:2] in ("B-", "I-")})
+def slot_colour(slot, slots=()):
+    """The colour of `slot` among the sorted slot types of a sentence."""
+    ordered = sorted(set(slots) | {slot})
+    return PALETTE[ordered.index(slot) % len(PALETTE)]
 
 
 def _segments(result):
@@ -137,11 +146,12 @@ def _layout(segments):
     return placed
 
 
-def tags_figure(result, title, slot_names=()):
+def tags_figure(result, title):
     """The sentence with a coloured, labelled box per slot span."""
     from matplotlib.patches import FancyBboxPatch
 
     segments = _segments(result)
+    slots = [kind for _, _, kind in result.spans]
     placed = _layout(segments)
     lines = placed[-1][0] + 1 if placed else 1
     height = HEADER_PX + lines * LINE_PX + 10
@@ -168,7 +178,7 @@ def tags_figure(result, title, slot_names=()):
                     width,
                     LINE_PX - 18,
                     boxstyle="round,pad=0,rounding_size=6",
-                    facecolor=slot_colour(slot, slot_names),
+                    facecolor=slot_colour(slot, slots),
                     edgecolor="#555555",
                     linewidth=0.8,
                 )
@@ -193,14 +203,15 @@ def tags_figure(result, title, slot_names=()):
     return fig
 
 
-def tags_html(result, title, slot_names=()):
+def tags_html(result, title):
     """The same picture as a standalone HTML page."""
     parts = []
+    slots = [kind for _, _, kind in result.spans]
     for text, slot in _segments(result):
         if slot:
             parts.append(
                 f'<span class="slot" style="background:'
-                f'{slot_colour(slot, slot_names)}">{html.escape(text)}'
+                f'{slot_colour(slot, slots)}">{html.escape(text)}'
                 f"<small>{html.escape(slot)}</small></span>"
             )
         else:
@@ -240,11 +251,10 @@ def draw_tags(source, sentence, out=None, as_html=False):
     result = tag_sentence(model, meta, sentence)
     run = os.path.basename(os.path.normpath(source))
     title = f"Slots found by {meta.model} ({run})"
-    slots = _slot_types(meta.class_names)
     if as_html:
         path = out or _figure.default_out(source, "tags", "html")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(tags_html(result, title, slots))
+            f.write(tags_html(result, title))
         return path
-    fig = tags_figure(result, title, slots)
+    fig = tags_figure(result, title)
     return _figure.finish(fig, source, "tags", out, trained_epochs(source))

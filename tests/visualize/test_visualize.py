@@ -144,7 +144,9 @@ def test_default_feature_layers():
     resnet = build("resnet20")
     names = feature_maps.default_feature_layers(resnet)
     assert len(names) == feature_maps.MAX_DEFAULT_LAYERS
-    assert names[0] == "conv1_relu" and names[-1].endswith("_out")
+    assert names[0] == "conv1_relu"
+    assert all(n.endswith("_out") for n in names[1:])
+    assert names[-1] == "conv4_block3_out"
     vgg = build("vgg11", input_shape=(32, 32, 3), num_classes=10)
     assert feature_maps.default_feature_layers(vgg) == [
         "block1_conv1",

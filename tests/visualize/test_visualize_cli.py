@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from cli.main import cli
+from kerascnn.visualize.filters import PANEL_PX, SINGLE_EXTRA_PX
 from tests.visualize.pictures import assert_not_blank, png_pixels
 
 
@@ -40,7 +41,8 @@ def test_feature_maps_with_layers(runner, lenet_run, digit_png, tmp_path):
 def test_default_out_is_inside_the_run(runner, lenet_run):
     result = runner.invoke(cli, ["visualize", lenet_run, "filters"])
     assert result.exit_code == 0, result.output
-    assert os.path.isfile(os.path.join(lenet_run, "filters.png"))
+    pixels = png_pixels(os.path.join(lenet_run, "filters.png"))
+    assert pixels.shape[1] == PANEL_PX + 2 * SINGLE_EXTRA_PX  # one panel
 
 
 def test_tags_png_and_html(runner, tagger_run, tmp_path):
