@@ -105,19 +105,26 @@ def _thin(model, names, limit):
 
 
 def _spatial_layer_names(model):
-    return [layer.name for layer in model.layers if has_feature_maps(layer)]
+    return [
+        layer.name
+        for layer in model.layers
+        if has_feature_maps(layer) and type(layer).__name__ != "InputLayer"
+    ]
 
 
 def check_layers(model, names):
     """Refuses names that are not layers with feature maps, listing them."""
     available = _spatial_layer_names(model)
+    known = {layer.name for layer in model.layers}
     for name in names:
         if name not in available:
-            known = {layer.name for layer in model.layers}
-            why = "has no feature maps" if name in known else "is not a layer"
+            why = (
+                f"Layer {name!r} of {model.name!r} has no feature maps"
+                if name in known
+                else f"{model.name!r} has no layer {name!r}"
+            )
             raise KerasCNNError(
-                f"{name!r} {why} of {model.name!r}; layers with feature "
-                f"maps: {', '.join(available)}."
+                f"{why}; layers with feature maps: {', '.join(available)}."
             )
     return list(names)
 

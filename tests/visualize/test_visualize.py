@@ -192,9 +192,14 @@ def test_feature_maps_chosen_layers_and_bad_names(
     fm = feature_maps
     height = fm.TOP_PX + fm.INPUT_PX + fm.HEADER_PX + 2 * fm.CELL_PX + 8
     assert png_pixels(out).shape[0] == height
-    with pytest.raises(KerasCNNError, match="'c5_fc' has no feature maps"):
+    with pytest.raises(
+        KerasCNNError, match="Layer 'c5_fc' of 'lenet' has no feature maps"
+    ):
         visualize.draw_feature_maps(lenet_run, digit_png, layers=["c5_fc"])
-    with pytest.raises(KerasCNNError, match="'nope' is not a layer.*c1_conv"):
+    with pytest.raises(
+        KerasCNNError,
+        match="no layer 'nope'; layers with feature maps: c1_conv,",
+    ):
         visualize.draw_feature_maps(lenet_run, digit_png, layers=["nope"])
 
 
