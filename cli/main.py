@@ -115,6 +115,7 @@ def _add_commands():
     from cli.export_cli import export_command, inspect_command
     from cli.serve_cli import serve_command
     from cli.train_cli import evaluate_command, fit_command, predict_command
+    from cli.visualize_cli import visualize_group
 
     for command in (
         data_group,
@@ -124,6 +125,7 @@ def _add_commands():
         export_command,
         inspect_command,
         serve_command,
+        visualize_group,
     ):
         cli.add_command(command)
 

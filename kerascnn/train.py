@@ -17,6 +17,8 @@ A run directory (`runs/<model>-<timestamp>/` by default) holds:
     history.csv        one row per epoch (appended across resumes)
     history.json       the same at the end of training
     metrics.json       final metrics on the test split
+    initial_filters.npz  first conv kernels before training (visualize)
+    curves.png         loss and accuracy per epoch
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
 at any point (even SIGKILL) loses at most one epoch. Re-running the same
@@ -34,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from kerascnn import distribute
+from kerascnn import distribute, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.errors import KerasCNNError, TrainingError
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
@@ -477,7 +479,7 @@ def fit(config, resume=True, on_start=None):
     metadata = _metadata(config, info, model)
     if chief:
         metadata.save(os.path.join(run_dir, "metadata.json"))
-
+        visualize.save_initial_filters(model, run_dir)
     resumed = _completed_epochs(run_dir)
     if on_start:
         on_start(run_dir, resumed)
@@ -507,6 +509,7 @@ def fit(config, resume=True, on_start=None):
     model_path = os.path.join(run_dir, MODEL_FILENAME)
     model.save(model_path)
     _write_json(os.path.join(run_dir, "history.json"), history)
+    visualize.save_run_curves(run_dir)
     metrics = evaluate_model(
         model,
         metadata,

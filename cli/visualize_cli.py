@@ -1,0 +1,153 @@
+"""`kerascnn visualize SOURCE WHAT`: pictures of a run or a model.
+
+SOURCE (a run directory or `.keras` file) comes first, then the picture:
+`filters`, `feature-maps IMAGE`, `curves`, `confusion`, `tags SENTENCE`.
+matplotlib and TensorFlow are imported inside the commands only.
+"""
+
+import click
+
+from cli.common import user_errors
+
+
+@click.group("visualize", short_help="Draw filters, feature maps, curves...")
+@click.argument("source", type=click.Path(exists=True))
+@click.pass_context
+def visualize_group(ctx, source):
+    """Draw a picture of SOURCE (run directory or .keras file) as a PNG.
+
+    \b
+    kerascnn visualize runs/<run> filters --compare-init
+    kerascnn visualize runs/<run> feature-maps digit.png
+    kerascnn visualize runs/<run> curves --compare runs/<other>
+    kerascnn visualize runs/<run> confusion
+    kerascnn visualize runs/<tagger> tags "flights from boston to denver"
+
+    For a run the PNG goes into the run directory (and its TensorBoard
+    logs, under logs/pictures) unless --out says otherwise.
+    """
+    ctx.obj = source
+
+
+def _out_option():
+    return click.option(
+        "--out",
+        "-o",
+        type=click.Path(dir_okay=False),
+        help="Output file (default: <run>/<picture>.png, or ./ for a "
+        ".keras file).",
+    )
+
+
+def _done(path):
+    click.echo(f"Wrote {path}")
+
+
+@visualize_group.command("filters", short_help="First conv layer's kernels.")
+@_out_option()
+@click.option(
+    "--compare-init",
+    is_flag=True,
+    help="Show the initial kernels (saved by fit) beside the trained ones.",
+)
+@click.pass_obj
+def filters_command(source, out, compare_init):
+    """Draw the first convolution layer's kernels as a grid."""
+    from kerascnn.visualize import draw_filters
+
+    with user_errors():
+        _done(draw_filters(source, out, compare_init=compare_init))
+
+
+@visualize_group.command("feature-maps", short_help="Activations for IMAGE.")
+@click.argument("image", type=click.Path())
+@_out_option()
+@click.option(
+    "--layers",
+    "-l",
+    metavar="NAME,...",
+    help="Layers to show (default: each conv and pool block).",
+)
+@click.pass_obj
+def feature_maps_command(source, image, out, layers):
+    """Draw the feature maps of chosen layers for one IMAGE file."""
+    from kerascnn.visualize import draw_feature_maps
+
+    names = (
+        [n.strip() for n in layers.split(",") if n.strip()] if layers else None
+    )
+    with user_errors():
+        _done(draw_feature_maps(source, image, out, layers=names))
+
+
+@visualize_group.command("curves", short_help="Loss and accuracy per epoch.")
+@click.argument("more_runs", nargs=-1, type=click.Path(exists=True))
+@_out_option()
+@click.option(
+    "--compare",
+    "-c",
+    multiple=True,
+    type=click.Path(exists=True),
+    metavar="RUN",
+    help="Overlay another run (repeatable; more runs may follow as arguments).",
+)
+@click.pass_obj
+def curves_command(source, more_runs, out, compare):
+    """Draw training and validation curves of the run (and others).
+
+    \b
+    kerascnn visualize runs/a curves --compare runs/b runs/c
+    """
+    from kerascnn.visualize import draw_curves
+
+    with user_errors():
+        _done(draw_curves(source, out, compare=[*compare, *more_runs]))
+
+
+@visualize_group.command("confusion", short_help="Test confusion matrix.")
+@_out_option()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Data folder when the test split must be evaluated.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Evaluate only N test examples (re-evaluates).",
+)
+@click.option("--dataset", "-d", help="Data set (default: the training one).")
+@click.pass_obj
+def confusion_command(source, out, dataset, data_dir, limit):
+    """Draw the test-set confusion matrix with per-class accuracy.
+
+    A finished run's metrics.json already holds it; a .keras file is
+    evaluated on its data set's test split.
+    """
+    from kerascnn.visualize import draw_confusion
+
+    with user_errors():
+        _done(
+            draw_confusion(
+                source, out, dataset=dataset, data_dir=data_dir, limit=limit
+            )
+        )
+
+
+@visualize_group.command("tags", short_help="Slot tagger: tagged sentence.")
+@click.argument("sentence")
+@_out_option()
+@click.option(
+    "--html",
+    "as_html",
+    is_flag=True,
+    help="Write an HTML page instead of a PNG.",
+)
+@click.pass_obj
+def tags_command(source, sentence, out, as_html):
+    """Draw SENTENCE with each slot the tagger finds coloured and labelled,
+    and the predicted intent."""
+    from kerascnn.visualize import draw_tags
+
+    with user_errors():
+        _done(draw_tags(source, sentence, out, as_html=as_html))
