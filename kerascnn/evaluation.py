@@ -13,13 +13,7 @@ strings, per-slot F1, token and intent accuracy, exact match).
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
-
-
-def image_args(shape):
-    """`(image_size, channels)` for `data.load` from an `(H, W, C)` shape."""
-    if shape and len(shape) == 3:
-        return tuple(shape[:2]), shape[2]
-    return None, None
+from kerascnn.inputs import image_args
 
 
 def evaluate(

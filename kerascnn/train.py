@@ -5,11 +5,12 @@
     result = fit(recipe_for("lenet", epochs=2, limit=5000))
     result.metrics["accuracy"]
 
-`fit` loads the data, builds and compiles the registry model with the
-recipe's optimizer and schedule, trains with epoch-end callbacks, then
-saves a float32 `model.keras`, evaluates it on the test split
-(`kerascnn.evaluation`) and exports it (`kerascnn.export`). What a run
-directory holds, and how an unfinished one is found: `kerascnn.runs`.
+`fit` loads the data (`kerascnn.inputs`), builds and compiles the
+registry model with the recipe's optimizer (`kerascnn.optimizers`), trains
+with epoch-end callbacks, then saves a float32 `model.keras`, evaluates it
+on the test split (`kerascnn.evaluation`) and exports it
+(`kerascnn.export`). What a run directory holds, and how an unfinished one
+is found: `kerascnn.runs`.
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
 at any point (even SIGKILL) loses at most one epoch. Re-running the same
@@ -22,12 +23,11 @@ import dataclasses
 import os
 import warnings
 
-import numpy as np
-
 from kerascnn import distribute, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.errors import TrainingError
-from kerascnn.evaluation import evaluate, evaluate_model, image_args
+from kerascnn.evaluation import evaluate, evaluate_model
+from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.optimizers import make_optimizer
 from kerascnn.runs import (
@@ -86,79 +86,6 @@ class RunResult:
     export_path: str = None
     resumed_from_epoch: int = 0
     epoch_seconds: list = dataclasses.field(default_factory=list)
-
-
-# ================================ Data ================================
-
-
-def load_data(config, strategy=None):
-    """Train and validation datasets plus the train `DatasetInfo`.
-
-    Validation uses the data set's validation split when it has one (ATIS
-    dev), else its test split. With several replicas each dataset is built
-    per input pipeline, so the global batch is split across replicas.
-    """
-    train_ds, info = _load_split(config, "train", training=True)
-    val_split = "validation" if info.split_sizes.get("validation") else "test"
-    if strategy is not None and strategy.num_replicas_in_sync > 1:
-        return (
-            _distribute(strategy, config, "train", training=True),
-            _distribute(strategy, config, val_split, training=False),
-            info,
-        )
-    return train_ds, _validation_set(config, val_split, info), info
-
-
-# Per-epoch validation of image models runs in batches of up to this many
-# input values (MNIST: 2,048 images, CIFAR-10: 1,365; ImageNet-sized
-# inputs keep the training batch), and is cached in memory after
-# normalization when it fits `VALIDATION_CACHE_BYTES`: forward passes are
-# cheaper in big batches, so the epoch end costs less of a small model's
-# epoch (measured: benchmarks/README.md).
-VALIDATION_BATCH_VALUES = 2**22
-VALIDATION_BATCH_MAX = 2048
-VALIDATION_CACHE_BYTES = 256 * 2**20
-
-
-def _validation_set(config, split, info):
-    """The per-epoch validation dataset: big batches, cached if small."""
-    if info.task == "sequence_tagging":
-        return _load_split(config, split, training=False)[0]
-    values = int(np.prod(config.input_shape or info.input_shape))
-    batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)
-    batch = max(config.batch_size, batch)
-    val_config = dataclasses.replace(config, batch_size=batch)
-    val_ds, val_info = _load_split(val_config, split, training=False)
-    if val_info.num_examples * values * 4 <= VALIDATION_CACHE_BYTES:
-        val_ds = val_ds.cache()
-    return val_ds
-
-
-def _load_split(config, split, training, input_context=None):
-    """`kerascnn.data.load` of one split with the run's settings."""
-    from kerascnn import data
-
-    image_size, channels = image_args(config.input_shape)
-    return data.load(
-        config.dataset,
-        split,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        shuffle=training,
-        augment=config.augment and training,
-        limit=config.limit if training else config.eval_limit,
-        seed=config.seed,
-        image_size=image_size,
-        channels=channels,
-        input_context=input_context,
-    )
-
-
-def _distribute(strategy, config, split, training):
-    def dataset_fn(input_context):
-        return _load_split(config, split, training, input_context)[0]
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 # =============================== Model ================================
