@@ -44,14 +44,22 @@ from kerascnn.runs import (
     write_json,
 )
 
-# Re-exported: callers and tests import these from here.
+# Public names, with those that moved to the modules above and are still
+# importable from here.
 __all__ = [
+    "CHECKPOINT_MONITORS",
     "RunResult",
+    "build_model",
+    "compile_model",
     "evaluate",
     "evaluate_model",
     "find_resumable_run",
     "fit",
+    "float32_copy",
+    "load_data",
+    "make_callbacks",
     "make_optimizer",
+    "resolve_precision",
     "resolve_run_dir",
 ]
 

@@ -181,8 +181,10 @@ def test_two_workers_train_lenet_and_only_the_chief_writes(
     assert written == [
         "checkpoints",
         "config.json",
+        "curves.png",
         "history.csv",
         "history.json",
+        "initial_filters.npz",
         "logs",
         "metadata.json",
         "metrics.json",
