@@ -1,4 +1,5 @@
-"""`kerascnn fit`, `evaluate`, `predict`: thin wrappers over kerascnn.train."""
+"""`kerascnn fit`, `evaluate`, `predict`: thin wrappers over
+`kerascnn.train`, `kerascnn.evaluation` and `kerascnn.predict`."""
 
 import json
 
@@ -38,7 +39,12 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
     type=click.Choice(["constant", "cosine", "step"]),
     help="Learning-rate schedule (default: recipe).",
 )
-@click.option("--weight-decay", type=float, help="Decoupled weight decay.")
+@click.option(
+    "--weight-decay",
+    type=float,
+    help="The papers' L2 coefficient, e.g. 1e-4 (SGD: added to the gradient "
+    "before momentum). 0: off.",
+)
 @click.option("--label-smoothing", type=float, help="Label smoothing.")
 @click.option(
     "--augment/--no-augment",
@@ -175,7 +181,7 @@ def _print_result(result, log_format):
 def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
     """Evaluate SOURCE (run directory or .keras): loss, accuracy,
     per-class accuracy and confusion matrix, as JSON."""
-    from kerascnn.train import evaluate
+    from kerascnn.evaluation import evaluate
 
     with user_errors():
         metrics = evaluate(

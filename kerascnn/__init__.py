@@ -17,10 +17,9 @@ def _enable_onednn():
 
     TensorFlow 2.21 enables oneDNN only on CPUs with AVX-512 VNNI/BF16 or
     AMX; elsewhere (e.g. AVX2-only AMD Zen 3) convolutions fall back to
-    Eigen kernels split into thousands of tiny tasks. Measured here with
-    benchmarks/train_throughput.py: LeNet 1,361 -> 3,121 and ResNet-20
-    64 -> 103 training images/s. The variable is read when TensorFlow is
-    first imported, so it must be set before that.
+    Eigen kernels split into thousands of tiny tasks, and training is
+    slower (measured: benchmarks/README.md). The variable is read when
+    TensorFlow is first imported, so it must be set before that.
     """
     if "TF_ENABLE_ONEDNN_OPTS" in os.environ:
         return
@@ -30,7 +29,7 @@ def _enable_onednn():
 
         warnings.warn(
             "kerascnn was imported after TensorFlow, so oneDNN kernels stay "
-            "off (training can be 2x slower on AVX2 CPUs). Import kerascnn "
+            "off (training is slower on AVX2 CPUs). Import kerascnn "
             "first or set TF_ENABLE_ONEDNN_OPTS=1.",
             stacklevel=3,
         )

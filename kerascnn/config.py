@@ -32,7 +32,13 @@ class TrainConfig:
         optimizer: one of `OPTIMIZERS`.
         learning_rate: peak learning rate.
         momentum: SGD momentum (ignored by other optimizers).
-        weight_decay: decoupled weight decay (0 = off).
+        weight_decay: the papers' L2 coefficient (ResNet 1e-4, VGG 5e-4;
+            0 = off), as if `weight_decay * w` were added to the gradient
+            before momentum. SGD applies exactly that (through Keras'
+            decoupled decay, see `kerascnn.optimizers`); Adam and RMSprop
+            take the number as Keras' decoupled `weight_decay`, and AdamW
+            uses 1e-4 when it is 0. Biases and batch-norm scales and
+            offsets are not decayed.
         schedule: `"constant"`, `"cosine"` (to 0) or `"step"` (divide by 10
             at 50% and 75% of training, He et al. 2016).
         warmup_epochs: linear learning-rate warm-up epochs.
@@ -125,7 +131,7 @@ class TrainConfig:
         return cls(**d)
 
 
-# Small models: a LeNet step is ~5 ms, so Python's per-step round trip is
+# Small models: a LeNet step is short, so Python's per-step round trip is
 # worth batching; 8 steps per call measured fastest (benchmarks/README.md).
 _SMALL_MODEL_STEPS_PER_EXECUTION = 8
 _MNIST_ADAM = dict(
@@ -139,9 +145,9 @@ _MNIST_ADAM = dict(
 )
 # He et al. (2016) sec. 4.2: SGD 0.1, momentum 0.9, weight decay 1e-4,
 # batch 128, /10 at 32k and 48k of 64k iterations (~164 epochs).
-# CIFAR recipes opt out of bf16: ResNet-20 short runs (3 epochs, 2,560
-# images, seeds 0/1) reached 28.8 / 29.9% in float32 but 24.9 / 25.6% in
-# bf16; VGG/AlexNet were not checked (benchmarks/README.md).
+# CIFAR recipes opt out of bf16: short ResNet-20 runs were less accurate
+# in bf16 than in float32; VGG/AlexNet were not checked (measured:
+# benchmarks/README.md).
 _NO_BF16 = "none"
 _CIFAR_RESNET = dict(
     mixed_precision=_NO_BF16,

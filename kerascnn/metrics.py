@@ -1,4 +1,4 @@
-"""Evaluation metrics that Keras does not ship.
+"""Sequence-tagging metrics that Keras does not ship.
 
 * `conll_spans` / `conll_f1`: span-level precision, recall and F1 with the
   semantics of the CoNLL-2000 `conlleval` script: a span counts only when
@@ -8,11 +8,10 @@
   P/R/F1, per-slot-type F1, token accuracy; intent accuracy and sentence
   exact match). Gold tags are scored as the strings in the data file, so a
   gold span of a type never seen in training still counts as expected.
-* `classification_report`: accuracy, per-class accuracy and the confusion
-  matrix from integer labels and predictions.
-"""
 
-import numpy as np
+Image classifiers' accuracy, per-class accuracy and confusion matrix:
+`kerascnn.evaluation.classification_report`.
+"""
 
 
 def _split_tag(tag):
@@ -55,6 +54,17 @@ def conll_spans(tags):
     return spans
 
 
+def _prf(correct, found, expected):
+    precision = correct / found if found else 0.0
+    recall = correct / expected if expected else 0.0
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision + recall
+        else 0.0
+    )
+    return precision, recall, f1
+
+
 def conll_f1(true_sequences, pred_sequences):
     """Span precision, recall and F1 (fractions) over aligned sequences."""
     correct = found = expected = 0
@@ -68,13 +78,7 @@ def conll_f1(true_sequences, pred_sequences):
         correct += len(t & p)
         found += len(p)
         expected += len(t)
-    precision = correct / found if found else 0.0
-    recall = correct / expected if expected else 0.0
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision + recall
-        else 0.0
-    )
+    precision, recall, f1 = _prf(correct, found, expected)
     return {
         "precision": precision,
         "recall": recall,
@@ -83,17 +87,6 @@ def conll_f1(true_sequences, pred_sequences):
         "found": found,
         "expected": expected,
     }
-
-
-def _prf(correct, found, expected):
-    precision = correct / found if found else 0.0
-    recall = correct / expected if expected else 0.0
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision + recall
-        else 0.0
-    )
-    return precision, recall, f1
 
 
 def per_type_f1(true_sequences, pred_sequences):
@@ -152,27 +145,4 @@ def intent_report(true_intents, pred_intents, true_tags, pred_tags):
     return {
         "intent_accuracy": sum(intent_ok) / n if n else 0.0,
         "sentence_accuracy": sum(exact) / n if n else 0.0,
-    }
-
-
-def classification_report(labels, predictions, class_names):
-    """Accuracy, per-class accuracy and confusion matrix as plain lists."""
-    labels = np.asarray(labels, dtype=np.int64).ravel()
-    predictions = np.asarray(predictions, dtype=np.int64).ravel()
-    n = len(class_names)
-    confusion = np.zeros((n, n), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    support = confusion.sum(axis=1)
-    per_class = {
-        name: (float(confusion[i, i] / support[i]) if support[i] else None)
-        for i, name in enumerate(class_names)
-    }
-    return {
-        "accuracy": float(np.mean(labels == predictions))
-        if len(labels)
-        else 0.0,
-        "num_examples": int(len(labels)),
-        "per_class_accuracy": per_class,
-        "confusion_matrix": confusion.tolist(),
-        "class_names": list(class_names),
     }

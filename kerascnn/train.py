@@ -5,20 +5,12 @@
     result = fit(recipe_for("lenet", epochs=2, limit=5000))
     result.metrics["accuracy"]
 
-A run directory (`runs/<model>-<timestamp>/` by default) holds:
-
-    config.json        the resolved TrainConfig
-    metadata.json      model name, classes, preprocessing (for export)
-    model.keras        the final model
-    checkpoints/       best.keras (by validation accuracy; the tagger: dev
-                       span F1, also restored as model.keras), last.keras
-    backup/            Keras BackupAndRestore state while the run is live
-    logs/              TensorBoard event files
-    history.csv        one row per epoch (appended across resumes)
-    history.json       the same at the end of training
-    metrics.json       final metrics on the test split
-    initial_filters.npz  first conv kernels before training (visualize)
-    curves.png         loss and accuracy per epoch
+`fit` loads the data (`kerascnn.inputs`), builds and compiles the
+registry model with the recipe's optimizer (`kerascnn.optimizers`), trains
+with epoch-end callbacks, then saves a float32 `model.keras`, evaluates it
+on the test split (`kerascnn.evaluation`) and exports it
+(`kerascnn.export`). What a run directory holds, and how an unfinished one
+is found: `kerascnn.runs`.
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
 at any point (even SIGKILL) loses at most one epoch. Re-running the same
@@ -28,24 +20,55 @@ and resumes it. Ctrl-C stops cleanly, keeping the backup and writing
 """
 
 import dataclasses
-import datetime
-import glob
-import json
 import os
 import warnings
 
-import numpy as np
-
 from kerascnn import distribute, visualize
 from kerascnn.config import TrainConfig
-from kerascnn.errors import KerasCNNError, TrainingError
+from kerascnn.errors import TrainingError
+from kerascnn.evaluation import evaluate, evaluate_model
+from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
+from kerascnn.optimizers import make_optimizer
+from kerascnn.runs import (
+    BACKUP_DIR,
+    CONFIG_FILENAME,
+    HISTORY_CSV,
+    HISTORY_JSON,
+    METRICS_FILENAME,
+    check_same_config,
+    completed_epochs,
+    find_resumable_run,
+    read_history_csv,
+    resolve_run_dir,
+    write_json,
+)
 
-BACKUP_DIR = "backup"
-CONFIG_FILENAME = "config.json"
-METRICS_FILENAME = "metrics.json"
-# Settings that may change between a run and its resumption.
-_RESUME_IGNORED = ("run_dir", "log_format", "export", "export_dir")
+# Public names, with those that moved to the modules above and are still
+# importable from here.
+__all__ = [
+    "CHECKPOINT_MONITORS",
+    "RunResult",
+    "build_model",
+    "compile_model",
+    "evaluate",
+    "evaluate_model",
+    "find_resumable_run",
+    "fit",
+    "float32_copy",
+    "load_data",
+    "make_callbacks",
+    "make_optimizer",
+    "resolve_precision",
+    "resolve_run_dir",
+]
+
+# The value in the epoch logs that picks checkpoints/best.keras, by task.
+# The tagger's dev span F1 is logged by `kerascnn.tagging.DevSpanF1`.
+CHECKPOINT_MONITORS = {
+    "image_classification": "val_accuracy",
+    "sequence_tagging": "val_slot_f1",
+}
 
 
 @dataclasses.dataclass
@@ -56,7 +79,7 @@ class RunResult:
         run_dir: the run directory.
         config: the resolved `TrainConfig`.
         history: dict metric -> list of per-epoch values.
-        metrics: final test metrics (see `evaluate`).
+        metrics: final test metrics (see `kerascnn.evaluation`).
         model_path: path of the final `.keras` model.
         export_path: SavedModel version folder, or `None`.
         resumed_from_epoch: epochs already done when this call started.
@@ -71,147 +94,6 @@ class RunResult:
     export_path: str = None
     resumed_from_epoch: int = 0
     epoch_seconds: list = dataclasses.field(default_factory=list)
-
-
-# ============================ Run directory ============================
-
-
-def _comparable(config):
-    d = config.to_dict()
-    for key in _RESUME_IGNORED:
-        d.pop(key, None)
-    return d
-
-
-def _unfinished_run_config(run_dir):
-    """The saved config of an unfinished run (backup present), else None."""
-    backup = os.path.join(run_dir, BACKUP_DIR)
-    cfg_path = os.path.join(run_dir, CONFIG_FILENAME)
-    if not (os.path.isdir(backup) and os.path.isfile(cfg_path)):
-        return None
-    with open(cfg_path) as f:
-        return TrainConfig.from_dict(json.load(f))
-
-
-def find_resumable_run(config):
-    """The newest unfinished run of the same config under `runs_root`."""
-    pattern = os.path.join(config.runs_root, f"{config.model}-*")
-    for run_dir in sorted(glob.glob(pattern), reverse=True):
-        try:
-            saved = _unfinished_run_config(run_dir)
-        except (ValueError, KerasCNNError):
-            continue
-        if saved is not None and _comparable(saved) == _comparable(config):
-            return run_dir
-    return None
-
-
-def resolve_run_dir(config, resume=True):
-    """Picks the run directory: explicit, resumable, or a new timestamp."""
-    if config.run_dir:
-        return config.run_dir
-    if resume:
-        found = find_resumable_run(config)
-        if found:
-            return found
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join(config.runs_root, f"{config.model}-{stamp}")
-
-
-def _write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
-def _check_same_config(run_dir, config):
-    saved = _unfinished_run_config(run_dir)
-    if saved is not None and _comparable(saved) != _comparable(config):
-        raise TrainingError(
-            f"{run_dir} holds an unfinished run with a different "
-            "configuration; pass another --run-dir or the same settings."
-        )
-
-
-# ================================ Data ================================
-
-
-def load_data(config, strategy=None):
-    """Train and validation datasets plus the train `DatasetInfo`.
-
-    Validation uses the data set's validation split when it has one (ATIS
-    dev), else its test split. With several replicas each dataset is built
-    per input pipeline, so the global batch is split across replicas.
-    """
-    train_ds, info = _load_split(config, "train", training=True)
-    val_split = "validation" if info.split_sizes.get("validation") else "test"
-    if strategy is not None and strategy.num_replicas_in_sync > 1:
-        return (
-            _distribute(strategy, config, "train", training=True),
-            _distribute(strategy, config, val_split, training=False),
-            info,
-        )
-    return train_ds, _validation_set(config, val_split, info), info
-
-
-# Per-epoch validation of image models runs in batches of up to this many
-# input values (MNIST: 2,048 images, CIFAR-10: 1,365; ImageNet-sized
-# inputs keep the training batch), and is cached in memory after
-# normalization when it fits `VALIDATION_CACHE_BYTES`: forward passes are
-# cheaper in big batches, and the epoch end then costs a few % of a LeNet
-# epoch instead of 10-15% (benchmarks/README.md).
-VALIDATION_BATCH_VALUES = 2**22
-VALIDATION_BATCH_MAX = 2048
-VALIDATION_CACHE_BYTES = 256 * 2**20
-
-
-def _validation_set(config, split, info):
-    """The per-epoch validation dataset: big batches, cached if small."""
-    if info.task == "sequence_tagging":
-        return _load_split(config, split, training=False)[0]
-    values = int(np.prod(config.input_shape or info.input_shape))
-    batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)
-    batch = max(config.batch_size, batch)
-    val_config = dataclasses.replace(config, batch_size=batch)
-    val_ds, val_info = _load_split(val_config, split, training=False)
-    if val_info.num_examples * values * 4 <= VALIDATION_CACHE_BYTES:
-        val_ds = val_ds.cache()
-    return val_ds
-
-
-def _load_split(config, split, training, input_context=None):
-    """`kerascnn.data.load` of one split with the run's settings."""
-    from kerascnn import data
-
-    image_size, channels = _image_args(config.input_shape)
-    return data.load(
-        config.dataset,
-        split,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        shuffle=training,
-        augment=config.augment and training,
-        limit=config.limit if training else config.eval_limit,
-        seed=config.seed,
-        image_size=image_size,
-        channels=channels,
-        input_context=input_context,
-    )
-
-
-def _distribute(strategy, config, split, training):
-    def dataset_fn(input_context):
-        return _load_split(config, split, training, input_context)[0]
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def _image_args(shape):
-    """`(image_size, channels)` for `data.load` from an `(H, W, C)` shape."""
-    if shape and len(shape) == 3:
-        return tuple(shape[:2]), shape[2]
-    return None, None
 
 
 # =============================== Model ================================
@@ -239,67 +121,6 @@ def build_model(config, info):
         num_classes=info.num_classes,
         **options,
     )
-
-
-def make_optimizer(config, steps_per_epoch):
-    """Optimizer with the recipe's schedule and decoupled weight decay."""
-    import keras
-
-    lr = _schedule(config, steps_per_epoch)
-    wd = config.weight_decay or None
-    if config.optimizer == "sgd":
-        opt = keras.optimizers.SGD(
-            lr,
-            momentum=config.momentum,
-            nesterov=False,
-            weight_decay=_decoupled_sgd_decay(wd, config.momentum),
-        )
-    elif config.optimizer == "adamw":
-        opt = keras.optimizers.AdamW(lr, weight_decay=wd or 1e-4)
-    elif config.optimizer == "rmsprop":
-        opt = keras.optimizers.RMSprop(lr, weight_decay=wd)
-    else:
-        opt = keras.optimizers.Adam(lr, weight_decay=wd)
-    if wd:
-        # Decay kernels only: not BN scales/offsets, biases or embeddings.
-        opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return opt
-
-
-def _decoupled_sgd_decay(l2, momentum):
-    """Keras' decoupled decay that matches the papers' L2 `weight_decay`.
-
-    Papers (ResNet, VGG) add `l2 * w` to the gradient, which momentum then
-    accumulates: per step the weights shrink by about `lr * l2 / (1 -
-    momentum)`. Keras' `weight_decay` shrinks them by `lr * wd` outside the
-    momentum buffer, so the same number is 10x weaker at momentum 0.9
-    (ResNet-20 overfit: train loss 0.07, 86.2% test after 119 epochs).
-    """
-    if not l2:
-        return None
-    return l2 / (1.0 - momentum) if momentum < 1 else l2
-
-
-def _schedule(config, steps_per_epoch):
-    import keras
-
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = config.warmup_epochs * steps_per_epoch
-    lr = config.learning_rate
-    if config.schedule == "cosine":
-        if warmup:
-            return keras.optimizers.schedules.CosineDecay(
-                lr / 100,
-                total - warmup,
-                warmup_target=lr,
-                warmup_steps=warmup,
-            )
-        return keras.optimizers.schedules.CosineDecay(lr, total)
-    if config.schedule == "step":
-        return keras.optimizers.schedules.PiecewiseConstantDecay(
-            [int(total * 0.5), int(total * 0.75)], [lr, lr / 10, lr / 100]
-        )
-    return lr
 
 
 def compile_model(model, config, info, steps_per_epoch):
@@ -347,6 +168,7 @@ def _loss(config):
 
 
 def make_callbacks(config, run_dir, nan_stop, timer):
+    """The run's epoch-end callbacks, in the order they must run."""
     import keras
 
     from kerascnn.callbacks import (
@@ -358,9 +180,10 @@ def make_callbacks(config, run_dir, nan_stop, timer):
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
-    monitor = "val_accuracy" if config.dataset != "atis" else "val_slot_f1"
+    task = _task(config)
+    monitor = CHECKPOINT_MONITORS[task]
     callbacks = [nan_stop]
-    if config.dataset == "atis":
+    if task == "sequence_tagging":
         from kerascnn.tagging import dev_span_f1_callback
 
         # Dev span F1 into the logs before the checkpoint reads them.
@@ -375,7 +198,7 @@ def make_callbacks(config, run_dir, nan_stop, timer):
         checkpoints,
         EpochBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), checkpoints),
         keras.callbacks.CSVLogger(
-            os.path.join(run_dir, "history.csv"), append=True
+            os.path.join(run_dir, HISTORY_CSV), append=True
         ),
         EpochTensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
         timer,
@@ -385,9 +208,16 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     return callbacks
 
 
+def _task(config):
+    """The recipe model's task (`build_model` checks the data set's)."""
+    from kerascnn import models
+
+    return models.get_model_info(config.model).task
+
+
 def _best_so_far(run_dir, monitor):
     """Best `monitor` value in history.csv (a resumed run), else None."""
-    values = _full_history(run_dir, {}).get(monitor)
+    values = (read_history_csv(run_dir) or {}).get(monitor)
     return max(values) if values else None
 
 
@@ -455,9 +285,38 @@ def fit(config, resume=True, on_start=None):
     Raises:
         TrainingError: NaN loss, interruption, or a config that cannot run.
     """
+    config, strategy = _prepare(config, resume)
+    run_dir = config.run_dir
+    train_ds, val_ds, info = load_data(config, strategy)
+    chief = distribute.is_chief(strategy)
+    model, metadata = _start_run(config, strategy, info, chief)
+    resumed = completed_epochs(run_dir)
+    if on_start:
+        on_start(run_dir, resumed)
+    history, seconds = _train(model, config, strategy, train_ds, val_ds)
+    result = RunResult(
+        run_dir=run_dir,
+        config=config,
+        history=history,
+        metrics={},
+        model_path=os.path.join(run_dir, MODEL_FILENAME),
+        resumed_from_epoch=resumed,
+        epoch_seconds=seconds,
+    )
+    if chief:
+        model = float32_copy(model, config, info)
+        _finish_run(model, metadata, result)
+    return result
+
+
+def _prepare(config, resume):
+    """Validated config with its run directory, and the strategy.
+
+    The strategy and the run directory are checked before anything is
+    written.
+    """
     config = resolve_precision(dataclasses.replace(config).validate())
     _setup(config)
-    # Strategy and data are checked before anything is written.
     strategy = distribute.get_strategy(config.strategy)
     if not config.run_dir and distribute.is_multi_worker(strategy):
         config = dataclasses.replace(
@@ -465,13 +324,17 @@ def fit(config, resume=True, on_start=None):
         )
     run_dir = resolve_run_dir(config, resume=resume)
     config = dataclasses.replace(config, run_dir=run_dir)
-    _check_same_config(run_dir, config)
-    train_ds, val_ds, info = load_data(config, strategy)
-    steps_per_epoch = -(-info.num_examples // config.batch_size)
-    chief = distribute.is_chief(strategy)
+    check_same_config(run_dir, config)
+    return config, strategy
+
+
+def _start_run(config, strategy, info, chief):
+    """Builds and compiles the model; the chief writes the run's files."""
+    run_dir = config.run_dir
     if chief:
         os.makedirs(run_dir, exist_ok=True)
-        _write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
+        write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
+    steps_per_epoch = -(-info.num_examples // config.batch_size)
     with strategy.scope():
         model = build_model(config, info)
         compile_model(model, config, info, steps_per_epoch)
@@ -480,37 +343,34 @@ def fit(config, resume=True, on_start=None):
     if chief:
         metadata.save(os.path.join(run_dir, "metadata.json"))
         visualize.save_initial_filters(model, run_dir)
-    resumed = _completed_epochs(run_dir)
-    if on_start:
-        on_start(run_dir, resumed)
-    # Non-chief workers write to a temporary folder they delete.
+    return model, metadata
+
+
+def _train(model, config, strategy, train_ds, val_ds):
+    """`_run_fit` in this worker's folder (non-chief: a temporary one)."""
+    run_dir = config.run_dir
     write_dir = distribute.worker_dir(run_dir, strategy)
     try:
         distribute.copy_backup(run_dir, write_dir, BACKUP_DIR)
-        history, seconds = _run_fit(model, config, write_dir, train_ds, val_ds)
+        return _run_fit(model, config, write_dir, train_ds, val_ds)
     except distribute.peer_errors() as e:
         if not distribute.is_multi_worker(strategy):
             raise
         raise distribute.peer_lost(e, run_dir) from None
     finally:
         distribute.remove_worker_dir(write_dir, run_dir)
-    if not chief:
-        return RunResult(
-            run_dir=run_dir,
-            config=config,
-            history=history,
-            metrics={},
-            model_path=os.path.join(run_dir, MODEL_FILENAME),
-            resumed_from_epoch=resumed,
-            epoch_seconds=seconds,
-        )
 
-    model = float32_copy(model, config, info)
-    model_path = os.path.join(run_dir, MODEL_FILENAME)
-    model.save(model_path)
-    _write_json(os.path.join(run_dir, "history.json"), history)
+
+def _finish_run(model, metadata, result):
+    """Chief only: saves the model, history, curves, test metrics, export.
+
+    Fills `result.metrics` and `result.export_path`.
+    """
+    config, run_dir = result.config, result.run_dir
+    model.save(result.model_path)
+    write_json(os.path.join(run_dir, HISTORY_JSON), result.history)
     visualize.save_run_curves(run_dir)
-    metrics = evaluate_model(
+    result.metrics = evaluate_model(
         model,
         metadata,
         config.dataset,
@@ -518,19 +378,10 @@ def fit(config, resume=True, on_start=None):
         batch_size=config.batch_size,
         limit=config.eval_limit,
     )
-    metrics["epoch_seconds"] = seconds
-    _write_json(os.path.join(run_dir, METRICS_FILENAME), metrics)
-    export_path = _export(config, run_dir) if config.export else None
-    return RunResult(
-        run_dir=run_dir,
-        config=config,
-        history=history,
-        metrics=metrics,
-        model_path=model_path,
-        export_path=export_path,
-        resumed_from_epoch=resumed,
-        epoch_seconds=seconds,
-    )
+    result.metrics["epoch_seconds"] = result.epoch_seconds
+    write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
+    if config.export:
+        result.export_path = _export(config, run_dir)
 
 
 def _run_fit(model, config, run_dir, train_ds, val_ds):
@@ -554,7 +405,7 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
             )
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
-        done = _completed_epochs(run_dir)
+        done = completed_epochs(run_dir)
         raise TrainingError(
             f"Interrupted after {done} complete epoch(s). The backup in "
             f"{os.path.join(run_dir, BACKUP_DIR)} is kept: run the same "
@@ -567,37 +418,13 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
             f"batch {batch} (learning rate {config.learning_rate:g}). Lower "
             "--lr or check the data; nothing was exported."
         )
-    return _full_history(run_dir, fit_history.history), timer.seconds
+    history = read_history_csv(run_dir) or _floats(fit_history.history)
+    return history, timer.seconds
 
 
-def _completed_epochs(run_dir):
-    path = os.path.join(run_dir, "history.csv")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        rows = [line for line in f.read().splitlines()[1:] if line.strip()]
-    epochs = {int(r.split(",")[0]) for r in rows}
-    return len(epochs)
-
-
-def _full_history(run_dir, fallback):
-    """Per-epoch history across resumes, read back from history.csv."""
-    import csv
-
-    path = os.path.join(run_dir, "history.csv")
-    if not os.path.isfile(path):
-        return {k: [float(x) for x in v] for k, v in fallback.items()}
-    by_epoch = {}
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            by_epoch[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(by_epoch):
-        for key, value in by_epoch[epoch].items():
-            if key != "epoch":
-                history.setdefault(key, []).append(float(value))
-    history["epoch"] = [e + 1 for e in sorted(by_epoch)]
-    return history
+def _floats(history):
+    """Keras' `History.history` as plain floats (JSON-able)."""
+    return {key: [float(x) for x in values] for key, values in history.items()}
 
 
 def _metadata(config, info, model):
@@ -625,95 +452,3 @@ def _export(config, run_dir):
         run_dir, base_dir=config.export_dir, data_dir=config.data_dir
     )
     return result.path
-
-
-# ============================== Evaluate ==============================
-
-
-def evaluate_model(
-    model,
-    metadata,
-    dataset=None,
-    *,
-    data_dir=None,
-    batch_size=256,
-    limit=None,
-    split="test",
-):
-    """Test-set metrics of a model: loss, accuracy, per-class, confusion.
-
-    For the slot tagger: `kerascnn.tagging.evaluate_atis` (conlleval spans
-    on the gold tag strings, per-slot F1, token/intent accuracy, exact
-    match).
-    """
-    from kerascnn import data
-
-    dataset = dataset or metadata.dataset
-    if not dataset:
-        raise KerasCNNError(
-            "The model's metadata names no data set; pass --dataset."
-        )
-    if metadata.task == "sequence_tagging":
-        from kerascnn.tagging import evaluate_atis
-
-        return evaluate_atis(
-            model, metadata, data_dir=data_dir, split=split, limit=limit
-        )
-    image_size, channels = _image_args(metadata.input_shape)
-    ds, _ = data.load(
-        dataset,
-        split,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        shuffle=False,
-        augment=False,
-        limit=limit,
-        image_size=image_size,
-        channels=channels,
-    )
-    return _evaluate_images(model, metadata, ds)
-
-
-def _evaluate_images(model, metadata, ds):
-    from kerascnn.metrics import classification_report
-
-    labels, probs = [], []
-    for x, y in ds:
-        probs.append(np.asarray(model(x, training=False), dtype=np.float32))
-        labels.append(np.asarray(y))
-    probs = np.concatenate(probs)
-    labels = np.concatenate(labels).astype(np.int64)
-    eps = 1e-7
-    loss = float(
-        -np.mean(
-            np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0))
-        )
-    )
-    report = classification_report(
-        labels, probs.argmax(-1), metadata.class_names
-    )
-    return {"loss": loss, **report}
-
-
-def evaluate(
-    source,
-    dataset=None,
-    *,
-    data_dir=None,
-    batch_size=256,
-    limit=None,
-    split="test",
-):
-    """Loads a run directory or `.keras` file and evaluates it."""
-    from kerascnn.metadata import load_model_and_metadata
-
-    model, metadata = load_model_and_metadata(source)
-    return evaluate_model(
-        model,
-        metadata,
-        dataset,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        limit=limit,
-        split=split,
-    )

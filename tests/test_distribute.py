@@ -160,7 +160,7 @@ def test_mirrored_two_cpus_matches_one_device(data_dir):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
         import numpy as np
-        from kerascnn import distribute, train
+        from kerascnn import distribute, inputs, train
         from kerascnn.config import recipe_for
 
         # eval_limit: the split is read unshuffled (training=False), so
@@ -173,9 +173,10 @@ def test_mirrored_two_cpus_matches_one_device(data_dir):
 
         def run(strategy):
             keras.utils.set_random_seed(0)
-            train_ds, info = train._load_split(config, "train", False)
+            train_ds, info = inputs.load_split(config, "train", False)
             if strategy.num_replicas_in_sync > 1:
-                train_ds = train._distribute(strategy, config, "train", False)
+                train_ds = inputs.distribute_split(
+                    strategy, config, "train", False)
             with strategy.scope():
                 model = train.build_model(config, info)
                 train.compile_model(model, config, info, 3)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from kerascnn.metrics import classification_report, conll_f1, conll_spans
+from kerascnn.evaluation import classification_report
+from kerascnn.metrics import conll_f1, conll_spans
 
 
 def test_spans_of_well_formed_iob2():

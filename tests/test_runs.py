@@ -67,3 +67,22 @@ def test_no_resume_starts_a_new_run(runner, data_dir, tmp_path, monkeypatch):
     (second,) = [r for r in runs if r != first]
     with open(os.path.join("runs", second, "history.json")) as f:
         assert json.load(f)["epoch"] == [1]
+
+
+def test_history_csv_reader_keeps_the_last_row_of_a_resumed_epoch(tmp_path):
+    from kerascnn.runs import completed_epochs, read_history_csv
+
+    assert read_history_csv(tmp_path) is None
+    assert completed_epochs(tmp_path) == 0
+    # Epoch 1 written twice (killed after the row, resumed), NA for a
+    # metric one epoch did not log, as Keras' CSVLogger writes them.
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_slot_f1\n0,2.5,0.1\n1,2.0,NA\n1,1.5,0.4\n2,1.0,0.6\n"
+    )
+    history = read_history_csv(tmp_path)
+    assert history == {
+        "loss": [2.5, 1.5, 1.0],
+        "val_slot_f1": [0.1, 0.4, 0.6],
+        "epoch": [1, 2, 3],
+    }
+    assert completed_epochs(tmp_path) == 3

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,12 +73,13 @@ def test_run_directory_has_every_file(lenet_run):
 
 
 def test_evaluate_reproduces_the_run_metrics(lenet_run, data_dir):
-    from kerascnn.train import evaluate
+    from kerascnn.evaluation import evaluate
 
     metrics = evaluate(lenet_run.run_dir, data_dir=data_dir, limit=2000)
     assert metrics["accuracy"] == pytest.approx(
         lenet_run.metrics["accuracy"], abs=1e-6
     )
+    assert metrics["loss"] == pytest.approx(lenet_run.metrics["loss"])
     assert set(metrics["per_class_accuracy"]) == {str(i) for i in range(10)}
 
 
@@ -121,23 +123,35 @@ def test_predict_rejects_non_images(lenet_run, tmp_path):
         predict_files(lenet_run.run_dir, [str(bogus)])
 
 
-def test_nan_loss_stops_with_a_clear_error(tmp_path, data_dir):
-    config = recipe_for(
-        "lenet",
-        data_dir=data_dir,
-        epochs=2,
-        limit=256,
-        eval_limit=100,
-        optimizer="sgd",
-        learning_rate=1e6,
-        runs_root=str(tmp_path),
-        export=False,
-        log_format="quiet",
+def test_nan_loss_stops_with_one_line_and_exports_nothing(
+    runner, tmp_path, data_dir, monkeypatch
+):
+    from cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        cli,
+        [
+            "fit", "lenet", "--data-dir", data_dir, "--epochs", "2",
+            "--limit", "256", "--eval-limit", "100", "--optimizer", "sgd",
+            "--lr", "1e6", "--export", "--export-dir", "exported",
+            "--run-dir", "run", "--log-format", "json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if "Error" in line]
+    assert len(errors) == 1, result.output
+    assert re.fullmatch(
+        r"Error: Training stopped: the loss became NaN/inf at epoch \d+, "
+        r"batch \d+ \(learning rate 1e\+06\)\. Lower --lr or check the "
+        r"data; nothing was exported\.",
+        errors[0],
     )
-    with pytest.raises(
-        TrainingError, match=r"loss became NaN/inf at epoch \d+, batch \d+"
-    ):
-        fit(config)
+    # Export is on, yet no SavedModel version (nor its parent) was written.
+    assert not os.path.exists(tmp_path / "exported")
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_slot_tagger_trains_end_to_end(tmp_path, data_dir):
@@ -312,3 +326,34 @@ def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
     assert "Traceback" not in stderr
     assert (run_dir / "interrupted.keras").is_file()
     assert any((run_dir / "backup").iterdir())
+
+
+def test_every_registered_task_has_a_checkpoint_monitor():
+    from kerascnn import models
+    from kerascnn.train import CHECKPOINT_MONITORS
+
+    tasks = {models.get_model_info(n).task for n in models.list_models()}
+    assert tasks == set(CHECKPOINT_MONITORS)
+
+
+@pytest.mark.parametrize(
+    "model, monitor",
+    [("lenet", "val_accuracy"), ("slot_tagger", "val_slot_f1")],
+)
+def test_checkpoint_monitor_follows_the_task(
+    model, monitor, tmp_path, data_dir
+):
+    from kerascnn.callbacks import EpochCheckpoints, EpochTimer, StopOnNaN
+    from kerascnn.tagging import DevSpanF1
+    from kerascnn.train import make_callbacks
+
+    # The data set name plays no part: only the model's task does.
+    config = recipe_for(model, dataset="renamed", data_dir=data_dir)
+    callbacks = make_callbacks(config, str(tmp_path), StopOnNaN(), EpochTimer())
+    (checkpoints,) = [c for c in callbacks if isinstance(c, EpochCheckpoints)]
+    assert checkpoints.monitor == monitor
+    dev = [i for i, c in enumerate(callbacks) if isinstance(c, DevSpanF1)]
+    if model == "slot_tagger":  # logs val_slot_f1 before the checkpoint
+        assert dev == [callbacks.index(checkpoints) - 1]
+    else:
+        assert dev == []

@@ -6,12 +6,12 @@ accuracy (token and intent accuracy for the tagger) and span F1 when the
 history has an `f1` metric.
 """
 
-import csv
 import json
 import os
 import warnings
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.runs import HISTORY_CSV, HISTORY_JSON, read_history_csv
 from kerascnn.visualize import _figure
 
 PANEL_W_PX = 480
@@ -36,17 +36,16 @@ def read_history(source):
         KerasCNNError: the run has no history file yet.
     """
     run_dir = _history_dir(source)
-    json_path = os.path.join(run_dir, "history.json")
-    csv_path = os.path.join(run_dir, "history.csv")
+    json_path = os.path.join(run_dir, HISTORY_JSON)
     if os.path.isfile(json_path):
         with open(json_path) as f:
             history = json.load(f)
-    elif os.path.isfile(csv_path):
-        history = _read_csv(csv_path)
     else:
+        history = read_history_csv(run_dir)
+    if history is None:
         raise KerasCNNError(
-            f"No training history in {run_dir!r} (history.json or "
-            "history.csv): curves needs a run directory written by "
+            f"No training history in {run_dir!r} ({HISTORY_JSON} or "
+            f"{HISTORY_CSV}): curves needs a run directory written by "
             "`kerascnn fit` that finished at least one epoch."
         )
     if not history.get("epoch"):
@@ -54,20 +53,6 @@ def read_history(source):
         history["epoch"] = list(range(1, max(lengths, default=0) + 1))
     if not history["epoch"]:
         raise KerasCNNError(f"The history in {run_dir!r} has no epochs yet.")
-    return history
-
-
-def _read_csv(path):
-    by_epoch = {}
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            by_epoch[int(row["epoch"])] = row  # a resume rewrites an epoch
-    history = {}
-    for epoch in sorted(by_epoch):
-        for key, value in by_epoch[epoch].items():
-            if key != "epoch" and value not in ("", None):
-                history.setdefault(key, []).append(float(value))
-    history["epoch"] = [e + 1 for e in sorted(by_epoch)]
     return history
 
 

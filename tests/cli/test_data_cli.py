@@ -51,9 +51,15 @@ def test_preview_writes_png(runner, tmp_path, data_dir):
 
 
 def test_preview_of_text_fails_cleanly(runner, tmp_path, data_dir):
+    # The README shows `data preview` on an image set and says "image data
+    # sets only"; ATIS is text: one line that says so, and no file.
     out = tmp_path / "grid.png"
     result = runner.invoke(
         data_group, ["preview", "atis", "--out", str(out), "-d", data_dir]
     )
     assert result.exit_code == 1
-    assert "Preview draws images" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        "Error: Preview draws images; 'atis' is a sequence_tagging data set."
+    ]
+    assert not out.exists()

@@ -1,6 +1,7 @@
 """`kerascnn fit / evaluate / predict` through click's CliRunner."""
 
 import json
+import os
 
 import pytest
 
@@ -68,6 +69,65 @@ def test_predict_non_image_is_one_clear_line(runner, trained_run, tmp_path):
     result = runner.invoke(cli, ["predict", str(run_dir), str(bogus)])
     assert result.exit_code == 1
     assert "Cannot decode" in result.output and "Traceback" not in result.output
+
+
+def _mnist_pngs(data_dir, folder, count):
+    """The first `count` MNIST test digits as PNG files, and their labels."""
+    import tensorflow as tf
+
+    from kerascnn.data import read_idx
+
+    mnist = os.path.join(data_dir, "mnist")
+    images = read_idx(os.path.join(mnist, "t10k-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(mnist, "t10k-labels-idx1-ubyte.gz"))
+    paths = []
+    for i, image in enumerate(images[:count]):
+        path = folder / f"digit{i}.png"
+        path.write_bytes(tf.io.encode_png(image.reshape(28, 28, 1)).numpy())
+        paths.append(str(path))
+    return paths, [int(y) for y in labels[:count]]
+
+
+def test_predict_top_k_lines_in_descending_probability(
+    runner, trained_run, data_dir, tmp_path
+):
+    run_dir, _ = trained_run
+    files, labels = _mnist_pngs(data_dir, tmp_path, 8)
+    full = runner.invoke(
+        cli, ["predict", str(run_dir), *files, "--top-k", "10", "--json"]
+    )
+    assert full.exit_code == 0, full.output
+    everything = json.loads(full.stdout)
+    result = runner.invoke(cli, ["predict", str(run_dir), *files, "-k", "4"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(files)
+    for line, path, ranked in zip(lines, files, everything):
+        name, _, shown = line.partition(": ")
+        assert name == path
+        pairs = [p.split(" ") for p in shown.split(", ")]
+        assert len(pairs) == 4
+        probs = [float(p) for _, p in pairs]
+        assert probs == sorted(probs, reverse=True)
+        # The 4 shown are the 4 most likely of all 10 classes.
+        top = ranked["top_k"]
+        assert len(top) == 10
+        assert sum(t["probability"] for t in top) == pytest.approx(1, 1e-5)
+        assert [c for c, _ in pairs] == [t["class_name"] for t in top[:4]]
+        assert probs == [round(t["probability"], 3) for t in top[:4]]
+    predicted = [int(r["top_k"][0]["class_name"]) for r in everything]
+    assert sum(p == y for p, y in zip(predicted, labels)) >= 6
+
+
+def test_predict_top_k_zero_is_a_usage_error(runner, trained_run, tmp_path):
+    run_dir, _ = trained_run
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    result = runner.invoke(
+        cli, ["predict", str(run_dir), str(image), "-k", "0"]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--top-k'" in result.output
 
 
 @pytest.mark.parametrize(

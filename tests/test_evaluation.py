@@ -1,0 +1,58 @@
+"""`kerascnn.evaluation`: the test report of an image classifier."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascnn.evaluation import evaluate_images
+from kerascnn.inputs import image_args
+
+# Fixed class probabilities per example (rows sum to 1), labels chosen so
+# that 3 of 5 are right: one wrong with high confidence (log 0.05).
+PROBS = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.05, 0.9, 0.05],
+        [0.2, 0.2, 0.6],
+        [0.5, 0.3, 0.2],
+    ],
+    dtype=np.float32,
+)
+LABELS = np.array([0, 1, 0, 2, 1])
+
+
+def _model_returning(probs):
+    """A model whose output for example i is `probs[i]` (input: one-hot i)."""
+    inputs = keras.Input((len(probs),))
+    dense = keras.layers.Dense(probs.shape[1], use_bias=False)
+    model = keras.Model(inputs, dense(inputs))
+    dense.set_weights([probs])
+    return model
+
+
+def test_loss_accuracy_and_confusion_against_hand_computed_values():
+    x = np.eye(len(PROBS), dtype=np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, LABELS)).batch(2)
+    report = evaluate_images(_model_returning(PROBS), ds, ["a", "b", "c"])
+    # Mean negative log-probability of the true class.
+    expected = -np.mean(np.log([0.7, 0.8, 0.05, 0.6, 0.3]))
+    assert report["loss"] == pytest.approx(expected, rel=1e-6)
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    assert report["num_examples"] == 5
+    assert report["confusion_matrix"] == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+    assert report["per_class_accuracy"] == {"a": 0.5, "b": 0.5, "c": 1.0}
+    assert report["class_names"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ((28, 28, 1), ((28, 28), 1)),
+        ((None,), (None, None)),
+        (None, (None,) * 2),
+    ],
+)
+def test_image_args(shape, expected):
+    assert image_args(shape) == expected
