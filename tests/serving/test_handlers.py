@@ -1,0 +1,259 @@
+"""The REST codec on its own: JSON values to arrays and arrays to JSON.
+
+No server, no HTTP: `kerascnn.serving.handlers` is called directly with
+hand-made signatures, so each rule of TF Serving's REST dialect is checked
+in isolation (the HTTP tests in test_production.py check it end to end).
+"""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascnn.export.layout import Signature
+from kerascnn.serving import handlers
+from kerascnn.serving.errors import BadRequest, MethodNotAllowed, NotFound
+
+
+def _signature(name="serving_default", fn=None, **inputs):
+    specs = {
+        n: tf.TensorSpec(shape, dtype, name=n)
+        for n, (shape, dtype) in sorted(inputs.items())
+    }
+    return Signature(name=name, fn=fn, inputs=specs, outputs={})
+
+
+IMAGE = _signature(x=((None, 2, 2), tf.float32))
+PAIR = _signature("pair", ids=((None, 3), tf.int32), text=((None,), tf.string))
+SIGNATURES = {"serving_default": IMAGE, "pair": PAIR}
+
+
+def _parse(body):
+    return handlers.parse_predict(SIGNATURES, body)
+
+
+# === Routes ===
+
+
+@pytest.mark.parametrize(
+    "method, path, expected",
+    [
+        ("GET", "/v1/models/lenet", ("lenet", None, "status")),
+        ("GET", "/v1/models/lenet/versions/3", ("lenet", 3, "status")),
+        ("GET", "/v1/models/lenet/metadata", ("lenet", None, "metadata")),
+        (
+            "POST",
+            "/v1/models/lenet/versions/12:predict",
+            ("lenet", 12, "predict"),
+        ),
+        ("POST", "/v1/models/le%6Eet:predict", ("lenet", None, "predict")),
+    ],
+)
+def test_routes_parse_name_version_and_kind(method, path, expected):
+    route = handlers.parse_route(method, path)
+    assert (route.name, route.version, route.kind) == expected
+
+
+@pytest.mark.parametrize(
+    "method, path, error, text",
+    [
+        ("GET", "/v1/models/lenet/versions/%C2%B2", NotFound, "'²'"),
+        ("GET", "/v1/models/lenet/versions/1.0", NotFound, "integer"),
+        ("GET", "/v2/models/lenet", NotFound, "Unknown path"),
+        ("POST", "/v1/models/lenet:classify", BadRequest, ":classify"),
+        ("GET", "/v1/models/lenet:predict", MethodNotAllowed, "POST"),
+        ("POST", "/v1/models/lenet", MethodNotAllowed, "GET"),
+    ],
+)
+def test_bad_routes_are_specific_errors(method, path, error, text):
+    with pytest.raises(error, match=None) as caught:
+        handlers.parse_route(method, path)
+    assert text in str(caught.value)
+
+
+# === Requests to arrays ===
+
+
+def test_row_and_columnar_forms_give_the_same_float32_array():
+    rows = _parse({"instances": [[[1, 2], [3, 4]], [[5, 6], [7, 8.5]]]})
+    columns = _parse({"inputs": [[[1, 2], [3, 4]], [[5, 6], [7, 8.5]]]})
+    (sig_r, feeds_r, row_r), (sig_c, feeds_c, row_c) = rows, columns
+    assert sig_r is sig_c is IMAGE and row_r and not row_c
+    for feeds in (feeds_r, feeds_c):
+        assert feeds["x"].dtype == np.float32 and feeds["x"].shape == (2, 2, 2)
+        np.testing.assert_array_equal(feeds["x"][1, 1], [7.0, 8.5])
+
+
+def test_named_instances_become_one_column_per_input():
+    payload = b"\x00\xff binary"
+    _, feeds, _ = _parse(
+        {
+            "signature_name": "pair",
+            "instances": [
+                {"ids": [1, 2, 3], "text": "hello"},
+                {
+                    "ids": [4, 5, 6],
+                    "text": {"b64": base64.b64encode(payload).decode()},
+                },
+            ],
+        }
+    )
+    assert feeds["ids"].dtype == np.int32
+    np.testing.assert_array_equal(feeds["ids"], [[1, 2, 3], [4, 5, 6]])
+    assert feeds["text"].dtype == object
+    assert list(feeds["text"]) == [b"hello", payload]
+
+
+@pytest.mark.parametrize(
+    "body, text",
+    [
+        ({"instances": [[[1, 2], [3, 4]]], "inputs": []}, "not both"),
+        ({"signature_name": "nope", "instances": [1]}, "'nope' not found"),
+        ({"signature_name": 3, "instances": [1]}, "must be a string"),
+        ({}, "Missing 'instances'"),
+        ({"instances": []}, "'instances' is empty"),
+        ({"instances": {"x": 1}}, "must be a list"),
+        ({"instances": [[[1, 2], [3]]]}, "not a rectangular array"),
+        ({"instances": [[1, 2]]}, "expects shape (-1, 2, 2); received (1, 2)"),
+        ({"instances": [[["a", "b"], ["c", "d"]]]}, "received text"),
+        (
+            {
+                "signature_name": "pair",
+                "instances": [{"ids": [1.5, 2, 3], "text": "a"}],
+            },
+            "'ids' expects int32 values; received float64",
+        ),
+        (
+            {"signature_name": "pair", "instances": [{"ids": [1, 2, 3]}]},
+            "missing ['text']",
+        ),
+        (
+            {
+                "signature_name": "pair",
+                "instances": [{"ids": [1, 2, 3], "text": "a", "z": 1}],
+            },
+            "unknown ['z']",
+        ),
+        (
+            {
+                "signature_name": "pair",
+                "inputs": {"ids": [[1, 2, 3]], "text": [{"b64": "@@"}]},
+            },
+            "invalid base64",
+        ),
+        (
+            {
+                "signature_name": "pair",
+                "inputs": {"ids": [[1, 2, 3]], "text": [7]},
+            },
+            "expects strings",
+        ),
+    ],
+)
+def test_bad_requests_name_the_problem(body, text):
+    with pytest.raises(BadRequest) as caught:
+        _parse(body)
+    assert text in str(caught.value)
+
+
+def test_json_errors_are_bad_requests_not_crashes():
+    with pytest.raises(BadRequest, match="Malformed JSON"):
+        handlers.parse_json(b'{"instances": [1,')
+    with pytest.raises(BadRequest, match="Malformed JSON"):
+        handlers.parse_json(b"\xff\xfe")
+    with pytest.raises(BadRequest, match="nested too deeply"):
+        handlers.parse_json(b"[" * 5000 + b"]" * 5000)
+    with pytest.raises(BadRequest, match="must be a JSON object"):
+        handlers.parse_json(b"[1, 2]")
+    assert handlers.parse_json(b'{"instances": [1]}') == {"instances": [1]}
+
+
+def test_api_arrays_are_checked_like_json():
+    feeds = handlers.check_arrays(
+        PAIR, {"ids": np.array([[1, 2, 3]], np.int64), "text": ["a"]}
+    )
+    assert feeds["ids"].dtype == np.int32 and feeds["text"].dtype == object
+    with pytest.raises(
+        BadRequest, match="expects int32 values; received float32"
+    ):
+        handlers.check_arrays(
+            PAIR, {"ids": np.zeros((1, 3), np.float32), "text": ["a"]}
+        )
+    with pytest.raises(BadRequest, match=r"expects shape \(-1, 3\)"):
+        handlers.check_arrays(PAIR, {"ids": [[1, 2]], "text": ["a"]})
+
+
+# === Arrays to answers ===
+
+
+def test_float32_outputs_are_written_in_their_shortest_form():
+    array = np.array([[0.1, 1 / 3, 1e-8]], np.float32)
+    value = handlers.to_json_value(array)
+    assert json.dumps(value) == "[[0.1, 0.33333334, 1e-08]]"
+    # Parsing the text back gives the same float32 bits.
+    np.testing.assert_array_equal(np.array(value, np.float32), array)
+
+
+def test_only_outputs_named_bytes_are_base64():
+    raw = np.array([b"caf\xc3\xa9", b"\xff\x00"], dtype=object)
+    as_text = handlers.to_json_value(raw, "text")
+    as_b64 = handlers.to_json_value(raw, "image_bytes")
+    assert as_text[0] == "caf\u00e9"
+    assert [base64.b64decode(v["b64"]) for v in as_b64] == list(raw)
+
+
+def test_rows_zip_outputs_and_columns_keep_them_apart():
+    outputs = {
+        "classes": np.array([3, 7], np.int64),
+        "probabilities": np.array([[0.25, 0.75], [1.0, 0.0]], np.float32),
+    }
+    rows = handlers.format_predict(outputs, row_format=True)
+    assert rows == {
+        "predictions": [
+            {"classes": 3, "probabilities": [0.25, 0.75]},
+            {"classes": 7, "probabilities": [1.0, 0.0]},
+        ]
+    }
+    columns = handlers.format_predict(outputs, row_format=False)
+    assert columns == {
+        "outputs": {
+            "classes": [3, 7],
+            "probabilities": [[0.25, 0.75], [1.0, 0.0]],
+        }
+    }
+    single = handlers.format_predict({"y": outputs["classes"]}, row_format=True)
+    assert single == {"predictions": [3, 7]}
+
+
+def test_outputs_without_a_shared_batch_cannot_be_rows():
+    outputs = {"a": np.zeros((2, 3)), "b": np.zeros((5,))}
+    with pytest.raises(BadRequest, match="columnar format"):
+        handlers.format_predict(outputs, row_format=True)
+
+
+def test_signature_errors_from_tensorflow_are_bad_requests():
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string)])
+    def decode(images):
+        return {
+            "pixels": tf.map_fn(
+                lambda b: tf.shape(tf.io.decode_png(b)),
+                images,
+                fn_output_signature=tf.int32,
+            )
+        }
+
+    signature = Signature(
+        name="decode",
+        fn=lambda images: decode(images),
+        inputs={"images": tf.TensorSpec((None,), tf.string, name="images")},
+        outputs={},
+    )
+    with pytest.raises(BadRequest) as caught:
+        handlers.run_signature(
+            signature, {"images": np.array([b"not a png"], object)}
+        )
+    message = str(caught.value)
+    assert message.startswith("Signature 'decode' rejected the input:")
+    assert "\n" not in message and "{{" not in message
