@@ -114,6 +114,12 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     help="Data root for verification and calibration.",
 )
 @click.option(
+    "--allow-synthetic",
+    is_flag=True,
+    help="Verify on random inputs (max diff only, no accuracy) when the "
+    "test data cannot be read, instead of failing.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON."
 )
 def export_command(
@@ -134,6 +140,7 @@ def export_command(
     max_length,
     allow_flex,
     data_dir,
+    allow_synthetic,
     as_json,
 ):
     """Export SOURCE (a run directory or a .keras file).
@@ -148,14 +155,11 @@ def export_command(
     atomically; a failed export leaves nothing behind.
     """
     quiet_tensorflow()
-    from kerascnn.export import export
+    from kerascnn.export import ExportConfig, export
 
-    fmt = (
-        "tflite" if tflite or quantize != "none" or output else ("saved_model")
-    )
+    fmt = "tflite" if tflite or quantize != "none" or output else "saved_model"
     with user_errors():
-        result = export(
-            source,
+        config = ExportConfig(
             format=fmt,
             base_dir=base_dir,
             name=name,
@@ -171,15 +175,23 @@ def export_command(
             data_dir=data_dir,
             max_length=max_length,
             allow_flex=allow_flex,
+            allow_synthetic=allow_synthetic,
             int8_granularity=int8_granularity.replace("-", "_"),
+        )
+        result = export(source, config=config)
+    if result.examples == "synthetic":
+        click.echo(
+            f"Warning: verified on {result.verified_on}: the test data "
+            "could not be read.",
+            err=True,
         )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     if result.verification is not None:
         click.echo(result.verification.table())
-        if result.examples == "synthetic":
-            click.echo("(no test data found: random inputs, no accuracy)")
+    if result.calibrated_on:
+        click.echo(f"int8 calibrated on {result.calibrated_on}")
     where = f"version {result.version} " if result.version else ""
     click.echo(
         f"Exported {result.name} {where}to {result.path} "

@@ -179,19 +179,56 @@ def test_failed_verification_leaves_nothing(lenet_run, mnist_test, tmp_path,
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"format": "onnx"}, "Unknown format 'onnx'; choose one of: "
-                         "saved_model, tflite"),
+    ({"format": "onnx"}, "`format` must be one of 'saved_model', 'tflite'. "
+                         "Received: format='onnx'"),
     ({"format": "tflite", "quantize": "int4"},
-     "Unknown quantize 'int4'; choose one of: none, dynamic, float16, int8"),
-    ({"quantize": "int8"}, "apply to format='tflite'"),
-    ({"version": "v0.1"}, "version must be a positive integer"),
-    ({"version": 0}, "version must be a positive integer"),
-    ({"name": "../x"}, "plain folder name"),
+     "`quantize` must be one of 'none', 'dynamic', 'float16', 'int8'. "
+     "Received: quantize='int4'"),
+    ({"quantize": "int8"}, "`quantize`, `int8_io` and `output` apply to "
+                           "format='tflite' (--tflite) only. "
+                           "Received: quantize='int8'"),
+    ({"version": "v0.1"}, "`version` must be a positive integer. "
+                          "Received: version='v0.1'"),
+    ({"version": 0}, "`version` must be a positive integer. "
+                     "Received: version=0"),
+    ({"format": "tflite", "version": 2}, "`version` applies to SavedModel "
+                                         "exports only. Received: "
+                                         "format='tflite', version=2"),
+    ({"name": "../x"}, "`name` must be a plain folder name (no path "
+                       "separator, not hidden). Received: name='../x'"),
+    ({"verify_examples": 0}, "`verify_examples` must be a positive integer. "
+                             "Received: verify_examples=0"),
+    ({"max_accuracy_drop": -1}, "`max_accuracy_drop` must be >= 0. "
+                                "Received: max_accuracy_drop=-1"),
+    ({"format": "tflite", "int8_io": True},
+     "int8 input/output needs quantize='int8'. "
+     "Received: quantize='none', int8_io=True"),
+    ({"quantise": "int8"}, "Unknown export setting(s): quantise. "),
 ])
-def test_bad_arguments(lenet_run, tmp_path, kwargs, message):
-    with pytest.raises(ExportError, match=message.replace("(", r"\(")):
+def test_bad_arguments(lenet_run, tmp_path, monkeypatch, kwargs, message):
+    from kerascnn import metadata
+
+    # Settings are checked before the model is even loaded.
+    monkeypatch.setattr(metadata, "load_model_and_metadata", None)
+    with pytest.raises(ExportError) as e:
         export(lenet_run, base_dir=tmp_path, verify=False, **kwargs)
+    assert message in str(e.value)
     assert not os.path.exists(tmp_path / "lenet")
+
+
+def test_config_object_and_keywords_build_the_same_export(lenet_run,
+                                                          tmp_path):
+    from kerascnn.export import ExportConfig
+
+    config = ExportConfig(base_dir=str(tmp_path), verify=False)
+    first = export(lenet_run, config=config)
+    # Keywords override the config's fields; the config itself is unchanged.
+    second = export(lenet_run, config=config, version=5)
+    assert (first.version, second.version) == (1, 5)
+    assert config.version is None
+    assert config.to_dict()["base_dir"] == str(tmp_path)
+    with pytest.raises(ExportError, match="overwrite"):
+        export(lenet_run, config=config, version=5)
 
 
 def test_source_that_is_not_a_model(tmp_path):
