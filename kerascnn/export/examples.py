@@ -96,8 +96,8 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
     """`(x, y)` numpy arrays of the first `limit` real examples.
 
     Reads `kerascnn.data.load(meta.dataset, split, limit=limit, ...)`,
-    which normalizes features for the model; the training split is
-    shuffled (seed 0) so calibration sees every class.
+    which normalizes features for the model: the first `limit` examples
+    of the split, unaugmented.
 
     Raises:
         ExportError: no data set in the metadata, or it cannot be read
