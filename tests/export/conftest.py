@@ -64,6 +64,29 @@ def mnist_calibration(mnist):
     return (x[5000:5200] / 255.0).astype(np.float32)
 
 
+def tflite_ops(path):
+    """`(builtin op names, custom op codes)` of a `.tflite` file.
+
+    Read from the flatbuffer's operator codes with TensorFlow's schema
+    bindings; Flex (TensorFlow) ops are custom ops named `Flex*`.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAsModel(bytearray(f.read()), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items()
+             if not k.startswith("_")}
+    builtin, custom = set(), []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if code.CustomCode() or op == schema.BuiltinOperator.CUSTOM:
+            custom.append(code.CustomCode())
+        else:
+            builtin.add(names[op])
+    return builtin, custom
+
+
 def read_atis(path):
     """`[(words, tags, intent)]` from an ATIS `.iob` file, BOS/EOS dropped."""
     return [(u.words, u.tags, u.intent) for u in read_iob(path)]

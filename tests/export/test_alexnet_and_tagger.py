@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from kerascnn.export import export
 from kerascnn.export.inspect import inspect_artifact
+from tests.export.conftest import tflite_ops
 from tests.helpers import save_run
 
 
@@ -47,6 +48,9 @@ def test_alexnet_saved_model_and_tflite(alexnet_run, alexnet_examples,
     assert lite.verification.artifact.max_diff <= 1e-3
     assert sorted(os.listdir(tmp_path / "alexnet")) == [
         "1", "alexnet.tflite", "alexnet.tflite.json"]
+    builtin, custom = tflite_ops(lite.path)
+    assert custom == []  # LRN has a builtin TFLite kernel: no Flex
+    assert "LOCAL_RESPONSE_NORMALIZATION" in builtin
     loaded = tf.saved_model.load(saved.path)
     out = loaded.signatures["predict_pixels"](
         pixels=tf.fill((2, 32, 32, 3), 128.0))
@@ -55,6 +59,30 @@ def test_alexnet_saved_model_and_tflite(alexnet_run, alexnet_examples,
     graph = loaded.signatures["serving_default"].graph.as_graph_def()
     ops = {n.op for f in graph.library.function for n in f.node_def}
     assert "LRN" in ops
+
+
+def test_resnet20_int8_tflite_has_builtin_ops_only(tmp_path):
+    """The zero-padding shortcut (a custom Keras layer) converts to
+    builtin ops, in int8 too (float: LeNet and AlexNet above)."""
+    import keras
+
+    from kerascnn import models
+    from kerascnn.metadata import ModelMetadata
+
+    keras.utils.set_random_seed(2)
+    model = models.build("resnet20", input_shape=(32, 32, 3),
+                         num_classes=10, shortcut="zero_pad")
+    meta = ModelMetadata(model="resnet20", dataset="cifar10",
+                         input_shape=(32, 32, 3),
+                         class_names=list("abcdefghij"))
+    run = save_run(model, meta, tmp_path / "run")
+    rng = np.random.default_rng(0)
+    result = export(run, format="tflite", quantize="int8",
+                    base_dir=tmp_path, verify=False,
+                    calibration_data=rng.normal(size=(8, 32, 32, 3)))
+    builtin, custom = tflite_ops(result.path)
+    assert custom == []
+    assert {"CONV_2D", "ADD", "PAD", "STRIDED_SLICE", "QUANTIZE"} <= builtin
 
 
 # === Slot tagger, trained one epoch on real ATIS ===
@@ -94,10 +122,7 @@ def test_tagger_tflite_fixed_length_builtin_ops(atis_run, tmp_path):
     assert sig["inputs"][0]["dtype"] == "int32"
     assert {o["name"] for o in sig["outputs"]} == {"tags", "intent", "tag_ids"}
     assert info["metadata"]["vocab"][:2] == ["<pad>", "<unk>"]
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    with open(result.path, "rb") as f:
-        model = schema.Model.GetRootAsModel(bytearray(f.read()), 0)
-    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
-    custom = [c.CustomCode() for c in codes if c.CustomCode()]
+    builtin, custom = tflite_ops(result.path)
     assert custom == []  # no Flex / custom ops: builtins only
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in builtin or (
+        "FULLY_CONNECTED" in builtin)

@@ -128,6 +128,55 @@ def test_predict_images_resizes_and_converts_channels(exported, mnist):
                                rtol=1e-5)
 
 
+def _decoded_like_predict_images(rgb, luma_weights):
+    """Independent reference: grey by `luma_weights`, bilinear resize to
+    28x28 with tf.image, then the training scale 1/255."""
+    import tensorflow as tf
+
+    grey = np.round(rgb.astype(np.float64) @ np.array(luma_weights))
+    small = tf.image.resize(grey[..., None], (28, 28)).numpy()
+    return (small / 255.0).astype(np.float32)
+
+
+def test_predict_images_resize_and_channel_values(exported, lenet_run,
+                                                  mnist):
+    import keras
+    import tensorflow as tf
+    from PIL import Image
+
+    result, _ = exported
+    predict_images = tf.saved_model.load(result.path).signatures[
+        "predict_images"]
+    model = keras.saving.load_model(os.path.join(lenet_run, "model.keras"))
+    digits = mnist["test"][0][:8, ..., 0]
+
+    def both(make_rgb, weights):
+        """`(predict_images, Keras on the reference)` for 56x40 PNGs."""
+        images = [np.asarray(Image.fromarray(make_rgb(d)).resize((56, 40)))
+                  for d in digits]
+        out = predict_images(images=tf.constant([_png(i) for i in images]))
+        x = np.stack([_decoded_like_predict_images(i, weights)
+                      for i in images])
+        return out["probabilities"].numpy(), model.predict(x, verbose=0)
+
+    # Grey digits stored as RGB: any grey conversion is exact, so this
+    # checks the resize and scaling value for value.
+    got, expected = both(lambda d: np.stack([d] * 3, -1), (1 / 3,) * 3)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    # Coloured digits: channels differ, so the weights matter. TensorFlow
+    # converts with ITU-R BT.601 luma (libpng's fixed point: at most one
+    # grey level from the rounded reference, ~0.003 in probability);
+    # BT.709 weights are tens of grey levels off and miss the tolerance.
+    def coloured(d):
+        return np.stack([d, d // 2, 255 - d], -1)
+
+    got, expected = both(coloured, (0.299, 0.587, 0.114))
+    np.testing.assert_allclose(got, expected, atol=1e-2, rtol=0)
+    assert (got.argmax(-1) == expected.argmax(-1)).all()
+    _, wrong = both(coloured, (0.2126, 0.7152, 0.0722))
+    assert np.abs(got - wrong).max() > 1e-2
+
+
 @pytest.mark.slow
 def test_saved_model_cli_lists_signatures(exported):
     result, _ = exported
