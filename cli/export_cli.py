@@ -155,7 +155,7 @@ def export_command(
     atomically; a failed export leaves nothing behind.
     """
     quiet_tensorflow()
-    from kerascnn.export import ExportConfig, export
+    from kerascnn.export import ExportConfig
 
     fmt = "tflite" if tflite or quantize != "none" or output else "saved_model"
     with user_errors():
@@ -178,13 +178,7 @@ def export_command(
             allow_synthetic=allow_synthetic,
             int8_granularity=int8_granularity.replace("-", "_"),
         )
-        result = export(source, config=config)
-    if result.examples == "synthetic":
-        click.echo(
-            f"Warning: verified on {result.verified_on}: the test data "
-            "could not be read.",
-            err=True,
-        )
+        result = _export_showing_warnings(source, config)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -197,6 +191,25 @@ def export_command(
         f"Exported {result.name} {where}to {result.path} "
         f"({result.size_bytes:,} bytes)"
     )
+
+
+def _export_showing_warnings(source, config):
+    """Runs `export`; a synthetic-verification warning becomes one
+    `Warning:` line on stderr (other warnings pass through)."""
+    import warnings
+
+    from kerascnn.export import export
+    from kerascnn.export.examples import SyntheticVerificationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SyntheticVerificationWarning)
+        result = export(source, config=config)
+    for w in caught:
+        if issubclass(w.category, SyntheticVerificationWarning):
+            click.echo(f"Warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
 
 
 @click.command("inspect", short_help="Show an exported model's signatures.")

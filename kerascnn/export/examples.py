@@ -25,6 +25,10 @@ SYNTHETIC_EXAMPLES = 64
 SYNTHETIC_TAGGER_LENGTH = 16
 
 
+class SyntheticVerificationWarning(UserWarning):
+    """An export is verified on random inputs (`allow_synthetic=True`)."""
+
+
 @dataclasses.dataclass
 class Examples:
     """Model inputs, labels and where they came from.
@@ -284,6 +288,7 @@ class ExportData:
             warnings.warn(
                 f"Verifying on synthetic inputs (max diff only, no "
                 f"accuracy): {error}",
+                SyntheticVerificationWarning,
                 stacklevel=3,
             )
         count = min(count, SYNTHETIC_EXAMPLES)

@@ -8,8 +8,9 @@ import numpy as np
 from kerascnn.export import verify
 
 
-def test_fit_exports_a_verified_saved_model_version(data_dir, mnist,
-                                                    tmp_path, monkeypatch):
+def test_fit_exports_a_verified_saved_model_version(
+    data_dir, mnist, tmp_path, monkeypatch
+):
     import keras
     import tensorflow as tf
 
@@ -25,8 +26,15 @@ def test_fit_exports_a_verified_saved_model_version(data_dir, mnist,
         return real_compare(*args, **kwargs)
 
     monkeypatch.setattr(verify, "compare", compare)
-    config = recipe_for("lenet", data_dir=data_dir, epochs=1, limit=256,
-                        eval_limit=100, batch_size=32, log_format="quiet")
+    config = recipe_for(
+        "lenet",
+        data_dir=data_dir,
+        epochs=1,
+        limit=256,
+        eval_limit=100,
+        batch_size=32,
+        log_format="quiet",
+    )
     assert config.export and config.export_dir == "saved_models"
     result = fit(config)
 
@@ -43,9 +51,12 @@ def test_fit_exports_a_verified_saved_model_version(data_dir, mnist,
     loaded = tf.saved_model.load(str(version_dir))
     x = (mnist["test"][0][:16] / 255.0).astype(np.float32)
     out = loaded.signatures["serving_default"](images=tf.constant(x))
-    model = keras.saving.load_model(
-        os.path.join(result.run_dir, "model.keras"))
+    model = keras.saving.load_model(os.path.join(result.run_dir, "model.keras"))
     expected = np.asarray(model(x, training=False), np.float32)
     # The export's own SavedModel tolerance (verify.SAVED_MODEL_TOLERANCE).
-    np.testing.assert_allclose(out["probabilities"].numpy(), expected,
-                               atol=verify.SAVED_MODEL_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(
+        out["probabilities"].numpy(),
+        expected,
+        atol=verify.SAVED_MODEL_TOLERANCE,
+        rtol=0,
+    )

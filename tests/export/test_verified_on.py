@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError
-from kerascnn.export import export
+from kerascnn.export import export, verify
 from kerascnn.export import tflite as tfl
-from kerascnn.export import verify
+from kerascnn.export.examples import SyntheticVerificationWarning
 
 
 def spy(monkeypatch, module, name):
@@ -46,10 +46,11 @@ def test_image_export_is_verified_on_real_mnist_test_digits(
     report = result.verification
     assert report.verified_on == result.verified_on
     assert report.to_dict()["verified_on"] == result.verified_on
-    assert report.table().endswith("(verified on mnist test split (60 "
-                                   "examples))")
+    assert report.table().endswith(
+        "(verified on mnist test split (60 examples))"
+    )
     # The compared inputs and labels are the first 60 real test digits.
-    (args, _), = compared
+    ((args, _),) = compared
     x, y = args[2], args[3]
     test_x, test_y = mnist["test"]
     np.testing.assert_allclose(x, test_x[:60] / 255.0, atol=1e-6)
@@ -73,13 +74,14 @@ def test_tagger_export_is_verified_on_real_atis_test_sentences(
     assert report.artifact.slot_f1 == report.keras.slot_f1
     # The token ids are the first 40 test sentences under the model's
     # vocabulary, the gold tags the strings of the file.
-    (args, _), = compared
+    ((args, _),) = compared
     x, gold = args[2], args[3]
     expected_x, _ = atis_run["test"]
     for row, (words, tags, _) in enumerate(atis_run["sentences"][:40]):
-        np.testing.assert_array_equal(x[row, : len(words)],
-                                      expected_x[row, : len(words)])
-        assert not x[row, len(words):].any()
+        np.testing.assert_array_equal(
+            x[row, : len(words)], expected_x[row, : len(words)]
+        )
+        assert not x[row, len(words) :].any()
         assert gold.tags[row] == list(tags)
 
 
@@ -110,11 +112,14 @@ def test_unreadable_test_data_fails_unless_synthetic_is_allowed(
     assert "--allow-synthetic" in message and "\n" not in message
     assert not out.exists()  # failed before anything was written
 
-    with pytest.warns(UserWarning, match="Verifying on synthetic inputs"):
+    with pytest.warns(
+        SyntheticVerificationWarning, match="Verifying on synthetic inputs"
+    ):
         result = export(run_without_data, base_dir=out, allow_synthetic=True)
     assert result.examples == "synthetic"
     assert result.verified_on == (
-        "synthetic inputs (64 random examples, no labels)")
+        "synthetic inputs (64 random examples, no labels)"
+    )
     assert result.verification.keras.accuracy is None
     assert result.verification.artifact.max_diff <= 1e-5
     # Without verification nothing is claimed, and nothing is needed.
@@ -122,33 +127,50 @@ def test_unreadable_test_data_fails_unless_synthetic_is_allowed(
     assert result.verification is None and result.verified_on is None
 
 
-def test_int8_never_calibrates_on_synthetic_inputs(run_without_data,
-                                                  mnist_test, tmp_path):
-    with pytest.raises(ExportError, match="^int8 calibrates on real "
-                       "training examples: Cannot read the train split"):
-        export(run_without_data, format="tflite", quantize="int8",
-               output=tmp_path / "m.tflite", examples=mnist_test,
-               allow_synthetic=True)
+def test_int8_never_calibrates_on_synthetic_inputs(
+    run_without_data, mnist_test, tmp_path
+):
+    with pytest.raises(
+        ExportError,
+        match="^int8 calibrates on real "
+        "training examples: Cannot read the train split",
+    ):
+        export(
+            run_without_data,
+            format="tflite",
+            quantize="int8",
+            output=tmp_path / "m.tflite",
+            examples=mnist_test,
+            allow_synthetic=True,
+        )
     assert not (tmp_path / "m.tflite").exists()
 
 
 def _digests(images):
     """SHA-1 of each uint8 image: a set to look examples up in."""
-    return {hashlib.sha1(np.ascontiguousarray(i).tobytes()).hexdigest()
-            for i in images}
+    return {
+        hashlib.sha1(np.ascontiguousarray(i).tobytes()).hexdigest()
+        for i in images
+    }
 
 
 def test_int8_calibrates_on_real_training_images_by_default(
     lenet_run, mnist, mnist_test, tmp_path, monkeypatch
 ):
     converted = spy(monkeypatch, tfl, "convert")
-    result = export(lenet_run, format="tflite", quantize="int8",
-                    output=tmp_path / "m.tflite", examples=mnist_test,
-                    calibration_examples=50, int8_granularity="per_channel")
+    result = export(
+        lenet_run,
+        format="tflite",
+        quantize="int8",
+        output=tmp_path / "m.tflite",
+        examples=mnist_test,
+        calibration_examples=50,
+        int8_granularity="per_channel",
+    )
 
     assert result.calibrated_on == "mnist train split (50 examples)"
     assert result.metadata["tflite"]["calibrated_on"] == result.calibrated_on
-    (_, kwargs), = converted
+    ((_, kwargs),) = converted
     calibration = kwargs["representative_data"]
     assert calibration.shape == (50, 28, 28, 1)
     pixels = np.round(calibration * 255).astype(np.uint8)
