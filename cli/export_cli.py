@@ -122,27 +122,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON."
 )
-def export_command(
-    source,
-    tflite,
-    quantize,
-    base_dir,
-    name,
-    version,
-    output,
-    overwrite,
-    verify,
-    verify_examples,
-    max_accuracy_drop,
-    calibration_examples,
-    int8_io,
-    int8_granularity,
-    max_length,
-    allow_flex,
-    data_dir,
-    allow_synthetic,
-    as_json,
-):
+def export_command(source, tflite, int8_granularity, as_json, **settings):
     """Export SOURCE (a run directory or a .keras file).
 
     \b
@@ -157,26 +137,13 @@ def export_command(
     quiet_tensorflow()
     from kerascnn.export import ExportConfig
 
-    fmt = "tflite" if tflite or quantize != "none" or output else "saved_model"
+    tflite = tflite or settings["quantize"] != "none" or settings["output"]
     with user_errors():
+        # Every other option is an ExportConfig field of the same name.
         config = ExportConfig(
-            format=fmt,
-            base_dir=base_dir,
-            name=name,
-            version=version,
-            overwrite=overwrite,
-            quantize=quantize,
-            output=output,
-            calibration_examples=calibration_examples,
-            verify=verify,
-            verify_examples=verify_examples,
-            max_accuracy_drop=max_accuracy_drop,
-            int8_io=int8_io,
-            data_dir=data_dir,
-            max_length=max_length,
-            allow_flex=allow_flex,
-            allow_synthetic=allow_synthetic,
+            format="tflite" if tflite else "saved_model",
             int8_granularity=int8_granularity.replace("-", "_"),
+            **settings,
         )
         result = _export_showing_warnings(source, config)
     if as_json:

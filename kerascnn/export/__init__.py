@@ -227,13 +227,9 @@ def _export_tflite(model, meta, config, name, data):
     if config.quantize == "int8":
         granularity = _resolve_granularity(config, compare, convert)
     tflite_bytes = convert(per_channel=granularity != "per_tensor")
-    metadata["tflite"] = {
-        "quantize": config.quantize,
-        "io": "int8" if config.int8_io else "float",
-        "input_shape": [1, *(spec.get("input_shape") or model.input_shape[1:])],
-        "builtin_ops_only": not config.allow_flex,
-        "int8_granularity": granularity,
-    }
+    metadata["tflite"] = _tflite_metadata(
+        config, spec.get("input_shape") or model.input_shape[1:], granularity
+    )
     result = ExportResult(
         "tflite", path, name, quantize=config.quantize, metadata=metadata
     )
@@ -257,6 +253,17 @@ def _export_tflite(model, meta, config, name, data):
     )
     result.size_bytes = _verify.disk_size(path)
     return result
+
+
+def _tflite_metadata(config, input_shape, granularity):
+    """The `tflite` entry of a `.tflite` file's metadata."""
+    return {
+        "quantize": config.quantize,
+        "io": "int8" if config.int8_io else "float",
+        "input_shape": [1, *input_shape],
+        "builtin_ops_only": not config.allow_flex,
+        "int8_granularity": granularity,
+    }
 
 
 def _resolve_granularity(config, compare, convert):

@@ -71,10 +71,36 @@ def fixed_length_tagger(model, max_length, tag_names=None):
         A callable `keras.Model`: int32 `(batch, max_length)` token ids ->
         dict of `tags` (and `intent`) probabilities (and `tag_ids`).
     """
-    import keras
     import tensorflow as tf
 
+    from kerascnn.tagging import allowed_transitions
+
     v.check_positive_int("max_length", max_length, error=ExportError)
+    layers = _fixed_layers(model, max_length)
+    transitions = None
+    if tag_names and any(str(n).startswith("I-") for n in tag_names):
+        transitions = allowed_transitions([str(n) for n in tag_names])
+    model_class = _fixed_tagger_class(max_length, transitions)
+    fixed = model_class(f"{model.name}_fixed{max_length}", layers)
+    fixed(tf.zeros((1, max_length), tf.int32))
+    return fixed
+
+
+def _clone(layer):
+    """A built copy of `layer` with its weights."""
+    copy = layer.__class__.from_config(layer.get_config())
+    if layer.weights:
+        source = layer.input
+        if isinstance(source, (list, tuple)):  # (inputs, mask) calls
+            source = source[0]
+        copy.build(source.shape)
+        copy.set_weights(layer.get_weights())
+    return copy
+
+
+def _fixed_layers(model, max_length):
+    """Copies of the tagger's layers; each BiLSTM as a forward and a
+    backward unrolled LSTM at `max_length`."""
     names = {layer.name: layer for layer in model.layers}
     bilstms = [names[n] for n in sorted(names) if n.startswith("bilstm")]
     if "embedding" not in names or "tags" not in names or not bilstms:
@@ -84,38 +110,42 @@ def fixed_length_tagger(model, max_length, tag_names=None):
             f"Received layers: {sorted(names)}"
         )
     bilstms.sort(key=lambda layer: int(layer.name[len("bilstm") :]))
-
-    def clone(layer):
-        copy = layer.__class__.from_config(layer.get_config())
-        if layer.weights:
-            source = layer.input
-            if isinstance(source, (list, tuple)):  # (inputs, mask) calls
-                source = source[0]
-            copy.build(source.shape)
+    embedding = _clone(names["embedding"])
+    directions, dim = [], embedding.output_dim
+    for bilstm in bilstms:
+        pair = []
+        for layer in (bilstm.forward_layer, bilstm.backward_layer):
+            copy = _fixed_lstm(layer)
+            copy.build((None, max_length, dim))
             copy.set_weights(layer.get_weights())
-        return copy
+            pair.append(copy)
+        directions.append(pair)
+        dim = sum(layer.units for layer in pair)
+    has_intent = "intent" in names
+    return {
+        "embedding": embedding,
+        "directions": directions,
+        "tags": _clone(names["tags"]),
+        "intent_pool": _clone(names["intent_pool"]) if has_intent else None,
+        "intent": _clone(names["intent"]) if has_intent else None,
+    }
+
+
+def _fixed_tagger_class(max_length, transitions):
+    """The fixed-length tagger model class (Keras imported lazily)."""
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.export import tagger_graph
 
     class FixedLengthTagger(keras.Model):
-        def __init__(self):
-            super().__init__(name=f"{model.name}_fixed{max_length}")
-            self.embedding = clone(names["embedding"])
-            self.directions = []
-            dim = self.embedding.output_dim
-            for bilstm in bilstms:
-                pair = []
-                for layer in (bilstm.forward_layer, bilstm.backward_layer):
-                    copy = _fixed_lstm(layer)
-                    copy.build((None, max_length, dim))
-                    copy.set_weights(layer.get_weights())
-                    pair.append(copy)
-                self.directions.append(pair)
-                dim = sum(layer.units for layer in pair)
-            self.tags = clone(names["tags"])
-            self.intent_pool = None
-            self.intent = None
-            if "intent" in names:
-                self.intent_pool = clone(names["intent_pool"])
-                self.intent = clone(names["intent"])
+        def __init__(self, name, layers):
+            super().__init__(name=name)
+            self.embedding = layers["embedding"]
+            self.directions = layers["directions"]
+            self.tags = layers["tags"]
+            self.intent_pool = layers["intent_pool"]
+            self.intent = layers["intent"]
 
         def call(self, token_ids):
             mask = tf.not_equal(token_ids, 0)
@@ -142,15 +172,7 @@ def fixed_length_tagger(model, max_length, tag_names=None):
                 outputs["intent"] = self.intent(pooled)
             return outputs
 
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    transitions = None
-    if tag_names and any(str(n).startswith("I-") for n in tag_names):
-        transitions = allowed_transitions([str(n) for n in tag_names])
-    fixed = FixedLengthTagger()
-    fixed(tf.zeros((1, max_length), tf.int32))
-    return fixed
+    return FixedLengthTagger
 
 
 # === Conversion ===
@@ -238,19 +260,22 @@ def convert(
         try:
             return converter.convert()
         except Exception as e:  # ConverterError and friends
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            hint = (
-                ""
-                if allow_flex
-                else (
-                    " Some op has no builtin TFLite kernel; --allow-flex adds "
-                    "TensorFlow (Flex) ops, which need the Flex delegate on "
-                    "device."
-                )
-            )
-            raise ExportError(
-                f"TFLite conversion ({quantize}) failed: {first}{hint}"
-            ) from None
+            raise _conversion_error(e, quantize, allow_flex) from None
+
+
+def _conversion_error(error, quantize, allow_flex):
+    """One line: the converter's first line, and the Flex hint."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    hint = (
+        ""
+        if allow_flex
+        else (
+            " Some op has no builtin TFLite kernel; --allow-flex adds "
+            "TensorFlow (Flex) ops, which need the Flex delegate on device."
+        )
+    )
+    return ExportError(f"TFLite conversion ({quantize}) failed: {first}{hint}")
 
 
 def _configure(
