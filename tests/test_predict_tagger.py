@@ -212,7 +212,7 @@ def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
 
     from kerascnn import tagging
     from kerascnn.export import export
-    from kerascnn.export.verify import fit_length, load_tagger_examples
+    from kerascnn.export.examples import fit_length, load_tagger_examples
     from kerascnn.metadata import load_model_and_metadata
 
     result = export(

@@ -23,13 +23,7 @@ import os
 import time
 
 from kerascnn.errors import ExportError
-from kerascnn.export.config import DEFAULT_MAX_ACCURACY_DROP  # noqa: F401
-from kerascnn.export.examples import (  # noqa: F401  (moved; old imports)
-    TaggerGold,
-    fit_length,
-    load_examples,
-    load_tagger_examples,
-)
+from kerascnn.export.examples import TaggerGold
 
 SAVED_MODEL_TOLERANCE = 1e-4
 TFLITE_FLOAT_TOLERANCE = 1e-3
