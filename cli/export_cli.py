@@ -114,28 +114,15 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     help="Data root for verification and calibration.",
 )
 @click.option(
+    "--allow-synthetic",
+    is_flag=True,
+    help="Verify on random inputs (max diff only, no accuracy) when the "
+    "test data cannot be read, instead of failing.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON."
 )
-def export_command(
-    source,
-    tflite,
-    quantize,
-    base_dir,
-    name,
-    version,
-    output,
-    overwrite,
-    verify,
-    verify_examples,
-    max_accuracy_drop,
-    calibration_examples,
-    int8_io,
-    int8_granularity,
-    max_length,
-    allow_flex,
-    data_dir,
-    as_json,
-):
+def export_command(source, tflite, int8_granularity, as_json, **settings):
     """Export SOURCE (a run directory or a .keras file).
 
     \b
@@ -148,43 +135,48 @@ def export_command(
     atomically; a failed export leaves nothing behind.
     """
     quiet_tensorflow()
-    from kerascnn.export import export
+    from kerascnn.export import ExportConfig
 
-    fmt = (
-        "tflite" if tflite or quantize != "none" or output else ("saved_model")
-    )
+    tflite = tflite or settings["quantize"] != "none" or settings["output"]
     with user_errors():
-        result = export(
-            source,
-            format=fmt,
-            base_dir=base_dir,
-            name=name,
-            version=version,
-            overwrite=overwrite,
-            quantize=quantize,
-            output=output,
-            calibration_examples=calibration_examples,
-            verify=verify,
-            verify_examples=verify_examples,
-            max_accuracy_drop=max_accuracy_drop,
-            int8_io=int8_io,
-            data_dir=data_dir,
-            max_length=max_length,
-            allow_flex=allow_flex,
+        # Every other option is an ExportConfig field of the same name.
+        config = ExportConfig(
+            format="tflite" if tflite else "saved_model",
             int8_granularity=int8_granularity.replace("-", "_"),
+            **settings,
         )
+        result = _export_showing_warnings(source, config)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     if result.verification is not None:
         click.echo(result.verification.table())
-        if result.examples == "synthetic":
-            click.echo("(no test data found: random inputs, no accuracy)")
+    if result.calibrated_on:
+        click.echo(f"int8 calibrated on {result.calibrated_on}")
     where = f"version {result.version} " if result.version else ""
     click.echo(
         f"Exported {result.name} {where}to {result.path} "
         f"({result.size_bytes:,} bytes)"
     )
+
+
+def _export_showing_warnings(source, config):
+    """Runs `export`; a synthetic-verification warning becomes one
+    `Warning:` line on stderr (other warnings pass through)."""
+    import warnings
+
+    from kerascnn.export import export
+    from kerascnn.export.examples import SyntheticVerificationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SyntheticVerificationWarning)
+        result = export(source, config=config)
+    for w in caught:
+        if issubclass(w.category, SyntheticVerificationWarning):
+            click.echo(f"Warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
 
 
 @click.command("inspect", short_help="Show an exported model's signatures.")

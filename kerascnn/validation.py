@@ -56,6 +56,14 @@ def check_positive_number(name, value, error=InvalidArgumentError):
     return number
 
 
+def check_non_negative_number(name, value, error=InvalidArgumentError):
+    """Checks a number is >= 0 (an allowed loss); returns it as a float."""
+    number = _as_float(name, value, "a number >= 0", error)
+    if not number >= 0:
+        raise error(f"`{name}` must be >= 0. Received: {name}={value!r}")
+    return number
+
+
 def check_image_shape(model, input_shape, min_size, error=InvalidArgumentError):
     """Checks `(H, W, C)` with H, W >= `min_size` and C >= 1."""
     shape = tuple(input_shape)

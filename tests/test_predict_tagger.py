@@ -157,6 +157,7 @@ def test_export_is_verified_on_real_sentences_with_span_f1(tagger_run):
         verify_examples=893,
     )
     assert result.examples == "test"
+    assert result.verified_on == "atis test split (893 sentences)"
     report = result.verification.to_dict()
     assert report["num_examples"] == 893
     keras_f1 = report["keras"]["slot_f1"]
@@ -211,7 +212,7 @@ def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
 
     from kerascnn import tagging
     from kerascnn.export import export
-    from kerascnn.export.verify import fit_length, load_tagger_examples
+    from kerascnn.export.examples import fit_length, load_tagger_examples
     from kerascnn.metadata import load_model_and_metadata
 
     result = export(

@@ -18,8 +18,15 @@ from kerascnn.export import layout
 from kerascnn.export import tflite as _tflite
 
 METADATA_KEYS = (
-    "model", "task", "dataset", "input_shape", "class_names",
-    "preprocessing", "kerascnn_version", "max_length", "tflite",
+    "model",
+    "task",
+    "dataset",
+    "input_shape",
+    "class_names",
+    "preprocessing",
+    "kerascnn_version",
+    "max_length",
+    "tflite",
 )
 
 
@@ -43,19 +50,23 @@ def inspect_saved_model(path):
         key: layout.describe_signature(sig)
         for key, sig in layout.signatures_of(loaded).items()
     }
-    return {"format": "saved_model", "path": path,
-            "signatures": signatures,
-            "metadata": layout.read_metadata(path)}
+    return {
+        "format": "saved_model",
+        "path": path,
+        "signatures": signatures,
+        "metadata": layout.read_metadata(path),
+    }
 
 
 def _tflite_tensor(detail):
     scales = [float(s) for s in detail["quantization_parameters"]["scales"]]
-    zeros = [int(z) for z in
-             detail["quantization_parameters"]["zero_points"]]
+    zeros = [int(z) for z in detail["quantization_parameters"]["zero_points"]]
     quant = None
     if scales:
-        quant = {"scale": scales[0] if len(scales) == 1 else scales,
-                 "zero_point": zeros[0] if len(zeros) == 1 else zeros}
+        quant = {
+            "scale": scales[0] if len(scales) == 1 else scales,
+            "zero_point": zeros[0] if len(zeros) == 1 else zeros,
+        }
     return {
         "name": detail["name"],
         "dtype": detail["dtype"].__name__,
@@ -92,9 +103,15 @@ def inspect_tflite(path):
     if metadata is None and os.path.isfile(f"{path}.json"):
         with open(f"{path}.json") as f:
             metadata, source = json.load(f), "sidecar"
-    return {"format": "tflite", "path": path, "size_bytes": len(data),
-            "signatures": signatures, "tensors": tensors,
-            "metadata": metadata, "metadata_source": source}
+    return {
+        "format": "tflite",
+        "path": path,
+        "size_bytes": len(data),
+        "signatures": signatures,
+        "tensors": tensors,
+        "metadata": metadata,
+        "metadata_source": source,
+    }
 
 
 def inspect_artifact(path):
@@ -111,8 +128,13 @@ def inspect_artifact(path):
 
 
 def _shape(shape):
-    return "?" if shape is None else "(" + ", ".join(
-        "None" if d is None else str(d) for d in shape) + ")"
+    return (
+        "?"
+        if shape is None
+        else "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + ")"
+    )
 
 
 def _tensor_line(t):
@@ -138,8 +160,10 @@ def format_text(info, all_tensors=False):
         dtypes = {}
         for t in info["tensors"]:
             dtypes[t["dtype"]] = dtypes.get(t["dtype"], 0) + 1
-        lines.append("tensors: " + ", ".join(
-            f"{n} {d}" for d, n in sorted(dtypes.items())))
+        lines.append(
+            "tensors: "
+            + ", ".join(f"{n} {d}" for d, n in sorted(dtypes.items()))
+        )
         if all_tensors:
             lines += [_tensor_line(t) for t in info["tensors"]]
     meta = info.get("metadata")

@@ -14,6 +14,8 @@ import json
 import os
 import re
 
+from kerascnn.errors import ExportError
+
 METADATA_ASSET = "kerascnn_metadata.json"
 SAVED_MODEL_FILE = "saved_model.pb"
 
@@ -61,6 +63,22 @@ def list_versions(model_dir, complete=True):
             continue
         versions.append(version)
     return sorted(versions)
+
+
+def check_target(path, overwrite):
+    """The one "already exists" rule of every export.
+
+    An existing version folder or file is replaced only with
+    `overwrite=True`; export checks before converting, and the writers
+    again just before they move the result into place.
+    """
+    if os.path.exists(path) and not overwrite:
+        other = "version" if os.path.isdir(path) else "--output path"
+        raise ExportError(
+            f"{path!r} already exists; pass overwrite=True (--overwrite) to "
+            f"replace it, or choose another {other}."
+        )
+    return path
 
 
 def is_saved_model(path):

@@ -59,20 +59,6 @@ def next_version(model_dir):
     return versions[-1] + 1 if versions else 1
 
 
-def check_version(version):
-    """Returns `version` as a positive int or raises `ExportError`."""
-    if isinstance(version, str) and layout.parse_version(version) is not None:
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or (
-        version < 1
-    ):
-        raise ExportError(
-            "A version must be a positive integer (TensorFlow Serving "
-            f"ignores other folder names). Received: version={version!r}"
-        )
-    return version
-
-
 def make_temp_dir(final_path):
     """A fresh hidden temp dir beside `final_path` (same file system)."""
     parent = os.path.dirname(os.path.abspath(final_path))
@@ -92,12 +78,7 @@ def commit_dir(tmp_path, final_path, overwrite=False):
     first moved aside, so a reader sees either the old or the new version.
     """
     old = None
-    if os.path.exists(final_path):
-        if not overwrite:
-            raise ExportError(
-                f"{final_path!r} already exists; pass overwrite=True "
-                "(--overwrite) to replace it, or choose another version."
-            )
+    if os.path.exists(layout.check_target(final_path, overwrite)):
         old = make_temp_dir(final_path)  # empty: rename may replace it
         os.rename(final_path, old)
     try:
@@ -397,11 +378,7 @@ def export_saved_model(
     `verify_fn(tmp_path)` may raise to abort; on any failure the temp dir
     is removed and `final_path` is untouched.
     """
-    if os.path.exists(final_path) and not overwrite:
-        raise ExportError(
-            f"{final_path!r} already exists; pass overwrite=True "
-            "(--overwrite) to replace it, or choose another version."
-        )
+    layout.check_target(final_path, overwrite)
     tmp = make_temp_dir(final_path)
     try:
         write_saved_model(model, meta, tmp)

@@ -22,17 +22,13 @@ import json
 import os
 import tempfile
 
+from kerascnn import validation as v
 from kerascnn.errors import ExportError
+from kerascnn.export import layout
+from kerascnn.export.config import QUANTIZE_MODES
 
 METADATA_NAME = "kerascnn_metadata"
-QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 DEFAULT_MAX_LENGTH = 64
-
-
-def default_filename(name, quantize):
-    """`<name>.tflite` or `<name>-<quantize>.tflite`."""
-    suffix = "" if quantize == "none" else f"-{quantize}"
-    return f"{name}{suffix}.tflite"
 
 
 # === Fixed-length tagger ===
@@ -42,8 +38,13 @@ def _fixed_lstm(layer):
     """An unrolled, forward-running copy of an LSTM with the same weights."""
     import keras
 
-    config = dict(layer.get_config(), unroll=True, go_backwards=False,
-                  return_sequences=True, name=f"{layer.name}_unrolled")
+    config = dict(
+        layer.get_config(),
+        unroll=True,
+        go_backwards=False,
+        return_sequences=True,
+        name=f"{layer.name}_unrolled",
+    )
     return keras.layers.LSTM.from_config(config)
 
 
@@ -70,16 +71,36 @@ def fixed_length_tagger(model, max_length, tag_names=None):
         A callable `keras.Model`: int32 `(batch, max_length)` token ids ->
         dict of `tags` (and `intent`) probabilities (and `tag_ids`).
     """
-    import keras
     import tensorflow as tf
 
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or (
-        max_length < 1
-    ):
-        raise ExportError(
-            "max_length must be a positive integer. "
-            f"Received: max_length={max_length!r}"
-        )
+    from kerascnn.tagging import allowed_transitions
+
+    v.check_positive_int("max_length", max_length, error=ExportError)
+    layers = _fixed_layers(model, max_length)
+    transitions = None
+    if tag_names and any(str(n).startswith("I-") for n in tag_names):
+        transitions = allowed_transitions([str(n) for n in tag_names])
+    model_class = _fixed_tagger_class(max_length, transitions)
+    fixed = model_class(f"{model.name}_fixed{max_length}", layers)
+    fixed(tf.zeros((1, max_length), tf.int32))
+    return fixed
+
+
+def _clone(layer):
+    """A built copy of `layer` with its weights."""
+    copy = layer.__class__.from_config(layer.get_config())
+    if layer.weights:
+        source = layer.input
+        if isinstance(source, (list, tuple)):  # (inputs, mask) calls
+            source = source[0]
+        copy.build(source.shape)
+        copy.set_weights(layer.get_weights())
+    return copy
+
+
+def _fixed_layers(model, max_length):
+    """Copies of the tagger's layers; each BiLSTM as a forward and a
+    backward unrolled LSTM at `max_length`."""
     names = {layer.name: layer for layer in model.layers}
     bilstms = [names[n] for n in sorted(names) if n.startswith("bilstm")]
     if "embedding" not in names or "tags" not in names or not bilstms:
@@ -88,39 +109,43 @@ def fixed_length_tagger(model, max_length, tag_names=None):
             "slot_tagger (layers embedding, bilstm<i>, tags). "
             f"Received layers: {sorted(names)}"
         )
-    bilstms.sort(key=lambda layer: int(layer.name[len("bilstm"):]))
-
-    def clone(layer):
-        copy = layer.__class__.from_config(layer.get_config())
-        if layer.weights:
-            source = layer.input
-            if isinstance(source, (list, tuple)):  # (inputs, mask) calls
-                source = source[0]
-            copy.build(source.shape)
+    bilstms.sort(key=lambda layer: int(layer.name[len("bilstm") :]))
+    embedding = _clone(names["embedding"])
+    directions, dim = [], embedding.output_dim
+    for bilstm in bilstms:
+        pair = []
+        for layer in (bilstm.forward_layer, bilstm.backward_layer):
+            copy = _fixed_lstm(layer)
+            copy.build((None, max_length, dim))
             copy.set_weights(layer.get_weights())
-        return copy
+            pair.append(copy)
+        directions.append(pair)
+        dim = sum(layer.units for layer in pair)
+    has_intent = "intent" in names
+    return {
+        "embedding": embedding,
+        "directions": directions,
+        "tags": _clone(names["tags"]),
+        "intent_pool": _clone(names["intent_pool"]) if has_intent else None,
+        "intent": _clone(names["intent"]) if has_intent else None,
+    }
+
+
+def _fixed_tagger_class(max_length, transitions):
+    """The fixed-length tagger model class (Keras imported lazily)."""
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.export import tagger_graph
 
     class FixedLengthTagger(keras.Model):
-        def __init__(self):
-            super().__init__(name=f"{model.name}_fixed{max_length}")
-            self.embedding = clone(names["embedding"])
-            self.directions = []
-            dim = self.embedding.output_dim
-            for bilstm in bilstms:
-                pair = []
-                for layer in (bilstm.forward_layer, bilstm.backward_layer):
-                    copy = _fixed_lstm(layer)
-                    copy.build((None, max_length, dim))
-                    copy.set_weights(layer.get_weights())
-                    pair.append(copy)
-                self.directions.append(pair)
-                dim = sum(layer.units for layer in pair)
-            self.tags = clone(names["tags"])
-            self.intent_pool = None
-            self.intent = None
-            if "intent" in names:
-                self.intent_pool = clone(names["intent_pool"])
-                self.intent = clone(names["intent"])
+        def __init__(self, name, layers):
+            super().__init__(name=name)
+            self.embedding = layers["embedding"]
+            self.directions = layers["directions"]
+            self.tags = layers["tags"]
+            self.intent_pool = layers["intent_pool"]
+            self.intent = layers["intent"]
 
         def call(self, token_ids):
             mask = tf.not_equal(token_ids, 0)
@@ -147,15 +172,7 @@ def fixed_length_tagger(model, max_length, tag_names=None):
                 outputs["intent"] = self.intent(pooled)
             return outputs
 
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    transitions = None
-    if tag_names and any(str(n).startswith("I-") for n in tag_names):
-        transitions = allowed_transitions([str(n) for n in tag_names])
-    fixed = FixedLengthTagger()
-    fixed(tf.zeros((1, max_length), tf.int32))
-    return fixed
+    return FixedLengthTagger
 
 
 # === Conversion ===
@@ -209,7 +226,8 @@ def convert(
         quantize: one of `QUANTIZE_MODES`. Defaults to `"none"`.
         representative_data: array of model inputs (no batch of 1 needed)
             for `int8` calibration.
-        int8_io: int8 input and output tensors (`int8` mode only).
+        int8_io: int8 input and output tensors (`int8` mode only;
+            `ExportConfig.validate` rejects it with other modes).
         allow_flex: also allow TensorFlow (Flex) ops. Defaults to `False`.
         input_shape, input_dtype, input_name: the input without batch
             axis, for models without a symbolic input (the fixed-length
@@ -223,40 +241,46 @@ def convert(
     """
     import tensorflow as tf
 
-    if quantize not in QUANTIZE_MODES:
-        raise ExportError(
-            f"Unknown quantize mode {quantize!r}; choose one of "
-            f"{', '.join(QUANTIZE_MODES)}."
-        )
+    v.check_choice("quantize", quantize, QUANTIZE_MODES, error=ExportError)
     if input_shape is None:
         input_shape = tuple(model.input_shape[1:])
         input_dtype = model.inputs[0].dtype
         input_name = model.inputs[0].name.split(":")[0]
     dtype = tf.as_dtype(input_dtype or "float32")
     with tempfile.TemporaryDirectory() as tmp:
-        _write_intermediate(model, input_shape, dtype, tmp,
-                            input_name or "input")
+        _write_intermediate(
+            model, input_shape, dtype, tmp, input_name or "input"
+        )
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        _configure(converter, quantize, representative_data, int8_io,
-                   allow_flex, dtype)
+        _configure(
+            converter, quantize, representative_data, int8_io, allow_flex, dtype
+        )
         if quantize == "int8" and not per_channel:
             converter._experimental_disable_per_channel = True
         try:
             return converter.convert()
         except Exception as e:  # ConverterError and friends
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            hint = "" if allow_flex else (
-                " Some op has no builtin TFLite kernel; --allow-flex adds "
-                "TensorFlow (Flex) ops, which need the Flex delegate on "
-                "device."
-            )
-            raise ExportError(
-                f"TFLite conversion ({quantize}) failed: {first}{hint}"
-            ) from None
+            raise _conversion_error(e, quantize, allow_flex) from None
 
 
-def _configure(converter, quantize, representative_data, int8_io,
-               allow_flex, dtype):
+def _conversion_error(error, quantize, allow_flex):
+    """One line: the converter's first line, and the Flex hint."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    hint = (
+        ""
+        if allow_flex
+        else (
+            " Some op has no builtin TFLite kernel; --allow-flex adds "
+            "TensorFlow (Flex) ops, which need the Flex delegate on device."
+        )
+    )
+    return ExportError(f"TFLite conversion ({quantize}) failed: {first}{hint}")
+
+
+def _configure(
+    converter, quantize, representative_data, int8_io, allow_flex, dtype
+):
     import numpy as np
     import tensorflow as tf
 
@@ -295,11 +319,6 @@ def _configure(converter, quantize, representative_data, int8_io,
                 )
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-    elif int8_io:
-        raise ExportError(
-            "int8 input/output needs quantize='int8'. "
-            f"Received: quantize={quantize!r}, int8_io=True"
-        )
     if allow_flex:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = ops
@@ -327,8 +346,7 @@ def embed_metadata(tflite_bytes, metadata):
                 tensor.name = tensor.name.split(b";")[0]
     data = json.dumps(metadata, sort_keys=True).encode("utf-8")
     model.metadata = [
-        m for m in (model.metadata or [])
-        if _text(m.name) != METADATA_NAME
+        m for m in (model.metadata or []) if _text(m.name) != METADATA_NAME
     ]
     buffer = schema.BufferT()
     buffer.data = list(data)
@@ -359,11 +377,7 @@ def read_metadata(tflite_bytes):
 
 def write_atomic(path, data, overwrite=False):
     """Writes `data` to a temp file beside `path`, then renames it."""
-    if os.path.exists(path) and not overwrite:
-        raise ExportError(
-            f"{path!r} already exists; pass overwrite=True (--overwrite) "
-            "to replace it, or choose another --output."
-        )
+    layout.check_target(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".tmp-{os.path.basename(path)}-{os.getpid()}")
@@ -386,11 +400,7 @@ def export_tflite(
     written.
     """
     data = embed_metadata(tflite_bytes, metadata)
-    if os.path.exists(path) and not overwrite:
-        raise ExportError(
-            f"{path!r} already exists; pass overwrite=True (--overwrite) "
-            "to replace it, or choose another --output."
-        )
+    layout.check_target(path, overwrite)
     report = verify_fn(data) if verify_fn else None
     text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
     write_atomic(f"{path}.json", text, overwrite=True)

@@ -8,8 +8,8 @@ into an `ExportError` when a float artifact drifts (more than 1e-4 for a
 SavedModel, 1e-3 for float TFLite) or a quantized one loses more than
 `max_accuracy_drop` percentage points.
 
-Examples come from `kerascnn.data.load(meta.dataset, split, limit=N)`;
-tests and callers without the data package pass arrays `(x, y)` instead.
+Examples come from `kerascnn.export.examples` (the test split, or arrays
+`(x, y)` a caller passes); the report records which (`verified_on`).
 The slot tagger is verified on real ATIS test sentences
 (`load_tagger_examples`): both Keras and the artifact are decoded with
 the BIO-constrained Viterbi of `kerascnn.tagging` and scored against the
@@ -23,10 +23,10 @@ import os
 import time
 
 from kerascnn.errors import ExportError
+from kerascnn.export.examples import TaggerGold
 
 SAVED_MODEL_TOLERANCE = 1e-4
 TFLITE_FLOAT_TOLERANCE = 1e-3
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
 LATENCY_EXAMPLES = 20
 
 
@@ -57,6 +57,7 @@ class VerifyReport:
     num_examples: int
     tolerance: float = None
     max_accuracy_drop: float = None
+    verified_on: str = None
 
     @property
     def accuracy_drop(self):
@@ -72,6 +73,7 @@ class VerifyReport:
             "tolerance": self.tolerance,
             "max_accuracy_drop": self.max_accuracy_drop,
             "accuracy_drop_pp": self.accuracy_drop,
+            "verified_on": self.verified_on,
         }
 
     def table(self):
@@ -96,9 +98,15 @@ class VerifyReport:
             for r in (self.keras, self.artifact)
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                 for row in rows]
-        lines.append(f"({self.num_examples} test examples)")
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            for row in rows
+        ]
+        lines.append(
+            f"(verified on {self.verified_on})"
+            if self.verified_on
+            else f"({self.num_examples} examples)"
+        )
         return "\n".join(lines)
 
 
@@ -107,8 +115,10 @@ def _size(num_bytes):
         return "-"
     for unit in ("B", "KiB", "MiB"):
         if num_bytes < 1024 or unit == "MiB":
-            return f"{num_bytes:.0f} {unit}" if unit == "B" else (
-                f"{num_bytes:.1f} {unit}"
+            return (
+                f"{num_bytes:.0f} {unit}"
+                if unit == "B"
+                else (f"{num_bytes:.1f} {unit}")
             )
         num_bytes /= 1024
 
@@ -119,130 +129,9 @@ def disk_size(path):
         return os.path.getsize(path)
     return sum(
         os.path.getsize(os.path.join(root, f))
-        for root, _, files in os.walk(path) for f in files
+        for root, _, files in os.walk(path)
+        for f in files
     )
-
-
-# === Examples ===
-
-
-def _as_numpy(value):
-    import numpy as np
-
-    if isinstance(value, dict):
-        value = value.get("token_ids", value.get("tags", next(iter(
-            value.values()))))
-    return np.asarray(value)
-
-
-def _stack(values):
-    """Stacks arrays; pads 1-D sequences of different lengths with 0."""
-    import numpy as np
-
-    values = [np.asarray(v) for v in values]
-    if values[0].ndim == 1 and len({len(v) for v in values}) > 1:
-        out = np.zeros((len(values), max(len(v) for v in values)),
-                       values[0].dtype)
-        for i, v in enumerate(values):
-            out[i, :len(v)] = v
-        return out
-    return np.stack(values)
-
-
-def load_examples(meta, split="test", limit=500, data_dir=None,
-                  input_rank=None):
-    """`(x, y)` numpy arrays of real examples, or `None` if unavailable.
-
-    Reads `kerascnn.data.load(meta.dataset, split, limit=limit, ...)`, which
-    already normalizes features for the model. Returns `None` when the
-    data package or the data set cannot be read.
-    """
-    if not meta.dataset or not limit:
-        return None
-    try:
-        from kerascnn.data import load
-    except ImportError:
-        return None
-    try:
-        try:
-            ds, _ = load(meta.dataset, split=split, data_dir=data_dir,
-                         limit=limit, shuffle=split == "train",
-                         augment=False)
-        except TypeError:
-            ds, _ = load(meta.dataset, split=split, data_dir=data_dir,
-                         limit=limit)
-        xs, ys = [], []
-        for features, labels in ds.as_numpy_iterator():
-            xs.append(_as_numpy(features))
-            ys.append(_as_numpy(labels))
-    except Exception:  # data missing or unreadable: caller decides
-        return None
-    if not xs:
-        return None
-    rank = input_rank if input_rank is not None else len(meta.input_shape)
-    if xs[0].ndim != rank:  # batched: flatten to examples
-        xs = [row for batch in xs for row in batch]
-        ys = [row for batch in ys for row in batch]
-    x, y = _stack(xs), _stack(ys)
-    return x[:limit], y[:limit]
-
-
-@dataclasses.dataclass
-class TaggerGold:
-    """Gold labels of tagger examples: tag strings and tag names."""
-
-    tags: list
-    tag_names: list
-
-    def __len__(self):
-        return len(self.tags)
-
-    def __getitem__(self, index):
-        return TaggerGold(self.tags[index], self.tag_names)
-
-
-def load_tagger_examples(meta, split="test", limit=500, data_dir=None):
-    """`(token ids (N, T), TaggerGold)` of real ATIS sentences, or `None`.
-
-    Words get the training normalisation; gold tags stay the strings of
-    the file (a tag never seen in training still counts as a gold span).
-    """
-    import numpy as np
-
-    try:
-        from kerascnn import tagging
-        from kerascnn.data import text
-
-        utterances, _ = tagging.load_atis_split(split, data_dir, limit)
-    except Exception:  # data missing or unreadable: caller decides
-        return None
-    if not utterances:
-        return None
-    vocab = text.Vocabulary(meta.vocab)
-    digits = text.uses_digit_shapes(meta.vocab)
-    rows = [
-        vocab.encode(
-            text.normalize_words(u.words)
-            if digits
-            else [w.lower() for w in u.words]
-        )
-        for u in utterances
-    ]
-    x = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
-    for i, r in enumerate(rows):
-        x[i, : len(r)] = r
-    gold = TaggerGold([list(u.tags) for u in utterances], meta.class_names)
-    return x, gold
-
-
-def fit_length(x, length):
-    """Pads with 0 / truncates token ids `(N, T)` to `(N, length)`."""
-    import numpy as np
-
-    out = np.zeros((len(x), length), np.int32)
-    n = min(length, x.shape[1])
-    out[:, :n] = x[:, :n]
-    return out
 
 
 # === Runners: each maps a batch of model inputs to output arrays ===
@@ -253,13 +142,16 @@ def _split(outputs):
     import numpy as np
 
     if isinstance(outputs, dict):
-        main = outputs.get("tags", outputs.get("tag_probabilities",
-                           outputs.get("probabilities")))
+        main = outputs.get(
+            "tags",
+            outputs.get("tag_probabilities", outputs.get("probabilities")),
+        )
         intent = outputs.get("intent_probabilities", outputs.get("intent"))
         if intent is not None and np.asarray(intent).dtype.kind in "SUO":
             intent = None
         return np.asarray(main), (
-            None if intent is None else np.asarray(intent))
+            None if intent is None else np.asarray(intent)
+        )
     return np.asarray(outputs), None
 
 
@@ -297,7 +189,7 @@ def tflite_runner(tflite_bytes, num_threads=None):
         num_threads=num_threads or os.cpu_count(),
     )
     runner = interpreter.get_signature_runner()
-    (in_name, in_detail), = runner.get_input_details().items()
+    ((in_name, in_detail),) = runner.get_input_details().items()
     out_details = runner.get_output_details()
 
     def quantize(x):
@@ -316,7 +208,7 @@ def tflite_runner(tflite_bytes, num_threads=None):
 
     def run(x):
         rows = [
-            runner(**{in_name: quantize(x[i:i + 1])}) for i in range(len(x))
+            runner(**{in_name: quantize(x[i : i + 1])}) for i in range(len(x))
         ]
         out = {
             k: np.concatenate([dequantize(k, r[k]) for r in rows])
@@ -366,7 +258,7 @@ def batch_latency_ms(run, x, repeats=LATENCY_EXAMPLES):
     """Median milliseconds for one batch-1 call (after one warm-up)."""
     import numpy as np
 
-    samples = [x[i % len(x):i % len(x) + 1] for i in range(repeats)]
+    samples = [x[i % len(x) : i % len(x) + 1] for i in range(repeats)]
     run(samples[0])
     times = []
     for sample in samples:
@@ -379,16 +271,29 @@ def batch_latency_ms(run, x, repeats=LATENCY_EXAMPLES):
 def _predict(run, x, batch_size=256):
     import numpy as np
 
-    parts = [run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    parts = [run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     main = np.concatenate([p[0] for p in parts])
-    intent = None if parts[0][1] is None else np.concatenate(
-        [p[1] for p in parts])
+    intent = (
+        None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+    )
     return main, intent
 
 
-def compare(model, run, x, y, artifact_name, size_bytes,
-            keras_outputs=None, batch_size=256):
-    """Runs Keras and the artifact on `(x, y)`; returns a `VerifyReport`."""
+def compare(
+    model,
+    run,
+    x,
+    y,
+    artifact_name,
+    size_bytes,
+    keras_outputs=None,
+    batch_size=256,
+    verified_on=None,
+):
+    """Runs Keras and the artifact on `(x, y)`; returns a `VerifyReport`.
+
+    `verified_on` says what `x` is (`examples.Examples.description`).
+    """
     keras_run = keras_runner(model)
     token_ids = x if x.ndim == 2 else None
     reference = keras_outputs or _predict(keras_run, x)
@@ -409,7 +314,9 @@ def compare(model, run, x, y, artifact_name, size_bytes,
     if isinstance(y, TaggerGold):
         for r, probs in ((keras_row, reference[0]), (row, outputs[0])):
             r.accuracy, r.slot_f1 = tagger_scores(probs, y, token_ids)
-    return VerifyReport(keras_row, row, num_examples=len(x))
+    return VerifyReport(
+        keras_row, row, num_examples=len(x), verified_on=verified_on
+    )
 
 
 def tagger_scores(probabilities, gold, token_ids):
@@ -440,8 +347,10 @@ def check(report, tolerance=None, max_accuracy_drop=None):
             f"{report.num_examples} examples; nothing was written."
         )
     drop = report.accuracy_drop
-    if max_accuracy_drop is not None and drop is not None and (
-        drop > max_accuracy_drop
+    if (
+        max_accuracy_drop is not None
+        and drop is not None
+        and (drop > max_accuracy_drop)
     ):
         raise ExportError(
             f"Verification failed: {row.artifact} accuracy "

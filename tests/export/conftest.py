@@ -41,12 +41,16 @@ def lenet_run(mnist, tmp_path_factory):
     keras.utils.set_random_seed(0)
     x, y = mnist["train"]
     model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
-    model.compile("adam", "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(x[:2000] / 255.0, y[:2000], epochs=1, batch_size=32, verbose=0)
     meta = ModelMetadata(
-        model="lenet", dataset="mnist", input_shape=(28, 28, 1),
-        class_names=MNIST_CLASSES, preprocessing=MNIST_PREPROCESSING,
+        model="lenet",
+        dataset="mnist",
+        input_shape=(28, 28, 1),
+        class_names=MNIST_CLASSES,
+        preprocessing=MNIST_PREPROCESSING,
     )
     return save_run(model, meta, tmp_path_factory.mktemp("runs") / "lenet")
 
@@ -64,6 +68,32 @@ def mnist_calibration(mnist):
     return (x[5000:5200] / 255.0).astype(np.float32)
 
 
+def tflite_ops(path):
+    """`(builtin op names, custom op codes)` of a `.tflite` file.
+
+    Read from the flatbuffer's operator codes with TensorFlow's schema
+    bindings; Flex (TensorFlow) ops are custom ops named `Flex*`.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAsModel(bytearray(f.read()), 0)
+    names = {
+        v: k
+        for k, v in vars(schema.BuiltinOperator).items()
+        if not k.startswith("_")
+    }
+    builtin, custom = set(), []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if code.CustomCode() or op == schema.BuiltinOperator.CUSTOM:
+            custom.append(code.CustomCode())
+        else:
+            builtin.add(names[op])
+    return builtin, custom
+
+
 def read_atis(path):
     """`[(words, tags, intent)]` from an ATIS `.iob` file, BOS/EOS dropped."""
     return [(u.words, u.tags, u.intent) for u in read_iob(path)]
@@ -76,11 +106,9 @@ def encode_atis(rows, vocab, tags, intents):
     x = np.zeros((len(rows), length), np.int32)
     y = np.zeros((len(rows), length), np.int32)
     for i, (words, labels, _) in enumerate(rows):
-        x[i, :len(words)] = [word_ids.get(w, 1) for w in words]
-        y[i, :len(words)] = [tags.index(t) if t in tags else 0
-                             for t in labels]
-    z = np.array([intents.index(r[2]) if r[2] in intents else 0
-                  for r in rows])
+        x[i, : len(words)] = [word_ids.get(w, 1) for w in words]
+        y[i, : len(words)] = [tags.index(t) if t in tags else 0 for t in labels]
+    z = np.array([intents.index(r[2]) if r[2] in intents else 0 for r in rows])
     return x, y, z
 
 
@@ -101,20 +129,39 @@ def atis_run(data_dir, tmp_path_factory):
     x, y, z = encode_atis(train, vocab, tags, intents)
     keras.utils.set_random_seed(0)
     model = models.build(
-        "slot_tagger", input_shape=(None,), num_classes=len(tags),
-        vocab_size=len(vocab), num_intents=len(intents), embedding_dim=32,
+        "slot_tagger",
+        input_shape=(None,),
+        num_classes=len(tags),
+        vocab_size=len(vocab),
+        num_intents=len(intents),
+        embedding_dim=32,
         units=32,
     )
-    model.compile("adam", {"tags": "sparse_categorical_crossentropy",
-                           "intent": "sparse_categorical_crossentropy"})
-    model.fit(x, {"tags": y, "intent": z}, epochs=1, batch_size=32,
-              verbose=0)
+    model.compile(
+        "adam",
+        {
+            "tags": "sparse_categorical_crossentropy",
+            "intent": "sparse_categorical_crossentropy",
+        },
+    )
+    model.fit(x, {"tags": y, "intent": z}, epochs=1, batch_size=32, verbose=0)
     meta = ModelMetadata(
-        model="slot_tagger", task="sequence_tagging", dataset="atis",
-        input_shape=(None,), class_names=tags, vocab=vocab,
-        intent_names=intents, preprocessing={"lowercase": True},
+        model="slot_tagger",
+        task="sequence_tagging",
+        dataset="atis",
+        input_shape=(None,),
+        class_names=tags,
+        vocab=vocab,
+        intent_names=intents,
+        preprocessing={"lowercase": True},
     )
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     tx, ty, _ = encode_atis(test, vocab, tags, intents)
-    return {"run": run, "test": (tx, ty), "sentences": test,
-            "calibration": x[:100], "tags": tags, "intents": intents}
+    return {
+        "run": run,
+        "test": (tx, ty),
+        "sentences": test,
+        "calibration": x[:100],
+        "tags": tags,
+        "intents": intents,
+    }

@@ -29,7 +29,12 @@ _CACHE = {}
 
 
 def exported_lenet(tmp_path_factory):
-    """`(base_dir, keras model)`: lenet versions 1 and 2, built once."""
+    """`(base_dir, keras model of version 2)`: lenet versions 1 and 2,
+    untrained LeNets with different weights (seeds 0 and 1), built once.
+
+    Versions differ so that serving the wrong one fails a test; the Keras
+    models of both are in `lenet_models(...)`.
+    """
     if "lenet" not in _CACHE:
         import keras
 
@@ -37,8 +42,6 @@ def exported_lenet(tmp_path_factory):
         from kerascnn.export import export
         from kerascnn.metadata import ModelMetadata
 
-        keras.utils.set_random_seed(0)
-        model = models.build("lenet")
         meta = ModelMetadata(
             model="lenet",
             dataset="mnist",
@@ -46,17 +49,29 @@ def exported_lenet(tmp_path_factory):
             class_names=MNIST_CLASSES,
             preprocessing=MNIST_PREPROCESSING,
         )
-        run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "lenet")
+        runs = tmp_path_factory.mktemp("runs")
         base = tmp_path_factory.mktemp("saved_models")
-        export(run, base_dir=str(base), verify=False)
-        # Version 2 is a copy; hidden and non-integer folders are ignored.
+        by_version = {}
+        for version in (1, 2):
+            keras.utils.set_random_seed(version - 1)
+            model = models.build("lenet")
+            run = save_run(model, meta, runs / f"lenet-{version}")
+            export(run, base_dir=str(base), version=version, verify=False)
+            by_version[version] = model
+        # Hidden and non-integer folders are ignored.
         import shutil
 
-        shutil.copytree(base / "lenet" / "1", base / "lenet" / "2")
         os.makedirs(base / "lenet" / ".tmp-3-abc")
         shutil.copytree(base / "lenet" / "1", base / "lenet" / "v0.1")
-        _CACHE["lenet"] = (base, model)
+        _CACHE["lenet"] = (base, by_version[2])
+        _CACHE["lenet_models"] = by_version
     return _CACHE["lenet"]
+
+
+def lenet_models(tmp_path_factory):
+    """`{version: keras model}` of `exported_lenet`'s two versions."""
+    exported_lenet(tmp_path_factory)
+    return _CACHE["lenet_models"]
 
 
 @pytest.fixture(scope="module")
@@ -197,14 +212,20 @@ def test_predict_rows_match_keras(server, lenet):
     ]
 
 
-def test_predict_columnar_and_specific_version(server, lenet):
-    _, model = lenet
+def test_predict_columnar_and_specific_version(server, tmp_path_factory):
+    models = lenet_models(tmp_path_factory)
     x = digits(3, seed=1) / 255.0
-    expected = np.asarray(model(x, training=False))
-    for path in (
-        "/v1/models/lenet:predict",
-        "/v1/models/lenet/versions/1:predict",
+    by_version = {
+        v: np.asarray(m(x, training=False)) for v, m in models.items()
+    }
+    # The versions answer differently, so the wrong one fails below.
+    assert np.abs(by_version[1] - by_version[2]).max() > 1e-3
+    for path, version in (
+        ("/v1/models/lenet:predict", 2),  # the latest
+        ("/v1/models/lenet/versions/2:predict", 2),
+        ("/v1/models/lenet/versions/1:predict", 1),
     ):
+        expected = by_version[version]
         status, answer = call(
             server,
             path,
@@ -341,17 +362,27 @@ def test_latest_policy_and_reload(lenet, tmp_path):
 
     from kerascnn.serving import ModelServer
 
-    base, _ = lenet
+    base, model_2 = lenet
     shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "1")
     server = ModelServer(tmp_path / "lenet", poll_seconds=0)  # one model
     assert list(server.models()) == ["lenet"]
-    shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "4")
+    # Version 4 holds other weights (exported version 2).
+    shutil.copytree(base / "lenet" / "2", tmp_path / "lenet" / "4")
     loaded, unloaded = server.reload()
     assert loaded == [("lenet", 4)] and unloaded == [("lenet", 1)]
+    x = digits(2, seed=4) / 255.0
+    result = server.predict_arrays("lenet", {"images": x.astype("float32")})
+    assert result.version == 4
+    np.testing.assert_allclose(
+        result.outputs["probabilities"],
+        np.asarray(model_2(x, training=False)),
+        atol=1e-5,
+    )
     status, answer = server.handle("GET", "/v1/models/lenet")
     assert status == 200
     assert answer["model_version_status"][0]["version"] == "4"
     assert server.handle("GET", "/v1/models/lenet/versions/1")[0] == 404
+    server.close()
 
 
 def test_loaded_models_are_frozen_out_of_the_cyclic_gc(lenet, tmp_path):

@@ -22,6 +22,7 @@ from tests.serving.test_app import (
     MNIST_CLASSES,
     MNIST_PREPROCESSING,
     exported_lenet,
+    lenet_models,
 )
 
 PREDICT = "/v1/models/lenet:predict"
@@ -29,9 +30,9 @@ PREDICT = "/v1/models/lenet:predict"
 
 @pytest.fixture(scope="module")
 def lenet_dir(tmp_path_factory):
-    """An untrained LeNet: `(folder with version 1, keras model)`."""
-    base, model = exported_lenet(tmp_path_factory)
-    return base / "lenet" / "1", model
+    """An untrained LeNet: `(folder with version 1, its keras model)`."""
+    base, _ = exported_lenet(tmp_path_factory)
+    return base / "lenet" / "1", lenet_models(tmp_path_factory)[1]
 
 
 def one_model(tmp_path, source, versions=(1,)):
@@ -414,8 +415,10 @@ def test_broken_new_version_keeps_the_old_one_serving(
 def test_model_config_file_specific_version(lenet_dir, tmp_path):
     from kerascnn.serving import ModelServer, NotFound
 
-    source, _ = lenet_dir
-    model_dir = one_model(tmp_path, source, versions=(1, 2))
+    source, model = lenet_dir
+    model_dir = one_model(tmp_path, source, versions=(1,))
+    # Version 2 has other weights: serving it instead of 1 would show.
+    shutil.copytree(source.parent / "2", model_dir / "2")
     config = tmp_path / "models.config"
     config.write_text(
         "model_config_list {\n"
@@ -433,6 +436,13 @@ def test_model_config_file_specific_version(lenet_dir, tmp_path):
             result.version == 1 and result.signature_name == "serving_default"
         )
         assert result.outputs["probabilities"].shape == (2, 10)
+        # Zeros give uniform answers from any untrained LeNet; digits
+        # tell the versions apart.
+        digits = np.random.default_rng(3).random((2, 28, 28, 1), np.float32)
+        got = server.predict_arrays("digits", {"images": digits}).outputs
+        np.testing.assert_allclose(
+            got["probabilities"], np.asarray(model(digits)), atol=1e-5
+        )
         with pytest.raises(NotFound):
             server.predict_arrays("digits", {"images": x}, version=2)
         with pytest.raises(NotFound):

@@ -1,0 +1,180 @@
+"""Export settings as data: one `ExportConfig`, validated once.
+
+`export(source, config=ExportConfig(...))` and the older keyword form
+`export(source, format="tflite", ...)` build the same object; the
+SavedModel and TFLite writers read their settings from it. Arrays
+(verification examples, calibration images) are data, not settings, and
+stay keyword arguments of `export`.
+"""
+
+import dataclasses
+import json
+import os
+
+from kerascnn import validation as v
+from kerascnn.errors import ExportError
+from kerascnn.export import layout
+
+FORMATS = ("saved_model", "tflite")
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
+INT8_GRANULARITIES = ("auto", "per_tensor", "per_channel")
+DEFAULT_CALIBRATION_EXAMPLES = 500
+DEFAULT_VERIFY_EXAMPLES = 500
+DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
+_TFLITE_ONLY = ("quantize", "int8_io", "output")
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Everything that defines one export.
+
+    Attributes:
+        format: `"saved_model"` or `"tflite"`.
+        base_dir: export root; models go to `<base_dir>/<name>/`.
+        name: model folder name; default: the metadata's model name.
+        version: SavedModel integer version; default: highest + 1.
+        overwrite: replace an existing version or file.
+        quantize: TFLite only: one of `QUANTIZE_MODES`.
+        output: TFLite only: file path; default
+            `<base_dir>/<name>/<name>[-<quantize>].tflite`.
+        calibration_examples: int8 only: training examples to calibrate on.
+        verify: compare with Keras before anything is written.
+        verify_examples: test examples to compare on.
+        max_accuracy_drop: allowed accuracy loss of a quantized TFLite, in
+            percentage points (`None`: not checked).
+        int8_io: int8 only: int8 input/output tensors instead of float.
+        data_dir: data root passed to `kerascnn.data.load`.
+        max_length: tagger TFLite only: fixed sequence length; default the
+            metadata's `max_length`, else 64.
+        allow_flex: TFLite only: allow TensorFlow (Flex) ops.
+        allow_synthetic: verify on random inputs (max diff only, no
+            accuracy) when the test data cannot be loaded, with a warning;
+            without it that is an `ExportError`.
+        int8_granularity: int8 only: `"per_tensor"` (one scale per weight
+            tensor: smallest file), `"per_channel"` (most accurate) or
+            `"auto"`: per tensor when it stays within `max_accuracy_drop`
+            on the verification examples, else per channel (per channel
+            without verification).
+    """
+
+    format: str = "saved_model"
+    base_dir: str = "saved_models"
+    name: str = None
+    version: int = None
+    overwrite: bool = False
+    quantize: str = "none"
+    output: str = None
+    calibration_examples: int = DEFAULT_CALIBRATION_EXAMPLES
+    verify: bool = True
+    verify_examples: int = DEFAULT_VERIFY_EXAMPLES
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+    int8_io: bool = False
+    data_dir: str = None
+    max_length: int = None
+    allow_flex: bool = False
+    allow_synthetic: bool = False
+    int8_granularity: str = "auto"
+
+    def validate(self):
+        """Raises `ExportError` on settings no export could use.
+
+        Returns the config with `version` as an int and paths as `str`.
+        """
+        e = ExportError
+        v.check_choice("format", self.format, FORMATS, error=e)
+        v.check_choice("quantize", self.quantize, QUANTIZE_MODES, error=e)
+        v.check_choice(
+            "int8_granularity", self.int8_granularity, INT8_GRANULARITIES, e
+        )
+        for name in ("verify_examples", "calibration_examples"):
+            v.check_positive_int(name, getattr(self, name), error=e)
+        if self.max_length is not None:
+            v.check_positive_int("max_length", self.max_length, error=e)
+        if self.max_accuracy_drop is not None:
+            v.check_non_negative_number(
+                "max_accuracy_drop", self.max_accuracy_drop, error=e
+            )
+        if self.name is not None:
+            check_name(self.name)
+        self._check_format_options()
+        return self
+
+    def _check_format_options(self):
+        if self.format == "saved_model":
+            used = [n for n in _TFLITE_ONLY if _set(self, n)]
+            if used:
+                received = ", ".join(f"{n}={getattr(self, n)!r}" for n in used)
+                raise ExportError(
+                    "`quantize`, `int8_io` and `output` apply to "
+                    f"format='tflite' (--tflite) only. Received: {received}"
+                )
+        if self.version is not None:
+            if self.format != "saved_model":
+                raise ExportError(
+                    "`version` applies to SavedModel exports only. "
+                    f"Received: format={self.format!r}, "
+                    f"version={self.version!r}"
+                )
+            self.version = check_version(self.version)
+        if self.int8_io and self.quantize != "int8":
+            raise ExportError(
+                "int8 input/output needs quantize='int8'. "
+                f"Received: quantize={self.quantize!r}, int8_io=True"
+            )
+
+    def model_dir(self, name):
+        """`<base_dir>/<name>`: the versions and TFLite files of a model."""
+        return os.path.join(os.fspath(self.base_dir), name)
+
+    def tflite_path(self, name):
+        """`output`, else `<base_dir>/<name>/<name>[-<quantize>].tflite`."""
+        if self.output:
+            return os.fspath(self.output)
+        suffix = "" if self.quantize == "none" else f"-{self.quantize}"
+        return os.path.join(self.model_dir(name), f"{name}{suffix}.tflite")
+
+    def to_dict(self):
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    @classmethod
+    def from_settings(cls, config=None, **settings):
+        """`config` (or the defaults) with keyword `settings` applied."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise ExportError(
+                f"Unknown export setting(s): {', '.join(unknown)}. "
+                f"Choose from: {', '.join(sorted(names))}."
+            )
+        return dataclasses.replace(config or cls(), **settings).validate()
+
+
+def _set(config, name):
+    value = getattr(config, name)
+    return value not in (None, False, "none")
+
+
+def check_name(name):
+    """Returns `name` if it is a plain folder name, else `ExportError`."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or os.sep in name
+        or name.startswith(".")
+    ):
+        raise ExportError(
+            "`name` must be a plain folder name (no path separator, not "
+            f"hidden). Received: name={name!r}"
+        )
+    return name
+
+
+def check_version(version):
+    """Returns `version` as a positive int or raises `ExportError`.
+
+    A string of ASCII digits counts (`"2"`); TensorFlow Serving ignores
+    other folder names (`layout.parse_version`).
+    """
+    if isinstance(version, str) and layout.parse_version(version) is not None:
+        version = int(version)
+    return v.check_positive_int("version", version, error=ExportError)

@@ -1,0 +1,323 @@
+"""The examples an export verifies, warms up and calibrates on.
+
+Verification reads the data set's test split, int8 calibration its
+training split (`kerascnn.data.load(meta.dataset, ...)`, already
+normalized for the model; the slot tagger reads real ATIS sentences with
+their gold tag strings). Callers may pass arrays instead. Every set of
+examples says where it came from (`Examples.description`, e.g.
+`"mnist test split (500 examples)"`), and that text is what an export
+reports as `verified_on` / `calibrated_on`.
+
+When the test split cannot be read, verification fails with the reason,
+unless the caller allows synthetic inputs (`allow_synthetic=True`,
+`--allow-synthetic`): then random valid inputs are used, with a warning,
+and the export says "synthetic inputs" (max diff only, no accuracy).
+Calibration never falls back: int8 scales from random pixels would be
+wrong for real images.
+"""
+
+import dataclasses
+import warnings
+
+from kerascnn.errors import ExportError
+
+SYNTHETIC_EXAMPLES = 64
+SYNTHETIC_TAGGER_LENGTH = 16
+
+
+class SyntheticVerificationWarning(UserWarning):
+    """An export is verified on random inputs (`allow_synthetic=True`)."""
+
+
+@dataclasses.dataclass
+class Examples:
+    """Model inputs, labels and where they came from.
+
+    Attributes:
+        x: numpy model inputs `(N, ...)`.
+        y: labels `(N,)`, a `TaggerGold`, or `None` (synthetic).
+        source: `"test"`, `"train"`, `"given"` or `"synthetic"`.
+        description: e.g. `"mnist test split (500 examples)"`.
+    """
+
+    x: object
+    y: object
+    source: str
+    description: str
+
+
+@dataclasses.dataclass
+class TaggerGold:
+    """Gold labels of tagger examples: tag strings and tag names."""
+
+    tags: list
+    tag_names: list
+
+    def __len__(self):
+        return len(self.tags)
+
+    def __getitem__(self, index):
+        return TaggerGold(self.tags[index], self.tag_names)
+
+
+# === Reading real examples ===
+
+
+def _as_numpy(value):
+    import numpy as np
+
+    if isinstance(value, dict):
+        value = value.get(
+            "token_ids", value.get("tags", next(iter(value.values())))
+        )
+    return np.asarray(value)
+
+
+def _stack(values):
+    """Stacks arrays; pads 1-D sequences of different lengths with 0."""
+    import numpy as np
+
+    values = [np.asarray(v) for v in values]
+    if values[0].ndim == 1 and len({len(v) for v in values}) > 1:
+        out = np.zeros(
+            (len(values), max(len(v) for v in values)), values[0].dtype
+        )
+        for i, v in enumerate(values):
+            out[i, : len(v)] = v
+        return out
+    return np.stack(values)
+
+
+def _unreadable(meta, split, error):
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ExportError(
+        f"Cannot read the {split} split of {meta.dataset!r}: "
+        f"{type(error).__name__}: {first}"
+    )
+
+
+def load_examples(meta, split="test", limit=500, data_dir=None):
+    """`(x, y)` numpy arrays of the first `limit` real examples.
+
+    Reads `kerascnn.data.load(meta.dataset, split, limit=limit, ...)`,
+    which normalizes features for the model: the first `limit` examples
+    of the split, unaugmented.
+
+    Raises:
+        ExportError: no data set in the metadata, or it cannot be read
+            (the message says why).
+    """
+    from kerascnn.data import load
+
+    if not meta.dataset:
+        raise ExportError(
+            "The metadata names no data set to read examples from. "
+            f"Received: dataset={meta.dataset!r}"
+        )
+    try:
+        ds, _ = load(
+            meta.dataset,
+            split=split,
+            data_dir=data_dir,
+            limit=limit,
+            shuffle=split == "train",
+            augment=False,
+        )
+        pairs = [
+            (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()
+        ]
+    except Exception as e:  # DataError, missing files, decode errors
+        raise _unreadable(meta, split, e) from None
+    if not pairs:
+        raise ExportError(f"The {split} split of {meta.dataset!r} is empty.")
+    xs, ys = zip(*pairs)
+    if xs[0].ndim != len(meta.input_shape):  # batched: flatten to examples
+        xs = [row for batch in xs for row in batch]
+        ys = [row for batch in ys for row in batch]
+    return _stack(xs)[:limit], _stack(ys)[:limit]
+
+
+def load_tagger_examples(meta, split="test", limit=500, data_dir=None):
+    """`(token ids (N, T), TaggerGold)` of real ATIS sentences.
+
+    Words get the training normalisation; gold tags stay the strings of
+    the file (a tag never seen in training still counts as a gold span).
+
+    Raises:
+        ExportError: the ATIS split cannot be read (the message says why).
+    """
+    import numpy as np
+
+    from kerascnn import tagging
+    from kerascnn.data import text
+
+    try:
+        utterances, _ = tagging.load_atis_split(split, data_dir, limit)
+    except Exception as e:  # DataError, missing files
+        raise _unreadable(meta, split, e) from None
+    if not utterances:
+        raise ExportError(f"The {split} split of {meta.dataset!r} is empty.")
+    vocab = text.Vocabulary(meta.vocab)
+    digits = text.uses_digit_shapes(meta.vocab)
+    rows = [
+        vocab.encode(
+            text.normalize_words(u.words)
+            if digits
+            else [w.lower() for w in u.words]
+        )
+        for u in utterances
+    ]
+    x = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = r
+    gold = TaggerGold([list(u.tags) for u in utterances], meta.class_names)
+    return x, gold
+
+
+def fit_length(x, length):
+    """Pads with 0 / truncates token ids `(N, T)` to `(N, length)`."""
+    import numpy as np
+
+    out = np.zeros((len(x), length), np.int32)
+    n = min(length, x.shape[1])
+    out[:, :n] = x[:, :n]
+    return out
+
+
+def synthetic_inputs(model, meta, count, is_tagger):
+    """Random valid model inputs (token ids, or normalized pixels)."""
+    import numpy as np
+
+    from kerascnn.export.saved_model import make_normalizer
+
+    rng = np.random.default_rng(0)
+    if is_tagger:
+        vocab = max(len(meta.vocab), 3)
+        shape = (count, SYNTHETIC_TAGGER_LENGTH)
+        return rng.integers(1, vocab, size=shape).astype(np.int32)
+    shape = tuple(model.input_shape[1:])
+    pixels = rng.uniform(0, 255, size=(count, *shape)).astype(np.float32)
+    return np.asarray(make_normalizer(meta.preprocessing)(pixels))
+
+
+# === One export's examples, read once ===
+
+
+def _described(x, y, source, what):
+    import numpy as np
+
+    x = np.asarray(x)
+    unit = "sentences" if x.ndim == 2 and x.dtype.kind in "iu" else "examples"
+    text = {
+        "given": f"given examples ({len(x)} {unit})",
+        "synthetic": f"synthetic inputs ({len(x)} random {unit}, no labels)",
+    }.get(source, f"{what} {source} split ({len(x)} {unit})")
+    return Examples(x, y, source, text)
+
+
+class ExportData:
+    """The examples of one export, each set read at most once.
+
+    Args:
+        model, meta: the Keras model and its `ModelMetadata`.
+        config: the validated `ExportConfig` (counts, `data_dir`,
+            `allow_synthetic`).
+        is_tagger: the model takes token ids.
+        examples: `(x, y)` to verify on instead of the test split.
+        calibration_data: inputs to calibrate int8 on instead of the
+            training split.
+    """
+
+    def __init__(
+        self,
+        model,
+        meta,
+        config,
+        is_tagger,
+        examples=None,
+        calibration_data=None,
+    ):
+        self.model, self.meta, self.config = model, meta, config
+        self.is_tagger = is_tagger
+        self.given, self.given_calibration = examples, calibration_data
+        self.length = None  # set for the fixed-length TFLite tagger
+        self._cache = {}
+
+    def _fit(self, found, count):
+        import numpy as np
+
+        x, y = np.asarray(found.x)[:count], found.y
+        if isinstance(y, TaggerGold):
+            y = y[:count]
+        elif y is not None:
+            y = np.asarray(y)[:count]
+        if self.length is not None:
+            x = fit_length(x, self.length)
+        return _described(x, y, found.source, self.meta.dataset)
+
+    def _read_test(self, count):
+        if self.given is not None:
+            return Examples(*self.given, "given", "")
+        dataset, data_dir = self.meta.dataset, self.config.data_dir
+        if self.is_tagger and dataset == "atis":
+            x, y = load_tagger_examples(self.meta, "test", count, data_dir)
+        else:
+            x, y = load_examples(self.meta, "test", count, data_dir)
+        return Examples(x, y, "test", "")
+
+    def verification(self, count=None, warm_up_only=False):
+        """`Examples` to verify on: given, else the test split.
+
+        Raises `ExportError` when the test split cannot be read, unless
+        synthetic inputs are allowed (or only warm-up requests need
+        them: those claim nothing about accuracy).
+        """
+        count = count or self.config.verify_examples
+        if count not in self._cache:
+            try:
+                found = self._read_test(count)
+            except ExportError as e:
+                if not (warm_up_only or self.config.allow_synthetic):
+                    raise _no_test_data(e) from None
+                found = self._synthetic(e, count, warn=not warm_up_only)
+            self._cache[count] = found
+        return self._fit(self._cache[count], count)
+
+    def _synthetic(self, error, count, warn):
+        if warn:
+            warnings.warn(
+                f"Verifying on synthetic inputs (max diff only, no "
+                f"accuracy): {error}",
+                SyntheticVerificationWarning,
+                stacklevel=3,
+            )
+        count = min(count, SYNTHETIC_EXAMPLES)
+        x = synthetic_inputs(self.model, self.meta, count, self.is_tagger)
+        return Examples(x, None, "synthetic", "")
+
+    def calibration(self):
+        """`Examples` (no labels) to calibrate int8 on; never synthetic."""
+        count = self.config.calibration_examples
+        if self.given_calibration is not None:
+            found = Examples(self.given_calibration, None, "given", "")
+        else:
+            try:
+                x, _ = load_examples(
+                    self.meta, "train", count, self.config.data_dir
+                )
+            except ExportError as e:
+                raise ExportError(
+                    f"int8 calibrates on real training examples: {e} Pass "
+                    "data_dir (--data-dir) or calibration_data."
+                ) from None
+            found = Examples(x, None, "train", "")
+        return self._fit(found, count)
+
+
+def _no_test_data(error):
+    return ExportError(
+        f"Cannot verify on real test data: {error} Pass data_dir "
+        "(--data-dir), examples=(x, y), allow_synthetic=True "
+        "(--allow-synthetic) to verify on random inputs (max diff only, "
+        "no accuracy), or verify=False (--no-verify)."
+    )
