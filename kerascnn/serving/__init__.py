@@ -24,7 +24,7 @@ from kerascnn.serving.app import (
     make_server,
     scan_models,
 )
-from kerascnn.serving.batching import (
+from kerascnn.serving.batching_parameters import (
     BatchingParameters,
     read_batching_parameters,
 )

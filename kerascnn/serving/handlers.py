@@ -17,7 +17,6 @@ come back as UTF-8 text (as `{"b64": ...}` when they are not UTF-8).
 """
 
 import base64
-import binascii
 import dataclasses
 import json
 import re
@@ -31,6 +30,11 @@ except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
 
 from kerascnn.export.layout import Signature, parse_version, signatures_of
+from kerascnn.serving.arrays import (
+    check_keys,
+    is_b64,
+    to_array,
+)
 from kerascnn.serving.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -42,13 +46,6 @@ DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 _TOO_DEEP = "The JSON body is nested too deeply."
 BYTES_SUFFIX = "_bytes"  # TF Serving base64-encodes exactly these outputs
-
-_NUMERIC_KINDS = {
-    "f": "biuf",  # float inputs take ints and bools too, as JSON numbers
-    "i": "bi",
-    "u": "bu",
-    "b": "b",
-}
 
 
 # === Routes ===
@@ -108,12 +105,6 @@ def parse_route(method, path):
 
 
 # === Signatures ===
-
-
-def shape_text(shape):
-    """`(-1, 28, 28, 1)`: TF Serving's way of writing unknown dims."""
-    dims = ["-1" if d is None else str(int(d)) for d in shape]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _dtype_enum(dtype):
@@ -240,11 +231,7 @@ def _parse_predict(signatures, request):
 
 def _is_named(value, names):
     """True for `{"input": value}`, false for a `{"b64": ...}` value."""
-    return isinstance(value, dict) and not _is_b64(value) and bool(value)
-
-
-def _is_b64(value):
-    return isinstance(value, dict) and set(value) == {"b64"}
+    return isinstance(value, dict) and not is_b64(value) and bool(value)
 
 
 def _rows_to_columns(signature, instances):
@@ -271,7 +258,7 @@ def _rows_to_columns(signature, instances):
         )
     columns = {n: [] for n in names}
     for i, row in enumerate(instances):
-        _check_keys(signature, row, f"instance {i}")
+        check_keys(signature, row, f"instance {i}")
         for n in names:
             columns[n].append(row[n])
     return columns
@@ -283,188 +270,13 @@ def _columns(signature, inputs):
         _is_named(inputs, names) and set(inputs) == set(names)
     ):
         return {names[0]: inputs}
-    if not isinstance(inputs, dict) or _is_b64(inputs):
+    if not isinstance(inputs, dict) or is_b64(inputs):
         raise BadRequest(
             f"Signature {signature.name!r} has inputs {names}: 'inputs' "
             "must be an object keyed by input name."
         )
-    _check_keys(signature, inputs, "'inputs'")
+    check_keys(signature, inputs, "'inputs'")
     return dict(inputs)
-
-
-def _check_keys(signature, row, where):
-    names = set(signature.inputs)
-    missing, extra = names - set(row), set(row) - names
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {sorted(missing)}")
-        if extra:
-            parts.append(f"unknown {sorted(extra)}")
-        raise BadRequest(
-            f"{where} does not match the inputs of signature "
-            f"{signature.name!r} ({', '.join(parts)}); expected "
-            f"{sorted(names)}."
-        )
-
-
-# === Values to arrays ===
-
-
-def to_array(name, value, spec):
-    """Converts one input's JSON value to an array checked against `spec`."""
-    dtype = spec.dtype
-    if dtype.name == "string":
-        array = _string_array(name, value)
-    else:
-        array = _numeric_array(name, value, dtype.as_numpy_dtype)
-    check_shape(name, array.shape, spec.shape)
-    return array
-
-
-def check_shape(name, shape, spec_shape):
-    """`BadRequest` unless `shape` fits the spec (rank and fixed dims)."""
-    if spec_shape.rank is None:
-        return
-    expected = list(spec_shape)
-    ok = len(shape) == len(expected) and all(
-        e is None or int(e) == d for e, d in zip(expected, shape)
-    )
-    if not ok:
-        raise BadRequest(
-            f"input {name!r} expects shape {shape_text(expected)}; "
-            f"received {shape_text(shape)}."
-        )
-
-
-def _numeric_array(name, value, np_dtype):
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise BadRequest(
-            f"input {name!r} is not a rectangular array: every row must "
-            "have the same length."
-        ) from None
-    if array.dtype.kind in "USO":
-        raise BadRequest(
-            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
-            "received text or an object."
-        )
-    if array.dtype.kind not in "biuf":
-        raise BadRequest(
-            f"input {name!r} is not a rectangular array of numbers."
-        )
-    target = np.dtype(np_dtype)
-    if array.dtype.kind not in _NUMERIC_KINDS.get(target.kind, "biuf"):
-        # TF Serving rejects 3.0 for an integer input, as we do.
-        raise BadRequest(
-            f"input {name!r} expects {target.name} values; received "
-            f"{array.dtype.name} values."
-        )
-    return array.astype(target, copy=False)
-
-
-def _string_array(name, value):
-    def convert(v):
-        if isinstance(v, list):
-            return [convert(x) for x in v]
-        if _is_b64(v):
-            return _b64decode(name, v["b64"])
-        if isinstance(v, str):
-            return v.encode("utf-8")
-        raise BadRequest(
-            f'input {name!r} expects strings or {{"b64": ...}} objects; '
-            f"received {type(v).__name__} {_short(v)}."
-        )
-
-    converted = convert(value)
-    shape = _nested_shape(name, converted)
-    array = np.empty(shape, dtype=object)
-    if shape:
-        array[...] = _leaves_as_object_array(converted, shape)
-    else:
-        array[()] = converted
-    return array
-
-
-def _leaves_as_object_array(nested, shape):
-    flat = []
-
-    def walk(v):
-        if isinstance(v, list):
-            for x in v:
-                walk(x)
-        else:
-            flat.append(v)
-
-    walk(nested)
-    out = np.empty(len(flat), dtype=object)
-    out[:] = flat
-    return out.reshape(shape)
-
-
-def _nested_shape(name, value):
-    """Shape of a nested list of leaves; `BadRequest` if it is ragged."""
-    if not isinstance(value, list):
-        return ()
-    shapes = {_nested_shape(name, v) for v in value}
-    if len(shapes) > 1:
-        raise BadRequest(
-            f"input {name!r} is not a rectangular array: every row must "
-            "have the same length."
-        )
-    return (len(value), *(shapes.pop() if shapes else ()))
-
-
-def _b64decode(name, text):
-    if not isinstance(text, str):
-        raise BadRequest(f"input {name!r}: the 'b64' value must be a string.")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as e:
-        raise BadRequest(
-            f"input {name!r}: invalid base64 in a 'b64' value ({e})."
-        ) from None
-
-
-def _short(value, limit=40):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def check_arrays(signature, inputs):
-    """Validates `{name: array}` from an API client (gRPC, Python).
-
-    Returns `{name: np.ndarray}` in the signature's dtypes; `BadRequest`
-    for a missing or unknown name, a dtype that does not convert without
-    loss, or a shape that does not fit.
-    """
-    if not isinstance(inputs, dict):
-        raise BadRequest("inputs must be a dict of input name -> array.")
-    _check_keys(signature, inputs, "inputs")
-    feeds = {}
-    for name, value in inputs.items():
-        spec = signature.inputs[name]
-        array = np.asarray(value)
-        if spec.dtype.name == "string":
-            if array.dtype.kind not in "OSU":
-                raise BadRequest(
-                    f"input {name!r} expects strings; received "
-                    f"{array.dtype.name} values."
-                )
-            array = array.astype(object)
-        else:
-            target = np.dtype(spec.dtype.as_numpy_dtype)
-            allowed = _NUMERIC_KINDS.get(target.kind, "biuf")
-            if array.dtype.kind not in allowed:
-                raise BadRequest(
-                    f"input {name!r} expects {target.name} values; "
-                    f"received {array.dtype.name} values."
-                )
-            array = array.astype(target, copy=False)
-        check_shape(name, array.shape, spec.shape)
-        feeds[name] = array
-    return feeds
 
 
 # === Running and answering ===

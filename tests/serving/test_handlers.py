@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from kerascnn.export.layout import Signature
-from kerascnn.serving import handlers
+from kerascnn.serving import arrays, handlers
 from kerascnn.serving.errors import BadRequest, MethodNotAllowed, NotFound
 
 
@@ -171,18 +171,18 @@ def test_json_errors_are_bad_requests_not_crashes():
 
 
 def test_api_arrays_are_checked_like_json():
-    feeds = handlers.check_arrays(
+    feeds = arrays.check_arrays(
         PAIR, {"ids": np.array([[1, 2, 3]], np.int64), "text": ["a"]}
     )
     assert feeds["ids"].dtype == np.int32 and feeds["text"].dtype == object
     with pytest.raises(
         BadRequest, match="expects int32 values; received float32"
     ):
-        handlers.check_arrays(
+        arrays.check_arrays(
             PAIR, {"ids": np.zeros((1, 3), np.float32), "text": ["a"]}
         )
     with pytest.raises(BadRequest, match=r"expects shape \(-1, 3\)"):
-        handlers.check_arrays(PAIR, {"ids": [[1, 2]], "text": ["a"]})
+        arrays.check_arrays(PAIR, {"ids": [[1, 2]], "text": ["a"]})
 
 
 # === Arrays to answers ===

@@ -1,0 +1,205 @@
+"""JSON values and client arrays to NumPy arrays checked against a signature.
+
+The REST codec (`handlers`) and the gRPC service both end here, so a value
+is accepted or refused by one set of rules: dtype kinds that convert
+without loss (TF Serving rejects `3.0` for an integer input), rank and
+fixed dimensions, rectangular nesting, and `{"b64": ...}` for bytes.
+"""
+
+import base64
+import binascii
+
+import numpy as np
+
+from kerascnn.serving.errors import BadRequest
+
+_NUMERIC_KINDS = {
+    "f": "biuf",  # float inputs take ints and bools too, as JSON numbers
+    "i": "bi",
+    "u": "bu",
+    "b": "b",
+}
+
+
+def shape_text(shape):
+    """`(-1, 28, 28, 1)`: TF Serving's way of writing unknown dims."""
+    dims = ["-1" if d is None else str(int(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def is_b64(value):
+    """True for a `{"b64": "..."}` value."""
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def check_keys(signature, row, where):
+    """`BadRequest` unless `row`'s keys are exactly the signature's inputs."""
+    names = set(signature.inputs)
+    missing, extra = names - set(row), set(row) - names
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {sorted(missing)}")
+        if extra:
+            parts.append(f"unknown {sorted(extra)}")
+        raise BadRequest(
+            f"{where} does not match the inputs of signature "
+            f"{signature.name!r} ({', '.join(parts)}); expected "
+            f"{sorted(names)}."
+        )
+
+
+def to_array(name, value, spec):
+    """Converts one input's JSON value to an array checked against `spec`."""
+    dtype = spec.dtype
+    if dtype.name == "string":
+        array = _string_array(name, value)
+    else:
+        array = _numeric_array(name, value, dtype.as_numpy_dtype)
+    check_shape(name, array.shape, spec.shape)
+    return array
+
+
+def check_shape(name, shape, spec_shape):
+    """`BadRequest` unless `shape` fits the spec (rank and fixed dims)."""
+    if spec_shape.rank is None:
+        return
+    expected = list(spec_shape)
+    ok = len(shape) == len(expected) and all(
+        e is None or int(e) == d for e, d in zip(expected, shape)
+    )
+    if not ok:
+        raise BadRequest(
+            f"input {name!r} expects shape {shape_text(expected)}; "
+            f"received {shape_text(shape)}."
+        )
+
+
+def _numeric_array(name, value, np_dtype):
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array: every row must "
+            "have the same length."
+        ) from None
+    if array.dtype.kind in "USO":
+        raise BadRequest(
+            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
+            "received text or an object."
+        )
+    if array.dtype.kind not in "biuf":
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array of numbers."
+        )
+    target = np.dtype(np_dtype)
+    if array.dtype.kind not in _NUMERIC_KINDS.get(target.kind, "biuf"):
+        # TF Serving rejects 3.0 for an integer input, as we do.
+        raise BadRequest(
+            f"input {name!r} expects {target.name} values; received "
+            f"{array.dtype.name} values."
+        )
+    return array.astype(target, copy=False)
+
+
+def _string_array(name, value):
+    def convert(v):
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        if is_b64(v):
+            return _b64decode(name, v["b64"])
+        if isinstance(v, str):
+            return v.encode("utf-8")
+        raise BadRequest(
+            f'input {name!r} expects strings or {{"b64": ...}} objects; '
+            f"received {type(v).__name__} {_short(v)}."
+        )
+
+    converted = convert(value)
+    shape = _nested_shape(name, converted)
+    array = np.empty(shape, dtype=object)
+    if shape:
+        array[...] = _leaves_as_object_array(converted, shape)
+    else:
+        array[()] = converted
+    return array
+
+
+def _leaves_as_object_array(nested, shape):
+    flat = []
+
+    def walk(v):
+        if isinstance(v, list):
+            for x in v:
+                walk(x)
+        else:
+            flat.append(v)
+
+    walk(nested)
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(shape)
+
+
+def _nested_shape(name, value):
+    """Shape of a nested list of leaves; `BadRequest` if it is ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {_nested_shape(name, v) for v in value}
+    if len(shapes) > 1:
+        raise BadRequest(
+            f"input {name!r} is not a rectangular array: every row must "
+            "have the same length."
+        )
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
+def _b64decode(name, text):
+    if not isinstance(text, str):
+        raise BadRequest(f"input {name!r}: the 'b64' value must be a string.")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as e:
+        raise BadRequest(
+            f"input {name!r}: invalid base64 in a 'b64' value ({e})."
+        ) from None
+
+
+def _short(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_arrays(signature, inputs):
+    """Validates `{name: array}` from an API client (gRPC, Python).
+
+    Returns `{name: np.ndarray}` in the signature's dtypes; `BadRequest`
+    for a missing or unknown name, a dtype that does not convert without
+    loss, or a shape that does not fit.
+    """
+    if not isinstance(inputs, dict):
+        raise BadRequest("inputs must be a dict of input name -> array.")
+    check_keys(signature, inputs, "inputs")
+    feeds = {}
+    for name, value in inputs.items():
+        spec = signature.inputs[name]
+        array = np.asarray(value)
+        if spec.dtype.name == "string":
+            if array.dtype.kind not in "OSU":
+                raise BadRequest(
+                    f"input {name!r} expects strings; received "
+                    f"{array.dtype.name} values."
+                )
+            array = array.astype(object)
+        else:
+            target = np.dtype(spec.dtype.as_numpy_dtype)
+            allowed = _NUMERIC_KINDS.get(target.kind, "biuf")
+            if array.dtype.kind not in allowed:
+                raise BadRequest(
+                    f"input {name!r} expects {target.name} values; "
+                    f"received {array.dtype.name} values."
+                )
+            array = array.astype(target, copy=False)
+        check_shape(name, array.shape, spec.shape)
+        feeds[name] = array
+    return feeds

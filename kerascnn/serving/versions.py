@@ -1,0 +1,220 @@
+"""The versions each served model has loaded, kept in step with the disk.
+
+TF Serving's version policy: `reload` rescans the model folders, loads
+and warms new versions before they are switched in, unloads the ones the
+policy no longer wants afterwards, retries a failed load a bounded number
+of times and never takes the last good version down.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from kerascnn.export import layout
+from kerascnn.serving.errors import ServingError
+from kerascnn.serving.loading import (
+    AVAILABLE,
+    END,
+    LOADING,
+    START,
+    VersionState,
+    file_stamp,
+    freeze_heap,
+    load_version,
+)
+from kerascnn.serving.model_config import discover_models
+
+logger = logging.getLogger("kerascnn.serving")
+
+
+class VersionManager:
+    """Which versions of which models are loaded, and each one's state.
+
+    Args:
+        model_configs: `ModelConfig`s, or `None` to discover the models
+            under `base_path` (and pick up new ones on every reload).
+        base_path: the folder scanned when `model_configs` is `None`.
+        version_policy: `"latest"` or `"all"` for discovered models.
+        metrics: the server's `Metrics` (load failures, version counts).
+        max_num_load_retries: retries of a failing version before it is
+            given up (state END).
+        load_retry_interval: seconds between those retries.
+    """
+
+    def __init__(
+        self,
+        model_configs,
+        base_path,
+        version_policy,
+        metrics,
+        max_num_load_retries,
+        load_retry_interval,
+    ):
+        self.base_path = base_path
+        self.version_policy = version_policy
+        self.metrics = metrics
+        self.max_num_load_retries = int(max_num_load_retries)
+        self.load_retry_interval = float(load_retry_interval)
+        self._discover = model_configs is None
+        self._configs = {c.name: c for c in (model_configs or [])}
+        self._lock = threading.Lock()  # guards _serving and _states
+        self._sync_lock = threading.Lock()  # one rescan at a time
+        self._serving = {}  # name -> {version: LoadedVersion}
+        self._states = {}  # name -> {version: VersionState}
+
+    def serving(self):
+        """`{name: {version: LoadedVersion}}`: what is serving now."""
+        with self._lock:
+            return {n: dict(v) for n, v in self._serving.items()}
+
+    def lookup(self, name):
+        """`(known, {version: LoadedVersion}, {version: VersionState})`."""
+        with self._lock:
+            known = name in self._states
+            return (
+                known,
+                dict(self._serving.get(name, {})),
+                dict(self._states.get(name, {})),
+            )
+
+    def check_started(self, base_path):
+        """`ServingError` unless some version of some model loaded."""
+        if any(self._serving.values()):
+            return
+        errors = [
+            f"{name} version {s.version}: {s.error_message}"
+            for name, states in self._states.items()
+            for s in states.values()
+            if s.error_message
+        ]
+        if errors:
+            raise ServingError("No version could be loaded: " + errors[0])
+        raise ServingError(
+            f"No models to serve under {os.fspath(base_path)!r}: expected "
+            "<name>/<integer version>/saved_model.pb (export one with "
+            "`kerascnn export RUN_DIR`)."
+        )
+
+    def model_configs(self):
+        """The served models' `ModelConfig`s (discovered or configured).
+
+        Without a model name or config list, model folders that appear
+        under the base path later are picked up too.
+        """
+        if self._discover:
+            for config in discover_models(self.base_path, self.version_policy):
+                self._configs.setdefault(config.name, config)
+        return list(self._configs.values())
+
+    def reload(self):
+        """Rescans every model once; loads, retries and unloads versions.
+
+        Returns:
+            `(loaded, unloaded)`: lists of `(name, version)` pairs.
+        """
+        loaded, unloaded = [], []
+        with self._sync_lock:
+            for config in self.model_configs():
+                new, gone = self._sync_model(config)
+                loaded += [(config.name, v) for v in new]
+                unloaded += [(config.name, v) for v in gone]
+        if loaded or unloaded:
+            freeze_heap()
+        self._report_versions()
+        return loaded, unloaded
+
+    def _sync_model(self, config):
+        found = layout.list_versions(config.base_path)
+        states = self._states.setdefault(config.name, {})
+        serving = dict(self._serving.get(config.name, {}))
+        for version in list(states):
+            if version not in found and version not in serving:
+                del states[version]
+        wanted = self._wanted(config, found)
+        new, keep = [], set()
+        for version in wanted:
+            if config.policy == "latest" and len(keep) >= config.num_versions:
+                break
+            if version in serving:
+                keep.add(version)
+                continue
+            path = layout.version_path(config.base_path, version)
+            if self._try_load(config.name, version, path, states, serving):
+                new.append(version)
+                keep.add(version)
+        gone = []
+        for version in sorted(serving):
+            if version not in keep:
+                gone.append(version)
+                del serving[version]
+                states.pop(version, None)
+                logger.warning("Unloaded %s version %d", config.name, version)
+        with self._lock:
+            self._serving[config.name] = serving
+        return new, gone
+
+    def _wanted(self, config, found):
+        if config.policy == "specific":
+            return sorted(set(found) & set(config.versions), reverse=True)
+        return sorted(found, reverse=True)
+
+    def _try_load(self, name, version, path, states, serving):
+        state = states.get(version)
+        stamp = file_stamp(path)
+        if state is None or (state.error_message and state.stamp != stamp):
+            state = states[version] = VersionState(version, stamp=stamp)
+        if state.state == END or time.monotonic() < state.next_try:
+            return False
+        state.state = LOADING
+        try:
+            loaded = load_version(name, version, path)
+        except ServingError as e:
+            self._failed(name, state, e)
+            return False
+        state.state, state.error_code, state.error_message = (
+            AVAILABLE,
+            "OK",
+            "",
+        )
+        serving[version] = loaded
+        logger.warning("Loaded %s version %d", name, version)
+        return True
+
+    def _failed(self, name, state, error):
+        state.attempts += 1
+        state.error_code = getattr(error, "error_code", "UNKNOWN")
+        state.error_message = str(error)
+        self.metrics.load_failures.labels(name, str(state.version)).inc()
+        total = self.max_num_load_retries + 1
+        if state.attempts >= total:
+            state.state = END
+            logger.warning(
+                "Giving up on %s version %d after %d attempts: %s",
+                name,
+                state.version,
+                state.attempts,
+                error,
+            )
+            return
+        state.state = LOADING
+        state.next_try = time.monotonic() + self.load_retry_interval
+        logger.warning(
+            "Loading %s version %d failed (attempt %d of %d, retry in "
+            "%g s): %s",
+            name,
+            state.version,
+            state.attempts,
+            total,
+            self.load_retry_interval,
+            error,
+        )
+
+    def _report_versions(self):
+        gauge = self.metrics.versions
+        for name, states in self._states.items():
+            counts = dict.fromkeys((START, LOADING, AVAILABLE, END), 0)
+            for s in states.values():
+                counts[s.state] = counts.get(s.state, 0) + 1
+            for state, count in counts.items():
+                gauge.labels(name, state).set(count)
