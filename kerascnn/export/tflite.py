@@ -306,8 +306,9 @@ def _configure(
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         # One scale per dense layer instead of one per output unit: the
         # per-unit scales and int64 zero points of the fully connected
-        # layers take ~10% of a small int8 model (LeNet) for no accuracy
-        # we could measure; convolutions stay per channel.
+        # layers make a small int8 model (LeNet) larger for no accuracy
+        # we could measure (benchmarks/README.md, "Measurements behind
+        # design choices"); convolutions stay per channel.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = (  # noqa: E501
             True
         )
