@@ -95,3 +95,18 @@ def finish(fig, source, name, out=None, step=0):
     if run_dir:
         log_image(run_dir, name, path, step)
     return path
+
+
+def require_task(meta, task, what):
+    """Raises `KerasCNNError` unless the model does `task`.
+
+    `what` says what the picture draws ("tags draws the slot tagger's
+    output"); the message adds what the model is instead.
+    """
+    from kerascnn.errors import KerasCNNError
+
+    if meta.task == task:
+        return
+    kind = meta.task.replace("_", " ")
+    article = "an" if kind[:1] in "aeiou" else "a"
+    raise KerasCNNError(f"{what}; {meta.model!r} is {article} {kind} model.")

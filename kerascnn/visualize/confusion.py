@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 
-from kerascnn.errors import KerasCNNError
 from kerascnn.visualize import _figure
 
 CELL_PX = 46
@@ -22,6 +21,9 @@ MARGIN_RIGHT_PX = 90  # the per-class accuracy column
 MARGIN_TOP_PX = 70
 MARGIN_BOTTOM_PX = 90
 ANNOTATE_UP_TO = 20  # classes; above this the counts would not fit
+
+
+_CONFUSION_ONLY = "confusion draws an image classifier's confusion matrix"
 
 
 def stored_report(source):
@@ -128,11 +130,8 @@ def draw_confusion(
     from kerascnn.visualize.curves import trained_epochs
 
     meta = _metadata_only(source)
-    if meta is not None and meta.task != "image_classification":
-        raise KerasCNNError(
-            f"confusion draws an image classifier's confusion matrix; "
-            f"{meta.model!r} is a {meta.task.replace('_', ' ')} model."
-        )
+    if meta is not None:
+        _figure.require_task(meta, "image_classification", _CONFUSION_ONLY)
     report = stored_report(source) if os.path.isdir(source) else None
     if report is None or limit is not None or dataset is not None:
         report, meta = _evaluate(source, dataset, data_dir, limit, batch_size)
@@ -146,11 +145,7 @@ def _evaluate(source, dataset, data_dir, limit, batch_size):
     from kerascnn.metadata import load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
-    if meta.task != "image_classification":
-        raise KerasCNNError(
-            f"confusion draws an image classifier's confusion matrix; "
-            f"{meta.model!r} is a {meta.task.replace('_', ' ')} model."
-        )
+    _figure.require_task(meta, "image_classification", _CONFUSION_ONLY)
     report = evaluate_model(
         model,
         meta,

@@ -225,11 +225,11 @@ def draw_feature_maps(source, image_path, out=None, layers=None):
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
-    if meta.task != "image_classification":
-        raise KerasCNNError(
-            f"feature-maps draws what an image model sees; {meta.model!r} "
-            f"is a {meta.task.replace('_', ' ')} model."
-        )
+    _figure.require_task(
+        meta,
+        "image_classification",
+        "feature-maps draws what an image model sees",
+    )
     names = (
         check_layers(model, layers)
         if layers

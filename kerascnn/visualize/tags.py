@@ -238,11 +238,9 @@ def draw_tags(source, sentence, out=None, as_html=False):
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
-    if meta.task != "sequence_tagging":
-        raise KerasCNNError(
-            f"tags draws the slot tagger's output; {meta.model!r} is an "
-            f"{meta.task.replace('_', ' ')} model."
-        )
+    _figure.require_task(
+        meta, "sequence_tagging", "tags draws the slot tagger's output"
+    )
     if len(meta.vocab) < 2:
         raise KerasCNNError(
             f"{source!r} has no vocabulary in its metadata; tags needs a "
