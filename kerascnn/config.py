@@ -200,6 +200,9 @@ RECIPES = {
         optimizer="adam",
         learning_rate=3e-3,
         schedule="cosine",
+        # Label smoothing 0.1 (tags and intent) lifted test intent accuracy
+        # over 3 seeds without costing span F1 (README, Slot filling).
+        label_smoothing=0.1,
         model_options={
             "embedding_dim": 200,
             "units": 200,

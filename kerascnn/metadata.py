@@ -134,6 +134,7 @@ def load_model_and_metadata(source):
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers custom layers)
+    import kerascnn.losses  # noqa: F401  (a compiled model names its loss)
 
     model_path, meta_path = resolve_model_path(source)
     try:
