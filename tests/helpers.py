@@ -18,6 +18,35 @@ def save_run(model, meta, run_dir):
     return str(run_dir)
 
 
+def tagger_metadata(tags, vocab, intents):
+    """Metadata of a slot tagger trained on ATIS-style data (lowercased)."""
+    from kerascnn.metadata import ModelMetadata
+
+    return ModelMetadata(
+        model="slot_tagger",
+        task="sequence_tagging",
+        dataset="atis",
+        input_shape=(None,),
+        class_names=list(tags),
+        vocab=list(vocab),
+        intent_names=list(intents),
+        preprocessing={"lowercase": True},
+    )
+
+
+# One epoch of LeNet on 2,000 real MNIST digits: the float32 run of
+# test_train.py and the bf16 run of test_precision.py share these settings
+# so that they are held to the same accuracy bar.
+SHORT_LENET_RUN = dict(
+    epochs=1,
+    limit=2000,
+    eval_limit=2000,
+    batch_size=16,
+    learning_rate=3e-3,
+    schedule="constant",
+)
+
+
 def trainable_count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 

@@ -14,6 +14,7 @@ import pytest
 from kerascnn import hardware, models, train
 from kerascnn.config import recipe_for
 from kerascnn.errors import InvalidArgumentError
+from tests.helpers import SHORT_LENET_RUN
 
 ZEN4_FLAGS = "fpu sse2 avx2 avx512f avx512bw avx512_vnni avx512_bf16"
 SAPPHIRE_RAPIDS_FLAGS = "avx2 avx512f amx_tile amx_int8 amx_bf16"
@@ -169,12 +170,7 @@ def test_one_bf16_epoch_on_real_digits_learns_and_exports_float32(
     config = recipe_for(
         "lenet",
         data_dir=data_dir,
-        epochs=1,
-        limit=2000,
-        eval_limit=2000,
-        batch_size=16,
-        learning_rate=3e-3,
-        schedule="constant",
+        **SHORT_LENET_RUN,
         mixed_precision="mixed_bfloat16",
         runs_root=str(tmp_path / "runs"),
         export_dir=str(tmp_path / "saved_models"),

@@ -14,6 +14,7 @@ import pytest
 from kerascnn.config import recipe_for
 from kerascnn.errors import InvalidArgumentError, TrainingError
 from kerascnn.train import fit
+from tests.helpers import SHORT_LENET_RUN
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +24,7 @@ def lenet_run(tmp_path_factory, data_dir):
     config = recipe_for(
         "lenet",
         data_dir=data_dir,
-        epochs=1,
-        limit=2000,
-        eval_limit=2000,
-        batch_size=16,
-        learning_rate=3e-3,
-        schedule="constant",
+        **SHORT_LENET_RUN,
         runs_root=str(runs),
         export=False,
         log_format="quiet",

@@ -12,7 +12,7 @@ import pytest
 
 from kerascnn.data import read_idx
 from kerascnn.data.text import read_iob
-from tests.helpers import save_run
+from tests.helpers import save_run, tagger_metadata
 
 MNIST_CLASSES = [str(i) for i in range(10)]
 MNIST_PREPROCESSING = {"scale": 1 / 255, "channels": 1, "image_size": [28, 28]}
@@ -118,7 +118,6 @@ def atis_run(data_dir, tmp_path_factory):
     import keras
 
     from kerascnn import models
-    from kerascnn.metadata import ModelMetadata
 
     root = os.path.join(data_dir, "atis")
     train = read_atis(os.path.join(root, "atis.train.w-intent.iob"))[:1000]
@@ -145,16 +144,7 @@ def atis_run(data_dir, tmp_path_factory):
         },
     )
     model.fit(x, {"tags": y, "intent": z}, epochs=1, batch_size=32, verbose=0)
-    meta = ModelMetadata(
-        model="slot_tagger",
-        task="sequence_tagging",
-        dataset="atis",
-        input_shape=(None,),
-        class_names=tags,
-        vocab=vocab,
-        intent_names=intents,
-        preprocessing={"lowercase": True},
-    )
+    meta = tagger_metadata(tags, vocab, intents)
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     tx, ty, _ = encode_atis(test, vocab, tags, intents)
     return {

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import save_run
+from tests.helpers import save_run, tagger_metadata
 
 VOCAB = ["<pad>", "<unk>", "show", "flights", "to", "boston"]
 TAGS = ["O", "B-toloc.city_name"]
@@ -17,7 +17,6 @@ def tagger_server(tmp_path_factory):
 
     from kerascnn import models
     from kerascnn.export import export
-    from kerascnn.metadata import ModelMetadata
     from kerascnn.serving import ModelServer
 
     keras.utils.set_random_seed(0)
@@ -30,16 +29,7 @@ def tagger_server(tmp_path_factory):
         embedding_dim=8,
         units=8,
     )
-    meta = ModelMetadata(
-        model="slot_tagger",
-        task="sequence_tagging",
-        dataset="atis",
-        input_shape=(None,),
-        class_names=TAGS,
-        vocab=VOCAB,
-        intent_names=INTENTS,
-        preprocessing={"lowercase": True},
-    )
+    meta = tagger_metadata(TAGS, VOCAB, INTENTS)
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     base = tmp_path_factory.mktemp("saved_models")
     export(run, base_dir=str(base), verify=False)

@@ -13,7 +13,7 @@ import numpy as np
 
 from kerascnn.data import read_idx
 from kerascnn.data.text import read_iob
-from tests.helpers import save_run
+from tests.helpers import save_run, tagger_metadata
 
 MNIST_CLASSES = [str(i) for i in range(10)]
 MNIST_PREPROCESSING = {"scale": 1 / 255, "channels": 1, "image_size": [28, 28]}
@@ -63,7 +63,6 @@ def _train_tagger(data_dir, run_dir):
 
     from kerascnn import models
     from kerascnn.data import load
-    from kerascnn.metadata import ModelMetadata
 
     keras.utils.set_random_seed(0)
     ds, info = load("atis", "train", data_dir=data_dir, batch_size=32)
@@ -84,16 +83,7 @@ def _train_tagger(data_dir, run_dir):
         },
     )
     model.fit(ds, epochs=4, verbose=0)
-    meta = ModelMetadata(
-        model="slot_tagger",
-        task="sequence_tagging",
-        dataset="atis",
-        input_shape=(None,),
-        class_names=list(info.class_names),
-        vocab=list(info.vocab),
-        intent_names=list(info.intent_names),
-        preprocessing={"lowercase": True},
-    )
+    meta = tagger_metadata(info.class_names, info.vocab, info.intent_names)
     return save_run(model, meta, run_dir)
 
 
