@@ -320,7 +320,7 @@ def make_server(
 def scan_models(base_path):
     """`{name: (model folder, [versions])}` under `base_path`."""
     from kerascnn.export import layout
-    from kerascnn.serving.core import discover_models
+    from kerascnn.serving.model_config import discover_models
 
     return {
         c.name: (c.base_path, layout.list_versions(c.base_path))
