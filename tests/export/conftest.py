@@ -94,6 +94,31 @@ def tflite_ops(path):
     return builtin, custom
 
 
+def tflite_op_counts(path):
+    """`{builtin op name: number of operators}` in a `.tflite` file's
+    subgraphs (how often each op runs, not only which ops exist)."""
+    from collections import Counter
+
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAsModel(bytearray(f.read()), 0)
+    names = {
+        v: k
+        for k, v in vars(schema.BuiltinOperator).items()
+        if not k.startswith("_")
+    }
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    counts = Counter()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            code = codes[graph.Operators(i).OpcodeIndex()]
+            op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            counts[names[op]] += 1
+    return counts
+
+
 def read_atis(path):
     """`[(words, tags, intent)]` from an ATIS `.iob` file, BOS/EOS dropped."""
     return [(u.words, u.tags, u.intent) for u in read_iob(path)]
