@@ -25,6 +25,8 @@ import zipfile
 
 import keras
 
+from kerascnn.files import atomic_path, copy_file, write_json
+
 
 class JsonLinesLogger(keras.callbacks.Callback):
     """Prints one JSON object per epoch (metrics, seconds, learning rate)."""
@@ -128,16 +130,16 @@ class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
         if ckpt is None or ckpt.saved_epoch != self._current_epoch - 1:
             return super()._save_model()
         os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = f"{self._weights_path}.tmp"
-        with zipfile.ZipFile(ckpt.last_path) as archive:
-            with archive.open(self.WEIGHTS_IN_KERAS_FILE) as src:
-                with open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        os.replace(tmp, self._weights_path)
-        tmp = f"{self._training_metadata_path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"epoch": self._current_epoch, "batch": 0}, f)
-        os.replace(tmp, self._training_metadata_path)
+        with atomic_path(self._weights_path) as tmp:
+            with zipfile.ZipFile(ckpt.last_path) as archive:
+                with archive.open(self.WEIGHTS_IN_KERAS_FILE) as src:
+                    with open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        write_json(
+            self._training_metadata_path,
+            {"epoch": self._current_epoch, "batch": 0},
+            indent=None,
+        )
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -205,14 +207,11 @@ class EpochCheckpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)
         last = self.last_path
-        tmp = os.path.join(self.directory, "last.tmp.keras")
-        self.model.save(tmp)
-        os.replace(tmp, last)
+        with atomic_path(last) as tmp:
+            self.model.save(tmp)
         self.saved_epoch = epoch
         value = (logs or {}).get(self.monitor)
         value = None if value is None else float(value)
         if self._improved(value):
             self.best = value
-            best_tmp = os.path.join(self.directory, "best.tmp.keras")
-            shutil.copyfile(last, best_tmp)
-            os.replace(best_tmp, os.path.join(self.directory, self.BEST))
+            copy_file(last, os.path.join(self.directory, self.BEST))

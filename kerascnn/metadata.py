@@ -13,6 +13,7 @@ import os
 
 import kerascnn
 from kerascnn.errors import KerasCNNError
+from kerascnn.files import write_json
 
 METADATA_FILENAME = "metadata.json"
 MODEL_FILENAME = "model.keras"
@@ -67,10 +68,7 @@ class ModelMetadata:
 
     def save(self, path):
         """Writes the metadata as JSON (atomically) to `path`."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
-        os.replace(tmp, path)
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path):

@@ -91,14 +91,6 @@ def check_same_config(run_dir, config):
         )
 
 
-def write_json(path, data):
-    """Writes JSON atomically (a temporary file, then a rename)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
 def read_history_csv(run_dir):
     """`{metric: [per-epoch values], "epoch": [1, 2, ...]}` from history.csv.
 

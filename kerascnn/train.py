@@ -27,6 +27,7 @@ from kerascnn import distribute, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.errors import TrainingError
 from kerascnn.evaluation import evaluate, evaluate_model
+from kerascnn.files import write_json
 from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.optimizers import make_optimizer
@@ -41,7 +42,6 @@ from kerascnn.runs import (
     find_resumable_run,
     read_history_csv,
     resolve_run_dir,
-    write_json,
 )
 
 # Public names, with those that moved to the modules above and are still

@@ -19,13 +19,13 @@ bindings, no tflite_support needed) and as a sidecar `<file>.json`.
 """
 
 import json
-import os
 import tempfile
 
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
 from kerascnn.export import layout
 from kerascnn.export.config import QUANTIZE_MODES
+from kerascnn.files import write_bytes
 
 METADATA_NAME = "kerascnn_metadata"
 DEFAULT_MAX_LENGTH = 64
@@ -379,17 +379,7 @@ def read_metadata(tflite_bytes):
 def write_atomic(path, data, overwrite=False):
     """Writes `data` to a temp file beside `path`, then renames it."""
     layout.check_target(path, overwrite)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{os.path.basename(path)}-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_bytes(path, data)
 
 
 def export_tflite(

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from kerascnn.files import atomic_path
+
 DPI = 100
 PICTURES_LOG_DIR = os.path.join("logs", "pictures")
 
@@ -51,9 +53,8 @@ def save_png(fig, path):
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
     return path
 
 

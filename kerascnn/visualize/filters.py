@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.files import atomic_path
 from kerascnn.visualize import _figure
 
 INITIAL_FILTERS_FILENAME = "initial_filters.npz"
@@ -47,10 +48,8 @@ def save_initial_filters(model, run_dir):
     layer = first_conv_layer(model)
     if layer is None:
         return None
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, kernel=_kernel(layer), layer=np.array(layer.name))
-    os.replace(tmp, path)
     return path
 
 
