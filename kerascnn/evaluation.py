@@ -12,8 +12,8 @@ strings, per-slot F1, token and intent accuracy, exact match).
 
 import numpy as np
 
+from kerascnn.data.shapes import image_args
 from kerascnn.errors import KerasCNNError
-from kerascnn.inputs import image_args
 
 
 def evaluate(
@@ -52,19 +52,31 @@ def evaluate_model(
 ):
     """Metrics of `model` on a split of `dataset` (default: its training
     data set), read with the preprocessing its metadata records."""
-    from kerascnn import data
+    from kerascnn import tasks
 
     dataset = dataset or metadata.dataset
     if not dataset:
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
         )
-    if metadata.task == "sequence_tagging":
-        from kerascnn.tagging import evaluate_atis
+    return tasks.get_task(metadata.task).evaluate(
+        model,
+        metadata,
+        dataset,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        limit=limit,
+        split=split,
+    )
 
-        return evaluate_atis(
-            model, metadata, data_dir=data_dir, split=split, limit=limit
-        )
+
+def evaluate_image_split(
+    model, metadata, dataset, *, data_dir, batch_size, limit, split
+):
+    """Loss and `classification_report` of an image classifier on a split
+    read with the preprocessing its metadata records."""
+    from kerascnn import data
+
     image_size, channels = image_args(metadata.input_shape)
     ds, _ = data.load(
         dataset,

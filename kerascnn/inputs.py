@@ -9,12 +9,8 @@ import dataclasses
 
 import numpy as np
 
-
-def image_args(shape):
-    """`(image_size, channels)` for `data.load` from an `(H, W, C)` shape."""
-    if shape and len(shape) == 3:
-        return tuple(shape[:2]), shape[2]
-    return None, None
+from kerascnn import tasks
+from kerascnn.data.shapes import image_args
 
 
 def load_data(config, strategy=None):
@@ -48,7 +44,7 @@ VALIDATION_CACHE_BYTES = 256 * 2**20
 
 def _validation_set(config, split, info):
     """The per-epoch validation dataset: big batches, cached if small."""
-    if info.task == "sequence_tagging":
+    if not tasks.get_task(info.task).big_batch_validation:
         return load_split(config, split, training=False)[0]
     values = int(np.prod(config.input_shape or info.input_shape))
     batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)

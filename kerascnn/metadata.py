@@ -12,6 +12,7 @@ import json
 import os
 
 import kerascnn
+from kerascnn import tasks
 from kerascnn.errors import KerasCNNError
 from kerascnn.files import write_json
 
@@ -88,10 +89,9 @@ def default_metadata(model):
     if isinstance(output, dict):
         output = output["tags"]
     num_classes = int(output.shape[-1])
-    task = "sequence_tagging" if len(shape) == 1 else "image_classification"
     return ModelMetadata(
         model=model.name,
-        task=task,
+        task=tasks.task_for_input_shape(shape).name,
         input_shape=shape,
         class_names=[str(i) for i in range(num_classes)],
     )

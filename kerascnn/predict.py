@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from kerascnn import tasks
 from kerascnn.errors import DataError, KerasCNNError
 
 
@@ -45,11 +46,7 @@ def predict_files(source, files, top_k=3):
     from kerascnn.metadata import load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
-    if meta.task != "image_classification":
-        raise KerasCNNError(
-            f"predict classifies images; {meta.model!r} is a "
-            f"{meta.task.replace('_', ' ')} model."
-        )
+    tasks.require(meta, inputs="images", what="predict classifies images")
     spec = _preprocessing(meta)
     batch = np.stack(
         [np.asarray(preprocess_images(read_image(f), spec)) for f in files]
@@ -213,12 +210,12 @@ def _tag_with_keras(source, utterances, max_words):
 
 
 def _check_tagger(meta):
-    if meta.task != "sequence_tagging":
-        raise KerasCNNError(
-            f"{meta.model!r} is a {meta.task.replace('_', ' ')} model; "
-            "raw-text prediction needs the slot tagger (pass image files "
-            "instead)."
-        )
+    tasks.require(
+        meta,
+        inputs="text",
+        what="raw-text prediction needs the slot tagger (pass image files "
+        "instead)",
+    )
     if len(meta.vocab or []) < 2:
         raise KerasCNNError(
             "The tagger's metadata has no vocabulary; cannot map words to ids."
@@ -286,14 +283,20 @@ def is_text_source(source):
         if not os.path.isfile(meta):
             return True  # predict_sentences is checked when loading
         with open(meta) as f:
-            return json.load(f).get("task") == "sequence_tagging"
+            return _takes_text(json.load(f).get("task"))
     _, meta_path = resolve_model_path(source)
     if meta_path is None:
         return False
     with open(meta_path) as f:
         try:
-            return json.load(f).get("task") == "sequence_tagging"
+            return _takes_text(json.load(f).get("task"))
         except ValueError:
             raise KerasCNNError(
                 f"{meta_path} is not valid JSON ({METADATA_FILENAME})."
             ) from None
+
+
+def _takes_text(task_name):
+    return task_name in tasks.task_names() and (
+        tasks.get_task(task_name).inputs == "text"
+    )

@@ -16,6 +16,7 @@ import numpy as np
 
 from kerascnn import metrics
 from kerascnn.data import text
+from kerascnn.tasks import SEQUENCE_TAGGING
 
 NEG_INF = -1e30
 
@@ -196,7 +197,7 @@ def dev_span_f1_callback(config):
     vocabs = text.AtisVocabularies.build(train)
     meta = ModelMetadata(
         model=config.model,
-        task="sequence_tagging",
+        task=SEQUENCE_TAGGING.name,
         dataset=config.dataset,
         input_shape=(None,),
         class_names=vocabs.tags.to_list(),

@@ -5,7 +5,9 @@
     result = fit(recipe_for("lenet", epochs=2, limit=5000))
     result.metrics["accuracy"]
 
-`fit` loads the data (`kerascnn.inputs`), builds and compiles the
+`fit` asks the model's task (`kerascnn.tasks`) for what differs between
+kinds of model (data, loss and metrics, checkpoint monitor, callbacks,
+evaluation), loads the data (`kerascnn.inputs`), builds and compiles the
 registry model with the recipe's optimizer (`kerascnn.optimizers`), trains
 with epoch-end callbacks, then saves a float32 `model.keras`, evaluates it
 on the test split (`kerascnn.evaluation`) and exports it
@@ -23,7 +25,7 @@ import dataclasses
 import os
 import warnings
 
-from kerascnn import distribute, visualize
+from kerascnn import distribute, tasks, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.errors import TrainingError
 from kerascnn.evaluation import evaluate, evaluate_model
@@ -47,7 +49,6 @@ from kerascnn.runs import (
 # Public names, with those that moved to the modules above and are still
 # importable from here.
 __all__ = [
-    "CHECKPOINT_MONITORS",
     "RunResult",
     "build_model",
     "compile_model",
@@ -62,13 +63,6 @@ __all__ = [
     "resolve_precision",
     "resolve_run_dir",
 ]
-
-# The value in the epoch logs that picks checkpoints/best.keras, by task.
-# The tagger's dev span F1 is logged by `kerascnn.tagging.DevSpanF1`.
-CHECKPOINT_MONITORS = {
-    "image_classification": "val_accuracy",
-    "sequence_tagging": "val_slot_f1",
-}
 
 
 @dataclasses.dataclass
@@ -103,17 +97,14 @@ def build_model(config, info):
     """Builds the registry model sized for the data set."""
     from kerascnn import models
 
-    options = dict(config.model_options)
-    if info.task == "sequence_tagging":
-        options.setdefault("vocab_size", len(info.vocab))
-        options.setdefault("num_intents", len(info.intent_names))
-    model_info = models.get_model_info(config.model)
-    if model_info.task != info.task:
+    model_task = model_task_of(config)
+    if model_task.name != info.task:
+        data_task = tasks.get_task(info.task)
         raise TrainingError(
-            f"Model {config.model!r} does a {model_info.task.replace('_', ' ')}"
-            f" task but data set {config.dataset!r} is for "
-            f"{info.task.replace('_', ' ')}."
+            f"Model {config.model!r} does {model_task.description} but data "
+            f"set {config.dataset!r} is for {data_task.description}."
         )
+    options = {**model_task.builder_options(info), **config.model_options}
     input_shape = tuple(config.input_shape or info.input_shape)
     return models.build(
         config.model,
@@ -125,12 +116,9 @@ def build_model(config, info):
 
 def compile_model(model, config, info, steps_per_epoch):
     """Compiles with the loss and metrics of the task."""
-    loss = _loss(config)
-    if info.task == "sequence_tagging":
-        loss = {"tags": loss, "intent": _loss(config)}
-        metrics = {"tags": ["accuracy"], "intent": ["accuracy"]}
-    else:
-        metrics = ["accuracy"]
+    loss, metrics = tasks.get_task(info.task).loss_and_metrics(
+        lambda: _loss(config)
+    )
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=loss,
@@ -180,19 +168,17 @@ def make_callbacks(config, run_dir, nan_stop, timer):
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
-    task = _task(config)
-    monitor = CHECKPOINT_MONITORS[task]
-    callbacks = [nan_stop]
-    if task == "sequence_tagging":
-        from kerascnn.tagging import dev_span_f1_callback
-
-        # Dev span F1 into the logs before the checkpoint reads them.
-        callbacks.append(dev_span_f1_callback(config))
+    task = model_task_of(config)
+    monitor = task.checkpoint_monitor
+    # Task callbacks (the tagger's dev span F1) write their values into
+    # the logs before the checkpoint reads them.
+    callbacks = [nan_stop, *task.epoch_callbacks(config)]
     # Epoch-granular callbacks only, one model serialization per epoch
     # (see kerascnn.callbacks).
     # The backup reuses the weights of the checkpoint saved just before it.
+    mode = task.checkpoint_mode
     checkpoints = EpochCheckpoints(
-        ckpt, monitor, "max", best=_best_so_far(run_dir, monitor)
+        ckpt, monitor, mode, best=_best_so_far(run_dir, monitor, mode)
     )
     callbacks += [
         checkpoints,
@@ -208,17 +194,20 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     return callbacks
 
 
-def _task(config):
-    """The recipe model's task (`build_model` checks the data set's)."""
+def model_task_of(config):
+    """The `Task` of the recipe's model (`build_model` checks the data
+    set's)."""
     from kerascnn import models
 
-    return models.get_model_info(config.model).task
+    return tasks.get_task(models.get_model_info(config.model).task)
 
 
-def _best_so_far(run_dir, monitor):
+def _best_so_far(run_dir, monitor, mode):
     """Best `monitor` value in history.csv (a resumed run), else None."""
     values = (read_history_csv(run_dir) or {}).get(monitor)
-    return max(values) if values else None
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
 
 
 # ================================ Fit =================================
@@ -287,7 +276,9 @@ def fit(config, resume=True, on_start=None):
     """
     config, strategy = _prepare(config, resume)
     run_dir = config.run_dir
-    train_ds, val_ds, info = load_data(config, strategy)
+    train_ds, val_ds, info = model_task_of(config).load_training_data(
+        config, strategy
+    )
     chief = distribute.is_chief(strategy)
     model, metadata = _start_run(config, strategy, info, chief)
     resumed = completed_epochs(run_dir)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerascnn.data.shapes import image_args
 from kerascnn.evaluation import evaluate_images
-from kerascnn.inputs import image_args
 
 # Fixed class probabilities per example (rows sum to 1), labels chosen so
 # that 3 of 5 are right: one wrong with high confidence (log 0.05).

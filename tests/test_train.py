@@ -324,14 +324,6 @@ def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
     assert any((run_dir / "backup").iterdir())
 
 
-def test_every_registered_task_has_a_checkpoint_monitor():
-    from kerascnn import models
-    from kerascnn.train import CHECKPOINT_MONITORS
-
-    tasks = {models.get_model_info(n).task for n in models.list_models()}
-    assert tasks == set(CHECKPOINT_MONITORS)
-
-
 @pytest.mark.parametrize(
     "model, monitor",
     [("lenet", "val_accuracy"), ("slot_tagger", "val_slot_f1")],

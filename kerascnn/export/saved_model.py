@@ -336,8 +336,10 @@ def _add_tagger_endpoints(archive, model, meta):
 
 
 def is_tagger(model, meta):
-    """True for sequence models (the slot tagger): 1-D integer input."""
-    return meta.task == "sequence_tagging" or len(model.input_shape) == 2
+    """True for models that take token ids (the slot tagger)."""
+    from kerascnn import tasks
+
+    return tasks.get_task(meta.task).inputs == "text"
 
 
 def build_archive(model, meta):

@@ -98,16 +98,12 @@ def finish(fig, source, name, out=None, step=0):
     return path
 
 
-def require_task(meta, task, what):
-    """Raises `KerasCNNError` unless the model does `task`.
+def require_picture(meta, picture, what):
+    """Raises one line unless `picture` applies to the model's task.
 
     `what` says what the picture draws ("tags draws the slot tagger's
     output"); the message adds what the model is instead.
     """
-    from kerascnn.errors import KerasCNNError
+    from kerascnn import tasks
 
-    if meta.task == task:
-        return
-    kind = meta.task.replace("_", " ")
-    article = "an" if kind[:1] in "aeiou" else "a"
-    raise KerasCNNError(f"{what}; {meta.model!r} is {article} {kind} model.")
+    tasks.require(meta, picture=picture, what=what)

@@ -131,7 +131,7 @@ def draw_confusion(
 
     meta = _metadata_only(source)
     if meta is not None:
-        _figure.require_task(meta, "image_classification", _CONFUSION_ONLY)
+        _figure.require_picture(meta, "confusion", _CONFUSION_ONLY)
     report = stored_report(source) if os.path.isdir(source) else None
     if report is None or limit is not None or dataset is not None:
         report, meta = _evaluate(source, dataset, data_dir, limit, batch_size)
@@ -145,7 +145,7 @@ def _evaluate(source, dataset, data_dir, limit, batch_size):
     from kerascnn.metadata import load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
-    _figure.require_task(meta, "image_classification", _CONFUSION_ONLY)
+    _figure.require_picture(meta, "confusion", _CONFUSION_ONLY)
     report = evaluate_model(
         model,
         meta,

@@ -225,9 +225,9 @@ def draw_feature_maps(source, image_path, out=None, layers=None):
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
-    _figure.require_task(
+    _figure.require_picture(
         meta,
-        "image_classification",
+        "feature-maps",
         "feature-maps draws what an image model sees",
     )
     names = (

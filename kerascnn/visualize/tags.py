@@ -238,9 +238,7 @@ def draw_tags(source, sentence, out=None, as_html=False):
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
-    _figure.require_task(
-        meta, "sequence_tagging", "tags draws the slot tagger's output"
-    )
+    _figure.require_picture(meta, "tags", "tags draws the slot tagger's output")
     if len(meta.vocab) < 2:
         raise KerasCNNError(
             f"{source!r} has no vocabulary in its metadata; tags needs a "
