@@ -340,16 +340,13 @@ def _start_run(config, strategy, info, chief):
 def _train(model, config, strategy, train_ds, val_ds):
     """`_run_fit` in this worker's folder (non-chief: a temporary one)."""
     run_dir = config.run_dir
-    write_dir = distribute.worker_dir(run_dir, strategy)
     try:
-        distribute.copy_backup(run_dir, write_dir, BACKUP_DIR)
-        return _run_fit(model, config, write_dir, train_ds, val_ds)
+        with distribute.worker_folder(run_dir, strategy, BACKUP_DIR) as where:
+            return _run_fit(model, config, where, train_ds, val_ds)
     except distribute.peer_errors() as e:
         if not distribute.is_multi_worker(strategy):
             raise
         raise distribute.peer_lost(e, run_dir) from None
-    finally:
-        distribute.remove_worker_dir(write_dir, run_dir)
 
 
 def _finish_run(model, metadata, result):

@@ -202,3 +202,46 @@ def test_mirrored_two_cpus_matches_one_device(data_dir):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["loss1"] == pytest.approx(out["loss2"], rel=1e-4)
     assert out["diff"] < 1e-5 * max(1.0, out["scale"]), out
+
+
+class _Resolver:
+    def __init__(self, task_type, task_id):
+        self.task_type, self.task_id = task_type, task_id
+
+    def cluster_spec(self):
+        class Spec:
+            def as_dict(self):
+                return {"worker": ["a:1", "b:1"]}
+
+        return Spec()
+
+
+class _Strategy:
+    def __init__(self, task_type, task_id):
+        self.cluster_resolver = _Resolver(task_type, task_id)
+
+
+def test_worker_folder_of_a_non_chief_is_seeded_and_removed(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "backup" / "state.json").write_text('{"epoch": 2}')
+
+    with pytest.raises(RuntimeError):
+        with distribute.worker_folder(
+            str(run_dir), _Strategy("worker", 1), "backup"
+        ) as where:
+            assert where != str(run_dir)
+            seeded = os.path.join(where, "backup", "state.json")
+            assert open(seeded).read() == '{"epoch": 2}'
+            raise RuntimeError("training failed")
+
+    assert not os.path.exists(where)  # removed even on failure
+    assert (run_dir / "backup" / "state.json").is_file()  # chief's kept
+
+
+def test_worker_folder_of_the_chief_is_the_run_dir(tmp_path):
+    with distribute.worker_folder(
+        str(tmp_path), _Strategy("worker", 0), "backup"
+    ) as where:
+        assert where == str(tmp_path)
+    assert tmp_path.is_dir()
