@@ -1,4 +1,4 @@
-"""Slot-tagger inference: BIO-constrained decoding, evaluation, dev F1.
+"""Slot-tagger inference: BIO-constrained decoding and evaluation.
 
 * `allowed_transitions` / `viterbi_decode`: the best tag sequence under the
   per-token softmax that is valid IOB2 (an `I-x` only after `B-x` or
@@ -7,16 +7,12 @@
   and returns tag probabilities and intent probabilities.
 * `evaluate_tagger`: the test report (conlleval spans against the gold tag
   strings of the file, per-type F1, token/intent accuracy, exact match).
-* `DevSpanF1`: a Keras callback that scores the dev split by span F1 each
-  epoch, logs it as `val_slot_f1` (the checkpoint monitor) and puts the
-  best epoch's weights back at the end of training.
 """
 
 import numpy as np
 
 from kerascnn import metrics
 from kerascnn.data import text
-from kerascnn.tasks import SEQUENCE_TAGGING
 
 NEG_INF = -1e30
 
@@ -184,64 +180,3 @@ def evaluate_atis(
     """`evaluate_tagger` on an ATIS split read from the `.iob` files."""
     utterances, _ = load_atis_split(split, data_dir, limit)
     return evaluate_tagger(model, metadata, utterances, batch_size=batch_size)
-
-
-# ============================ Dev callback ===========================
-
-
-def dev_span_f1_callback(config):
-    """A `DevSpanF1` callback on the ATIS dev split of `config`."""
-    from kerascnn.metadata import ModelMetadata
-
-    dev, train = load_atis_split("validation", config.data_dir)
-    vocabs = text.AtisVocabularies.build(train)
-    meta = ModelMetadata(
-        model=config.model,
-        task=SEQUENCE_TAGGING.name,
-        dataset=config.dataset,
-        input_shape=(None,),
-        class_names=vocabs.tags.to_list(),
-        vocab=vocabs.words.to_list(),
-        intent_names=vocabs.intents.to_list(),
-    )
-    return DevSpanF1(dev, meta)
-
-
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class DevSpanF1(_callback_base()):
-    """Adds `val_slot_f1` (and `val_intent_acc`) to the epoch logs.
-
-    Must come before `ModelCheckpoint`/`CSVLogger` in the callback list so
-    they see the value. Keeps the best epoch's weights (by dev span F1,
-    ties by intent accuracy) and restores them when training ends, so the
-    final model is the selected one.
-    """
-
-    def __init__(self, utterances, metadata):
-        super().__init__()
-        self.utterances = utterances
-        self.metadata = metadata
-        self.best = None
-        self.best_weights = None
-        self.best_epoch = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        report = evaluate_tagger(self.model, self.metadata, self.utterances)
-        f1 = report["slot_f1"]
-        intent = report.get("intent_accuracy", 0.0)
-        if logs is not None:
-            logs["val_slot_f1"] = f1
-            logs["val_intent_acc"] = intent
-        if self.best is None or (f1, intent) > self.best:
-            self.best = (f1, intent)
-            self.best_epoch = epoch + 1
-            self.best_weights = self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)

@@ -155,8 +155,12 @@ def _loss(config):
 # ============================== Callbacks =============================
 
 
-def make_callbacks(config, run_dir, nan_stop, timer):
-    """The run's epoch-end callbacks, in the order they must run."""
+def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
+    """The run's epoch-end callbacks, in the order they must run.
+
+    `metadata` (the run's `ModelMetadata`) is what task callbacks score
+    with (the tagger's vocabularies); fit always passes it.
+    """
     import keras
 
     from kerascnn.callbacks import (
@@ -172,7 +176,7 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     monitor = task.checkpoint_monitor
     # Task callbacks (the tagger's dev span F1) write their values into
     # the logs before the checkpoint reads them.
-    callbacks = [nan_stop, *task.epoch_callbacks(config)]
+    callbacks = [nan_stop, *task.epoch_callbacks(config, metadata)]
     # Epoch-granular callbacks only, one model serialization per epoch
     # (see kerascnn.callbacks).
     # The backup reuses the weights of the checkpoint saved just before it.
@@ -284,7 +288,9 @@ def fit(config, resume=True, on_start=None):
     resumed = completed_epochs(run_dir)
     if on_start:
         on_start(run_dir, resumed)
-    history, seconds = _train(model, config, strategy, train_ds, val_ds)
+    history, seconds = _train(
+        model, metadata, config, strategy, train_ds, val_ds
+    )
     result = RunResult(
         run_dir=run_dir,
         config=config,
@@ -337,12 +343,12 @@ def _start_run(config, strategy, info, chief):
     return model, metadata
 
 
-def _train(model, config, strategy, train_ds, val_ds):
+def _train(model, metadata, config, strategy, train_ds, val_ds):
     """`_run_fit` in this worker's folder (non-chief: a temporary one)."""
     run_dir = config.run_dir
     try:
         with distribute.worker_folder(run_dir, strategy, BACKUP_DIR) as where:
-            return _run_fit(model, config, where, train_ds, val_ds)
+            return _run_fit(model, metadata, config, where, train_ds, val_ds)
     except distribute.peer_errors() as e:
         if not distribute.is_multi_worker(strategy):
             raise
@@ -372,11 +378,11 @@ def _finish_run(model, metadata, result):
         result.export_path = _export(config, run_dir)
 
 
-def _run_fit(model, config, run_dir, train_ds, val_ds):
+def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
     from kerascnn.callbacks import EpochTimer, StopOnNaN
 
     nan_stop, timer = StopOnNaN(), EpochTimer()
-    callbacks = make_callbacks(config, run_dir, nan_stop, timer)
+    callbacks = make_callbacks(config, run_dir, nan_stop, timer, metadata)
     verbose = 1 if config.log_format == "progress" else 0
     try:
         with warnings.catch_warnings():

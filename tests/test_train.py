@@ -14,7 +14,7 @@ import pytest
 from kerascnn.config import recipe_for
 from kerascnn.errors import InvalidArgumentError, TrainingError
 from kerascnn.train import fit
-from tests.helpers import SHORT_LENET_RUN
+from tests.helpers import SHORT_LENET_RUN, tagger_metadata
 
 
 @pytest.fixture(scope="module")
@@ -332,12 +332,15 @@ def test_checkpoint_monitor_follows_the_task(
     model, monitor, tmp_path, data_dir
 ):
     from kerascnn.callbacks import EpochCheckpoints, EpochTimer, StopOnNaN
-    from kerascnn.tagging import DevSpanF1
+    from kerascnn.tasks.dev_span_f1 import DevSpanF1
     from kerascnn.train import make_callbacks
 
     # The data set name plays no part: only the model's task does.
     config = recipe_for(model, dataset="renamed", data_dir=data_dir)
-    callbacks = make_callbacks(config, str(tmp_path), StopOnNaN(), EpochTimer())
+    meta = tagger_metadata(["<pad>", "O"], ["<pad>", "<unk>"], ["flight"])
+    callbacks = make_callbacks(
+        config, str(tmp_path), StopOnNaN(), EpochTimer(), meta
+    )
     (checkpoints,) = [c for c in callbacks if isinstance(c, EpochCheckpoints)]
     assert checkpoints.monitor == monitor
     dev = [i for i, c in enumerate(callbacks) if isinstance(c, DevSpanF1)]

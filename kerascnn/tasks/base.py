@@ -67,8 +67,9 @@ class Task(abc.ABC):
         the recipe's loss (label smoothing included)."""
         return make_loss(), ["accuracy"]
 
-    def epoch_callbacks(self, config):
-        """Callbacks that must run before the checkpoint reads the logs."""
+    def epoch_callbacks(self, config, metadata):
+        """Callbacks that must run before the checkpoint reads the logs;
+        `metadata` is the run's `ModelMetadata` (vocabularies, classes)."""
         return []
 
     # --- Evaluation ---

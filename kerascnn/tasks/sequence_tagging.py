@@ -7,8 +7,8 @@ class SequenceTagging(Task):
     """Token ids in, a tag per token and an intent out (the slot tagger).
 
     The best checkpoint is picked by conlleval span F1 on the dev split
-    (`val_slot_f1`, logged by `kerascnn.tagging.DevSpanF1`), not by token
-    accuracy: most tokens are `O`.
+    (`val_slot_f1`, logged by `kerascnn.tasks.dev_span_f1.DevSpanF1`), not
+    by token accuracy: most tokens are `O`.
     """
 
     name = "sequence_tagging"
@@ -27,10 +27,12 @@ class SequenceTagging(Task):
         loss = {"tags": make_loss(), "intent": make_loss()}
         return loss, {"tags": ["accuracy"], "intent": ["accuracy"]}
 
-    def epoch_callbacks(self, config):
-        from kerascnn.tagging import dev_span_f1_callback
+    def epoch_callbacks(self, config, metadata):
+        from kerascnn.tagging import load_atis_split
+        from kerascnn.tasks.dev_span_f1 import DevSpanF1
 
-        return [dev_span_f1_callback(config)]
+        dev, _ = load_atis_split("validation", config.data_dir)
+        return [DevSpanF1(dev, metadata)]
 
     def evaluate(self, model, metadata, dataset, **options):
         from kerascnn.tagging import evaluate_atis
