@@ -128,15 +128,19 @@ def resolve_model_path(source):
 
 
 def load_model_and_metadata(source):
-    """Loads a Keras model and its metadata from a run dir or `.keras` file."""
+    """Loads a Keras model and its metadata from a run dir or `.keras` file.
+
+    For inference: the model is not compiled (its training loss and
+    optimizer are not needed to predict, evaluate or export, and a loss
+    from the training code, such as label smoothing, need not be known).
+    """
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers custom layers)
-    import kerascnn.losses  # noqa: F401  (a compiled model names its loss)
 
     model_path, meta_path = resolve_model_path(source)
     try:
-        model = keras.saving.load_model(model_path)
+        model = keras.saving.load_model(model_path, compile=False)
     except Exception as e:  # zip, h5 and config errors all land here
         raise KerasCNNError(
             f"Cannot load Keras model {model_path!r}: {e}"
