@@ -1,7 +1,15 @@
-"""Helpers shared by the command modules: quiet TF, errors, shape parsing."""
+"""Helpers shared by the command modules: quiet TF, errors, shape parsing.
+
+Every error a user can cause ends as one line, `Error: ...`, in the words
+of the command line (`--epochs must be a positive integer (got 0)`):
+`OneLineErrorGroup` prints click's usage errors that way, and
+`user_errors` rewords the library's `KerasCNNError`s.
+"""
 
 import contextlib
 import os
+import re
+import sys
 
 import click
 
@@ -35,6 +43,35 @@ def quiet_tensorflow():
         os.close(devnull)
 
 
+# "`epochs` must be a positive integer. Received: epochs=0"
+_LIBRARY_CHECK = re.compile(
+    r"`(?P<name>\w+)` must be (?P<what>.*?)\.? Received: (?P=name)=(?P<got>.*)$"
+)
+# "pass overwrite=True (--overwrite)" -> "pass --overwrite"
+_KEYWORD_WITH_FLAG = re.compile(r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)")
+_KEYWORD_BEFORE_FLAG = re.compile(r"\b\w+ \((--[\w-]+)\)")
+
+
+def command_line_words(message):
+    """A library message reworded for the command line, on one line.
+
+    Keras-style checks name keyword arguments (`` `epochs` must be ...
+    Received: epochs=0``); the user typed `--epochs`, so that is what the
+    line says. Hints like `overwrite=True (--overwrite)` keep the flag.
+    """
+    message = " ".join(str(message).split())
+    match = _LIBRARY_CHECK.search(message)
+    if match:
+        flag = "--" + match["name"].replace("_", "-")
+        message = (
+            message[: match.start()]
+            + f"{flag} must be {match['what']} (got {match['got']})"
+        )
+    message = _KEYWORD_WITH_FLAG.sub(r"\1", message)
+    message = message.replace(", examples=(x, y)", "")
+    return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
+
+
 @contextlib.contextmanager
 def user_errors():
     """Turns library errors a user caused into one line and exit code 1."""
@@ -43,8 +80,143 @@ def user_errors():
     try:
         yield
     except KerasCNNError as e:
-        # One line, even when a message embeds a path list or newline.
-        raise click.ClickException(" ".join(str(e).split())) from None
+        raise click.ClickException(command_line_words(e)) from None
+
+
+def _usage_line(error):
+    """One line for a click usage error: the problem, then where to look."""
+    message = " ".join(error.format_message().split())
+    param = getattr(error, "param", None)
+    if isinstance(error, click.BadParameter) and param is not None:
+        flag = _flag_name(param)
+        message = f"{flag} {' '.join(error.message.split())}"
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see {ctx.command_path} --help)"
+    return message
+
+
+def _flag_name(param):
+    """`--epochs` for an option, `MODEL` for an argument."""
+    if isinstance(param, click.Option):
+        longs = [o for o in param.opts if o.startswith("--")]
+        return (longs or param.opts)[0]
+    return param.human_readable_name
+
+
+class OneLineErrorGroup(click.Group):
+    """A click group whose every error is one `Error: ...` line.
+
+    click prints a usage error as the usage, a "Try --help" line, a blank
+    line and the error; a user reading a log wants the error, so the
+    usage line becomes a hint at the end of the one line.
+    """
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, False, **extra)
+        try:
+            code = super().main(args, prog_name, False, **extra)
+        except click.UsageError as e:
+            click.echo(f"Error: {_usage_line(e)}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+class PositiveIntType(click.ParamType):
+    """An integer >= `minimum`, refused in the option's words."""
+
+    name = "integer"
+
+    def __init__(self, minimum=1):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                number = None
+        if number is None or number < self.minimum:
+            what = (
+                "a positive integer"
+                if self.minimum == 1
+                else f"an integer >= {self.minimum}"
+            )
+            self.fail(f"must be {what} (got {value})", param, ctx)
+        return number
+
+
+class NumberType(click.ParamType):
+    """A float in a range, refused in the option's words."""
+
+    name = "number"
+
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.bounds = (low, high, low_open, high_open)
+
+    def convert(self, value, param, ctx):
+        low, high, low_open, high_open = self.bounds
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        bad = number is None or number != number
+        if not bad and low is not None:
+            bad = number <= low if low_open else number < low
+        if not bad and high is not None:
+            bad = number >= high if high_open else number > high
+        if bad:
+            self.fail(f"must be {self.describe()} (got {value})", param, ctx)
+        return number
+
+    def describe(self):
+        low, high, low_open, high_open = self.bounds
+        if high is None:
+            return f"a number {'>' if low_open else '>='} {low:g}"
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        return f"a number in {left}{low:g}, {high:g}{right}"
+
+
+POSITIVE_INT = PositiveIntType()
+NON_NEGATIVE_INT = PositiveIntType(minimum=0)
+POSITIVE_NUMBER = NumberType(low=0, low_open=True)
+NON_NEGATIVE_NUMBER = NumberType(low=0)
+RATE = NumberType(low=0, high=1, high_open=True)
+
+
+def check_builder_options(model, options):
+    """Refuses `-o KEY=VALUE` keys that MODEL's builder does not take.
+
+    Run before anything is built or written, so a typo is one line, not
+    a `TypeError` from deep inside Keras.
+    """
+    import inspect
+
+    from kerascnn.models import get_model_info
+
+    info = get_model_info(model)
+    taken = [
+        name
+        for name, p in inspect.signature(info.builder).parameters.items()
+        if name not in ("input_shape", "num_classes")
+        and p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    for key in options:
+        if key not in taken:
+            raise click.UsageError(
+                f"unknown option -o {key} for {info.name}; {info.name} "
+                f"takes: {', '.join(taken)}"
+            )
 
 
 class IntTupleType(click.ParamType):

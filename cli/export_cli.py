@@ -10,7 +10,12 @@ import json
 
 import click
 
-from cli.common import quiet_tensorflow, user_errors
+from cli.common import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    quiet_tensorflow,
+    user_errors,
+)
 
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 
@@ -43,7 +48,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 @click.option(
     "-v",
     "--version",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     help="SavedModel version [default: highest + 1].",
 )
 @click.option(
@@ -66,7 +71,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 )
 @click.option(
     "--verify-examples",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=500,
     show_default=True,
     help="Test examples to verify on.",
@@ -80,7 +85,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 )
 @click.option(
     "--calibration-examples",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=500,
     show_default=True,
     help="Training examples to calibrate int8 on.",
@@ -102,7 +107,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 )
 @click.option(
     "--max-length",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     help="Tagger TFLite: fixed sequence length [default: 64].",
 )
 @click.option(

@@ -201,14 +201,14 @@ def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
 @click.option(
     "--top-k",
     "-k",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=3,
     show_default=True,
     help="Classes to show per image.",
 )
 @click.option(
     "--max-words",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=200,
     show_default=True,
     help="Tagger: longer utterances are truncated (with a warning).",
