@@ -47,6 +47,18 @@ def quiet_tensorflow():
 _LIBRARY_CHECK = re.compile(
     r"`(?P<name>\w+)` must be (?P<what>.*?)\.? Received: (?P=name)=(?P<got>.*)$"
 )
+# "... Received: input_shape=(10, 10, 1)" -> "... (got --input-shape 10,10,1)"
+_RECEIVED = re.compile(r"\.? Received: (?P<name>\w+)=(?P<got>[^,]*|\(.*\))$")
+
+
+def _got_flag(match):
+    got = match["got"]
+    if got.startswith("(") and got.endswith(")"):
+        got = ",".join(p.strip() for p in got[1:-1].split(",") if p.strip())
+    flag = "--" + match["name"].replace("_", "-")
+    return f" (got {flag} {got})"
+
+
 # "pass overwrite=True (--overwrite)" -> "pass --overwrite"
 _KEYWORD_WITH_FLAG = re.compile(r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)")
 _KEYWORD_BEFORE_FLAG = re.compile(r"\b\w+ \((--[\w-]+)\)")
@@ -67,6 +79,8 @@ def command_line_words(message):
             message[: match.start()]
             + f"{flag} must be {match['what']} (got {match['got']})"
         )
+    else:
+        message = _RECEIVED.sub(_got_flag, message)
     message = _KEYWORD_WITH_FLAG.sub(r"\1", message)
     message = message.replace(", examples=(x, y)", "")
     return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
@@ -114,9 +128,13 @@ class OneLineErrorGroup(click.Group):
 
     def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
         if not standalone_mode:
-            return super().main(args, prog_name, False, **extra)
+            return super().main(
+                args, prog_name, standalone_mode=False, **extra
+            )
         try:
-            code = super().main(args, prog_name, False, **extra)
+            code = super().main(
+                args, prog_name, standalone_mode=False, **extra
+            )
         except click.UsageError as e:
             click.echo(f"Error: {_usage_line(e)}", err=True)
             sys.exit(e.exit_code)

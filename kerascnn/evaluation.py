@@ -8,12 +8,51 @@ the run's `metrics.json`; `kerascnn evaluate` and `kerascnn visualize
 confusion` call the same code. Image classifiers are scored here; the slot
 tagger by `kerascnn.tagging.evaluate_atis` (conlleval spans on the gold tag
 strings, per-slot F1, token and intent accuracy, exact match).
+
+A data set without a test split (a flat `<root>/<class>/*` image folder)
+is scored on its held-out validation split, with a `note` saying so; the
+fraction held out is the one the run trained with (`validation_split` in
+its recipe), so `fit`, `evaluate` and `export` read the same examples.
 """
 
 import numpy as np
 
-from kerascnn.errors import KerasCNNError
+from kerascnn.errors import DataError, KerasCNNError
 from kerascnn.inputs import image_args
+
+
+def recorded_validation_split(metadata):
+    """The `validation_split` a run trained with (`None`: the default)."""
+    recipe = (metadata.extra or {}).get("recipe") or {}
+    return recipe.get("validation_split")
+
+
+def resolve_split(dataset, split="test", data_dir=None, validation_split=None):
+    """The split to score, and a one-line note when another stands in.
+
+    A data set with no test split is scored on its held-out validation
+    split; any other missing split is the data set's own error.
+
+    Returns:
+        `(split, note)`; `note` is `None` unless the split was replaced.
+    """
+    from kerascnn.data import sources
+
+    if split != "test":
+        return split, None
+    try:
+        sources.read(dataset, "test", data_dir, validation_split)
+        return split, None
+    except DataError as missing:
+        try:
+            raw = sources.read(dataset, "validation", data_dir, validation_split)
+        except DataError:
+            raise missing from None
+    count = raw.split_sizes.get("validation")
+    return "validation", (
+        f"{dataset} has no test split; using its held-out validation "
+        f"split ({count} examples) instead"
+    )
 
 
 def evaluate(

@@ -114,7 +114,12 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             "The metadata names no data set to read examples from. "
             f"Received: dataset={meta.dataset!r}"
         )
+    from kerascnn.evaluation import recorded_validation_split, resolve_split
+
+    held_out = recorded_validation_split(meta)
     try:
+        # A data set without a test split verifies on its held-out part.
+        split, _ = resolve_split(meta.dataset, split, data_dir, held_out)
         ds, _ = load(
             meta.dataset,
             split=split,
@@ -122,6 +127,7 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             limit=limit,
             shuffle=split == "train",
             augment=False,
+            validation_size=held_out,
         )
         pairs = [
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()
