@@ -14,33 +14,50 @@ import sys
 import click
 
 
-def quiet_tensorflow():
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
+VERBOSE_ENV = "KERASCNN_VERBOSE"
 
-    `TF_CPP_MIN_LOG_LEVEL` hides INFO/WARNING logs, but the lines printed
-    before absl logging is initialised (CUDA probing on a CPU machine)
-    ignore it, so stderr is muted at the file-descriptor level for the
-    import and device discovery only. Python errors still surface.
+
+def quiet_tensorflow():
+    """Imports TensorFlow with its native log lines muted: work starts.
+
+    TensorFlow, LiteRT and gRPC print from C++ straight to file
+    descriptor 2 (`INFO: Created TensorFlow Lite XNNPACK delegate`,
+    converter statistics, `Failed to add port`), whatever
+    `TF_CPP_MIN_LOG_LEVEL` says. Unless `kerascnn --verbose` (or
+    `KERASCNN_VERBOSE=1`), descriptor 2 goes to /dev/null for the rest of
+    the process while Python's `sys.stderr` (errors, warnings, notes)
+    keeps writing to the real stderr through a duplicate descriptor.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import sys
-
     import kerascnn  # noqa: F401  (sets TensorFlow flags before its import)
 
+    if os.environ.get(VERBOSE_ENV) != "1":
+        _mute_native_stderr()
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
+    import tensorflow as tf
 
-        tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    tf.config.list_physical_devices()
+
+
+_muted = []
+
+
+def _mute_native_stderr():
+    """Points descriptor 2 at /dev/null and `sys.stderr` at a copy of it."""
+    try:
+        is_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        is_fd2 = False  # a test runner's captured stream: nothing to do
+    if _muted or not is_fd2:
+        return
+    sys.stderr.flush()
+    python_stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = python_stderr
+    _muted.append(python_stderr)
 
 
 # "`epochs` must be a positive integer. Received: epochs=0"

@@ -5,9 +5,12 @@ Each command parses options, calls one library function and prints. Any
 is imported only inside the commands that need it, so `--help` is instant.
 """
 
+import os
+
 import click
 
 from cli.common import (
+    VERBOSE_ENV,
     INT_TUPLE,
     POSITIVE_INT,
     OneLineErrorGroup,
@@ -29,7 +32,12 @@ from cli.model_table import MODEL_TABLE
     },
 )
 @click.version_option(package_name="kerascnn", prog_name="kerascnn")
-def cli():
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Show TensorFlow's, LiteRT's and gRPC's own log lines.",
+)
+def cli(verbose):
     """Train classic CNNs and an LSTM slot tagger with Keras, then ship them.
 
     \b
@@ -42,6 +50,8 @@ def cli():
       kerascnn export runs/<run> --tflite --quantize int8
       kerascnn serve                    TF Serving REST + gRPC, try-it page
     """
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
 
 
 @cli.command("models", short_help="List the model zoo.")

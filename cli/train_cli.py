@@ -299,27 +299,38 @@ def format_metrics_table(metrics):
     help="Classes to show per image.",
 )
 @click.option(
+    "--recursive",
+    "-r",
+    is_flag=True,
+    help="Classify images in sub-folders of folder INPUTS too.",
+)
+@click.option(
     "--max-words",
     type=POSITIVE_INT,
     default=200,
     show_default=True,
     help="Tagger: longer utterances are truncated (with a warning).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine output.")
-def predict_command(source, inputs, top_k, max_words, as_json):
-    """Classify image files, or tag utterances with a slot tagger.
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def predict_command(source, inputs, top_k, recursive, max_words, as_json):
+    """Classify images, or tag utterances with a slot tagger.
 
     \b
-    kerascnn predict runs/lenet-... digit.png
+    kerascnn predict runs/lenet-... digit.png photos/ 'shots/*.jpg'
+    kerascnn predict saved_models/resnet20/3 cat.jpg
+    kerascnn predict saved_models/lenet/lenet.tflite digit.png --json
     kerascnn predict runs/slot_tagger-... "flights from boston to denver"
-    kerascnn predict saved_models/slot_tagger/1 "cheapest fare to dallas"
     cat utterances.txt | kerascnn predict runs/slot_tagger-... --json
 
-    SOURCE is a run directory or .keras file (or, for the tagger, an
-    exported SavedModel folder). Tagger INPUTS are utterances (none or
-    "-": one a line from stdin); --json prints one object a line with
-    tokens, tags, slots, intent and intent_probability.
+    SOURCE is anything kerascnn wrote: a run directory, a .keras file, a
+    SavedModel (a version folder, or a model folder: its newest version)
+    or a .tflite file. Image INPUTS are files, folders (--recursive for
+    sub-folders) and glob patterns; a file that cannot be read is
+    reported on its line, the others are still answered, and the exit
+    code is 1. Tagger INPUTS are utterances (none or "-": one a line from
+    stdin). --json prints one object a line.
     """
+    quiet_tensorflow()
     from kerascnn.predict import is_text_source
 
     with user_errors():
@@ -332,15 +343,23 @@ def predict_command(source, inputs, top_k, max_words, as_json):
     from kerascnn.predict import predict_files
 
     with user_errors():
-        results = predict_files(source, inputs, top_k=top_k)
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
+        results = predict_files(source, inputs, top_k=top_k, recursive=recursive)
     for item in results:
-        ranked = ", ".join(
-            f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
+        click.echo(json.dumps(item) if as_json else _format_prediction(item))
+    failed = sum(1 for item in results if "error" in item)
+    if failed:
+        raise click.ClickException(
+            f"{failed} of {len(results)} inputs could not be classified."
         )
-        click.echo(f"{item['file']}: {ranked}")
+
+
+def _format_prediction(item):
+    if "error" in item:
+        return f"{item['file']}: error: {item['error']}"
+    ranked = ", ".join(
+        f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
+    )
+    return f"{item['file']}: {ranked}"
 
 
 def _predict_text(source, inputs, max_words, as_json):
