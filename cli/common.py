@@ -72,8 +72,20 @@ def _got_flag(match):
     got = match["got"]
     if got.startswith("(") and got.endswith(")"):
         got = ",".join(p.strip() for p in got[1:-1].split(",") if p.strip())
-    flag = "--" + match["name"].replace("_", "-")
-    return f" (got {flag} {got})"
+    return f" (got {_typed_as(match['name'])} {got})"
+
+
+def _typed_as(name):
+    """How the user typed keyword `name` in the running command: its
+    option (`--input-shape`), a builder option (`-o variant`), or, when
+    it is neither, the name itself."""
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx else {}
+    if isinstance(params.get(name), click.Option):
+        return _flag_name(params[name])
+    if "options" in params:
+        return f"-o {name}"
+    return name
 
 
 # "pass overwrite=True (--overwrite)" -> "pass --overwrite"
@@ -91,7 +103,7 @@ def command_line_words(message):
     message = " ".join(str(message).split())
     match = _LIBRARY_CHECK.search(message)
     if match:
-        flag = "--" + match["name"].replace("_", "-")
+        flag = _typed_as(match["name"])
         message = (
             message[: match.start()]
             + f"{flag} must be {match['what']} (got {match['got']})"
@@ -118,9 +130,15 @@ def _usage_line(error):
     """One line for a click usage error: the problem, then where to look."""
     message = " ".join(error.format_message().split())
     param = getattr(error, "param", None)
-    if isinstance(error, click.BadParameter) and param is not None:
-        flag = _flag_name(param)
-        message = f"{flag} {' '.join(error.message.split())}"
+    bad_value = isinstance(error, click.BadParameter) and not isinstance(
+        error, click.MissingParameter
+    )
+    hint = error.param_hint if bad_value else None
+    name = _flag_name(param) if param is not None else hint
+    if bad_value and isinstance(name, str) and error.message:
+        reason = " ".join(error.message.split())
+        joint = " " if reason.startswith(("must ", "expected ")) else ": "
+        message = f"{name}{joint}{reason}"
     ctx = getattr(error, "ctx", None)
     if ctx is not None and ctx.command.get_help_option(ctx) is not None:
         message += f" (see {ctx.command_path} --help)"

@@ -69,8 +69,7 @@ _LOADERS = {}
 def artifact_loader(kind, matches):
     """Registers `load(path) -> Predictor` for paths where `matches(path)`.
 
-    Loaders are tried in registration order; the Keras loader comes last
-    and explains what a model source may be.
+    Loaders are tried in registration order.
     """
 
     def decorator(load):
@@ -148,7 +147,15 @@ def _load_saved_model(path):
     return Predictor("saved_model", version_dir, meta, lambda x: run(x)[0])
 
 
-@artifact_loader("keras", lambda p: True)
+def _is_keras(path):
+    from kerascnn.metadata import MODEL_FILENAME
+
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, MODEL_FILENAME))
+    return os.path.isfile(path) and path.endswith(".keras")
+
+
+@artifact_loader("keras", _is_keras)
 def _load_keras(path):
     from kerascnn.metadata import load_model_and_metadata
 
@@ -479,6 +486,8 @@ def is_text_source(source):
             return True  # predict_sentences is checked when loading
         with open(meta) as f:
             return json.load(f).get("task") == "sequence_tagging"
+    if not _is_keras(source):
+        return False  # predict_files says what a model source may be
     _, meta_path = resolve_model_path(source)
     if meta_path is None:
         return False
