@@ -44,7 +44,13 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     type=click.Path(file_okay=False),
     help="Export root; models go to <base-dir>/<name>/.",
 )
-@click.option("-n", "--name", help="Model folder name [default: model name].")
+@click.option(
+    "-n",
+    "--name",
+    "--export-name",
+    "name",
+    help="Model folder name [default: model name].",
+)
 @click.option(
     "-v",
     "--version",
@@ -64,10 +70,17 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     help="Replace an existing version or file.",
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Add a version even when the folder's newest version has other "
+    "classes or inputs (clients of a running server see the change).",
+)
+@click.option(
     "--verify/--no-verify",
     default=True,
     show_default=True,
-    help="Compare with Keras on real test examples first.",
+    help="Compare with Keras on real test examples (a data set without a "
+    "test split: its held-out validation split) first.",
 )
 @click.option(
     "--verify-examples",

@@ -344,7 +344,12 @@ def _check_finish(config, metadata, on_note):
         model_dir = os.path.join(
             config.export_dir, config.export_name or config.model
         )
-        layout.check_same_meaning(model_dir, metadata.to_dict())
+        layout.check_same_meaning(
+            model_dir,
+            metadata.to_dict(),
+            hint="or --no-export, then `kerascnn export RUN --force` to add "
+            "it as a new version anyway",
+        )
     return split
 
 

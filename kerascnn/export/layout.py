@@ -119,14 +119,18 @@ def _difference(served, new):
     return None
 
 
-def check_same_meaning(model_dir, metadata, force=False):
+FORCE_HINT = "or --force to add it as a new version anyway"
+
+
+def check_same_meaning(model_dir, metadata, force=False, hint=FORCE_HINT):
     """Refuses a new version that would change what the model serves.
 
     A server switches to the newest version within seconds, so a version
     with other classes or another input shape silently changes the
     answers clients get under the same name. The newest complete version
     with kerascnn metadata is compared with `metadata` (a dict with
-    `task`, `class_names`, `input_shape`).
+    `task`, `class_names`, `input_shape`). `hint` ends the message with
+    how else to go on.
 
     Raises:
         ExportError: they differ and `force` is false.
@@ -141,8 +145,7 @@ def check_same_meaning(model_dir, metadata, force=False):
         if difference:
             raise ExportError(
                 f"{model_dir} version {version} serves {difference}; pass "
-                "--export-name NAME to export it as a new model, or --force "
-                "to add it as a new version anyway."
+                f"--export-name NAME to export it as a new model, {hint}."
             )
         return
 
