@@ -1,38 +1,117 @@
-"""Helpers shared by the command modules: quiet TF, errors, shape parsing."""
+"""Helpers shared by the command modules: quiet TF, errors, shape parsing.
+
+Every error a user can cause ends as one line, `Error: ...`, in the words
+of the command line (`--epochs must be a positive integer (got 0)`):
+`OneLineErrorGroup` prints click's usage errors that way, and
+`user_errors` rewords the library's `KerasCNNError`s.
+"""
 
 import contextlib
 import os
+import re
+import sys
 
 import click
 
+VERBOSE_ENV = "KERASCNN_VERBOSE"
+
 
 def quiet_tensorflow():
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
+    """Imports TensorFlow with its native log lines muted: work starts.
 
-    `TF_CPP_MIN_LOG_LEVEL` hides INFO/WARNING logs, but the lines printed
-    before absl logging is initialised (CUDA probing on a CPU machine)
-    ignore it, so stderr is muted at the file-descriptor level for the
-    import and device discovery only. Python errors still surface.
+    TensorFlow, LiteRT and gRPC print from C++ straight to file
+    descriptor 2 (`INFO: Created TensorFlow Lite XNNPACK delegate`,
+    converter statistics, `Failed to add port`), whatever
+    `TF_CPP_MIN_LOG_LEVEL` says. Unless `kerascnn --verbose` (or
+    `KERASCNN_VERBOSE=1`), descriptor 2 goes to /dev/null for the rest of
+    the process while Python's `sys.stderr` (errors, warnings, notes)
+    keeps writing to the real stderr through a duplicate descriptor.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import sys
-
     import kerascnn  # noqa: F401  (sets TensorFlow flags before its import)
 
+    if os.environ.get(VERBOSE_ENV) != "1":
+        _mute_native_stderr()
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
+    import tensorflow as tf
 
-        tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    tf.config.list_physical_devices()
+
+
+_muted = []
+
+
+def _mute_native_stderr():
+    """Points descriptor 2 at /dev/null and `sys.stderr` at a copy of it."""
+    try:
+        is_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        is_fd2 = False  # a test runner's captured stream: nothing to do
+    if _muted or not is_fd2:
+        return
+    sys.stderr.flush()
+    python_stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = python_stderr
+    _muted.append(python_stderr)
+
+
+# "`epochs` must be a positive integer. Received: epochs=0"
+_LIBRARY_CHECK = re.compile(
+    r"`(?P<name>\w+)` must be (?P<what>.*?)\.? Received: (?P=name)=(?P<got>.*)$"
+)
+# "... Received: input_shape=(10, 10, 1)" -> "... (got --input-shape 10,10,1)"
+_RECEIVED = re.compile(r"\.? Received: (?P<name>\w+)=(?P<got>[^,]*|\(.*\))$")
+
+
+def _got_flag(match):
+    got = match["got"]
+    if got.startswith("(") and got.endswith(")"):
+        got = ",".join(p.strip() for p in got[1:-1].split(",") if p.strip())
+    return f" (got {_typed_as(match['name'])} {got})"
+
+
+def _typed_as(name):
+    """How the user typed keyword `name` in the running command: its
+    option (`--input-shape`), a builder option (`-o variant`), or, when
+    it is neither, the name itself."""
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx else {}
+    if isinstance(params.get(name), click.Option):
+        return _flag_name(params[name])
+    if "options" in params:
+        return f"-o {name}"
+    return name
+
+
+# "pass overwrite=True (--overwrite)" -> "pass --overwrite"
+_KEYWORD_WITH_FLAG = re.compile(r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)")
+_KEYWORD_BEFORE_FLAG = re.compile(r"\b\w+ \((--[\w-]+)\)")
+
+
+def command_line_words(message):
+    """A library message reworded for the command line, on one line.
+
+    Keras-style checks name keyword arguments (`` `epochs` must be ...
+    Received: epochs=0``); the user typed `--epochs`, so that is what the
+    line says. Hints like `overwrite=True (--overwrite)` keep the flag.
+    """
+    message = " ".join(str(message).split())
+    match = _LIBRARY_CHECK.search(message)
+    if match:
+        flag = _typed_as(match["name"])
+        message = (
+            message[: match.start()]
+            + f"{flag} must be {match['what']} (got {match['got']})"
+        )
+    else:
+        message = _RECEIVED.sub(_got_flag, message)
+    message = _KEYWORD_WITH_FLAG.sub(r"\1", message)
+    message = message.replace(", examples=(x, y)", "")
+    return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
 
 
 @contextlib.contextmanager
@@ -43,8 +122,153 @@ def user_errors():
     try:
         yield
     except KerasCNNError as e:
-        # One line, even when a message embeds a path list or newline.
-        raise click.ClickException(" ".join(str(e).split())) from None
+        raise click.ClickException(command_line_words(e)) from None
+
+
+def _usage_line(error):
+    """One line for a click usage error: the problem, then where to look."""
+    message = " ".join(error.format_message().split())
+    param = getattr(error, "param", None)
+    bad_value = isinstance(error, click.BadParameter) and not isinstance(
+        error, click.MissingParameter
+    )
+    hint = error.param_hint if bad_value else None
+    name = _flag_name(param) if param is not None else hint
+    if bad_value and isinstance(name, str) and error.message:
+        reason = " ".join(error.message.split())
+        joint = " " if reason.startswith(("must ", "expected ")) else ": "
+        message = f"{name}{joint}{reason}"
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see {ctx.command_path} --help)"
+    return message
+
+
+def _flag_name(param):
+    """`--epochs` for an option, `MODEL` for an argument."""
+    if isinstance(param, click.Option):
+        longs = [o for o in param.opts if o.startswith("--")]
+        return (longs or param.opts)[0]
+    return param.human_readable_name
+
+
+class OneLineErrorGroup(click.Group):
+    """A click group whose every error is one `Error: ...` line.
+
+    click prints a usage error as the usage, a "Try --help" line, a blank
+    line and the error; a user reading a log wants the error, so the
+    usage line becomes a hint at the end of the one line.
+    """
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, standalone_mode=False, **extra
+            )
+        try:
+            code = super().main(
+                args, prog_name, standalone_mode=False, **extra
+            )
+        except click.UsageError as e:
+            click.echo(f"Error: {_usage_line(e)}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+class PositiveIntType(click.ParamType):
+    """An integer >= `minimum`, refused in the option's words."""
+
+    name = "integer"
+
+    def __init__(self, minimum=1):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                number = None
+        if number is None or number < self.minimum:
+            what = (
+                "a positive integer"
+                if self.minimum == 1
+                else f"an integer >= {self.minimum}"
+            )
+            self.fail(f"must be {what} (got {value})", param, ctx)
+        return number
+
+
+class NumberType(click.ParamType):
+    """A float in a range, refused in the option's words."""
+
+    name = "number"
+
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.bounds = (low, high, low_open, high_open)
+
+    def convert(self, value, param, ctx):
+        low, high, low_open, high_open = self.bounds
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        bad = number is None or number != number
+        if not bad and low is not None:
+            bad = number <= low if low_open else number < low
+        if not bad and high is not None:
+            bad = number >= high if high_open else number > high
+        if bad:
+            self.fail(f"must be {self.describe()} (got {value})", param, ctx)
+        return number
+
+    def describe(self):
+        low, high, low_open, high_open = self.bounds
+        if high is None:
+            return f"a number {'>' if low_open else '>='} {low:g}"
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        return f"a number in {left}{low:g}, {high:g}{right}"
+
+
+POSITIVE_INT = PositiveIntType()
+NON_NEGATIVE_INT = PositiveIntType(minimum=0)
+POSITIVE_NUMBER = NumberType(low=0, low_open=True)
+NON_NEGATIVE_NUMBER = NumberType(low=0)
+RATE = NumberType(low=0, high=1, high_open=True)
+
+
+def check_builder_options(model, options):
+    """Refuses `-o KEY=VALUE` keys that MODEL's builder does not take.
+
+    Run before anything is built or written, so a typo is one line, not
+    a `TypeError` from deep inside Keras.
+    """
+    import inspect
+
+    from kerascnn.models import get_model_info
+
+    info = get_model_info(model)
+    taken = [
+        name
+        for name, p in inspect.signature(info.builder).parameters.items()
+        if name not in ("input_shape", "num_classes")
+        and p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    for key in options:
+        if key not in taken:
+            raise click.UsageError(
+                f"unknown option -o {key} for {info.name}; {info.name} "
+                f"takes: {', '.join(taken)}"
+            )
 
 
 class IntTupleType(click.ParamType):

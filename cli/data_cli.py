@@ -6,7 +6,7 @@ stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 
 import click
 
-from cli.common import format_shape, user_errors
+from cli.common import format_shape, quiet_tensorflow, user_errors
 
 
 @click.group("data", short_help="Inspect and preview data sets.")
@@ -52,6 +52,7 @@ def _format_info(info):
 )  # fmt: skip
 def info_command(name, data_dir):
     """Show split sizes, classes, input shape and where NAME was found."""
+    quiet_tensorflow()
     with user_errors():
         from kerascnn.data import pipeline
 
@@ -81,6 +82,7 @@ def info_command(name, data_dir):
 )  # fmt: skip
 def preview_command(name, out, split, count, augment, data_dir):
     """Write the first COUNT examples of NAME as a labeled PNG grid."""
+    quiet_tensorflow()
     with user_errors():
         from kerascnn.data import preview
 

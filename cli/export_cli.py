@@ -10,7 +10,11 @@ import json
 
 import click
 
-from cli.common import quiet_tensorflow, user_errors
+from cli.common import (
+    POSITIVE_INT,
+    quiet_tensorflow,
+    user_errors,
+)
 
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 
@@ -39,11 +43,17 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     type=click.Path(file_okay=False),
     help="Export root; models go to <base-dir>/<name>/.",
 )
-@click.option("-n", "--name", help="Model folder name [default: model name].")
+@click.option(
+    "-n",
+    "--name",
+    "--export-name",
+    "name",
+    help="Model folder name [default: model name].",
+)
 @click.option(
     "-v",
     "--version",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     help="SavedModel version [default: highest + 1].",
 )
 @click.option(
@@ -59,14 +69,21 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     help="Replace an existing version or file.",
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Add a version even when the folder's newest version has other "
+    "classes or inputs (clients of a running server see the change).",
+)
+@click.option(
     "--verify/--no-verify",
     default=True,
     show_default=True,
-    help="Compare with Keras on real test examples first.",
+    help="Compare with Keras on real test examples (a data set without a "
+    "test split: its held-out validation split) first.",
 )
 @click.option(
     "--verify-examples",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=500,
     show_default=True,
     help="Test examples to verify on.",
@@ -80,7 +97,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 )
 @click.option(
     "--calibration-examples",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=500,
     show_default=True,
     help="Training examples to calibrate int8 on.",
@@ -102,7 +119,7 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 )
 @click.option(
     "--max-length",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     help="Tagger TFLite: fixed sequence length [default: 64].",
 )
 @click.option(

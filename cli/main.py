@@ -5,31 +5,52 @@ Each command parses options, calls one library function and prints. Any
 is imported only inside the commands that need it, so `--help` is instant.
 """
 
+import os
+
 import click
 
 from cli.common import (
     INT_TUPLE,
+    POSITIVE_INT,
+    VERBOSE_ENV,
+    OneLineErrorGroup,
     builder_options,
-    format_shape,
+    check_builder_options,
     parse_options,
     quiet_tensorflow,
     user_errors,
 )
+from cli.model_table import MODEL_TABLE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OneLineErrorGroup,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+    },
+)
 @click.version_option(package_name="kerascnn", prog_name="kerascnn")
-def cli():
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Show TensorFlow's, LiteRT's and gRPC's own log lines.",
+)
+def cli(verbose):
     """Train classic CNNs and an LSTM slot tagger with Keras, then ship them.
 
     \b
     Start with:
-      kerascnn models              the model zoo
-      kerascnn summary resnet20    layers, parameters and FLOPs
-      kerascnn fit lenet           train LeNet-5 on MNIST
+      kerascnn models                   the model zoo
+      kerascnn summary resnet20         layers, parameters and FLOPs
+      kerascnn fit lenet                train LeNet-5 on MNIST
+      kerascnn fit lenet -d ./photos    train on <folder>/<class>/*.jpg
+      kerascnn predict runs/<run> a.png classify your own images
       kerascnn export runs/<run> --tflite --quantize int8
+      kerascnn serve                    TF Serving REST + gRPC, try-it page
     """
-    quiet_tensorflow()
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
 
 
 @cli.command("models", short_help="List the model zoo.")
@@ -40,38 +61,20 @@ def models_command(pattern):
     Shows each model's family, default input, parameter count at that
     input and the reference paper.
     """
-    from kerascnn import models
+    import fnmatch
 
-    names = models.list_models(pattern)
-    if not names:
+    rows = [
+        (name, family, shape, f"{count:,}", reference)
+        for name, family, shape, count, reference in MODEL_TABLE
+        if fnmatch.fnmatch(name, pattern)
+    ]
+    if not rows:
         raise click.ClickException(f"No model matches {pattern!r}.")
-    rows = [_model_row(models.get_model_info(n)) for n in names]
     header = ("name", "family", "default input", "parameters", "reference")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         cells = [f"{str(c):<{w}}" for c, w in zip(row[:4], widths)]
         click.echo("  ".join(cells) + "  " + _short_ref(row[4]))
-
-
-def _model_row(info):
-    from kerascnn.models import registry
-
-    count = _parameter_count(info, registry)
-    shape = format_shape(info.default_input_shape)
-    return (info.name, info.family, shape, f"{count:,}", info.reference)
-
-
-def _parameter_count(info, registry):
-    # Building VGG allocates ~0.5 GB, so the registry records the count.
-    if info.num_params is not None:
-        return info.num_params
-    import keras
-
-    model = registry.build(info.name)
-    count = model.count_params()
-    del model
-    keras.backend.clear_session()
-    return count
 
 
 def _short_ref(reference):
@@ -90,21 +93,21 @@ def _short_ref(reference):
 @click.option(
     "--num-classes",
     "-n",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=None,
     help="Output classes. Default: the model's.",
 )
 @builder_options("variant=classic")
 def summary_command(name, input_shape, num_classes, options):
     """Print NAME's layers, output shapes, parameters and forward FLOPs."""
+    options = parse_options(options)
+    quiet_tensorflow()
     from kerascnn import models, summary
 
     with user_errors():
+        check_builder_options(name, options)
         model = models.build(
-            name,
-            input_shape=input_shape,
-            num_classes=num_classes,
-            **parse_options(options),
+            name, input_shape=input_shape, num_classes=num_classes, **options
         )
         click.echo(f"Model: {model.name}")
         click.echo(summary.format_summary(summary.summarize(model)))

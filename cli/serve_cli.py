@@ -9,7 +9,12 @@ becomes one line on stderr and exit code 1.
 
 import click
 
-from cli.common import quiet_tensorflow, user_errors
+from cli.common import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    quiet_tensorflow,
+    user_errors,
+)
 
 DEFAULT_BATCHING = False  # see benchmarks/README.md, "Serving"
 
@@ -114,40 +119,40 @@ def _batching(
 )
 @click.option(
     "--max-batch-size",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=None,
     help="Most rows in one batched call.  [default: 32]",
 )
 @click.option(
     "--batch-timeout-micros",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE_INT,
     default=None,
     help="Longest a batch waits to fill; 0 runs what is queued as soon "
     "as a worker is free.  [default: 0]",
 )
 @click.option(
     "--num-batch-threads",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=None,
     help="Threads running model calls.  [default: CPU count, >= 2]",
 )
 @click.option(
     "--max-enqueued-batches",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=None,
     help="Closed batches that may wait per model signature; more gets "
     "503.  [default: 64]",
 )
 @click.option(
     "--max-queued-requests",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=1024,
     show_default=True,
     help="Requests queued or running per model; more gets 503 at once.",
 )
 @click.option(
     "--max-body-bytes",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=64 * 1024 * 1024,
     show_default=True,
     help="Larger request bodies get 413.",
@@ -161,14 +166,14 @@ def _batching(
 )
 @click.option(
     "--max-num-load-retries",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE_INT,
     default=5,
     show_default=True,
     help="Retries of a version that fails to load.",
 )
 @click.option(
     "--load-retry-interval-micros",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE_INT,
     default=60_000_000,
     show_default=True,
     help="Wait between those retries.",

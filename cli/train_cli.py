@@ -1,11 +1,33 @@
 """`kerascnn fit`, `evaluate`, `predict`: thin wrappers over
 `kerascnn.train`, `kerascnn.evaluation` and `kerascnn.predict`."""
 
+import contextlib
 import json
 
 import click
 
-from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
+from cli.common import (
+    INT_TUPLE,
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_NUMBER,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    RATE,
+    NumberType,
+    builder_options,
+    check_builder_options,
+    parse_options,
+    quiet_tensorflow,
+    user_errors,
+)
+
+VALIDATION_SPLIT = NumberType(low=0, high=1, low_open=True, high_open=True)
+VALIDATION_SPLIT_HELP = (
+    "Fraction of the training examples held out for validation when the "
+    "data set has no validation split (seeded, the same in fit, evaluate, "
+    "export and data info). Default: 0.2 for a <folder>/<class>/* image "
+    "folder; other data sets validate on their test split."
+)
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
@@ -21,14 +43,15 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
     type=click.Path(file_okay=False),
     help="Local data folder (default $KERASCNN_DATA_DIR, then TFDS).",
 )
-@click.option("--epochs", "-e", type=int, help="Epochs (default: recipe).")
+@click.option("--epochs", "-e", type=POSITIVE_INT, help="Epochs (default: recipe).")
 @click.option(
     "--batch-size",
     "-b",
-    type=int,
+    type=POSITIVE_INT,
     help="Global batch size, split across replicas.",
 )
-@click.option("--lr", "learning_rate", type=float, help="Peak learning rate.")
+@click.option(
+    "--lr", "learning_rate", type=POSITIVE_NUMBER, help="Peak learning rate.")
 @click.option(
     "--optimizer",
     type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]),
@@ -41,19 +64,24 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
 )
 @click.option(
     "--weight-decay",
-    type=float,
+    type=NON_NEGATIVE_NUMBER,
     help="The papers' L2 coefficient, e.g. 1e-4 (SGD: added to the gradient "
     "before momentum). 0: off.",
 )
-@click.option("--label-smoothing", type=float, help="Label smoothing.")
+@click.option("--label-smoothing", type=RATE, help="Label smoothing.")
 @click.option(
     "--augment/--no-augment",
     default=None,
     help="Training augmentation of the data set's recipe.",
 )
-@click.option("--seed", type=int, help="Random seed (default 0).")
-@click.option("--limit", type=int, help="Use only N training examples.")
-@click.option("--eval-limit", type=int, help="Use only N test examples.")
+@click.option("--seed", type=NON_NEGATIVE_INT, help="Random seed (default 0).")
+@click.option("--limit", type=POSITIVE_INT, help="Use only N training examples.")
+@click.option(
+    "--eval-limit", type=POSITIVE_INT, help="Use only N test examples."
+)
+@click.option(
+    "--validation-split", type=VALIDATION_SPLIT, help=VALIDATION_SPLIT_HELP
+)
 @click.option(
     "--input-shape",
     "-i",
@@ -73,7 +101,7 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
     help="Compile the train step with XLA (default off: slower on CPU).",
 )
 @click.option(
-    "--steps-per-execution", type=int, help="Train steps per tf.function call."
+    "--steps-per-execution", type=POSITIVE_INT, help="Train steps per tf.function call."
 )
 @click.option(
     "--strategy",
@@ -103,6 +131,11 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
     type=click.Path(file_okay=False),
     help="Export root (default saved_models).",
 )
+@click.option(
+    "--export-name",
+    help="Export as <export-dir>/NAME/ (default: the model name); a "
+    "folder whose versions have other classes or inputs is refused.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-format",
@@ -122,16 +155,28 @@ def fit_command(model, options, quiet, resume, **settings):
     TensorBoard logs, metrics) and exports a SavedModel. Kill it and run the
     same command again to resume from the last finished epoch.
     """
+    settings["log_format"] = "quiet" if quiet else settings["log_format"]
+    options = parse_options(options)
+    quiet_tensorflow()
     from kerascnn.config import recipe_for
     from kerascnn.train import fit
 
-    settings["log_format"] = "quiet" if quiet else settings["log_format"]
-    if options:
-        settings["model_options"] = parse_options(options)
     with user_errors():
+        check_builder_options(model, options)
+        if options:
+            settings["model_options"] = options
         config = recipe_for(model, **settings)
-        result = fit(config, resume=resume, on_start=_announce(config))
+        result = fit(
+            config,
+            resume=resume,
+            on_start=_announce(config),
+            on_note=_note,
+        )
     _print_result(result, settings["log_format"])
+
+
+def _note(text):
+    click.echo(f"note: {text}", err=True)
 
 
 def _announce(config):
@@ -147,11 +192,7 @@ def _announce(config):
 
 
 def _print_result(result, log_format):
-    metrics = {
-        k: v
-        for k, v in result.metrics.items()
-        if not isinstance(v, (list, dict))
-    }
+    metrics = _scalars(result.metrics)
     if log_format == "json":
         click.echo(
             json.dumps(
@@ -164,35 +205,86 @@ def _print_result(result, log_format):
         )
         return
     click.echo(f"Run directory: {result.run_dir}")
+    split = metrics.pop("split", "test")
+    metrics.pop("note", None)
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else value
-        click.echo(f"  test {key}: {shown}")
+        click.echo(f"  {split} {key}: {shown}")
     if result.export_path:
         click.echo(f"SavedModel: {result.export_path}")
+
+
+def _scalars(metrics):
+    return {
+        k: v for k, v in metrics.items() if not isinstance(v, (list, dict))
+    }
 
 
 @click.command("evaluate", short_help="Test metrics of a run or .keras file.")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--dataset", "-d", help="Data set (default: the training one).")
 @click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--split", default="test", show_default=True)
-@click.option("--limit", type=int, help="Evaluate only N examples.")
-@click.option("--batch-size", "-b", type=int, default=256, show_default=True)
-def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
-    """Evaluate SOURCE (run directory or .keras): loss, accuracy,
-    per-class accuracy and confusion matrix, as JSON."""
+@click.option(
+    "--split",
+    type=click.Choice(["test", "validation", "train"]),
+    default="test",
+    show_default=True,
+    help="Split to score; a data set without a test split is scored on "
+    "its held-out validation split (with a note).",
+)
+@click.option(
+    "--validation-split",
+    type=VALIDATION_SPLIT,
+    help="As in fit (default: the run's).",
+)
+@click.option("--limit", type=POSITIVE_INT, help="Evaluate only N examples.")
+@click.option(
+    "--batch-size", "-b", type=POSITIVE_INT, default=256, show_default=True
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="All metrics as one JSON line."
+)
+def evaluate_command(source, as_json, **settings):
+    """Evaluate SOURCE (run directory or .keras) on a split: loss,
+    accuracy, per-class accuracy and the confusion matrix."""
+    quiet_tensorflow()
     from kerascnn.evaluation import evaluate
 
-    with user_errors():
-        metrics = evaluate(
-            source,
-            dataset,
-            data_dir=data_dir,
-            split=split,
-            limit=limit,
-            batch_size=batch_size,
-        )
-    click.echo(json.dumps(metrics, indent=2))
+    with user_errors(), _working("Evaluating", as_json):
+        metrics = evaluate(source, settings.pop("dataset"), **settings)
+    if metrics.get("note"):
+        click.echo(f"note: {metrics['note']}", err=True)
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    click.echo(format_metrics_table(metrics))
+
+
+@contextlib.contextmanager
+def _working(what, quiet):
+    """One `Evaluating...` line on stderr (the step may take a while)."""
+    if not quiet:
+        click.echo(f"{what}...", err=True)
+    yield
+
+
+def format_metrics_table(metrics):
+    """A short table: headline numbers, then per-class accuracy."""
+    lines = []
+    for key, value in _scalars(metrics).items():
+        if key == "note":
+            continue
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        lines.append(f"{key:<16}{shown}")
+    per_class = metrics.get("per_class_accuracy")
+    if per_class:
+        width = max(len(str(name)) for name in per_class) + 2
+        lines.append("")
+        lines.append(f"{'class':<{width}}accuracy")
+        for name, accuracy in per_class.items():
+            shown = "-" if accuracy is None else f"{accuracy:.4f}"
+            lines.append(f"{name:<{width}}{shown}")
+    return "\n".join(lines)
 
 
 @click.command("predict", short_help="Classify images or tag raw text.")
@@ -201,33 +293,44 @@ def evaluate_command(source, dataset, data_dir, split, limit, batch_size):
 @click.option(
     "--top-k",
     "-k",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=3,
     show_default=True,
     help="Classes to show per image.",
 )
 @click.option(
+    "--recursive",
+    "-r",
+    is_flag=True,
+    help="Classify images in sub-folders of folder INPUTS too.",
+)
+@click.option(
     "--max-words",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=200,
     show_default=True,
     help="Tagger: longer utterances are truncated (with a warning).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine output.")
-def predict_command(source, inputs, top_k, max_words, as_json):
-    """Classify image files, or tag utterances with a slot tagger.
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def predict_command(source, inputs, top_k, recursive, max_words, as_json):
+    """Classify images, or tag utterances with a slot tagger.
 
     \b
-    kerascnn predict runs/lenet-... digit.png
+    kerascnn predict runs/lenet-... digit.png photos/ 'shots/*.jpg'
+    kerascnn predict saved_models/resnet20/3 cat.jpg
+    kerascnn predict saved_models/lenet/lenet.tflite digit.png --json
     kerascnn predict runs/slot_tagger-... "flights from boston to denver"
-    kerascnn predict saved_models/slot_tagger/1 "cheapest fare to dallas"
     cat utterances.txt | kerascnn predict runs/slot_tagger-... --json
 
-    SOURCE is a run directory or .keras file (or, for the tagger, an
-    exported SavedModel folder). Tagger INPUTS are utterances (none or
-    "-": one a line from stdin); --json prints one object a line with
-    tokens, tags, slots, intent and intent_probability.
+    SOURCE is anything kerascnn wrote: a run directory, a .keras file, a
+    SavedModel (a version folder, or a model folder: its newest version)
+    or a .tflite file. Image INPUTS are files, folders (--recursive for
+    sub-folders) and glob patterns; a file that cannot be read is
+    reported on its line, the others are still answered, and the exit
+    code is 1. Tagger INPUTS are utterances (none or "-": one a line from
+    stdin). --json prints one object a line.
     """
+    quiet_tensorflow()
     from kerascnn.predict import is_text_source
 
     with user_errors():
@@ -240,15 +343,23 @@ def predict_command(source, inputs, top_k, max_words, as_json):
     from kerascnn.predict import predict_files
 
     with user_errors():
-        results = predict_files(source, inputs, top_k=top_k)
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
+        results = predict_files(source, inputs, top_k=top_k, recursive=recursive)
     for item in results:
-        ranked = ", ".join(
-            f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
+        click.echo(json.dumps(item) if as_json else _format_prediction(item))
+    failed = sum(1 for item in results if "error" in item)
+    if failed:
+        raise click.ClickException(
+            f"{failed} of {len(results)} inputs could not be classified."
         )
-        click.echo(f"{item['file']}: {ranked}")
+
+
+def _format_prediction(item):
+    if "error" in item:
+        return f"{item['file']}: error: {item['error']}"
+    ranked = ", ".join(
+        f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
+    )
+    return f"{item['file']}: {ranked}"
 
 
 def _predict_text(source, inputs, max_words, as_json):

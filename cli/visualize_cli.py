@@ -7,7 +7,7 @@ matplotlib and TensorFlow are imported inside the commands only.
 
 import click
 
-from cli.common import user_errors
+from cli.common import POSITIVE_INT, quiet_tensorflow, user_errors
 
 
 @click.group("visualize", short_help="Draw filters, feature maps, curves...")
@@ -53,6 +53,7 @@ def _done(path):
 @click.pass_obj
 def filters_command(source, out, compare_init):
     """Draw the first convolution layer's kernels as a grid."""
+    quiet_tensorflow()
     from kerascnn.visualize import draw_filters
 
     with user_errors():
@@ -71,6 +72,7 @@ def filters_command(source, out, compare_init):
 @click.pass_obj
 def feature_maps_command(source, image, out, layers):
     """Draw the feature maps of chosen layers for one IMAGE file."""
+    quiet_tensorflow()
     from kerascnn.visualize import draw_feature_maps
 
     names = (
@@ -98,6 +100,7 @@ def curves_command(source, more_runs, out, compare):
     \b
     kerascnn visualize runs/a curves --compare runs/b runs/c
     """
+    quiet_tensorflow()
     from kerascnn.visualize import draw_curves
 
     with user_errors():
@@ -113,7 +116,7 @@ def curves_command(source, more_runs, out, compare):
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     help="Evaluate only N test examples (re-evaluates).",
 )
 @click.option("--dataset", "-d", help="Data set (default: the training one).")
@@ -124,6 +127,7 @@ def confusion_command(source, out, dataset, data_dir, limit):
     A finished run's metrics.json already holds it; a .keras file is
     evaluated on its data set's test split.
     """
+    quiet_tensorflow()
     from kerascnn.visualize import draw_confusion
 
     with user_errors():
@@ -147,6 +151,7 @@ def confusion_command(source, out, dataset, data_dir, limit):
 def tags_command(source, sentence, out, as_html):
     """Draw SENTENCE with each slot the tagger finds coloured and labelled,
     and the predicted intent."""
+    quiet_tensorflow()
     from kerascnn.visualize import draw_tags
 
     with user_errors():

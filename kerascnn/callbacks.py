@@ -49,6 +49,75 @@ class JsonLinesLogger(keras.callbacks.Callback):
         self.stream.flush()
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """Training progress for people and for logs.
+
+    On a terminal one line is redrawn in place (`epoch 3/10  120/469
+    loss 0.1234 ...`, at most 10 times a second); otherwise one plain line
+    per epoch, with no carriage returns or colours, so a log file reads
+    like the terminal's last frame. Step counts never pass their total:
+    with `steps_per_execution` Keras reports the last step of a chunk,
+    which the final chunk of an epoch may overshoot.
+    """
+
+    REDRAW_SECONDS = 0.1
+
+    def __init__(self, epochs, stream=None, interactive=None):
+        super().__init__()
+        self.epochs = epochs
+        self.stream = stream or sys.stdout
+        if interactive is None:
+            isatty = getattr(self.stream, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self._steps_seen = None  # an epoch's length when Keras does not know
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._start = self._drawn = time.perf_counter()
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step = batch + 1
+        now = time.perf_counter()
+        if self.interactive and now - self._drawn >= self.REDRAW_SECONDS:
+            self._drawn = now
+            self._write("\r" + self._line(logs) + "\033[K")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._steps_seen = self._steps_seen or self._step
+        seconds = time.perf_counter() - self._start
+        total = self._total()
+        self._step = total or self._step
+        line = f"{self._line(logs)}  {seconds:.1f}s"
+        if self.interactive:
+            line = f"\r{line}\033[K"
+        self._write(line + "\n")
+
+    def _total(self):
+        return (self.params or {}).get("steps") or self._steps_seen
+
+    def _line(self, logs):
+        total = self._total()
+        step = min(self._step, total) if total else self._step
+        count = f"{step}/{total}" if total else f"{step}"
+        width = len(str(self.epochs))
+        parts = [f"epoch {self._epoch + 1:>{width}}/{self.epochs}", count]
+        parts += [f"{k} {_format_metric(v)}" for k, v in (logs or {}).items()]
+        return "  ".join(parts)
+
+    def _write(self, text):
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _format_metric(value):
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _current_lr(model):
     try:
         opt = model.optimizer

@@ -49,6 +49,10 @@ class TrainConfig:
         seed: seed for initialization, shuffling and augmentation.
         limit: use only the first N training examples (quick runs).
         eval_limit: use only the first N test examples.
+        validation_split: fraction (or count) of the training examples
+            held out for validation when the data set has no validation
+            split; `None`: the source's default (0.2 for an image folder
+            without split folders; others validate on their test split).
         mixed_precision: `"auto"` (the policy `kerascnn.hardware` picks for
             the machine: bf16 on CPUs with native bf16, float16 on GPUs
             with tensor cores, else float32), `"none"` (float32), or a
@@ -63,6 +67,8 @@ class TrainConfig:
         runs_root: parent folder of default run directories.
         export_dir: export root for the final SavedModel.
         export: export a SavedModel at the end of training.
+        export_name: model folder name under `export_dir` (default: the
+            model name).
         log_format: `"progress"` (Keras bar), `"json"` (a line per epoch) or
             `"quiet"`.
     """
@@ -85,6 +91,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = None
     eval_limit: int = None
+    validation_split: float = None
     mixed_precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
@@ -93,6 +100,7 @@ class TrainConfig:
     runs_root: str = "runs"
     export_dir: str = "saved_models"
     export: bool = True
+    export_name: str = None
     log_format: str = "progress"
 
     def validate(self):

@@ -73,6 +73,7 @@ def load_split(config, split, training, input_context=None):
         image_size=image_size,
         channels=channels,
         input_context=input_context,
+        validation_size=config.validation_split,
     )
 
 

@@ -1,17 +1,30 @@
-"""Classify image files with a trained model: `predict_files`.
+"""Classify image files with anything kerascnn exported: `predict_files`.
+
+A model comes from one of several kinds of artifact, each with its own
+loader (`artifact_loader`): a run directory or `.keras` file, a
+SavedModel version folder (or a model folder: its newest version), a
+`.tflite` file. A new kind (ONNX, OpenVINO) registers one more loader
+that returns a `Predictor`; nothing else changes.
 
 Files are decoded with `tf.io.decode_image` (PNG, JPEG, GIF, BMP), then
 converted to the model's channels and size and normalized exactly as the
-training data was (`kerascnn.data.preprocess_images` with the run's
-`preprocessing` metadata).
+training data was (`kerascnn.data.preprocess_images` with the model's
+`preprocessing` metadata). Inputs may be files, folders (their images;
+sub-folders with `recursive=True`) and glob patterns; a file that cannot
+be read gets an `error` in its result and the others are still answered.
 """
 
+import dataclasses
+import glob
 import os
 
 import numpy as np
 
 from kerascnn import tasks
 from kerascnn.errors import DataError, KerasCNNError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+PREDICT_BATCH = 64
 
 
 def read_image(path):
@@ -30,46 +43,228 @@ def read_image(path):
         ) from None
 
 
-def predict_files(source, files, top_k=3):
+# === Artifacts: one loader per kind ===
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A loaded model of any artifact kind, ready to classify.
+
+    Attributes:
+        kind: the loader that opened it, e.g. `"saved_model"`.
+        path: what was loaded (a SavedModel model folder resolves to its
+            newest version).
+        meta: its `ModelMetadata` (classes, input shape, preprocessing).
+        run: `(x) -> probabilities` on a batch of normalized model inputs.
+    """
+
+    kind: str
+    path: str
+    meta: object
+    run: object
+
+
+_LOADERS = {}
+
+
+def artifact_loader(kind, matches):
+    """Registers `load(path) -> Predictor` for paths where `matches(path)`.
+
+    Loaders are tried in registration order.
+    """
+
+    def decorator(load):
+        _LOADERS[kind] = (matches, load)
+        return load
+
+    return decorator
+
+
+def open_predictor(source):
+    """The `Predictor` of any artifact kind (see `artifact_loader`)."""
+    source = os.fspath(source)
+    for matches, load in _LOADERS.values():
+        if matches(source):
+            return load(source)
+    raise KerasCNNError(
+        f"{source!r} is not a model kerascnn can predict with: expected a "
+        "run directory, a .keras file, a SavedModel version or model "
+        "folder, or a .tflite file."
+    )
+
+
+def _is_tflite(path):
+    return os.path.isfile(path) and path.lower().endswith(".tflite")
+
+
+def _saved_model_dir(path):
+    """`path` itself if it holds a SavedModel, its newest version if it is
+    a model folder of versions, else `None`."""
+    from kerascnn.export import layout
+
+    if not os.path.isdir(path):
+        return None
+    if layout.is_saved_model(path):
+        return path
+    versions = layout.list_versions(path)
+    return layout.version_path(path, versions[-1]) if versions else None
+
+
+@artifact_loader("tflite", _is_tflite)
+def _load_tflite(path):
+    from kerascnn.export import tflite, verify
+    from kerascnn.metadata import ModelMetadata
+
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        found = tflite.read_metadata(data)
+        run = verify.tflite_runner(data)
+    except Exception as e:  # a truncated or foreign flatbuffer
+        raise KerasCNNError(f"Cannot load TFLite model {path!r}: {e}") from None
+    if found is None:
+        raise KerasCNNError(
+            f"{path!r} has no kerascnn metadata: its classes and "
+            "preprocessing are unknown."
+        )
+    meta = ModelMetadata.from_dict(found)
+    return Predictor("tflite", path, meta, lambda x: run(x)[0])
+
+
+@artifact_loader("saved_model", lambda p: _saved_model_dir(p) is not None)
+def _load_saved_model(path):
+    from kerascnn.export import layout, verify
+    from kerascnn.metadata import ModelMetadata
+
+    version_dir = _saved_model_dir(path)
+    found = layout.read_metadata(version_dir)
+    if found is None:
+        raise KerasCNNError(
+            f"{version_dir!r} has no kerascnn metadata "
+            f"(assets/{layout.METADATA_ASSET}): not a kerascnn export."
+        )
+    run = verify.saved_model_runner(version_dir)
+    meta = ModelMetadata.from_dict(found)
+    return Predictor("saved_model", version_dir, meta, lambda x: run(x)[0])
+
+
+def _is_keras(path):
+    from kerascnn.metadata import MODEL_FILENAME
+
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, MODEL_FILENAME))
+    return os.path.isfile(path) and path.endswith(".keras")
+
+
+@artifact_loader("keras", _is_keras)
+def _load_keras(path):
+    from kerascnn.metadata import load_model_and_metadata
+
+    model, meta = load_model_and_metadata(path)
+
+    def run(x):
+        return model.predict(x, verbose=0)
+
+    return Predictor("keras", path, meta, run)
+
+
+# === Inputs ===
+
+
+def expand_inputs(inputs, recursive=False):
+    """Files to classify from files, folders and glob patterns.
+
+    Returns a list of `(path, error)`: `error` is `None` for a file to
+    classify, else why `path` (a pattern or folder) gave nothing.
+    """
+    found = []
+    for item in inputs:
+        if os.path.isdir(item):
+            files = _images_in(item, recursive)
+            why = "no image files" + (
+                "" if recursive else " (--recursive looks in sub-folders)"
+            )
+        elif glob.has_magic(item):
+            files = sorted(glob.glob(item, recursive=recursive))
+            files = [f for f in files if os.path.isfile(f)]
+            why = "no file matches this pattern"
+        else:
+            files, why = [item], None
+        found += [(f, None) for f in files] or [(item, why)]
+    return found
+
+
+def _images_in(folder, recursive):
+    if recursive:
+        walked = (
+            os.path.join(root, name)
+            for root, _, names in os.walk(folder)
+            for name in names
+        )
+    else:
+        walked = (e.path for e in os.scandir(folder) if e.is_file())
+    return sorted(
+        p for p in walked if p.lower().endswith(IMAGE_EXTENSIONS)
+    )
+
+
+# === Predicting ===
+
+
+def predict_files(source, files, top_k=3, recursive=False):
     """Top-k classes of each image file.
 
     Args:
-        source: run directory or `.keras` file.
-        files: image paths.
+        source: a run directory, `.keras` file, SavedModel (version or
+            model folder) or `.tflite` file.
+        files: image paths, folders or glob patterns.
         top_k: classes to return per image. Defaults to `3`.
+        recursive: look into sub-folders of folders (and `**` in
+            patterns). Defaults to `False`.
 
     Returns:
-        A list of `{"file", "top_k": [{"class_id", "class_name",
-        "probability"}]}` in input order.
+        A list, in input order, of `{"file", "top_k": [{"class_id",
+        "class_name", "probability"}]}`, or `{"file", "error"}` for an
+        input that could not be classified.
     """
-    from kerascnn.data import preprocess_images
-    from kerascnn.metadata import load_model_and_metadata
-
-    model, meta = load_model_and_metadata(source)
+    predictor = open_predictor(source)
+    meta = predictor.meta
     tasks.require(meta, inputs="images", what="predict classifies images")
-    spec = _preprocessing(meta)
-    batch = np.stack(
-        [np.asarray(preprocess_images(read_image(f), spec)) for f in files]
-    )
-    probs = np.asarray(model.predict(batch, verbose=0), dtype=np.float64)
-    k = min(top_k, probs.shape[-1])
-    results = []
-    for path, row in zip(files, probs):
-        best = np.argsort(-row)[:k]
-        results.append(
-            {
-                "file": path,
-                "top_k": [
-                    {
-                        "class_id": int(i),
-                        "class_name": _name(meta, i),
-                        "probability": float(row[i]),
-                    }
-                    for i in best
-                ],
-            }
-        )
+    results, ready = [], []
+    for path, why in expand_inputs(files, recursive):
+        results.append({"file": path})
+        if why:
+            results[-1]["error"] = why
+            continue
+        try:
+            ready.append((results[-1], _model_input(path, meta)))
+        except KerasCNNError as e:
+            results[-1]["error"] = str(e)
+    for start in range(0, len(ready), PREDICT_BATCH):
+        chunk = ready[start : start + PREDICT_BATCH]
+        probs = predictor.run(np.stack([x for _, x in chunk]))
+        for (result, _), row in zip(chunk, np.asarray(probs, np.float64)):
+            result["top_k"] = _top_k(row, meta, top_k)
     return results
+
+
+def _model_input(path, meta):
+    from kerascnn.data import preprocess_images
+
+    image = read_image(path)
+    return np.asarray(preprocess_images(image, _preprocessing(meta)))
+
+
+def _top_k(row, meta, k):
+    best = np.argsort(-row)[: min(k, len(row))]
+    return [
+        {
+            "class_id": int(i),
+            "class_name": _name(meta, i),
+            "probability": float(row[i]),
+        }
+        for i in best
+    ]
 
 
 def _preprocessing(meta):
@@ -278,12 +473,18 @@ def is_text_source(source):
 
     from kerascnn.metadata import METADATA_FILENAME, resolve_model_path
 
-    if _is_saved_model(source):
-        meta = os.path.join(source, "assets", "kerascnn_metadata.json")
+    if _is_tflite(source):
+        return False  # a TFLite tagger takes token ids: not raw text
+    if _saved_model_dir(source) is not None:
+        meta = os.path.join(
+            _saved_model_dir(source), "assets", "kerascnn_metadata.json"
+        )
         if not os.path.isfile(meta):
             return True  # predict_sentences is checked when loading
         with open(meta) as f:
             return _takes_text(json.load(f).get("task"))
+    if not _is_keras(source):
+        return False  # predict_files says what a model source may be
     _, meta_path = resolve_model_path(source)
     if meta_path is None:
         return False

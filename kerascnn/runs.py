@@ -34,7 +34,13 @@ METRICS_FILENAME = "metrics.json"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 # Settings that may change between a run and its resumption.
-_RESUME_IGNORED = ("run_dir", "log_format", "export", "export_dir")
+_RESUME_IGNORED = (
+    "run_dir",
+    "log_format",
+    "export",
+    "export_dir",
+    "export_name",
+)
 # What Keras' CSVLogger writes for a metric an epoch did not log.
 _MISSING = ("", "NA", None)
 

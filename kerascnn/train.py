@@ -21,8 +21,10 @@ and resumes it. Ctrl-C stops cleanly, keeping the backup and writing
 `interrupted.keras`.
 """
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import warnings
 
 from kerascnn import distribute, tasks, visualize
@@ -166,6 +168,7 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     from kerascnn.callbacks import (
         EpochBackupAndRestore,
         EpochCheckpoints,
+        EpochProgress,
         EpochTensorBoard,
         JsonLinesLogger,
     )
@@ -195,6 +198,8 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     ]
     if config.log_format == "json":
         callbacks.append(JsonLinesLogger())
+    elif config.log_format == "progress":
+        callbacks.append(EpochProgress(config.epochs))
     return callbacks
 
 
@@ -262,7 +267,7 @@ def float32_copy(model, config, info):
     return copy
 
 
-def fit(config, resume=True, on_start=None):
+def fit(config, resume=True, on_start=None, on_note=None):
     """Trains `config.model` on `config.dataset` and writes a run directory.
 
     Args:
@@ -271,6 +276,9 @@ def fit(config, resume=True, on_start=None):
             when `config.run_dir` is not set. Defaults to `True`.
         on_start: optional callable `(run_dir, resumed_epoch)` invoked once
             training is about to start (the CLI prints where it writes).
+        on_note: optional callable `(text)` told facts the user should
+            know before training, e.g. that the held-out validation split
+            stands in for a missing test split.
 
     Returns:
         A `RunResult`.
@@ -284,13 +292,17 @@ def fit(config, resume=True, on_start=None):
         config, strategy
     )
     chief = distribute.is_chief(strategy)
-    model, metadata = _start_run(config, strategy, info, chief)
-    resumed = completed_epochs(run_dir)
-    if on_start:
-        on_start(run_dir, resumed)
-    history, seconds = _train(
-        model, metadata, config, strategy, train_ds, val_ds
-    )
+    model, metadata = _build(config, strategy, info)
+    eval_split = _check_finish(config, metadata, on_note)
+    new_run = not os.path.exists(run_dir)
+    with _removed_if_no_epoch(run_dir, new_run and chief):
+        _write_run_start(config, model, metadata, chief)
+        resumed = completed_epochs(run_dir)
+        if on_start:
+            on_start(run_dir, resumed)
+        history, seconds = _train(
+            model, metadata, config, strategy, train_ds, val_ds
+        )
     result = RunResult(
         run_dir=run_dir,
         config=config,
@@ -302,8 +314,46 @@ def fit(config, resume=True, on_start=None):
     )
     if chief:
         model = float32_copy(model, config, info)
-        _finish_run(model, metadata, result)
+        _finish_run(model, metadata, result, eval_split)
     return result
+
+
+def _check_finish(config, metadata, on_note):
+    """Makes the checks of the steps after training before training.
+
+    Returns the split the final evaluation reads: the test split, or the
+    held-out validation split of a data set without one (`on_note` is
+    told). Refuses an export that would change what a served model
+    means, as `kerascnn export` would after hours of training.
+    """
+    split, note = tasks.get_task(metadata.task).evaluation_split(config)
+    if note and on_note:
+        on_note(note)
+    if config.export:
+        from kerascnn.export import layout
+
+        model_dir = os.path.join(
+            config.export_dir, config.export_name or config.model
+        )
+        layout.check_same_meaning(
+            model_dir,
+            metadata.to_dict(),
+            hint="or --no-export, then `kerascnn export RUN --force` to add "
+            "it as a new version anyway",
+        )
+    return split
+
+
+@contextlib.contextmanager
+def _removed_if_no_epoch(run_dir, remove):
+    """Removes a new run directory when the run fails before its first
+    epoch ends: nothing is left that a resume could use."""
+    try:
+        yield
+    except BaseException:
+        if remove and completed_epochs(run_dir) == 0:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _prepare(config, resume):
@@ -325,22 +375,26 @@ def _prepare(config, resume):
     return config, strategy
 
 
-def _start_run(config, strategy, info, chief):
-    """Builds and compiles the model; the chief writes the run's files."""
-    run_dir = config.run_dir
-    if chief:
-        os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
+def _build(config, strategy, info):
+    """Builds and compiles the model before anything is written, so a bad
+    builder option or input shape leaves no run directory."""
     steps_per_epoch = -(-info.num_examples // config.batch_size)
     with strategy.scope():
         model = build_model(config, info)
         compile_model(model, config, info, steps_per_epoch)
     distribute.prepare_model(model, strategy)
-    metadata = _metadata(config, info, model)
-    if chief:
-        metadata.save(os.path.join(run_dir, "metadata.json"))
-        visualize.save_initial_filters(model, run_dir)
-    return model, metadata
+    return model, _metadata(config, info, model)
+
+
+def _write_run_start(config, model, metadata, chief):
+    """The chief writes the run's config, metadata and initial filters."""
+    if not chief:
+        return
+    run_dir = config.run_dir
+    os.makedirs(run_dir, exist_ok=True)
+    write_json(os.path.join(run_dir, CONFIG_FILENAME), config.to_dict())
+    metadata.save(os.path.join(run_dir, "metadata.json"))
+    visualize.save_initial_filters(model, run_dir)
 
 
 def _train(model, metadata, config, strategy, train_ds, val_ds):
@@ -355,7 +409,7 @@ def _train(model, metadata, config, strategy, train_ds, val_ds):
         raise distribute.peer_lost(e, run_dir) from None
 
 
-def _finish_run(model, metadata, result):
+def _finish_run(model, metadata, result, eval_split="test"):
     """Chief only: saves the model, history, curves, test metrics, export.
 
     Fills `result.metrics` and `result.export_path`.
@@ -371,6 +425,8 @@ def _finish_run(model, metadata, result):
         data_dir=config.data_dir,
         batch_size=config.batch_size,
         limit=config.eval_limit,
+        split=eval_split,
+        validation_split=config.validation_split,
     )
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
@@ -383,7 +439,6 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
 
     nan_stop, timer = StopOnNaN(), EpochTimer()
     callbacks = make_callbacks(config, run_dir, nan_stop, timer, metadata)
-    verbose = 1 if config.log_format == "progress" else 0
     try:
         with warnings.catch_warnings():
             # Length-bucketed text batches have no known count, so Keras
@@ -394,7 +449,7 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
                 validation_data=val_ds,
                 epochs=config.epochs,
                 callbacks=callbacks,
-                verbose=verbose,
+                verbose=0,  # EpochProgress draws progress
                 shuffle=False,
             )
     except KeyboardInterrupt:
@@ -443,6 +498,9 @@ def _export(config, run_dir):
     from kerascnn import export
 
     result = export.export(
-        run_dir, base_dir=config.export_dir, data_dir=config.data_dir
+        run_dir,
+        base_dir=config.export_dir,
+        name=config.export_name,
+        data_dir=config.data_dir,
     )
     return result.path

@@ -56,3 +56,44 @@ def test_loss_accuracy_and_confusion_against_hand_computed_values():
 )
 def test_image_args(shape, expected):
     assert image_args(shape) == expected
+
+
+def _confident_softmax_model():
+    """A softmax classifier whose logits are far apart (|z| ~ 40), so a
+    wrong answer costs far more than the -log(1e-7) = 16.1 of clipping."""
+    inputs = keras.Input((4,))
+    logits = keras.layers.Dense(3, name="logits")(inputs)
+    outputs = keras.layers.Activation("softmax")(logits)
+    model = keras.Model(inputs, outputs)
+    kernel = np.array(
+        [[40, -40, 0], [-40, 40, 0], [0, -40, 40], [40, 0, -40]], np.float32
+    )
+    model.get_layer("logits").set_weights([kernel, np.zeros(3, np.float32)])
+    return model
+
+
+def _confident_data():
+    x = np.eye(4, dtype=np.float32)
+    y = np.array([1, 0, 2, 0])  # two confident mistakes
+    return x, y
+
+
+def test_loss_equals_the_val_loss_fit_logs_on_the_same_examples():
+    model = _confident_softmax_model()
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    x, y = _confident_data()
+    val = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    history = model.fit(
+        x, y, validation_data=val, epochs=1, batch_size=4, verbose=0
+    )
+    report = evaluate_images(model, val, ["a", "b", "c"])
+    val_loss = history.history["val_loss"][-1]
+    assert val_loss > 20  # the logits' loss, not one clipped at 16.1
+    assert report["loss"] == pytest.approx(val_loss, rel=1e-5)
+    assert report["accuracy"] == pytest.approx(
+        history.history["val_accuracy"][-1]
+    )

@@ -131,6 +131,7 @@ def export(
 
 def _export_saved_model(model, meta, config, name, data):
     model_dir = config.model_dir(name)
+    _layout.check_same_meaning(model_dir, meta.to_dict(), config.force)
     version = config.version or _saved_model.next_version(model_dir)
     path = _layout.check_target(
         _layout.version_path(model_dir, version), config.overwrite

@@ -34,6 +34,9 @@ class ExportConfig:
         name: model folder name; default: the metadata's model name.
         version: SavedModel integer version; default: highest + 1.
         overwrite: replace an existing version or file.
+        force: add a version even when the model folder's newest version
+            has other classes or another input signature (see
+            `kerascnn.export.layout.check_same_meaning`).
         quantize: TFLite only: one of `QUANTIZE_MODES`.
         output: TFLite only: file path; default
             `<base_dir>/<name>/<name>[-<quantize>].tflite`.
@@ -62,6 +65,7 @@ class ExportConfig:
     name: str = None
     version: int = None
     overwrite: bool = False
+    force: bool = False
     quantize: str = "none"
     output: str = None
     calibration_examples: int = DEFAULT_CALIBRATION_EXAMPLES

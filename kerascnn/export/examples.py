@@ -114,6 +114,9 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             "The metadata names no data set to read examples from. "
             f"Received: dataset={meta.dataset!r}"
         )
+    from kerascnn.evaluation import recorded_validation_split
+
+    held_out = recorded_validation_split(meta)
     try:
         ds, _ = load(
             meta.dataset,
@@ -122,6 +125,7 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             limit=limit,
             shuffle=split == "train",
             augment=False,
+            validation_size=held_out,
         )
         pairs = [
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()
@@ -262,7 +266,9 @@ class ExportData:
         if self.is_tagger and dataset == "atis":
             x, y = load_tagger_examples(self.meta, "test", count, data_dir)
         else:
-            x, y = load_examples(self.meta, "test", count, data_dir)
+            split = _test_or_held_out(self.meta, data_dir)
+            x, y = load_examples(self.meta, split, count, data_dir)
+            return Examples(x, y, split, "")
         return Examples(x, y, "test", "")
 
     def verification(self, count=None, warm_up_only=False):
@@ -312,6 +318,19 @@ class ExportData:
                 ) from None
             found = Examples(x, None, "train", "")
         return self._fit(found, count)
+
+
+def _test_or_held_out(meta, data_dir):
+    """"test", or "validation" for a data set without a test split (a
+    flat image folder): the held-out split the run trained beside."""
+    from kerascnn.errors import DataError
+    from kerascnn.evaluation import recorded_validation_split, resolve_split
+
+    held_out = recorded_validation_split(meta)
+    try:
+        return resolve_split(meta.dataset, "test", data_dir, held_out)[0]
+    except DataError:
+        return "test"  # load_examples reports why it cannot be read
 
 
 def _no_test_data(error):

@@ -81,6 +81,75 @@ def check_target(path, overwrite):
     return path
 
 
+def _meaning(metadata):
+    """What a client of a served model relies on: classes and input."""
+    return {
+        "task": metadata.get("task"),
+        "classes": list(metadata.get("class_names") or []),
+        "input": [
+            None if d is None else int(d)
+            for d in metadata.get("input_shape") or []
+        ],
+    }
+
+
+def _describe_classes(classes):
+    more = ", ..." if len(classes) > 4 else ""
+    return f"{len(classes)} classes ({', '.join(map(str, classes[:4]))}{more})"
+
+
+def _shape_text(dims):
+    return "x".join("?" if d is None else str(d) for d in dims)
+
+
+def _difference(served, new):
+    """The first thing `new` changes about `served`, in words, or None."""
+    if served["task"] != new["task"]:
+        return f"a {served['task']} model, this one is a {new['task']} model"
+    if served["classes"] != new["classes"]:
+        return (
+            f"{_describe_classes(served['classes'])}, this model has "
+            f"{_describe_classes(new['classes'])}"
+        )
+    if served["input"] != new["input"]:
+        return (
+            f"input {_shape_text(served['input'])}, this model takes "
+            f"{_shape_text(new['input'])}"
+        )
+    return None
+
+
+FORCE_HINT = "or --force to add it as a new version anyway"
+
+
+def check_same_meaning(model_dir, metadata, force=False, hint=FORCE_HINT):
+    """Refuses a new version that would change what the model serves.
+
+    A server switches to the newest version within seconds, so a version
+    with other classes or another input shape silently changes the
+    answers clients get under the same name. The newest complete version
+    with kerascnn metadata is compared with `metadata` (a dict with
+    `task`, `class_names`, `input_shape`). `hint` ends the message with
+    how else to go on.
+
+    Raises:
+        ExportError: they differ and `force` is false.
+    """
+    if force:
+        return
+    for version in reversed(list_versions(model_dir)):
+        served = read_metadata(version_path(model_dir, version))
+        if served is None:
+            continue
+        difference = _difference(_meaning(served), _meaning(metadata))
+        if difference:
+            raise ExportError(
+                f"{model_dir} version {version} serves {difference}; pass "
+                f"--export-name NAME to export it as a new model, {hint}."
+            )
+        return
+
+
 def is_saved_model(path):
     """True for a folder holding a `saved_model.pb`."""
     return os.path.isfile(os.path.join(path, SAVED_MODEL_FILE))

@@ -74,6 +74,11 @@ class Task(abc.ABC):
 
     # --- Evaluation ---
 
+    def evaluation_split(self, config):
+        """`(split, note)`: the split a run's final evaluation reads, and a
+        one-line note when another split stands in for the test split."""
+        return "test", None
+
     @abc.abstractmethod
     def evaluate(self, model, metadata, dataset, **options):
         """Metrics of `model` on a split (keywords: `data_dir`,

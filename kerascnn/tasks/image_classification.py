@@ -13,6 +13,14 @@ class ImageClassification(Task):
     pictures = frozenset({"curves", "filters", "feature-maps", "confusion"})
     big_batch_validation = True
 
+    def evaluation_split(self, config):
+        """A folder without a test split is scored on its held-out split."""
+        from kerascnn.evaluation import resolve_split
+
+        return resolve_split(
+            config.dataset, "test", config.data_dir, config.validation_split
+        )
+
     def evaluate(self, model, metadata, dataset, **options):
         from kerascnn.evaluation import evaluate_image_split
 

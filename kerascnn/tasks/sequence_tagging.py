@@ -37,5 +37,6 @@ class SequenceTagging(Task):
     def evaluate(self, model, metadata, dataset, **options):
         from kerascnn.tagging import evaluate_atis
 
-        options.pop("batch_size", None)
+        for unused in ("batch_size", "validation_split"):
+            options.pop(unused, None)
         return evaluate_atis(model, metadata, **options)

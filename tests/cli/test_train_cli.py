@@ -54,10 +54,19 @@ def test_evaluate_prints_confusion_matrix(runner, trained_run, data_dir):
     run_dir, _ = trained_run
     result = runner.invoke(
         cli,
-        ["evaluate", str(run_dir), "--data-dir", data_dir, "--limit", "300"],
+        [
+            "evaluate",
+            str(run_dir),
+            "--data-dir",
+            data_dir,
+            "--limit",
+            "300",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.stdout)
+    (line,) = result.stdout.splitlines()
+    metrics = json.loads(line)
     assert metrics["num_examples"] == 300
     assert sum(map(sum, metrics["confusion_matrix"])) == 300
 
@@ -97,7 +106,7 @@ def test_predict_top_k_lines_in_descending_probability(
         cli, ["predict", str(run_dir), *files, "--top-k", "10", "--json"]
     )
     assert full.exit_code == 0, full.output
-    everything = json.loads(full.stdout)
+    everything = [json.loads(line) for line in full.stdout.splitlines()]
     result = runner.invoke(cli, ["predict", str(run_dir), *files, "-k", "4"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -127,7 +136,10 @@ def test_predict_top_k_zero_is_a_usage_error(runner, trained_run, tmp_path):
         cli, ["predict", str(run_dir), str(image), "-k", "0"]
     )
     assert result.exit_code == 2
-    assert "Invalid value for '--top-k'" in result.output
+    assert result.output == (
+        "Error: --top-k must be a positive integer (got 0) "
+        "(see cli predict --help)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,7 +148,10 @@ def test_predict_top_k_zero_is_a_usage_error(runner, trained_run, tmp_path):
         (["fit", "lenet9"], "Unknown model 'lenet9'"),
         (["fit", "lenet", "--dataset", "nope"], "Unknown data set 'nope'"),
         (["fit", "lenet", "--optimizer", "adagrad"], "'adagrad' is not one of"),
-        (["fit", "lenet", "--epochs", "-2"], "`epochs` must be a positive"),
+        (
+            ["fit", "lenet", "--epochs", "-2"],
+            "--epochs must be a positive integer (got -2)",
+        ),
         (["evaluate", "/no/such/run"], "does not exist"),
     ],
 )
