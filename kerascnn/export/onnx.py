@@ -53,11 +53,22 @@ def convert(model, is_tagger, opset=OPSET):
             ) from None
 
 
-def embed_metadata(onnx_bytes, metadata):
-    """Adds (or replaces) the `kerascnn_metadata` entry of `metadata_props`."""
+def _load(onnx_bytes):
+    """The `ModelProto` of ONNX bytes; `ExportError` if they are corrupt."""
     import onnx
 
-    proto = onnx.load_from_string(onnx_bytes)
+    try:
+        return onnx.load_from_string(onnx_bytes)
+    except Exception as e:  # DecodeError: a truncated or corrupt file
+        raise ExportError(
+            f"Verification failed: the ONNX file cannot be read "
+            f"({type(e).__name__}: {e}); nothing was written."
+        ) from None
+
+
+def embed_metadata(onnx_bytes, metadata):
+    """Adds (or replaces) the `kerascnn_metadata` entry of `metadata_props`."""
+    proto = _load(onnx_bytes)
     kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
@@ -70,9 +81,7 @@ def embed_metadata(onnx_bytes, metadata):
 
 def read_metadata(onnx_bytes):
     """kerascnn's metadata dict from ONNX bytes, or `None`."""
-    import onnx
-
-    proto = onnx.load_from_string(onnx_bytes)
+    proto = _load(onnx_bytes)
     for prop in proto.metadata_props:
         if prop.key == METADATA_KEY:
             return json.loads(prop.value)
@@ -81,9 +90,7 @@ def read_metadata(onnx_bytes):
 
 def opset_of(onnx_bytes):
     """The default-domain opset version of ONNX bytes."""
-    import onnx
-
-    proto = onnx.load_from_string(onnx_bytes)
+    proto = _load(onnx_bytes)
     return next(
         (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         None,
