@@ -1,6 +1,7 @@
-"""Export benchmark: TFLite int8 size/accuracy and float latency vs SavedModel.
+"""Export benchmark: TFLite int8 size/accuracy; latency in four runtimes.
 
     python benchmarks/export.py [--models lenet resnet20] [--run-dir M=DIR]
+    python benchmarks/export.py --latency-only   # the runtime table only
 
 For each model (LeNet on MNIST, ResNet-20 on CIFAR-10) it takes a run
 directory or trains one briefly (`--epochs` on `--train-limit` examples),
@@ -11,7 +12,14 @@ real training images), and prints JSON with:
 * `int8_accuracy_drop_pp`: Keras minus int8 accuracy on `--examples` real
   test images, percentage points (goal <= 0.5);
 * `latency_ratio`: TFLite float batch-1 latency (LiteRT, XNNPACK) /
-  SavedModel `serving_default` batch-1 latency in Python (goal <= 0.5).
+  SavedModel `serving_default` batch-1 latency in Python (goal <= 0.5);
+* `latency`: median batch-1 and batch-32 milliseconds of the SavedModel
+  (TensorFlow), the float TFLite file (LiteRT; its input is batch 1, so
+  batch 32 is 32 calls), the ONNX file (ONNX Runtime, CPU) and the
+  OpenVINO IR (CPU, f32), measured in the same process on the same real
+  test images, with each runtime's ratio to the SavedModel (goal: ONNX
+  Runtime batch-1 LeNet <= 0.25x). Runtimes whose extra is not installed
+  (`kerascnn[onnx]`, `kerascnn[openvino]`) are left out.
 
 Data come from `kerascnn.data.load` (`--data-dir` or `$KERASCNN_DATA_DIR`).
 """
@@ -111,6 +119,73 @@ def bench_model(name, run, args, out_dir):
     }
 
 
+def _runners(run, base, test):
+    """`{runtime: run(x)}` of every format exported from `run`."""
+    from kerascnn.export import export, verify
+    from kerascnn.export.optional import PACKAGES
+
+    common = dict(base_dir=base, examples=test, overwrite=True)
+    runners = {"saved_model": verify.saved_model_runner(
+        export(run, **common).path)}
+    with open(export(run, format="tflite", **common).path, "rb") as f:
+        runners["tflite"] = verify.tflite_runner(f.read())
+    for fmt in PACKAGES:
+        try:
+            result = export(run, format=fmt, **common)
+        except Exception as e:  # extra not installed
+            print(f"skipping {fmt}: {e}", file=sys.stderr)
+            continue
+        if fmt == "onnx":
+            with open(result.path, "rb") as f:
+                runners["onnx_runtime"] = verify.onnx_runner(f.read())
+        else:
+            runners["openvino"] = verify.openvino_runner(result.path)
+    return runners
+
+
+def _median_ms(fn, x, repeats):
+    import numpy as np
+
+    fn(x)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def bench_latency(name, run, args, out_dir):
+    """Batch-1 and batch-32 latency per runtime, and ratios to SavedModel."""
+    dataset = MODELS[name]["dataset"]
+    x, y = _arrays(dataset, "test", 256, args.data_dir, shuffle=False)[:2]
+    runners = _runners(run, os.path.join(out_dir, "latency_models"),
+                       (x, y))
+    table = {}
+    for runtime, fn in runners.items():
+        table[runtime] = {
+            f"batch{b}_ms": round(_median_ms(fn, x[:b], args.repeats), 4)
+            for b in (1, 32)
+        }
+    base = table["saved_model"]
+    for row in table.values():
+        for b in (1, 32):
+            row[f"batch{b}_vs_saved_model"] = round(
+                row[f"batch{b}_ms"] / base[f"batch{b}_ms"], 4)
+    result = {"model": name, "runtimes": table, "repeats": args.repeats}
+    if "onnx_runtime" in table:
+        ratio = table["onnx_runtime"]["batch1_vs_saved_model"]
+        result["goal_ort_batch1<=0.25x_saved_model"] = ratio <= 0.25
+    return result
+
+
+def _load_average():
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODELS),
@@ -123,15 +198,23 @@ def main(argv=None):
     p.add_argument("--examples", type=int, default=2000,
                    help="test examples for accuracy")
     p.add_argument("--calibration-examples", type=int, default=500)
+    p.add_argument("--repeats", type=int, default=50,
+                   help="timed calls per runtime and batch size")
+    p.add_argument("--latency-only", action="store_true",
+                   help="only the four-runtime latency table")
     args = p.parse_args(argv)
     runs = dict(item.split("=", 1) for item in args.run_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    results = []
+    results, latency = [], []
     with tempfile.TemporaryDirectory() as out_dir:
         for name in args.models:
             run = runs.get(name) or train_run(name, args, out_dir)
-            results.append(bench_model(name, run, args, out_dir))
-    print(json.dumps({"results": results, "cpu_count": os.cpu_count()},
+            if not args.latency_only:
+                results.append(bench_model(name, run, args, out_dir))
+            latency.append(bench_latency(name, run, args, out_dir))
+    print(json.dumps({"results": results, "latency": latency,
+                      "cpu_count": os.cpu_count(),
+                      "load_average_before_exit": _load_average()},
                      indent=2))
 
 

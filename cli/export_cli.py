@@ -19,13 +19,28 @@ from cli.common import (
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 
 
-@click.command("export", short_help="Export a run as SavedModel or TFLite.")
+FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
+
+
+@click.command(
+    "export", short_help="Export a run (SavedModel, TFLite, ONNX, OpenVINO)."
+)
 @click.argument("source", type=click.Path())
+@click.option(
+    "-f",
+    "--format",
+    "format_name",
+    type=click.Choice(FORMAT_CHOICES),
+    default=None,
+    help="Artifact format [default: saved_model; tflite with --tflite "
+    "or --quantize]. onnx and openvino need the kerascnn[onnx] / "
+    "kerascnn[openvino] extras.",
+)
 @click.option(
     "--tflite",
     "tflite",
     is_flag=True,
-    help="Write a .tflite file instead of a SavedModel.",
+    help="Write a .tflite file instead of a SavedModel (--format tflite).",
 )
 @click.option(
     "-q",
@@ -60,8 +75,8 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="TFLite file path [default: <base-dir>/<name>/"
-    "<name>[-<quantize>].tflite].",
+    help="TFLite/ONNX file (OpenVINO: folder) [default: <base-dir>/<name>/"
+    "<name>[-<quantize>].tflite, <name>.onnx, openvino/].",
 )
 @click.option(
     "--overwrite/--no-overwrite",
@@ -139,7 +154,9 @@ QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON."
 )
-def export_command(source, tflite, int8_granularity, as_json, **settings):
+def export_command(
+    source, format_name, tflite, int8_granularity, as_json, **settings
+):
     """Export SOURCE (a run directory or a .keras file).
 
     \b
@@ -147,19 +164,32 @@ def export_command(source, tflite, int8_granularity, as_json, **settings):
     signatures serving_default (float images), predict_pixels (raw pixel
     values), predict_images (encoded JPEG/PNG bytes) and metadata; the
     slot tagger gets serving_default (token ids) and predict_sentences.
-    With --tflite writes <name>[-<quantize>].tflite beside the versions.
-    The artifact is verified against Keras, then moved into place
-    atomically; a failed export leaves nothing behind.
+    With --tflite writes <name>[-<quantize>].tflite beside the versions;
+    --format onnx writes <name>.onnx, --format openvino the IR folder
+    openvino/ (each run in its own runtime to verify). The artifact is
+    verified against Keras, then moved into place atomically; a failed
+    export leaves nothing behind. MODEL_CARD.md and model_card.json
+    beside the versions are updated by every export.
     """
+    import sys
+
     quiet_tensorflow()
     from kerascnn.export import ExportConfig
 
-    tflite = tflite or settings["quantize"] != "none" or settings["output"]
+    if format_name is None:
+        tflite = tflite or settings["quantize"] != "none" or settings["output"]
+        format_name = "tflite" if tflite else "saved_model"
+    elif tflite and format_name != "tflite":
+        raise click.BadParameter(
+            f"--tflite contradicts --format {format_name}.",
+            param_hint="'--format'",
+        )
     with user_errors():
         # Every other option is an ExportConfig field of the same name.
         config = ExportConfig(
-            format="tflite" if tflite else "saved_model",
+            format=format_name,
             int8_granularity=int8_granularity.replace("-", "_"),
+            command=_command_line(sys.argv),
             **settings,
         )
         result = _export_showing_warnings(source, config)
@@ -171,10 +201,23 @@ def export_command(source, tflite, int8_granularity, as_json, **settings):
     if result.calibrated_on:
         click.echo(f"int8 calibrated on {result.calibrated_on}")
     where = f"version {result.version} " if result.version else ""
+    opset = f", opset {result.opset}" if result.opset else ""
     click.echo(
         f"Exported {result.name} {where}to {result.path} "
-        f"({result.size_bytes:,} bytes)"
+        f"({result.size_bytes:,} bytes{opset})"
     )
+    if result.card_path:
+        click.echo(f"Model card: {result.card_path}")
+
+
+def _command_line(argv):
+    """The `kerascnn ...` line the model card records, when run as the
+    console script or `python -m cli.main` (else the library's own)."""
+    import os
+
+    if os.path.basename(argv[0]) not in ("kerascnn", "main.py"):
+        return None
+    return " ".join(["kerascnn", *argv[1:]])
 
 
 def _export_showing_warnings(source, config):
@@ -196,7 +239,9 @@ def _export_showing_warnings(source, config):
     return result
 
 
-@click.command("inspect", short_help="Show an exported model's signatures.")
+@click.command(
+    "inspect", short_help="Show an exported model's signatures and card."
+)
 @click.argument("path", type=click.Path(exists=True))
 @click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON."
@@ -211,7 +256,8 @@ def inspect_command(path, as_json, all_tensors):
     """Show signatures, tensors and metadata of PATH.
 
     PATH is a SavedModel folder (a version, or a model folder: the highest
-    version) or a .tflite file.
+    version), a .tflite or .onnx file, or an OpenVINO IR (.xml or its
+    folder). The model card beside the versions is shown when present.
     """
     quiet_tensorflow()
     from kerascnn.export.inspect import format_text, inspect_artifact

@@ -1,24 +1,30 @@
-"""Export a trained model as a SavedModel or a TFLite file.
+"""Export a trained model as a SavedModel, TFLite, ONNX or OpenVINO file.
 
     >>> from kerascnn.export import export
     >>> result = export("runs/lenet-mnist")          # saved_models/lenet/1/
     >>> result = export("runs/lenet-mnist", format="tflite", quantize="int8")
+    >>> result = export("runs/lenet-mnist", format="onnx")  # lenet/lenet.onnx
     >>> print(result.verification.table())
 
 Settings are one `ExportConfig` (`config`), validated before the model is
 loaded; the keyword form builds the same object. One module per format
-(`saved_model`, `tflite`) behind this dispatcher; `examples` reads the
+(`saved_model`, `tflite`, `onnx`, `openvino`) behind this dispatcher; `examples` reads the
 data to verify and calibrate on, `verify` checks every artifact against
 Keras before it is moved into place, and `inspect` reads artifacts back.
 The list of formats and quantization modes is closed: anything else is an
-`ExportError` naming the choices.
+`ExportError` naming the choices. ONNX and OpenVINO need optional extras
+(`optional.require` names the one to install). Every export also
+rewrites the model card (`model_card`) beside the version folders.
 """
 
 import dataclasses
 import functools
+import os
 
 from kerascnn.errors import ExportError
 from kerascnn.export import layout as _layout
+from kerascnn.export import model_card as _model_card
+from kerascnn.export import optional as _optional
 from kerascnn.export import saved_model as _saved_model
 from kerascnn.export import tflite as _tflite
 from kerascnn.export import verify as _verify
@@ -26,6 +32,7 @@ from kerascnn.export import warmup as _warmup
 from kerascnn.export.config import (
     DEFAULT_CALIBRATION_EXAMPLES,
     DEFAULT_VERIFY_EXAMPLES,
+    FILE_FORMATS,
     FORMATS,
     INT8_GRANULARITIES,
     QUANTIZE_MODES,
@@ -58,6 +65,9 @@ class ExportResult:
             labels)"`; `None` without verification.
         calibrated_on: int8 only: e.g. `"mnist train split (500
             examples)"`.
+        opset: ONNX only: the file's opset version.
+        card_path: the `MODEL_CARD.md` written beside the versions, or
+            `None` (`model_card=False`).
     """
 
     format: str
@@ -71,6 +81,8 @@ class ExportResult:
     examples: str = None
     verified_on: str = None
     calibrated_on: str = None
+    opset: int = None
+    card_path: str = None
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -114,6 +126,8 @@ def export(
     from kerascnn.metadata import load_model_and_metadata
 
     config = ExportConfig.from_settings(config, **settings)
+    if config.format in _optional.PACKAGES:  # fail before loading anything
+        _optional.require(config.format)
     model, meta = load_model_and_metadata(source)
     name = check_name(config.name or meta.model)
     data = ExportData(
@@ -124,9 +138,12 @@ def export(
         examples,
         calibration_data,
     )
-    if config.format == "saved_model":
-        return _export_saved_model(model, meta, config, name, data)
-    return _export_tflite(model, meta, config, name, data)
+    result = _EXPORTERS[config.format](model, meta, config, name, data)
+    if config.model_card:
+        result.card_path = _model_card.update(
+            source, model, meta, config, result
+        )
+    return result
 
 
 def _export_saved_model(model, meta, config, name, data):
@@ -256,6 +273,108 @@ def _export_tflite(model, meta, config, name, data):
     return result
 
 
+def _portable_metadata(model, meta, config, is_tagger, **details):
+    """The metadata an ONNX file or OpenVINO IR carries."""
+    from kerascnn.export import named_io
+
+    metadata = meta.to_dict()
+    has_intent = isinstance(model.output, dict) and "intent" in model.output
+    metadata[config.format] = {
+        **named_io.describe(is_tagger, has_intent),
+        "dynamic_batch": True,
+        **details,
+    }
+    return metadata
+
+
+def _verify_portable(model, config, examples, result, runner, size_bytes):
+    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4)."""
+    result._verified_on(examples)
+    report = _verify.compare(
+        model,
+        runner,
+        examples.x,
+        examples.y,
+        config.format,
+        size_bytes,
+        verified_on=examples.description,
+    )
+    return _verify.check(report, _verify.SAVED_MODEL_TOLERANCE)
+
+
+def _export_onnx(model, meta, config, name, data):
+    from kerascnn.export import onnx as _onnx
+
+    path = _layout.check_target(config.artifact_path(name), config.overwrite)
+    examples = data.verification() if config.verify else None
+    onnx_bytes = _onnx.convert(model, data.is_tagger)
+    opset = _onnx.opset_of(onnx_bytes)
+    metadata = _portable_metadata(
+        model, meta, config, data.is_tagger, opset=opset
+    )
+    result = ExportResult("onnx", path, name, metadata=metadata, opset=opset)
+
+    def verify_fn(data_bytes):
+        runner = _verify.onnx_runner(data_bytes)
+        return _verify_portable(
+            model, config, examples, result, runner, len(data_bytes)
+        )
+
+    result.verification = _onnx.export_onnx(
+        onnx_bytes,
+        metadata,
+        path,
+        config.overwrite,
+        verify_fn if config.verify else None,
+    )
+    result.size_bytes = _verify.disk_size(path)
+    return result
+
+
+def _export_openvino(model, meta, config, name, data):
+    from kerascnn.export import openvino as _openvino
+
+    folder = _layout.check_target(
+        config.artifact_path(name), config.overwrite
+    )
+    examples = data.verification() if config.verify else None
+    ov_model = _openvino.convert(model, data.is_tagger)
+    metadata = _portable_metadata(
+        model,
+        meta,
+        config,
+        data.is_tagger,
+        file=f"{name}.xml",
+        inference_precision="f32",
+    )
+    result = ExportResult("openvino", folder, name, metadata=metadata)
+
+    def verify_fn(xml):
+        runner = _verify.openvino_runner(xml)
+        size = _openvino.folder_size(os.path.dirname(xml))
+        return _verify_portable(model, config, examples, result, runner, size)
+
+    result.verification = _openvino.export_openvino(
+        ov_model,
+        metadata,
+        folder,
+        name,
+        config.overwrite,
+        verify_fn if config.verify else None,
+    )
+    result.path = _openvino.xml_path(folder, name)
+    result.size_bytes = _openvino.folder_size(folder)
+    return result
+
+
+_EXPORTERS = {
+    "saved_model": _export_saved_model,
+    "tflite": _export_tflite,
+    "onnx": _export_onnx,
+    "openvino": _export_openvino,
+}
+
+
 def _tflite_metadata(config, input_shape, granularity):
     """The `tflite` entry of a `.tflite` file's metadata."""
     return {
@@ -291,6 +410,7 @@ __all__ = [
     "DEFAULT_VERIFY_EXAMPLES",
     "ExportConfig",
     "ExportResult",
+    "FILE_FORMATS",
     "FORMATS",
     "INT8_GRANULARITIES",
     "QUANTIZE_MODES",

@@ -15,13 +15,14 @@ from kerascnn import validation as v
 from kerascnn.errors import ExportError
 from kerascnn.export import layout
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx", "openvino")
+FILE_FORMATS = ("tflite", "onnx", "openvino")  # written beside versions
 QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 INT8_GRANULARITIES = ("auto", "per_tensor", "per_channel")
 DEFAULT_CALIBRATION_EXAMPLES = 500
 DEFAULT_VERIFY_EXAMPLES = 500
 DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
-_TFLITE_ONLY = ("quantize", "int8_io", "output")
+_TFLITE_ONLY = ("quantize", "int8_io")
 
 
 @dataclasses.dataclass
@@ -29,7 +30,8 @@ class ExportConfig:
     """Everything that defines one export.
 
     Attributes:
-        format: `"saved_model"` or `"tflite"`.
+        format: `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"`
+            (the last two need the `[onnx]` / `[openvino]` extras).
         base_dir: export root; models go to `<base_dir>/<name>/`.
         name: model folder name; default: the metadata's model name.
         version: SavedModel integer version; default: highest + 1.
@@ -38,8 +40,9 @@ class ExportConfig:
             has other classes or another input signature (see
             `kerascnn.export.layout.check_same_meaning`).
         quantize: TFLite only: one of `QUANTIZE_MODES`.
-        output: TFLite only: file path; default
-            `<base_dir>/<name>/<name>[-<quantize>].tflite`.
+        output: TFLite and ONNX: file path; OpenVINO: folder path;
+            default `<base_dir>/<name>/<name>[-<quantize>].tflite`,
+            `<base_dir>/<name>/<name>.onnx`, `<base_dir>/<name>/openvino/`.
         calibration_examples: int8 only: training examples to calibrate on.
         verify: compare with Keras before anything is written.
         verify_examples: test examples to compare on.
@@ -58,6 +61,10 @@ class ExportConfig:
             `"auto"`: per tensor when it stays within `max_accuracy_drop`
             on the verification examples, else per channel (per channel
             without verification).
+        model_card: write `MODEL_CARD.md` and `model_card.json` into
+            `<base_dir>/<name>/` (updated by every export of the model).
+        command: the command line the card records as the producer;
+            default: the equivalent `kerascnn export` call.
     """
 
     format: str = "saved_model"
@@ -78,6 +85,8 @@ class ExportConfig:
     allow_flex: bool = False
     allow_synthetic: bool = False
     int8_granularity: str = "auto"
+    model_card: bool = True
+    command: str = None
 
     def validate(self):
         """Raises `ExportError` on settings no export could use.
@@ -104,14 +113,23 @@ class ExportConfig:
         return self
 
     def _check_format_options(self):
-        if self.format == "saved_model":
+        if self.format != "tflite":
             used = [n for n in _TFLITE_ONLY if _set(self, n)]
+            if self.max_length is not None:
+                used.append("max_length")
             if used:
                 received = ", ".join(f"{n}={getattr(self, n)!r}" for n in used)
                 raise ExportError(
-                    "`quantize`, `int8_io` and `output` apply to "
-                    f"format='tflite' (--tflite) only. Received: {received}"
+                    "`quantize`, `int8_io` and `max_length` apply to "
+                    f"format='tflite' (--tflite) only. Received: "
+                    f"format={self.format!r}, {received}"
                 )
+        if self.format == "saved_model" and self.output:
+            raise ExportError(
+                "`output` applies to the tflite, onnx and openvino formats "
+                "(a SavedModel goes to <base_dir>/<name>/<version>/). "
+                f"Received: output={self.output!r}"
+            )
         if self.version is not None:
             if self.format != "saved_model":
                 raise ExportError(
@@ -136,6 +154,17 @@ class ExportConfig:
             return os.fspath(self.output)
         suffix = "" if self.quantize == "none" else f"-{self.quantize}"
         return os.path.join(self.model_dir(name), f"{name}{suffix}.tflite")
+
+    def artifact_path(self, name):
+        """Where a file format goes: `output`, else its default beside
+        the versions (see `output`)."""
+        if self.format == "tflite":
+            return self.tflite_path(name)
+        if self.output:
+            return os.fspath(self.output)
+        if self.format == "onnx":
+            return os.path.join(self.model_dir(name), f"{name}.onnx")
+        return os.path.join(self.model_dir(name), "openvino")
 
     def to_dict(self):
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))

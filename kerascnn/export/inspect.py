@@ -5,9 +5,12 @@
     >>> print(format_text(info))
 
 Works on a SavedModel folder (a version folder, or a model folder whose
-highest version is taken) and on a `.tflite` file. Metadata comes from
-`assets/kerascnn_metadata.json` (SavedModel) or the flatbuffer entry
-`kerascnn_metadata`, falling back to the sidecar `<file>.tflite.json`.
+highest version is taken), a `.tflite` or `.onnx` file and an OpenVINO IR
+(its `.xml`, or the folder holding it). Metadata comes from
+`assets/kerascnn_metadata.json` (SavedModel), the flatbuffer entry
+`kerascnn_metadata` (falling back to the sidecar `<file>.tflite.json`),
+the ONNX `metadata_props` or the IR's runtime info. The model card
+(`model_card.json` beside the versions) is added as `model_card`.
 """
 
 import json
@@ -15,6 +18,8 @@ import os
 
 from kerascnn.errors import ExportError
 from kerascnn.export import layout
+from kerascnn.export import model_card as _model_card
+from kerascnn.export import optional as _optional
 from kerascnn.export import tflite as _tflite
 
 METADATA_KEYS = (
@@ -27,6 +32,8 @@ METADATA_KEYS = (
     "kerascnn_version",
     "max_length",
     "tflite",
+    "onnx",
+    "openvino",
 )
 
 
@@ -114,17 +121,126 @@ def inspect_tflite(path):
     }
 
 
-def inspect_artifact(path):
-    """Dispatches on the path: a `.tflite` file or a SavedModel folder."""
-    path = os.fspath(path)
+def _onnx_tensor(value):
+    import onnx
+
+    kind = value.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in kind.shape.dim]
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(kind.elem_type).name
+    return {"name": value.name, "dtype": dtype, "shape": dims}
+
+
+def inspect_onnx(path):
+    """Inputs, outputs, opset and metadata of an `.onnx` file."""
+    _optional.require("onnx")
+    import onnx
+
+    from kerascnn.export import onnx as _onnx
+
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as e:
+        raise ExportError(f"Cannot read ONNX file {path!r}: {e}") from None
+    return {
+        "format": "onnx",
+        "path": path,
+        "size_bytes": len(data),
+        "opset": _onnx.opset_of(data),
+        "signatures": {
+            "serving_default": {
+                "inputs": [_onnx_tensor(v) for v in proto.graph.input],
+                "outputs": [_onnx_tensor(v) for v in proto.graph.output],
+            }
+        },
+        "metadata": _onnx.read_metadata(data),
+    }
+
+
+def _openvino_tensor(port):
+    shape = port.get_partial_shape()
+    dims = [d.get_length() if d.is_static else None for d in shape]
+    return {
+        "name": port.get_any_name(),
+        "dtype": port.get_element_type().get_type_name(),
+        "shape": dims,
+    }
+
+
+def _openvino_xml(path):
+    if path.endswith(".xml"):
+        return path
+    found = sorted(f for f in os.listdir(path) if f.endswith(".xml"))
+    return os.path.join(path, found[0]) if found else None
+
+
+def inspect_openvino(path):
+    """Inputs, outputs and metadata of an OpenVINO IR (`.xml` or folder)."""
+    _optional.require("openvino")
+    import openvino as ov
+
+    from kerascnn.export import openvino as _openvino
+
+    xml = _openvino_xml(path)
+    try:
+        model = ov.Core().read_model(xml)
+    except Exception as e:
+        raise ExportError(f"Cannot read OpenVINO IR {xml!r}: {e}") from None
+    return {
+        "format": "openvino",
+        "path": xml,
+        "size_bytes": _openvino.folder_size(os.path.dirname(xml)),
+        "signatures": {
+            "serving_default": {
+                "inputs": [_openvino_tensor(p) for p in model.inputs],
+                "outputs": [_openvino_tensor(p) for p in model.outputs],
+            }
+        },
+        "metadata": _openvino.read_metadata(xml),
+    }
+
+
+def _find_card(path):
+    """`(card dict, MODEL_CARD.md path)` beside the artifact, or `None`."""
+    here = path if os.path.isdir(path) else os.path.dirname(path)
+    for folder in (here, os.path.dirname(os.path.abspath(here))):
+        card = _model_card.read(folder)
+        if card is not None:
+            return card, os.path.join(folder, _model_card.CARD_MARKDOWN)
+    return None
+
+
+def _inspect_by_kind(path):
     if os.path.isfile(path) and path.endswith(".tflite"):
         return inspect_tflite(path)
+    if os.path.isfile(path) and path.endswith(".onnx"):
+        return inspect_onnx(path)
+    if (os.path.isfile(path) and path.endswith(".xml")) or (
+        os.path.isdir(path)
+        and not layout.is_saved_model(path)
+        and not layout.list_versions(path)
+        and _openvino_xml(path)
+    ):
+        return inspect_openvino(path)
     if os.path.isdir(path):
         return inspect_saved_model(path)
     raise ExportError(
-        f"{path!r} is not an exported model: expected a SavedModel folder "
-        "or a .tflite file."
+        f"{path!r} is not an exported model: expected a SavedModel folder, "
+        "a .tflite or .onnx file, or an OpenVINO IR (.xml)."
     )
+
+
+def inspect_artifact(path):
+    """Dispatches on the path: SavedModel folder, `.tflite`, `.onnx` or
+    OpenVINO IR; adds the model card found beside it."""
+    path = os.fspath(path)
+    info = _inspect_by_kind(path)
+    found = _find_card(path)
+    if found is not None:
+        info["model_card"], info["model_card_path"] = found
+    return info
 
 
 def _shape(shape):
@@ -166,6 +282,8 @@ def format_text(info, all_tensors=False):
         )
         if all_tensors:
             lines += [_tensor_line(t) for t in info["tensors"]]
+    if info.get("opset"):
+        lines.append(f"opset: {info['opset']}")
     meta = info.get("metadata")
     if meta is None:
         lines.append("metadata: none (not exported by kerascnn?)")
@@ -174,4 +292,48 @@ def format_text(info, all_tensors=False):
         for key in METADATA_KEYS:
             if meta.get(key) not in (None, [], {}, ""):
                 lines.append(f"  {key}: {json.dumps(meta[key])}")
+    if info.get("model_card"):
+        lines += format_card(info["model_card"], info["model_card_path"])
     return "\n".join(lines)
+
+
+def _percent(value):
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def format_card(card, path):
+    """The model card's headline figures, a few lines for `inspect`."""
+    m, d = card["model"], card["dataset"]
+    macs = "-" if m.get("macs") is None else f"{m['macs']:,}"
+    lines = [
+        f"model card: {path}",
+        f"  model: {m['name']} ({m.get('parameters', 0):,} parameters, "
+        f"{macs} MACs); {m.get('reference') or 'no reference'}",
+        f"  data: {d['name']} splits {json.dumps(d.get('split_sizes'))}",
+    ]
+    metrics = card.get("test_metrics") or {}
+    shown = [
+        f"{k} {metrics[k]:.4f}"
+        for k in ("accuracy", "slot_f1", "intent_accuracy")
+        if isinstance(metrics.get(k), float)
+    ]
+    if shown:
+        lines.append(
+            f"  test: {', '.join(shown)} "
+            f"({metrics.get('num_examples', '?')} examples)"
+        )
+    lines.append("  exports:")
+    for label, e in sorted(card["exports"].items()):
+        figures = "not verified"
+        if e.get("verified"):
+            score = e.get("slot_f1")
+            name = "span F1" if score is not None else "accuracy"
+            score = e.get("accuracy") if score is None else score
+            figures = (
+                f"max diff {e['max_abs_diff']:.2e}, {name} "
+                f"{_percent(score)} on {e.get('verified_on')}"
+            )
+        lines.append(
+            f"    {label}: {e['path']} ({e['size_bytes']:,} bytes); {figures}"
+        )
+    return lines

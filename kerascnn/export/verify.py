@@ -220,6 +220,74 @@ def tflite_runner(tflite_bytes, num_threads=None):
     return run
 
 
+def _named_outputs(out):
+    """`(main probabilities, intent probabilities or None)` of the
+    `named_io` outputs of an ONNX file or OpenVINO IR."""
+    main = out.get("probabilities", out.get("tag_probabilities"))
+    return main, out.get("intent_probabilities")
+
+
+def _runtime_error(runtime, error):
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return ExportError(
+        f"Verification failed: {runtime} cannot load the converted model "
+        f"({type(error).__name__}: {first}); nothing was written."
+    )
+
+
+def onnx_runner(onnx_bytes, num_threads=None):
+    """Runs batches through `onnxruntime.InferenceSession` (CPU)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = int(num_threads)
+    try:
+        session = ort.InferenceSession(
+            bytes(onnx_bytes), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # InvalidGraph, NotImplemented, ...
+        raise _runtime_error("ONNX Runtime", e) from None
+    (feed,) = session.get_inputs()
+    dtype = np.int32 if "int" in feed.type else np.float32
+    names = [o.name for o in session.get_outputs()]
+
+    def run(x):
+        values = session.run(names, {feed.name: np.asarray(x, dtype)})
+        return _named_outputs(dict(zip(names, values)))
+
+    run.session = session
+    return run
+
+
+def openvino_runner(xml, num_threads=None):
+    """Runs batches through `openvino.Core().compile_model` (CPU, f32)."""
+    import numpy as np
+
+    from kerascnn.export import openvino as _openvino
+
+    try:
+        compiled = _openvino.compile_model(xml, num_threads)
+    except Exception as e:
+        raise _runtime_error("OpenVINO", e) from None
+    (feed,) = compiled.inputs
+    dtype = np.int32 if feed.get_element_type().is_integral() else np.float32
+    request = compiled.create_infer_request()
+
+    def run(x):
+        results = request.infer({0: np.asarray(x, dtype)})
+        out = {}
+        for port, value in results.items():
+            for name in port.get_names():
+                out[name] = np.array(value)
+        return _named_outputs(out)
+
+    run.compiled = compiled
+    return run
+
+
 # === Measuring ===
 
 

@@ -60,8 +60,10 @@ def test_alexnet_saved_model_and_tflite(
     assert lite.verification.artifact.max_diff <= 1e-3
     assert sorted(os.listdir(tmp_path / "alexnet")) == [
         "1",
+        "MODEL_CARD.md",
         "alexnet.tflite",
         "alexnet.tflite.json",
+        "model_card.json",
     ]
     builtin, custom = tflite_ops(lite.path)
     assert custom == []  # LRN has a builtin TFLite kernel: no Flex

@@ -228,7 +228,12 @@ def test_next_version_and_existing_version(lenet_run, tmp_path):
         lenet_run, base_dir=tmp_path, version=2, overwrite=True, verify=False
     )
     assert again.path == second.path
-    assert sorted(os.listdir(tmp_path / "lenet")) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "lenet")) == [
+        "1",
+        "2",
+        "MODEL_CARD.md",
+        "model_card.json",
+    ]
 
 
 def test_failed_write_leaves_nothing(lenet_run, tmp_path, monkeypatch):
@@ -261,9 +266,9 @@ def test_failed_verification_leaves_nothing(
     "kwargs, message",
     [
         (
-            {"format": "onnx"},
-            "`format` must be one of 'saved_model', 'tflite'. "
-            "Received: format='onnx'",
+            {"format": "pytorch"},
+            "`format` must be one of 'saved_model', 'tflite', 'onnx', "
+            "'openvino'. Received: format='pytorch'",
         ),
         (
             {"format": "tflite", "quantize": "int4"},
@@ -272,9 +277,21 @@ def test_failed_verification_leaves_nothing(
         ),
         (
             {"quantize": "int8"},
-            "`quantize`, `int8_io` and `output` apply to "
+            "`quantize`, `int8_io` and `max_length` apply to "
             "format='tflite' (--tflite) only. "
-            "Received: quantize='int8'",
+            "Received: format='saved_model', quantize='int8'",
+        ),
+        (
+            {"format": "onnx", "max_length": 32},
+            "`quantize`, `int8_io` and `max_length` apply to "
+            "format='tflite' (--tflite) only. "
+            "Received: format='onnx', max_length=32",
+        ),
+        (
+            {"output": "x.onnx"},
+            "`output` applies to the tflite, onnx and openvino formats (a "
+            "SavedModel goes to <base_dir>/<name>/<version>/). "
+            "Received: output='x.onnx'",
         ),
         (
             {"version": "v0.1"},
