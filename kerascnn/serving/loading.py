@@ -42,6 +42,9 @@ class LoadedVersion:
         signatures: `{key: layout.Signature}`.
         metadata: our metadata JSON, or `None`.
         module: the loaded object; kept so its variables stay alive.
+        signature_defs: `{key: SignatureDef proto}` as the SavedModel
+            stores them (graph tensor names, method names), which is what
+            TF Serving's metadata answers show.
     """
 
     name: str
@@ -50,6 +53,34 @@ class LoadedVersion:
     signatures: dict
     metadata: dict = None
     module: object = None
+    signature_defs: dict = dataclasses.field(default_factory=dict)
+
+    def method_name(self, key):
+        """The signature's `method_name` (predict when not recorded)."""
+        proto = self.signature_defs.get(key)
+        return (proto.method_name if proto is not None else "") or (
+            handlers.PREDICT_METHOD
+        )
+
+
+def read_signature_defs(path):
+    """`{key: SignatureDef}` of the serving meta graph of a SavedModel."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    binary = os.path.join(path, layout.SAVED_MODEL_FILE)
+    if os.path.isfile(binary):
+        with open(binary, "rb") as f:
+            saved_model.ParseFromString(f.read())
+    else:
+        with open(os.path.join(path, "saved_model.pbtxt")) as f:
+            text_format.Parse(f.read(), saved_model)
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    graphs = saved_model.meta_graphs
+    return dict(graphs[0].signature_def) if graphs else {}
 
 
 def _error_code(error):
@@ -88,6 +119,7 @@ def load_version(name, version, path):
     try:
         module = tf.saved_model.load(path)
         signatures = layout.signatures_of(module)
+        signature_defs = read_signature_defs(path)
     except Exception as e:  # a corrupt folder must not stop the others
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         error = ServingError(f"Cannot load SavedModel {path!r}: {first}")
@@ -100,6 +132,7 @@ def load_version(name, version, path):
         signatures,
         layout.read_metadata(path),
         module,
+        signature_defs,
     )
     warm_up(loaded)
     return loaded
