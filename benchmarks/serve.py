@@ -3,6 +3,14 @@
     python benchmarks/serve.py [--lenet saved_models/lenet]
         [--tagger saved_models/slot_tagger] [--connections 1,8,32,64,256]
         [--requests 2000] [--client hey|python] [--out results.json]
+    python benchmarks/serve.py --reloads 100 [--lenet saved_models/lenet]
+
+`--reloads N` measures memory instead: one `kerascnn serve` process
+polls a copy of the LeNet model folder; N times a new version folder
+(a copy of the newest) is published, the server loads it, warms it,
+serves it (one request answered by the new version) and unloads the old
+one. Prints the server's RSS (`VmRSS`) after reload 1, 10, 25, 50 and N,
+and the growth from reload 10 to N (goal: under 50 MB).
 
 Starts two `kerascnn serve` processes on free 127.0.0.1 ports, one with
 batching off and one with it on, and drives them with a real load
@@ -240,6 +248,90 @@ def run_python(url, body, connections, requests, max_seconds):
 # === Main ===
 
 
+# === RSS over hot reloads ===
+
+
+def rss_mb(pid):
+    """Resident set size of a process, in MB (from /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _serving_version(url, model):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/v1/models/{model}", timeout=30) as r:
+        states = json.load(r)["model_version_status"]
+    return [int(s["version"]) for s in states if s["state"] == "AVAILABLE"]
+
+
+def reload_rss(lenet_dir, data_dir, reloads, timeout=120):
+    """RSS of a `kerascnn serve` process across `reloads` hot reloads."""
+    import urllib.request
+
+    digit = mnist_digit(data_dir).encode()
+    work = tempfile.mkdtemp(prefix="kerascnn-reloads-")
+    model_dir = os.path.join(work, "lenet")
+    first = max(int(v) for v in os.listdir(lenet_dir) if v.isdigit())
+    shutil.copytree(
+        os.path.join(lenet_dir, str(first)), os.path.join(model_dir, "1")
+    )
+    command = [
+        sys.executable, "-m", "cli.main", "serve", "-m", model_dir,
+        "--port", "0", "--rest-api-port", "0", "--no-ui",
+        "--file-system-poll-wait-seconds", "0.2",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    samples = {}
+    try:
+        for line in process.stdout:
+            if line.startswith("Serving on "):
+                url = line.split()[2].split("/v1/")[0]
+                break
+        else:
+            raise RuntimeError("server did not start")
+        samples[0] = rss_mb(process.pid)
+        for version in range(2, reloads + 2):
+            shutil.copytree(
+                os.path.join(model_dir, str(version - 1)),
+                os.path.join(model_dir, f".tmp-{version}"),
+            )
+            os.rename(
+                os.path.join(model_dir, f".tmp-{version}"),
+                os.path.join(model_dir, str(version)),
+            )
+            deadline = time.monotonic() + timeout
+            while _serving_version(url, "lenet") != [version]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"version {version} did not load")
+                time.sleep(0.05)
+            request = urllib.request.Request(
+                f"{url}/v1/models/lenet/versions/{version}:predict", digit
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                json.load(response)
+            shutil.rmtree(os.path.join(model_dir, str(version - 1)))
+            samples[version - 1] = rss_mb(process.pid)
+    finally:
+        stop_server(process)
+        shutil.rmtree(work, ignore_errors=True)
+    marks = sorted({1, 10, 25, 50, reloads} & set(samples))
+    return {
+        "reloads": reloads,
+        "rss_mb_at_start": round(samples[0], 1),
+        "rss_mb_after": {str(k): round(samples[k], 1) for k in marks},
+        "growth_mb_10_to_last": round(samples[reloads] - samples[10], 1)
+        if reloads >= 10
+        else None,
+        "cpu": cpu_info(),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -263,9 +355,20 @@ def main(argv=None):
         "--server-args", default="", help="Extra flags for the batching server."
     )
     parser.add_argument("--out", default=None, help="Also write JSON here.")
+    parser.add_argument(
+        "--reloads", type=int, default=0,
+        help="Measure RSS over this many hot reloads instead of load.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
+    if args.reloads:
+        result = reload_rss(args.lenet, args.data_dir, args.reloads)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=1)
+        return
     client = args.client or ("hey" if shutil.which("hey") else "python")
     load = run_hey if client == "hey" else run_python
     levels = [int(c) for c in args.connections.split(",")]

@@ -3,10 +3,10 @@
 The REST codec (`handlers`) and the gRPC service both end here, so a value
 is accepted or refused by one set of rules: dtype kinds that convert
 without loss (TF Serving rejects `3.0` for an integer input), rectangular
-nesting, and `{"b64": ...}` for bytes. Shapes are not refused here: as in
-TF Serving, TensorFlow judges the shapes it can run (a TF1 graph takes
-`[2, 3, 4]` for an `x` of static shape `(-1, 1)`); `shape_mismatch`
-words the 400 when it cannot.
+nesting, and `{"b64": ...}` for bytes. Shapes are checked apart
+(`check_shapes`), because a TF1 graph model lets TensorFlow judge them,
+as TF Serving does (it takes `[2, 3, 4]` for an `x` of static shape
+`(-1, 1)`).
 """
 
 import base64
@@ -70,6 +70,18 @@ def fits(shape, spec_shape):
     return len(shape) == len(expected) and all(
         e is None or int(e) == d for e, d in zip(expected, shape)
     )
+
+
+def check_shapes(signature, feeds):
+    """`BadRequest` unless every feed fits its input's rank and fixed
+    dimensions."""
+    for name, array in feeds.items():
+        spec = signature.inputs.get(name)
+        if spec is None:
+            continue
+        mismatch = shape_mismatch(name, np.shape(array), spec.shape)
+        if mismatch:
+            raise BadRequest(mismatch + ".")
 
 
 def shape_mismatch(name, shape, spec_shape):

@@ -372,6 +372,7 @@ class ModelServer:
             loaded = self.get(name, version, label)
             signature = self._signature(loaded, signature_name)
             feeds = arrays.check_arrays(signature, inputs)
+            loaded.check_shapes(signature, feeds)
             outputs = self._wait(loaded, signature, feeds, timeout)
             code = 200
             return PredictResult(name, loaded.version, key, outputs)
@@ -391,6 +392,7 @@ class ModelServer:
             loaded = self.get(name, version)
             signature = self._signature(loaded, signature_name)
             feeds = arrays.check_arrays(signature, inputs)
+            loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
             code = 200
             return PredictResult(name, loaded.version, key, outputs)
@@ -425,6 +427,7 @@ class ModelServer:
             signature, feeds, rows = handlers.parse_predict(
                 loaded.signatures, request
             )
+            loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
             answer = handlers.format_predict(outputs, rows)
             code = 200
@@ -440,7 +443,9 @@ class ModelServer:
     def _examples_task(self, method, name, serialized, version, label, key):
         loaded = self.get(name, version, label)
         signature = inference.check_signature(loaded, key, method)
-        return loaded, signature, inference.examples_feed(serialized)
+        feeds = inference.examples_feed(serialized)
+        loaded.check_shapes(signature, feeds)
+        return loaded, signature, feeds
 
     def _examples_result(self, method, loaded, key, outputs, count):
         if method == "classify":

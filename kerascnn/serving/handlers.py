@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover (orjson is in install_requires)
 from kerascnn.export.layout import Signature, signatures_of
 from kerascnn.serving.arrays import (
     check_keys,
+    check_shapes,
     is_b64,
     shape_mismatch,
     to_array,
@@ -293,10 +294,11 @@ def _columns(signature, inputs):
 def run_signature(signature, feeds):
     """Calls the signature; returns `{output name: np.ndarray}`.
 
-    TensorFlow judges the shapes: a shape it cannot run (or an
-    undecodable image, say) is the client's fault and becomes
-    `BadRequest`, naming the input whose shape does not fit the
-    signature when there is one, and TF's first line.
+    Callers check shapes first (`LoadedVersion.check_shapes`). What
+    TensorFlow refuses (a TF1 graph fed a shape it cannot run, an
+    undecodable image) is the client's fault and becomes `BadRequest`,
+    naming the input whose shape does not fit the signature when there
+    is one, and TF's first line.
     """
     import tensorflow as tf
 
@@ -384,9 +386,13 @@ def format_predict(outputs, row_format):
 
 
 def predict(signatures, body):
-    """The whole `:predict` round trip on a raw body; returns a JSON dict."""
+    """The whole `:predict` round trip on a raw body; returns a JSON dict.
+
+    Shapes must fit the signature (`arrays.check_shapes`).
+    """
     request = parse_json(body)
     signature, feeds, row_format = parse_predict(signatures, request)
+    check_shapes(signature, feeds)
     return format_predict(run_signature(signature, feeds), row_format)
 
 

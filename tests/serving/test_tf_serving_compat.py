@@ -453,3 +453,92 @@ def test_label_on_an_unloaded_version_needs_the_opt_in(model_dir, tmp_path):
         status, answer = ms.handle("GET", "/v1/models/hp2/labels/canary")
         assert status == 200
         assert answer["model_version_status"][0]["version"] == "124"
+
+
+# === TF2 SavedModels, as test_tf_saved_model_save* ===
+
+
+def _grpc_predict_x(model_server, signature_name=""):
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    server = GrpcServer(model_server, "127.0.0.1", 0).start()
+    try:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "default"
+        request.model_spec.signature_name = signature_name
+        request.inputs["x"].dtype = types_pb2.DT_FLOAT
+        request.inputs["x"].float_val.append(2.0)
+        request.inputs["x"].tensor_shape.dim.add().size = 1
+        channel = grpc.insecure_channel(server.address)
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        return prediction_service_pb2_grpc.PredictionServiceStub(
+            channel
+        ).Predict(request, 10.0)
+    finally:
+        server.stop(0)
+
+
+def test_tf2_saved_model_with_unknown_rank_input(tmp_path):
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint()
+    root.v1, root.v2 = tf.Variable(3.0), tf.Variable(2.0)
+    root.f = tf.function(lambda x: {"y": root.v1 * root.v2 * x})
+    function = root.f.get_concrete_function(tf.TensorSpec(None, tf.float32))
+    tf.saved_model.save(root, str(tmp_path / "00000123"), function)
+    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+        result = _grpc_predict_x(ms)
+        assert list(result.outputs["y"].float_val) == [12.0]
+        assert result.model_spec.version.value == 123
+        status, answer = ms.handle("GET", "/v1/models/default/metadata")
+        x = answer["metadata"]["signature_def"]["signature_def"][
+            "serving_default"
+        ]["inputs"]["x"]
+        assert x["tensor_shape"] == {"dim": [], "unknown_rank": True}
+        assert x["name"] == "serving_default_x:0"
+
+
+def test_tf2_saved_model_with_two_signatures(tmp_path):
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint()
+    spec = [tf.TensorSpec(None, tf.float32)]
+    root.f = tf.function(lambda x: {"y": 1.0 + 0 * x}, input_signature=spec)
+    root.g = tf.function(lambda x: {"y": 2.0 + 0 * x}, input_signature=spec)
+    tf.saved_model.save(
+        root,
+        str(tmp_path / "00000123"),
+        signatures={"serving_default": root.f, "custom_signature_key": root.g},
+    )
+    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+        custom = _grpc_predict_x(ms, "custom_signature_key")
+        assert list(custom.outputs["y"].float_val) == [2.0]
+        assert list(_grpc_predict_x(ms).outputs["y"].float_val) == [1.0]
+
+
+def test_tf2_function_refuses_shapes_it_was_not_traced_for(tmp_path):
+    """A TF2 function's declared shapes hold (running it on others can
+    abort the process in a kernel): a clear 400, and the server lives."""
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint()
+    root.f = tf.function(
+        lambda x: {"y": tf.reduce_sum(x, axis=-1)},
+        input_signature=[tf.TensorSpec((None, 2), tf.float32)],
+    )
+    tf.saved_model.save(root, str(tmp_path / "1"), root.f)
+    with ModelServer(tmp_path, model_name="m", poll_seconds=0) as ms:
+        status, answer = ms.handle(
+            "POST", "/v1/models/m:predict", b'{"instances": [1.0, 2.0]}'
+        )
+        assert status == 400
+        assert (
+            "input 'x' expects shape (-1, 2); received (2,)"
+            in (answer["error"])
+        )
+        status, answer = ms.handle(
+            "POST", "/v1/models/m:predict", b'{"instances": [[1.0, 2.0]]}'
+        )
+        assert (status, answer) == (200, {"predictions": [3.0]})
