@@ -4,6 +4,7 @@
         [--tagger saved_models/slot_tagger] [--connections 1,8,32,64,256]
         [--requests 2000] [--client hey|python] [--out results.json]
     python benchmarks/serve.py --reloads 100 [--lenet saved_models/lenet]
+    python benchmarks/serve.py --example-clients 10000 [--lenet ...]
 
 `--reloads N` measures memory instead: one `kerascnn serve` process
 polls a copy of the LeNet model folder; N times a new version folder
@@ -11,6 +12,12 @@ polls a copy of the LeNet model folder; N times a new version folder
 serves it (one request answered by the new version) and unloads the old
 one. Prints the server's RSS (`VmRSS`) after reload 1, 10, 25, 50 and N,
 and the growth from reload 10 to N (goal: under 50 MB).
+
+`--example-clients N` runs the logic of TF Serving's example clients on
+the first N real MNIST test digits against one `kerascnn serve`:
+`mnist_client.py` over gRPC (16 concurrent `Predict.future` calls,
+`float_val`, argmax) and `resnet_client.py` over REST (`{"b64": ...}`
+PNG bytes to `predict_images`), and prints each one's error rate.
 
 Starts two `kerascnn serve` processes on free 127.0.0.1 ports, one with
 batching off and one with it on, and drives them with a real load
@@ -332,6 +339,132 @@ def reload_rss(lenet_dir, data_dir, reloads, timeout=120):
     }
 
 
+# === TF Serving's example clients ===
+
+
+def _start_both(model_dir):
+    """`(process, grpc address, REST url)` of a batching server."""
+    command = [
+        sys.executable, "-m", "cli.main", "serve", "-m", model_dir,
+        "--model-name", "lenet",
+        "--port", "0", "--rest-api-port", "0", "--no-ui",
+        "--file-system-poll-wait-seconds", "0", "--enable-batching",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    address = None
+    for line in process.stdout:
+        if line.startswith("gRPC (TF Serving's API) on "):
+            address = line.rsplit(" ", 1)[1].strip()
+        if line.startswith("Serving on "):
+            return process, address, line.split()[2].split("/v1/")[0]
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def mnist_client_errors(address, images, labels, concurrency=16):
+    """mnist_client.py's loop: throttled `Predict.future` + callbacks."""
+    import threading
+
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(address)
+    )
+    state = {"error": 0, "done": 0, "active": 0}
+    condition = threading.Condition()
+
+    def callback(label):
+        def done(future):
+            wrong = True
+            if not future.exception():
+                scores = future.result().outputs["probabilities"].float_val
+                wrong = int(np.argmax(scores)) != label
+            with condition:
+                state["error"] += wrong
+                state["done"] += 1
+                state["active"] -= 1
+                condition.notify_all()
+
+        return done
+
+    for image, label in zip(images, labels):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "lenet"
+        request.inputs["images"].CopyFrom(
+            tf.make_tensor_proto(image, shape=[1, *image.shape])
+        )
+        with condition:
+            while state["active"] == concurrency:
+                condition.wait()
+            state["active"] += 1
+        stub.Predict.future(request, 30.0).add_done_callback(
+            callback(int(label))
+        )
+    with condition:
+        while state["done"] != len(labels):
+            condition.wait(timeout=60)
+    return state["error"] / len(labels)
+
+
+def resnet_client_rest_errors(url, pngs, labels):
+    """resnet_client.py's request: `{"instances": [{"b64": ...}]}`."""
+    import base64
+    import urllib.request
+
+    errors = 0
+    for png, label in zip(pngs, labels):
+        b64 = base64.b64encode(png).decode("utf-8")
+        body = (
+            f'{{"signature_name": "predict_images", '
+            f'"instances" : [{{"b64": "{b64}"}}]}}'
+        )
+        request = urllib.request.Request(
+            url + "/v1/models/lenet:predict", body.encode()
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            prediction = json.load(response)["predictions"][0]
+        errors += int(prediction["class_ids"] != int(label))
+    return errors / len(labels)
+
+
+def example_clients(lenet_dir, data_dir, count):
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.data import read_idx
+
+    root = os.path.join(data_dir, "mnist")
+    x = read_idx(os.path.join(root, "t10k-images-idx3-ubyte.gz"))[:count]
+    y = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte.gz"))[:count]
+    pngs = [tf.io.encode_png(d[..., None]).numpy() for d in x]
+    images = (x[..., None] / 255.0).astype(np.float32)
+    process, address, url = _start_both(lenet_dir)
+    try:
+        started = time.perf_counter()
+        grpc_error = mnist_client_errors(address, images, y)
+        grpc_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        rest_error = resnet_client_rest_errors(url, pngs, y)
+        rest_seconds = time.perf_counter() - started
+    finally:
+        stop_server(process)
+    return {
+        "digits": int(count),
+        "mnist_client_grpc_error_rate": grpc_error,
+        "resnet_client_rest_b64_error_rate": rest_error,
+        "seconds": {
+            "grpc": round(grpc_seconds, 1),
+            "rest": round(rest_seconds, 1),
+        },
+        "cpu": cpu_info(),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -359,11 +492,20 @@ def main(argv=None):
         "--reloads", type=int, default=0,
         help="Measure RSS over this many hot reloads instead of load.",
     )  # fmt: skip
+    parser.add_argument(
+        "--example-clients", type=int, default=0,
+        help="Run TF Serving's example clients on this many test digits.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
-    if args.reloads:
-        result = reload_rss(args.lenet, args.data_dir, args.reloads)
+    if args.reloads or args.example_clients:
+        if args.reloads:
+            result = reload_rss(args.lenet, args.data_dir, args.reloads)
+        else:
+            result = example_clients(
+                args.lenet, args.data_dir, args.example_clients
+            )
         print(json.dumps(result, indent=1))
         if args.out:
             with open(args.out, "w") as f:
