@@ -36,7 +36,11 @@ from aiohttp import web
 
 from kerascnn.serving import handlers
 from kerascnn.serving.core import ModelServer
-from kerascnn.serving.errors import PayloadTooLarge, ServingError
+from kerascnn.serving.errors import (
+    PayloadTooLarge,
+    RequestTimeout,
+    ServingError,
+)
 
 logger = logging.getLogger("kerascnn.serving")
 
@@ -46,6 +50,9 @@ LIVE_PATH = "/healthz"
 READY_PATH = "/readyz"
 MODEL_SERVER = web.AppKey("model_server", ModelServer)
 MAX_BODY = web.AppKey("max_body_bytes", int)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+BODY_TIMEOUT_SECONDS = 60.0
+IDLE_TIMEOUT_SECONDS = 75.0
 
 
 def json_response(status, answer):
@@ -66,6 +73,14 @@ async def json_errors(request, handler):
     """Every error, aiohttp's own included, as `{"error": ...}`."""
     try:
         return await handler(request)
+    except RequestTimeout as e:
+        # Answer, then close: no lingering on a body that never ends.
+        response = error_response(e)
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
+        return response
     except ServingError as e:
         return error_response(e)
     except web.HTTPException as e:
@@ -91,11 +106,19 @@ async def _read_body(request):
         raise PayloadTooLarge(
             f"Request body of {size} bytes is over the limit of {limit} bytes."
         )
+    seconds = request.app[BODY_TIMEOUT]
     try:
-        return await request.read()
+        async with asyncio.timeout(seconds):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(
             f"Request body is over the limit of {limit} bytes."
+        ) from None
+    except TimeoutError:
+        # A body slower than this, or shorter than its Content-Length.
+        raise RequestTimeout(
+            f"The request body did not arrive within {seconds:g} s "
+            f"({size} bytes announced)."
         ) from None
 
 
@@ -191,6 +214,7 @@ def make_app(
     max_body_bytes=MAX_BODY_BYTES,
     extra_routes=(),
     cors_allowed_origins=(),
+    body_timeout=BODY_TIMEOUT_SECONDS,
 ):
     """The aiohttp application serving `model_server`.
 
@@ -201,6 +225,8 @@ def make_app(
             add, e.g. a gRPC front end's try-it page.
         cors_allowed_origins: origins (or `"*"`) whose browsers may call
             the API; empty (the default) sends no CORS header.
+        body_timeout: seconds a request body may take to arrive (a slow
+            or lying client gets 408 after it).
 
     Returns:
         A `web.Application`, not yet started: more routes may be added.
@@ -213,6 +239,7 @@ def make_app(
     )
     app[MODEL_SERVER] = model_server
     app[MAX_BODY] = int(max_body_bytes)
+    app[BODY_TIMEOUT] = float(body_timeout)
     # TF Serving matches `(?i)/v1/.*`: every path there is its handler's.
     app.router.add_route("*", r"/{v1:[vV]1}/{tail:.*}", models_handler)
     app.router.add_get(METRICS_PATH, metrics_handler)
@@ -242,11 +269,18 @@ class ServingHTTPServer:
         shutdown_timeout=30.0,
         access_log=False,
         cors_allowed_origins=(),
+        idle_timeout=IDLE_TIMEOUT_SECONDS,
+        body_timeout=BODY_TIMEOUT_SECONDS,
     ):
         self.model_server = model_server
         self.app = make_app(
-            model_server, max_body_bytes, extra_routes, cors_allowed_origins
+            model_server,
+            max_body_bytes,
+            extra_routes,
+            cors_allowed_origins,
+            body_timeout,
         )
+        self.idle_timeout = float(idle_timeout)
         self.shutdown_timeout = shutdown_timeout
         self.access_log = access_log
         self.backlog = backlog
@@ -283,6 +317,10 @@ class ServingHTTPServer:
             self.app,
             access_log=logger if self.access_log else None,
             shutdown_timeout=self.shutdown_timeout,
+            # Also closes a connection whose request never completes (a
+            # client sending its headers byte by byte): aiohttp's own
+            # default would hold it for an hour.
+            keepalive_timeout=self.idle_timeout,
         )
         await runner.setup()
         site = web.SockSite(
@@ -359,6 +397,8 @@ def make_server(
     access_log=False,
     model_server=None,
     cors_allowed_origins=(),
+    idle_timeout=IDLE_TIMEOUT_SECONDS,
+    body_timeout=BODY_TIMEOUT_SECONDS,
     **model_server_kwargs,
 ):
     """Loads the models and binds an HTTP server (not yet serving).
@@ -375,6 +415,10 @@ def make_server(
         model_server: an existing `ModelServer` to serve instead.
         cors_allowed_origins: origins allowed to call from a browser
             (`"*"` for any); empty turns CORS off (the default).
+        idle_timeout: seconds before a connection that is idle, or whose
+            request headers never complete, is closed. Defaults to 75.
+        body_timeout: seconds a request body may take (408 after it).
+            Defaults to 60.
         **model_server_kwargs: passed to `ModelServer` (batching,
             max_queued_requests, request_timeout, model_name, ...).
 
@@ -401,6 +445,8 @@ def make_server(
             extra_routes=extra_routes,
             access_log=access_log,
             cors_allowed_origins=cors_allowed_origins,
+            idle_timeout=idle_timeout,
+            body_timeout=body_timeout,
         )
     except ServingError:
         model_server.close(timeout=1)

@@ -35,6 +35,12 @@ class MethodNotAllowed(ServingError):
     status = 405
 
 
+class RequestTimeout(ServingError):
+    """A request body that did not arrive in time (HTTP 408)."""
+
+    status = 408
+
+
 class PayloadTooLarge(ServingError):
     """A request body over the server's limit (HTTP 413)."""
 
