@@ -13,6 +13,14 @@ serves it (one request answered by the new version) and unloads the old
 one. Prints the server's RSS (`VmRSS`) after reload 1, 10, 25, 50 and N,
 and the growth from reload 10 to N (goal: under 50 MB).
 
+The load run also starts a bare aiohttp endpoint (`--bare-endpoint`: it
+only parses the same JSON into a float32 array and answers a fixed
+prediction) and times the exported LeNet in process at batch 1 and 32,
+so the summary gives kerascnn's throughput as a fraction of the limit
+on the same machine in the same run: LeNet (batching on, 32
+connections) / bare endpoint, and / `1 / (1/bare + 1/model at batch
+32)`.
+
 `--example-clients N` runs the logic of TF Serving's example clients on
 the first N real MNIST test digits against one `kerascnn serve`:
 `mnist_client.py` over gRPC (16 concurrent `Predict.future` calls,
@@ -339,6 +347,70 @@ def reload_rss(lenet_dir, data_dir, reloads, timeout=120):
     }
 
 
+# === The limit: a bare endpoint and the model alone ===
+
+
+def serve_bare():
+    """A bare aiohttp endpoint: JSON -> float32 array -> fixed answer."""
+    import numpy as np
+    import orjson
+    from aiohttp import web
+
+    answer = orjson.dumps({"predictions": [[0.1] * 10]})
+
+    async def predict(request):
+        body = orjson.loads(await request.read())
+        np.asarray(body["instances"], dtype=np.float32)
+        return web.Response(body=answer, content_type="application/json")
+
+    async def metrics(request):
+        return web.Response(text="")
+
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_post("/v1/models/{tail:.*}", predict)
+    app.router.add_get("/monitoring/prometheus/metrics", metrics)
+    sock = __import__("socket").create_server(("127.0.0.1", 0), backlog=1024)
+    port = sock.getsockname()[1]
+    print(f"Serving on http://127.0.0.1:{port}/v1/models/<name>", flush=True)
+    web.run_app(app, sock=sock, print=None, access_log=None)
+
+
+def start_bare():
+    command = [sys.executable, os.path.abspath(__file__), "--bare-endpoint"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    for line in process.stdout:
+        if line.startswith("Serving on "):
+            return process, line.split()[2].split("/v1/")[0]
+    process.kill()
+    raise RuntimeError("bare endpoint did not start")
+
+
+def model_rates(model_dir, data_dir, seconds=5.0):
+    """Images/s of the exported model in process at batch 1 and 32."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.data import read_idx
+
+    version = max(v for v in os.listdir(model_dir) if v.isdigit())
+    model = tf.saved_model.load(os.path.join(model_dir, version))
+    fn = model.signatures["serving_default"]
+    path = os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
+    x = (read_idx(path)[:32, ..., None] / 255.0).astype(np.float32)
+    rates = {}
+    for batch in (1, 32):
+        images = tf.constant(x[:batch])
+        fn(images=images)  # warm
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            fn(images=images)
+            count += batch
+        rates[batch] = round(count / (time.perf_counter() - started), 1)
+    return rates
+
+
 # === TF Serving's example clients ===
 
 
@@ -493,10 +565,17 @@ def main(argv=None):
         help="Measure RSS over this many hot reloads instead of load.",
     )  # fmt: skip
     parser.add_argument(
+        "--bare-endpoint", action="store_true",
+        help="Only run the bare aiohttp endpoint (used by the load run).",
+    )  # fmt: skip
+    parser.add_argument(
         "--example-clients", type=int, default=0,
         help="Run TF Serving's example clients on this many test digits.",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.bare_endpoint:
+        serve_bare()
+        return
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
     if args.reloads or args.example_clients:
@@ -539,9 +618,21 @@ def main(argv=None):
                 )  # fmt: skip
                 print(json.dumps(result), file=sys.stderr)
                 results.append(result)
+        process, url = start_bare()
+        try:
+            bare = measure(
+                load, url, "/v1/models/lenet:predict", digit, 32,
+                args.requests, args.max_seconds,
+            )  # fmt: skip
+        finally:
+            stop_server(process)
+        bare.update(model="bare", batching=None, connections=32)
+        print(json.dumps(bare), file=sys.stderr)
+        results.append(bare)
     finally:
         for process, _ in servers.values():
             stop_server(process)
+    rates = model_rates(args.lenet, args.data_dir)
 
     if args.tagger and os.path.isdir(args.tagger):
         sentence = atis_sentence(args.data_dir)
@@ -562,17 +653,18 @@ def main(argv=None):
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
 
-    print(json.dumps(report(results, client), indent=1))
+    answer = report(results, client, rates)
+    print(json.dumps(answer, indent=1))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(report(results, client), f, indent=1)
+            json.dump(answer, f, indent=1)
 
 
-def report(results, client):
-    def rate(batching, connections):
+def report(results, client, model_rates=None):
+    def rate(batching, connections, model="lenet"):
         for r in results:
             if (r["model"], r["batching"], r["connections"]) == (
-                "lenet", batching, connections,
+                model, batching, connections,
             ):  # fmt: skip
                 return r["req_per_s"]
         return None
@@ -590,6 +682,16 @@ def report(results, client):
         else None,
         "failed_total": sum(r["failed"] for r in results),
     }
+    bare = rate(None, 32, "bare")
+    if bare and on32:
+        summary["bare_endpoint_req_per_s_at_32"] = bare
+        summary["lenet_on_vs_bare_at_32"] = round(on32 / bare, 2)
+    if model_rates:
+        summary["model_img_per_s"] = model_rates
+        if bare and on32:
+            limit = 1 / (1 / bare + 1 / model_rates[32])
+            summary["combined_limit_req_per_s"] = round(limit, 1)
+            summary["lenet_on_vs_combined_limit"] = round(on32 / limit, 2)
     return {
         "client": client,
         "cpu": cpu_info(),
