@@ -110,3 +110,30 @@ def test_oversized_header_is_refused_at_once(http):
     assert answer.split(b" ", 2)[1] in (b"400", b"431")
     assert time.monotonic() - started < 10
     assert _predict_ok(http)
+
+
+def test_malformed_grpc_message_is_an_error_not_a_crash(http):
+    import grpc
+
+    from kerascnn.serving.grpc_service import GrpcServer
+
+    server = GrpcServer(http.model_server, "127.0.0.1", 0).start()
+    try:
+        channel = grpc.insecure_channel(server.address)
+        predict = channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as error:
+            predict(b"\xff\xff\xff\xff not a protobuf", timeout=30)
+        assert error.value.code() in (
+            grpc.StatusCode.INTERNAL,
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+        assert time.monotonic() - started < 10
+        channel.close()
+    finally:
+        server.stop(0)
+    assert _predict_ok(http)
