@@ -3,6 +3,29 @@
     python benchmarks/serve.py [--lenet saved_models/lenet]
         [--tagger saved_models/slot_tagger] [--connections 1,8,32,64,256]
         [--requests 2000] [--client hey|python] [--out results.json]
+    python benchmarks/serve.py --reloads 100 [--lenet saved_models/lenet]
+    python benchmarks/serve.py --example-clients 10000 [--lenet ...]
+
+`--reloads N` measures memory instead: one `kerascnn serve` process
+polls a copy of the LeNet model folder; N times a new version folder
+(a copy of the newest) is published, the server loads it, warms it,
+serves it (one request answered by the new version) and unloads the old
+one. Prints the server's RSS (`VmRSS`) after reload 1, 10, 25, 50 and N,
+and the growth from reload 10 to N (goal: under 50 MB).
+
+The load run also starts a bare aiohttp endpoint (`--bare-endpoint`: it
+only parses the same JSON into a float32 array and answers a fixed
+prediction) and times the exported LeNet in process at batch 1 and 32,
+so the summary gives kerascnn's throughput as a fraction of the limit
+on the same machine in the same run: LeNet (batching on, 32
+connections) / bare endpoint, and / `1 / (1/bare + 1/model at batch
+32)`.
+
+`--example-clients N` runs the logic of TF Serving's example clients on
+the first N real MNIST test digits against one `kerascnn serve`:
+`mnist_client.py` over gRPC (16 concurrent `Predict.future` calls,
+`float_val`, argmax) and `resnet_client.py` over REST (`{"b64": ...}`
+PNG bytes to `predict_images`), and prints each one's error rate.
 
 Starts two `kerascnn serve` processes on free 127.0.0.1 ports, one with
 batching off and one with it on, and drives them with a real load
@@ -240,6 +263,280 @@ def run_python(url, body, connections, requests, max_seconds):
 # === Main ===
 
 
+# === RSS over hot reloads ===
+
+
+def rss_mb(pid):
+    """Resident set size of a process, in MB (from /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _serving_version(url, model):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/v1/models/{model}", timeout=30) as r:
+        states = json.load(r)["model_version_status"]
+    return [int(s["version"]) for s in states if s["state"] == "AVAILABLE"]
+
+
+def reload_rss(lenet_dir, data_dir, reloads, timeout=120):
+    """RSS of a `kerascnn serve` process across `reloads` hot reloads."""
+    import urllib.request
+
+    digit = mnist_digit(data_dir).encode()
+    work = tempfile.mkdtemp(prefix="kerascnn-reloads-")
+    model_dir = os.path.join(work, "lenet")
+    first = max(int(v) for v in os.listdir(lenet_dir) if v.isdigit())
+    shutil.copytree(
+        os.path.join(lenet_dir, str(first)), os.path.join(model_dir, "1")
+    )
+    command = [
+        sys.executable, "-m", "cli.main", "serve", "-m", model_dir,
+        "--port", "0", "--rest-api-port", "0", "--no-ui",
+        "--file-system-poll-wait-seconds", "0.2",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    samples = {}
+    try:
+        for line in process.stdout:
+            if line.startswith("Serving on "):
+                url = line.split()[2].split("/v1/")[0]
+                break
+        else:
+            raise RuntimeError("server did not start")
+        samples[0] = rss_mb(process.pid)
+        for version in range(2, reloads + 2):
+            shutil.copytree(
+                os.path.join(model_dir, str(version - 1)),
+                os.path.join(model_dir, f".tmp-{version}"),
+            )
+            os.rename(
+                os.path.join(model_dir, f".tmp-{version}"),
+                os.path.join(model_dir, str(version)),
+            )
+            deadline = time.monotonic() + timeout
+            while _serving_version(url, "lenet") != [version]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"version {version} did not load")
+                time.sleep(0.05)
+            request = urllib.request.Request(
+                f"{url}/v1/models/lenet/versions/{version}:predict", digit
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                json.load(response)
+            shutil.rmtree(os.path.join(model_dir, str(version - 1)))
+            samples[version - 1] = rss_mb(process.pid)
+    finally:
+        stop_server(process)
+        shutil.rmtree(work, ignore_errors=True)
+    marks = sorted({1, 10, 25, 50, reloads} & set(samples))
+    return {
+        "reloads": reloads,
+        "rss_mb_at_start": round(samples[0], 1),
+        "rss_mb_after": {str(k): round(samples[k], 1) for k in marks},
+        "growth_mb_10_to_last": round(samples[reloads] - samples[10], 1)
+        if reloads >= 10
+        else None,
+        "cpu": cpu_info(),
+    }
+
+
+# === The limit: a bare endpoint and the model alone ===
+
+
+def serve_bare():
+    """A bare aiohttp endpoint: JSON -> float32 array -> fixed answer."""
+    import numpy as np
+    import orjson
+    from aiohttp import web
+
+    answer = orjson.dumps({"predictions": [[0.1] * 10]})
+
+    async def predict(request):
+        body = orjson.loads(await request.read())
+        np.asarray(body["instances"], dtype=np.float32)
+        return web.Response(body=answer, content_type="application/json")
+
+    async def metrics(request):
+        return web.Response(text="")
+
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_post("/v1/models/{tail:.*}", predict)
+    app.router.add_get("/monitoring/prometheus/metrics", metrics)
+    sock = __import__("socket").create_server(("127.0.0.1", 0), backlog=1024)
+    port = sock.getsockname()[1]
+    print(f"Serving on http://127.0.0.1:{port}/v1/models/<name>", flush=True)
+    web.run_app(app, sock=sock, print=None, access_log=None)
+
+
+def start_bare():
+    command = [sys.executable, os.path.abspath(__file__), "--bare-endpoint"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    for line in process.stdout:
+        if line.startswith("Serving on "):
+            return process, line.split()[2].split("/v1/")[0]
+    process.kill()
+    raise RuntimeError("bare endpoint did not start")
+
+
+def model_rates(model_dir, data_dir, seconds=5.0):
+    """Images/s of the exported model in process at batch 1 and 32."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.data import read_idx
+
+    version = max(v for v in os.listdir(model_dir) if v.isdigit())
+    model = tf.saved_model.load(os.path.join(model_dir, version))
+    fn = model.signatures["serving_default"]
+    path = os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
+    x = (read_idx(path)[:32, ..., None] / 255.0).astype(np.float32)
+    rates = {}
+    for batch in (1, 32):
+        images = tf.constant(x[:batch])
+        fn(images=images)  # warm
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            fn(images=images)
+            count += batch
+        rates[batch] = round(count / (time.perf_counter() - started), 1)
+    return rates
+
+
+# === TF Serving's example clients ===
+
+
+def _start_both(model_dir):
+    """`(process, grpc address, REST url)` of a batching server."""
+    command = [
+        sys.executable, "-m", "cli.main", "serve", "-m", model_dir,
+        "--model-name", "lenet",
+        "--port", "0", "--rest-api-port", "0", "--no-ui",
+        "--file-system-poll-wait-seconds", "0", "--enable-batching",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    address = None
+    for line in process.stdout:
+        if line.startswith("gRPC (TF Serving's API) on "):
+            address = line.rsplit(" ", 1)[1].strip()
+        if line.startswith("Serving on "):
+            return process, address, line.split()[2].split("/v1/")[0]
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def mnist_client_errors(address, images, labels, concurrency=16):
+    """mnist_client.py's loop: throttled `Predict.future` + callbacks."""
+    import threading
+
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(address)
+    )
+    state = {"error": 0, "done": 0, "active": 0}
+    condition = threading.Condition()
+
+    def callback(label):
+        def done(future):
+            wrong = True
+            if not future.exception():
+                scores = future.result().outputs["probabilities"].float_val
+                wrong = int(np.argmax(scores)) != label
+            with condition:
+                state["error"] += wrong
+                state["done"] += 1
+                state["active"] -= 1
+                condition.notify_all()
+
+        return done
+
+    for image, label in zip(images, labels):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "lenet"
+        request.inputs["images"].CopyFrom(
+            tf.make_tensor_proto(image, shape=[1, *image.shape])
+        )
+        with condition:
+            while state["active"] == concurrency:
+                condition.wait()
+            state["active"] += 1
+        stub.Predict.future(request, 30.0).add_done_callback(
+            callback(int(label))
+        )
+    with condition:
+        while state["done"] != len(labels):
+            condition.wait(timeout=60)
+    return state["error"] / len(labels)
+
+
+def resnet_client_rest_errors(url, pngs, labels):
+    """resnet_client.py's request: `{"instances": [{"b64": ...}]}`."""
+    import base64
+    import urllib.request
+
+    errors = 0
+    for png, label in zip(pngs, labels):
+        b64 = base64.b64encode(png).decode("utf-8")
+        body = (
+            f'{{"signature_name": "predict_images", '
+            f'"instances" : [{{"b64": "{b64}"}}]}}'
+        )
+        request = urllib.request.Request(
+            url + "/v1/models/lenet:predict", body.encode()
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            prediction = json.load(response)["predictions"][0]
+        errors += int(prediction["class_ids"] != int(label))
+    return errors / len(labels)
+
+
+def example_clients(lenet_dir, data_dir, count):
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.data import read_idx
+
+    root = os.path.join(data_dir, "mnist")
+    x = read_idx(os.path.join(root, "t10k-images-idx3-ubyte.gz"))[:count]
+    y = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte.gz"))[:count]
+    pngs = [tf.io.encode_png(d[..., None]).numpy() for d in x]
+    images = (x[..., None] / 255.0).astype(np.float32)
+    process, address, url = _start_both(lenet_dir)
+    try:
+        started = time.perf_counter()
+        grpc_error = mnist_client_errors(address, images, y)
+        grpc_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        rest_error = resnet_client_rest_errors(url, pngs, y)
+        rest_seconds = time.perf_counter() - started
+    finally:
+        stop_server(process)
+    return {
+        "digits": int(count),
+        "mnist_client_grpc_error_rate": grpc_error,
+        "resnet_client_rest_b64_error_rate": rest_error,
+        "seconds": {
+            "grpc": round(grpc_seconds, 1),
+            "rest": round(rest_seconds, 1),
+        },
+        "cpu": cpu_info(),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -263,9 +560,36 @@ def main(argv=None):
         "--server-args", default="", help="Extra flags for the batching server."
     )
     parser.add_argument("--out", default=None, help="Also write JSON here.")
+    parser.add_argument(
+        "--reloads", type=int, default=0,
+        help="Measure RSS over this many hot reloads instead of load.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bare-endpoint", action="store_true",
+        help="Only run the bare aiohttp endpoint (used by the load run).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--example-clients", type=int, default=0,
+        help="Run TF Serving's example clients on this many test digits.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.bare_endpoint:
+        serve_bare()
+        return
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
+    if args.reloads or args.example_clients:
+        if args.reloads:
+            result = reload_rss(args.lenet, args.data_dir, args.reloads)
+        else:
+            result = example_clients(
+                args.lenet, args.data_dir, args.example_clients
+            )
+        print(json.dumps(result, indent=1))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=1)
+        return
     client = args.client or ("hey" if shutil.which("hey") else "python")
     load = run_hey if client == "hey" else run_python
     levels = [int(c) for c in args.connections.split(",")]
@@ -294,9 +618,21 @@ def main(argv=None):
                 )  # fmt: skip
                 print(json.dumps(result), file=sys.stderr)
                 results.append(result)
+        process, url = start_bare()
+        try:
+            bare = measure(
+                load, url, "/v1/models/lenet:predict", digit, 32,
+                args.requests, args.max_seconds,
+            )  # fmt: skip
+        finally:
+            stop_server(process)
+        bare.update(model="bare", batching=None, connections=32)
+        print(json.dumps(bare), file=sys.stderr)
+        results.append(bare)
     finally:
         for process, _ in servers.values():
             stop_server(process)
+    rates = model_rates(args.lenet, args.data_dir)
 
     if args.tagger and os.path.isdir(args.tagger):
         sentence = atis_sentence(args.data_dir)
@@ -317,17 +653,18 @@ def main(argv=None):
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
 
-    print(json.dumps(report(results, client), indent=1))
+    answer = report(results, client, rates)
+    print(json.dumps(answer, indent=1))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(report(results, client), f, indent=1)
+            json.dump(answer, f, indent=1)
 
 
-def report(results, client):
-    def rate(batching, connections):
+def report(results, client, model_rates=None):
+    def rate(batching, connections, model="lenet"):
         for r in results:
             if (r["model"], r["batching"], r["connections"]) == (
-                "lenet", batching, connections,
+                model, batching, connections,
             ):  # fmt: skip
                 return r["req_per_s"]
         return None
@@ -345,6 +682,16 @@ def report(results, client):
         else None,
         "failed_total": sum(r["failed"] for r in results),
     }
+    bare = rate(None, 32, "bare")
+    if bare and on32:
+        summary["bare_endpoint_req_per_s_at_32"] = bare
+        summary["lenet_on_vs_bare_at_32"] = round(on32 / bare, 2)
+    if model_rates:
+        summary["model_img_per_s"] = model_rates
+        if bare and on32:
+            limit = 1 / (1 / bare + 1 / model_rates[32])
+            summary["combined_limit_req_per_s"] = round(limit, 1)
+            summary["lenet_on_vs_combined_limit"] = round(on32 / limit, 2)
     return {
         "client": client,
         "cpu": cpu_info(),

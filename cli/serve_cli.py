@@ -20,7 +20,13 @@ DEFAULT_BATCHING = False  # see benchmarks/README.md, "Serving"
 
 
 def _batching(
-    enable, parameters_file, max_batch_size, timeout_micros, threads, queued
+    enable,
+    parameters_file,
+    max_batch_size,
+    timeout_micros,
+    threads,
+    queued,
+    pad_value=None,
 ):
     from kerascnn.serving import BatchingParameters, read_batching_parameters
 
@@ -29,6 +35,7 @@ def _batching(
         "batch_timeout_micros": timeout_micros,
         "num_batch_threads": threads,
         "max_enqueued_batches": queued,
+        "pad_value": pad_value,
     }
     if parameters_file:
         return read_batching_parameters(parameters_file, **overrides)
@@ -179,6 +186,39 @@ def _batching(
     help="Wait between those retries.",
 )
 @click.option(
+    "--grpc-max-message-bytes",
+    type=click.IntRange(min=1),
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Largest gRPC request or response (gRPC's own 4 MB default is "
+    "too small for image batches).",
+)
+@click.option(
+    "--enable-serialization-as-tensor-content",
+    is_flag=True,
+    help="gRPC outputs in tensor_content instead of float_val, int64_val, "
+    "... (TF Serving's flag of that name).",
+)
+@click.option(
+    "--allow-version-labels-for-unavailable-models",
+    is_flag=True,
+    help="Let a version label of --model-config-file name a version that "
+    "is not loaded yet (TF Serving's flag of that name).",
+)
+@click.option(
+    "--cors-allowed-origins",
+    default="",
+    help="Comma-separated origins (or '*') whose browsers may call the "
+    "REST API; empty (the default) sends no CORS headers.",
+)
+@click.option(
+    "--pad-value",
+    type=float,
+    default=None,
+    help="Value that pads variable-length inputs when batching "
+    "(pad_variable_length_inputs).  [default: 0]",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, help="Log every request to stderr."
 )
 def serve_command(
@@ -202,19 +242,29 @@ def serve_command(
     request_timeout_seconds,
     max_num_load_retries,
     load_retry_interval_micros,
+    grpc_max_message_bytes,
+    enable_serialization_as_tensor_content,
+    allow_version_labels_for_unavailable_models,
+    cors_allowed_origins,
+    pad_value,
     verbose,
 ):
     """Serve every model under --model-base-path until SIGTERM / Ctrl-C.
 
     \b
-    Speaks TensorFlow Serving's REST API, so its clients work unchanged:
+    Speaks TensorFlow Serving's REST API, so its clients work unchanged
+    (/labels/<label> may replace /versions/<v>):
       GET  /v1/models/<name>[/versions/<v>]            status
       GET  /v1/models/<name>[/versions/<v>]/metadata   signatures
       POST /v1/models/<name>[/versions/<v>]:predict    instances / inputs
+      POST /v1/models/<name>[/versions/<v>]:classify   examples
+      POST /v1/models/<name>[/versions/<v>]:regress    examples
       GET  /monitoring/prometheus/metrics              Prometheus metrics
+      GET  /healthz, /readyz                           liveness, readiness
       GET  /                                           try-it page
-    and its gRPC API on --port: PredictionService (Predict,
-    GetModelMetadata) and ModelService (GetModelStatus).
+    and its gRPC API on --port: PredictionService (Predict, Classify,
+    Regress, MultiInference, GetModelMetadata) and ModelService
+    (GetModelStatus).
     Requests without a version use the highest one. A 503 answer means
     the model's queue is full: retry after a short back-off.
     """
@@ -237,6 +287,7 @@ def serve_command(
             batch_timeout_micros,
             num_batch_threads,
             max_enqueued_batches,
+            pad_value,
         )
         options = dict(
             version_policy="all" if all_versions else "latest",
@@ -247,6 +298,9 @@ def serve_command(
             poll_seconds=file_system_poll_wait_seconds,
             max_num_load_retries=max_num_load_retries,
             load_retry_interval=load_retry_interval_micros / 1e6,
+            allow_version_labels_for_unavailable_models=(
+                allow_version_labels_for_unavailable_models
+            ),
         )
         if model_config_file:
             model_server = ModelServer.from_config_file(
@@ -263,10 +317,19 @@ def serve_command(
             access_log=verbose,
             model_server=model_server,
             extra_routes=ui_routes() if ui else (),
+            cors_allowed_origins=[
+                o.strip() for o in cors_allowed_origins.split(",") if o.strip()
+            ],
         )
         try:
             grpc_server = GrpcServer(
-                model_server, host, port, max_message_bytes=max_body_bytes
+                model_server,
+                host,
+                port,
+                max_message_bytes=grpc_max_message_bytes,
+                serialize_as_tensor_content=(
+                    enable_serialization_as_tensor_content
+                ),
             )
         except BaseException:
             server.server_close()

@@ -47,22 +47,33 @@ def list_versions(model_dir, complete=True):
             can load); `False` counts every version-named folder (what an
             exporter must not overwrite). Defaults to `True`.
     """
+    return sorted(version_folders(model_dir, complete))
+
+
+def version_folders(model_dir, complete=True):
+    """`{version: folder path}` under `model_dir`, by the folders' real names.
+
+    As in TF Serving, a folder's name is parsed as an integer, so
+    `00000123` is version 123 and is found on disk as `00000123/`. When
+    two names parse to the same number (`7` and `007`), the shorter
+    name (then the first in sorted order) wins.
+    """
     try:
-        names = os.listdir(model_dir)
+        names = sorted(os.listdir(model_dir), key=lambda n: (len(n), n))
     except OSError:
-        return []
-    versions = []
+        return {}
+    folders = {}
     for name in names:
         version = parse_version(name)
         path = os.path.join(model_dir, name)
-        if version is None or not os.path.isdir(path):
+        if version is None or version in folders or not os.path.isdir(path):
             continue
         if complete and not os.path.isfile(
             os.path.join(path, SAVED_MODEL_FILE)
         ):
             continue
-        versions.append(version)
-    return sorted(versions)
+        folders[version] = path
+    return folders
 
 
 def check_target(path, overwrite):

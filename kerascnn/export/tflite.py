@@ -175,6 +175,8 @@ def _fixed_tagger_class(max_length, transitions):
     return FixedLengthTagger
 
 
+IMAGE_INPUT_NAME = "images"  # as in the SavedModel's signatures
+
 # === Conversion ===
 
 
@@ -231,7 +233,8 @@ def convert(
         allow_flex: also allow TensorFlow (Flex) ops. Defaults to `False`.
         input_shape, input_dtype, input_name: the input without batch
             axis, for models without a symbolic input (the fixed-length
-            tagger). Default to the model's own.
+            tagger). Default to the model's own shape and dtype, named
+            `images` like the SavedModel's input.
         per_channel: int8 convolutions get one scale per output channel;
             `False` uses one scale per tensor (smaller file: each scale
             also carries an int64 zero point). Defaults to `True`.
@@ -245,7 +248,9 @@ def convert(
     if input_shape is None:
         input_shape = tuple(model.input_shape[1:])
         input_dtype = model.inputs[0].dtype
-        input_name = model.inputs[0].name.split(":")[0]
+        # The SavedModel's name (`images`), not the Keras layer's (`image`),
+        # so a client sets one input name for every format.
+        input_name = IMAGE_INPUT_NAME
     dtype = tf.as_dtype(input_dtype or "float32")
     with tempfile.TemporaryDirectory() as tmp:
         _write_intermediate(

@@ -5,13 +5,17 @@
     >>> server.serve_forever()
 
 `ModelServer` (HTTP-free, thread-safe) loads `<base>/<name>/<integer
-version>/` SavedModels, polls for new versions, queues and batches model
-calls and answers status, metadata and predict requests:
+version>/` SavedModels (TF2 or TF1 graphs; `00000123` is version 123),
+polls for new versions, queues and batches model calls and answers
+status, metadata, predict, classify and regress requests:
 
     server.predict_arrays(name, {"images": x}) -> PredictResult
     await server.predict_arrays_async(...)     -> PredictResult
+    server.run_examples("classify", name, serialized_examples)
+                                                -> InferenceResult
     server.status(name) / server.metadata(name) -> TF Serving JSON
     server.signature(name)                      -> input/output specs
+    server.ready()                              -> (ready, versions)
 
 `make_app` / `make_server` put it behind aiohttp. Errors come from
 `kerascnn.serving.errors`, each with its HTTP `status`.
@@ -29,6 +33,7 @@ from kerascnn.serving.batching_parameters import (
     read_batching_parameters,
 )
 from kerascnn.serving.core import (
+    InferenceResult,
     ModelConfig,
     ModelServer,
     PredictResult,
@@ -39,6 +44,7 @@ from kerascnn.serving.errors import (
     DeadlineExceeded,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServingError,
     Unavailable,
 )
@@ -48,11 +54,13 @@ __all__ = [
     "BadRequest",
     "BatchingParameters",
     "DeadlineExceeded",
+    "InferenceResult",
     "ModelConfig",
     "ModelServer",
     "NotFound",
     "PayloadTooLarge",
     "PredictResult",
+    "RequestTimeout",
     "ServingError",
     "ServingHTTPServer",
     "Unavailable",

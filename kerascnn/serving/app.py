@@ -4,18 +4,23 @@
     >>> server = make_server("saved_models", "127.0.0.1", 8501)
     >>> server.serve_forever()      # until SIGTERM / Ctrl-C / shutdown()
 
-Routes (`<v>` an integer version, the highest when omitted):
+Routes (`<v>` an integer version, the highest when omitted; or
+`/labels/<label>` instead of `/versions/<v>`):
 
     GET  /v1/models/<name>[/versions/<v>]            version status
-    GET  /v1/models/<name>[/versions/<v>]/metadata   signature defs + ours
+    GET  /v1/models/<name>[/versions/<v>]/metadata   signature defs
     POST /v1/models/<name>[/versions/<v>]:predict    instances or inputs
+    POST /v1/models/<name>[/versions/<v>]:classify   examples (+ context)
+    POST /v1/models/<name>[/versions/<v>]:regress    examples (+ context)
     GET  /monitoring/prometheus/metrics              Prometheus metrics
+    GET  /healthz, /readyz                           liveness, readiness
 
 aiohttp was chosen over the standard library's `http.server` (not meant
 for production) for its event loop: thousands of open connections cost
 no thread each, and model calls run on the `ModelServer`'s bounded
 worker threads, off the loop. Errors are `{"error": "..."}` with TF
-Serving's status codes; 503 means "busy, retry later".
+Serving's status codes (any other path or method under `/v1/` is its
+400 "Malformed request"); 503 means "busy, retry later".
 
 `make_app` returns the `web.Application` before it starts, so other
 front ends can add routes (`extra_routes`, or `app.router.add_*`).
@@ -31,14 +36,23 @@ from aiohttp import web
 
 from kerascnn.serving import handlers
 from kerascnn.serving.core import ModelServer
-from kerascnn.serving.errors import PayloadTooLarge, ServingError
+from kerascnn.serving.errors import (
+    PayloadTooLarge,
+    RequestTimeout,
+    ServingError,
+)
 
 logger = logging.getLogger("kerascnn.serving")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 METRICS_PATH = "/monitoring/prometheus/metrics"
+LIVE_PATH = "/healthz"
+READY_PATH = "/readyz"
 MODEL_SERVER = web.AppKey("model_server", ModelServer)
 MAX_BODY = web.AppKey("max_body_bytes", int)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+BODY_TIMEOUT_SECONDS = 60.0
+IDLE_TIMEOUT_SECONDS = 75.0
 
 
 def json_response(status, answer):
@@ -59,6 +73,14 @@ async def json_errors(request, handler):
     """Every error, aiohttp's own included, as `{"error": ...}`."""
     try:
         return await handler(request)
+    except RequestTimeout as e:
+        # Answer, then close: no lingering on a body that never ends.
+        response = error_response(e)
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
+        return response
     except ServingError as e:
         return error_response(e)
     except web.HTTPException as e:
@@ -84,27 +106,42 @@ async def _read_body(request):
         raise PayloadTooLarge(
             f"Request body of {size} bytes is over the limit of {limit} bytes."
         )
+    seconds = request.app[BODY_TIMEOUT]
     try:
-        return await request.read()
+        async with asyncio.timeout(seconds):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(
             f"Request body is over the limit of {limit} bytes."
         ) from None
+    except TimeoutError:
+        # A body slower than this, or shorter than its Content-Length.
+        raise RequestTimeout(
+            f"The request body did not arrive within {seconds:g} s "
+            f"({size} bytes announced)."
+        ) from None
 
 
 async def models_handler(request):
-    """Everything under `/v1/models/`: status, metadata, `:predict`."""
+    """Everything under `/v1/`: TF Serving's status, metadata, `:predict`,
+    `:classify` and `:regress`, by version or label; any other path or
+    method there is its `400 Malformed request`."""
     server = request.app[MODEL_SERVER]
     route = handlers.parse_route(request.method, request.raw_path)
     if route.kind == "predict":
         body = await _read_body(request)
         answer = await server.predict_json_async(
-            route.name, body, route.version
+            route.name, body, route.version, label=route.label
+        )
+    elif route.kind in ("classify", "regress"):
+        body = await _read_body(request)
+        answer = await server.examples_json_async(
+            route.kind, route.name, body, route.version, label=route.label
         )
     elif route.kind == "metadata":
-        answer = server.metadata(route.name, route.version)
+        answer = server.metadata(route.name, route.version, route.label)
     else:
-        answer = server.status(route.name, route.version)
+        answer = server.status(route.name, route.version, route.label)
     return json_response(200, answer)
 
 
@@ -116,7 +153,69 @@ async def metrics_handler(request):
     )
 
 
-def make_app(model_server, max_body_bytes=MAX_BODY_BYTES, extra_routes=()):
+async def live_handler(request):
+    """Liveness: the process answers HTTP (Kubernetes `livenessProbe`)."""
+    return json_response(200, {"status": "alive"})
+
+
+async def ready_handler(request):
+    """Readiness: 200 when every configured model has an AVAILABLE
+    version, else 503 (Kubernetes `readinessProbe`)."""
+    ready, models = request.app[MODEL_SERVER].ready()
+    answer = {"ready": ready, "models": models}
+    return json_response(200 if ready else 503, answer)
+
+
+def cors_middleware(allowed_origins):
+    """CORS for browsers on other origins: `Access-Control-Allow-*` for
+    an allowed `Origin` (or any with `*`), and preflight `OPTIONS`
+    answered with 204. Requests without an allowed origin get no CORS
+    header, so the browser blocks them."""
+    origins = frozenset(allowed_origins)
+
+    def allow(origin):
+        if not origin:
+            return None
+        if "*" in origins:
+            return "*"
+        return origin if origin in origins else None
+
+    def headers(value):
+        return {
+            "Access-Control-Allow-Origin": value,
+            "Access-Control-Allow-Methods": "POST, GET",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        }
+
+    @web.middleware
+    async def cors(request, handler):
+        value = allow(request.headers.get("Origin"))
+        if request.method == "OPTIONS" and (
+            "Access-Control-Request-Method" in request.headers
+        ):
+            if value is None:
+                return json_response(
+                    403,
+                    {"error": "Origin not allowed by --cors-allowed-origins."},
+                )
+            return web.Response(status=204, headers=headers(value))
+        response = await handler(request)
+        if value is not None:
+            response.headers.update(headers(value))
+        return response
+
+    return cors
+
+
+def make_app(
+    model_server,
+    max_body_bytes=MAX_BODY_BYTES,
+    extra_routes=(),
+    cors_allowed_origins=(),
+    body_timeout=BODY_TIMEOUT_SECONDS,
+):
     """The aiohttp application serving `model_server`.
 
     Args:
@@ -124,17 +223,28 @@ def make_app(model_server, max_body_bytes=MAX_BODY_BYTES, extra_routes=()):
         max_body_bytes: larger request bodies get 413.
         extra_routes: `web.RouteDef`s (`web.get(path, handler)`, ...) to
             add, e.g. a gRPC front end's try-it page.
+        cors_allowed_origins: origins (or `"*"`) whose browsers may call
+            the API; empty (the default) sends no CORS header.
+        body_timeout: seconds a request body may take to arrive (a slow
+            or lying client gets 408 after it).
 
     Returns:
         A `web.Application`, not yet started: more routes may be added.
     """
+    middlewares = [json_errors]
+    if cors_allowed_origins:
+        middlewares.insert(0, cors_middleware(cors_allowed_origins))
     app = web.Application(
-        client_max_size=max_body_bytes, middlewares=[json_errors]
+        client_max_size=max_body_bytes, middlewares=middlewares
     )
     app[MODEL_SERVER] = model_server
     app[MAX_BODY] = int(max_body_bytes)
-    app.router.add_route("*", "/v1/models/{tail:.*}", models_handler)
+    app[BODY_TIMEOUT] = float(body_timeout)
+    # TF Serving matches `(?i)/v1/.*`: every path there is its handler's.
+    app.router.add_route("*", r"/{v1:[vV]1}/{tail:.*}", models_handler)
     app.router.add_get(METRICS_PATH, metrics_handler)
+    app.router.add_get(LIVE_PATH, live_handler)
+    app.router.add_get(READY_PATH, ready_handler)
     app.add_routes(list(extra_routes))
     return app
 
@@ -158,9 +268,19 @@ class ServingHTTPServer:
         backlog=1024,
         shutdown_timeout=30.0,
         access_log=False,
+        cors_allowed_origins=(),
+        idle_timeout=IDLE_TIMEOUT_SECONDS,
+        body_timeout=BODY_TIMEOUT_SECONDS,
     ):
         self.model_server = model_server
-        self.app = make_app(model_server, max_body_bytes, extra_routes)
+        self.app = make_app(
+            model_server,
+            max_body_bytes,
+            extra_routes,
+            cors_allowed_origins,
+            body_timeout,
+        )
+        self.idle_timeout = float(idle_timeout)
         self.shutdown_timeout = shutdown_timeout
         self.access_log = access_log
         self.backlog = backlog
@@ -197,6 +317,10 @@ class ServingHTTPServer:
             self.app,
             access_log=logger if self.access_log else None,
             shutdown_timeout=self.shutdown_timeout,
+            # Also closes a connection whose request never completes (a
+            # client sending its headers byte by byte): aiohttp's own
+            # default would hold it for an hour.
+            keepalive_timeout=self.idle_timeout,
         )
         await runner.setup()
         site = web.SockSite(
@@ -272,6 +396,9 @@ def make_server(
     extra_routes=(),
     access_log=False,
     model_server=None,
+    cors_allowed_origins=(),
+    idle_timeout=IDLE_TIMEOUT_SECONDS,
+    body_timeout=BODY_TIMEOUT_SECONDS,
     **model_server_kwargs,
 ):
     """Loads the models and binds an HTTP server (not yet serving).
@@ -286,6 +413,12 @@ def make_server(
         extra_routes: more `web.RouteDef`s for the app.
         access_log: log every request (`kerascnn.serving` logger).
         model_server: an existing `ModelServer` to serve instead.
+        cors_allowed_origins: origins allowed to call from a browser
+            (`"*"` for any); empty turns CORS off (the default).
+        idle_timeout: seconds before a connection that is idle, or whose
+            request headers never complete, is closed. Defaults to 75.
+        body_timeout: seconds a request body may take (408 after it).
+            Defaults to 60.
         **model_server_kwargs: passed to `ModelServer` (batching,
             max_queued_requests, request_timeout, model_name, ...).
 
@@ -311,6 +444,9 @@ def make_server(
             max_body_bytes=max_body_bytes,
             extra_routes=extra_routes,
             access_log=access_log,
+            cors_allowed_origins=cors_allowed_origins,
+            idle_timeout=idle_timeout,
+            body_timeout=body_timeout,
         )
     except ServingError:
         model_server.close(timeout=1)

@@ -2,8 +2,11 @@
 
 The REST codec (`handlers`) and the gRPC service both end here, so a value
 is accepted or refused by one set of rules: dtype kinds that convert
-without loss (TF Serving rejects `3.0` for an integer input), rank and
-fixed dimensions, rectangular nesting, and `{"b64": ...}` for bytes.
+without loss (TF Serving rejects `3.0` for an integer input), rectangular
+nesting, and `{"b64": ...}` for bytes. Shapes are checked apart
+(`check_shapes`), because a TF1 graph model lets TensorFlow judge them,
+as TF Serving does (it takes `[2, 3, 4]` for an `x` of static shape
+`(-1, 1)`).
 """
 
 import base64
@@ -56,23 +59,39 @@ def to_array(name, value, spec):
         array = _string_array(name, value)
     else:
         array = _numeric_array(name, value, dtype.as_numpy_dtype)
-    check_shape(name, array.shape, spec.shape)
     return array
 
 
-def check_shape(name, shape, spec_shape):
-    """`BadRequest` unless `shape` fits the spec (rank and fixed dims)."""
+def fits(shape, spec_shape):
+    """True when `shape` fits the spec's rank and fixed dimensions."""
     if spec_shape.rank is None:
-        return
+        return True
     expected = list(spec_shape)
-    ok = len(shape) == len(expected) and all(
+    return len(shape) == len(expected) and all(
         e is None or int(e) == d for e, d in zip(expected, shape)
     )
-    if not ok:
-        raise BadRequest(
-            f"input {name!r} expects shape {shape_text(expected)}; "
-            f"received {shape_text(shape)}."
-        )
+
+
+def check_shapes(signature, feeds):
+    """`BadRequest` unless every feed fits its input's rank and fixed
+    dimensions."""
+    for name, array in feeds.items():
+        spec = signature.inputs.get(name)
+        if spec is None:
+            continue
+        mismatch = shape_mismatch(name, np.shape(array), spec.shape)
+        if mismatch:
+            raise BadRequest(mismatch + ".")
+
+
+def shape_mismatch(name, shape, spec_shape):
+    """`"input 'x' expects shape (-1, 2); received (3,)"`, or `None`."""
+    if fits(shape, spec_shape):
+        return None
+    return (
+        f"input {name!r} expects shape {shape_text(list(spec_shape))}; "
+        f"received {shape_text(shape)}"
+    )
 
 
 def _numeric_array(name, value, np_dtype):
@@ -174,8 +193,8 @@ def check_arrays(signature, inputs):
     """Validates `{name: array}` from an API client (gRPC, Python).
 
     Returns `{name: np.ndarray}` in the signature's dtypes; `BadRequest`
-    for a missing or unknown name, a dtype that does not convert without
-    loss, or a shape that does not fit.
+    for a missing or unknown name or a dtype that does not convert
+    without loss. Shapes are left to TensorFlow (see the module doc).
     """
     if not isinstance(inputs, dict):
         raise BadRequest("inputs must be a dict of input name -> array.")
@@ -200,6 +219,5 @@ def check_arrays(signature, inputs):
                     f"received {array.dtype.name} values."
                 )
             array = array.astype(target, copy=False)
-        check_shape(name, array.shape, spec.shape)
         feeds[name] = array
     return feeds

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from kerascnn.serving import handlers
+from kerascnn.serving import arrays, handlers
 from kerascnn.serving.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -99,6 +99,17 @@ def batchable(signature):
         if spec.shape.rank in (None, 0):
             return False
         if text_input and any(d is None for d in list(spec.shape)[1:]):
+            return False
+    return True
+
+
+def fits_batch(task):
+    """True when every feed has the signature's rank (at least 1): a shape
+    TensorFlow accepts beyond the signature (a TF1 graph's `[3]` for an
+    `x` of shape `(-1, 1)`) runs on its own, never merged."""
+    for name, array in task.feeds.items():
+        spec = task.signature.inputs[name]
+        if np.ndim(array) < 1 or not arrays.fits(array.shape, spec.shape):
             return False
     return True
 
@@ -176,7 +187,7 @@ class Scheduler:
                     f"Model {task.model!r} has {self.max_queued_requests} "
                     "requests queued (the limit); retry later."
                 )
-            if self.batching and batchable(task.signature):
+            if self.batching and batchable(task.signature) and fits_batch(task):
                 self._add_to_batch(task)
             else:
                 self._ready.append(Batch(("single",), [task], task.rows))
@@ -304,6 +315,7 @@ class Scheduler:
         feeds, sizes = merge_feeds(
             [t.feeds for t in tasks],
             pad=self.batching.pad_variable_length_inputs,
+            pad_value=self.batching.pad_value,
         )
         try:
             outputs = handlers.run_signature(signature, feeds)
@@ -351,26 +363,28 @@ def _run_one(task, metrics):
     task.future.set_result(outputs)
 
 
-def merge_feeds(feeds_list, pad=False):
+def merge_feeds(feeds_list, pad=False, pad_value=0):
     """Concatenates per-task feeds along the batch dimension.
 
-    With `pad`, numeric inputs are zero-padded to the largest size of
+    With `pad`, numeric inputs are padded with `pad_value` (0 by default;
+    e.g. the padding token id of a text model) to the largest size of
     each dimension first. Returns `(feeds, rows per task)`.
     """
     merged = {}
     for name in feeds_list[0]:
-        arrays = [f[name] for f in feeds_list]
-        if pad and arrays[0].dtype != object:
-            target = np.max([a.shape for a in arrays], axis=0)[1:]
-            arrays = [
+        parts = [f[name] for f in feeds_list]
+        if pad and parts[0].dtype != object:
+            target = np.max([a.shape for a in parts], axis=0)[1:]
+            parts = [
                 np.pad(
                     a,
                     [(0, 0)]
                     + [(0, int(t) - d) for t, d in zip(target, a.shape[1:])],
+                    constant_values=pad_value,
                 )
-                for a in arrays
+                for a in parts
             ]
-        merged[name] = np.concatenate(arrays, axis=0)
+        merged[name] = np.concatenate(parts, axis=0)
     return merged, [len(next(iter(f.values()))) for f in feeds_list]
 
 

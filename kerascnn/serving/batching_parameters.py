@@ -24,9 +24,11 @@ class BatchingParameters:
         num_batch_threads: worker threads running model calls.
         max_enqueued_batches: closed batches that may wait per queue; more
             work is rejected with 503.
-        pad_variable_length_inputs: pad numeric inputs with zeros along
-            variable dimensions so that requests of different lengths
-            share a batch; outputs are trimmed back.
+        pad_variable_length_inputs: pad numeric inputs along variable
+            dimensions so that requests of different lengths share a
+            batch; outputs are trimmed back.
+        pad_value: the value padding uses (`--pad-value`; kerascnn's own
+            knob, TF Serving has none). Defaults to 0.
     """
 
     enabled: bool = True
@@ -37,6 +39,7 @@ class BatchingParameters:
     )
     max_enqueued_batches: int = 64
     pad_variable_length_inputs: bool = False
+    pad_value: float = 0
 
     def __post_init__(self):
         for name in (
@@ -63,6 +66,7 @@ _FILE_KEYS = {
     "num_batch_threads": int,
     "max_enqueued_batches": int,
     "pad_variable_length_inputs": lambda v: v.lower() == "true",
+    "pad_value": float,
 }
 
 

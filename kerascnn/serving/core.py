@@ -25,7 +25,7 @@ import os
 import threading
 import time
 
-from kerascnn.serving import arrays, handlers
+from kerascnn.serving import arrays, handlers, inference
 from kerascnn.serving.batching import Scheduler, Task
 from kerascnn.serving.errors import (
     BadRequest,
@@ -64,6 +64,24 @@ class PredictResult:
     outputs: dict
 
 
+@dataclasses.dataclass
+class InferenceResult:
+    """The answer of `run_examples` (Classify or Regress).
+
+    Attributes:
+        model: model name.
+        version: the version that answered (int).
+        signature_name: the signature that ran.
+        result: `[[(label, score), ...]]` per example (classify) or one
+            float per example (regress).
+    """
+
+    model: str
+    version: int
+    signature_name: str
+    result: list
+
+
 # === The server ===
 
 
@@ -85,6 +103,9 @@ class ModelServer:
         poll_seconds: rescan for versions this often; 0 or `None` off.
         max_num_load_retries: retries of a version that fails to load.
         load_retry_interval: seconds between those retries.
+        allow_version_labels_for_unavailable_models: let a label of the
+            model config name a version that is not loaded yet (TF
+            Serving's flag of that name); otherwise the start fails.
 
     Raises:
         ServingError: no model folder, or no version could be loaded.
@@ -104,6 +125,7 @@ class ModelServer:
         poll_seconds=1.0,
         max_num_load_retries=5,
         load_retry_interval=60.0,
+        allow_version_labels_for_unavailable_models=False,
     ):
         if version_policy not in ("latest", "all"):
             raise ServingError(
@@ -141,6 +163,9 @@ class ModelServer:
         try:
             self.versions.reload()
             self.versions.check_started(base_path)
+            self.versions.check_labels(
+                allow_version_labels_for_unavailable_models
+            )
         except BaseException:
             self.scheduler.close(timeout=1)
             raise
@@ -194,8 +219,19 @@ class ModelServer:
         """`{name: {version: LoadedVersion}}`: what is serving now."""
         return self.versions.serving()
 
-    def get(self, name, version=None):
-        """The `LoadedVersion` for `name` (highest version by default)."""
+    def get(self, name, version=None, label=None):
+        """The `LoadedVersion` for `name` (highest version by default).
+
+        `label` (a version label of the model config) resolves to its
+        version first; giving both is TF Serving's 400.
+        """
+        if label is not None:
+            if version is not None:
+                raise BadRequest(
+                    f"Both model version ({version}) and model version "
+                    f"label ({label}) cannot be supplied."
+                )
+            version = self.versions.resolve_label(name, label)
         known, versions, _ = self.versions.lookup(name)
         if not known:
             raise NotFound(
@@ -208,11 +244,20 @@ class ModelServer:
             return versions[max(versions)]
         if version not in versions:
             raise NotFound(
-                f"Servable not found for request: model {name!r} has no "
-                f"version {version}. Available versions: "
+                f"Servable not found for request: Specific({name}, "
+                f"{version}): model {name!r} has no version {version} "
+                f"available. Available versions: "
                 f"{', '.join(str(v) for v in sorted(versions))}."
             )
         return versions[version]
+
+    def ready(self):
+        """`(ready, {name: [available versions]})`: ready when every
+        configured model has at least one AVAILABLE version."""
+        models = {c.name: [] for c in self.model_configs()}
+        for name, versions in self.models().items():
+            models.setdefault(name, []).extend(sorted(versions))
+        return bool(models) and all(models.values()), models
 
     def signature(self, name, version=None, signature_name=None):
         """The `layout.Signature` (input/output names, dtypes, shapes)."""
@@ -230,8 +275,10 @@ class ModelServer:
 
     # --- TF Serving's JSON answers ---
 
-    def status(self, name, version=None):
+    def status(self, name, version=None, label=None):
         """TF Serving's `GetModelStatus` JSON."""
+        if label is not None:
+            version = self.get(name, version, label).version
         known, _, states = self.versions.lookup(name)
         if not known:
             self.get(name)  # raises NotFound
@@ -244,20 +291,20 @@ class ModelServer:
         entries = [states[v].as_json() for v in sorted(states, reverse=True)]
         return {"model_version_status": entries}
 
-    def metadata(self, name, version=None):
-        """TF Serving's `GetModelMetadata` JSON plus our metadata."""
-        loaded = self.get(name, version)
-        defs = {
-            k: handlers.signature_def(s) for k, s in loaded.signatures.items()
-        }
+    def metadata(self, name, version=None, label=None):
+        """TF Serving's `GetModelMetadata` JSON, field for field."""
+        loaded = self.get(name, version, label)
         return {
             "model_spec": {
                 "name": name,
                 "signature_name": "",
                 "version": str(loaded.version),
             },
-            "metadata": {"signature_def": {"signature_def": defs}},
-            "kerascnn_metadata": loaded.metadata,
+            "metadata": {
+                "signature_def": handlers.signature_def_map_json(
+                    loaded.signature_defs
+                )
+            },
         }
 
     # --- Predicting ---
@@ -268,17 +315,48 @@ class ModelServer:
         task = Task(loaded.name, loaded, signature, feeds, deadline)
         return task, float(seconds)
 
-    def _observe(self, name, loaded, signature_name, code, started):
+    def _observe(
+        self,
+        name,
+        loaded,
+        signature_name,
+        code,
+        started,
+        api="predict",
+        protocol="python",
+    ):
         self.metrics.observe_request(
             name,
             loaded.version if loaded is not None else "",
             signature_name,
             code,
             time.perf_counter() - started,
+            api,
+            protocol,
         )
 
+    def _wait(self, loaded, signature, feeds, timeout):
+        """Queues one model call and blocks for its outputs."""
+        task, seconds = self._task(loaded, signature, feeds, timeout)
+        future = self.scheduler.submit(task)
+        try:
+            return future.result(timeout=seconds)
+        except TimeoutError:
+            future.cancel()
+            raise DeadlineExceeded(
+                f"Deadline of {seconds:g} s exceeded."
+            ) from None
+
     def predict_arrays(
-        self, name, inputs, version=None, signature_name=None, timeout=None
+        self,
+        name,
+        inputs,
+        version=None,
+        signature_name=None,
+        timeout=None,
+        *,
+        label=None,
+        protocol="python",
     ):
         """Runs a signature on `{input name: array}`; blocks.
 
@@ -291,25 +369,18 @@ class ModelServer:
         started, loaded, code = time.perf_counter(), None, 500
         key = signature_name or DEFAULT_SIGNATURE
         try:
-            loaded = self.get(name, version)
+            loaded = self.get(name, version, label)
             signature = self._signature(loaded, signature_name)
             feeds = arrays.check_arrays(signature, inputs)
-            task, seconds = self._task(loaded, signature, feeds, timeout)
-            future = self.scheduler.submit(task)
-            try:
-                outputs = future.result(timeout=seconds)
-            except TimeoutError:
-                future.cancel()
-                raise DeadlineExceeded(
-                    f"Deadline of {seconds:g} s exceeded."
-                ) from None
+            loaded.check_shapes(signature, feeds)
+            outputs = self._wait(loaded, signature, feeds, timeout)
             code = 200
             return PredictResult(name, loaded.version, key, outputs)
         except ServingError as e:
             code = e.status
             raise
         finally:
-            self._observe(name, loaded, key, code, started)
+            self._observe(name, loaded, key, code, started, protocol=protocol)
 
     async def predict_arrays_async(
         self, name, inputs, version=None, signature_name=None, timeout=None
@@ -321,6 +392,7 @@ class ModelServer:
             loaded = self.get(name, version)
             signature = self._signature(loaded, signature_name)
             feeds = arrays.check_arrays(signature, inputs)
+            loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
             code = 200
             return PredictResult(name, loaded.version, key, outputs)
@@ -342,17 +414,20 @@ class ModelServer:
                 f"Deadline of {seconds:g} s exceeded."
             ) from None
 
-    async def predict_json_async(self, name, body, version=None, timeout=None):
+    async def predict_json_async(
+        self, name, body, version=None, timeout=None, label=None
+    ):
         """A REST `:predict` body in, TF Serving's JSON answer out."""
         started, loaded, code, key = time.perf_counter(), None, 500, ""
         try:
             request = handlers.parse_json(body)
-            loaded = self.get(name, version)
+            loaded = self.get(name, version, label)
             signature = handlers.find_signature(loaded.signatures, request)
             key = signature.name
             signature, feeds, rows = handlers.parse_predict(
                 loaded.signatures, request
             )
+            loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
             answer = handlers.format_predict(outputs, rows)
             code = 200
@@ -361,7 +436,90 @@ class ModelServer:
             code = e.status
             raise
         finally:
-            self._observe(name, loaded, key, code, started)
+            self._observe(name, loaded, key, code, started, protocol="rest")
+
+    # --- Classify and Regress (tf.Examples) ---
+
+    def _examples_task(self, method, name, serialized, version, label, key):
+        loaded = self.get(name, version, label)
+        signature = inference.check_signature(loaded, key, method)
+        feeds = inference.examples_feed(serialized)
+        loaded.check_shapes(signature, feeds)
+        return loaded, signature, feeds
+
+    def _examples_result(self, method, loaded, key, outputs, count):
+        if method == "classify":
+            result = inference.classifications(outputs, count)
+        else:
+            result = inference.regressions(outputs, count)
+        return InferenceResult(loaded.name, loaded.version, key, result)
+
+    def run_examples(
+        self,
+        method,
+        name,
+        serialized,
+        version=None,
+        signature_name=None,
+        timeout=None,
+        label=None,
+        protocol="python",
+    ):
+        """Classify or Regress serialized `tf.Example`s; blocks.
+
+        Args:
+            method: "classify" or "regress".
+            serialized: a list of serialized examples (bytes).
+
+        Returns:
+            An `InferenceResult`: `[[(label, score)]]` per example for
+            classify, one float per example for regress.
+        """
+        started, loaded, code = time.perf_counter(), None, 500
+        key = signature_name or DEFAULT_SIGNATURE
+        try:
+            loaded, signature, feeds = self._examples_task(
+                method, name, serialized, version, label, key
+            )
+            outputs = self._wait(loaded, signature, feeds, timeout)
+            result = self._examples_result(
+                method, loaded, key, outputs, len(serialized)
+            )
+            code = 200
+            return result
+        except ServingError as e:
+            code = e.status
+            raise
+        finally:
+            self._observe(name, loaded, key, code, started, method, protocol)
+
+    async def examples_json_async(
+        self, method, name, body, version=None, timeout=None, label=None
+    ):
+        """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
+        started, loaded, code, key = time.perf_counter(), None, 500, ""
+        try:
+            request = handlers.parse_json(body)
+            key = handlers.signature_name_of(request)
+            serialized = inference.examples_from_json(request, method)
+            loaded, signature, feeds = self._examples_task(
+                method, name, serialized, version, label, key
+            )
+            outputs = await self._await(loaded, signature, feeds, timeout)
+            result = self._examples_result(
+                method, loaded, key, outputs, len(serialized)
+            )
+            code = 200
+            if method == "classify":
+                return inference.classify_json(result.result)
+            return inference.regress_json(result.result)
+        except ServingError as e:
+            code = e.status
+            raise
+        finally:
+            self._observe(name, loaded, key, code, started, method, "rest")
+
+    # --- Without HTTP ---
 
     def handle(self, method, path, body=b""):
         """Routes one REST request without HTTP; `(status, JSON dict)`.
@@ -372,19 +530,31 @@ class ModelServer:
         try:
             route = handlers.parse_route(method, path)
             if route.kind == "predict":
-                answer = self.predict(route.name, body, route.version)
+                answer = self.predict(
+                    route.name, body, route.version, label=route.label
+                )
+            elif route.kind in ("classify", "regress"):
+                answer = asyncio.run(
+                    self.examples_json_async(
+                        route.kind,
+                        route.name,
+                        body,
+                        route.version,
+                        label=route.label,
+                    )
+                )
             elif route.kind == "metadata":
-                answer = self.metadata(route.name, route.version)
+                answer = self.metadata(route.name, route.version, route.label)
             else:
-                answer = self.status(route.name, route.version)
+                answer = self.status(route.name, route.version, route.label)
             return 200, answer
         except ServingError as e:
             return e.status, {"error": str(e)}
 
-    def predict(self, name, body, version=None, timeout=None):
+    def predict(self, name, body, version=None, timeout=None, label=None):
         """Blocking twin of `predict_json_async` (tests, embedding)."""
         request = handlers.parse_json(body)
-        inputs_loaded = self.get(name, version)
+        inputs_loaded = self.get(name, version, label)
         signature, feeds, rows = handlers.parse_predict(
             inputs_loaded.signatures, request
         )

@@ -1,9 +1,11 @@
 """Serving errors: each carries the HTTP status TensorFlow Serving would use.
 
-A request a client got wrong is a `BadRequest` (400); an unknown model,
-version or path is a `NotFound` (404); a full queue or a model with no
-loaded version is `Unavailable` (503); a request past its deadline is
-`DeadlineExceeded` (504). All become `{"error": "..."}` bodies. A
+A request a client got wrong is a `BadRequest` (400), and so is any path
+under `/v1/` outside TF Serving's grammar; an unknown model or version is
+a `NotFound` (404); a body that does not arrive in time is a
+`RequestTimeout` (408); a full queue or a model with no loaded version is
+`Unavailable` (503); a request past its deadline is `DeadlineExceeded`
+(504). All become `{"error": "..."}` bodies. A
 server that cannot start (a missing base path, no versions) is a plain
 `ServingError`, which the CLI prints as one line.
 """
@@ -24,15 +26,15 @@ class BadRequest(ServingError):
 
 
 class NotFound(ServingError):
-    """An unknown model, version, signature route or path (HTTP 404)."""
+    """An unknown model or version (HTTP 404)."""
 
     status = 404
 
 
-class MethodNotAllowed(ServingError):
-    """A route that exists but not for this HTTP method (HTTP 405)."""
+class RequestTimeout(ServingError):
+    """A request body that did not arrive in time (HTTP 408)."""
 
-    status = 405
+    status = 408
 
 
 class PayloadTooLarge(ServingError):

@@ -4,20 +4,25 @@
     >>> grpc_server = GrpcServer(model_server, "127.0.0.1", 8500).start()
     >>> grpc_server.stop()
 
-Serves `tensorflow.serving.PredictionService` (`Predict`,
-`GetModelMetadata`) and `tensorflow.serving.ModelService`
-(`GetModelStatus`) with the protos of `tensorflow-serving-api`, so a
-client written for TF Serving (its stubs, `tf.make_tensor_proto` inputs,
+Serves `tensorflow.serving.PredictionService` (`Predict`, `Classify`,
+`Regress`, `MultiInference`, `GetModelMetadata`) and
+`tensorflow.serving.ModelService` (`GetModelStatus`) with the protos of
+`tensorflow-serving-api`, so a client written for TF Serving (its stubs,
+`tf.make_tensor_proto` inputs, `outputs[...].float_val` or
 `tf.make_ndarray` on the outputs) works unchanged. Requests go through
-`ModelServer.predict_arrays`: the same models, versions, batching queue,
+the `ModelServer`: the same models, versions, labels, batching queue,
 deadlines and metrics as the REST side.
 
+Outputs fill the typed value fields (`float_val`, `int64_val`,
+`string_val`, ...) as TF Serving does by default; `tensor_content` only
+with `serialize_as_tensor_content` (TF Serving's
+`--enable_serialization_as_tensor_content`).
+
 Errors use TF Serving's status codes: `INVALID_ARGUMENT` (bad input, a
-wrong dtype, an unknown signature), `NOT_FOUND` (unknown model or
-version), `UNAVAILABLE` (queue full, nothing loaded yet),
-`DEADLINE_EXCEEDED` (the client's deadline or the server's). `Classify`,
-`Regress`, `MultiInference` and `HandleReloadConfigRequest` answer
-`UNIMPLEMENTED`: kerascnn's SavedModels have predict signatures only.
+wrong dtype, an unknown signature or label), `NOT_FOUND` (unknown model
+or version), `UNAVAILABLE` (queue full, nothing loaded yet),
+`DEADLINE_EXCEEDED` (the client's deadline or the server's).
+`HandleReloadConfigRequest` answers `UNIMPLEMENTED`.
 """
 
 import functools
@@ -26,6 +31,7 @@ from concurrent import futures
 
 import grpc
 
+from kerascnn.serving import inference
 from kerascnn.serving.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -48,11 +54,25 @@ STATUS_CODES = (
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
-PREDICT_ONLY = (
-    "kerascnn serve implements Predict only: its SavedModels have predict "
-    "signatures, no classify or regress signature. Send a PredictRequest "
-    "(signature_name e.g. 'serving_default' or 'predict_images')."
-)
+DEFAULT_SIGNATURE = "serving_default"
+# TensorProto's typed value field per dtype name (TF's tensor.proto).
+VALUE_FIELDS = {
+    "float32": "float_val",
+    "float64": "double_val",
+    "int32": "int_val",
+    "int16": "int_val",
+    "int8": "int_val",
+    "uint8": "int_val",
+    "uint16": "int_val",
+    "int64": "int64_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+    "bool": "bool_val",
+    "float16": "half_val",
+    "bfloat16": "half_val",
+    "complex64": "scomplex_val",
+    "complex128": "dcomplex_val",
+}
 
 
 def status_code(error):
@@ -86,18 +106,53 @@ def _rpc(method):
 
 
 def model_spec_args(spec):
-    """`(name, version or None)` from a `ModelSpec`."""
+    """`(name, version or None, label or None)` from a `ModelSpec`."""
     if not spec.name:
         raise BadRequest("model_spec.name is required.")
-    if spec.WhichOneof("version_choice") == "version_label":
-        raise BadRequest(
-            f"Version labels are not supported (received "
-            f"{spec.version_label!r}); pass model_spec.version or leave it "
-            "out for the highest version."
+    which = spec.WhichOneof("version_choice")
+    if which == "version_label":
+        return spec.name, None, spec.version_label
+    if which == "version":
+        return spec.name, int(spec.version.value), None
+    return spec.name, None, None
+
+
+def tensor_proto(array, as_content=False):
+    """A `TensorProto` of an output, as TF Serving writes it.
+
+    The typed value field of its dtype (`float_val`, `int64_val`,
+    `string_val`, ...) by default, every value written out;
+    `tensor_content` (raw little-endian bytes) with `as_content`.
+    """
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+
+    array = np.asarray(array)
+    if array.dtype.kind in "OSU":
+        dtype = tf.string
+    else:
+        dtype = tf.dtypes.as_dtype(array.dtype)
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = int(size)
+    flat = array.reshape(-1)
+    if dtype == tf.string:
+        proto.string_val.extend(
+            v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in flat
         )
-    if spec.HasField("version"):
-        return spec.name, int(spec.version.value)
-    return spec.name, None
+    elif as_content:
+        proto.tensor_content = np.ascontiguousarray(
+            flat, dtype=flat.dtype.newbyteorder("<")
+        ).tobytes()
+    elif dtype.name in ("float16", "bfloat16"):
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif dtype.name in ("complex64", "complex128"):
+        field = getattr(proto, VALUE_FIELDS[dtype.name])
+        field.extend(np.stack([flat.real, flat.imag], -1).reshape(-1).tolist())
+    else:
+        getattr(proto, VALUE_FIELDS[dtype.name]).extend(flat.tolist())
+    return proto
 
 
 def input_arrays(signature, tensor_protos):
@@ -128,10 +183,8 @@ def input_arrays(signature, tensor_protos):
     return arrays
 
 
-def output_protos(outputs, output_filter=()):
+def output_protos(outputs, output_filter=(), as_content=False):
     """`{name: TensorProto}`, only `output_filter`'s names when given."""
-    import tensorflow as tf
-
     wanted = list(output_filter) or sorted(outputs)
     unknown = [n for n in wanted if n not in outputs]
     if unknown:
@@ -139,7 +192,13 @@ def output_protos(outputs, output_filter=()):
             f"output tensor alias not found in signature: {unknown[0]!r}. "
             f"Outputs: {', '.join(sorted(outputs))}."
         )
-    return {n: tf.make_tensor_proto(outputs[n]) for n in wanted}
+    return {n: tensor_proto(outputs[n], as_content) for n in wanted}
+
+
+def _fill_model_spec(proto, name, version, signature_name):
+    proto.name = name
+    proto.version.value = int(version)
+    proto.signature_name = signature_name
 
 
 def _timeout(context):
@@ -156,37 +215,57 @@ def _timeout(context):
 
 
 class PredictionService:
-    """`tensorflow.serving.PredictionService` on a `ModelServer`."""
+    """`tensorflow.serving.PredictionService` on a `ModelServer`.
 
-    def __init__(self, model_server):
+    Args:
+        model_server: the `ModelServer`.
+        serialize_as_tensor_content: outputs as `tensor_content` instead
+            of the typed value fields (TF Serving's
+            `--enable_serialization_as_tensor_content`).
+    """
+
+    def __init__(self, model_server, serialize_as_tensor_content=False):
         self.model_server = model_server
+        self.as_content = bool(serialize_as_tensor_content)
 
     @_rpc
     def Predict(self, request, context):  # noqa: N802 (gRPC's names)
         from tensorflow_serving.apis import predict_pb2
 
-        name, version = model_spec_args(request.model_spec)
+        name, version, label = model_spec_args(request.model_spec)
         signature_name = request.model_spec.signature_name or None
-        signature = self.model_server.signature(name, version, signature_name)
+        loaded = self.model_server.get(name, version, label)
+        signature = self.model_server.signature(
+            name, loaded.version, signature_name
+        )
         inputs = input_arrays(signature, request.inputs)
         result = self.model_server.predict_arrays(
-            name, inputs, version, signature_name, timeout=_timeout(context)
+            name,
+            inputs,
+            loaded.version,
+            signature_name,
+            timeout=_timeout(context),
+            protocol="grpc",
         )
         response = predict_pb2.PredictResponse()
-        response.model_spec.name = result.model
-        response.model_spec.version.value = int(result.version)
-        response.model_spec.signature_name = result.signature_name
-        protos = output_protos(result.outputs, request.output_filter)
+        _fill_model_spec(
+            response.model_spec,
+            result.model,
+            result.version,
+            result.signature_name,
+        )
+        protos = output_protos(
+            result.outputs, request.output_filter, self.as_content
+        )
         for key, proto in protos.items():
             response.outputs[key].CopyFrom(proto)
         return response
 
     @_rpc
     def GetModelMetadata(self, request, context):  # noqa: N802
-        from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_metadata_pb2
 
-        name, version = model_spec_args(request.model_spec)
+        name, version, label = model_spec_args(request.model_spec)
         fields = list(request.metadata_field)
         if not fields:
             raise BadRequest(
@@ -199,25 +278,119 @@ class PredictionService:
                     f"Metadata field {field} is not supported; the only "
                     f"one is {SIGNATURE_DEF_FIELD!r}."
                 )
-        rest = self.model_server.metadata(name, version)
+        loaded = self.model_server.get(name, version, label)
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
-        json_format.ParseDict(
-            rest["metadata"][SIGNATURE_DEF_FIELD], signature_defs
-        )
+        for key, proto in loaded.signature_defs.items():
+            signature_defs.signature_def[key].CopyFrom(proto)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = name
-        response.model_spec.version.value = int(rest["model_spec"]["version"])
+        response.model_spec.version.value = int(loaded.version)
         response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
         return response
 
+    def _run_examples(self, method, model_spec, serialized, context):
+        name, version, label = model_spec_args(model_spec)
+        return self.model_server.run_examples(
+            method,
+            name,
+            serialized,
+            version,
+            model_spec.signature_name or DEFAULT_SIGNATURE,
+            timeout=_timeout(context),
+            label=label,
+            protocol="grpc",
+        )
+
+    @_rpc
     def Classify(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, PREDICT_ONLY)
+        from tensorflow_serving.apis import classification_pb2
 
+        serialized = inference.examples_from_input(request.input)
+        result = self._run_examples(
+            "classify", request.model_spec, serialized, context
+        )
+        response = classification_pb2.ClassificationResponse()
+        _fill_model_spec(
+            response.model_spec,
+            result.model,
+            result.version,
+            result.signature_name,
+        )
+        inference.fill_classification(response.result, result.result)
+        return response
+
+    @_rpc
     def Regress(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, PREDICT_ONLY)
+        from tensorflow_serving.apis import regression_pb2
 
+        serialized = inference.examples_from_input(request.input)
+        result = self._run_examples(
+            "regress", request.model_spec, serialized, context
+        )
+        response = regression_pb2.RegressionResponse()
+        _fill_model_spec(
+            response.model_spec,
+            result.model,
+            result.version,
+            result.signature_name,
+        )
+        inference.fill_regression(response.result, result.result)
+        return response
+
+    @_rpc
     def MultiInference(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, PREDICT_ONLY)
+        """Several Classify/Regress tasks on the same examples, as TF
+        Serving checks them: one model, distinct signatures."""
+        from tensorflow_serving.apis import inference_pb2
+
+        if not request.tasks:
+            raise BadRequest("MultiInferenceRequest has no tasks.")
+        names = {t.model_spec.name for t in request.tasks}
+        if len(names) > 1:
+            raise BadRequest(
+                "All ModelSpecs in a MultiInferenceRequest must access the "
+                "same model name."
+            )
+        seen = set()
+        for task in request.tasks:
+            key = task.model_spec.signature_name or DEFAULT_SIGNATURE
+            if key in seen:
+                raise BadRequest(f"Duplicate evaluation of signature: {key}")
+            seen.add(key)
+            if task.method_name not in (
+                inference.CLASSIFY_METHOD,
+                inference.REGRESS_METHOD,
+            ):
+                raise BadRequest(
+                    f"Unsupported signature method_name: {task.method_name}"
+                )
+        serialized = inference.examples_from_input(request.input)
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            method = (
+                "classify"
+                if task.method_name == inference.CLASSIFY_METHOD
+                else "regress"
+            )
+            result = self._run_examples(
+                method, task.model_spec, serialized, context
+            )
+            entry = response.results.add()
+            _fill_model_spec(
+                entry.model_spec,
+                result.model,
+                result.version,
+                result.signature_name,
+            )
+            if method == "classify":
+                inference.fill_classification(
+                    entry.classification_result, result.result
+                )
+            else:
+                inference.fill_regression(
+                    entry.regression_result, result.result
+                )
+        return response
 
 
 class ModelService:
@@ -231,8 +404,8 @@ class ModelService:
         from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_status_pb2
 
-        name, version = model_spec_args(request.model_spec)
-        rest = self.model_server.status(name, version)
+        name, version, label = model_spec_args(request.model_spec)
+        rest = self.model_server.status(name, version, label)
         return json_format.ParseDict(
             rest, get_model_status_pb2.GetModelStatusResponse()
         )
@@ -245,7 +418,7 @@ class ModelService:
         )
 
 
-def add_services(server, model_server):
+def add_services(server, model_server, serialize_as_tensor_content=False):
     """Registers both services for `model_server` on a `grpc.Server`."""
     from tensorflow_serving.apis import (
         model_service_pb2_grpc,
@@ -253,7 +426,7 @@ def add_services(server, model_server):
     )
 
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(model_server), server
+        PredictionService(model_server, serialize_as_tensor_content), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(model_server), server
@@ -269,7 +442,11 @@ class GrpcServer:
         port: port to bind. Defaults to `8500` (TF Serving's).
         max_workers: threads answering RPCs; each waits on the model's
             queue, so batching merges their requests. Defaults to `32`.
-        max_message_bytes: largest request or response. Defaults to 64 MiB.
+        max_message_bytes: largest request or response (gRPC's own
+            default of 4 MB is too small for image batches). Defaults to
+            64 MiB.
+        serialize_as_tensor_content: outputs as `tensor_content` (TF
+            Serving's `--enable_serialization_as_tensor_content`).
 
     Raises:
         ServingError: the address cannot be bound.
@@ -282,6 +459,7 @@ class GrpcServer:
         port=DEFAULT_GRPC_PORT,
         max_workers=DEFAULT_WORKERS,
         max_message_bytes=MAX_MESSAGE_BYTES,
+        serialize_as_tensor_content=False,
     ):
         self.model_server = model_server
         self.host = host
@@ -296,7 +474,7 @@ class GrpcServer:
             ),
             options=options,
         )
-        add_services(self._server, model_server)
+        add_services(self._server, model_server, serialize_as_tensor_content)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             self.port = self._server.add_insecure_port(address)

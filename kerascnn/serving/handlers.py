@@ -29,15 +29,16 @@ try:  # parses number arrays faster than the standard library's json
 except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
 
-from kerascnn.export.layout import Signature, parse_version, signatures_of
+from kerascnn.export.layout import Signature, signatures_of
 from kerascnn.serving.arrays import (
     check_keys,
+    check_shapes,
     is_b64,
+    shape_mismatch,
     to_array,
 )
 from kerascnn.serving.errors import (
     BadRequest,
-    MethodNotAllowed,
     NotFound,
     ServingError,
 )
@@ -50,94 +51,96 @@ BYTES_SUFFIX = "_bytes"  # TF Serving base64-encodes exactly these outputs
 
 # === Routes ===
 
-_ROUTE = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<method>[A-Za-z_]+))?/?$"
+# TF Serving's own path grammar (http_rest_api_util): a version is `\d+`,
+# a label anything without `/` or `:`; matching ignores case.
+_PREDICTION_PATH = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r":(?P<method>classify|regress|predict)",
+    re.IGNORECASE,
 )
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/(?P<name>[^/:]+))?"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:/(?P<metadata>metadata))?",
+    re.IGNORECASE,
+)
+API_PREFIX = re.compile(r"/v1/", re.IGNORECASE)
+MAX_VERSION = 2**63 - 1
 
 
 @dataclasses.dataclass
 class Route:
-    """A parsed REST path: `kind` is "status", "metadata" or "predict"."""
+    """A parsed REST path.
+
+    Attributes:
+        name: the model name (URL-decoded).
+        version: an int, or `None`.
+        kind: "status", "metadata", "predict", "classify" or "regress".
+        label: a version label (`/labels/<label>`), or `None`.
+    """
 
     name: str
     version: int
     kind: str
+    label: str = None
 
 
 def parse_route(method, path):
-    """Parses a TF Serving REST path (already URL-decoded or not).
+    """Parses a path under `/v1/` the way TF Serving does.
+
+    Anything TF Serving's grammar does not match (another HTTP method, a
+    trailing slash, `/versions/abc`, `:explain`) is its `400 Malformed
+    request: <METHOD> <path>`.
 
     Raises:
-        NotFound: an unknown path, or a version that is not made of
-            ASCII digits (`/versions/%C2%B2` is not version 2).
-        BadRequest: a method other than `:predict`.
-        MethodNotAllowed: GET on `:predict`, POST on status/metadata.
+        BadRequest: a malformed path, a missing model name, or a version
+            that does not fit in an int64.
     """
-    path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
-    match = _ROUTE.match(path)
-    if not match:
-        raise NotFound(
-            f"Unknown path {path!r}. Routes: GET /v1/models/<name>"
-            "[/versions/<v>][/metadata], POST /v1/models/<name>"
-            "[/versions/<v>]:predict."
-        )
+    raw = urllib.parse.urlsplit(path).path
+    pattern = {"POST": _PREDICTION_PATH, "GET": _STATUS_PATH}.get(method)
+    match = pattern.fullmatch(raw) if pattern is not None else None
+    if match is None:
+        raise BadRequest(f"Malformed request: {method} {raw}")
+    name = urllib.parse.unquote(match["name"] or "")
+    label = match["label"]
+    if label is not None:
+        label = urllib.parse.unquote(label)
     version = match["version"]
     if version is not None:
-        number = parse_version(version)
-        if number is None:
-            raise NotFound(f"Version must be an integer; received {version!r}.")
-        version = number
-    if match["method"]:
-        if match["method"] != "predict":
+        number = int(version)
+        if number > MAX_VERSION:
             raise BadRequest(
-                f"Method :{match['method']} is not supported; this "
-                "server implements :predict."
+                f"Failed to convert version: {version} to numeric."
             )
-        if method != "POST":
-            raise MethodNotAllowed(":predict takes POST requests.")
-        return Route(match["name"], version, "predict")
-    if method != "GET":
-        raise MethodNotAllowed(f"{path} takes GET requests.")
-    kind = "metadata" if match["metadata"] else "status"
-    return Route(match["name"], version, kind)
+        version = number
+    if method == "POST":
+        kind = match["method"].lower()
+    else:
+        if not name:
+            raise BadRequest("Missing model name in request.")
+        kind = "metadata" if match["metadata"] else "status"
+    return Route(name, version, kind, label)
 
 
 # === Signatures ===
 
 
-def _dtype_enum(dtype):
-    return "DT_" + dtype.name.upper().replace("FLOAT32", "FLOAT").replace(
-        "FLOAT64", "DOUBLE"
-    )
+def signature_def_map_json(signature_defs):
+    """TF Serving's JSON of a `SignatureDefMap`, from the SavedModel's own
+    `SignatureDef` protos: graph tensor names (`x:0`), method names,
+    `unknown_rank`, `defaults`; every field printed, as TF Serving does."""
+    from google.protobuf import json_format
 
-
-def tensor_info(name, spec):
-    """A `TensorInfo` in the JSON form of TF Serving's metadata route."""
-    if spec.shape.rank is None:
-        shape = {"unknown_rank": True}
-    else:
-        shape = {
-            "dim": [
-                {"size": str(-1 if d is None else int(d)), "name": ""}
-                for d in spec.shape
-            ],
-            "unknown_rank": False,
+    return {
+        "signature_def": {
+            key: json_format.MessageToDict(
+                proto,
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
+            for key, proto in signature_defs.items()
         }
-    return {
-        "dtype": _dtype_enum(spec.dtype),
-        "tensor_shape": shape,
-        "name": name,
-    }
-
-
-def signature_def(signature):
-    """A `SignatureDef` as JSON: inputs, outputs and the method name."""
-    return {
-        "inputs": {n: tensor_info(n, s) for n, s in signature.inputs.items()},
-        "outputs": {n: tensor_info(n, s) for n, s in signature.outputs.items()},
-        "method_name": PREDICT_METHOD,
     }
 
 
@@ -174,11 +177,17 @@ def dumps(answer):
     return json.dumps(answer).encode("utf-8")
 
 
-def find_signature(signatures, request):
-    """The `Signature` named by `signature_name` (default serving_default)."""
+def signature_name_of(request):
+    """A request's `signature_name` (default `serving_default`)."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
         raise BadRequest(f"signature_name must be a string; received {name!r}.")
+    return name or DEFAULT_SIGNATURE
+
+
+def find_signature(signatures, request):
+    """The `Signature` named by `signature_name` (default serving_default)."""
+    name = signature_name_of(request)
     if name not in signatures:
         raise BadRequest(
             f"Serving signature name: {name!r} not found in signature def. "
@@ -285,8 +294,11 @@ def _columns(signature, inputs):
 def run_signature(signature, feeds):
     """Calls the signature; returns `{output name: np.ndarray}`.
 
-    TensorFlow's `InvalidArgumentError` (an undecodable image, say) is the
-    client's fault and becomes `BadRequest` with TF's first line.
+    Callers check shapes first (`LoadedVersion.check_shapes`). What
+    TensorFlow refuses (a TF1 graph fed a shape it cannot run, an
+    undecodable image) is the client's fault and becomes `BadRequest`,
+    naming the input whose shape does not fit the signature when there
+    is one, and TF's first line.
     """
     import tensorflow as tf
 
@@ -301,6 +313,16 @@ def run_signature(signature, feeds):
         # TF prefixes "{{function_node ...}}" and appends "[[{{node ...}}]]".
         text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip()
         first = text.splitlines()[0] if text else type(e).__name__
+        mismatches = [
+            shape_mismatch(n, np.shape(a), signature.inputs[n].shape)
+            for n, a in feeds.items()
+            if n in signature.inputs
+        ]
+        mismatches = [m for m in mismatches if m]
+        if mismatches:
+            raise BadRequest(
+                f"{mismatches[0]}; TensorFlow cannot run it: {first}"
+            ) from None
         raise BadRequest(
             f"Signature {signature.name!r} rejected the input: {first}"
         ) from None
@@ -364,9 +386,13 @@ def format_predict(outputs, row_format):
 
 
 def predict(signatures, body):
-    """The whole `:predict` round trip on a raw body; returns a JSON dict."""
+    """The whole `:predict` round trip on a raw body; returns a JSON dict.
+
+    Shapes must fit the signature (`arrays.check_shapes`).
+    """
     request = parse_json(body)
     signature, feeds, row_format = parse_predict(signatures, request)
+    check_shapes(signature, feeds)
     return format_predict(run_signature(signature, feeds), row_format)
 
 
@@ -380,6 +406,6 @@ __all__ = [
     "parse_predict",
     "predict",
     "run_signature",
-    "signature_def",
+    "signature_def_map_json",
     "signatures_of",
 ]

@@ -42,6 +42,12 @@ class LoadedVersion:
         signatures: `{key: layout.Signature}`.
         metadata: our metadata JSON, or `None`.
         module: the loaded object; kept so its variables stay alive.
+        signature_defs: `{key: SignatureDef proto}` as the SavedModel
+            stores them (graph tensor names, method names), which is what
+            TF Serving's metadata answers show.
+        graph_model: a TF1 graph SavedModel (no object graph, written by
+            `SavedModelBuilder`): TensorFlow, not the signature's static
+            shapes, judges input shapes, as in TF Serving's sessions.
     """
 
     name: str
@@ -50,6 +56,45 @@ class LoadedVersion:
     signatures: dict
     metadata: dict = None
     module: object = None
+    signature_defs: dict = dataclasses.field(default_factory=dict)
+    graph_model: bool = False
+
+    def check_shapes(self, signature, feeds):
+        """`BadRequest` for a feed that does not fit the signature's
+        shapes, except in a TF1 graph model (see `graph_model`).
+
+        A TF2 function is traced for its declared shapes; running it on
+        others can abort the process inside a kernel, so they are refused
+        before they reach TensorFlow.
+        """
+        if not self.graph_model:
+            arrays.check_shapes(signature, feeds)
+
+    def method_name(self, key):
+        """The signature's `method_name` (predict when not recorded)."""
+        proto = self.signature_defs.get(key)
+        return (proto.method_name if proto is not None else "") or (
+            handlers.PREDICT_METHOD
+        )
+
+
+def read_serving_meta_graph(path):
+    """The serving `MetaGraphDef` of a SavedModel folder."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    binary = os.path.join(path, layout.SAVED_MODEL_FILE)
+    if os.path.isfile(binary):
+        with open(binary, "rb") as f:
+            saved_model.ParseFromString(f.read())
+    else:
+        with open(os.path.join(path, "saved_model.pbtxt")) as f:
+            text_format.Parse(f.read(), saved_model)
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return meta_graph
+    return saved_model.meta_graphs[0]
 
 
 def _error_code(error):
@@ -88,6 +133,7 @@ def load_version(name, version, path):
     try:
         module = tf.saved_model.load(path)
         signatures = layout.signatures_of(module)
+        meta_graph = read_serving_meta_graph(path)
     except Exception as e:  # a corrupt folder must not stop the others
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         error = ServingError(f"Cannot load SavedModel {path!r}: {first}")
@@ -100,6 +146,8 @@ def load_version(name, version, path):
         signatures,
         layout.read_metadata(path),
         module,
+        dict(meta_graph.signature_def),
+        graph_model=not meta_graph.object_graph_def.nodes,
     )
     warm_up(loaded)
     return loaded
@@ -126,9 +174,9 @@ def replay_warmup_records(loaded):
         if signature_name not in loaded.signatures:
             raise BadRequest(f"no signature {signature_name!r}")
         signature = loaded.signatures[signature_name]
-        handlers.run_signature(
-            signature, arrays.check_arrays(signature, inputs)
-        )
+        feeds = arrays.check_arrays(signature, inputs)
+        loaded.check_shapes(signature, feeds)
+        handlers.run_signature(signature, feeds)
 
     started = time.perf_counter()
     try:

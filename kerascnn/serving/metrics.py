@@ -3,7 +3,9 @@
 Each `ModelServer` owns its own `CollectorRegistry`, so several servers
 (in tests, say) never clash. Names carry the `kerascnn_serving_` prefix:
 
-    requests_total{model, version, signature, code}   counter
+    requests_total{model, version, signature, code, api, protocol}
+        counter; api: predict, classify, regress; protocol: rest, grpc
+        (or python, for `ModelServer` calls without a front end)
     request_latency_seconds{model, signature}         histogram
     batch_size{model, signature}                      histogram (rows)
     queue_depth{model}                                gauge (queued+running)
@@ -50,8 +52,9 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             f"{PREFIX}_requests",
-            "Predict requests by model, version, signature and HTTP code.",
-            ["model", "version", "signature", "code"],
+            "Inference requests by model, version, signature, HTTP code, "
+            "API and protocol.",
+            ["model", "version", "signature", "code", "api", "protocol"],
             registry=r,
         )
         self.latency = Histogram(
@@ -87,8 +90,24 @@ class Metrics:
             registry=r,
         )
 
-    def observe_request(self, model, version, signature, code, seconds):
-        labels = (model, str(version or ""), signature or "", str(code))
+    def observe_request(
+        self,
+        model,
+        version,
+        signature,
+        code,
+        seconds,
+        api="predict",
+        protocol="python",
+    ):
+        labels = (
+            model,
+            str(version or ""),
+            signature or "",
+            str(code),
+            api,
+            protocol,
+        )
         self.requests.labels(*labels).inc()
         self.latency.labels(model, signature or "").observe(seconds)
 

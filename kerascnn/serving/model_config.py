@@ -25,6 +25,8 @@ class ModelConfig:
         policy: `"latest"`, `"all"` or `"specific"`.
         num_versions: how many of the newest versions `"latest"` serves.
         versions: the versions `"specific"` serves.
+        labels: `{label: version}` (TF Serving's `version_labels`), so
+            clients can ask for `/labels/stable` instead of a number.
     """
 
     name: str
@@ -32,6 +34,7 @@ class ModelConfig:
     policy: str = "latest"
     num_versions: int = 1
     versions: tuple = ()
+    labels: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.policy not in VERSION_POLICIES:
@@ -63,7 +66,9 @@ def read_model_config_file(path):
     model_config_list {
       config { name: "lenet" base_path: "/models/lenet"
                model_platform: "tensorflow"
-               model_version_policy { specific { versions: 1 } } }
+               model_version_policy { specific { versions: 1 versions: 2 } }
+               version_labels { key: "stable" value: 1 }
+               version_labels { key: "canary" value: 2 } }
     }
     """
     from google.protobuf import text_format
@@ -95,6 +100,7 @@ def read_model_config_file(path):
                 which,
                 num_versions=max(1, policy.latest.num_versions or 1),
                 versions=tuple(policy.specific.versions),
+                labels=dict(entry.version_labels),
             )
         )
     if not configs:

@@ -12,7 +12,7 @@ import threading
 import time
 
 from kerascnn.export import layout
-from kerascnn.serving.errors import ServingError
+from kerascnn.serving.errors import BadRequest, ServingError
 from kerascnn.serving.loading import (
     AVAILABLE,
     END,
@@ -78,6 +78,41 @@ class VersionManager:
                 dict(self._states.get(name, {})),
             )
 
+    def resolve_label(self, name, label):
+        """The version a label of the model config names.
+
+        Raises:
+            BadRequest: the label is not in the model's `version_labels`.
+        """
+        config = self._configs.get(name)
+        labels = config.labels if config is not None else {}
+        if label not in labels:
+            known = ", ".join(sorted(labels)) or "none"
+            raise BadRequest(
+                f"Unrecognized servable version label: {label} (labels of "
+                f"model {name!r}: {known})."
+            )
+        return labels[label]
+
+    def check_labels(self, allow_unavailable=False):
+        """TF Serving's rule for `version_labels` at start: a label must
+        name an AVAILABLE version, unless `allow_unavailable`
+        (`--allow_version_labels_for_unavailable_models`) lets a new label
+        point at a version still loading (requests get 404 until then)."""
+        if allow_unavailable:
+            return
+        for config in self._configs.values():
+            available = self.serving().get(config.name, {})
+            for label, version in sorted(config.labels.items()):
+                if version not in available:
+                    raise ServingError(
+                        f"Request to assign label {label!r} to version "
+                        f"{version} of model {config.name}, which is not "
+                        "currently available for inference (pass "
+                        "--allow-version-labels-for-unavailable-models to "
+                        "allow it)."
+                    )
+
     def check_started(self, base_path):
         """`ServingError` unless some version of some model loaded."""
         if any(self._serving.values()):
@@ -125,7 +160,7 @@ class VersionManager:
         return loaded, unloaded
 
     def _sync_model(self, config):
-        found = layout.list_versions(config.base_path)
+        found = layout.version_folders(config.base_path)
         states = self._states.setdefault(config.name, {})
         serving = dict(self._serving.get(config.name, {}))
         for version in list(states):
@@ -139,7 +174,7 @@ class VersionManager:
             if version in serving:
                 keep.add(version)
                 continue
-            path = layout.version_path(config.base_path, version)
+            path = found[version]
             if self._try_load(config.name, version, path, states, serving):
                 new.append(version)
                 keep.add(version)

@@ -165,8 +165,12 @@ def test_metadata_has_signatures_and_our_metadata(server):
         "class_ids",
         "class_names",
     }
-    assert answer["kerascnn_metadata"]["model"] == "lenet"
-    assert answer["kerascnn_metadata"]["class_names"] == MNIST_CLASSES
+    assert set(answer) == {"model_spec", "metadata"}  # as TF Serving's
+    assert images["name"] == "serving_default_images:0"
+    assert defs["serving_default"]["method_name"] == (
+        "tensorflow/serving/predict"
+    )
+    assert defs["serving_default"]["defaults"] == {}
 
 
 @pytest.mark.parametrize(
@@ -337,9 +341,12 @@ def test_bad_requests_are_400_and_server_survives(server, raw, expected):
     assert status == 200
 
 
-def test_get_on_predict_is_405(server):
+def test_get_on_predict_is_tf_servings_400(server):
     status, answer = call(server, "/v1/models/lenet:predict")
-    assert status == 405 and "POST" in answer["error"]
+    assert status == 400
+    assert answer == {
+        "error": "Malformed request: GET /v1/models/lenet:predict"
+    }
 
 
 # === Library errors and reloading ===

@@ -293,22 +293,34 @@ def test_bad_requests_are_invalid_argument(stubs, digits):
     assert "metadata_field" in details
 
 
-def test_classify_regress_multi_inference_are_unimplemented(stubs):
-    from tensorflow_serving.apis import (
-        classification_pb2,
-        inference_pb2,
-        regression_pb2,
-    )
+def test_classify_and_regress_check_the_signature_method(stubs):
+    """LeNet's signatures are predict signatures: Classify and Regress
+    name the method they expected, as TF Serving does."""
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    calls = [
-        (stubs[0].Classify, classification_pb2.ClassificationRequest()),
-        (stubs[0].Regress, regression_pb2.RegressionRequest()),
-        (stubs[0].MultiInference, inference_pb2.MultiInferenceRequest()),
-    ]
-    for call, request in calls:
+    for call, request, kind, method in [
+        (
+            stubs[0].Classify,
+            classification_pb2.ClassificationRequest(),
+            "classification",
+            "classify",
+        ),
+        (
+            stubs[0].Regress,
+            regression_pb2.RegressionRequest(),
+            "regression",
+            "regress",
+        ),
+    ]:
+        request.model_spec.name = "lenet"
+        example = request.input.example_list.examples.add()
+        example.features.feature["x"].float_list.value.append(1.0)
         code, details = abort_of(call, request)
-        assert code == grpc.StatusCode.UNIMPLEMENTED
-        assert "implements Predict only" in details
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert details == (
+            f"Expected {kind} signature method_name to be "
+            f"tensorflow/serving/{method}. Was: tensorflow/serving/predict"
+        )
 
 
 def test_serving_errors_map_to_tf_serving_codes():

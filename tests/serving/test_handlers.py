@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from kerascnn.export.layout import Signature
 from kerascnn.serving import arrays, handlers
-from kerascnn.serving.errors import BadRequest, MethodNotAllowed, NotFound
+from kerascnn.serving.errors import BadRequest
 
 
 def _signature(name="serving_default", fn=None, **inputs):
@@ -57,20 +57,49 @@ def test_routes_parse_name_version_and_kind(method, path, expected):
 
 
 @pytest.mark.parametrize(
-    "method, path, error, text",
+    "method, path, expected",
     [
-        ("GET", "/v1/models/lenet/versions/%C2%B2", NotFound, "'²'"),
-        ("GET", "/v1/models/lenet/versions/1.0", NotFound, "integer"),
-        ("GET", "/v2/models/lenet", NotFound, "Unknown path"),
-        ("POST", "/v1/models/lenet:classify", BadRequest, ":classify"),
-        ("GET", "/v1/models/lenet:predict", MethodNotAllowed, "POST"),
-        ("POST", "/v1/models/lenet", MethodNotAllowed, "GET"),
+        ("GET", "/V1/MODELS/lenet/Metadata", ("lenet", None, "metadata")),
+        ("GET", "/v1/models/lenet/labels/stable", ("lenet", None, "status")),
+        ("POST", "/v1/models/lenet:classify", ("lenet", None, "classify")),
+        (
+            "POST",
+            "/v1/models/lenet/versions/2:regress",
+            ("lenet", 2, "regress"),
+        ),
     ],
 )
-def test_bad_routes_are_specific_errors(method, path, error, text):
-    with pytest.raises(error, match=None) as caught:
+def test_routes_follow_tf_servings_grammar(method, path, expected):
+    route = handlers.parse_route(method, path)
+    assert (route.name, route.version, route.kind) == expected
+    assert route.label == ("stable" if "labels" in path else None)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/models/lenet/versions/%C2%B2"),
+        ("GET", "/v1/models/lenet/versions/1.0"),
+        ("GET", "/v1/models/lenet/"),
+        ("GET", "/v2/models/lenet"),
+        ("POST", "/v1/models/lenet:explain"),
+        ("GET", "/v1/models/lenet:predict"),
+        ("POST", "/v1/models/lenet"),
+        ("DELETE", "/v1/models/lenet"),
+    ],
+)
+def test_paths_outside_the_grammar_are_malformed_requests(method, path):
+    """TF Serving's `400 Malformed request: <METHOD> <path>`."""
+    with pytest.raises(BadRequest) as caught:
         handlers.parse_route(method, path)
-    assert text in str(caught.value)
+    assert str(caught.value) == f"Malformed request: {method} {path}"
+
+
+def test_missing_model_name_and_huge_version_are_bad_requests():
+    with pytest.raises(BadRequest, match="Missing model name in request."):
+        handlers.parse_route("GET", "/v1/models")
+    with pytest.raises(BadRequest, match="Failed to convert version"):
+        handlers.parse_route("GET", "/v1/models/m/versions/" + "9" * 20)
 
 
 # === Requests to arrays ===
@@ -116,7 +145,6 @@ def test_named_instances_become_one_column_per_input():
         ({"instances": []}, "'instances' is empty"),
         ({"instances": {"x": 1}}, "must be a list"),
         ({"instances": [[[1, 2], [3]]]}, "not a rectangular array"),
-        ({"instances": [[1, 2]]}, "expects shape (-1, 2, 2); received (1, 2)"),
         ({"instances": [[["a", "b"], ["c", "d"]]]}, "received text"),
         (
             {
@@ -181,8 +209,21 @@ def test_api_arrays_are_checked_like_json():
         arrays.check_arrays(
             PAIR, {"ids": np.zeros((1, 3), np.float32), "text": ["a"]}
         )
+    feeds = arrays.check_arrays(PAIR, {"ids": [[1, 2]], "text": ["a"]})
     with pytest.raises(BadRequest, match=r"expects shape \(-1, 3\)"):
-        arrays.check_arrays(PAIR, {"ids": [[1, 2]], "text": ["a"]})
+        arrays.check_shapes(PAIR, feeds)
+
+
+def test_shapes_are_checked_apart_from_values():
+    """Parsing keeps any rectangular shape (a TF1 graph model lets
+    TensorFlow judge it); `check_shapes` refuses what does not fit."""
+    _, feeds, _ = _parse({"instances": [[1, 2]]})
+    assert feeds["x"].shape == (1, 2)
+    with pytest.raises(BadRequest) as caught:
+        arrays.check_shapes(IMAGE, feeds)
+    assert str(caught.value) == (
+        "input 'x' expects shape (-1, 2, 2); received (1, 2)."
+    )
 
 
 # === Arrays to answers ===

@@ -536,9 +536,9 @@ def test_deep_json_is_400(toy_server, raw, expected):
 @pytest.mark.parametrize(
     "path", ["/v1/models/toy/versions/%C2%B2", "/v1/models/toy/versions/1x"]
 )
-def test_non_ascii_digit_version_is_404(toy_server, path):
+def test_non_ascii_digit_version_is_400(toy_server, path):
     status, answer = get_status(toy_server.url, path)
-    assert status == 404 and "Version must be an integer" in answer["error"]
+    assert status == 400 and "Malformed request: GET" in answer["error"]
 
 
 def test_unknown_route_is_json_404(toy_server):

@@ -4,6 +4,10 @@
     GET /ui/app.js      the page's script
     GET /ui/style.css   its style sheet
     GET /ui/models      {"models": [names]}: what the page lists
+    GET /ui/models/<name>/versions/<v>/kerascnn_metadata
+                        kerascnn's metadata of a version (class names,
+                        preprocessing), which TF Serving's metadata
+                        answer has no field for
 
 The page draws nothing from outside the server (a Content-Security-Policy
 says so to the browser) and calls the same TF Serving REST routes a client
@@ -23,6 +27,7 @@ ASSETS = {
     "/ui/style.css": ("style.css", "text/css"),
 }
 MODELS_ROUTE = "/ui/models"
+METADATA_ROUTE = "/ui/models/{name}/versions/{version}/kerascnn_metadata"
 # Nothing but this server: no CDN, font or analytics request can slip in.
 HEADERS = {
     "Content-Security-Policy": (
@@ -70,6 +75,21 @@ def routes():
     async def models(request):
         return web.json_response(model_names(request.app[MODEL_SERVER]))
 
+    async def kerascnn_metadata(request):
+        from kerascnn.serving.app import error_response
+        from kerascnn.serving.errors import NotFound, ServingError
+
+        server = request.app[MODEL_SERVER]
+        version = request.match_info["version"]
+        try:
+            if not version.isascii() or not version.isdigit():
+                raise NotFound(f"No version {version!r}.")
+            loaded = server.get(request.match_info["name"], int(version))
+        except ServingError as e:
+            return error_response(e)
+        return web.json_response(loaded.metadata or {})
+
     return [web.get(path, page) for path in ASSETS] + [
-        web.get(MODELS_ROUTE, models)
+        web.get(MODELS_ROUTE, models),
+        web.get(METADATA_ROUTE, kerascnn_metadata),
     ]

@@ -116,7 +116,9 @@ async function selectModel(name, version) {
   const signatures = metadata.metadata.signature_def.signature_def;
   state.model = name;
   state.version = metadata.model_spec.version;
-  state.meta = metadata.kerascnn_metadata || {};
+  state.meta = await getJson(
+    `/ui/models/${encodeURIComponent(name)}/versions/` +
+    `${state.version}/kerascnn_metadata`);
   state.signatures = signatures;
   $("model-title").textContent = `${name} v${state.version}`;
   const meta = state.meta;
