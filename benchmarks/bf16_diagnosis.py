@@ -83,9 +83,14 @@ def build(model_name, policy, weights=None, float32_layers=()):
 
     from kerascnn import models
 
+    from kerascnn.config import recipe_for
+
+    options = recipe_for(model_name).model_options
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
-    model = models.build(model_name, input_shape=(32, 32, 3), num_classes=10)
+    model = models.build(
+        model_name, input_shape=(32, 32, 3), num_classes=10, **options
+    )
     keras.mixed_precision.set_global_policy("float32")
     for layer in model.layers:
         if type(layer).__name__ in float32_layers:
@@ -113,8 +118,11 @@ def make_optimizer(model_name, steps):
     from kerascnn.config import recipe_for
     from kerascnn.optimizers import make_optimizer as recipe_optimizer
 
-    config = recipe_for(model_name, epochs=1)
-    return recipe_optimizer(config, max(steps, 1)), config
+    # The recipe's schedule (warm-up included) compressed to `steps`.
+    base = recipe_for(model_name)
+    epochs = base.warmup_epochs + 1
+    config = recipe_for(model_name, epochs=epochs)
+    return recipe_optimizer(config, max(steps // epochs, 1)), config
 
 
 def one_step(model, x, y, model_name):
@@ -314,6 +322,105 @@ def references(model_name, weights, batches):
     return out
 
 
+def _while_body_ops(graph):
+    """`{op type/dtype: count}` inside the while loops of a traced step
+    (the per-time-step work of a recurrent layer), forward and backward."""
+    counts = {}
+    functions = graph.as_graph_def().library.function
+    for fn in functions:
+        if "while_body" not in fn.signature.name:
+            continue
+        for node in fn.node_def:
+            attr = node.attr.get("T") or node.attr.get("DstT")
+            dtype = attr.type if attr is not None else 0
+            import tensorflow as tf
+
+            name = tf.dtypes.as_dtype(dtype).name if dtype else "-"
+            key = f"{node.op}/{name}"
+            counts[key] = counts.get(key, 0) + 1
+    wanted = ("MatMul", "Cast", "Sigmoid", "Tanh", "Mul", "AddV2",
+              "BiasAdd", "SigmoidGrad", "TanhGrad")
+    return {
+        k: v for k, v in sorted(counts.items()) if k.split("/")[0] in wanted
+    }
+
+
+def lstm_kernels(batch=16, length=20, units=200, embedding=200, rounds=5):
+    """Why the BiLSTM tagger's steps are slower in bf16 on a CPU.
+
+    Builds the recipe's tagger layer shape (BiLSTM, 200 units, batch 16),
+    traces one training step per policy, and reports the op types (with
+    dtypes) inside the per-time-step while loop, plus the median time of
+    the step and of its per-time-step matrix product alone.
+    """
+    import keras
+    import tensorflow as tf
+
+    out = {}
+    x = np.random.RandomState(0).randn(batch, length, embedding)
+    x = x.astype("float32")
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(policy)
+        layer = keras.layers.Bidirectional(
+            keras.layers.LSTM(units, return_sequences=True)
+        )
+        keras.mixed_precision.set_global_policy("float32")
+        layer.build((batch, length, embedding))
+
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                y = tf.cast(layer(x, training=True), "float32")
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, layer.trainable_variables)
+
+        concrete = step.get_concrete_function(
+            tf.TensorSpec(x.shape, tf.float32)
+        )
+        dtype = "bfloat16" if policy != "float32" else "float32"
+        out[policy] = {
+            "step_ms_median": _median_ms(lambda: step(x), rounds),
+            # One time step's recurrent product (batch x units) @ (units x
+            # 4 units), and the cast of that kernel the bf16 loop repeats.
+            "recurrent_matmul_us": _per_op_us(
+                lambda a, w: tf.matmul(a, w),
+                (batch, units), (units, 4 * units), dtype, rounds,
+            ),
+            "while_body_ops": _while_body_ops(concrete.graph),
+            "kernel_cast_to_bf16_us": _per_op_us(
+                lambda a, w: tf.cast(a, "bfloat16"),
+                (units, 4 * units), (1,), "float32", rounds,
+            ),
+            # Keras' fused (cuDNN) LSTM needs a GPU; else the generic loop.
+            "keras_fused_lstm_on_this_machine": bool(
+                tf.config.list_physical_devices("GPU")
+            ),
+        }
+    return out
+
+
+def _per_op_us(op, a_shape, b_shape, dtype, rounds, copies=50):
+    """Median microseconds of one `op(a, b)` (50 independent copies per
+    traced call, so the call overhead is shared)."""
+    import tensorflow as tf
+
+    rng = np.random.RandomState(1)
+    a = [tf.cast(rng.randn(*a_shape), dtype) for _ in range(copies)]
+    b = tf.cast(rng.randn(*b_shape), dtype)
+    fn = tf.function(lambda a, b: [op(x, b) for x in a])
+    return round(1000 * _median_ms(lambda: fn(a, b), rounds) / copies, 2)
+
+
+def _median_ms(fn, rounds):
+    fn()  # trace / warm up
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return round(float(np.median(times)), 4)
+
+
 ABLATIONS = {
     "bn_float32": ("FusedBatchNormalization", "BatchNormalization"),
     "conv_float32": ("Conv2D",),
@@ -333,7 +440,12 @@ def main(argv=None):
                    help="also train N steps and report the drift")
     p.add_argument("--per-layer", action="store_true",
                    help="print every layer's and variable's error")
+    p.add_argument("--lstm", action="store_true",
+                   help="only the BiLSTM tagger's kernels, float32 vs bf16")
     args = p.parse_args(argv)
+    if args.lstm:
+        print(json.dumps({"lstm_kernels": lstm_kernels()}, indent=1))
+        return
 
     import keras
 
