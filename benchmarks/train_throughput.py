@@ -37,10 +37,21 @@ Examples:
         --variant onednn:env.TF_ENABLE_ONEDNN_OPTS=1 \\
         --variant b256:env.TF_ENABLE_ONEDNN_OPTS=1,batch_size=256
 
+    # bf16 against float32 (train-only images/s, per-round ratios in
+    # "variant_ratios"), ResNet-20 and ResNet-50 at 224x224:
+    python benchmarks/train_throughput.py --peers none \
+        --models resnet20,resnet50_224 --epochs 3 --repeats 3 \
+        --variant float32:mixed_precision=none \
+        --variant bf16:mixed_precision=mixed_bfloat16
+
+`resnet50_224` is ResNet-50 on CIFAR-10 resized to 224x224 (batch 32,
+`--limit-resnet50` images, no peers): the cost of the 224 px recipes.
+
 A variant is `NAME:key=value,key=value,...`: keys are `TrainConfig` fields
 (`batch_size`, `mixed_precision`, `steps_per_execution`, `jit_compile`,
 `augment`, ...), `env.VAR` sets an environment variable for that kerascnn
-subprocess, and a `lenet.` / `resnet20.` prefix limits a key to one model.
+subprocess, and a `lenet.` / `resnet20.` / `resnet50_224.` prefix limits a key
+to one model.
 `--set key=value` and `--env VAR=value` apply to every variant. Values are
 parsed as JSON when possible (`256`, `true`, `null`), else kept as strings.
 """
@@ -57,9 +68,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {
-    # model: (peer model suffix, default limit attribute)
-    "lenet": "lenet",
-    "resnet20": "resnet20",
+    # benchmark name: peer script suffix (None: no peers), registry model,
+    # and settings every variant of it starts from.
+    "lenet": dict(peer="lenet", model="lenet", settings={}),
+    "resnet20": dict(peer="resnet20", model="resnet20", settings={}),
+    # The 224 px recipes' cost: ResNet-50 on CIFAR-10 resized to 224x224
+    # (no peer scripts; compare variants, e.g. bf16 vs float32). Batch 32
+    # keeps float32 activations within a few GiB.
+    "resnet50_224": dict(
+        peer=None,
+        model="resnet50",
+        settings={"input_shape": [224, 224, 3], "batch_size": 32},
+    ),
 }
 PEERS = ("torch", "keras")
 # Goals of the throughput issue: kerascnn / peer >= these ratios, by kind
@@ -128,6 +148,9 @@ def _worker(spec):
     train.make_callbacks = make_callbacks
 
     with tempfile.TemporaryDirectory(prefix="kerascnn-bench-") as tmp:
+        settings = dict(spec["settings"])
+        if settings.get("input_shape"):
+            settings["input_shape"] = tuple(settings["input_shape"])
         config = recipe_for(
             spec["model"],
             data_dir=spec["data_dir"],
@@ -138,7 +161,7 @@ def _worker(spec):
             log_format="quiet",
             runs_root=tmp,
             run_dir=os.path.join(tmp, "run"),
-            **spec["settings"],
+            **settings,
         )
         start = time.perf_counter()
         result = train.fit(config, resume=False)
@@ -252,11 +275,21 @@ def run_cmd(cmd, env, timeout):
     return out, None, load
 
 
+def _limit(args, model):
+    """Training examples per run of `model` (its `--limit-*` flag)."""
+    return {"lenet": args.limit_lenet, "resnet20": args.limit_resnet,
+            "resnet50_224": args.limit_resnet50}[model]
+
+
 def run_kerascnn(args, model, name, pairs):
     settings, extra_env = resolve(pairs, model)
-    limit = args.limit_lenet if model == "lenet" else args.limit_resnet
-    spec = dict(model=model, data_dir=args.data_dir, epochs=args.epochs,
-                limit=limit, eval_limit=args.eval_limit, settings=settings)
+    settings = {**MODELS[model]["settings"], **settings}
+    limit = _limit(args, model)
+    eval_limit = (min(args.eval_limit, limit) if model == "resnet50_224"
+                  else args.eval_limit)
+    spec = dict(model=MODELS[model]["model"], data_dir=args.data_dir,
+                epochs=args.epochs, limit=limit, eval_limit=eval_limit,
+                settings=settings)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra_env)
     cmd = [args.kerascnn_python, os.path.abspath(__file__), "--_worker",
            json.dumps(spec)]
@@ -284,8 +317,9 @@ def peer_python(args, peer):
 
 def run_peer(args, model, peer):
     python = peer_python(args, peer)
-    script = os.path.join(args.peers_dir, f"{peer}_{MODELS[model]}.py")
-    limit = args.limit_lenet if model == "lenet" else args.limit_resnet
+    script = os.path.join(args.peers_dir,
+                          f"{peer}_{MODELS[model]['peer']}.py")
+    limit = _limit(args, model)
     cmd = [python, script, "--data-dir", args.data_dir,
            "--epochs", str(args.epochs), "--limit", str(limit)]
     out, err, load = run_cmd(cmd, dict(os.environ), args.timeout)
@@ -329,6 +363,31 @@ def _ratio(a, b):
     return round(a / b, 3) if a and b else None
 
 
+def paired_variant_ratios(samples, model, names):
+    """Train-only rate of each variant over the first one's, per round.
+
+    Runs of one round are back to back, so on a shared machine their
+    ratio is steadier than a ratio of medians: the median of the
+    per-round ratios is reported with every round's value.
+    """
+    if len(names) < 2:
+        return {}
+    first = names[0]
+    out = {}
+    for name in names[1:]:
+        per_round = []
+        for a, b in zip(samples[(model, name)], samples[(model, first)]):
+            rate = a.get("train_only_images_per_s")
+            base = b.get("train_only_images_per_s")
+            per_round.append(_ratio(rate, base))
+        valid = [r for r in per_round if r is not None]
+        out[f"{name}/{first}"] = {
+            "median": round(statistics.median(valid), 3) if valid else None,
+            "rounds": per_round,
+        }
+    return out
+
+
 # ================================ Main ================================
 
 
@@ -357,6 +416,8 @@ def build_parser():
                    help="comma-separated subset of torch, keras, or 'none'")
     p.add_argument("--limit-lenet", type=int, default=10000)
     p.add_argument("--limit-resnet", type=int, default=5000)
+    p.add_argument("--limit-resnet50", type=int, default=128,
+                   help="training images of resnet50_224 runs")
     p.add_argument("--epochs", type=int, default=3,
                    help="epochs per run; the first one is not timed")
     p.add_argument("--eval-limit", type=int, default=1000,
@@ -419,8 +480,9 @@ def main(argv=None):
 
     entries = []  # (model, kind, name, payload)
     for model in models:
-        for peer in available:
-            script = os.path.join(args.peers_dir, f"{peer}_{MODELS[model]}.py")
+        for peer in available if MODELS[model]["peer"] else ():
+            script = os.path.join(args.peers_dir,
+                                  f"{peer}_{MODELS[model]['peer']}.py")
             if not os.path.isfile(script):
                 notes.append(f"peer {peer!r} for {model} skipped: {script} "
                              "not found")
@@ -452,6 +514,7 @@ def main(argv=None):
                 + f" load {s['loadavg_before']}")
 
     results, ratios, whole_epoch, goals = {}, {}, {}, {}
+    variant_ratios = {}
     for model in models:
         results[model] = {
             name: summarize(samples[(model, name)])
@@ -470,6 +533,8 @@ def main(argv=None):
                     key = f"{name}/{peer}"
                     ratios[model][key] = _ratio(train[name], med[peer])
                     whole_epoch[model][key] = _ratio(med[name], med[peer])
+        variant_ratios[model] = paired_variant_ratios(
+            samples, model, names)
         goals[model] = {}
         for key, target in GOALS[cpu["goals"]].get(model, {}).items():
             peer = key.split("/")[1]
@@ -501,6 +566,7 @@ def main(argv=None):
         "results": results,
         "ratios": ratios,
         "ratios_whole_epoch": whole_epoch,
+        "variant_ratios": variant_ratios,
         "goals": goals,
         "notes": notes,
     }, indent=1))

@@ -153,12 +153,11 @@ _MNIST_ADAM = dict(
 )
 # He et al. (2016) sec. 4.2: SGD 0.1, momentum 0.9, weight decay 1e-4,
 # batch 128, /10 at 32k and 48k of 64k iterations (~164 epochs).
-# CIFAR recipes opt out of bf16: short ResNet-20 runs were less accurate
-# in bf16 than in float32; VGG/AlexNet were not checked (measured:
-# benchmarks/README.md).
-_NO_BF16 = "none"
+# The image recipes keep `mixed_precision="auto"`: ResNet-20 reaches the
+# same test accuracy in bf16 as in float32 (curves over seeds and the
+# one-step diagnosis: docs/performance.md), and BN statistics, the loss,
+# the softmax and the weights stay float32 under the mixed policy.
 _CIFAR_RESNET = dict(
-    mixed_precision=_NO_BF16,
     dataset="cifar10",
     epochs=164,
     batch_size=128,
@@ -171,7 +170,6 @@ _CIFAR_RESNET = dict(
 # BN-free VGG/AlexNet from scratch diverge or stall at SGD 0.1; a short
 # linear warm-up into SGD 0.01 plus weight decay trains them reliably.
 _CIFAR_WARMUP_SGD = dict(
-    mixed_precision=_NO_BF16,
     dataset="cifar10",
     epochs=30,
     batch_size=128,
@@ -219,9 +217,10 @@ RECIPES = {
             "word_dropout": 0.1,
             "intent_pooling": "attention",
         },
-        # Opted out of bf16 (benchmarks/README.md): its LSTM epochs ran
-        # slower in bf16 on an AVX512_BF16 CPU, and slot F1 varies more
-        # over seeds than the 0.2-point bar can show.
+        # float32: on a CPU Keras runs the LSTM as a generic per-time-step
+        # loop (no fused kernel), where bf16 re-casts the weight matrices
+        # at every step and batch-16 bf16 products are no faster, so bf16
+        # steps were slower (docs/performance.md).
         mixed_precision="none",
     ),
 }
@@ -236,7 +235,6 @@ for _depth in (11, 13, 19):
 for _depth in (18, 34, 50, 101, 152):
     RECIPES[f"resnet{_depth}"] = TrainConfig(
         model=f"resnet{_depth}",
-        mixed_precision=_NO_BF16,
         dataset="cifar10",
         epochs=90,
         batch_size=128,

@@ -107,6 +107,84 @@ def test_recipes_default_to_auto_and_bad_names_are_refused():
         recipe_for("lenet", mixed_precision="float8")
 
 
+def test_auto_picks_bf16_for_every_image_recipe_but_not_the_tagger(
+    fake_machine,
+):
+    """CIFAR ResNets, VGG, AlexNet and the ImageNet-family ResNets train
+    in bf16 on a native-bf16 CPU; the LSTM tagger stays float32."""
+    from kerascnn.config import RECIPES
+
+    fake_machine(ZEN4_FLAGS)
+    chosen = {
+        name: train.resolve_precision(recipe_for(name)).mixed_precision
+        for name in RECIPES
+    }
+    image_recipes = {
+        name for name in RECIPES if models.get_model_info(name).task
+        == "image_classification"
+    }
+    assert {"resnet20", "resnet110", "resnet50", "vgg16", "alexnet"} <= (
+        image_recipes
+    )
+    assert {n for n, c in chosen.items() if c == "mixed_bfloat16"} == (
+        image_recipes
+    )
+    assert chosen["slot_tagger"] == "none"
+    fake_machine(AVX2_FLAGS)
+    assert train.resolve_precision(recipe_for("resnet50")).mixed_precision == (
+        "none"
+    )
+
+
+def _resnet20_step(policy, weights, x, y):
+    """One recipe step (the project's compile) of a 16x16 ResNet-20."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = models.build("resnet20", input_shape=(16, 16, 3),
+                             num_classes=10)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    if weights is not None:
+        model.set_weights(weights)
+    config = recipe_for("resnet20", epochs=1)
+    model.compile(
+        optimizer=train.make_optimizer(config, steps_per_epoch=1),
+        loss=train._loss(config),
+    )
+    loss = model.train_on_batch(x, y)
+    return model, float(loss)
+
+
+def test_bf16_resnet_step_keeps_float32_state_and_statistics():
+    """Under mixed_bfloat16 the master weights, optimizer slots and BN
+    moving statistics are float32, and one training step leaves the
+    moving statistics where the float32 step does (bf16 rounds the
+    convolutions' inputs and outputs only: ~0.2% here)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 10, size=32)
+    keras.utils.set_random_seed(0)
+    init = models.build(
+        "resnet20", input_shape=(16, 16, 3), num_classes=10
+    ).get_weights()
+    ref, loss_ref = _resnet20_step("float32", init, x, y)
+    bf16, loss = _resnet20_step("mixed_bfloat16", init, x, y)
+    assert {v.dtype for v in bf16.weights} == {"float32"}
+    assert {
+        v.dtype for v in bf16.optimizer.variables if "iteration" not in v.path
+    } == {"float32"}
+    assert abs(loss - loss_ref) < 1e-2 * loss_ref
+    moving = [
+        (a, b)
+        for a, b in zip(bf16.non_trainable_variables, ref.non_trainable_variables)
+        if "moving" in a.path
+    ]
+    assert len(moving) == 2 * 21  # 19 conv-BN pairs + 2 projection BNs
+    for a, b in moving:
+        error = np.linalg.norm(np.asarray(a) - np.asarray(b))
+        assert error <= 2e-2 * np.linalg.norm(np.asarray(b)), a.path
+
+
 # One model per builder (the ResNets share `_head`, the VGGs
 # `_build_vgg`), at small sizes.
 BUILDS = {

@@ -30,7 +30,7 @@ def _train_step(layer, x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer(x, training=True)
-            loss = tf.reduce_sum(y * tf.range(1.0, 4.0))
+            loss = tf.reduce_sum(tf.cast(y, "float32") * tf.range(1.0, 4.0))
         variables = layer.trainable_variables
         return y, tape.gradient(loss, [x] + variables)
 
@@ -113,3 +113,40 @@ def test_checkpoints_are_interchangeable_with_keras_bn(tmp_path):
         "name": "bn"
     }
     np.testing.assert_allclose(loaded(x), keras_bn(x), rtol=1e-6)
+
+
+def _bf16_grid_batch():
+    """Channels with a large mean and a small spread (where statistics
+    taken in bf16 go wrong), on values bf16 holds exactly, so float32
+    and bf16 layers see the same input."""
+    rng = np.random.default_rng(2)
+    x = 8.0 + rng.integers(0, 16, size=(8, 4, 4, 3)) / 16.0
+    return tf.constant(x.astype("float32"))
+
+
+@pytest.mark.parametrize("layer_class", [
+    FusedBatchNormalization, keras.layers.BatchNormalization
+])
+def test_bf16_statistics_and_outputs_match_float32(layer_class):
+    """Under mixed_bfloat16 the batch statistics, the moving averages and
+    the gradients are float32 math: only the output is rounded to bf16."""
+    x = _bf16_grid_batch()
+    ref = layer_class(momentum=0.9, epsilon=1e-5)
+    bf16 = layer_class(momentum=0.9, epsilon=1e-5, dtype="mixed_bfloat16")
+    y_ref, grads_ref = _train_step(ref, x)
+    y, grads = _train_step(bf16, tf.cast(x, "bfloat16"))
+    assert {v.dtype for v in bf16.weights} == {"float32"}
+    assert y.dtype == tf.bfloat16
+    # One bf16 rounding of the normalized output: <= 2^-9 relative.
+    np.testing.assert_allclose(
+        tf.cast(y, "float32"), y_ref, rtol=2**-8, atol=2**-8
+    )
+    # Statistics of x (mean ~8.5, std ~0.3): float32-exact, where bf16
+    # (step 1/16 at 8) would be off by up to 0.03 in the mean.
+    np.testing.assert_allclose(bf16.moving_mean, ref.moving_mean, rtol=1e-6)
+    np.testing.assert_allclose(
+        bf16.moving_variance, ref.moving_variance, rtol=1e-5
+    )
+    # Gamma and beta gradients: float32 sums over the batch.
+    for g, g_ref in zip(grads[1:], grads_ref[1:]):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-2, atol=1e-3)
