@@ -103,6 +103,25 @@ from cli.common import INT_TUPLE, builder_options, parse_options, user_errors
     type=click.Path(file_okay=False),
     help="Export root (default saved_models).",
 )
+@click.option(
+    "--cache",
+    metavar="auto|memory|disk|none|disk:DIR",
+    help="Image folders and shards: memory (decode once), none (stream), "
+    "disk (stream, cached under the run dir or DIR). Default auto: memory "
+    "if the decoded set fits $KERASCNN_MEMORY_BUDGET (2G).",
+)
+@click.option(
+    "--skip-bad/--no-skip-bad",
+    default=None,
+    help="Skip corrupt image files and count them per epoch instead of "
+    "stopping with an error that names the file.",
+)
+@click.option(
+    "--data-service",
+    metavar="grpc://HOST:PORT",
+    help="tf.data service dispatcher whose workers decode and augment the "
+    "training data (docs/data.md).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-format",

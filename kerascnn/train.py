@@ -205,6 +205,10 @@ def make_callbacks(config, run_dir, nan_stop, timer):
     ]
     if config.log_format == "json":
         callbacks.append(JsonLinesLogger())
+    if config.skip_bad:
+        from kerascnn.inputs import skipped_files_callback
+
+        callbacks.insert(1, skipped_files_callback())  # before the loggers
     return callbacks
 
 
@@ -403,6 +407,13 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
                 verbose=verbose,
                 shuffle=False,
             )
+    except _input_errors() as e:
+        from kerascnn.data.decode import bad_file_error
+
+        named = bad_file_error(e)
+        if named is None:
+            raise
+        raise named from None
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
         done = completed_epochs(run_dir)
@@ -420,6 +431,13 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
         )
     history = read_history_csv(run_dir) or _floats(fit_history.history)
     return history, timer.seconds
+
+
+def _input_errors():
+    """The TF error a streamed bad image file stops `fit` with."""
+    import tensorflow as tf
+
+    return tf.errors.InvalidArgumentError
 
 
 def _floats(history):
