@@ -275,14 +275,14 @@ def _record_elements(spec, shuffle, seed, input_context):
 
     files, shard_records = worker_files(spec.record_files, input_context)
     ds = tf.data.Dataset.from_tensor_slices(files)
+    # Unshuffled: shard after shard, in the converted (source) order.
+    cycle = max(1, min(len(files), _parallel())) if shuffle else 1
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=max(1, min(len(files), _parallel())),
-        num_parallel_calls=max(1, min(len(files), _parallel())),
-        deterministic=True,
-    )
+        tf.data.TFRecordDataset, cycle_length=cycle,
+        num_parallel_calls=cycle, deterministic=True,
+    )  # fmt: skip
     if spec.limit is not None:
         ds = ds.take(spec.limit)
     if shard_records:

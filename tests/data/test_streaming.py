@@ -168,7 +168,7 @@ RSS_SCRIPT = textwrap.dedent("""
     import resource, sys
     import kerascnn
     from kerascnn.data import load
-    ds, info = load(sys.argv[1], "train", batch_size=32, cache="none",
+    ds, info = load(sys.argv[1], "train", batch_size=4, cache="none",
                     style="plain", augment=False)
     n = sum(len(y) for _, y in ds)
     print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
