@@ -28,6 +28,7 @@ seeds). Bad files: `decode.assert_complete` names the file; with
 import dataclasses
 import hashlib
 import os
+import sys
 import threading
 
 import numpy as np
@@ -260,11 +261,22 @@ def parse_record(serialized):
 
 def worker_files(files, input_context):
     """This input pipeline's shard files, and whether records must be
-    sharded instead (fewer shards than pipelines: DATA sharding)."""
+    sharded instead (fewer shards than pipelines: DATA sharding).
+
+    The FILE policy, done here per input pipeline: pipeline `i` of `n`
+    opens only shards `i, i + n, ...`, so each example is read by exactly
+    one worker per epoch.
+    """
     if input_context is None or input_context.num_input_pipelines <= 1:
         return list(files), False
     n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
     if len(files) < n:
+        print(
+            f"Note: {len(files)} shard(s) for {n} input pipelines: every "
+            f"worker reads all shards and keeps 1/{n} of the records (DATA "
+            "sharding); convert with --shards >= the number of workers.",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
         return list(files), True
     return list(files[i::n]), False
 

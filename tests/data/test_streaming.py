@@ -226,6 +226,15 @@ def test_imagenet_style_crops_and_serving_match(folder, tmp_path):
         augment.preprocess_images(pixels, info.preprocessing), x[0],
         atol=0.05,
     )  # fmt: skip
+    # The exported `predict_images` signature decodes the same way.
+    from kerascnn.export.saved_model import make_image_decoder, make_normalizer
+
+    decode_bytes = make_image_decoder((160, 160, 3), info.preprocessing[
+        "center_crop"])  # fmt: skip
+    exported = make_normalizer(info.preprocessing)(
+        decode_bytes(tf.constant([first]))
+    )
+    np.testing.assert_allclose(exported[0], x[0], atol=0.05)
     # A small folder keeps the plain style.
     _, plain = load(str(folder), "test")
     assert "center_crop" not in plain.preprocessing
