@@ -225,6 +225,7 @@ def load(
     shuffle = is_train if shuffle is None else bool(shuffle)
     augment = is_train if augment is None else augment
     cache = streaming.check_cache(cache)
+    streaming.check_service_address(data_service)
     raw = sources.read(name, split, data_dir, validation_size)
     opts = dict(
         batch_size=batch_size, shuffle=shuffle, limit=limit, seed=seed,

@@ -480,19 +480,21 @@ def distribute_on_service(ds, address):
     produces a full epoch in its own order, which suits one trainer)."""
     import tensorflow as tf
 
-    if not str(address).startswith(("grpc://", "grpc+local://")):
+    return ds.apply(
+        tf.data.experimental.service.distribute(
+            processing_mode=tf.data.experimental.service.ShardingPolicy.OFF,
+            service=address,
+        )
+    )
+
+
+def check_service_address(address):
+    """Raises `DataError` unless `address` is `grpc://HOST:PORT`."""
+    if address is not None and not str(address).startswith("grpc://"):
         raise DataError(
             "`data_service` must look like grpc://HOST:PORT (the "
             f"dispatcher). Received: data_service={address!r}"
         )
-    protocol, _, rest = address.partition("://")
-    return ds.apply(
-        tf.data.experimental.service.distribute(
-            processing_mode=tf.data.experimental.service.ShardingPolicy.OFF,
-            service=rest,
-            protocol=protocol,
-        )
-    )
 
 
 def arrays_from_stream(spec):
