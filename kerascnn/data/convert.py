@@ -48,9 +48,7 @@ def _check(out_dir, shards, image_size, quality):
         raise DataError(
             f"`shards` must be a positive int. Received: shards={shards!r}"
         )
-    if image_size is not None and (
-        len(image_size) != 2 or min(image_size) < 1
-    ):
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise DataError(
             "`image_size` must be (height, width) with positive ints. "
             f"Received: image_size={image_size!r}"
@@ -252,12 +250,15 @@ def convert(source, out_dir, *, shards=None, image_size=None,
             "class_names": list(splits["train"].class_names),
             "image_size": size,
             "channels": channels,
-            "encoding": "original" if image_size is None else (
+            "encoding": "original"
+            if image_size is None
+            else (
                 f"jpeg (quality {quality}); png sources stay png"
             ),  # fmt: skip
             "splits": {
-                s: _write_split(raw, partial, counts[s], image_size, quality,
-                                step)  # fmt: skip
+                s: _write_split(
+                    raw, partial, counts[s], image_size, quality, step
+                )  # fmt: skip
                 for s, raw in splits.items()
             },
         }

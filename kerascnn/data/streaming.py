@@ -373,8 +373,6 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
     path's order) unless a cache sits in between; records (and cached
     streams) shuffle shard order plus a bounded buffer of elements.
     """
-    import tensorflow as tf
-
     cached = cache in ("memory", "disk")
     if spec.paths is not None:
         from kerascnn.data.pipeline import _index_dataset
@@ -393,7 +391,9 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
     else:
         ds = ds.map(
             lambda data, label, name: (
-                decode.assert_complete(data, name), label, name
+                decode.assert_complete(data, name),
+                label,
+                name,
             )
         )
     ds = _decode_stage(ds, spec, cache, cache_file, seed)

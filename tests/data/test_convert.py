@@ -29,9 +29,7 @@ def assert_same_data(a, b):
     return xa, xb
 
 
-def test_png_round_trip_is_exact_and_the_manifest_adds_up(
-    png_folder, tmp_path
-):
+def test_png_round_trip_is_exact_and_the_manifest_adds_up(png_folder, tmp_path):
     out = tmp_path / "shards"
     manifest = convert(str(png_folder), str(out), shards=4)
     train = manifest["splits"]["train"]

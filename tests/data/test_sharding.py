@@ -25,9 +25,7 @@ def shards(data_dir, tmp_path_factory):
 
 
 def _names(raw, input_context):
-    spec = streaming.StreamSpec(
-        None, None, raw.record_files, 100, (32, 32, 3)
-    )
+    spec = streaming.StreamSpec(None, None, raw.record_files, 100, (32, 32, 3))
     ds = streaming._record_elements(spec, True, 0, input_context)
     return [name.decode() for _, _, name in ds.as_numpy_iterator()]
 
@@ -127,8 +125,7 @@ def test_two_workers_read_every_training_example_once(
     for code, _, err in results:
         assert code == 0, err[-3000:]
     seen = [
-        [n for n in json.loads(p.read_text()) if "/train/" in n]
-        for p in names
+        [n for n in json.loads(p.read_text()) if "/train/" in n] for p in names
     ]
     from collections import Counter
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.data import augment, decode, load, streaming
+from kerascnn.data import decode, load, streaming
 from kerascnn.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,8 +62,10 @@ def test_stream_equals_in_memory_value_for_value(folder, shuffle):
     stream, info_s = load(str(folder), "train", cache="none", **kwargs)
     assert info_m.storage.startswith("200 images decoded into memory")
     assert info_s.storage.startswith("200 images streamed, read every epoch")
-    assert info_s.class_names == info_m.class_names == sorted(
-        os.listdir(folder / "train")
+    assert (
+        info_s.class_names
+        == info_m.class_names
+        == sorted(os.listdir(folder / "train"))
     )
     assert info_s.preprocessing == info_m.preprocessing
     assert info_s.augmentation == info_m.augmentation == (
@@ -155,9 +157,7 @@ def test_fit_names_the_bad_file_or_skips_it(bad_folder, runner, tmp_path):
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Error: Cannot decode image file ")
     assert "Traceback" not in result.output
-    result = runner.invoke(
-        cli, args + [str(tmp_path / "run2"), "--skip-bad"]
-    )
+    result = runner.invoke(cli, args + [str(tmp_path / "run2"), "--skip-bad"])
     assert result.exit_code == 0, result.output
     assert "Epoch 1: skipped 2 bad image file(s)" in result.output
     history = json.loads((tmp_path / "run2" / "history.json").read_text())
@@ -184,9 +184,7 @@ def _peak_rss(root):
     return int(out[0]), int(out[1])
 
 
-def test_streaming_twice_the_images_does_not_double_memory(
-    data_dir, tmp_path
-):
+def test_streaming_twice_the_images_does_not_double_memory(data_dir, tmp_path):
     per_class, size = 40, 256
     small = cifar_folder(data_dir, tmp_path / "small", per_class, size,
                          splits=("train",))  # fmt: skip
@@ -197,63 +195,3 @@ def test_streaming_twice_the_images_does_not_double_memory(
     assert (n_small, n_large) == (400, 800)
     decoded_small = n_small * size * size * 3  # 79 MB: what memory would add
     assert rss_large - rss_small < decoded_small / 2, (rss_small, rss_large)
-
-
-# ======================== ImageNet style ========================
-
-
-def test_imagenet_style_crops_and_serving_match(folder, tmp_path):
-    big = cifar_folder(
-        Path(os.environ["KERASCNN_DATA_DIR"]), tmp_path / "big", 2, 200,
-        fmt="PNG",
-    )  # fmt: skip
-    train, info = load(str(big), "train", batch_size=4, image_size=(160, 160))
-    assert info.augmentation == augment.RANDOM_RESIZED_CROP
-    assert info.preprocessing["mean"] == list(augment.IMAGENET_MEAN)
-    assert info.preprocessing["center_crop"] == augment.IMAGENET_CROP_FRACTION
-    assert "ImageNet-style" in info.storage
-    x, _ = next(iter(train))
-    assert x.shape == (4, 160, 160, 3)
-    evals, info = load(str(big), "test", batch_size=4, image_size=(160, 160))
-    assert info.augmentation is None
-    x, _ = next(iter(evals))
-    # Serving and predict: the centre crop + resize of the decoded file.
-    first = sorted((big / "test" / "airplane").iterdir())[0].read_bytes()
-    served = augment.serving_preprocess(first, info.preprocessing)
-    np.testing.assert_allclose(served, x[0], atol=0.05)
-    pixels = tf.io.decode_png(first)
-    np.testing.assert_allclose(
-        augment.preprocess_images(pixels, info.preprocessing), x[0],
-        atol=0.05,
-    )  # fmt: skip
-    # The exported `predict_images` signature decodes the same way.
-    from kerascnn.export.saved_model import make_image_decoder, make_normalizer
-
-    decode_bytes = make_image_decoder((160, 160, 3), info.preprocessing[
-        "center_crop"])  # fmt: skip
-    exported = make_normalizer(info.preprocessing)(
-        decode_bytes(tf.constant([first]))
-    )
-    np.testing.assert_allclose(exported[0], x[0], atol=0.05)
-    # A small folder keeps the plain style.
-    _, plain = load(str(folder), "test")
-    assert "center_crop" not in plain.preprocessing
-
-
-def test_random_resized_crop_covers_8_to_100_percent():
-    image = np.zeros((100, 200, 3), np.uint8)
-    image[:, 100:] = 255  # right half white
-    data = tf.io.encode_png(image)
-    means = []
-    for s in range(40):
-        out = augment.decode_random_resized_crop(
-            data, [32, 32], 3, tf.constant([s, 1])
-        )
-        assert out.shape == (32, 32, 3) and out.dtype == tf.uint8
-        means.append(float(tf.reduce_mean(tf.cast(out, tf.float32))))
-    # Crops land on black, white and both halves (different windows).
-    assert min(means) < 10 and max(means) > 245
-    assert any(50 < m < 200 for m in means)
-    center = augment.decode_center_crop(data, [32, 32], 3)
-    # Centre 87.5% of the shorter side (88 px) straddles both halves.
-    assert 100 < float(tf.reduce_mean(tf.cast(center, tf.float32))) < 155

@@ -22,7 +22,6 @@ from kerascnn.data.sources.tfds import parse_tfds_name, read_tfds
 from kerascnn.data.sources.tfrecord import is_record_set, read_records
 from kerascnn.errors import DataError
 
-
 IMAGENET_NAMES = ("imagenet", "imagenet2012", "imagenet-1k", "ilsvrc2012")
 IMAGENET_OFFLINE = (
     "ImageNet cannot be downloaded here (it is not downloadable offline, "
