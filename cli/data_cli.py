@@ -1,4 +1,5 @@
-"""`kerascnn data`: inspect data sets (`info`) and look at them (`preview`).
+"""`kerascnn data`: inspect data sets (`info`), look at them (`preview`)
+and write them as TFRecord shards (`convert`).
 
 TensorFlow is imported only inside the commands, so `kerascnn --help`
 stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
@@ -6,10 +7,10 @@ stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 
 import click
 
-from cli.common import format_shape, quiet_tensorflow, user_errors
+from cli.common import INT_TUPLE, format_shape, quiet_tensorflow, user_errors
 
 
-@click.group("data", short_help="Inspect and preview data sets.")
+@click.group("data", short_help="Inspect, preview and convert data sets.")
 def data_group():
     """Inspect data sets: built-in names (mnist, fashion_mnist, kmnist,
     emnist/letters, cifar10, atis), tfds:<name>[:<config>], an image
@@ -91,3 +92,73 @@ def preview_command(name, out, split, count, augment, data_dir):
             augment=augment,
         )  # fmt: skip
     click.echo(f"Wrote {count} {info.name} {split} examples to {out}")
+
+
+@data_group.command("convert", short_help="Write TFRecord shards + manifest.")
+@click.argument("source")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--shards", "-n", type=click.IntRange(min=1),
+    help="Shards of the largest split (default: one per 1,024 images).",
+)  # fmt: skip
+@click.option(
+    "--image-size", type=INT_TUPLE, metavar="H,W",
+    help="Resize (and re-encode) to H,W; default: keep the files' bytes.",
+)  # fmt: skip
+@click.option(
+    "--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+    help="JPEG quality when re-encoding.",
+)  # fmt: skip
+@click.option(
+    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
+    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
+)  # fmt: skip
+def convert_command(source, out_dir, shards, image_size, quality, data_dir):
+    """Write SOURCE (an image folder or any image data set name) as
+    TFRecord shards of tf.train.Example plus manifest.json in OUT_DIR.
+
+    \b
+    kerascnn data convert /data/food101 /data/food101-shards --shards 64
+    kerascnn fit resnet50 --dataset /data/food101-shards
+
+    OUT_DIR appears only when complete (written aside, then renamed).
+    """
+    if image_size is not None and len(image_size) != 2:
+        raise click.BadParameter("expected H,W", param_hint="--image-size")
+    with user_errors():
+        from kerascnn.data.convert import convert
+
+        with _ProgressBar() as progress:
+            manifest = convert(
+                source, out_dir, shards=shards, image_size=image_size,
+                quality=quality, data_dir=data_dir, progress=progress,
+            )  # fmt: skip
+    for split, entry in manifest["splits"].items():
+        click.echo(
+            f"{split}: {entry['count']:,} images in "
+            f"{len(entry['shards'])} shard(s)"
+        )
+    click.echo(f"Wrote {out_dir} (use it as --dataset {out_dir})")
+
+
+class _ProgressBar:
+    """A click progress bar started once convert knows the total."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, total):
+        self.bar = click.progressbar(
+            length=total, label="Converting", file=click.get_text_stream(
+                "stderr"
+            ),
+        )  # fmt: skip
+        self.bar.__enter__()
+        return self.bar.update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

@@ -136,6 +136,25 @@ VALIDATION_SPLIT_HELP = (
     help="Export as <export-dir>/NAME/ (default: the model name); a "
     "folder whose versions have other classes or inputs is refused.",
 )
+@click.option(
+    "--cache",
+    metavar="auto|memory|disk|none|disk:DIR",
+    help="Image folders and shards: memory (decode once), none (stream), "
+    "disk (stream, cached under the run dir or DIR). Default auto: memory "
+    "if the decoded set fits $KERASCNN_MEMORY_BUDGET (2G).",
+)
+@click.option(
+    "--skip-bad/--no-skip-bad",
+    default=None,
+    help="Skip corrupt image files and count them per epoch instead of "
+    "stopping with an error that names the file.",
+)
+@click.option(
+    "--data-service",
+    metavar="grpc://HOST:PORT",
+    help="tf.data service dispatcher whose workers decode and augment the "
+    "training data (docs/data.md).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-format",

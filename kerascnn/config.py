@@ -15,6 +15,7 @@ from kerascnn.errors import InvalidArgumentError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 LOG_FORMATS = ("progress", "json", "quiet")
+CACHE_MODES = ("auto", "memory", "disk", "none")
 # `None` (float32) is what run directories before "auto" recorded.
 PRECISIONS = ("auto", "none", "mixed_bfloat16", "mixed_float16", None)
 
@@ -71,6 +72,14 @@ class TrainConfig:
             model name).
         log_format: `"progress"` (Keras bar), `"json"` (a line per epoch) or
             `"quiet"`.
+        cache: how image folders and shards are held (`kerascnn.data.
+            streaming`): `"auto"` (memory if the decoded split fits the
+            budget, else streamed), `"memory"`, `"none"` (stream), `"disk"`
+            (stream cached in `<run_dir>/data_cache`) or `"disk:FOLDER"`.
+        skip_bad: skip (and count, per epoch) corrupt image files instead
+            of stopping with an error that names the file.
+        data_service: `grpc://HOST:PORT` of a tf.data service dispatcher
+            that decodes and augments the training data, or `None`.
     """
 
     model: str
@@ -102,6 +111,9 @@ class TrainConfig:
     export: bool = True
     export_name: str = None
     log_format: str = "progress"
+    cache: str = "auto"
+    skip_bad: bool = False
+    data_service: str = None
 
     def validate(self):
         """Raises `InvalidArgumentError` on values no run could use."""
@@ -116,6 +128,15 @@ class TrainConfig:
         v.check_choice("log_format", self.log_format, LOG_FORMATS)
         v.check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
         v.check_rate("label_smoothing", self.label_smoothing)
+        mode = str(self.cache).partition(":")[0]
+        v.check_choice("cache", mode, CACHE_MODES)
+        if self.data_service is not None and not str(
+            self.data_service
+        ).startswith("grpc://"):
+            raise InvalidArgumentError(
+                "`data_service` must be the dispatcher's grpc://HOST:PORT. "
+                f"Received: data_service={self.data_service!r}"
+            )
         v.check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise InvalidArgumentError(
@@ -232,8 +253,9 @@ for _depth in (11, 13, 19):
     RECIPES[f"vgg{_depth}"] = dataclasses.replace(
         RECIPES["vgg16"], model=f"vgg{_depth}"
     )
-for _depth in (18, 34, 50, 101, 152):
-    RECIPES[f"resnet{_depth}"] = TrainConfig(
+# ResNet-18..152 on a small built-in set (--dataset cifar10).
+SMALL_SET_RECIPES = {
+    f"resnet{_depth}": TrainConfig(
         model=f"resnet{_depth}",
         dataset="cifar10",
         epochs=90,
@@ -243,15 +265,90 @@ for _depth in (18, 34, 50, 101, 152):
         weight_decay=1e-4,
         schedule="step",
     )
+    for _depth in (18, 34, 50, 101, 152)
+}
+RECIPES.update(SMALL_SET_RECIPES)
+
+
+# ImageNet at 224x224 (an image folder or shards named by --dataset; the
+# ResNets default to it and say how to get it). Learning rates follow the
+# papers per batch and scale linearly with --batch-size (Goyal et al.
+# 2017): ResNet 0.1 per 256 images, weight decay 1e-4, 90 epochs (He et
+# al. 2016); AlexNet 0.01 at batch 128, weight decay 5e-4, 90 epochs
+# (Krizhevsky et al. 2012); VGG 0.01 per 256, weight decay 5e-4, 74 epochs
+# (Simonyan & Zisserman 2015). "step" divides by 10 at 50% and 75%, where
+# the papers divided on plateaus. Batches are smaller than the papers' so
+# that a 224 px step fits a CPU host's memory.
+IMAGENET = "imagenet"
+IMAGENET_SHAPE = (224, 224, 3)
+_IMAGENET_SGD = dict(
+    dataset=IMAGENET,
+    input_shape=IMAGENET_SHAPE,
+    optimizer="sgd",
+    momentum=0.9,
+    schedule="step",
+)
+IMAGENET_RECIPES = {
+    "alexnet": TrainConfig(
+        model="alexnet", **_IMAGENET_SGD, epochs=90, batch_size=128,
+        learning_rate=0.01, weight_decay=5e-4,
+    ),
+}  # fmt: skip
+for _depth in (11, 13, 16, 19):
+    IMAGENET_RECIPES[f"vgg{_depth}"] = TrainConfig(
+        model=f"vgg{_depth}", **_IMAGENET_SGD, epochs=74, batch_size=64,
+        learning_rate=0.01 * 64 / 256, weight_decay=5e-4,
+    )  # fmt: skip
+for _depth in (18, 34, 50, 101, 152):
+    IMAGENET_RECIPES[f"resnet{_depth}"] = RECIPES[f"resnet{_depth}"] = (
+        TrainConfig(
+            model=f"resnet{_depth}", **_IMAGENET_SGD, epochs=90,
+            batch_size=64, learning_rate=0.1 * 64 / 256, weight_decay=1e-4,
+        )
+    )  # fmt: skip
+
+
+def _is_image_path(dataset):
+    """A data set named by a path (folder or shards), or ImageNet itself:
+    the 224 px models then take their ImageNet recipe."""
+    from kerascnn.data.sources import KNOWN
+
+    if dataset is None or dataset in KNOWN or dataset.startswith("tfds:"):
+        return False
+    return not dataset.endswith(".npz")
+
+
+def _base_recipe(name, dataset):
+    if name in IMAGENET_RECIPES and _is_image_path(dataset):
+        return IMAGENET_RECIPES[name]
+    if dataset is not None and name in SMALL_SET_RECIPES:
+        return SMALL_SET_RECIPES[name]
+    return RECIPES.get(name, TrainConfig(model=name))
+
+
+def _scale_learning_rate(base, changes):
+    """ImageNet recipes: the learning rate follows a changed batch size."""
+    if base.dataset != IMAGENET or "learning_rate" in changes:
+        return changes
+    batch = changes.get("batch_size", base.batch_size)
+    return dict(
+        changes, learning_rate=base.learning_rate * batch / base.batch_size
+    )
 
 
 def recipe_for(model, **overrides):
-    """Returns the model's recipe with non-`None` overrides applied."""
+    """Returns the model's recipe with non-`None` overrides applied.
+
+    AlexNet, VGG and ResNet-18..152 take their ImageNet recipe (224 px,
+    the papers' SGD settings) when `dataset` is an image folder or shard
+    set; the ResNets default to it.
+    """
     from kerascnn.models import get_model_info
 
     name = get_model_info(model).name
-    base = RECIPES.get(name, TrainConfig(model=name))
+    base = _base_recipe(name, overrides.get("dataset"))
     changes = {k: v for k, v in overrides.items() if v is not None}
+    changes = _scale_learning_rate(base, changes)
     if "model_options" in changes:
         changes["model_options"] = {
             **base.model_options,

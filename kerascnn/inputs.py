@@ -2,15 +2,23 @@
 
 `load_data(config, strategy)` returns the training set, the per-epoch
 validation set and the training split's `DatasetInfo`; `fit` calls it
-before anything is written, so a bad data set fails early.
+before anything is written, so a bad data set fails early, and says on
+one line how the training split is read (in memory or streamed, and why).
+The training split alone goes to a tf.data service (`data_service`);
+validation is read locally.
 """
 
 import dataclasses
+import os
+import sys
 
 import numpy as np
 
 from kerascnn import tasks
 from kerascnn.data.shapes import image_args
+from kerascnn.errors import DataError
+
+DISK_CACHE_DIR = "data_cache"
 
 
 def load_data(config, strategy=None):
@@ -20,7 +28,11 @@ def load_data(config, strategy=None):
     dev), else its test split. With several replicas each dataset is built
     per input pipeline, so the global batch is split across replicas.
     """
+    if str(config.dataset).lower() in _imagenet_names():
+        raise DataError(_imagenet_message(config.model))
     train_ds, info = load_split(config, "train", training=True)
+    if info.storage and config.log_format != "quiet":
+        print(f"Data: {info.storage}", file=sys.stderr, flush=True)
     val_split = "validation" if info.split_sizes.get("validation") else "test"
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         return (
@@ -56,11 +68,35 @@ def _validation_set(config, split, info):
     return val_ds
 
 
+def _imagenet_names():
+    from kerascnn.data.sources.resolve import IMAGENET_NAMES
+
+    return IMAGENET_NAMES
+
+
+def _imagenet_message(model):
+    from kerascnn.data.sources.resolve import IMAGENET_OFFLINE
+
+    return IMAGENET_OFFLINE.replace("fit resnet50", f"fit {model}")
+
+
+def cache_settings(config):
+    """`(cache, cache_dir)` for `data.load` from `config.cache`: `"disk"`
+    caches in `<run_dir>/data_cache`, `"disk:FOLDER"` in FOLDER."""
+    mode, _, folder = str(config.cache).partition(":")
+    if mode != "disk":
+        return mode, None
+    if folder:
+        return mode, os.path.expanduser(folder)
+    return mode, os.path.join(config.run_dir or ".", DISK_CACHE_DIR)
+
+
 def load_split(config, split, training, input_context=None):
     """`kerascnn.data.load` of one split with the run's settings."""
     from kerascnn import data
 
     image_size, channels = image_args(config.input_shape)
+    cache, cache_dir = cache_settings(config)
     return data.load(
         config.dataset,
         split,
@@ -74,6 +110,10 @@ def load_split(config, split, training, input_context=None):
         channels=channels,
         input_context=input_context,
         validation_size=config.validation_split,
+        cache=cache,
+        cache_dir=cache_dir,
+        skip_bad=config.skip_bad,
+        data_service=config.data_service if training else None,
     )
 
 
@@ -84,3 +124,34 @@ def distribute_split(strategy, config, split, training):
         return load_split(config, split, training, input_context)[0]
 
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def skipped_files_callback():
+    """A Keras callback that reports, at each epoch end, the bad files the
+    streams skipped during the epoch (`skip_bad=True`)."""
+    import keras
+
+    from kerascnn.data.streaming import SKIPPED
+
+    class SkippedFilesReport(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.counts = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            SKIPPED.take()
+
+        def on_epoch_end(self, epoch, logs=None):
+            names = SKIPPED.take()
+            self.counts.append(len(names))
+            if logs is not None:
+                logs["skipped_files"] = len(names)
+            if names:
+                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3
+                                                else "")  # fmt: skip
+                print(
+                    f"Epoch {epoch + 1}: skipped {len(names)} bad image "
+                    f"file(s): {shown}", file=sys.stderr, flush=True,
+                )  # fmt: skip
+
+    return SkippedFilesReport()

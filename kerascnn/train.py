@@ -200,6 +200,10 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
         callbacks.append(JsonLinesLogger())
     elif config.log_format == "progress":
         callbacks.append(EpochProgress(config.epochs))
+    if config.skip_bad:
+        from kerascnn.inputs import skipped_files_callback
+
+        callbacks.insert(1, skipped_files_callback())  # before the loggers
     return callbacks
 
 
@@ -452,6 +456,13 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
                 verbose=0,  # EpochProgress draws progress
                 shuffle=False,
             )
+    except _input_errors() as e:
+        from kerascnn.data.decode import bad_file_error
+
+        named = bad_file_error(e)
+        if named is None:
+            raise
+        raise named from None
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
         done = completed_epochs(run_dir)
@@ -469,6 +480,13 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
         )
     history = read_history_csv(run_dir) or _floats(fit_history.history)
     return history, timer.seconds
+
+
+def _input_errors():
+    """The TF error a streamed bad image file stops `fit` with."""
+    import tensorflow as tf
+
+    return tf.errors.InvalidArgumentError
 
 
 def _floats(history):

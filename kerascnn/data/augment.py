@@ -13,21 +13,39 @@ augment and normalize after batching, vectorized; single images
 * `augment_images(images, recipe, seed)`: training-only random transforms.
   Recipes: `"none"`, `"flip"`, `"pad_crop_flip"` (CIFAR: pad 4, random
   32x32 crop, horizontal flip).
+* ImageNet style (per image, on the decoded file, before batching):
+  `random_resized_crop` (training: a crop of 8-100% of the area with an
+  aspect ratio in [3/4, 4/3], resized, then flipped) and `center_crop`
+  (evaluation: the central 87.5% of the shorter side, resized, i.e.
+  "resize to 256, center crop 224"), as torchvision, Keras-CV and TF
+  Model Garden do.
 
 `preprocessing` is the JSON-able dict stored in `DatasetInfo.preprocessing`:
 `{"scale": 1/255, "mean": [...] or None, "std": [...] or None,
-"channels": C, "image_size": [H, W]}`.
+"channels": C, "image_size": [H, W]}`, plus `"center_crop": 0.875` for
+the ImageNet style: images of another size are center-cropped to that
+fraction of their shorter side before the resize (evaluation, serving,
+predict).
 """
 
 from kerascnn.errors import DataError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-RECIPES = ("none", "flip", "pad_crop_flip")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Evaluation crop of the ImageNet style: 224 / 256.
+IMAGENET_CROP_FRACTION = 0.875
+RANDOM_CROP_SCALE = (0.08, 1.0)
+RANDOM_CROP_RATIO = (3 / 4, 4 / 3)
+# Per-image recipe of the ImageNet style (applied while decoding).
+RANDOM_RESIZED_CROP = "random_resized_crop_flip"
+RECIPES = ("none", "flip", "pad_crop_flip", RANDOM_RESIZED_CROP)
 PAD = 4
 
 
-def make_preprocessing(channels, image_size, mean=None, std=None):
+def make_preprocessing(channels, image_size, mean=None, std=None,
+                       center_crop=None):  # fmt: skip
     """Builds the `preprocessing` dict for `DatasetInfo`.
 
     Args:
@@ -35,6 +53,9 @@ def make_preprocessing(channels, image_size, mean=None, std=None):
         image_size: `(H, W)` the model expects.
         mean: per-channel mean after scaling to [0, 1], or `None`.
         std: per-channel std after scaling to [0, 1], or `None`.
+        center_crop: fraction of the shorter side kept around the centre
+            before resizing an image of another size (ImageNet: 0.875), or
+            `None` for a plain resize.
     """
     if channels not in (1, 3):
         raise DataError(
@@ -43,13 +64,16 @@ def make_preprocessing(channels, image_size, mean=None, std=None):
     if mean is not None and len(mean) != channels:  # e.g. CIFAR as grayscale
         mean = [sum(mean) / len(mean)] * channels
         std = [sum(std) / len(std)] * channels
-    return {
+    spec = {
         "scale": 1.0 / 255.0,
         "mean": None if mean is None else [float(m) for m in mean],
         "std": None if std is None else [float(s) for s in std],
         "channels": int(channels),
         "image_size": [int(image_size[0]), int(image_size[1])],
     }
+    if center_crop is not None:
+        spec["center_crop"] = float(center_crop)
+    return spec
 
 
 def _spec(preprocessing):
@@ -111,6 +135,8 @@ def preprocess_images(images, preprocessing):
     images = convert_channels(images, spec["channels"])
     height, width = spec["image_size"]
     if tuple(images.shape[1:3]) != (height, width):
+        if spec.get("center_crop"):
+            images = central_crop(images, spec["center_crop"])
         images = tf.image.resize(images, [height, width])
     images = tf.cast(images, tf.float32) * spec["scale"]
     if spec.get("mean") is not None:
@@ -140,6 +166,8 @@ def serving_preprocess(image_bytes, preprocessing):
         image = tf.io.decode_image(
             data, channels=channels, expand_animations=False
         )
+        if spec.get("center_crop"):
+            image = central_crop(image, spec["center_crop"])
         image = tf.image.resize(image, [height, width])
         return tf.ensure_shape(image, [height, width, channels])
 
@@ -154,6 +182,111 @@ def serving_preprocess(image_bytes, preprocessing):
         ),
     )
     return preprocess_images(images, spec)
+
+
+def central_crop(images, fraction):
+    """A centred square of `fraction` of the shorter side.
+
+    Works on `(H, W, C)` or `(B, H, W, C)`. Resized to 224x224 afterwards
+    it is "resize the shorter side to 256, center crop 224" with one
+    resize instead of two.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    height, width = shape[-3], shape[-2]
+    side = tf.cast(
+        tf.round(fraction * tf.cast(tf.minimum(height, width), tf.float32)),
+        tf.int32,
+    )
+    top = (height - side) // 2
+    left = (width - side) // 2
+    if images.shape.rank == 3:
+        return images[top : top + side, left : left + side]
+    return images[:, top : top + side, left : left + side]
+
+
+def _jpeg_or_decoded_crop(data, window, channels):
+    """Decodes only `window` (y, x, h, w) of a JPEG; other formats are
+    decoded whole, then cropped."""
+    import tensorflow as tf
+
+    from kerascnn.data.decode import decode_image_bytes, is_jpeg
+
+    return tf.cond(
+        is_jpeg(data),
+        lambda: tf.image.decode_and_crop_jpeg(data, window, channels=channels),
+        lambda: tf.image.crop_to_bounding_box(
+            decode_image_bytes(data, channels),
+            window[0], window[1], window[2], window[3],
+        ),
+    )  # fmt: skip
+
+
+def _encoded_shape(data, channels):
+    """`(H, W)` of encoded bytes: the JPEG header, else a full decode."""
+    import tensorflow as tf
+
+    from kerascnn.data.decode import decode_image_bytes, is_jpeg
+
+    return tf.cond(
+        is_jpeg(data),
+        lambda: tf.io.extract_jpeg_shape(data)[:2],
+        lambda: tf.shape(decode_image_bytes(data, channels))[:2],
+    )
+
+
+def _to_uint8(image):
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def decode_random_resized_crop(data, size, channels, seed):
+    """Training, ImageNet style: encoded bytes -> uint8 random crop, flip.
+
+    A window of 8-100% of the area and aspect ratio 3/4-4/3 (Szegedy et
+    al. 2015, as torchvision's `RandomResizedCrop`), the whole image when
+    ten tries find none; only the window of a JPEG is decoded. Then a
+    bilinear resize to `size` and a horizontal flip with p = 0.5.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    hw = _encoded_shape(data, channels)
+    begin, window_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.concat([hw, [channels]], 0),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seeds[0],
+        min_object_covered=0.0,
+        aspect_ratio_range=RANDOM_CROP_RATIO,
+        area_range=RANDOM_CROP_SCALE,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    window = tf.stack([begin[0], begin[1], window_size[0], window_size[1]])
+    image = _jpeg_or_decoded_crop(data, window, channels)
+    image = tf.image.resize(image, size)
+    image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+    return tf.ensure_shape(_to_uint8(image), [size[0], size[1], channels])
+
+
+def decode_center_crop(data, size, channels, fraction=IMAGENET_CROP_FRACTION):
+    """Evaluation, ImageNet style: encoded bytes -> uint8 centre crop.
+
+    The central `fraction` of the shorter side (only that window of a
+    JPEG is decoded), resized to `size`; the same as `central_crop` +
+    resize on a decoded image, which serving and predict use.
+    """
+    import tensorflow as tf
+
+    hw = _encoded_shape(data, channels)
+    side = tf.cast(
+        tf.round(fraction * tf.cast(tf.reduce_min(hw), tf.float32)), tf.int32
+    )
+    window = tf.stack([(hw[0] - side) // 2, (hw[1] - side) // 2, side, side])
+    image = tf.image.resize(_jpeg_or_decoded_crop(data, window, channels), size)
+    return tf.ensure_shape(_to_uint8(image), [size[0], size[1], channels])
 
 
 def check_recipe(recipe):
@@ -218,7 +351,7 @@ def augment_images(images, recipe, seed):
     import tensorflow as tf
 
     check_recipe(recipe)
-    if recipe == "none":
+    if recipe in ("none", RANDOM_RESIZED_CROP):  # the latter: per image
         return images
     seeds = tf.random.experimental.stateless_split(seed, 2)
     batch = tf.shape(images)[0]
@@ -239,8 +372,10 @@ def default_recipe(name, native_channels):
     return "flip" if native_channels == 3 else "none"
 
 
-def default_standardization(name):
+def default_standardization(name, style=None):
     """Per-channel `(mean, std)` for `name`, or `(None, None)`."""
+    if style == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
     base = name[len("tfds:") :] if name.startswith("tfds:") else name
     if base == "cifar10":
         return CIFAR10_MEAN, CIFAR10_STD

@@ -6,6 +6,12 @@ checked cheaply up front (magic bytes) and then decoded once, in parallel
 with `tf.io.decode_image`, into one in-memory uint8 array. A file that
 fails to decode is reported by name (`DataError`) or, with
 `skip_bad=True`, skipped and counted in a warning.
+
+Streams decode one file at a time inside tf.data, where a decoding op
+cannot say which file failed. `looks_complete` checks each file's bytes
+in the graph first (a known header and the format's end marker: this
+catches non-images and truncated files), and `assert_complete` fails with
+the file's name, which `bad_file_error` turns back into a `DataError`.
 """
 
 import numpy as np
@@ -22,6 +28,10 @@ MAGIC = {
     b"BM": "bmp",
 }
 DECODE_BATCH = 512
+# Marks the streamed-file assertion, so the file can be named again.
+BAD_FILE_MARKER = "kerascnn-bad-image-file:"
+# Bytes at the end of a file searched for the format's end marker.
+TAIL_BYTES = 64
 
 
 def sniff_format(path):
@@ -87,22 +97,30 @@ def _native_shape(path):
     return tuple(int(d) for d in image.shape)
 
 
-def _decode_fn(shape):
+def decode_to_shape(data, shape):
+    """Encoded bytes -> uint8 `shape` = `(H, W, C)`, resized (bilinear,
+    rounded) when the file has another size. The in-memory and the
+    streamed paths both decode with it, so their pixels are equal."""
     import tensorflow as tf
 
     height, width, channels = shape
+    image = decode_image_bytes(data, channels)
+    same = tf.reduce_all(tf.shape(image)[:2] == [height, width])
+    image = tf.cond(
+        same,
+        lambda: image,
+        lambda: tf.cast(
+            tf.round(tf.image.resize(image, [height, width])), tf.uint8
+        ),
+    )
+    return tf.ensure_shape(image, shape)
+
+
+def _decode_fn(shape):
+    import tensorflow as tf
 
     def decode(index, path):
-        image = decode_image_bytes(tf.io.read_file(path), channels)
-        same = tf.reduce_all(tf.shape(image)[:2] == [height, width])
-        image = tf.cond(
-            same,
-            lambda: image,
-            lambda: tf.cast(
-                tf.round(tf.image.resize(image, [height, width])), tf.uint8
-            ),
-        )
-        return index, tf.ensure_shape(image, shape)
+        return index, decode_to_shape(tf.io.read_file(path), shape)
 
     return decode
 
@@ -160,6 +178,102 @@ def decode_files(paths, labels, skip_bad=False, image_size=None):
         sources.warn_skipped(len(bad), f"that could not be decoded: {bad[:3]}")
         images, labels = images[ok], labels[ok]
     return images, np.asarray(labels, np.int32)
+
+
+# ======================= Streams (in the graph) =======================
+
+
+def _starts_with(data, magic):
+    import tensorflow as tf
+
+    return tf.equal(tf.strings.substr(data, 0, len(magic)), magic)
+
+
+def is_jpeg(data):
+    """Whether encoded bytes (a scalar string tensor) start as a JPEG."""
+    return _starts_with(data, b"\xff\xd8\xff")
+
+
+def _tail(data):
+    import tensorflow as tf
+
+    n = tf.strings.length(data)
+    start = tf.maximum(n - TAIL_BYTES, 0)
+    return tf.io.decode_raw(tf.strings.substr(data, start, n - start), tf.uint8)
+
+
+def _contains(tail, marker):
+    """Whether the uint8 vector `tail` contains the byte string `marker`."""
+    import tensorflow as tf
+
+    k = len(marker)
+    n = tf.shape(tail)[0]
+    if_long = tf.ones([tf.maximum(n - k + 1, 0)], tf.bool)
+    for i, byte in enumerate(marker):
+        if_long &= tf.equal(tail[i : n - k + 1 + i], byte)
+    return tf.reduce_any(if_long)
+
+
+def looks_complete(data):
+    """Cheap in-graph check of encoded image bytes (scalar string tensor).
+
+    True for a JPEG, PNG, GIF or BMP header together with the format's end
+    (JPEG's EOI marker or PNG's IEND chunk in the last `TAIL_BYTES`, GIF's
+    trailer byte, BMP's declared size): non-images and truncated files
+    fail it without decoding anything.
+    """
+    import tensorflow as tf
+
+    tail = _tail(data)
+    length = tf.strings.length(data)
+
+    def bmp_size_fits():
+        size = tf.io.decode_raw(
+            tf.strings.substr(data, 2, 4), tf.int32, little_endian=True
+        )
+        return tf.reduce_all(size <= length)
+
+    checks = [
+        (is_jpeg(data), lambda: _contains(tail, b"\xff\xd9")),
+        (_starts_with(data, b"\x89PNG\r\n\x1a\n"),
+         lambda: _contains(tail, b"IEND")),
+        (_starts_with(data, b"GIF8"), lambda: _contains(tail[-1:], b";")),
+        (_starts_with(data, b"BM") & (length >= 6), bmp_size_fits),
+    ]  # fmt: skip
+    ok = tf.constant(False)
+    for is_format, complete in reversed(checks):
+        ok = tf.cond(is_format, complete, lambda ok=ok: ok)
+    return ok
+
+
+def assert_complete(data, path):
+    """`data` unchanged, or an error naming `path` when it is not an image."""
+    import tensorflow as tf
+
+    check = tf.debugging.Assert(
+        looks_complete(data), [tf.strings.join([BAD_FILE_MARKER, path])]
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(data)
+
+
+def bad_file_error(error):
+    """The `DataError` for a TF error raised by `assert_complete`, or
+    `None` when `error` is something else."""
+    import re
+
+    text = getattr(error, "message", None) or str(error)
+    found = re.search(
+        re.escape(BAD_FILE_MARKER) + r"(.*?)'?\]?$", text, re.MULTILINE
+    )
+    if not found:
+        return None
+    path = found.group(1).strip()
+    return DataError(
+        f"Cannot decode image file {path}: it is not an image or it is "
+        "truncated. Remove it or pass skip_bad=True (--skip-bad); training "
+        "resumes from the last finished epoch."
+    )
 
 
 def _raise_corrupt(path, count=1):

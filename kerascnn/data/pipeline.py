@@ -1,12 +1,22 @@
 """`load()`: source -> decode -> cache -> shard -> shuffle -> batch ->
 augment + normalize (vectorized, per batch) -> prefetch.
 
-Images are held in memory as one uint8 array after a single decode pass
-(IDX, `.npz`, TFDS and image folders alike), which is the cache: the
-pipeline then shuffles *indices*, gathers whole batches and normalizes them
-in one vectorized op, which is far faster than per-example Python or
-per-example maps. Augmentation draws a fresh stateless seed per batch from
-a seeded `Dataset.random`, so runs are reproducible and epochs differ.
+Two ways to hold images, chosen per split (`streaming.choose_storage`,
+said in `DatasetInfo.storage`):
+
+* In memory: one uint8 array after a single decode pass (IDX, `.npz`,
+  TFDS, and image folders or shards whose decoded size fits the memory
+  budget), which is the cache: the pipeline then shuffles *indices*,
+  gathers whole batches and normalizes them in one vectorized op, which
+  is far faster than per-example Python or per-example maps.
+* Streamed (`kerascnn.data.streaming`): image folders and TFRecord shards
+  too big for the budget, ImageNet-style 224 px inputs (random-resized
+  crops need the full files) and tf.data service runs are read and
+  decoded file by file inside tf.data, with bounded memory.
+
+Augmentation draws a fresh stateless seed per batch from a seeded
+`Dataset.random`, so runs are reproducible and epochs differ; a streamed
+folder gives the same batches as the in-memory path.
 
 Performance: tf.data autotuning is switched off and the pipeline uses
 fixed settings (`PARALLEL_CALLS` map workers, `PREFETCH_BATCHES` batches
@@ -16,10 +26,10 @@ whole training epochs run at half speed at random (the measurement is in
 benchmarks/README.md).
 
 Distribution: `batch_size` is the global batch size. With an
-`input_context` the index dataset is sharded by `input_pipeline_id` and
-batched with `get_per_replica_batch_size`; without one the dataset carries
-`AutoShardPolicy.DATA` so `strategy.experimental_distribute_dataset`
-shards it by elements (there are no files to shard).
+`input_context` the index dataset (or the list of shards) is sharded by
+`input_pipeline_id` and batched with `get_per_replica_batch_size`;
+without one the dataset carries `AutoShardPolicy.DATA` (`FILE` for
+shards) for `strategy.experimental_distribute_dataset`.
 """
 
 import dataclasses
@@ -29,7 +39,7 @@ import os
 import numpy as np
 
 from kerascnn.data import augment as aug
-from kerascnn.data import decode, sources, text
+from kerascnn.data import decode, sources, streaming, text
 from kerascnn.errors import DataError
 
 # Fixed tf.data settings (autotuning is off; see the module docstring).
@@ -63,6 +73,8 @@ class DatasetInfo:
         vocab: words (index = id) for text, else `None`.
         intent_names: intents (index = id) for text, else `None`.
         max_length: longest utterance in this split (text), else `None`.
+        storage: how the split is read and why, one line (images), e.g.
+            `"2,500 images in memory (~0.35 GiB decoded, fits ...)"`.
     """
 
     name: str
@@ -79,6 +91,7 @@ class DatasetInfo:
     vocab: list = None
     intent_names: list = None
     max_length: int = None
+    storage: str = None
 
     def to_dict(self):
         """A JSON-able dict (tuples become lists)."""
@@ -147,11 +160,14 @@ def load(
     seed=0,
     image_size=None,
     channels=None,
-    cache=True,
+    cache="auto",
     repeat=False,
     input_context=None,
     skip_bad=False,
     validation_size=None,
+    cache_dir=None,
+    style="auto",
+    data_service=None,
 ):
     """Loads a data set as a ready-to-train `tf.data.Dataset`.
 
@@ -172,16 +188,27 @@ def load(
         seed: seed for shuffling and augmentation. Defaults to `0`.
         image_size: `(H, W)` to resize to; default: native size.
         channels: `1` or `3` to convert to; default: native channels.
-        cache: keep decoded examples in memory. Images are always held in
-            memory after one decode; this flag caches text examples.
+        cache: `"auto"` (default; `True` too), `"memory"`, `"disk"` or
+            `"none"` (`False` too): whether image folders and shards are
+            decoded into memory or streamed, and what a stream caches (see
+            `kerascnn.data.streaming`). IDX, `.npz` and TFDS are always in
+            memory; text examples are cached unless `"none"`.
         repeat: repeat indefinitely.
         input_context: a `tf.distribute.InputContext`: shard by
             `input_pipeline_id` and batch per replica.
-        skip_bad: skip corrupt examples (counted in a warning) instead of
-            raising `DataError`.
+        skip_bad: skip corrupt examples (counted in a warning; in a stream,
+            in `streaming.SKIPPED`) instead of raising `DataError` (in a
+            stream, a TF error that `decode.bad_file_error` names).
         validation_size: count (or fraction) held out of train as the
             validation split where the source has none; ATIS dev defaults
             to 500, a flat `<root>/<class>/*` folder to 0.2.
+        cache_dir: folder of the `tf.data` cache file for `cache="disk"`.
+        style: `"auto"` (default), `"plain"` or `"imagenet"`: ImageNet
+            preprocessing (random-resized crop + flip for training, centre
+            crop for evaluation, ImageNet mean/std); `"auto"` uses it for
+            folders and shards at 128 px or more (`streaming`).
+        data_service: `grpc://HOST:PORT` of a tf.data service dispatcher
+            whose workers read, decode and augment (streams only).
 
     Returns:
         `(dataset, info)`: a `tf.data.Dataset` of `(features, labels)` and
@@ -197,6 +224,8 @@ def load(
     is_train = split == "train"
     shuffle = is_train if shuffle is None else bool(shuffle)
     augment = is_train if augment is None else augment
+    cache = streaming.check_cache(cache)
+    streaming.check_service_address(data_service)
     raw = sources.read(name, split, data_dir, validation_size)
     opts = dict(
         batch_size=batch_size, shuffle=shuffle, limit=limit, seed=seed,
@@ -205,6 +234,12 @@ def load(
     )  # fmt: skip
     if raw.kind == "text":
         return _load_text(raw, validation_size, **opts)
+    if raw.kind in ("files", "records"):
+        return _load_image_files(
+            raw, augment=augment, image_size=image_size, channels=channels,
+            cache_dir=cache_dir, style=style, data_service=data_service,
+            **opts,
+        )  # fmt: skip
     return _load_images(
         raw, augment=augment, image_size=image_size, channels=channels,
         **opts,
@@ -214,17 +249,12 @@ def load(
 # ======================== Images ========================
 
 
-def _raw_arrays(raw, limit, skip_bad, image_size):
-    """Decoded uint8 images and labels of `raw`, cut to `limit`."""
-    if raw.kind == "arrays":
-        images, labels = raw.images, raw.labels
-        if limit is not None:
-            images, labels = images[:limit], labels[:limit]
-        return images, labels
-    paths, labels = raw.paths, raw.labels
+def _raw_arrays(raw, limit):
+    """The uint8 images and labels of in-memory `raw`, cut to `limit`."""
+    images, labels = raw.images, raw.labels
     if limit is not None:
-        paths, labels = paths[:limit], labels[:limit]
-    return decode.decode_files(paths, labels, skip_bad, image_size)
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
 
 
 def _resolve_recipe(augment, name, native_channels):
@@ -235,28 +265,133 @@ def _resolve_recipe(augment, name, native_channels):
     return aug.check_recipe(augment)
 
 
-def _load_images(raw, *, augment, image_size, channels, **opts):
-    images, labels = _raw_arrays(
-        raw, opts["limit"], opts["skip_bad"], image_size
-    )
-    if len(images) == 0:
-        raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
-    native = images.shape[1:]
-    size = tuple(image_size) if image_size else native[:2]
-    mean, std = aug.default_standardization(raw.name)
+def _image_info(raw, num_examples, native, image_size, channels, augment,
+                style="plain"):  # fmt: skip
+    """`DatasetInfo` of an image split: model size, normalization, recipe."""
+    size = tuple(image_size) if image_size else tuple(native[:2])
+    mean, std = aug.default_standardization(raw.name, style)
+    imagenet = style == "imagenet"
     spec = aug.make_preprocessing(
-        channels or min(native[2], 3), size, mean, std
-    )
+        3 if imagenet else channels or min(native[2], 3), size, mean, std,
+        center_crop=aug.IMAGENET_CROP_FRACTION if imagenet else None,
+    )  # fmt: skip
     recipe = _resolve_recipe(augment, raw.name, native[2])
-    info = DatasetInfo(
+    if imagenet and recipe is not None:
+        recipe = aug.RANDOM_RESIZED_CROP
+    return DatasetInfo(
         name=raw.name, task=TASK_IMAGE, source=raw.source, split=raw.split,
-        num_examples=len(images), split_sizes=raw.split_sizes,
+        num_examples=num_examples, split_sizes=raw.split_sizes,
         input_shape=(size[0], size[1], spec["channels"]),
         num_classes=len(raw.class_names), class_names=list(raw.class_names),
         preprocessing=spec, augmentation=recipe,
     )  # fmt: skip
-    ds = image_dataset(images, labels, spec, recipe, **opts)
+
+
+def _load_images(raw, *, augment, image_size, channels, **opts):
+    images, labels = _raw_arrays(raw, opts["limit"])
+    if len(images) == 0:
+        raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
+    info = _image_info(
+        raw, len(images), images.shape[1:], image_size, channels, augment
+    )
+    ds = image_dataset(images, labels, info.preprocessing,
+                       info.augmentation, **opts)  # fmt: skip
     return ds, info
+
+
+# ================= Image files and shards (memory or stream) =================
+
+
+def _first_shape(raw, skip_bad):
+    """Native `(H, W, C)` of a folder's first decodable image, or of the
+    shard set (its manifest, else its first record)."""
+    if raw.kind == "records":
+        if raw.image_shape:
+            return tuple(raw.image_shape)
+        return _first_record_shape(raw.record_files)
+    for path in raw.paths:
+        shape = decode._native_shape(path)
+        if shape is not None:
+            return shape
+        if not skip_bad:
+            decode._raise_corrupt(path)
+    raise DataError("None of the image files could be decoded.")
+
+
+def _first_record_shape(files):
+    import tensorflow as tf
+
+    for serialized in tf.data.TFRecordDataset(files).take(1):
+        data, _, _ = streaming.parse_record(serialized)
+        return tuple(int(d) for d in decode.decode_image_bytes(data).shape)
+    raise DataError(f"The shards {files[:1]} hold no records.")
+
+
+def _stream_spec(raw, limit, shape, style, train_crop):
+    if raw.kind == "records":
+        n = raw.split_sizes[raw.split]
+        n = min(n, limit) if limit else n
+        return streaming.StreamSpec(None, None, raw.record_files, n, shape,
+                                    style, train_crop, limit)  # fmt: skip
+    paths, labels = raw.paths, raw.labels
+    if limit is not None:
+        paths, labels = paths[:limit], labels[:limit]
+    return streaming.StreamSpec(list(paths), labels, None, len(paths), shape,
+                                style, train_crop)  # fmt: skip
+
+
+def _load_image_files(raw, *, augment, image_size, channels, cache,
+                      cache_dir, style, data_service, **opts):  # fmt: skip
+    """An image folder or shard set, decoded into memory or streamed."""
+    count = len(raw.paths) if raw.kind == "files" else raw.split_sizes.get(
+        raw.split, 0
+    )  # fmt: skip
+    if count == 0:
+        raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
+    native = _first_shape(raw, opts["skip_bad"])
+    size = tuple(image_size) if image_size else tuple(native[:2])
+    style = streaming.resolve_style(style, raw.kind, size)
+    info = _image_info(raw, count, native, size, channels, augment, style)
+    shape = info.input_shape if style == "imagenet" else (
+        size[0], size[1], native[2]
+    )  # fmt: skip
+    spec = _stream_spec(
+        raw, opts["limit"], shape, style, info.augmentation is not None
+    )
+    info.num_examples = spec.num_examples
+    where, reason = streaming.choose_storage(
+        cache, spec.num_examples * int(np.prod(shape)), style, data_service
+    )
+    info.storage = streaming.storage_line(
+        where, reason, spec.num_examples, cache
+    )
+    if where == "memory":
+        images, labels = _decode_to_memory(raw, spec, opts["skip_bad"])
+        info.num_examples = len(images)
+        ds = image_dataset(images, labels, info.preprocessing,
+                           info.augmentation, **opts)  # fmt: skip
+        return ds, info
+    cache_file = None
+    if cache == "disk":
+        cache_file = streaming.cache_file(
+            cache_dir, raw.source, raw.split, shape, style, opts["limit"],
+            opts["input_context"],
+        )  # fmt: skip
+    del opts["limit"]
+    ds = streaming.image_stream(
+        spec, info.preprocessing, info.augmentation, cache=cache,
+        cache_file=cache_file, data_service=data_service, **opts,
+    )  # fmt: skip
+    return ds, info
+
+
+def _decode_to_memory(raw, spec, skip_bad):
+    if raw.kind == "files":
+        return decode.decode_files(
+            spec.paths, spec.labels, skip_bad, spec.shape[:2]
+        )
+    images, labels = streaming.arrays_from_stream(spec)
+    return images[: spec.num_examples], labels[: spec.num_examples]
 
 
 def _per_replica(batch_size, input_context):
@@ -265,14 +400,14 @@ def _per_replica(batch_size, input_context):
     return input_context.get_per_replica_batch_size(batch_size)
 
 
-def _with_options(ds, input_context):
+def _with_options(ds, input_context, shard_policy=None):
     import tensorflow as tf
 
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = (
-        policy.OFF if input_context is not None else policy.DATA
-    )
+    if shard_policy is None:
+        shard_policy = policy.OFF if input_context is not None else policy.DATA
+    options.experimental_distribute.auto_shard_policy = shard_policy
     options.deterministic = True
     options.autotune.enabled = False
     return ds.with_options(options)
@@ -353,7 +488,7 @@ def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
         ds = ds.shard(
             input_context.num_input_pipelines, input_context.input_pipeline_id
         )
-    if cache:
+    if cache != "none":
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(
@@ -378,12 +513,15 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
     if raw.kind == "text":
         return _load_text(
             raw, validation_size, batch_size=None, shuffle=False, limit=None,
-            seed=0, cache=False, repeat=False, input_context=None,
+            seed=0, cache="none", repeat=False, input_context=None,
             skip_bad=False,
         )[1]  # fmt: skip
     if raw.kind == "arrays":
         shape = raw.images.shape[1:]
         n = len(raw.images)
+    elif raw.kind == "records":
+        shape = raw.image_shape or _first_record_shape(raw.record_files)
+        n = raw.split_sizes[raw.split]
     else:
         shape = decode._native_shape(raw.paths[0]) or (None, None, None)
         n = len(raw.paths)

@@ -132,11 +132,23 @@ def make_normalizer(preprocessing):
     return normalize
 
 
-def make_image_decoder(input_shape):
-    """Returns `fn(bytes (batch,)) -> float32 pixels (batch, H, W, C)`."""
+def make_image_decoder(input_shape, center_crop=None):
+    """Returns `fn(bytes (batch,)) -> float32 pixels (batch, H, W, C)`.
+
+    Images of another size are resized; with `center_crop` (the ImageNet
+    style's `preprocessing["center_crop"]`, e.g. 0.875) the centred square
+    of that fraction of the shorter side is cut first, as in evaluation.
+    """
     import tensorflow as tf
 
     height, width, channels = input_shape
+
+    def resize(image):
+        if center_crop:
+            from kerascnn.data.augment import central_crop
+
+            image = central_crop(image, center_crop)
+        return tf.image.resize(image, (height, width))
 
     def decode_one(data):
         image = tf.io.decode_image(
@@ -149,7 +161,7 @@ def make_image_decoder(input_shape):
         return tf.cond(
             same_size,
             lambda: tf.cast(image, tf.float32),
-            lambda: tf.image.resize(image, (height, width)),
+            lambda: resize(image),
         )
 
     def decode(batch):
@@ -182,7 +194,7 @@ def _add_image_endpoints(archive, model, meta):
     shape = _image_shape(model)
     names = tf.constant([str(n) for n in _class_names(model, meta)])
     normalize = make_normalizer(meta.preprocessing)
-    decode = make_image_decoder(shape)
+    decode = make_image_decoder(shape, meta.preprocessing.get("center_crop"))
 
     def predict(x):
         probs = tf.cast(model(x, training=False), tf.float32)

@@ -21,11 +21,11 @@ SPLIT_ALIASES = {
 class RawData:
     """Raw records of one split, as a source found them.
 
-    Exactly one of `images`, `paths`, `text_path` is set.
+    Exactly one of `images`, `paths`, `record_files`, `text_path` is set.
 
     Attributes:
         name: data set name.
-        kind: `"arrays"`, `"files"` or `"text"`.
+        kind: `"arrays"`, `"files"`, `"records"` or `"text"`.
         source: human-readable description of where the data was found.
         split: canonical split name.
         split_sizes: dict split -> number of examples (before `limit`).
@@ -34,6 +34,9 @@ class RawData:
         labels: int32 array `(N,)` for `"arrays"` and `"files"`.
         paths: list of image file paths for `"files"`.
         text_path: `.iob` files `{"train": path, "test": path}` for text.
+        record_files: TFRecord shard paths for `"records"`.
+        image_shape: `(H, W, C)` of every record image when the shard set
+            was converted to one size, else `None`.
     """
 
     name: str
@@ -46,6 +49,8 @@ class RawData:
     labels: np.ndarray = None
     paths: list = None
     text_path: dict = None
+    record_files: list = None
+    image_shape: tuple = None
 
 
 def canonical_split(split):

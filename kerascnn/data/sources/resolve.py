@@ -19,7 +19,17 @@ from kerascnn.data.sources.idx import idx_files, read_idx_dir
 from kerascnn.data.sources.image_folder import read_image_folder
 from kerascnn.data.sources.npz import read_npz
 from kerascnn.data.sources.tfds import parse_tfds_name, read_tfds
+from kerascnn.data.sources.tfrecord import is_record_set, read_records
 from kerascnn.errors import DataError
+
+IMAGENET_NAMES = ("imagenet", "imagenet2012", "imagenet-1k", "ilsvrc2012")
+IMAGENET_OFFLINE = (
+    "ImageNet cannot be downloaded here (it is not downloadable offline, "
+    "and its licence needs a manual download). Point --dataset at a local "
+    "copy: an image folder <root>/train/<class>/*.JPEG (plus val/ or "
+    "test/), or shards made from it with `kerascnn data convert ROOT "
+    "OUT_DIR`. Example: kerascnn fit resnet50 --dataset /data/imagenet"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +37,8 @@ class Location:
     """Where a data set name points, found without reading it.
 
     Attributes:
-        kind: `"idx"`, `"image_folder"`, `"npz"`, `"tfds"` or `"atis"`.
+        kind: `"idx"`, `"image_folder"`, `"records"`, `"npz"`, `"tfds"` or
+            `"atis"`.
         path: the folder or file; the TFDS name for `"tfds"`; `None` for
             ATIS files still to download.
         name: the data set name records are reported under.
@@ -98,8 +109,13 @@ def locate(name, data_dir=None):
     path = os.path.expanduser(name)
     if os.path.isfile(path) and path.endswith(".npz"):
         return Location("npz", path, os.path.basename(path), f"{path} (.npz)")
+    if os.path.isdir(path) and is_record_set(path):
+        desc = f"{path} (TFRecord shards)"
+        return Location("records", path, path, desc)
     if os.path.isdir(path):
         return Location("image_folder", path, path, f"{path} (image folder)")
+    if name.lower() in IMAGENET_NAMES:
+        raise DataError(IMAGENET_OFFLINE)
     raise DataError(
         f"Unknown data set {name!r}: not a built-in name ({list_datasets()}), "
         "not 'tfds:<name>[:<config>]', and not an existing image folder or "
@@ -120,6 +136,9 @@ _READERS = {
         loc.path, split, vs, loc.name, loc.known.class_names
     ),
     "image_folder": lambda loc, split, vs: read_image_folder(
+        loc.path, split, vs, loc.name
+    ),
+    "records": lambda loc, split, vs: read_records(
         loc.path, split, vs, loc.name
     ),
     "npz": lambda loc, split, vs: read_npz(loc.path, split, vs),

@@ -1,0 +1,271 @@
+"""`convert`: any image data set -> TFRecord shards of `tf.train.Example`s
+plus a JSON manifest, a data set name like any other afterwards.
+
+    from kerascnn.data.convert import convert
+    manifest = convert("/data/food101", "/data/food101-shards", shards=64)
+    # kerascnn fit resnet50 --dataset /data/food101-shards
+
+Layout (split per folder, the manifest last):
+
+    OUT_DIR/manifest.json
+    OUT_DIR/train/train-00000-of-00064.tfrecord ...
+    OUT_DIR/test/test-00000-of-00008.tfrecord ...
+
+Each example holds `image/encoded` (the file's own bytes when no resize is
+asked, so JPEG and PNG are copied bit for bit; else the resized image as
+JPEG at `quality`, or PNG for PNG sources), `image/class/label` and
+`image/filename`. Arrays (IDX, `.npz`, TFDS) are stored as PNG, lossless.
+The manifest records class names, counts per split, class and shard, the
+image size, the source and each shard's SHA-256.
+
+Atomic: everything is written to `OUT_DIR.partial-<pid>` and renamed to
+`OUT_DIR` at the end; an interrupted convert leaves no `OUT_DIR`, and the
+partial folder has no manifest, so it never loads as a shard set.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+
+from kerascnn.data import decode, sources, streaming
+from kerascnn.data.sources.tfrecord import FORMAT, MANIFEST
+from kerascnn.errors import DataError
+
+EXAMPLES_PER_SHARD = 1024
+DEFAULT_QUALITY = 95
+
+
+def _check(out_dir, shards, image_size, quality):
+    if os.path.exists(out_dir):
+        raise DataError(
+            f"{out_dir} already exists; remove it or choose another OUT_DIR "
+            "(convert never overwrites a data set)."
+        )
+    if shards is not None and (not isinstance(shards, int) or shards < 1):
+        raise DataError(
+            f"`shards` must be a positive int. Received: shards={shards!r}"
+        )
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise DataError(
+            "`image_size` must be (height, width) with positive ints. "
+            f"Received: image_size={image_size!r}"
+        )
+    if not 1 <= quality <= 100:
+        raise DataError(
+            f"`quality` must be in [1, 100]. Received: quality={quality!r}"
+        )
+
+
+def _splits(name, data_dir):
+    """`{split: RawData}` of every split the source has."""
+    first = sources.read(name, "train", data_dir)
+    if first.kind == "text":
+        raise DataError(
+            f"{name!r} is a text data set; convert writes image shards."
+        )
+    return {
+        split: first if split == "train" else sources.read(
+            name, split, data_dir
+        )
+        for split in sources.SPLITS
+        if split in first.split_sizes
+    }  # fmt: skip
+
+
+def _shard_counts(sizes, shards):
+    """Shards per split: `shards` for the largest split (default: one per
+    `EXAMPLES_PER_SHARD`), the others in proportion, at least one."""
+    largest = max(sizes.values())
+    top = shards or max(1, -(-largest // EXAMPLES_PER_SHARD))
+    return {
+        split: max(1, min(n, round(top * n / largest)))
+        for split, n in sizes.items()
+    }
+
+
+def _encoded_elements(raw, image_size, quality):
+    """`(bytes, label, name)` of a split, re-encoded only when needed."""
+    import tensorflow as tf
+
+    if raw.kind == "arrays":
+        images = tf.data.Dataset.from_tensor_slices(raw.images)
+        names = [f"{raw.split}/{i:08d}.png" for i in range(len(raw.labels))]
+        ds = tf.data.Dataset.zip(
+            images,
+            tf.data.Dataset.from_tensor_slices(np.asarray(raw.labels)),
+            tf.data.Dataset.from_tensor_slices(names),
+        )
+        return ds.map(lambda x, y, n: (tf.io.encode_png(x), y, n))
+    if raw.kind != "files":
+        raise DataError(f"Cannot convert a {raw.kind} data set to shards.")
+    ds = tf.data.Dataset.from_tensor_slices(
+        (raw.paths, np.asarray(raw.labels, np.int32))
+    )
+    ds = ds.map(
+        lambda path, y: (
+            decode.assert_complete(tf.io.read_file(path), path), y, path
+        ),
+        num_parallel_calls=streaming._parallel(), deterministic=True,
+    )  # fmt: skip
+    if image_size is None:
+        return ds
+    channels = (decode._native_shape(raw.paths[0]) or (0, 0, 3))[2]
+    shape = (int(image_size[0]), int(image_size[1]), min(channels, 3))
+
+    def reencode(data, y, path):
+        image = decode.decode_to_shape(data, shape)
+        encoded = tf.cond(
+            decode._starts_with(data, b"\x89PNG"),
+            lambda: tf.io.encode_png(image),
+            lambda: tf.io.encode_jpeg(image, quality=quality),
+        )
+        return encoded, y, path
+
+    return ds.map(reencode, num_parallel_calls=streaming._parallel(),
+                  deterministic=True)  # fmt: skip
+
+
+def _example(data, label, name):
+    import tensorflow as tf
+
+    feature = tf.train.Feature
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                streaming.FEATURE_IMAGE: feature(
+                    bytes_list=tf.train.BytesList(value=[data])
+                ),
+                streaming.FEATURE_LABEL: feature(
+                    int64_list=tf.train.Int64List(value=[int(label)])
+                ),
+                streaming.FEATURE_NAME: feature(
+                    bytes_list=tf.train.BytesList(value=[name])
+                ),
+            }
+        )
+    ).SerializeToString()
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_split(raw, folder, num_shards, image_size, quality, progress):
+    """Writes one split's shards; returns its manifest entry."""
+    import tensorflow as tf
+
+    os.makedirs(os.path.join(folder, raw.split))
+    total = len(raw.labels)
+    bounds = np.linspace(0, total, num_shards + 1).astype(int)
+    elements = _encoded_elements(raw, image_size, quality).prefetch(64)
+    it = elements.as_numpy_iterator()
+    shards, class_counts = [], np.zeros(len(raw.class_names), np.int64)
+    for k in range(num_shards):
+        rel = f"{raw.split}/{raw.split}-{k:05d}-of-{num_shards:05d}.tfrecord"
+        path = os.path.join(folder, rel)
+        with tf.io.TFRecordWriter(path) as writer:
+            for _ in range(bounds[k + 1] - bounds[k]):
+                data, label, name = _next(it)
+                writer.write(_example(data, label, name))
+                class_counts[label] += 1
+                progress(1)
+        shards.append({"file": rel, "count": int(bounds[k + 1] - bounds[k]),
+                       "sha256": _sha256(path)})  # fmt: skip
+    return {
+        "count": total,
+        "class_counts": dict(
+            zip(raw.class_names, (int(c) for c in class_counts))
+        ),
+        "shards": shards,
+    }
+
+
+def _next(it):
+    import tensorflow as tf
+
+    try:
+        return next(it)
+    except tf.errors.InvalidArgumentError as e:
+        raise (decode.bad_file_error(e) or e) from None
+
+
+def _image_fields(splits, image_size):
+    """Manifest `image_size` (`None`: sizes vary) and `channels`."""
+    raw = splits["train"]
+    if raw.kind == "arrays":
+        h, w, c = raw.images.shape[1:]
+        return [int(h), int(w)], int(c)
+    channels = (decode._native_shape(raw.paths[0]) or (None, None, 3))[2]
+    if image_size is not None:
+        return [int(image_size[0]), int(image_size[1])], min(channels, 3)
+    return None, channels  # files keep their own (possibly mixed) sizes
+
+
+def convert(source, out_dir, *, shards=None, image_size=None,
+            quality=DEFAULT_QUALITY, data_dir=None,
+            progress=None):  # fmt: skip
+    """Writes `source` as TFRecord shards + `manifest.json` in `out_dir`.
+
+    Args:
+        source: any image data set name `kerascnn.data.load` accepts.
+        out_dir: the new shard set's folder (must not exist).
+        shards: shards of the largest split (others in proportion);
+            default one per 1,024 examples.
+        image_size: `(H, W)` to resize to (re-encodes); default: keep the
+            files' own bytes.
+        quality: JPEG quality when re-encoding. Defaults to `95`.
+        data_dir: local data folder for built-in names.
+        progress: optional callable `(total)` returning a callable
+            `(n_done_now)`, for a progress bar.
+
+    Returns:
+        The manifest (a dict).
+
+    Raises:
+        DataError: bad arguments, an existing `out_dir`, a text data set,
+            or an unreadable image file (named).
+    """
+    out_dir = os.path.abspath(os.path.expanduser(out_dir))
+    _check(out_dir, shards, image_size, quality)
+    splits = _splits(source, data_dir)
+    sizes = {s: len(raw.labels) for s, raw in splits.items()}
+    counts = _shard_counts(sizes, shards)
+    step = (progress or (lambda total: lambda n: None))(sum(sizes.values()))
+    partial = f"{out_dir}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    try:
+        size, channels = _image_fields(splits, image_size)
+        manifest = {
+            "format": FORMAT,
+            "version": 1,
+            "source": splits["train"].source,
+            "class_names": list(splits["train"].class_names),
+            "image_size": size,
+            "channels": channels,
+            "encoding": "original"
+            if image_size is None
+            else (
+                f"jpeg (quality {quality}); png sources stay png"
+            ),  # fmt: skip
+            "splits": {
+                s: _write_split(
+                    raw, partial, counts[s], image_size, quality, step
+                )  # fmt: skip
+                for s, raw in splits.items()
+            },
+        }
+        with open(os.path.join(partial, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=2)
+        os.rename(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest

@@ -1,0 +1,537 @@
+"""Streams: image files and TFRecord shards read and decoded inside
+tf.data, so that no step holds a whole split in memory.
+
+    files:   index (shuffled) -> path -> read -> check -> decode -> ...
+    records: shard files (this worker's) -> interleave -> shuffle -> ...
+    ... -> [cache] -> decode + resize (or crop) -> batch -> augment +
+    normalize -> prefetch
+
+`choose_storage` decides, from the estimated decoded size against a
+memory budget (`KERASCNN_MEMORY_BUDGET`, default 2 GiB), whether a split
+is decoded once into memory (`pipeline.image_dataset`, fastest for small
+sets) or streamed; `cache` overrides it:
+
+* `"auto"`: memory when the decoded split fits the budget (plain style),
+  else a stream without cache;
+* `"memory"`: the in-memory array (ImageNet style: a stream whose encoded
+  bytes are cached in memory after the first epoch);
+* `"disk"`: a stream cached in a `tf.data` cache file under `cache_dir`
+  (decoded pixels at the model size; ImageNet style: the encoded bytes);
+* `"none"`: a stream that reads every file every epoch.
+
+An unshuffled or index-shuffled file stream gives exactly the batches of
+the in-memory path (same order, same decode, same per-batch augmentation
+seeds). Bad files: `decode.assert_complete` names the file; with
+`skip_bad` they are dropped and counted in `SKIPPED`.
+"""
+
+import dataclasses
+import hashlib
+import os
+import sys
+import threading
+
+import numpy as np
+
+from kerascnn.data import augment as aug
+from kerascnn.data import decode
+from kerascnn.errors import DataError
+
+MEMORY_BUDGET_ENV = "KERASCNN_MEMORY_BUDGET"
+DEFAULT_MEMORY_BUDGET = 2 * 2**30
+CACHE_MODES = ("auto", "memory", "disk", "none")
+STYLES = ("auto", "plain", "imagenet")
+# "auto" style: ImageNet preprocessing for image folders and shards whose
+# model input is at least this many pixels on its shorter side.
+IMAGENET_MIN_SIDE = 128
+# Shuffle buffers after a cache or over records (elements, not indices).
+SHUFFLE_BUFFER_BYTES = 64 * 2**20
+RECORD_SHUFFLE_BUFFER = 1024
+# TFRecord feature names (those of TFDS and TF Model Garden).
+FEATURE_IMAGE = "image/encoded"
+FEATURE_LABEL = "image/class/label"
+FEATURE_NAME = "image/filename"
+
+
+# ======================== Decisions ========================
+
+
+def memory_budget():
+    """Bytes a split may take decoded in memory (`KERASCNN_MEMORY_BUDGET`,
+    e.g. `512M`, `4G` or a byte count; default 2 GiB)."""
+    raw = os.environ.get(MEMORY_BUDGET_ENV)
+    if not raw:
+        return DEFAULT_MEMORY_BUDGET
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    text = raw.strip().upper().rstrip("B").rstrip("I")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(float(text))
+    except ValueError:
+        raise DataError(
+            f"{MEMORY_BUDGET_ENV} must be a size such as 512M or 4G. "
+            f"Received: {MEMORY_BUDGET_ENV}={raw!r}"
+        ) from None
+
+
+def check_cache(cache):
+    """`cache` as one of `CACHE_MODES` (`True` -> auto, `False` -> none)."""
+    if cache is True or cache is None:
+        return "auto"
+    if cache is False:
+        return "none"
+    if cache not in CACHE_MODES:
+        raise DataError(
+            f"`cache` must be one of {CACHE_MODES}. Received: cache={cache!r}"
+        )
+    return cache
+
+
+def resolve_style(style, kind, image_size):
+    """`"plain"` or `"imagenet"`: see `STYLES` and `IMAGENET_MIN_SIDE`."""
+    if style not in STYLES:
+        raise DataError(
+            f"`style` must be one of {STYLES}. Received: style={style!r}"
+        )
+    if style != "auto":
+        return style
+    big = min(image_size) >= IMAGENET_MIN_SIDE
+    return "imagenet" if kind in ("files", "records") and big else "plain"
+
+
+def _size(n):
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**20:.0f} MiB"
+
+
+def choose_storage(cache, decoded_bytes, style, data_service=None):
+    """`("memory" | "stream", reason)` for a split of image files/records.
+
+    Args:
+        cache: a checked `cache` mode.
+        decoded_bytes: estimated size of the split decoded at model size.
+        style: `"plain"` or `"imagenet"`.
+        data_service: a tf.data service address, or `None`.
+    """
+    size = f"~{_size(decoded_bytes)} decoded"
+    if data_service:
+        return "stream", f"{size}; decoded by tf.data service workers"
+    if style == "imagenet":
+        return "stream", f"{size}; ImageNet-style crops need the full files"
+    if cache == "memory" or (
+        cache == "auto" and decoded_bytes <= memory_budget()
+    ):
+        why = "forced by cache='memory'" if cache == "memory" else (
+            f"fits the {_size(memory_budget())} memory budget"
+        )  # fmt: skip
+        return "memory", f"{size}, {why}"
+    if cache == "auto":
+        return "stream", (
+            f"{size} > {_size(memory_budget())} memory budget, "
+            f"${MEMORY_BUDGET_ENV}"
+        )
+    return "stream", f"{size}, cache={cache!r}"
+
+
+def storage_line(storage, reason, n, cache):
+    """The one line that says how a split is read and why."""
+    if storage == "memory":
+        return f"{n:,} images decoded into memory ({reason})"
+    kept = {"memory": "cached in memory", "disk": "cached on disk"}.get(
+        cache, "read every epoch"
+    )
+    return f"{n:,} images streamed, {kept} ({reason})"
+
+
+# ======================== Skipped files ========================
+
+
+class SkippedFiles:
+    """Bad files a stream skipped (`skip_bad=True`), until `take()`.
+
+    Filled from inside tf.data by a `py_function` that runs only for bad
+    files; the epoch-end report (`kerascnn.inputs`) takes and clears it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._names = []
+
+    def add(self, name):
+        with self._lock:
+            self._names.append(name)
+
+    def take(self):
+        with self._lock:
+            names, self._names = self._names, []
+        return names
+
+
+SKIPPED = SkippedFiles()
+
+
+def _record_skip(name):
+    SKIPPED.add(name.numpy().decode("utf-8", "replace"))
+    return False
+
+
+def _keep_if_complete(count):
+    """Filter predicate: complete files pass; others are dropped (and
+    counted, unless the dataset must serialize, e.g. tf.data service)."""
+    import tensorflow as tf
+
+    def keep(data, label, name):
+        del label
+        ok = decode.looks_complete(data)
+        if not count:
+            return ok
+        kept = tf.cond(
+            ok,
+            lambda: ok,
+            lambda: tf.py_function(_record_skip, [name], tf.bool),
+        )
+        return tf.reshape(kept, [])
+
+    return keep
+
+
+# ======================== Elements ========================
+
+
+@dataclasses.dataclass
+class StreamSpec:
+    """What a stream reads and how it decodes.
+
+    Attributes:
+        paths: image file paths (files) or `None`.
+        labels: int32 labels aligned with `paths`.
+        record_files: TFRecord shard paths (records) or `None`.
+        num_examples: examples in the split.
+        shape: `(H, W, C)` each image is decoded to.
+        style: `"plain"` or `"imagenet"`.
+        train_crop: ImageNet style: random-resized-crop (else centre crop).
+        limit: records: read only the first `limit` (files are cut
+            before).
+    """
+
+    paths: list
+    labels: np.ndarray
+    record_files: list
+    num_examples: int
+    shape: tuple
+    style: str = "plain"
+    train_crop: bool = False
+    limit: int = None
+
+
+def _file_elements(spec, indices):
+    """`(bytes, label, path)` of the files at `indices` (a dataset)."""
+    import tensorflow as tf
+
+    paths = tf.constant(spec.paths)
+    labels = tf.constant(np.asarray(spec.labels, np.int32))
+
+    def read(i):
+        path = paths[i]
+        return tf.io.read_file(path), labels[i], path
+
+    return indices.map(read, num_parallel_calls=_parallel(), deterministic=True)
+
+
+def parse_record(serialized):
+    """A serialized `tf.train.Example` -> `(bytes, label, name)`."""
+    import tensorflow as tf
+
+    features = tf.io.parse_single_example(
+        serialized,
+        {
+            FEATURE_IMAGE: tf.io.FixedLenFeature([], tf.string),
+            FEATURE_LABEL: tf.io.FixedLenFeature([], tf.int64),
+            FEATURE_NAME: tf.io.FixedLenFeature([], tf.string, ""),
+        },
+    )
+    return (
+        features[FEATURE_IMAGE],
+        tf.cast(features[FEATURE_LABEL], tf.int32),
+        features[FEATURE_NAME],
+    )
+
+
+def worker_files(files, input_context):
+    """This input pipeline's shard files, and whether records must be
+    sharded instead (fewer shards than pipelines: DATA sharding).
+
+    The FILE policy, done here per input pipeline: pipeline `i` of `n`
+    opens only shards `i, i + n, ...`, so each example is read by exactly
+    one worker per epoch.
+    """
+    if input_context is None or input_context.num_input_pipelines <= 1:
+        return list(files), False
+    n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if len(files) < n:
+        print(
+            f"Note: {len(files)} shard(s) for {n} input pipelines: every "
+            f"worker reads all shards and keeps 1/{n} of the records (DATA "
+            "sharding); convert with --shards >= the number of workers.",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+        return list(files), True
+    return list(files[i::n]), False
+
+
+def _record_elements(spec, shuffle, seed, input_context):
+    """`(bytes, label, name)` read from this pipeline's shards."""
+    import tensorflow as tf
+
+    files, shard_records = worker_files(spec.record_files, input_context)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    # Unshuffled: shard after shard, in the converted (source) order.
+    cycle = max(1, min(len(files), _parallel())) if shuffle else 1
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=cycle,
+        num_parallel_calls=cycle, deterministic=True,
+    )  # fmt: skip
+    if spec.limit is not None:
+        ds = ds.take(spec.limit)
+    if shard_records:
+        ds = ds.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    return ds.map(parse_record, num_parallel_calls=_parallel())
+
+
+def _parallel():
+    from kerascnn.data.pipeline import PARALLEL_CALLS
+
+    return PARALLEL_CALLS
+
+
+# ======================== Decoding ========================
+
+
+def _plain_decoder(shape):
+    def decode_one(data, label, name):
+        del name
+        return decode.decode_to_shape(data, shape), label
+
+    return decode_one
+
+
+def _imagenet_decoder(shape, train_crop):
+    size, channels = list(shape[:2]), shape[2]
+
+    def center(data, label, name):
+        del name
+        return aug.decode_center_crop(data, size, channels), label
+
+    def random_crop(element, seed):
+        data, label, _ = element
+        return aug.decode_random_resized_crop(data, size, channels, seed), label
+
+    return random_crop if train_crop else center
+
+
+def _cache(ds, cache, cache_file):
+    if cache == "memory":
+        return ds.cache()
+    if cache == "disk":
+        return ds.cache(cache_file)
+    return ds
+
+
+def _decode_stage(ds, spec, cache, cache_file, seed):
+    """Elements -> uint8 `(image, label)`, with the cache where it pays."""
+    import tensorflow as tf
+
+    parallel = _parallel()
+    if spec.style == "imagenet":
+        ds = _cache(ds, cache, cache_file)  # encoded bytes
+        decoder = _imagenet_decoder(spec.shape, spec.train_crop)
+        if spec.train_crop:
+            seeds = tf.data.Dataset.random(
+                seed=seed + 1, rerandomize_each_iteration=True
+            ).batch(2)
+            ds = tf.data.Dataset.zip(ds, seeds)
+        return ds.map(decoder, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.map(
+        _plain_decoder(spec.shape), num_parallel_calls=parallel,
+        deterministic=True,
+    )  # fmt: skip
+    return _cache(ds, cache if cache == "disk" else "none", cache_file)
+
+
+def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
+                     input_context=None, skip_bad=False, cache="none",
+                     cache_file=None, count_skipped=True):  # fmt: skip
+    """Unbatched uint8 `(image, label)` pairs of a stream.
+
+    Shuffling: files are shuffled by index before reading (the in-memory
+    path's order) unless a cache sits in between; records (and cached
+    streams) shuffle shard order plus a bounded buffer of elements.
+    """
+    cached = cache in ("memory", "disk")
+    if spec.paths is not None:
+        from kerascnn.data.pipeline import _index_dataset
+
+        indices = _index_dataset(
+            len(spec.paths), shuffle and not cached, seed, False,
+            input_context,
+        )  # fmt: skip
+        ds = _file_elements(spec, indices)
+    else:
+        ds = _record_elements(spec, shuffle, seed, input_context)
+        if shuffle and not cached:
+            ds = ds.shuffle(RECORD_SHUFFLE_BUFFER, seed=seed)
+    if skip_bad:
+        ds = ds.filter(_keep_if_complete(count_skipped))
+    else:
+        ds = ds.map(
+            lambda data, label, name: (
+                decode.assert_complete(data, name),
+                label,
+                name,
+            )
+        )
+    ds = _decode_stage(ds, spec, cache, cache_file, seed)
+    if skip_bad:
+        ds = ds.ignore_errors()  # corrupt inside a well-framed file
+    if shuffle and cached:
+        ds = ds.shuffle(_element_buffer(spec.shape), seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    return ds
+
+
+def _element_buffer(shape):
+    return max(64, SHUFFLE_BUFFER_BYTES // int(np.prod(shape)))
+
+
+def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
+                 seed=0, input_context=None, data_service=None,
+                 **options):  # fmt: skip
+    """A stream -> normalized (and augmented) batches, like
+    `pipeline.image_dataset` does for in-memory arrays.
+
+    Args:
+        spec: a `StreamSpec`.
+        preprocessing: the `DatasetInfo.preprocessing` dict.
+        recipe: batch augmentation recipe or `None`.
+        batch_size: global batch size or `None` for single examples.
+        seed, input_context: see `kerascnn.data.load`.
+        data_service: `grpc://host:port` of a tf.data service dispatcher:
+            workers there read, decode and augment.
+        **options: `shuffle`, `repeat`, `skip_bad`, `cache`, `cache_file`
+            for `decoded_elements`.
+    """
+    import tensorflow as tf
+
+    from kerascnn.data.pipeline import (
+        PREFETCH_BATCHES,
+        _per_replica,
+        _with_options,
+    )
+
+    ds = decoded_elements(
+        spec, seed=seed, input_context=input_context,
+        count_skipped=not data_service, **options,
+    )  # fmt: skip
+    per_replica = _per_replica(batch_size, input_context)
+    if per_replica is not None:
+        ds = ds.batch(per_replica)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+
+    def finish(x, y, batch_seed):
+        if recipe is not None:
+            x = aug.augment_images(x, recipe, batch_seed)
+        return aug.preprocess_images(x, preprocessing), y
+
+    ds = ds.map(
+        lambda xy, s: finish(xy[0], xy[1], s),
+        num_parallel_calls=_parallel(), deterministic=True,
+    )  # fmt: skip
+    if data_service:
+        ds = distribute_on_service(ds, data_service)
+    ds = ds.prefetch(PREFETCH_BATCHES)
+    policy = _shard_policy(spec, input_context)
+    return _with_options(ds, input_context, policy)
+
+
+def _shard_policy(spec, input_context):
+    """FILE for shards when `experimental_distribute_dataset` shards it
+    (no `input_context`); the index stream of files shards by DATA."""
+    import tensorflow as tf
+
+    policy = tf.data.experimental.AutoShardPolicy
+    if input_context is not None:
+        return policy.OFF
+    if spec.record_files is not None and len(spec.record_files) > 1:
+        return policy.FILE
+    return policy.DATA
+
+
+def distribute_on_service(ds, address):
+    """Hands `ds` to a tf.data service: its workers run the pipeline and
+    this process reads their batches (`parallel_epochs`: every worker
+    produces a full epoch in its own order, which suits one trainer)."""
+    import tensorflow as tf
+
+    return ds.apply(
+        tf.data.experimental.service.distribute(
+            processing_mode=tf.data.experimental.service.ShardingPolicy.OFF,
+            service=address,
+        )
+    )
+
+
+def check_service_address(address):
+    """Raises `DataError` unless `address` is `grpc://HOST:PORT`."""
+    if address is not None and not str(address).startswith("grpc://"):
+        raise DataError(
+            "`data_service` must look like grpc://HOST:PORT (the "
+            f"dispatcher). Received: data_service={address!r}"
+        )
+
+
+def arrays_from_stream(spec):
+    """Decodes a whole stream into `(uint8 images, int32 labels)`."""
+    images = np.empty((spec.num_examples,) + tuple(spec.shape), np.uint8)
+    labels = np.empty(spec.num_examples, np.int32)
+    n = 0
+    ds = decoded_elements(spec).batch(decode.DECODE_BATCH)
+    for x, y in ds.as_numpy_iterator():
+        images[n : n + len(x)], labels[n : n + len(x)] = x, y
+        n += len(x)
+    return images[:n], labels[:n]
+
+
+# ======================== Cache files ========================
+
+
+def cache_file(cache_dir, name, split, shape, style, limit, input_context):
+    """A `tf.data` cache file path for one split, size and pipeline.
+
+    Stale lock files of a writer that died are removed (tf.data refuses to
+    write next to them), so an interrupted first epoch starts over.
+    """
+    if not cache_dir:
+        raise DataError(
+            "cache='disk' needs a folder: pass `cache_dir=` (the CLI uses "
+            "the run directory, or --cache disk:FOLDER)."
+        )
+    os.makedirs(cache_dir, exist_ok=True)
+    pipeline = input_context.input_pipeline_id if input_context else 0
+    key = f"{os.path.abspath(name)}|{split}|{shape}|{style}|{limit}|{pipeline}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    path = os.path.join(cache_dir, f"{split}-{digest}")
+    if not os.path.exists(f"{path}.index"):
+        for entry in os.scandir(cache_dir):
+            if entry.name.startswith(os.path.basename(path)) and (
+                entry.name.endswith(".lockfile")
+            ):
+                os.remove(entry.path)
+    return path
