@@ -6,7 +6,7 @@ A run directory (`runs/<model>-<timestamp>/` by default) holds:
     metadata.json      model name, classes, preprocessing (for export)
     model.keras        the final model
     checkpoints/       best.keras (by the task's checkpoint monitor, see
-                       `kerascnn.train.CHECKPOINT_MONITORS`), last.keras
+                       `kerascnn.tasks.Task`), last.keras
     backup/            Keras BackupAndRestore state while the run is live
     logs/              TensorBoard event files
     history.csv        one row per epoch (appended across resumes)
