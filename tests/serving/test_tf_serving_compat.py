@@ -542,3 +542,12 @@ def test_tf2_function_refuses_shapes_it_was_not_traced_for(tmp_path):
             "POST", "/v1/models/m:predict", b'{"instances": [[1.0, 2.0]]}'
         )
         assert (status, answer) == (200, {"predictions": [3.0]})
+
+
+def test_label_errors_follow_tf_serving(servers):
+    url = servers[0].url
+    status, answer = call_rest(url + "/v1/models/nope/labels/stable")
+    assert status == 404
+    status, answer = call_rest(url + "/v1/models/default/labels/stable")
+    assert status == 400
+    assert "Unrecognized servable version label: stable" in answer["error"]
