@@ -485,7 +485,11 @@ async def _under_attack(url, body, slow, requests):
 
 def hostile(lenet_dir, data_dir, slow, requests=1000):
     digit = mnist_digit(data_dir)
-    process, url = start_server(lenet_dir, False, ["--no-ui"])
+    timeouts = [
+        "--idle-timeout-seconds", str(HOSTILE_TIMEOUT),
+        "--body-timeout-seconds", str(HOSTILE_TIMEOUT),
+    ]  # fmt: skip
+    process, url = start_server(lenet_dir, False, ["--no-ui", *timeouts])
     try:
         idle = run_python(
             url + "/v1/models/lenet:predict", digit, 8, requests, 60
