@@ -551,3 +551,87 @@ def test_label_errors_follow_tf_serving(servers):
     status, answer = call_rest(url + "/v1/models/default/labels/stable")
     assert status == 400
     assert "Unrecognized servable version label: stable" in answer["error"]
+
+
+# === As http_rest_api_handler_test.cc ===
+
+
+@pytest.mark.parametrize(
+    "path, body, expected",
+    [
+        (":predict", {"instances": [[1.0, 2.0], [3.0, 4.0]]}, None),
+        (
+            "/versions/123:predict",
+            {"signature_name": "serving_default", "inputs": [3.0, 4.0]},
+            {"outputs": [3.5, 4.0]},
+        ),
+        (
+            ":regress",
+            {"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]},
+            {"results": [42]},
+        ),
+        (
+            ":classify",
+            {"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}]},
+            {"results": [[["", 12]]]},
+        ),
+    ],
+)
+def test_rest_handler_answers(servers, path, body, expected):
+    expected = expected or {"predictions": [[2.5, 3.0], [3.5, 4.0]]}
+    url = servers[0].url + "/v1/models/default" + path
+    assert call_rest(url, body) == (200, expected)
+
+
+@pytest.mark.parametrize(
+    "raw, text",
+    [
+        (b"", "JSON Parse error: The document is empty"),
+        (b"instances = [1, 2]", "JSON Parse error: Invalid value"),
+        (b'{ "instances": ["x", "y"] }', "not of expected type: float"),
+        (
+            b'{ "signature_name": 100 }',
+            "'signature_name' key must be a string value.",
+        ),
+    ],
+)
+def test_rest_handler_request_errors(servers, raw, text):
+    request = urllib.request.Request(
+        servers[0].url + "/v1/models/default:predict", raw, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 400
+    assert text in json.loads(error.value.read())["error"]
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/foo"),
+        ("POST", "/v1/foo"),
+        ("GET", "/v1/models/debug/model_name"),
+        ("POST", "/v1/models"),
+        ("GET", "/v1/models/foo/version/50:predict"),
+        ("POST", "/v1/models/foo/version/50:regress"),
+        ("POST", "/v1/models/foo/versions/HELLO:regress"),
+        ("POST", "/v1/models/foo/metadata"),
+        ("POST", "/v1/models/foo/label/some_label:regress"),
+        ("POST", "/v1/models/foo/versions/50/labels/some_label:regress"),
+        ("POST", "/v1/models/foo/versions/some_label:regress"),
+    ],
+)
+def test_rest_handler_unsupported_api_calls(servers, method, path):
+    body = {} if method == "POST" else None
+    status, answer = call_rest(servers[0].url + path, body, method=method)
+    assert status == 400 and "Malformed request" in answer["error"]
+
+
+def test_rest_handler_version_beyond_uint64_and_unknown_models(servers):
+    url = servers[0].url + "/v1/models/"
+    status, answer = call_rest(
+        url + f"foo/versions/{2**64 - 1}:regress", {"examples": [{"x": 1.0}]}
+    )
+    assert status == 400 and "Failed to convert version" in answer["error"]
+    for path in ("foo:predict", "foo/versions/50:predict"):
+        assert call_rest(url + path, {"instances": [1]})[0] == 404
