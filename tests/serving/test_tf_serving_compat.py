@@ -635,3 +635,33 @@ def test_rest_handler_version_beyond_uint64_and_unknown_models(servers):
     assert status == 400 and "Failed to convert version" in answer["error"]
     for path in ("foo:predict", "foo/versions/50:predict"):
         assert call_rest(url + path, {"instances": [1]})[0] == 404
+
+
+def test_keras_sequential_export(tmp_path):
+    """As test_sequential_keras_saved_model_save: x of shape (1,), batched
+    gRPC input [[2.0]]; Keras 3 names the output `output_0`."""
+    import keras
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(1,), name="x"),
+            keras.layers.Dense(1, kernel_initializer="ones", name="y"),
+        ]
+    )
+    model.export(str(tmp_path / "00000123"), verbose=False)
+    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+        server = GrpcServer(ms, "127.0.0.1", 0).start()
+        try:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "default"
+            request.inputs["x"].dtype = types_pb2.DT_FLOAT
+            request.inputs["x"].float_val.append(2.0)
+            request.inputs["x"].tensor_shape.dim.add().size = 1
+            request.inputs["x"].tensor_shape.dim.add().size = 1
+            result = stub((None, server)).Predict(request, 10.0)
+        finally:
+            server.stop(0)
+    assert list(result.outputs["output_0"].float_val) == [2.0]
+    assert result.model_spec.version.value == 123
