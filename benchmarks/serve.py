@@ -21,6 +21,13 @@ on the same machine in the same run: LeNet (batching on, 32
 connections) / bare endpoint, and / `1 / (1/bare + 1/model at batch
 32)`.
 
+`--hostile N` measures well-behaved clients' latency (8 connections,
+LeNet) on an idle server, then again while N slow clients trickle their
+headers one byte every half second and N/10 send bodies shorter than
+their Content-Length; prints both p50/p99 and the p99 ratio (goal: under
+2x), and how many hostile connections the server (started with 10 s
+idle and body timeouts) had cut off within 20 s.
+
 `--example-clients N` runs the logic of TF Serving's example clients on
 the first N real MNIST test digits against one `kerascnn serve`:
 `mnist_client.py` over gRPC (16 concurrent `Predict.future` calls,
@@ -411,6 +418,93 @@ def model_rates(model_dir, data_dir, seconds=5.0):
     return rates
 
 
+# === Hostile clients ===
+
+
+HOSTILE_TIMEOUT = 10  # the server's idle and body timeouts in --hostile
+
+
+async def _slow_header_client(host, port, stop, cut):
+    """Sends a request line and headers one byte every 0.5 s."""
+    data = b"POST /v1/models/lenet:predict HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return
+    try:
+        for i in range(10**6):
+            if stop.is_set():
+                break
+            writer.write(data[i : i + 1] if i < len(data) else b"a")
+            await writer.drain()
+            await asyncio.sleep(0.5)
+    except (ConnectionError, OSError):
+        cut.append(1)
+    finally:
+        writer.close()
+
+
+async def _lying_body_client(host, port, stop, cut):
+    """Announces 1 MB of body, sends 20 bytes, waits."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST /v1/models/lenet:predict HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 1000000\r\n\r\n" + b'{"instances": [[[[0'
+        )
+        await writer.drain()
+        answer = await reader.read(100)
+        if answer:
+            cut.append(1)
+        writer.close()
+    except (ConnectionError, OSError):
+        cut.append(1)
+
+
+async def _under_attack(url, body, slow, requests):
+    host, port = url.split("//")[1].split(":")
+    stop, cut = asyncio.Event(), []
+    hostile = [
+        asyncio.create_task(_slow_header_client(host, int(port), stop, cut))
+        for _ in range(slow)
+    ] + [
+        asyncio.create_task(_lying_body_client(host, int(port), stop, cut))
+        for _ in range(max(1, slow // 10))
+    ]
+    await asyncio.sleep(2)  # every hostile connection is open
+    result = await _python_load(
+        url + "/v1/models/lenet:predict", body, 8, requests, 60
+    )
+    await asyncio.wait(hostile, timeout=HOSTILE_TIMEOUT + 10)
+    stop.set()
+    await asyncio.wait(hostile, timeout=10)
+    result["hostile_connections"] = len(hostile)
+    result["hostile_cut_off"] = len(cut)
+    return result
+
+
+def hostile(lenet_dir, data_dir, slow, requests=1000):
+    digit = mnist_digit(data_dir)
+    timeouts = [
+        "--idle-timeout-seconds", str(HOSTILE_TIMEOUT),
+        "--body-timeout-seconds", str(HOSTILE_TIMEOUT),
+    ]  # fmt: skip
+    process, url = start_server(lenet_dir, False, ["--no-ui", *timeouts])
+    try:
+        idle = run_python(
+            url + "/v1/models/lenet:predict", digit, 8, requests, 60
+        )
+        attacked = asyncio.run(_under_attack(url, digit, slow, requests))
+    finally:
+        stop_server(process)
+    return {
+        "idle": idle,
+        "under_attack": attacked,
+        "p99_ratio": round(attacked["p99_ms"] / idle["p99_ms"], 2),
+        "cpu": cpu_info(),
+    }
+
+
 # === TF Serving's example clients ===
 
 
@@ -569,6 +663,10 @@ def main(argv=None):
         help="Only run the bare aiohttp endpoint (used by the load run).",
     )  # fmt: skip
     parser.add_argument(
+        "--hostile", type=int, default=0,
+        help="Latency with this many slow-header clients attached.",
+    )  # fmt: skip
+    parser.add_argument(
         "--example-clients", type=int, default=0,
         help="Run TF Serving's example clients on this many test digits.",
     )  # fmt: skip
@@ -578,9 +676,11 @@ def main(argv=None):
         return
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
-    if args.reloads or args.example_clients:
+    if args.reloads or args.example_clients or args.hostile:
         if args.reloads:
             result = reload_rss(args.lenet, args.data_dir, args.reloads)
+        elif args.hostile:
+            result = hostile(args.lenet, args.data_dir, args.hostile)
         else:
             result = example_clients(
                 args.lenet, args.data_dir, args.example_clients

@@ -212,6 +212,22 @@ def _batching(
     "REST API; empty (the default) sends no CORS headers.",
 )
 @click.option(
+    "--idle-timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=75.0,
+    show_default=True,
+    help="Close a connection idle, or whose request headers are not "
+    "complete, for this long (slow clients).",
+)
+@click.option(
+    "--body-timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="A request body that takes longer (or is shorter than its "
+    "Content-Length) gets 408 and the connection is closed.",
+)
+@click.option(
     "--pad-value",
     type=float,
     default=None,
@@ -246,6 +262,8 @@ def serve_command(
     enable_serialization_as_tensor_content,
     allow_version_labels_for_unavailable_models,
     cors_allowed_origins,
+    idle_timeout_seconds,
+    body_timeout_seconds,
     pad_value,
     verbose,
 ):
@@ -320,6 +338,8 @@ def serve_command(
             cors_allowed_origins=[
                 o.strip() for o in cors_allowed_origins.split(",") if o.strip()
             ],
+            idle_timeout=idle_timeout_seconds,
+            body_timeout=body_timeout_seconds,
         )
         try:
             grpc_server = GrpcServer(

@@ -24,6 +24,10 @@ _NUMERIC_KINDS = {
 }
 
 
+# TF's DataTypeString names, which TF Serving's messages use.
+_TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+
 def shape_text(shape):
     """`(-1, 28, 28, 1)`: TF Serving's way of writing unknown dims."""
     dims = ["-1" if d is None else str(int(d)) for d in shape]
@@ -103,9 +107,11 @@ def _numeric_array(name, value, np_dtype):
             "have the same length."
         ) from None
     if array.dtype.kind in "USO":
+        target = np.dtype(np_dtype).name
         raise BadRequest(
-            f"input {name!r} expects {np.dtype(np_dtype).name} numbers; "
-            "received text or an object."
+            f"input {name!r} is not of expected type: "
+            f"{_TF_TYPE_NAMES.get(target, target)} (expects {target} "
+            "numbers; received text or an object)."
         )
     if array.dtype.kind not in "biuf":
         raise BadRequest(

@@ -225,19 +225,19 @@ class ModelServer:
         `label` (a version label of the model config) resolves to its
         version first; giving both is TF Serving's 400.
         """
-        if label is not None:
-            if version is not None:
-                raise BadRequest(
-                    f"Both model version ({version}) and model version "
-                    f"label ({label}) cannot be supplied."
-                )
-            version = self.versions.resolve_label(name, label)
+        if label is not None and version is not None:
+            raise BadRequest(
+                f"Both model version ({version}) and model version "
+                f"label ({label}) cannot be supplied."
+            )
         known, versions, _ = self.versions.lookup(name)
         if not known:
             raise NotFound(
                 f"Servable not found for request: model {name!r} is not "
                 f"served here. Models: {', '.join(self.models()) or 'none'}."
             )
+        if label is not None:
+            version = self.versions.resolve_label(name, label)
         if not versions:
             raise Unavailable(f"Model {name!r} has no version available yet.")
         if version is None:

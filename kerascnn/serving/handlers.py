@@ -160,7 +160,12 @@ def parse_json(body):
     except (UnicodeDecodeError, ValueError) as e:
         if "depth" in str(e):  # orjson (>= 3.9) stops at 1024 levels
             raise BadRequest(_TOO_DEEP) from None
-        raise BadRequest(f"Malformed JSON in the request body: {e}") from None
+        # TF Serving's wording first ("JSON Parse error: ..."), then ours.
+        reason = "The document is empty" if not body else "Invalid value"
+        raise BadRequest(
+            f"JSON Parse error: {reason}. Malformed JSON in the request "
+            f"body: {e}"
+        ) from None
     if not isinstance(request, dict):
         raise BadRequest(
             "The request body must be a JSON object such as "
@@ -181,7 +186,9 @@ def signature_name_of(request):
     """A request's `signature_name` (default `serving_default`)."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
-        raise BadRequest(f"signature_name must be a string; received {name!r}.")
+        raise BadRequest(
+            f"'signature_name' key must be a string value. Received: {name!r}."
+        )
     return name or DEFAULT_SIGNATURE
 
 

@@ -140,7 +140,10 @@ def test_named_instances_become_one_column_per_input():
     [
         ({"instances": [[[1, 2], [3, 4]]], "inputs": []}, "not both"),
         ({"signature_name": "nope", "instances": [1]}, "'nope' not found"),
-        ({"signature_name": 3, "instances": [1]}, "must be a string"),
+        (
+            {"signature_name": 3, "instances": [1]},
+            "'signature_name' key must be a string value.",
+        ),
         ({}, "Missing 'instances'"),
         ({"instances": []}, "'instances' is empty"),
         ({"instances": {"x": 1}}, "must be a list"),

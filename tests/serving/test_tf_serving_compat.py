@@ -542,3 +542,126 @@ def test_tf2_function_refuses_shapes_it_was_not_traced_for(tmp_path):
             "POST", "/v1/models/m:predict", b'{"instances": [[1.0, 2.0]]}'
         )
         assert (status, answer) == (200, {"predictions": [3.0]})
+
+
+def test_label_errors_follow_tf_serving(servers):
+    url = servers[0].url
+    status, answer = call_rest(url + "/v1/models/nope/labels/stable")
+    assert status == 404
+    status, answer = call_rest(url + "/v1/models/default/labels/stable")
+    assert status == 400
+    assert "Unrecognized servable version label: stable" in answer["error"]
+
+
+# === As http_rest_api_handler_test.cc ===
+
+
+@pytest.mark.parametrize(
+    "path, body, expected",
+    [
+        (":predict", {"instances": [[1.0, 2.0], [3.0, 4.0]]}, None),
+        (
+            "/versions/123:predict",
+            {"signature_name": "serving_default", "inputs": [3.0, 4.0]},
+            {"outputs": [3.5, 4.0]},
+        ),
+        (
+            ":regress",
+            {"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]},
+            {"results": [42]},
+        ),
+        (
+            ":classify",
+            {"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}]},
+            {"results": [[["", 12]]]},
+        ),
+    ],
+)
+def test_rest_handler_answers(servers, path, body, expected):
+    expected = expected or {"predictions": [[2.5, 3.0], [3.5, 4.0]]}
+    url = servers[0].url + "/v1/models/default" + path
+    assert call_rest(url, body) == (200, expected)
+
+
+@pytest.mark.parametrize(
+    "raw, text",
+    [
+        (b"", "JSON Parse error: The document is empty"),
+        (b"instances = [1, 2]", "JSON Parse error: Invalid value"),
+        (b'{ "instances": ["x", "y"] }', "not of expected type: float"),
+        (
+            b'{ "signature_name": 100 }',
+            "'signature_name' key must be a string value.",
+        ),
+    ],
+)
+def test_rest_handler_request_errors(servers, raw, text):
+    request = urllib.request.Request(
+        servers[0].url + "/v1/models/default:predict", raw, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 400
+    assert text in json.loads(error.value.read())["error"]
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/foo"),
+        ("POST", "/v1/foo"),
+        ("GET", "/v1/models/debug/model_name"),
+        ("POST", "/v1/models"),
+        ("GET", "/v1/models/foo/version/50:predict"),
+        ("POST", "/v1/models/foo/version/50:regress"),
+        ("POST", "/v1/models/foo/versions/HELLO:regress"),
+        ("POST", "/v1/models/foo/metadata"),
+        ("POST", "/v1/models/foo/label/some_label:regress"),
+        ("POST", "/v1/models/foo/versions/50/labels/some_label:regress"),
+        ("POST", "/v1/models/foo/versions/some_label:regress"),
+    ],
+)
+def test_rest_handler_unsupported_api_calls(servers, method, path):
+    body = {} if method == "POST" else None
+    status, answer = call_rest(servers[0].url + path, body, method=method)
+    assert status == 400 and "Malformed request" in answer["error"]
+
+
+def test_rest_handler_version_beyond_uint64_and_unknown_models(servers):
+    url = servers[0].url + "/v1/models/"
+    status, answer = call_rest(
+        url + f"foo/versions/{2**64 - 1}:regress", {"examples": [{"x": 1.0}]}
+    )
+    assert status == 400 and "Failed to convert version" in answer["error"]
+    for path in ("foo:predict", "foo/versions/50:predict"):
+        assert call_rest(url + path, {"instances": [1]})[0] == 404
+
+
+def test_keras_sequential_export(tmp_path):
+    """As test_sequential_keras_saved_model_save: x of shape (1,), batched
+    gRPC input [[2.0]]; Keras 3 names the output `output_0`."""
+    import keras
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(1,), name="x"),
+            keras.layers.Dense(1, kernel_initializer="ones", name="y"),
+        ]
+    )
+    model.export(str(tmp_path / "00000123"), verbose=False)
+    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+        server = GrpcServer(ms, "127.0.0.1", 0).start()
+        try:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "default"
+            request.inputs["x"].dtype = types_pb2.DT_FLOAT
+            request.inputs["x"].float_val.append(2.0)
+            request.inputs["x"].tensor_shape.dim.add().size = 1
+            request.inputs["x"].tensor_shape.dim.add().size = 1
+            result = stub((None, server)).Predict(request, 10.0)
+        finally:
+            server.stop(0)
+    assert list(result.outputs["output_0"].float_val) == [2.0]
+    assert result.model_spec.version.value == 123
