@@ -34,8 +34,11 @@ def parse_version(text):
 
 
 def version_path(model_dir, version):
-    """The folder of one version."""
-    return os.path.join(model_dir, str(version))
+    """The folder of one version: the existing folder whose name parses to
+    it (`00000123/` for version 123, as TF Serving reads names), else
+    `<model_dir>/<version>` (a version still to be written)."""
+    existing = version_folders(model_dir, complete=False).get(version)
+    return existing or os.path.join(model_dir, str(version))
 
 
 def list_versions(model_dir, complete=True):
