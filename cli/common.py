@@ -75,12 +75,17 @@ def _got_flag(match):
     return f" (got {_typed_as(match['name'])} {got})"
 
 
+# Library keywords that an option of another name sets.
+_LIBRARY_NAMES = {"validation_size": "validation_split"}
+
+
 def _typed_as(name):
     """How the user typed keyword `name` in the running command: its
     option (`--input-shape`), a builder option (`-o variant`), or, when
     it is neither, the name itself."""
     ctx = click.get_current_context(silent=True)
     params = {p.name: p for p in ctx.command.params} if ctx else {}
+    name = _LIBRARY_NAMES.get(name, name) if ctx else name
     if isinstance(params.get(name), click.Option):
         return _flag_name(params[name])
     if "options" in params:
@@ -245,6 +250,15 @@ NON_NEGATIVE_INT = PositiveIntType(minimum=0)
 POSITIVE_NUMBER = NumberType(low=0, low_open=True)
 NON_NEGATIVE_NUMBER = NumberType(low=0)
 RATE = NumberType(low=0, high=1, high_open=True)
+VALIDATION_SPLIT = NumberType(low=0, high=1, low_open=True, high_open=True)
+# The held-out split rule, stated once (kerascnn.data.sources.holdout).
+VALIDATION_SPLIT_HELP = (
+    "Fraction of the training examples held out for validation when the "
+    "data set has no validation split (the same seeded pick in fit, "
+    "evaluate, export and data info). Default: 0.2 for a "
+    "<folder>/<class>/* image folder; other data sets validate on their "
+    "test split."
+)
 
 
 def check_builder_options(model, options):

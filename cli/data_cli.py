@@ -6,7 +6,13 @@ stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 
 import click
 
-from cli.common import format_shape, quiet_tensorflow, user_errors
+from cli.common import (
+    VALIDATION_SPLIT,
+    VALIDATION_SPLIT_HELP,
+    format_shape,
+    quiet_tensorflow,
+    user_errors,
+)
 
 
 @click.group("data", short_help="Inspect and preview data sets.")
@@ -50,13 +56,18 @@ def _format_info(info):
     "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
     help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
 )  # fmt: skip
-def info_command(name, data_dir):
+@click.option(
+    "--validation-split", type=VALIDATION_SPLIT, help=VALIDATION_SPLIT_HELP
+)
+def info_command(name, data_dir, validation_split):
     """Show split sizes, classes, input shape and where NAME was found."""
     quiet_tensorflow()
     with user_errors():
         from kerascnn.data import pipeline
 
-        info = pipeline.get_info(name, "train", data_dir=data_dir)
+        info = pipeline.get_info(
+            name, "train", data_dir=data_dir, validation_size=validation_split
+        )
     click.echo(_format_info(info))
 
 

@@ -13,7 +13,8 @@ from cli.common import (
     POSITIVE_INT,
     POSITIVE_NUMBER,
     RATE,
-    NumberType,
+    VALIDATION_SPLIT,
+    VALIDATION_SPLIT_HELP,
     builder_options,
     check_builder_options,
     parse_options,
@@ -21,13 +22,7 @@ from cli.common import (
     user_errors,
 )
 
-VALIDATION_SPLIT = NumberType(low=0, high=1, low_open=True, high_open=True)
-VALIDATION_SPLIT_HELP = (
-    "Fraction of the training examples held out for validation when the "
-    "data set has no validation split (seeded, the same in fit, evaluate, "
-    "export and data info). Default: 0.2 for a <folder>/<class>/* image "
-    "folder; other data sets validate on their test split."
-)
+
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
