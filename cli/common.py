@@ -94,7 +94,9 @@ def _typed_as(name):
 
 
 # "pass overwrite=True (--overwrite)" -> "pass --overwrite"
-_KEYWORD_WITH_FLAG = re.compile(r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)")
+_KEYWORD_WITH_FLAG = re.compile(
+    r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)"
+)
 _KEYWORD_BEFORE_FLAG = re.compile(r"\b\w+ \((--[\w-]+)\)")
 
 
@@ -179,7 +181,8 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"Error: {_usage_line(e)}", err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)
+            message = " ".join(e.format_message().split())
+            click.echo(f"Error: {message}", err=True)
             sys.exit(e.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
@@ -261,23 +264,43 @@ VALIDATION_SPLIT_HELP = (
 )
 
 
+def _builder_options(fn, depth=0):
+    """The `-o` keys a builder takes: its keyword parameters, or, for a
+    thin variant (`resnet20(..., **options)`), those of the function it
+    passes `**options` to. `None` when that cannot be told."""
+    import inspect
+
+    parameters = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return [
+            name
+            for name, p in parameters.items()
+            if p.default is not p.empty
+            and name not in ("input_shape", "num_classes")
+        ]
+    if depth > 2:
+        return None
+    for name in fn.__code__.co_names:
+        target = fn.__globals__.get(name)
+        if inspect.isfunction(target) and target is not fn:
+            found = _builder_options(target, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def check_builder_options(model, options):
     """Refuses `-o KEY=VALUE` keys that MODEL's builder does not take.
 
     Run before anything is built or written, so a typo is one line, not
     a `TypeError` from deep inside Keras.
     """
-    import inspect
-
     from kerascnn.models import get_model_info
 
     info = get_model_info(model)
-    taken = [
-        name
-        for name, p in inspect.signature(info.builder).parameters.items()
-        if name not in ("input_shape", "num_classes")
-        and p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
+    taken = _builder_options(info.builder)
+    if taken is None:
+        return  # not found: the builder checks its keywords itself
     for key in options:
         if key not in taken:
             raise click.UsageError(

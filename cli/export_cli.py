@@ -11,7 +11,6 @@ import json
 import click
 
 from cli.common import (
-    NON_NEGATIVE_INT,
     POSITIVE_INT,
     quiet_tensorflow,
     user_errors,
@@ -163,6 +162,8 @@ def export_command(source, tflite, int8_granularity, as_json, **settings):
             int8_granularity=int8_granularity.replace("-", "_"),
             **settings,
         )
+        if not as_json:
+            click.echo(_plan(source, config), err=True)
         result = _export_showing_warnings(source, config)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -176,6 +177,15 @@ def export_command(source, tflite, int8_granularity, as_json, **settings):
         f"Exported {result.name} {where}to {result.path} "
         f"({result.size_bytes:,} bytes)"
     )
+
+
+def _plan(source, config):
+    """The line printed while an export converts and verifies."""
+    what = "TFLite" if config.format == "tflite" else "SavedModel"
+    steps = ["converting"]
+    if config.verify:
+        steps.append(f"verifying on {config.verify_examples} examples")
+    return f"Exporting {source} as {what} ({', '.join(steps)})..."
 
 
 def _export_showing_warnings(source, config):

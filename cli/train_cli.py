@@ -38,7 +38,9 @@ from cli.common import (
     type=click.Path(file_okay=False),
     help="Local data folder (default $KERASCNN_DATA_DIR, then TFDS).",
 )
-@click.option("--epochs", "-e", type=POSITIVE_INT, help="Epochs (default: recipe).")
+@click.option(
+    "--epochs", "-e", type=POSITIVE_INT, help="Epochs (default: recipe)."
+)
 @click.option(
     "--batch-size",
     "-b",
@@ -70,7 +72,9 @@ from cli.common import (
     help="Training augmentation of the data set's recipe.",
 )
 @click.option("--seed", type=NON_NEGATIVE_INT, help="Random seed (default 0).")
-@click.option("--limit", type=POSITIVE_INT, help="Use only N training examples.")
+@click.option(
+    "--limit", type=POSITIVE_INT, help="Use only N training examples."
+)
 @click.option(
     "--eval-limit", type=POSITIVE_INT, help="Use only N test examples."
 )
@@ -96,7 +100,9 @@ from cli.common import (
     help="Compile the train step with XLA (default off: slower on CPU).",
 )
 @click.option(
-    "--steps-per-execution", type=POSITIVE_INT, help="Train steps per tf.function call."
+    "--steps-per-execution",
+    type=POSITIVE_INT,
+    help="Train steps per tf.function call.",
 )
 @click.option(
     "--strategy",
@@ -161,6 +167,10 @@ def fit_command(model, options, quiet, resume, **settings):
         if options:
             settings["model_options"] = options
         config = recipe_for(model, **settings)
+        click.echo(
+            f"Loading {config.dataset} and building {config.model}...",
+            err=True,
+        )
         result = fit(
             config,
             resume=resume,
@@ -338,7 +348,9 @@ def predict_command(source, inputs, top_k, recursive, max_words, as_json):
     from kerascnn.predict import predict_files
 
     with user_errors():
-        results = predict_files(source, inputs, top_k=top_k, recursive=recursive)
+        results = predict_files(
+            source, inputs, top_k=top_k, recursive=recursive
+        )
     for item in results:
         click.echo(json.dumps(item) if as_json else _format_prediction(item))
     failed = sum(1 for item in results if "error" in item)

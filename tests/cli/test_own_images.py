@@ -212,7 +212,8 @@ def test_export_into_a_folder_with_other_classes_is_refused(
     assert sorted(os.listdir(workdir / "served" / "lenet"))[0] == "1"
     run = max(os.listdir(workdir / "runs"))
     refused = runner.invoke(
-        cli, ["export", os.path.join("runs", run), "-b", "served", "-n", "lenet"]
+        cli,
+        ["export", os.path.join("runs", run), "-b", "served", "-n", "lenet"],
     )
     assert refused.exit_code == 1
     assert refused.output.splitlines() == [
