@@ -225,7 +225,7 @@ def _scalars(metrics):
     }
 
 
-@click.command("evaluate", short_help="Test metrics of a run or .keras file.")
+@click.command("evaluate", short_help="Loss, accuracy and confusion of a run on a split.")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--dataset", "-d", help="Data set (default: the training one).")
 @click.option("--data-dir", type=click.Path(file_okay=False))
