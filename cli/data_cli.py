@@ -22,6 +22,17 @@ def data_group():
     folder or an .npz file."""
 
 
+def _held_out_line(sizes):
+    """Says how a data set without a test split is split, if it is."""
+    if "test" in sizes or not sizes.get("validation"):
+        return []
+    share = sizes["validation"] / (sizes["validation"] + sizes["train"])
+    return [
+        f"held out:    {share:.0%} of the images for validation (seeded; "
+        "--validation-split); it stands in for the missing test split"
+    ]
+
+
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
@@ -29,6 +40,7 @@ def _format_info(info):
         f"source:      {info.source}",
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
+        *_held_out_line(info.split_sizes),
         f"input shape: {format_shape(info.input_shape)}",
         f"classes:     {info.num_classes}",
     ]

@@ -229,3 +229,18 @@ def test_export_into_a_folder_with_other_classes_is_refused(
     )  # fmt: skip
     assert forced.exit_code == 0, forced.output
     assert "2" in os.listdir(workdir / "served" / "lenet")
+
+
+def test_data_info_states_the_split_rule(runner, workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    for args, sizes, share in (
+        ([], "train 96, validation 24", "20%"),
+        (["--validation-split", "0.25"], "train 90, validation 30", "25%"),
+    ):
+        result = runner.invoke(cli, ["data", "info", "photos", *args])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert f"splits:      {sizes}" in lines
+        assert f"held out:    {share} of the images for validation" in (
+            result.output
+        )
