@@ -74,12 +74,17 @@ def _got_flag(match):
     return f" (got {_typed_as(match['name'])} {got})"
 
 
+# Library keywords that an option of another name sets.
+_LIBRARY_NAMES = {"validation_size": "validation_split"}
+
+
 def _typed_as(name):
     """How the user typed keyword `name` in the running command: its
     option (`--input-shape`), a builder option (`-o variant`), or, when
     it is neither, the name itself."""
     ctx = click.get_current_context(silent=True)
     params = {p.name: p for p in ctx.command.params} if ctx else {}
+    name = _LIBRARY_NAMES.get(name, name) if ctx else name
     if isinstance(params.get(name), click.Option):
         return _flag_name(params[name])
     if "options" in params:
@@ -88,7 +93,9 @@ def _typed_as(name):
 
 
 # "pass overwrite=True (--overwrite)" -> "pass --overwrite"
-_KEYWORD_WITH_FLAG = re.compile(r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)")
+_KEYWORD_WITH_FLAG = re.compile(
+    r"`?\w+=(?:True|False|\(x, y\))`? \((--[\w-]+)\)"
+)
 _KEYWORD_BEFORE_FLAG = re.compile(r"\b\w+ \((--[\w-]+)\)")
 
 
@@ -173,7 +180,8 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"Error: {_usage_line(e)}", err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)
+            message = " ".join(e.format_message().split())
+            click.echo(f"Error: {message}", err=True)
             sys.exit(e.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
@@ -244,6 +252,40 @@ NON_NEGATIVE_INT = PositiveIntType(minimum=0)
 POSITIVE_NUMBER = NumberType(low=0, low_open=True)
 NON_NEGATIVE_NUMBER = NumberType(low=0)
 RATE = NumberType(low=0, high=1, high_open=True)
+VALIDATION_SPLIT = NumberType(low=0, high=1, low_open=True, high_open=True)
+# The held-out split rule, stated once (kerascnn.data.sources.holdout).
+VALIDATION_SPLIT_HELP = (
+    "Fraction of the training examples held out for validation when the "
+    "data set has no validation split (the same seeded pick in fit, "
+    "evaluate, export and data info). Default: 0.2 for a "
+    "<folder>/<class>/* image folder; other data sets validate on their "
+    "test split."
+)
+
+
+def _builder_options(fn, depth=0):
+    """The `-o` keys a builder takes: its keyword parameters, or, for a
+    thin variant (`resnet20(..., **options)`), those of the function it
+    passes `**options` to. `None` when that cannot be told."""
+    import inspect
+
+    parameters = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return [
+            name
+            for name, p in parameters.items()
+            if p.default is not p.empty
+            and name not in ("input_shape", "num_classes")
+        ]
+    if depth > 2:
+        return None
+    for name in fn.__code__.co_names:
+        target = fn.__globals__.get(name)
+        if inspect.isfunction(target) and target is not fn:
+            found = _builder_options(target, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def check_builder_options(model, options):
@@ -252,17 +294,12 @@ def check_builder_options(model, options):
     Run before anything is built or written, so a typo is one line, not
     a `TypeError` from deep inside Keras.
     """
-    import inspect
-
     from kerascnn.models import get_model_info
 
     info = get_model_info(model)
-    taken = [
-        name
-        for name, p in inspect.signature(info.builder).parameters.items()
-        if name not in ("input_shape", "num_classes")
-        and p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
+    taken = _builder_options(info.builder)
+    if taken is None:
+        return  # not found: the builder checks its keywords itself
     for key in options:
         if key not in taken:
             raise click.UsageError(

@@ -7,7 +7,14 @@ stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 
 import click
 
-from cli.common import INT_TUPLE, format_shape, quiet_tensorflow, user_errors
+from cli.common import (
+    INT_TUPLE,
+    VALIDATION_SPLIT,
+    VALIDATION_SPLIT_HELP,
+    format_shape,
+    quiet_tensorflow,
+    user_errors,
+)
 
 
 @click.group("data", short_help="Inspect, preview and convert data sets.")
@@ -17,6 +24,17 @@ def data_group():
     folder or an .npz file."""
 
 
+def _held_out_line(sizes):
+    """Says how a data set without a test split is split, if it is."""
+    if "test" in sizes or not sizes.get("validation"):
+        return []
+    share = sizes["validation"] / (sizes["validation"] + sizes["train"])
+    return [
+        f"held out:    {share:.0%} of the images for validation (seeded; "
+        "--validation-split); it stands in for the missing test split"
+    ]
+
+
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
@@ -24,6 +42,7 @@ def _format_info(info):
         f"source:      {info.source}",
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
+        *_held_out_line(info.split_sizes),
         f"input shape: {format_shape(info.input_shape)}",
         f"classes:     {info.num_classes}",
     ]
@@ -51,13 +70,18 @@ def _format_info(info):
     "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
     help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
 )  # fmt: skip
-def info_command(name, data_dir):
+@click.option(
+    "--validation-split", type=VALIDATION_SPLIT, help=VALIDATION_SPLIT_HELP
+)
+def info_command(name, data_dir, validation_split):
     """Show split sizes, classes, input shape and where NAME was found."""
     quiet_tensorflow()
     with user_errors():
         from kerascnn.data import pipeline
 
-        info = pipeline.get_info(name, "train", data_dir=data_dir)
+        info = pipeline.get_info(
+            name, "train", data_dir=data_dir, validation_size=validation_split
+        )
     click.echo(_format_info(info))
 
 

@@ -192,6 +192,8 @@ def export_command(
             command=_command_line(sys.argv),
             **settings,
         )
+        if not as_json:
+            click.echo(_plan(source, config), err=True)
         result = _export_showing_warnings(source, config)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -218,6 +220,15 @@ def _command_line(argv):
     if os.path.basename(argv[0]) not in ("kerascnn", "main.py"):
         return None
     return " ".join(["kerascnn", *argv[1:]])
+
+
+def _plan(source, config):
+    """The line printed while an export converts and verifies."""
+    what = "TFLite" if config.format == "tflite" else "SavedModel"
+    steps = ["converting"]
+    if config.verify:
+        steps.append(f"verifying on {config.verify_examples} examples")
+    return f"Exporting {source} as {what} ({', '.join(steps)})..."
 
 
 def _export_showing_warnings(source, config):

@@ -41,13 +41,13 @@ def cli(verbose):
 
     \b
     Start with:
-      kerascnn models                   the model zoo
-      kerascnn summary resnet20         layers, parameters and FLOPs
-      kerascnn fit lenet                train LeNet-5 on MNIST
-      kerascnn fit lenet -d ./photos    train on <folder>/<class>/*.jpg
-      kerascnn predict runs/<run> a.png classify your own images
+      kerascnn models                    the model zoo
+      kerascnn summary resnet20          layers, parameters and FLOPs
+      kerascnn fit lenet                 train LeNet-5 on MNIST
+      kerascnn fit lenet -d ./photos     train on <folder>/<class>/*.jpg
+      kerascnn predict runs/<run> a.png  classify your own images
       kerascnn export runs/<run> --tflite --quantize int8
-      kerascnn serve                    TF Serving REST + gRPC, try-it page
+      kerascnn serve                     TF Serving REST + gRPC, try-it page
     """
     if verbose:
         os.environ[VERBOSE_ENV] = "1"

@@ -46,6 +46,26 @@ def _batching(
     )
 
 
+def _check_ports_free(host, ports):
+    """Refuses a port in use before any model loads (which takes seconds)."""
+    import socket
+
+    for flag, number in ports.items():
+        if not number:
+            continue  # 0: the system picks a free one
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, number))
+            except socket.gaierror:
+                return  # not an IPv4 host: the server reports it
+            except OSError as e:
+                raise click.ClickException(
+                    f"{host}:{number} is in use or not available "
+                    f"({e.strerror}); pass another {flag} (0: any free port)."
+                ) from None
+
+
 @click.command(
     "serve", short_help="Serve SavedModels over TF Serving REST and gRPC."
 )
@@ -288,6 +308,7 @@ def serve_command(
     """
     import logging
 
+    _check_ports_free(host, {"--rest-api-port": rest_api_port, "--port": port})
     quiet_tensorflow()
     from kerascnn.serving import ModelServer, make_server
     from kerascnn.serving.grpc_service import GrpcServer

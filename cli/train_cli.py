@@ -13,7 +13,8 @@ from cli.common import (
     POSITIVE_INT,
     POSITIVE_NUMBER,
     RATE,
-    NumberType,
+    VALIDATION_SPLIT,
+    VALIDATION_SPLIT_HELP,
     builder_options,
     check_builder_options,
     parse_options,
@@ -21,13 +22,7 @@ from cli.common import (
     user_errors,
 )
 
-VALIDATION_SPLIT = NumberType(low=0, high=1, low_open=True, high_open=True)
-VALIDATION_SPLIT_HELP = (
-    "Fraction of the training examples held out for validation when the "
-    "data set has no validation split (seeded, the same in fit, evaluate, "
-    "export and data info). Default: 0.2 for a <folder>/<class>/* image "
-    "folder; other data sets validate on their test split."
-)
+
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
@@ -43,7 +38,9 @@ VALIDATION_SPLIT_HELP = (
     type=click.Path(file_okay=False),
     help="Local data folder (default $KERASCNN_DATA_DIR, then TFDS).",
 )
-@click.option("--epochs", "-e", type=POSITIVE_INT, help="Epochs (default: recipe).")
+@click.option(
+    "--epochs", "-e", type=POSITIVE_INT, help="Epochs (default: recipe)."
+)
 @click.option(
     "--batch-size",
     "-b",
@@ -75,7 +72,9 @@ VALIDATION_SPLIT_HELP = (
     help="Training augmentation of the data set's recipe.",
 )
 @click.option("--seed", type=NON_NEGATIVE_INT, help="Random seed (default 0).")
-@click.option("--limit", type=POSITIVE_INT, help="Use only N training examples.")
+@click.option(
+    "--limit", type=POSITIVE_INT, help="Use only N training examples."
+)
 @click.option(
     "--eval-limit", type=POSITIVE_INT, help="Use only N test examples."
 )
@@ -101,7 +100,9 @@ VALIDATION_SPLIT_HELP = (
     help="Compile the train step with XLA (default off: slower on CPU).",
 )
 @click.option(
-    "--steps-per-execution", type=POSITIVE_INT, help="Train steps per tf.function call."
+    "--steps-per-execution",
+    type=POSITIVE_INT,
+    help="Train steps per tf.function call.",
 )
 @click.option(
     "--strategy",
@@ -185,6 +186,10 @@ def fit_command(model, options, quiet, resume, **settings):
         if options:
             settings["model_options"] = options
         config = recipe_for(model, **settings)
+        click.echo(
+            f"Loading {config.dataset} and building {config.model}...",
+            err=True,
+        )
         result = fit(
             config,
             resume=resume,
@@ -239,7 +244,7 @@ def _scalars(metrics):
     }
 
 
-@click.command("evaluate", short_help="Test metrics of a run or .keras file.")
+@click.command("evaluate", short_help="Loss, accuracy and confusion of a run on a split.")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--dataset", "-d", help="Data set (default: the training one).")
 @click.option("--data-dir", type=click.Path(file_okay=False))
@@ -362,7 +367,9 @@ def predict_command(source, inputs, top_k, recursive, max_words, as_json):
     from kerascnn.predict import predict_files
 
     with user_errors():
-        results = predict_files(source, inputs, top_k=top_k, recursive=recursive)
+        results = predict_files(
+            source, inputs, top_k=top_k, recursive=recursive
+        )
     for item in results:
         click.echo(json.dumps(item) if as_json else _format_prediction(item))
     failed = sum(1 for item in results if "error" in item)

@@ -45,7 +45,9 @@ def resolve_split(dataset, split="test", data_dir=None, validation_split=None):
         return split, None
     except DataError as missing:
         try:
-            raw = sources.read(dataset, "validation", data_dir, validation_split)
+            raw = sources.read(
+                dataset, "validation", data_dir, validation_split
+            )
         except DataError:
             raise missing from None
     count = raw.split_sizes.get("validation")

@@ -365,15 +365,10 @@ def tag_utterances(source, utterances, max_words=DEFAULT_MAX_WORDS):
         raise KerasCNNError(
             f"max_words must be a positive integer. Received: {max_words!r}"
         )
-    if _is_saved_model(source):
-        return _tag_with_saved_model(source, utterances, max_words)
+    if _saved_model_dir(source) is not None:
+        version_dir = _saved_model_dir(source)
+        return _tag_with_saved_model(version_dir, utterances, max_words)
     return _tag_with_keras(source, utterances, max_words)
-
-
-def _is_saved_model(source):
-    return os.path.isdir(source) and os.path.isfile(
-        os.path.join(source, "saved_model.pb")
-    )
 
 
 def _tag_with_keras(source, utterances, max_words):

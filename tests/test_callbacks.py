@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -150,3 +151,48 @@ def test_nan_stop_keeps_the_earliest_bad_batch(order):
     stop.on_train_batch_end(1, {"loss": 0.5})
     assert stop.where == (1, 4)
     assert stop.model.stop_training
+
+
+class _Stream:
+    """A text stream that says whether it is a terminal."""
+
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def _progress_epoch(tty, reported_steps, total=6):
+    from kerascnn.callbacks import EpochProgress
+
+    stream = _Stream(tty)
+    progress = EpochProgress(epochs=3, stream=stream)
+    progress.REDRAW_SECONDS = 0.0
+    progress.set_params({"steps": total})
+    progress.on_epoch_begin(1)
+    for step in reported_steps:
+        progress.on_train_batch_end(step, {"loss": 0.5})
+    progress.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.25})
+    return stream.text
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_epoch():
+    # steps_per_execution=4 over 6 steps: Keras reports steps 3 and 7.
+    text = _progress_epoch(tty=False, reported_steps=[3, 7])
+    assert re.fullmatch(
+        r"epoch 2/3  6/6  loss 0\.5000  val_loss 0\.2500  \d+\.\ds\n", text
+    )
+
+
+def test_progress_on_a_terminal_redraws_without_passing_the_total():
+    text = _progress_epoch(tty=True, reported_steps=[3, 7])
+    frames = text.split("\r")[1:]
+    assert [f.split()[2] for f in frames] == ["4/6", "6/6", "6/6"]
+    assert text.endswith("\033[K\n")

@@ -58,7 +58,7 @@ def test_short_real_run_exceeds_90_f1_on_test(tagger_run):
 
 
 def test_evaluate_cli_reports_the_same_metrics(tagger_run, runner):
-    result = _cli(runner, ["evaluate", tagger_run.run_dir])
+    result = _cli(runner, ["evaluate", tagger_run.run_dir, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["slot_f1"] == pytest.approx(tagger_run.metrics["slot_f1"])

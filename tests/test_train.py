@@ -109,14 +109,28 @@ def test_predict_reads_real_png_and_jpeg(lenet_run, data_dir, tmp_path):
     assert results[1]["top_k"][0]["class_name"] == str(predicted[1])
 
 
-def test_predict_rejects_non_images(lenet_run, tmp_path):
-    from kerascnn.errors import DataError
+def test_predict_reports_a_non_image_and_answers_the_rest(
+    lenet_run, tmp_path
+):
+    import tensorflow as tf
+
     from kerascnn.predict import predict_files
 
     bogus = tmp_path / "notes.png"
     bogus.write_text("not an image")
-    with pytest.raises(DataError, match="notes.png.*not a PNG, JPEG"):
-        predict_files(lenet_run.run_dir, [str(bogus)])
+    good = tmp_path / "blank.png"
+    good.write_bytes(tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)).numpy())
+    missing = str(tmp_path / "none_*.png")
+    bad, answered, unmatched = predict_files(
+        lenet_run.run_dir, [str(bogus), str(good), missing]
+    )
+    assert bad["file"] == str(bogus) and "top_k" not in bad
+    assert re.search("notes.png.*not a PNG, JPEG", bad["error"])
+    assert len(answered["top_k"]) == 3 and "error" not in answered
+    assert unmatched == {
+        "file": missing,
+        "error": "no file matches this pattern",
+    }
 
 
 def test_nan_loss_stops_with_one_line_and_exports_nothing(

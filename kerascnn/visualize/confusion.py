@@ -100,8 +100,8 @@ def _long(names):
 def _title(meta, report):
     total = int(np.asarray(report["confusion_matrix"]).sum())
     return (
-        f"Confusion matrix: {meta.model} on {meta.dataset or 'test'} test "
-        f"split ({total:,} examples, accuracy {report['accuracy']:.2%})"
+        f"Confusion matrix: {meta.model} on {meta.dataset or 'test'} "
+        f"{report.get('split', 'test')} split ({total:,} examples, accuracy {report['accuracy']:.2%})"
     )
 
 
@@ -141,7 +141,7 @@ def draw_confusion(
 
 
 def _evaluate(source, dataset, data_dir, limit, batch_size):
-    from kerascnn.evaluation import evaluate_model
+    from kerascnn.evaluation import evaluate_model, recorded_validation_split
     from kerascnn.metadata import load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
@@ -153,6 +153,7 @@ def _evaluate(source, dataset, data_dir, limit, batch_size):
         data_dir=data_dir,
         batch_size=batch_size,
         limit=limit,
+        validation_split=recorded_validation_split(meta),
     )
     if dataset:
         meta.dataset = dataset

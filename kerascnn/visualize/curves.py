@@ -94,8 +94,9 @@ def _pretty(base):
 def curves_figure(histories, title):
     """Loss / accuracy / F1 panels for `[(label, history), ...]`.
 
-    Train is a solid line, validation dashed; each run (and each metric
-    within a panel) gets its own colour.
+    Train is a solid line, validation a dashed line of another colour;
+    each run (and each metric within a panel) gets its own pair of
+    colours. Epochs are whole numbers on the x axis, also for one epoch.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -119,8 +120,10 @@ def curves_figure(histories, title):
         for label, history in histories:
             epochs = history["epoch"]
             for base in bases:
-                colour = colours[line % len(colours)]
-                line += 1
+                pair = colours[line % len(colours)], colours[
+                    (line + 1) % len(colours)
+                ]
+                line += 2
                 name = " ".join(
                     part
                     for part in (
@@ -129,9 +132,9 @@ def curves_figure(histories, title):
                     )
                     if part
                 )
-                for key, style, split in (
-                    (base, "-", "train"),
-                    (f"val_{base}", "--", "validation"),
+                for key, style, split, colour in (
+                    (base, "-", "train", pair[0]),
+                    (f"val_{base}", "--", "validation", pair[1]),
                 ):
                     values = history.get(key)
                     if values:
@@ -147,10 +150,22 @@ def curves_figure(histories, title):
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel_title.lower())
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_axis(ax, histories, MaxNLocator)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     return fig
+
+
+def _epoch_axis(ax, histories, locator):
+    """Whole epochs on x; a short run gets one tick per epoch and half an
+    epoch of margin (matplotlib's default for one point is 0.945-1.05)."""
+    last = max(max(h["epoch"]) for _, h in histories)
+    first = min(min(h["epoch"]) for _, h in histories)
+    if last - first < 12:
+        ax.set_xticks(range(first, last + 1))
+        ax.set_xlim(first - 0.5, last + 0.5)
+    else:
+        ax.xaxis.set_major_locator(locator(integer=True))
 
 
 def run_label(source):

@@ -85,3 +85,13 @@ def test_model_table_matches_the_registry():
             expected_params,
             info.reference,
         )
+
+
+def test_top_level_help_shows_whole_descriptions_and_serve(runner):
+    result = runner.invoke(cli, ["--help"], terminal_width=60)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for command in cli.commands.values():
+        assert command.short_help in text, command.name
+    assert "..." not in text.split("Commands:")[1]
+    assert "kerascnn serve " in result.output

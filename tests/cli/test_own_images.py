@@ -212,7 +212,8 @@ def test_export_into_a_folder_with_other_classes_is_refused(
     assert sorted(os.listdir(workdir / "served" / "lenet"))[0] == "1"
     run = max(os.listdir(workdir / "runs"))
     refused = runner.invoke(
-        cli, ["export", os.path.join("runs", run), "-b", "served", "-n", "lenet"]
+        cli,
+        ["export", os.path.join("runs", run), "-b", "served", "-n", "lenet"],
     )
     assert refused.exit_code == 1
     assert refused.output.splitlines() == [
@@ -228,3 +229,18 @@ def test_export_into_a_folder_with_other_classes_is_refused(
     )  # fmt: skip
     assert forced.exit_code == 0, forced.output
     assert "2" in os.listdir(workdir / "served" / "lenet")
+
+
+def test_data_info_states_the_split_rule(runner, workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    for args, sizes, share in (
+        ([], "train 96, validation 24", "20%"),
+        (["--validation-split", "0.25"], "train 90, validation 30", "25%"),
+    ):
+        result = runner.invoke(cli, ["data", "info", "photos", *args])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert f"splits:      {sizes}" in lines
+        assert f"held out:    {share} of the images for validation" in (
+            result.output
+        )

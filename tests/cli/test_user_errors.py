@@ -99,7 +99,10 @@ def test_library_errors_are_one_line_and_leave_nothing(
     monkeypatch.setenv("KERASCNN_DATA_DIR", data_dir)
     result = runner.invoke(cli, args)
     assert result.exit_code in (1, 2), result.output
-    (line,) = result.output.splitlines()
+    # Besides progress lines ("Loading mnist and building lenet..."), one.
+    (line,) = [
+        line for line in result.output.splitlines() if not line.endswith("...")
+    ]
     assert line.startswith(start)
     assert "Received:" not in line and "=True" not in line
     assert not os.path.exists(tmp_path / "runs")
@@ -122,3 +125,34 @@ def test_failure_in_the_first_epoch_removes_the_new_run_folder(
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == "Error: stopped in epoch 1"
     assert os.listdir(tmp_path / "runs") == []
+
+
+def test_port_in_use_is_refused_before_loading_models(runner, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(
+            cli,
+            [
+                "serve", "-m", str(tmp_path / "no_models"),
+                "--rest-api-port", str(port), "--port", "0",
+            ],
+        )  # fmt: skip
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"Error: 127.0.0.1:{port} is in use")
+    assert line.endswith("pass another --rest-api-port (0: any free port).")
+
+
+@pytest.mark.parametrize(
+    "model", ["lenet", "resnet20", "resnet50", "vgg16", "alexnet"]
+)
+def test_unknown_builder_option_of_every_family_is_one_line(runner, model):
+    result = runner.invoke(cli, ["summary", model, "-o", "bogus=1"])
+    assert result.exit_code == 2
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"Error: unknown option -o bogus for {model}; ")
+    assert "classifier_activation" in line

@@ -217,6 +217,11 @@ def test_drawn_and_dropped_mnist_digits_are_classified(
     open_model(browser, server.url, "lenet")
     listed = by_id(browser, "model-list").text
     assert "lenet" in listed and "v1 available" in listed
+    example = by_id(browser, "curl-example").get_attribute("textContent")
+    assert example.startswith(
+        f"curl -s {server.url}/v1/models/lenet/versions/1:predict -d "
+    )
+    assert "predict_images" in example and "base64 -w0 image.jpg" in example
     browser.save_screenshot(os.path.join(shots, "1-models.png"))
 
     drawn = {}

@@ -395,3 +395,21 @@ def test_run_pictures_go_to_tensorboard(lenet_run):
         ):
             tags_seen |= {value.tag for value in event.summary.value}
     assert "curves" in tags_seen
+
+
+def test_curves_of_one_epoch_have_whole_ticks_and_two_colours():
+    history = {
+        "epoch": [1],
+        "loss": [1.2],
+        "val_loss": [1.3],
+        "accuracy": [0.4],
+        "val_accuracy": [0.35],
+    }
+    fig = curves.curves_figure([("run", history)], "T")
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1]
+        assert ax.get_xlim() == (0.5, 1.5)
+        train, validation = ax.get_lines()
+        assert train.get_linestyle() == "-"
+        assert validation.get_linestyle() == "--"
+        assert train.get_color() != validation.get_color()

@@ -130,11 +130,32 @@ async function selectModel(name, version) {
   $("tagger-ui").hidden = !("predict_sentences" in signatures);
   $("result").hidden = true;
   $("tagged").hidden = true;
+  showCurl(name, state.version, signatures);
   if ($("image-ui").hidden && $("tagger-ui").hidden) {
     showError(new Error(
       `${name} has neither a predict_images nor a predict_sentences ` +
       "signature; this page can only try kerascnn's exports."));
   }
+}
+
+// An example request for the displayed model, to copy into a shell.
+function curlExample(name, version, signatures) {
+  const url = `${window.location.origin}${modelUrl(name, version)}:predict`;
+  if ("predict_images" in signatures) {
+    return `curl -s ${url} -d "{\"signature_name\": \"predict_images\", ` +
+      `\"instances\": [{\"b64\": \"$(base64 -w0 image.jpg)\"}]}"`;
+  }
+  if ("predict_sentences" in signatures) {
+    return `curl -s ${url} -d '{"signature_name": "predict_sentences", ` +
+      `"instances": ["flights from boston to denver"]}'`;
+  }
+  return "";
+}
+
+function showCurl(name, version, signatures) {
+  const example = curlExample(name, version, signatures);
+  $("curl-example").textContent = example;
+  $("curl").hidden = !example;
 }
 
 // === Images: drawing pad, file drop, top-k bars ===
