@@ -7,6 +7,8 @@ only; a `KerasCNNError` (no models, a port in use, a bad config file)
 becomes one line on stderr and exit code 1.
 """
 
+import dataclasses
+
 import click
 
 from cli.common import (
@@ -15,35 +17,7 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
-
-DEFAULT_BATCHING = False  # see benchmarks/README.md, "Serving"
-
-
-def _batching(
-    enable,
-    parameters_file,
-    max_batch_size,
-    timeout_micros,
-    threads,
-    queued,
-    pad_value=None,
-):
-    from kerascnn.serving import BatchingParameters, read_batching_parameters
-
-    overrides = {
-        "max_batch_size": max_batch_size,
-        "batch_timeout_micros": timeout_micros,
-        "num_batch_threads": threads,
-        "max_enqueued_batches": queued,
-        "pad_value": pad_value,
-    }
-    if parameters_file:
-        return read_batching_parameters(parameters_file, **overrides)
-    if not enable:
-        return None
-    return BatchingParameters(
-        enabled=True, **{k: v for k, v in overrides.items() if v is not None}
-    )
+from kerascnn.serving.options import ServeOptions
 
 
 def _check_ports_free(host, ports):
@@ -66,227 +40,52 @@ def _check_ports_free(host, ports):
                 ) from None
 
 
+_CLICK_TYPES = {
+    "port": click.IntRange(0, 65535),
+    "count": NON_NEGATIVE_INT,
+    "positive_count": POSITIVE_INT,
+    "seconds": click.FloatRange(min=0),
+    "positive_seconds": click.FloatRange(min=0, min_open=True),
+    "file": click.Path(dir_okay=False, exists=True),
+    "folder": click.Path(file_okay=False),
+}
+
+
+def _options_from(settings_class):
+    """Click options built from `ServeOptions`' fields: one flag each,
+    with the field's default and help (the one home of both)."""
+
+    def decorate(command):
+        for field in reversed(dataclasses.fields(settings_class)):
+            command = _click_option(field)(command)
+        return command
+
+    return decorate
+
+
+def _click_option(field):
+    meta = field.metadata
+    flags = meta["flags"] or ("--" + field.name.replace("_", "-"),)
+    help_text = meta["help"]
+    if meta["default_text"]:
+        help_text += f"  [default: {meta['default_text']}]"
+    kwargs = dict(default=field.default, help=help_text)
+    if field.type is bool and "/" not in flags[-1]:
+        kwargs["is_flag"] = True
+    elif field.default is not None and field.default != "":
+        kwargs["show_default"] = True
+    if meta["kind"]:
+        kwargs["type"] = _CLICK_TYPES[meta["kind"]]
+    elif field.type is float:
+        kwargs["type"] = float
+    return click.option(*flags, field.name, **kwargs)
+
+
 @click.command(
     "serve", short_help="Serve SavedModels over TF Serving REST and gRPC."
 )
-@click.option(
-    "-m",
-    "--model-base-path",
-    default="saved_models",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Folder of <name>/<integer version>/ SavedModels, or one model's "
-    "folder of versions.",
-)
-@click.option(
-    "--model-name",
-    default=None,
-    help="Serve --model-base-path (a folder of versions) under this name.",
-)
-@click.option(
-    "--model-config-file",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="TF Serving model_config_list text file (names, base paths, "
-    "version policies); replaces --model-base-path.",
-)
-@click.option(
-    "-H",
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to bind (0.0.0.0 exposes the server).",
-)
-@click.option(
-    "--port",
-    default=8500,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="gRPC port (TF Serving's PredictionService and ModelService); "
-    "0 picks a free one.",
-)
-@click.option(
-    "-p",
-    "--rest-api-port",
-    default=8501,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="REST port (and the try-it page); 0 picks a free one.",
-)
-@click.option(
-    "--ui/--no-ui",
-    default=True,
-    show_default=True,
-    help="Serve the try-it page at / of the REST port.",
-)
-@click.option(
-    "--all-versions/--latest-version",
-    default=False,
-    show_default=True,
-    help="Load every version, or only each model's highest.",
-)
-@click.option(
-    "--file-system-poll-wait-seconds",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Rescan for new versions this often; 0 turns it off.",
-)
-@click.option(
-    "--enable-batching/--disable-batching",
-    default=DEFAULT_BATCHING,
-    show_default=True,
-    help="Merge concurrent requests into one model call.",
-)
-@click.option(
-    "--batching-parameters-file",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="TF Serving BatchingParameters text file (turns batching on).",
-)
-@click.option(
-    "--max-batch-size",
-    type=POSITIVE_INT,
-    default=None,
-    help="Most rows in one batched call.  [default: 32]",
-)
-@click.option(
-    "--batch-timeout-micros",
-    type=NON_NEGATIVE_INT,
-    default=None,
-    help="Longest a batch waits to fill; 0 runs what is queued as soon "
-    "as a worker is free.  [default: 0]",
-)
-@click.option(
-    "--num-batch-threads",
-    type=POSITIVE_INT,
-    default=None,
-    help="Threads running model calls.  [default: CPU count, >= 2]",
-)
-@click.option(
-    "--max-enqueued-batches",
-    type=POSITIVE_INT,
-    default=None,
-    help="Closed batches that may wait per model signature; more gets "
-    "503.  [default: 64]",
-)
-@click.option(
-    "--max-queued-requests",
-    type=POSITIVE_INT,
-    default=1024,
-    show_default=True,
-    help="Requests queued or running per model; more gets 503 at once.",
-)
-@click.option(
-    "--max-body-bytes",
-    type=POSITIVE_INT,
-    default=64 * 1024 * 1024,
-    show_default=True,
-    help="Larger request bodies get 413.",
-)
-@click.option(
-    "--request-timeout-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Deadline per request; 504 after it.",
-)
-@click.option(
-    "--max-num-load-retries",
-    type=NON_NEGATIVE_INT,
-    default=5,
-    show_default=True,
-    help="Retries of a version that fails to load.",
-)
-@click.option(
-    "--load-retry-interval-micros",
-    type=NON_NEGATIVE_INT,
-    default=60_000_000,
-    show_default=True,
-    help="Wait between those retries.",
-)
-@click.option(
-    "--grpc-max-message-bytes",
-    type=click.IntRange(min=1),
-    default=64 * 1024 * 1024,
-    show_default=True,
-    help="Largest gRPC request or response (gRPC's own 4 MB default is "
-    "too small for image batches).",
-)
-@click.option(
-    "--enable-serialization-as-tensor-content",
-    is_flag=True,
-    help="gRPC outputs in tensor_content instead of float_val, int64_val, "
-    "... (TF Serving's flag of that name).",
-)
-@click.option(
-    "--allow-version-labels-for-unavailable-models",
-    is_flag=True,
-    help="Let a version label of --model-config-file name a version that "
-    "is not loaded yet (TF Serving's flag of that name).",
-)
-@click.option(
-    "--cors-allowed-origins",
-    default="",
-    help="Comma-separated origins (or '*') whose browsers may call the "
-    "REST API; empty (the default) sends no CORS headers.",
-)
-@click.option(
-    "--idle-timeout-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    default=75.0,
-    show_default=True,
-    help="Close a connection idle, or whose request headers are not "
-    "complete, for this long (slow clients).",
-)
-@click.option(
-    "--body-timeout-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="A request body that takes longer (or is shorter than its "
-    "Content-Length) gets 408 and the connection is closed.",
-)
-@click.option(
-    "--pad-value",
-    type=float,
-    default=None,
-    help="Value that pads variable-length inputs when batching "
-    "(pad_variable_length_inputs).  [default: 0]",
-)
-@click.option(
-    "-v", "--verbose", is_flag=True, help="Log every request to stderr."
-)
-def serve_command(
-    model_base_path,
-    model_name,
-    model_config_file,
-    host,
-    port,
-    rest_api_port,
-    ui,
-    all_versions,
-    file_system_poll_wait_seconds,
-    enable_batching,
-    batching_parameters_file,
-    max_batch_size,
-    batch_timeout_micros,
-    num_batch_threads,
-    max_enqueued_batches,
-    max_queued_requests,
-    max_body_bytes,
-    request_timeout_seconds,
-    max_num_load_retries,
-    load_retry_interval_micros,
-    grpc_max_message_bytes,
-    enable_serialization_as_tensor_content,
-    allow_version_labels_for_unavailable_models,
-    cors_allowed_origins,
-    idle_timeout_seconds,
-    body_timeout_seconds,
-    pad_value,
-    verbose,
-):
+@_options_from(ServeOptions)
+def serve_command(**settings):
     """Serve every model under --model-base-path until SIGTERM / Ctrl-C.
 
     \b
@@ -308,93 +107,46 @@ def serve_command(
     """
     import logging
 
-    _check_ports_free(host, {"--rest-api-port": rest_api_port, "--port": port})
+    options = ServeOptions(**settings)
+    _check_ports_free(
+        options.host,
+        {"--rest-api-port": options.rest_api_port, "--port": options.port},
+    )
     quiet_tensorflow()
-    from kerascnn.serving import ModelServer, make_server
-    from kerascnn.serving.grpc_service import GrpcServer
-    from kerascnn.serving.ui import routes as ui_routes
+    from kerascnn.serving import build_servers
 
     logging.basicConfig(format="%(asctime)s %(message)s")
     logging.getLogger("kerascnn.serving").setLevel(
-        logging.INFO if verbose else logging.WARNING
+        logging.INFO if options.verbose else logging.WARNING
     )
     with user_errors():
-        batching = _batching(
-            enable_batching,
-            batching_parameters_file,
-            max_batch_size,
-            batch_timeout_micros,
-            num_batch_threads,
-            max_enqueued_batches,
-            pad_value,
-        )
-        options = dict(
-            version_policy="all" if all_versions else "latest",
-            batching=batching,
-            num_threads=num_batch_threads,
-            max_queued_requests=max_queued_requests,
-            request_timeout=request_timeout_seconds,
-            poll_seconds=file_system_poll_wait_seconds,
-            max_num_load_retries=max_num_load_retries,
-            load_retry_interval=load_retry_interval_micros / 1e6,
-            allow_version_labels_for_unavailable_models=(
-                allow_version_labels_for_unavailable_models
-            ),
-        )
-        if model_config_file:
-            model_server = ModelServer.from_config_file(
-                model_config_file, **options
-            )
-        else:
-            model_server = ModelServer(
-                model_base_path, model_name=model_name, **options
-            )
-        server = make_server(
-            host=host,
-            port=rest_api_port,
-            max_body_bytes=max_body_bytes,
-            access_log=verbose,
-            model_server=model_server,
-            extra_routes=ui_routes() if ui else (),
-            cors_allowed_origins=[
-                o.strip() for o in cors_allowed_origins.split(",") if o.strip()
-            ],
-            idle_timeout=idle_timeout_seconds,
-            body_timeout=body_timeout_seconds,
-        )
-        try:
-            grpc_server = GrpcServer(
-                model_server,
-                host,
-                port,
-                max_message_bytes=grpc_max_message_bytes,
-                serialize_as_tensor_content=(
-                    enable_serialization_as_tensor_content
-                ),
-            )
-        except BaseException:
-            server.server_close()
-            raise
-    grpc_server.start()
+        servers = build_servers(options)
+    _serve(servers, options)
+
+
+def _serve(servers, options):
+    """Prints what is served, serves until SIGTERM / Ctrl-C, closes."""
+    servers.grpc.start()
     try:
-        for name, versions in sorted(model_server.models().items()):
+        for name, versions in sorted(servers.model_server.models().items()):
             listed = ", ".join(str(v) for v in sorted(versions))
             click.echo(f"Loaded {name} (versions {listed})")
+        batching = servers.batching
         mode = (
             f"batching on (max batch {batching.max_batch_size})"
             if batching
             else "batching off"
         )
-        click.echo(f"gRPC (TF Serving's API) on {grpc_server.address}")
-        if ui:
-            click.echo(f"Try-it page on {server.url}/")
+        click.echo(f"gRPC (TF Serving's API) on {servers.grpc.address}")
+        if options.ui:
+            click.echo(f"Try-it page on {servers.http.url}/")
         click.echo(
-            f"Serving on {server.url}/v1/models/<name>, {mode} (Ctrl-C to stop)"
+            f"Serving on {servers.http.url}/v1/models/<name>, {mode} "
+            "(Ctrl-C to stop)"
         )
-        server.serve_forever(handle_signals=True)
+        servers.http.serve_forever(handle_signals=True)
     except KeyboardInterrupt:
         pass
     finally:
         click.echo("Shutting down.")
-        grpc_server.stop()
-        server.server_close()
+        servers.close()

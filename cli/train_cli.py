@@ -23,8 +23,6 @@ from cli.common import (
 )
 
 
-
-
 @click.command("fit", short_help="Train a model with its default recipe.")
 @click.argument("model")
 @click.option(

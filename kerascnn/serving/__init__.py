@@ -17,56 +17,65 @@ status, metadata, predict, classify and regress requests:
     server.signature(name)                      -> input/output specs
     server.ready()                              -> (ready, versions)
 
-`make_app` / `make_server` put it behind aiohttp. Errors come from
+`make_app` / `make_server` put it behind aiohttp; `build_servers(
+ServeOptions(...))` builds REST and gRPC as `kerascnn serve` does, and
+`ServeOptions` is the one home of every server default. Errors come from
 `kerascnn.serving.errors`, each with its HTTP `status`.
 """
 
-from kerascnn.serving.app import (
-    METRICS_PATH,
-    ServingHTTPServer,
-    make_app,
-    make_server,
-    scan_models,
-)
-from kerascnn.serving.batching_parameters import (
-    BatchingParameters,
-    read_batching_parameters,
-)
-from kerascnn.serving.core import (
-    InferenceResult,
-    ModelConfig,
-    ModelServer,
-    PredictResult,
-    read_model_config_file,
-)
-from kerascnn.serving.errors import (
-    BadRequest,
-    DeadlineExceeded,
-    NotFound,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServingError,
-    Unavailable,
-)
+import importlib
 
-__all__ = [
-    "METRICS_PATH",
-    "BadRequest",
-    "BatchingParameters",
-    "DeadlineExceeded",
-    "InferenceResult",
-    "ModelConfig",
-    "ModelServer",
-    "NotFound",
-    "PayloadTooLarge",
-    "PredictResult",
-    "RequestTimeout",
-    "ServingError",
-    "ServingHTTPServer",
-    "Unavailable",
-    "make_app",
-    "make_server",
-    "read_batching_parameters",
-    "read_model_config_file",
-    "scan_models",
-]
+# Public name -> the module that defines it. Imported on first use, so
+# that `kerascnn serve --help` (which reads `ServeOptions`) does not load
+# aiohttp, gRPC or TensorFlow.
+_EXPORTS = {
+    "kerascnn.serving.app": (
+        "METRICS_PATH",
+        "ServingHTTPServer",
+        "make_app",
+        "make_server",
+        "scan_models",
+    ),
+    "kerascnn.serving.batching_parameters": (
+        "BatchingParameters",
+        "read_batching_parameters",
+    ),
+    "kerascnn.serving.core": (
+        "InferenceResult",
+        "ModelConfig",
+        "ModelServer",
+        "PredictResult",
+        "read_model_config_file",
+    ),
+    "kerascnn.serving.errors": (
+        "BadRequest",
+        "DeadlineExceeded",
+        "NotFound",
+        "PayloadTooLarge",
+        "RequestTimeout",
+        "ServingError",
+        "Unavailable",
+    ),
+    "kerascnn.serving.options": ("DEFAULTS", "ServeOptions"),
+    "kerascnn.serving.servers": ("Servers", "build_servers"),
+}
+_MODULE_OF = {
+    name: module for module, names in _EXPORTS.items() for name in names
+}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(
+            f"module 'kerascnn.serving' has no attribute {name!r}"
+        )
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -41,18 +41,19 @@ from kerascnn.serving.errors import (
     RequestTimeout,
     ServingError,
 )
+from kerascnn.serving.options import DEFAULTS
 
 logger = logging.getLogger("kerascnn.serving")
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = DEFAULTS.max_body_bytes
 METRICS_PATH = "/monitoring/prometheus/metrics"
 LIVE_PATH = "/healthz"
 READY_PATH = "/readyz"
 MODEL_SERVER = web.AppKey("model_server", ModelServer)
 MAX_BODY = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
-BODY_TIMEOUT_SECONDS = 60.0
-IDLE_TIMEOUT_SECONDS = 75.0
+BODY_TIMEOUT_SECONDS = DEFAULTS.body_timeout_seconds
+IDLE_TIMEOUT_SECONDS = DEFAULTS.idle_timeout_seconds
 
 
 def json_response(status, answer):
@@ -261,8 +262,8 @@ class ServingHTTPServer:
     def __init__(
         self,
         model_server,
-        host="127.0.0.1",
-        port=8501,
+        host=DEFAULTS.host,
+        port=DEFAULTS.rest_api_port,
         max_body_bytes=MAX_BODY_BYTES,
         extra_routes=(),
         backlog=1024,
@@ -386,11 +387,11 @@ class ServingHTTPServer:
 
 
 def make_server(
-    base_path="saved_models",
-    host="127.0.0.1",
-    port=8501,
+    base_path=DEFAULTS.model_base_path,
+    host=DEFAULTS.host,
+    port=DEFAULTS.rest_api_port,
     version_policy="latest",
-    poll_seconds=1.0,
+    poll_seconds=DEFAULTS.file_system_poll_wait_seconds,
     *,
     max_body_bytes=MAX_BODY_BYTES,
     extra_routes=(),

@@ -37,6 +37,7 @@ from kerascnn.serving.errors import (
     ServingError,
     Unavailable,
 )
+from kerascnn.serving.options import DEFAULTS
 
 logger = logging.getLogger("kerascnn.serving")
 
@@ -138,7 +139,7 @@ class Scheduler:
         self,
         batching=None,
         num_threads=None,
-        max_queued_requests=1024,
+        max_queued_requests=DEFAULTS.max_queued_requests,
         metrics=None,
     ):
         if batching is not None and not batching.enabled:

@@ -39,12 +39,13 @@ from kerascnn.serving.model_config import (
     ModelConfig,
     read_model_config_file,
 )
+from kerascnn.serving.options import DEFAULTS
 from kerascnn.serving.versions import VersionManager
 
 logger = logging.getLogger("kerascnn.serving")
 
 DEFAULT_SIGNATURE = handlers.DEFAULT_SIGNATURE
-DEFAULT_TIMEOUT = 30.0  # seconds, TF Serving's default request deadline
+DEFAULT_TIMEOUT = DEFAULTS.request_timeout_seconds
 
 
 @dataclasses.dataclass
@@ -113,18 +114,18 @@ class ModelServer:
 
     def __init__(
         self,
-        base_path="saved_models",
+        base_path=DEFAULTS.model_base_path,
         version_policy="latest",
         *,
         model_name=None,
         model_configs=None,
         batching=None,
         num_threads=None,
-        max_queued_requests=1024,
+        max_queued_requests=DEFAULTS.max_queued_requests,
         request_timeout=DEFAULT_TIMEOUT,
-        poll_seconds=1.0,
-        max_num_load_retries=5,
-        load_retry_interval=60.0,
+        poll_seconds=DEFAULTS.file_system_poll_wait_seconds,
+        max_num_load_retries=DEFAULTS.max_num_load_retries,
+        load_retry_interval=DEFAULTS.load_retry_interval_micros / 1e6,
         allow_version_labels_for_unavailable_models=False,
     ):
         if version_policy not in ("latest", "all"):

@@ -40,12 +40,13 @@ from kerascnn.serving.errors import (
     ServingError,
     Unavailable,
 )
+from kerascnn.serving.options import DEFAULTS
 
 logger = logging.getLogger("kerascnn.serving")
 
-DEFAULT_GRPC_PORT = 8500
+DEFAULT_GRPC_PORT = DEFAULTS.port
 DEFAULT_WORKERS = 32
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = DEFAULTS.grpc_max_message_bytes
 SIGNATURE_DEF_FIELD = "signature_def"
 STATUS_CODES = (
     (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
@@ -455,7 +456,7 @@ class GrpcServer:
     def __init__(
         self,
         model_server,
-        host="127.0.0.1",
+        host=DEFAULTS.host,
         port=DEFAULT_GRPC_PORT,
         max_workers=DEFAULT_WORKERS,
         max_message_bytes=MAX_MESSAGE_BYTES,
