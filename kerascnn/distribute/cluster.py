@@ -8,6 +8,7 @@ then stops with `PeerUnavailableError` instead of hanging.
 """
 
 import os
+import sys
 
 from kerascnn.errors import InvalidArgumentError, TrainingError
 from kerascnn.tf_config import TASK_TYPES
@@ -50,13 +51,19 @@ def exit_unless_set(timeout, message):
     import faulthandler
     import select
 
+    # Python's stderr: the CLI points descriptor 2 at /dev/null to mute
+    # TensorFlow's C++ log lines, and keeps sys.stderr on a duplicate.
+    try:
+        stderr_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        stderr_fd = 2
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child only waits, writes and exits
         os.close(write_fd)
         ready, _, _ = select.select([read_fd], [], [], timeout)
         if not ready:
-            os.write(2, f"Error: {message}\n".encode())
+            os.write(stderr_fd, f"Error: {message}\n".encode())
         os._exit(0)
     os.close(read_fd)
     sink = open(os.devnull, "w")  # noqa: SIM115  (closed by set())
