@@ -391,11 +391,10 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
     else:
         ds = ds.map(
             lambda data, label, name: (
-                decode.assert_complete(data, name),
-                label,
-                name,
-            )
-        )
+                decode.assert_complete(data, name), label, name
+            ),
+            num_parallel_calls=_parallel(), deterministic=True,
+        )  # fmt: skip
     ds = _decode_stage(ds, spec, cache, cache_file, seed)
     if skip_bad:
         ds = ds.ignore_errors()  # corrupt inside a well-framed file
