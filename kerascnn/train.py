@@ -374,14 +374,17 @@ def _finish_run(model, metadata, result):
     model.save(result.model_path)
     write_json(os.path.join(run_dir, HISTORY_JSON), result.history)
     visualize.save_run_curves(run_dir)
-    result.metrics = evaluate_model(
-        model,
-        metadata,
-        config.dataset,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        limit=config.eval_limit,
-    )
+    from kerascnn.data.decode import bad_files_named
+
+    with bad_files_named():  # a bad file in a streamed test split
+        result.metrics = evaluate_model(
+            model,
+            metadata,
+            config.dataset,
+            data_dir=config.data_dir,
+            batch_size=config.batch_size,
+            limit=config.eval_limit,
+        )
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
     if config.export:
@@ -394,8 +397,10 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
     nan_stop, timer = StopOnNaN(), EpochTimer()
     callbacks = make_callbacks(config, run_dir, nan_stop, timer)
     verbose = 1 if config.log_format == "progress" else 0
+    from kerascnn.data.decode import bad_files_named
+
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), bad_files_named():
             # Length-bucketed text batches have no known count, so Keras
             # learns the epoch length by running out of data: expected.
             warnings.filterwarnings("ignore", "Your input ran out of data")
@@ -407,13 +412,6 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
                 verbose=verbose,
                 shuffle=False,
             )
-    except _input_errors() as e:
-        from kerascnn.data.decode import bad_file_error
-
-        named = bad_file_error(e)
-        if named is None:
-            raise
-        raise named from None
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
         done = completed_epochs(run_dir)
@@ -431,13 +429,6 @@ def _run_fit(model, config, run_dir, train_ds, val_ds):
         )
     history = read_history_csv(run_dir) or _floats(fit_history.history)
     return history, timer.seconds
-
-
-def _input_errors():
-    """The TF error a streamed bad image file stops `fit` with."""
-    import tensorflow as tf
-
-    return tf.errors.InvalidArgumentError
 
 
 def _floats(history):
