@@ -177,8 +177,10 @@ def run_child(folder, steps):
     out = subprocess.run(
         [sys.executable, __file__, "--child-fit", folder, "--steps",
          str(steps), "--started", repr(time.time())],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode:
+        return {"folder": folder, "error": out.stderr[-2000:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -210,11 +212,11 @@ def main():
     parser.add_argument("--child-fit", help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import kerascnn  # noqa: F401  (sets TensorFlow's flags before its import)
+
     if args.child_fit:
         child_fit(args.child_fit, args.steps, args.started)
         return
-
-    import kerascnn  # noqa: F401  (TensorFlow flags first)
 
     os.makedirs(args.work, exist_ok=True)
     real = real_folder(args.data_dir, args.work, args.images)
@@ -241,9 +243,10 @@ def main():
                 real, args.work, n
             )  # fmt: skip
             runs.append(run_child(folder, args.steps))
+        peaks = [r.get("peak_rss_mb", float("nan")) for r in runs]
         result["memory"] = {
             "runs": runs,
-            "rss_growth_mb": runs[-1]["peak_rss_mb"] - runs[0]["peak_rss_mb"],
+            "rss_growth_mb": peaks[-1] - peaks[0],
             "goals": {"rss_growth_mb": 300, "peak_rss_mb": 3000,
                       "first_step_s": 15},
         }  # fmt: skip
