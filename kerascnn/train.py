@@ -422,16 +422,19 @@ def _finish_run(model, metadata, result, eval_split="test"):
     model.save(result.model_path)
     write_json(os.path.join(run_dir, HISTORY_JSON), result.history)
     visualize.save_run_curves(run_dir)
-    result.metrics = evaluate_model(
-        model,
-        metadata,
-        config.dataset,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        limit=config.eval_limit,
-        split=eval_split,
-        validation_split=config.validation_split,
-    )
+    from kerascnn.data.decode import bad_files_named
+
+    with bad_files_named():  # a bad file in a streamed test split
+        result.metrics = evaluate_model(
+            model,
+            metadata,
+            config.dataset,
+            data_dir=config.data_dir,
+            batch_size=config.batch_size,
+            limit=config.eval_limit,
+            split=eval_split,
+            validation_split=config.validation_split,
+        )
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
     if config.export:
@@ -440,11 +443,12 @@ def _finish_run(model, metadata, result, eval_split="test"):
 
 def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
     from kerascnn.callbacks import EpochTimer, StopOnNaN
+    from kerascnn.data.decode import bad_files_named
 
     nan_stop, timer = StopOnNaN(), EpochTimer()
     callbacks = make_callbacks(config, run_dir, nan_stop, timer, metadata)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), bad_files_named():
             # Length-bucketed text batches have no known count, so Keras
             # learns the epoch length by running out of data: expected.
             warnings.filterwarnings("ignore", "Your input ran out of data")
@@ -456,13 +460,6 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
                 verbose=0,  # EpochProgress draws progress
                 shuffle=False,
             )
-    except _input_errors() as e:
-        from kerascnn.data.decode import bad_file_error
-
-        named = bad_file_error(e)
-        if named is None:
-            raise
-        raise named from None
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
         done = completed_epochs(run_dir)
@@ -480,13 +477,6 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
         )
     history = read_history_csv(run_dir) or _floats(fit_history.history)
     return history, timer.seconds
-
-
-def _input_errors():
-    """The TF error a streamed bad image file stops `fit` with."""
-    import tensorflow as tf
-
-    return tf.errors.InvalidArgumentError
 
 
 def _floats(history):

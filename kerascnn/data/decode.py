@@ -14,6 +14,8 @@ catches non-images and truncated files), and `assert_complete` fails with
 the file's name, which `bad_file_error` turns back into a `DataError`.
 """
 
+import contextlib
+
 import numpy as np
 
 from kerascnn.data import sources
@@ -255,6 +257,21 @@ def assert_complete(data, path):
     )
     with tf.control_dependencies([check]):
         return tf.identity(data)
+
+
+@contextlib.contextmanager
+def bad_files_named():
+    """Turns the TF error of `assert_complete` into its `DataError` (one
+    line naming the file) around code that iterates a stream."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        named = bad_file_error(e)
+        if named is None:
+            raise
+        raise named from None
 
 
 def bad_file_error(error):

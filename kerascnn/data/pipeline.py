@@ -525,16 +525,12 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
     else:
         shape = decode._native_shape(raw.paths[0]) or (None, None, None)
         n = len(raw.paths)
-    mean, std = aug.default_standardization(raw.name)
-    spec = (
-        aug.make_preprocessing(min(shape[2], 3), shape[:2], mean, std)
-        if shape[0]
-        else {}
-    )
-    return DatasetInfo(
-        name=raw.name, task=TASK_IMAGE, source=raw.source, split=raw.split,
-        num_examples=n, split_sizes=raw.split_sizes, input_shape=tuple(shape),
-        num_classes=len(raw.class_names), class_names=list(raw.class_names),
-        preprocessing=spec,
-        augmentation=aug.default_recipe(raw.name, shape[2]),
-    )  # fmt: skip
+    if not shape[0]:
+        return DatasetInfo(
+            name=raw.name, task=TASK_IMAGE, source=raw.source,
+            split=raw.split, num_examples=n, split_sizes=raw.split_sizes,
+            input_shape=tuple(shape), num_classes=len(raw.class_names),
+            class_names=list(raw.class_names),
+        )  # fmt: skip
+    style = streaming.resolve_style("auto", raw.kind, shape[:2])
+    return _image_info(raw, n, shape, None, None, True, style)

@@ -388,14 +388,15 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
             ds = ds.shuffle(RECORD_SHUFFLE_BUFFER, seed=seed)
     if skip_bad:
         ds = ds.filter(_keep_if_complete(count_skipped))
-    else:
+    elif spec.paths is not None:
+        # Files only: `convert` checked every record's image, and
+        # TFRecordDataset verifies each record's CRC.
         ds = ds.map(
             lambda data, label, name: (
-                decode.assert_complete(data, name),
-                label,
-                name,
-            )
-        )
+                decode.assert_complete(data, name), label, name
+            ),
+            num_parallel_calls=_parallel(), deterministic=True,
+        )  # fmt: skip
     ds = _decode_stage(ds, spec, cache, cache_file, seed)
     if skip_bad:
         ds = ds.ignore_errors()  # corrupt inside a well-framed file
