@@ -287,7 +287,11 @@ def _portable_metadata(model, meta, config, is_tagger, **details):
 
 
 def _verify_portable(model, config, examples, result, runner, size_bytes):
-    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4)."""
+    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4).
+
+    `model` is the float32 model that was converted (a mixed-precision
+    model's float32 twin, `named_io.float32_model`).
+    """
     result._verified_on(examples)
     report = _verify.compare(
         model,
@@ -302,7 +306,10 @@ def _verify_portable(model, config, examples, result, runner, size_bytes):
 
 
 def _export_onnx(model, meta, config, name, data):
+    from kerascnn.export import named_io
     from kerascnn.export import onnx as _onnx
+
+    model = named_io.float32_model(model)
 
     path = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
@@ -331,7 +338,10 @@ def _export_onnx(model, meta, config, name, data):
 
 
 def _export_openvino(model, meta, config, name, data):
+    from kerascnn.export import named_io
     from kerascnn.export import openvino as _openvino
+
+    model = named_io.float32_model(model)
 
     folder = _layout.check_target(
         config.artifact_path(name), config.overwrite

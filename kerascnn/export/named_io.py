@@ -19,7 +19,10 @@ Slot tagger (token ids in; the text-in graph stays a SavedModel feature)
             strings come from BIO-constrained Viterbi decoding on the host
             (`kerascnn.tagging.decode_tags`).
 
-The batch axis (and the tagger's length axis) stays free.
+The batch axis (and the tagger's length axis) stays free. A model
+trained in mixed precision is exported as its float32 twin
+(`float32_model`): ONNX Runtime has no bfloat16 convolutions, and the
+1e-4 check compares against Keras at float32.
 """
 
 
@@ -31,6 +34,41 @@ def input_spec(model, is_tagger):
         return tf.TensorSpec((None, None), tf.int32, name="token_ids")
     shape = tuple(model.input_shape[1:])
     return tf.TensorSpec((None, *shape), tf.float32, name="images")
+
+
+def _float32_config(config):
+    """`config` with every mixed/low-precision dtype policy -> float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {"name": "float32"}}
+        return {k: _float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(v) for v in config]
+    return config
+
+
+def is_float32(model):
+    """True when every layer computes in float32."""
+    return all(
+        layer.dtype_policy.compute_dtype == "float32"
+        for layer in model._flatten_layers(include_self=True)
+    )
+
+
+def float32_model(model):
+    """`model` itself, or a float32 copy of a mixed-precision model.
+
+    Variables are float32 under mixed precision already, so the copy
+    takes the same weights; only the compute dtype changes.
+    """
+    import keras
+
+    if is_float32(model):
+        return model
+    config = _float32_config(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def wrap(model, is_tagger):
@@ -68,7 +106,7 @@ def wrap(model, is_tagger):
                 named["intent_ids"] = argmax(intent)
             return named
 
-    wrapper = NamedOutputs(model)
+    wrapper = NamedOutputs(float32_model(model))
     spec = input_spec(model, is_tagger)
     shape = [1 if d is None else d for d in spec.shape]
     wrapper(tf.zeros(shape, spec.dtype))  # build: exporters need a called model

@@ -269,3 +269,37 @@ def test_existing_openvino_folder_needs_overwrite(
         overwrite=True,
     )
     assert again.verification.artifact.max_diff <= 1e-4
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_mixed_precision_model_exports_its_float32_twin(
+    runtime, mnist_test, tmp_path
+):
+    """ONNX Runtime has no bfloat16 Conv: a bf16 LeNet exports at float32."""
+    _require(runtime)
+    import keras
+
+    from kerascnn import models
+    from kerascnn.export import named_io
+    from kerascnn.metadata import ModelMetadata, load_model_and_metadata
+    from tests.export.conftest import MNIST_CLASSES
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    meta = ModelMetadata(
+        model="lenet",
+        dataset="mnist",
+        input_shape=(28, 28, 1),
+        class_names=MNIST_CLASSES,
+    )
+    run = save_run(model, meta, tmp_path / "run")
+    loaded, _ = load_model_and_metadata(run)
+    assert not named_io.is_float32(loaded)  # the run computes in bf16
+    result = export(
+        run, format=runtime, base_dir=tmp_path / "out", examples=mnist_test
+    )
+    assert result.verification.artifact.max_diff <= 1e-4
+    assert named_io.is_float32(named_io.float32_model(loaded))
