@@ -8,9 +8,10 @@
 
 Settings are one `ExportConfig` (`config`), validated before the model is
 loaded; the keyword form builds the same object. One module per format
-(`saved_model`, `tflite`, `onnx`, `openvino`) behind this dispatcher; `examples` reads the
-data to verify and calibrate on, `verify` checks every artifact against
-Keras before it is moved into place, and `inspect` reads artifacts back.
+(`saved_model`, `tflite`, `onnx`, `openvino`) behind this dispatcher;
+`examples` reads the data to verify and calibrate on, `verify` checks
+every artifact against Keras before it is moved into place, and
+`inspect` reads artifacts back.
 The list of formats and quantization modes is closed: anything else is an
 `ExportError` naming the choices. ONNX and OpenVINO need optional extras
 (`optional.require` names the one to install). Every export also
@@ -343,9 +344,7 @@ def _export_openvino(model, meta, config, name, data):
 
     model = named_io.float32_model(model)
 
-    folder = _layout.check_target(
-        config.artifact_path(name), config.overwrite
-    )
+    folder = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
     ov_model = _openvino.convert(model, data.is_tagger)
     metadata = _portable_metadata(

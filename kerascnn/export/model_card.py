@@ -198,8 +198,10 @@ def _preprocessing(meta):
             "in-graph",
         }
     p = dict(meta.preprocessing or {})
-    steps = ["decode to RGB or grayscale as `channels`, resize to "
-             "`image_size`, as float pixels in [0, 255]"]
+    steps = [
+        "decode to RGB or grayscale as `channels`, resize to "
+        "`image_size`, as float pixels in [0, 255]"
+    ]
     steps.append(
         f"x = x * {p.get('scale', 1.0)!r}"
         + (f" + {p['offset']!r}" if p.get("offset") else "")
@@ -375,10 +377,7 @@ def _metrics_lines(metrics):
     ]
     lines = _table(
         ("metric", "value"),
-        [
-            (k, f"{v:.4f}" if isinstance(v, float) else v)
-            for k, v in scalars
-        ],
+        [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in scalars],
     )
     if metrics.get("per_class_accuracy"):
         lines += ["", "Per class:", ""]
@@ -391,8 +390,12 @@ def _metrics_lines(metrics):
         lines += _table(
             ("slot", "precision", "recall", "F1"),
             [
-                (k, _pct(v.get("precision")), _pct(v.get("recall")),
-                 _pct(v.get("f1")))
+                (
+                    k,
+                    _pct(v.get("precision")),
+                    _pct(v.get("recall")),
+                    _pct(v.get("f1")),
+                )
                 for k, v in metrics["per_slot_f1"].items()
             ],
         )
@@ -454,9 +457,13 @@ def render(card):
         "",
         "## Recipe",
         "",
-        *(_table(("setting", "value"),
-                 [(k, json.dumps(v)) for k, v in r.items()])
-          if r else ["Not recorded."]),
+        *(
+            _table(
+                ("setting", "value"), [(k, json.dumps(v)) for k, v in r.items()]
+            )
+            if r
+            else ["Not recorded."]
+        ),
         "",
         "## Test metrics",
         "",

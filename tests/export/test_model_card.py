@@ -110,8 +110,9 @@ def test_card_of_another_run_starts_fresh(
     card = _card(tmp_path / "lenet")
     assert list(card["exports"]) == ["saved_model"]
     assert card["test_metrics"] is None  # that run has no metrics.json
-    assert "No test metrics: the source has no metrics.json." in (
-        card["limitations"]
+    assert (
+        "No test metrics: the source has no metrics.json."
+        in (card["limitations"])
     )
 
 
