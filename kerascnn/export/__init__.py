@@ -314,7 +314,7 @@ def _export_onnx(model, meta, config, name, data):
 
     path = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    onnx_bytes = _onnx.convert(model, data.is_tagger)
+    onnx_bytes = _onnx.convert(model, data.is_tagger, meta.class_names)
     opset = _onnx.opset_of(onnx_bytes)
     metadata = _portable_metadata(
         model, meta, config, data.is_tagger, opset=opset
@@ -346,7 +346,7 @@ def _export_openvino(model, meta, config, name, data):
 
     folder = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    ov_model = _openvino.convert(model, data.is_tagger)
+    ov_model = _openvino.convert(model, data.is_tagger, meta.class_names)
     metadata = _portable_metadata(
         model,
         meta,

@@ -240,16 +240,24 @@ def _limitations(meta, card):
             notes.append(f"{label} was exported without verification.")
     if meta.task == "sequence_tagging":
         notes.append(
-            "ONNX/OpenVINO/TFLite take token ids and return tag "
-            "probabilities: turn them into tags with BIO-constrained "
-            "Viterbi decoding (kerascnn.tagging.decode_tags); text in, "
-            "tags out is the SavedModel's predict_sentences."
+            "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in "
+            "the metadata) and return tag probabilities and BIO-"
+            "constrained tag ids; text in, tag strings out is the "
+            "SavedModel's predict_sentences."
         )
     else:
         shape = "x".join(str(d) for d in meta.input_shape)
         notes.append(
             f"Inputs must be {shape} and normalized as described; other "
             "sizes are resized by the SavedModel's predict_images only."
+        )
+    precision = (card["recipe"] or {}).get("mixed_precision", "")
+    portable = sorted({"onnx", "openvino"} & set(card["exports"]))
+    if str(precision).startswith("mixed") and portable:
+        notes.append(
+            f"Trained with {precision}: {' and '.join(portable)} compute in "
+            "float32 and were verified against the model's float32 twin "
+            "(same weights); the SavedModel keeps the training precision."
         )
     if "openvino" in card["exports"]:
         notes.append(

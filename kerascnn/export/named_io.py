@@ -13,11 +13,12 @@ Image classifiers
 
 Slot tagger (token ids in; the text-in graph stays a SavedModel feature)
     input   `token_ids`: int32 `(batch, length)`, 0 = padding.
-    outputs `tag_probabilities` float32 `(batch, length, tags)` and, with
-            an intent head, `intent_probabilities` float32
-            `(batch, intents)` and `intent_ids` int64 `(batch,)`. Tag
-            strings come from BIO-constrained Viterbi decoding on the host
-            (`kerascnn.tagging.decode_tags`).
+    outputs `tag_probabilities` float32 `(batch, length, tags)`,
+            `tag_ids` int64 `(batch, length)`: BIO-constrained Viterbi
+            decoding in-graph, as the SavedModel's (0 at padding; tag
+            names in the metadata) and, with an intent head,
+            `intent_probabilities` float32 `(batch, intents)` and
+            `intent_ids` int64 `(batch,)`.
 
 The batch axis (and the tagger's length axis) stays free. A model
 trained in mixed precision is exported as its float32 twin
@@ -71,8 +72,11 @@ def float32_model(model):
     return copy
 
 
-def wrap(model, is_tagger):
+def wrap(model, is_tagger, tag_names=()):
     """A Keras model: `input_spec`'s input -> dict of named outputs.
+
+    `tag_names` (the tagger's class names) choose the decoding of
+    `tag_ids`: BIO-constrained Viterbi for IOB2 tags, else argmax.
 
     The class ids are `tf.argmax`: `keras.ops.argmax` on TensorFlow
     lowers to `Bitcast`/`BitwiseAnd` (its -0.0 handling), which ONNX
@@ -99,7 +103,11 @@ def wrap(model, is_tagger):
                 }
             if not isinstance(outputs, dict):
                 outputs = {"tags": outputs}
-            named = {"tag_probabilities": tf.cast(outputs["tags"], tf.float32)}
+            tag_probabilities = tf.cast(outputs["tags"], tf.float32)
+            named = {
+                "tag_probabilities": tag_probabilities,
+                "tag_ids": _decode_tags(tag_probabilities, inputs, tag_names),
+            }
             if "intent" in outputs:
                 intent = tf.cast(outputs["intent"], tf.float32)
                 named["intent_probabilities"] = intent
@@ -113,6 +121,25 @@ def wrap(model, is_tagger):
     return wrapper
 
 
+def _decode_tags(tag_probabilities, token_ids, tag_names):
+    """The SavedModel's tag ids: constrained Viterbi, 0 at padding."""
+    import tensorflow as tf
+
+    from kerascnn.export import tagger_graph
+    from kerascnn.tagging import allowed_transitions
+
+    names = [str(n) for n in tag_names]
+    mask = tf.not_equal(token_ids, 0)
+    if not any(n.startswith("I-") for n in names):
+        ids = tf.argmax(tag_probabilities, axis=-1, output_type=tf.int64)
+        return tf.where(mask, ids, tf.zeros_like(ids))
+    start, transitions = allowed_transitions(names)
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    return tagger_graph.constrained_decode(
+        tag_probabilities, lengths, start, transitions
+    )
+
+
 def describe(is_tagger, has_intent=True):
     """`{"inputs": [...], "outputs": [...]}` names for metadata and docs."""
     if not is_tagger:
@@ -120,7 +147,7 @@ def describe(is_tagger, has_intent=True):
             "inputs": ["images"],
             "outputs": ["probabilities", "class_ids"],
         }
-    outputs = ["tag_probabilities"]
+    outputs = ["tag_probabilities", "tag_ids"]
     if has_intent:
         outputs += ["intent_probabilities", "intent_ids"]
     return {"inputs": ["token_ids"], "outputs": outputs}

@@ -15,6 +15,8 @@ import pytest
 
 from kerascnn.errors import ExportError
 from kerascnn.export import export
+from kerascnn.metadata import load_model_and_metadata
+from kerascnn.tagging import decode_tags
 from tests.helpers import save_run
 
 RUNTIMES = ("onnx", "openvino")
@@ -179,10 +181,21 @@ def test_tagger_round_trip_on_real_atis(runtime, atis_run, tmp_path):
     assert report.artifact.max_diff <= 1e-4
     assert report.artifact.slot_f1 == report.keras.slot_f1
     assert report.artifact.accuracy == report.keras.accuracy > 0.5
+    model, meta = load_model_and_metadata(atis_run["run"])
     tx, _ = atis_run["test"]
     for rows in (tx[:1], tx[:5]):  # batch and length axes are free
         name, out = run_artifact(runtime, result.path, rows.astype("int32"))
         assert name == "token_ids"
+        # In-graph tag ids: kerascnn's constrained Viterbi on Keras' output.
+        lengths = (rows != 0).sum(1)
+        expected = decode_tags(
+            model.predict_on_batch(rows)["tags"], lengths, meta.class_names
+        )
+        assert [
+            [meta.class_names[i] for i in ids[:n]]
+            for ids, n in zip(out["tag_ids"], lengths)
+        ] == expected
+        assert (out["tag_ids"][rows == 0] == 0).all()
         assert out["tag_probabilities"].shape == (
             len(rows),
             rows.shape[1],
@@ -281,7 +294,7 @@ def test_mixed_precision_model_exports_its_float32_twin(
 
     from kerascnn import models
     from kerascnn.export import named_io
-    from kerascnn.metadata import ModelMetadata, load_model_and_metadata
+    from kerascnn.metadata import ModelMetadata
     from tests.export.conftest import MNIST_CLASSES
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
