@@ -316,3 +316,47 @@ def test_mixed_precision_model_exports_its_float32_twin(
     )
     assert result.verification.artifact.max_diff <= 1e-4
     assert named_io.is_float32(named_io.float32_model(loaded))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_zoo_model_converts(runtime):
+    """Each registered model at its smallest input, random inputs: the
+    artifact matches Keras to 1e-4 (slow: VGG/ResNet-152 take minutes)."""
+    _require(runtime)
+    import tempfile
+
+    from kerascnn import models
+    from kerascnn.export import onnx as onnx_export
+    from kerascnn.export import openvino as openvino_export
+    from kerascnn.export import verify
+
+    rng = np.random.default_rng(0)
+    for name in models.list_models():
+        info = models.get_model_info(name)
+        tagger = info.task == "sequence_tagging"
+        if tagger:
+            model = models.build(
+                name,
+                input_shape=(None,),
+                num_classes=5,
+                vocab_size=30,
+                num_intents=3,
+            )
+            x = rng.integers(1, 30, size=(2, 7)).astype("int32")
+        else:
+            shape = info.min_input_shape or info.default_input_shape
+            model = models.build(name, input_shape=shape, num_classes=10)
+            x = rng.random((2, *shape), dtype=np.float32)
+        reference = verify.keras_runner(model)(x)
+        if runtime == "onnx":
+            run = verify.onnx_runner(onnx_export.convert(model, tagger))
+            outputs = run(x)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                ir = openvino_export.convert(model, tagger)
+                openvino_export.write_ir(ir, {}, folder, name)
+                xml = openvino_export.xml_path(folder, name)
+                outputs = verify.openvino_runner(xml)(x)
+        diff = verify.max_difference(reference, outputs)
+        assert diff <= 1e-4, (name, diff)
