@@ -410,6 +410,13 @@ def _metrics_lines(metrics):
     return lines
 
 
+def _with_keras(value, keras_value):
+    """`"98.20 (98.30)"`: the artifact's figure and Keras' in brackets."""
+    if value is None:
+        return "-"
+    return f"{_pct(value)} ({_pct(keras_value)})"
+
+
 def _exports_lines(exports):
     rows = []
     for label, e in sorted(exports.items()):
@@ -421,9 +428,8 @@ def _exports_lines(exports):
                 f"{e['size_bytes']:,}",
                 "yes" if e["verified"] else "no",
                 "-" if diff is None else f"{diff:.2e}",
-                _pct(e.get("accuracy")),
-                _pct(e.get("slot_f1")),
-                _pct(e.get("keras_slot_f1", e.get("keras_accuracy"))),
+                _with_keras(e.get("accuracy"), e.get("keras_accuracy")),
+                _with_keras(e.get("slot_f1"), e.get("keras_slot_f1")),
                 e.get("opset", "-"),
                 e.get("verified_on") or "-",
             )
@@ -435,9 +441,8 @@ def _exports_lines(exports):
             "bytes",
             "verified",
             "max abs diff",
-            "accuracy (%)",
-            "span F1",
-            "Keras (%)",
+            "accuracy % (Keras)",
+            "span F1 (Keras)",
             "opset",
             "verified on",
         ),

@@ -116,8 +116,10 @@ def wrap(model, is_tagger, tag_names=()):
 
     wrapper = NamedOutputs(float32_model(model))
     spec = input_spec(model, is_tagger)
-    shape = [1 if d is None else d for d in spec.shape]
-    wrapper(tf.zeros(shape, spec.dtype))  # build: exporters need a called model
+    # Build (exporters need a called model); length 2, as a softmax over
+    # one token (the attention pool) warns.
+    shape = [1] + [2 if d is None else d for d in spec.shape[1:]]
+    wrapper(tf.zeros(shape, spec.dtype))
     return wrapper
 
 
