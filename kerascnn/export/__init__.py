@@ -48,8 +48,9 @@ class ExportResult:
     """What `export` wrote and how it verified.
 
     Attributes:
-        format: `"saved_model"` or `"tflite"`.
-        path: the version folder or the `.tflite` file.
+        format: `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"`.
+        path: the version folder, the `.tflite` or `.onnx` file, or the
+            OpenVINO `.xml` (inside its `openvino/` folder).
         name: model folder name under `base_dir`.
         version: SavedModel version (`None` for TFLite).
         quantize: quantization mode (`"none"` for SavedModels).

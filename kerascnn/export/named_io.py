@@ -48,12 +48,24 @@ def _float32_config(config):
     return config
 
 
+def _policy_names(config):
+    """Every dtype policy name in a serialized Keras object."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            yield config.get("config", {}).get("name")
+        for value in config.values():
+            yield from _policy_names(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _policy_names(value)
+
+
 def is_float32(model):
-    """True when every layer computes in float32."""
-    return all(
-        layer.dtype_policy.compute_dtype == "float32"
-        for layer in model._flatten_layers(include_self=True)
-    )
+    """True when every layer (nested ones too) computes in float32."""
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    return all(name == "float32" for name in _policy_names(config))
 
 
 def float32_model(model):
