@@ -360,3 +360,35 @@ def test_every_zoo_model_converts(runtime):
                 outputs = verify.openvino_runner(xml)(x)
         diff = verify.max_difference(reference, outputs)
         assert diff <= 1e-4, (name, diff)
+
+
+def test_cli_format_onnx_prints_the_table_and_the_card(lenet_run, tmp_path):
+    _require("onnx")
+    from click.testing import CliRunner
+
+    from cli.export_cli import export_command
+
+    runner = CliRunner()
+    args = [lenet_run, "-b", str(tmp_path), "--verify-examples", "50"]
+    result = runner.invoke(export_command, [*args, "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "artifact",
+        "size",
+        "accuracy",
+        "max",
+        "diff",
+        "latency/ex",
+    ]
+    assert lines[2].startswith("onnx ")
+    assert "(verified on mnist test split (50 examples))" in lines
+    size = os.path.getsize(tmp_path / "lenet" / "lenet.onnx")
+    assert (
+        f"Exported lenet to {tmp_path / 'lenet' / 'lenet.onnx'} "
+        f"({size:,} bytes, opset 17)"
+    ) in lines
+    assert f"Model card: {tmp_path / 'lenet' / 'MODEL_CARD.md'}" in lines
+    clash = runner.invoke(export_command, [*args, "--tflite", "-f", "onnx"])
+    assert clash.exit_code == 2
+    assert "--tflite contradicts --format onnx." in clash.output
