@@ -8,9 +8,10 @@
 
 Settings are one `ExportConfig` (`config`), validated before the model is
 loaded; the keyword form builds the same object. One module per format
-(`saved_model`, `tflite`, `onnx`, `openvino`) behind this dispatcher; `examples` reads the
-data to verify and calibrate on, `verify` checks every artifact against
-Keras before it is moved into place, and `inspect` reads artifacts back.
+(`saved_model`, `tflite`, `onnx`, `openvino`) behind this dispatcher;
+`examples` reads the data to verify and calibrate on, `verify` checks
+every artifact against Keras before it is moved into place, and
+`inspect` reads artifacts back.
 The list of formats and quantization modes is closed: anything else is an
 `ExportError` naming the choices. ONNX and OpenVINO need optional extras
 (`optional.require` names the one to install). Every export also
@@ -47,8 +48,9 @@ class ExportResult:
     """What `export` wrote and how it verified.
 
     Attributes:
-        format: `"saved_model"` or `"tflite"`.
-        path: the version folder or the `.tflite` file.
+        format: `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"`.
+        path: the version folder, the `.tflite` or `.onnx` file, or the
+            OpenVINO `.xml` (inside its `openvino/` folder).
         name: model folder name under `base_dir`.
         version: SavedModel version (`None` for TFLite).
         quantize: quantization mode (`"none"` for SavedModels).
@@ -288,7 +290,11 @@ def _portable_metadata(model, meta, config, is_tagger, **details):
 
 
 def _verify_portable(model, config, examples, result, runner, size_bytes):
-    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4)."""
+    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4).
+
+    `model` is the float32 model that was converted (a mixed-precision
+    model's float32 twin, `named_io.float32_model`).
+    """
     result._verified_on(examples)
     report = _verify.compare(
         model,
@@ -303,11 +309,14 @@ def _verify_portable(model, config, examples, result, runner, size_bytes):
 
 
 def _export_onnx(model, meta, config, name, data):
+    from kerascnn.export import named_io
     from kerascnn.export import onnx as _onnx
+
+    model = named_io.float32_model(model)
 
     path = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    onnx_bytes = _onnx.convert(model, data.is_tagger)
+    onnx_bytes = _onnx.convert(model, data.is_tagger, meta.class_names)
     opset = _onnx.opset_of(onnx_bytes)
     metadata = _portable_metadata(
         model, meta, config, data.is_tagger, opset=opset
@@ -332,13 +341,14 @@ def _export_onnx(model, meta, config, name, data):
 
 
 def _export_openvino(model, meta, config, name, data):
+    from kerascnn.export import named_io
     from kerascnn.export import openvino as _openvino
 
-    folder = _layout.check_target(
-        config.artifact_path(name), config.overwrite
-    )
+    model = named_io.float32_model(model)
+
+    folder = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    ov_model = _openvino.convert(model, data.is_tagger)
+    ov_model = _openvino.convert(model, data.is_tagger, meta.class_names)
     metadata = _portable_metadata(
         model,
         meta,

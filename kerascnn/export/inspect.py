@@ -125,8 +125,9 @@ def _onnx_tensor(value):
     import onnx
 
     kind = value.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in kind.shape.dim]
+    dims = [
+        d.dim_value if d.HasField("dim_value") else None for d in kind.shape.dim
+    ]
     dtype = onnx.helper.tensor_dtype_to_np_dtype(kind.elem_type).name
     return {"name": value.name, "dtype": dtype, "shape": dims}
 

@@ -198,8 +198,10 @@ def _preprocessing(meta):
             "in-graph",
         }
     p = dict(meta.preprocessing or {})
-    steps = ["decode to RGB or grayscale as `channels`, resize to "
-             "`image_size`, as float pixels in [0, 255]"]
+    steps = [
+        "decode to RGB or grayscale as `channels`, resize to "
+        "`image_size`, as float pixels in [0, 255]"
+    ]
     steps.append(
         f"x = x * {p.get('scale', 1.0)!r}"
         + (f" + {p['offset']!r}" if p.get("offset") else "")
@@ -238,16 +240,24 @@ def _limitations(meta, card):
             notes.append(f"{label} was exported without verification.")
     if meta.task == "sequence_tagging":
         notes.append(
-            "ONNX/OpenVINO/TFLite take token ids and return tag "
-            "probabilities: turn them into tags with BIO-constrained "
-            "Viterbi decoding (kerascnn.tagging.decode_tags); text in, "
-            "tags out is the SavedModel's predict_sentences."
+            "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in "
+            "the metadata) and return tag probabilities and BIO-"
+            "constrained tag ids; text in, tag strings out is the "
+            "SavedModel's predict_sentences."
         )
     else:
         shape = "x".join(str(d) for d in meta.input_shape)
         notes.append(
             f"Inputs must be {shape} and normalized as described; other "
             "sizes are resized by the SavedModel's predict_images only."
+        )
+    precision = (card["recipe"] or {}).get("mixed_precision", "")
+    portable = sorted({"onnx", "openvino"} & set(card["exports"]))
+    if str(precision).startswith("mixed") and portable:
+        notes.append(
+            f"Trained with {precision}: {' and '.join(portable)} compute in "
+            "float32 and were verified against the model's float32 twin "
+            "(same weights); the SavedModel keeps the training precision."
         )
     if "openvino" in card["exports"]:
         notes.append(
@@ -375,10 +385,7 @@ def _metrics_lines(metrics):
     ]
     lines = _table(
         ("metric", "value"),
-        [
-            (k, f"{v:.4f}" if isinstance(v, float) else v)
-            for k, v in scalars
-        ],
+        [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in scalars],
     )
     if metrics.get("per_class_accuracy"):
         lines += ["", "Per class:", ""]
@@ -391,12 +398,23 @@ def _metrics_lines(metrics):
         lines += _table(
             ("slot", "precision", "recall", "F1"),
             [
-                (k, _pct(v.get("precision")), _pct(v.get("recall")),
-                 _pct(v.get("f1")))
+                (
+                    k,
+                    _pct(v.get("precision")),
+                    _pct(v.get("recall")),
+                    _pct(v.get("f1")),
+                )
                 for k, v in metrics["per_slot_f1"].items()
             ],
         )
     return lines
+
+
+def _with_keras(value, keras_value):
+    """`"98.20 (98.30)"`: the artifact's figure and Keras' in brackets."""
+    if value is None:
+        return "-"
+    return f"{_pct(value)} ({_pct(keras_value)})"
 
 
 def _exports_lines(exports):
@@ -410,9 +428,8 @@ def _exports_lines(exports):
                 f"{e['size_bytes']:,}",
                 "yes" if e["verified"] else "no",
                 "-" if diff is None else f"{diff:.2e}",
-                _pct(e.get("accuracy")),
-                _pct(e.get("slot_f1")),
-                _pct(e.get("keras_slot_f1", e.get("keras_accuracy"))),
+                _with_keras(e.get("accuracy"), e.get("keras_accuracy")),
+                _with_keras(e.get("slot_f1"), e.get("keras_slot_f1")),
                 e.get("opset", "-"),
                 e.get("verified_on") or "-",
             )
@@ -424,9 +441,8 @@ def _exports_lines(exports):
             "bytes",
             "verified",
             "max abs diff",
-            "accuracy (%)",
-            "span F1",
-            "Keras (%)",
+            "accuracy % (Keras)",
+            "span F1 (Keras)",
             "opset",
             "verified on",
         ),
@@ -454,9 +470,13 @@ def render(card):
         "",
         "## Recipe",
         "",
-        *(_table(("setting", "value"),
-                 [(k, json.dumps(v)) for k, v in r.items()])
-          if r else ["Not recorded."]),
+        *(
+            _table(
+                ("setting", "value"), [(k, json.dumps(v)) for k, v in r.items()]
+            )
+            if r
+            else ["Not recorded."]
+        ),
         "",
         "## Test metrics",
         "",

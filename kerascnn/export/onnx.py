@@ -3,10 +3,10 @@
 Keras traces the model into a TensorFlow function and `tf2onnx` converts
 it; kerascnn converts the `named_io` wrapper, so the file's tensors are
 `images` -> `probabilities`, `class_ids` (the tagger: `token_ids` ->
-`tag_probabilities`, `intent_probabilities`, `intent_ids`), with a free
-batch axis, at opset `OPSET`. The LRN layer lowers to ONNX's own `LRN`
-operator, ResNet's zero-padding shortcut to `Pad`, the tagger's masked
-LSTMs to ONNX `Loop`s.
+`tag_probabilities`, `tag_ids`, `intent_probabilities`, `intent_ids`),
+with a free batch axis, at opset `OPSET`. The LRN layer lowers to ONNX's
+own `LRN` operator, ResNet's zero-padding shortcut to `Pad`, the tagger's
+masked LSTMs and its Viterbi decoding to ONNX `Loop`s.
 
 The file is `<base_dir>/<name>/<name>.onnx`, beside the SavedModel
 versions. kerascnn's metadata travels inside it (`metadata_props` entry
@@ -27,9 +27,9 @@ OPSET = 17
 METADATA_KEY = "kerascnn_metadata"
 
 
-def convert(model, is_tagger, opset=OPSET):
+def convert(model, is_tagger, tag_names=(), opset=OPSET):
     """The model as ONNX bytes (not yet carrying kerascnn metadata)."""
-    wrapper = named_io.wrap(model, is_tagger)
+    wrapper = named_io.wrap(model, is_tagger, tag_names)
     spec = named_io.input_spec(model, is_tagger)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")

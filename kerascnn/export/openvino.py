@@ -4,9 +4,9 @@ Keras traces the model into a TensorFlow function and
 `openvino.convert_model` converts it; kerascnn converts the `named_io`
 wrapper, so the IR's tensors carry the same names as the ONNX file
 (`images` -> `probabilities`, `class_ids`; the tagger `token_ids` ->
-`tag_probabilities`, `intent_probabilities`, `intent_ids`) with a free
-batch axis. Weights stay float32 (`openvino.save_model` would compress
-them to float16 by default; `serialize` does not).
+`tag_probabilities`, `tag_ids`, `intent_probabilities`, `intent_ids`)
+with a free batch axis. Weights stay float32 (`openvino.save_model`
+would compress them to float16 by default; `serialize` does not).
 
 An IR is two files, so it lives in its own folder, moved into place in
 one rename: `<base_dir>/<name>/openvino/<name>.xml` and `<name>.bin`.
@@ -40,11 +40,11 @@ def xml_path(folder, name):
     return os.path.join(folder, f"{name}.xml")
 
 
-def convert(model, is_tagger):
+def convert(model, is_tagger, tag_names=()):
     """The model as an `openvino.Model` (in memory)."""
     import openvino as ov
 
-    wrapper = named_io.wrap(model, is_tagger)
+    wrapper = named_io.wrap(model, is_tagger, tag_names)
     spec = named_io.input_spec(model, is_tagger)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.xml")

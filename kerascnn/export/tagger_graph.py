@@ -69,7 +69,13 @@ def constrained_decode(tag_probs, lengths, start, transitions):
     def backward(tag, step_pointers):
         return tf.gather(step_pointers, tag, batch_dims=1)
 
-    earlier = tf.scan(backward, pointers, initializer=last_tag, reverse=True)
+    # Backtrack over the reversed pointers and reverse the result: the
+    # same as `tf.scan(..., reverse=True)`, which tf2onnx converts wrongly
+    # (the ONNX file's tag ids came out in the wrong order).
+    earlier = tf.reverse(
+        tf.scan(backward, tf.reverse(pointers, [0]), initializer=last_tag),
+        [0],
+    )
     path = tf.concat([earlier, last_tag[None]], axis=0)
     path = tf.transpose(path, [1, 0])
     mask = steps[None, :] < lengths[:, None]

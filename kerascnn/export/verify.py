@@ -1,12 +1,15 @@
 """Checks an exported artifact against the Keras model on real examples.
 
 Every export runs the same N test examples through Keras and through the
-artifact (a SavedModel's `serving_default`, or the `.tflite` file in the
-LiteRT interpreter) and reports accuracy, the largest absolute difference
-of the output probabilities and batch-1 latency. `check` turns a report
-into an `ExportError` when a float artifact drifts (more than 1e-4 for a
-SavedModel, 1e-3 for float TFLite) or a quantized one loses more than
-`max_accuracy_drop` percentage points.
+artifact in its own runtime (a SavedModel's `serving_default`, the
+`.tflite` file in the LiteRT interpreter, an `.onnx` file in
+`onnxruntime.InferenceSession`, an OpenVINO IR compiled by
+`openvino.Core().compile_model`) and reports accuracy, the largest
+absolute difference of the output probabilities and batch-1 latency.
+`check` turns a report into an `ExportError` when a float artifact drifts
+(more than 1e-4 for a SavedModel, ONNX or OpenVINO, 1e-3 for float
+TFLite) or a quantized one loses more than `max_accuracy_drop` percentage
+points.
 
 Examples come from `kerascnn.export.examples` (the test split, or arrays
 `(x, y)` a caller passes); the report records which (`verified_on`).

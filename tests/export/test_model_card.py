@@ -82,8 +82,9 @@ def test_card_numbers_are_metrics_and_verification(
     assert card["class_names"] == [str(i) for i in range(10)]
     markdown = (model_dir / "MODEL_CARD.md").read_text()
     accuracy = 100 * results[0].verification.artifact.accuracy
+    keras = 100 * results[0].verification.keras.accuracy
     assert f"| saved_model | 1 | {results[0].size_bytes:,} | yes |" in markdown
-    assert f"{accuracy:.2f}" in markdown
+    assert f"| {accuracy:.2f} ({keras:.2f}) |" in markdown
     assert f"| accuracy | {metrics['accuracy']:.4f} |" in markdown
 
 
@@ -110,8 +111,9 @@ def test_card_of_another_run_starts_fresh(
     card = _card(tmp_path / "lenet")
     assert list(card["exports"]) == ["saved_model"]
     assert card["test_metrics"] is None  # that run has no metrics.json
-    assert "No test metrics: the source has no metrics.json." in (
-        card["limitations"]
+    assert (
+        "No test metrics: the source has no metrics.json."
+        in (card["limitations"])
     )
 
 

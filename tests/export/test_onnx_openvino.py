@@ -15,6 +15,8 @@ import pytest
 
 from kerascnn.errors import ExportError
 from kerascnn.export import export
+from kerascnn.metadata import load_model_and_metadata
+from kerascnn.tagging import decode_tags
 from tests.helpers import save_run
 
 RUNTIMES = ("onnx", "openvino")
@@ -179,10 +181,21 @@ def test_tagger_round_trip_on_real_atis(runtime, atis_run, tmp_path):
     assert report.artifact.max_diff <= 1e-4
     assert report.artifact.slot_f1 == report.keras.slot_f1
     assert report.artifact.accuracy == report.keras.accuracy > 0.5
+    model, meta = load_model_and_metadata(atis_run["run"])
     tx, _ = atis_run["test"]
     for rows in (tx[:1], tx[:5]):  # batch and length axes are free
         name, out = run_artifact(runtime, result.path, rows.astype("int32"))
         assert name == "token_ids"
+        # In-graph tag ids: kerascnn's constrained Viterbi on Keras' output.
+        lengths = (rows != 0).sum(1)
+        expected = decode_tags(
+            model.predict_on_batch(rows)["tags"], lengths, meta.class_names
+        )
+        assert [
+            [meta.class_names[i] for i in ids[:n]]
+            for ids, n in zip(out["tag_ids"], lengths)
+        ] == expected
+        assert (out["tag_ids"][rows == 0] == 0).all()
         assert out["tag_probabilities"].shape == (
             len(rows),
             rows.shape[1],
@@ -269,3 +282,113 @@ def test_existing_openvino_folder_needs_overwrite(
         overwrite=True,
     )
     assert again.verification.artifact.max_diff <= 1e-4
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_mixed_precision_model_exports_its_float32_twin(
+    runtime, mnist_test, tmp_path
+):
+    """ONNX Runtime has no bfloat16 Conv: a bf16 LeNet exports at float32."""
+    _require(runtime)
+    import keras
+
+    from kerascnn import models
+    from kerascnn.export import named_io
+    from kerascnn.metadata import ModelMetadata
+    from tests.export.conftest import MNIST_CLASSES
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    meta = ModelMetadata(
+        model="lenet",
+        dataset="mnist",
+        input_shape=(28, 28, 1),
+        class_names=MNIST_CLASSES,
+    )
+    run = save_run(model, meta, tmp_path / "run")
+    loaded, _ = load_model_and_metadata(run)
+    assert not named_io.is_float32(loaded)  # the run computes in bf16
+    result = export(
+        run, format=runtime, base_dir=tmp_path / "out", examples=mnist_test
+    )
+    assert result.verification.artifact.max_diff <= 1e-4
+    assert named_io.is_float32(named_io.float32_model(loaded))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_zoo_model_converts(runtime):
+    """Each registered model at its smallest input, random inputs: the
+    artifact matches Keras to 1e-4 (slow: VGG/ResNet-152 take minutes)."""
+    _require(runtime)
+    import tempfile
+
+    from kerascnn import models
+    from kerascnn.export import onnx as onnx_export
+    from kerascnn.export import openvino as openvino_export
+    from kerascnn.export import verify
+
+    rng = np.random.default_rng(0)
+    for name in models.list_models():
+        info = models.get_model_info(name)
+        tagger = info.task == "sequence_tagging"
+        if tagger:
+            model = models.build(
+                name,
+                input_shape=(None,),
+                num_classes=5,
+                vocab_size=30,
+                num_intents=3,
+            )
+            x = rng.integers(1, 30, size=(2, 7)).astype("int32")
+        else:
+            shape = info.min_input_shape or info.default_input_shape
+            model = models.build(name, input_shape=shape, num_classes=10)
+            x = rng.random((2, *shape), dtype=np.float32)
+        reference = verify.keras_runner(model)(x)
+        if runtime == "onnx":
+            run = verify.onnx_runner(onnx_export.convert(model, tagger))
+            outputs = run(x)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                ir = openvino_export.convert(model, tagger)
+                openvino_export.write_ir(ir, {}, folder, name)
+                xml = openvino_export.xml_path(folder, name)
+                outputs = verify.openvino_runner(xml)(x)
+        diff = verify.max_difference(reference, outputs)
+        assert diff <= 1e-4, (name, diff)
+
+
+def test_cli_format_onnx_prints_the_table_and_the_card(lenet_run, tmp_path):
+    _require("onnx")
+    from click.testing import CliRunner
+
+    from cli.export_cli import export_command
+
+    runner = CliRunner()
+    args = [lenet_run, "-b", str(tmp_path), "--verify-examples", "50"]
+    result = runner.invoke(export_command, [*args, "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "artifact",
+        "size",
+        "accuracy",
+        "max",
+        "diff",
+        "latency/ex",
+    ]
+    assert lines[2].startswith("onnx ")
+    assert "(verified on mnist test split (50 examples))" in lines
+    size = os.path.getsize(tmp_path / "lenet" / "lenet.onnx")
+    assert (
+        f"Exported lenet to {tmp_path / 'lenet' / 'lenet.onnx'} "
+        f"({size:,} bytes, opset 17)"
+    ) in lines
+    assert f"Model card: {tmp_path / 'lenet' / 'MODEL_CARD.md'}" in lines
+    clash = runner.invoke(export_command, [*args, "--tflite", "-f", "onnx"])
+    assert clash.exit_code == 2
+    assert "--tflite contradicts --format onnx." in clash.output
