@@ -31,11 +31,24 @@ PRECISIONS = {"f32": "none", "bf16": "mixed_bfloat16"}
 def fit_command(args, tag, seed):
     """The `kerascnn fit` command line of one run."""
     cmd = [
-        sys.executable, "-m", "cli.main", "fit", args.model,
-        "--limit", str(args.limit), "--epochs", str(args.epochs),
-        "--seed", str(seed), "--mixed-precision", PRECISIONS[tag],
-        "--run-dir", os.path.join(args.runs_root, f"{tag}-s{seed}"),
-        "--no-export", "--log-format", "json",
+        sys.executable,
+        "-m",
+        "cli.main",
+        "fit",
+        args.model,
+        "--limit",
+        str(args.limit),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(seed),
+        "--mixed-precision",
+        PRECISIONS[tag],
+        "--run-dir",
+        os.path.join(args.runs_root, f"{tag}-s{seed}"),
+        "--no-export",
+        "--log-format",
+        "json",
     ]
     if args.eval_limit:
         cmd += ["--eval-limit", str(args.eval_limit)]
@@ -49,7 +62,9 @@ def train_pairs(args, seeds):
         procs = [
             subprocess.Popen(
                 ["nice", "-n", "5", *fit_command(args, tag, seed)],
-                cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
             )
             for tag in PRECISIONS
         ]
@@ -91,11 +106,15 @@ def summarize(args, seeds):
     return {
         "benchmark": "bf16_curves",
         "settings": {
-            "model": args.model, "limit": args.limit, "epochs": args.epochs,
-            "seeds": seeds, "eval_limit": args.eval_limit,
+            "model": args.model,
+            "limit": args.limit,
+            "epochs": args.epochs,
+            "seeds": seeds,
+            "eval_limit": args.eval_limit,
             "commands": [
                 " ".join(fit_command(args, tag, s)[1:])
-                for s in seeds for tag in PRECISIONS
+                for s in seeds
+                for tag in PRECISIONS
             ],
         },
         "runs": runs,
@@ -119,8 +138,9 @@ def draw(args, seeds):
     cmd += ["--out", os.path.abspath(args.picture)]
     env = dict(os.environ, PYTHONPATH=REPO)
     # Run from the runs root so the legend shows the short run names.
-    subprocess.run(cmd, cwd=args.runs_root, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, cwd=args.runs_root, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def main(argv=None):
@@ -132,8 +152,11 @@ def main(argv=None):
     p.add_argument("--eval-limit", type=int, default=None)
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--picture", help="write the curves PNG here")
-    p.add_argument("--summarize", action="store_true",
-                   help="read existing runs, do not train")
+    p.add_argument(
+        "--summarize",
+        action="store_true",
+        help="read existing runs, do not train",
+    )
     args = p.parse_args(argv)
     args.runs_root = os.path.abspath(args.runs_root)
     seeds = [int(s) for s in args.seeds.split(",")]

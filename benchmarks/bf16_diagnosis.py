@@ -82,7 +82,6 @@ def build(model_name, policy, weights=None, float32_layers=()):
     import keras
 
     from kerascnn import models
-
     from kerascnn.config import recipe_for
 
     options = recipe_for(model_name).model_options
@@ -159,8 +158,7 @@ def one_step(model, x, y, model_name):
             if "moving" in v.path
         },
         "weight_decay": opt.weight_decay,
-        "learning_rate": float(keras.ops.convert_to_numpy(
-            opt.learning_rate)),
+        "learning_rate": float(keras.ops.convert_to_numpy(opt.learning_rate)),
     }
 
 
@@ -179,7 +177,10 @@ def compare_steps(ref, got):
     }
     grads, updates = {}, {}
     for path, ga, gb, ua, ub in zip(
-        ref["var_names"], got["grads"], ref["grads"], got["updates"],
+        ref["var_names"],
+        got["grads"],
+        ref["grads"],
+        got["updates"],
         ref["updates"],
     ):
         grads[path] = round(rel_err(ga, gb), 5)
@@ -197,9 +198,12 @@ def compare_steps(ref, got):
         if errs:  # models with batch norm
             stats[kind] = {"median": float(np.median(errs)), "max": max(errs)}
     return {
-        "loss": {"float32": ref["loss"], "bf16": got["loss"],
-                 "rel_err": abs(got["loss"] - ref["loss"]) / ref["loss"],
-                 "bf16_loss_dtype": got["loss_dtype"]},
+        "loss": {
+            "float32": ref["loss"],
+            "bf16": got["loss"],
+            "rel_err": abs(got["loss"] - ref["loss"]) / ref["loss"],
+            "bf16_loss_dtype": got["loss_dtype"],
+        },
         "probs_rel_err": layers[ref["names"][-1]],
         "layer_outputs_rel_err": layers,
         "layer_output_dtypes": dict(zip(got["names"], got["output_dtypes"])),
@@ -278,9 +282,7 @@ def drift(model_name, weights, batches, steps):
     out = {"float32_losses": [round(v, 4) for v in ref_losses]}
     for name, model in runs.items():
         losses, w = train_steps(model, batches, model_name, steps)
-        kernels = [
-            rel_err(a, b) for a, b in zip(w, ref_w) if a.ndim > 1
-        ]
+        kernels = [rel_err(a, b) for a, b in zip(w, ref_w) if a.ndim > 1]
         out[name] = {
             "losses": [round(v, 4) for v in losses],
             "kernel_drift_rel_err_median": float(np.median(kernels)),
@@ -313,7 +315,9 @@ def references(model_name, weights, batches):
     cases = {
         "weights_perturbed_1e-6": (perturbed(weights, 1e-6), x, y),
         "weights_and_input_rounded_to_bf16": (
-            round_to_bf16(weights), round_to_bf16([x])[0], y,
+            round_to_bf16(weights),
+            round_to_bf16([x])[0],
+            y,
         ),
         "next_batch": (weights, *batches[1]),
     }
@@ -340,8 +344,17 @@ def _while_body_ops(graph):
             name = tf.dtypes.as_dtype(dtype).name if dtype else "-"
             key = f"{node.op}/{name}"
             counts[key] = counts.get(key, 0) + 1
-    wanted = ("MatMul", "Cast", "Sigmoid", "Tanh", "Mul", "AddV2",
-              "BiasAdd", "SigmoidGrad", "TanhGrad")
+    wanted = (
+        "MatMul",
+        "Cast",
+        "Sigmoid",
+        "Tanh",
+        "Mul",
+        "AddV2",
+        "BiasAdd",
+        "SigmoidGrad",
+        "TanhGrad",
+    )
     return {
         k: v for k, v in sorted(counts.items()) if k.split("/")[0] in wanted
     }
@@ -386,12 +399,18 @@ def lstm_kernels(batch=16, length=20, units=200, embedding=200, rounds=5):
             # 4 units), and the cast of that kernel the bf16 loop repeats.
             "recurrent_matmul_us": _per_op_us(
                 lambda a, w: tf.matmul(a, w),
-                (batch, units), (units, 4 * units), dtype, rounds,
+                (batch, units),
+                (units, 4 * units),
+                dtype,
+                rounds,
             ),
             "while_body_ops": _while_body_ops(concrete.graph),
             "kernel_cast_to_bf16_us": _per_op_us(
                 lambda a, w: tf.cast(a, "bfloat16"),
-                (units, 4 * units), (1,), "float32", rounds,
+                (units, 4 * units),
+                (1,),
+                "float32",
+                rounds,
             ),
             # Keras' fused (cuDNN) LSTM needs a GPU; else the generic loop.
             "keras_fused_lstm_on_this_machine": bool(
@@ -441,12 +460,22 @@ def main(argv=None):
     p.add_argument("--data-dir", default=os.environ.get("KERASCNN_DATA_DIR"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ablate", action="store_true")
-    p.add_argument("--steps", type=int, default=0,
-                   help="also train N steps and report the drift")
-    p.add_argument("--per-layer", action="store_true",
-                   help="print every layer's and variable's error")
-    p.add_argument("--lstm", action="store_true",
-                   help="only the BiLSTM tagger's kernels, float32 vs bf16")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="also train N steps and report the drift",
+    )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="print every layer's and variable's error",
+    )
+    p.add_argument(
+        "--lstm",
+        action="store_true",
+        help="only the BiLSTM tagger's kernels, float32 vs bf16",
+    )
     args = p.parse_args(argv)
     if args.lstm:
         print(json.dumps({"lstm_kernels": lstm_kernels()}, indent=1))
@@ -462,8 +491,9 @@ def main(argv=None):
     ref_model = build(args.model, "float32")
     weights = ref_model.get_weights()
     ref = one_step(ref_model, x, y, args.model)
-    bf16 = one_step(build(args.model, "mixed_bfloat16", weights), x, y,
-                    args.model)
+    bf16 = one_step(
+        build(args.model, "mixed_bfloat16", weights), x, y, args.model
+    )
     cmp = compare_steps(ref, bf16)
     result = {
         "model": args.model,
@@ -471,7 +501,9 @@ def main(argv=None):
         "keras": keras.__version__,
         "hardware": hardware.describe(),
         "bf16_one_rounding_rel_err": BF16_EPS,
-        "bf16_vs_float32": cmp if args.per_layer else {
+        "bf16_vs_float32": cmp
+        if args.per_layer
+        else {
             **summary(cmp),
             "bf16_variable_dtypes": cmp["bf16_variable_dtypes"],
             "bf16_optimizer_slot_dtypes": cmp["bf16_optimizer_slot_dtypes"],
