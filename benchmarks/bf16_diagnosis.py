@@ -331,18 +331,19 @@ def references(model_name, weights, batches):
 def _while_body_ops(graph):
     """`{op type/dtype: count}` inside the while loops of a traced step
     (the per-time-step work of a recurrent layer), forward and backward."""
+    import tensorflow as tf
+
     counts = {}
-    functions = graph.as_graph_def().library.function
-    for fn in functions:
-        if "while_body" not in fn.signature.name:
+    for fn in graph.as_graph_def().library.function:
+        # Grappler's "_rewritten" copies repeat a body: count it once.
+        fn_name = fn.signature.name
+        if "while_body" not in fn_name or fn_name.endswith("_rewritten"):
             continue
         for node in fn.node_def:
             attr = node.attr.get("T") or node.attr.get("DstT")
             dtype = attr.type if attr is not None else 0
-            import tensorflow as tf
-
-            name = tf.dtypes.as_dtype(dtype).name if dtype else "-"
-            key = f"{node.op}/{name}"
+            dtype_name = tf.dtypes.as_dtype(dtype).name if dtype else "-"
+            key = f"{node.op}/{dtype_name}"
             counts[key] = counts.get(key, 0) + 1
     wanted = (
         "MatMul",
@@ -360,86 +361,110 @@ def _while_body_ops(graph):
     }
 
 
-def lstm_kernels(batch=16, length=20, units=200, embedding=200, rounds=5):
+def lstm_kernels(batch=16, length=20, units=200, embedding=200, rounds=9):
     """Why the BiLSTM tagger's steps are slower in bf16 on a CPU.
 
-    Builds the recipe's tagger layer shape (BiLSTM, 200 units, batch 16),
-    traces one training step per policy, and reports the op types (with
-    dtypes) inside the per-time-step while loop, plus the median time of
-    the step and of its per-time-step matrix product alone.
+    Builds the recipe's tagger layer shape (BiLSTM, 200 units, batch 16)
+    once per policy, traces one training step each, and reports the op
+    types (with dtypes) inside the per-time-step while loop. Times are
+    medians over `rounds` interleaved rounds (float32 and bf16 back to
+    back): the training step, one time step's recurrent product (batch x
+    units @ units x 4 units), and one cast of that kernel to bf16, which
+    the bf16 loop repeats at every time step.
     """
     import keras
     import tensorflow as tf
 
-    out = {}
     x = np.random.RandomState(0).randn(batch, length, embedding)
     x = x.astype("float32")
+    timed, out = {}, {}
     for policy in ("float32", "mixed_bfloat16"):
-        keras.mixed_precision.set_global_policy(policy)
-        layer = keras.layers.Bidirectional(
-            keras.layers.LSTM(units, return_sequences=True)
-        )
-        keras.mixed_precision.set_global_policy("float32")
-        layer.build((batch, length, embedding))
-
-        @tf.function
-        def step(x):
-            with tf.GradientTape() as tape:
-                y = tf.cast(layer(x, training=True), "float32")
-                loss = tf.reduce_sum(y * y)
-            return tape.gradient(loss, layer.trainable_variables)
-
-        concrete = step.get_concrete_function(
-            tf.TensorSpec(x.shape, tf.float32)
-        )
+        step = _bilstm_step(policy, units, x.shape)
         dtype = "bfloat16" if policy != "float32" else "float32"
+        matmul = _unrolled(
+            lambda a, w: tf.matmul(a, w),
+            (batch, units),
+            (units, 4 * units),
+            dtype,
+        )
+        cast = _unrolled(
+            lambda a, w: tf.cast(a, "bfloat16"),
+            (units, 4 * units),
+            (1,),
+            "float32",
+        )
+        timed[policy] = {
+            "step_ms": lambda step=step: step(x),
+            "recurrent_matmul_us": matmul,
+            "kernel_cast_to_bf16_us": cast,
+        }
+        graph = step.get_concrete_function(
+            tf.TensorSpec(x.shape, tf.float32)
+        ).graph
         out[policy] = {
-            "step_ms_median": _median_ms(lambda: step(x), rounds),
-            # One time step's recurrent product (batch x units) @ (units x
-            # 4 units), and the cast of that kernel the bf16 loop repeats.
-            "recurrent_matmul_us": _per_op_us(
-                lambda a, w: tf.matmul(a, w),
-                (batch, units),
-                (units, 4 * units),
-                dtype,
-                rounds,
-            ),
-            "while_body_ops": _while_body_ops(concrete.graph),
-            "kernel_cast_to_bf16_us": _per_op_us(
-                lambda a, w: tf.cast(a, "bfloat16"),
-                (units, 4 * units),
-                (1,),
-                "float32",
-                rounds,
-            ),
+            "while_body_ops": _while_body_ops(graph),
             # Keras' fused (cuDNN) LSTM needs a GPU; else the generic loop.
             "keras_fused_lstm_on_this_machine": bool(
                 tf.config.list_physical_devices("GPU")
             ),
         }
+    del keras
+    for fns in timed.values():
+        for fn in fns.values():
+            fn()  # trace and warm up
+    samples = {p: {k: [] for k in fns} for p, fns in timed.items()}
+    for _ in range(rounds):
+        for policy, fns in timed.items():
+            for key, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                seconds = time.perf_counter() - start
+                scale = 1e3 if key.endswith("_ms") else 1e6 / UNROLLED
+                samples[policy][key].append(seconds * scale)
+    for policy, by_key in samples.items():
+        for key, values in by_key.items():
+            out[policy][key] = round(float(np.median(values)), 2)
+    out["bf16_over_float32_step"] = round(
+        out["mixed_bfloat16"]["step_ms"] / out["float32"]["step_ms"], 2
+    )
     return out
 
 
-def _per_op_us(op, a_shape, b_shape, dtype, rounds, copies=50):
-    """Median microseconds of one `op(a, b)` (50 independent copies per
-    traced call, so the call overhead is shared)."""
+def _bilstm_step(policy, units, shape):
+    """A traced training step of a fresh BiLSTM built under `policy`."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy(policy)
+    layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(units, return_sequences=True)
+    )
+    keras.mixed_precision.set_global_policy("float32")
+    layer.build(shape)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            y = tf.cast(layer(x, training=True), "float32")
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return step
+
+
+UNROLLED = 50
+
+
+def _unrolled(op, a_shape, b_shape, dtype):
+    """A call running `op(a_i, b)` on 50 inputs (the call overhead is
+    shared); time it and divide by `UNROLLED`."""
     import tensorflow as tf
 
     rng = np.random.RandomState(1)
-    a = [tf.cast(rng.randn(*a_shape), dtype) for _ in range(copies)]
+    a = [tf.cast(rng.randn(*a_shape), dtype) for _ in range(UNROLLED)]
     b = tf.cast(rng.randn(*b_shape), dtype)
     fn = tf.function(lambda a, b: [op(x, b) for x in a])
-    return round(1000 * _median_ms(lambda: fn(a, b), rounds) / copies, 2)
-
-
-def _median_ms(fn, rounds):
-    fn()  # trace / warm up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - start))
-    return round(float(np.median(times)), 4)
+    return lambda: fn(a, b)
 
 
 ABLATIONS = {
