@@ -174,10 +174,11 @@ _MNIST_ADAM = dict(
 )
 # He et al. (2016) sec. 4.2: SGD 0.1, momentum 0.9, weight decay 1e-4,
 # batch 128, /10 at 32k and 48k of 64k iterations (~164 epochs).
-# The image recipes keep `mixed_precision="auto"`: ResNet-20 reaches the
-# same test accuracy in bf16 as in float32 (curves over seeds and the
-# one-step diagnosis: docs/performance.md), and BN statistics, the loss,
-# the softmax and the weights stay float32 under the mixed policy.
+# The image recipes keep `mixed_precision="auto"` (bf16 on native-bf16
+# CPUs): BN statistics, the loss, the softmax and the weights stay
+# float32 under the mixed policy, and ResNet-20 reaches float32's test
+# accuracy in bf16 (curves over seeds; VGG/AlexNet: a one-step
+# diagnosis only; docs/performance.md).
 _CIFAR_RESNET = dict(
     dataset="cifar10",
     epochs=164,

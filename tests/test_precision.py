@@ -120,8 +120,9 @@ def test_auto_picks_bf16_for_every_image_recipe_but_not_the_tagger(
         for name in RECIPES
     }
     image_recipes = {
-        name for name in RECIPES if models.get_model_info(name).task
-        == "image_classification"
+        name
+        for name in RECIPES
+        if models.get_model_info(name).task == "image_classification"
     }
     assert {"resnet20", "resnet110", "resnet50", "vgg16", "alexnet"} <= (
         image_recipes
@@ -140,8 +141,9 @@ def _resnet20_step(policy, weights, x, y):
     """One recipe step (the project's compile) of a 16x16 ResNet-20."""
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = models.build("resnet20", input_shape=(16, 16, 3),
-                             num_classes=10)
+        model = models.build(
+            "resnet20", input_shape=(16, 16, 3), num_classes=10
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     if weights is not None:
@@ -176,7 +178,9 @@ def test_bf16_resnet_step_keeps_float32_state_and_statistics():
     assert abs(loss - loss_ref) < 1e-2 * loss_ref
     moving = [
         (a, b)
-        for a, b in zip(bf16.non_trainable_variables, ref.non_trainable_variables)
+        for a, b in zip(
+            bf16.non_trainable_variables, ref.non_trainable_variables
+        )
         if "moving" in a.path
     ]
     assert len(moving) == 2 * 21  # 19 conv-BN pairs + 2 projection BNs

@@ -124,9 +124,9 @@ def _bf16_grid_batch():
     return tf.constant(x.astype("float32"))
 
 
-@pytest.mark.parametrize("layer_class", [
-    FusedBatchNormalization, keras.layers.BatchNormalization
-])
+@pytest.mark.parametrize(
+    "layer_class", [FusedBatchNormalization, keras.layers.BatchNormalization]
+)
 def test_bf16_statistics_and_outputs_match_float32(layer_class):
     """Under mixed_bfloat16 the batch statistics, the moving averages and
     the gradients are float32 math: only the output is rounded to bf16."""
