@@ -8,8 +8,10 @@ and ATIS slot filling.
 
 Stages, one job each: `sources` (find and read raw records), `decode`
 (records -> uint8 pixels), `augment` (train / eval / serving transforms),
-`text` (ATIS parsing and vocabularies), `pipeline` (`load`), `preview`
-(a PNG grid of examples).
+`text` (ATIS parsing and vocabularies), `pipeline` (`load`), `streaming`
+(image folders and TFRecord shards read inside tf.data, for data that
+does not fit the memory budget), `convert` (a data set -> TFRecord
+shards), `preview` (a PNG grid of examples). See docs/data.md.
 """
 
 from kerascnn.data.augment import preprocess_images, serving_preprocess
