@@ -1,7 +1,13 @@
 """tf.data service: an in-process dispatcher and one worker on 127.0.0.1
-decode and augment a streamed folder for this process."""
+decode and augment a streamed folder for this process.
+
+TensorFlow's servers listen on every interface, so these tests run only
+inside a loopback-only network namespace, started by
+tests/data/test_data_service_netns.py.
+"""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,7 +15,14 @@ import tensorflow as tf
 
 from kerascnn.data import load
 from kerascnn.errors import DataError
+from tests.data.netns_pytest import ENV
 from tests.data.test_streaming import batches, folder  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get(ENV) != "1",
+    reason="runs inside a loopback-only network namespace "
+    "(test_data_service_netns.py)",
+)
 
 
 @pytest.fixture(scope="module")
