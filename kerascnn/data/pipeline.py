@@ -116,7 +116,7 @@ class DatasetInfo:
     @property
     def vocabularies(self):
         """`text.AtisVocabularies` for text data sets (else `None`)."""
-        if self.task != TASK_TAGGING:
+        if not self.vocab:
             return None
         return text.AtisVocabularies.from_lists(
             self.vocab, self.class_names, self.intent_names

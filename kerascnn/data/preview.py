@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from kerascnn import tasks
 from kerascnn.data import pipeline
 from kerascnn.errors import DataError
 
@@ -74,7 +75,7 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
         augment=augment, limit=count, seed=seed,
     )  # fmt: skip
-    if info.task != pipeline.TASK_IMAGE:
+    if tasks.get_task(info.task).inputs != "images":
         raise DataError(
             f"Preview draws images; {name!r} is a {info.task} data set."
         )
