@@ -175,6 +175,7 @@ def export_command(
 
     quiet_tensorflow()
     from kerascnn.export import ExportConfig
+    from kerascnn.export.optional import PACKAGES, require
 
     if format_name is None:
         tflite = tflite or settings["quantize"] != "none" or settings["output"]
@@ -192,6 +193,8 @@ def export_command(
             command=_command_line(sys.argv),
             **settings,
         )
+        if config.format in PACKAGES:  # a missing extra: one line, first
+            require(config.format)
         if not as_json:
             click.echo(_plan(source, config), err=True)
         result = _export_showing_warnings(source, config)
@@ -222,9 +225,17 @@ def _command_line(argv):
     return " ".join(["kerascnn", *argv[1:]])
 
 
+FORMAT_NAMES = {
+    "saved_model": "SavedModel",
+    "tflite": "TFLite",
+    "onnx": "ONNX",
+    "openvino": "OpenVINO IR",
+}
+
+
 def _plan(source, config):
     """The line printed while an export converts and verifies."""
-    what = "TFLite" if config.format == "tflite" else "SavedModel"
+    what = FORMAT_NAMES[config.format]
     steps = ["converting"]
     if config.verify:
         steps.append(f"verifying on {config.verify_examples} examples")

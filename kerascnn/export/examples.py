@@ -244,10 +244,9 @@ class ExportData:
         self.model, self.meta, self.config = model, meta, config
         self.is_tagger = is_tagger
         self.given, self.given_calibration = examples, calibration_data
-        self.length = None  # set for the fixed-length TFLite tagger
         self._cache = {}
 
-    def _fit(self, found, count):
+    def _fit(self, found, count, length=None):
         import numpy as np
 
         x, y = np.asarray(found.x)[:count], found.y
@@ -255,8 +254,8 @@ class ExportData:
             y = y[:count]
         elif y is not None:
             y = np.asarray(y)[:count]
-        if self.length is not None:
-            x = fit_length(x, self.length)
+        if length is not None:  # the fixed-length TFLite tagger
+            x = fit_length(x, length)
         return _described(x, y, found.source, self.meta.dataset)
 
     def _read_test(self, count):
@@ -271,8 +270,9 @@ class ExportData:
             return Examples(x, y, split, "")
         return Examples(x, y, "test", "")
 
-    def verification(self, count=None, warm_up_only=False):
-        """`Examples` to verify on: given, else the test split.
+    def verification(self, count=None, warm_up_only=False, length=None):
+        """`Examples` to verify on: given, else the test split (token ids
+        padded or cut to `length` when given).
 
         Raises `ExportError` when the test split cannot be read, unless
         synthetic inputs are allowed (or only warm-up requests need
@@ -287,7 +287,7 @@ class ExportData:
                     raise _no_test_data(e) from None
                 found = self._synthetic(e, count, warn=not warm_up_only)
             self._cache[count] = found
-        return self._fit(self._cache[count], count)
+        return self._fit(self._cache[count], count, length)
 
     def _synthetic(self, error, count, warn):
         if warn:
@@ -301,7 +301,7 @@ class ExportData:
         x = synthetic_inputs(self.model, self.meta, count, self.is_tagger)
         return Examples(x, None, "synthetic", "")
 
-    def calibration(self):
+    def calibration(self, length=None):
         """`Examples` (no labels) to calibrate int8 on; never synthetic."""
         count = self.config.calibration_examples
         if self.given_calibration is not None:
@@ -317,11 +317,11 @@ class ExportData:
                     "data_dir (--data-dir) or calibration_data."
                 ) from None
             found = Examples(x, None, "train", "")
-        return self._fit(found, count)
+        return self._fit(found, count, length)
 
 
 def _test_or_held_out(meta, data_dir):
-    """"test", or "validation" for a data set without a test split (a
+    """ "test", or "validation" for a data set without a test split (a
     flat image folder): the held-out split the run trained beside."""
     from kerascnn.errors import DataError
     from kerascnn.evaluation import recorded_validation_split, resolve_split

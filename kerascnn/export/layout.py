@@ -95,6 +95,15 @@ def check_target(path, overwrite):
     return path
 
 
+def write_new_file(path, data, overwrite=False):
+    """Writes `data` (bytes) to `path` under the "already exists" rule,
+    atomically (`kerascnn.files`)."""
+    from kerascnn.files import write_bytes
+
+    check_target(path, overwrite)
+    write_bytes(path, data)
+
+
 def _meaning(metadata):
     """What a client of a served model relies on: classes and input."""
     return {

@@ -22,7 +22,8 @@ import datetime
 import json
 import os
 
-from kerascnn.export.tflite import write_atomic
+from kerascnn import tasks
+from kerascnn.export import layout
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
@@ -128,7 +129,7 @@ def _model_section(model, meta):
         section.update(parameters=totals.total_params, macs=totals.macs)
     except Exception:
         section.update(parameters=int(model.count_params()), macs=None)
-    if meta.task == "sequence_tagging":
+    if _takes_text(meta):
         section["macs_note"] = "per sentence at the traced length"
     return section
 
@@ -182,7 +183,7 @@ def format_label(result):
 
 
 def _preprocessing(meta):
-    if meta.task == "sequence_tagging":
+    if _takes_text(meta):
         return {
             "input": "token_ids: int32 (batch, length), 0 = padding",
             "steps": [
@@ -238,7 +239,7 @@ def _limitations(meta, card):
             )
         if not e["verified"]:
             notes.append(f"{label} was exported without verification.")
-    if meta.task == "sequence_tagging":
+    if _takes_text(meta):
         notes.append(
             "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in "
             "the metadata) and return tag probabilities and BIO-"
@@ -349,11 +350,11 @@ def update(source, model, meta, config, result):
     previous = read_json(os.path.join(model_dir, CARD_JSON))
     card = build(source, model, meta, config, result, previous)
     text = json.dumps(card, indent=2, sort_keys=True, default=str)
-    write_atomic(
+    layout.write_new_file(
         os.path.join(model_dir, CARD_JSON), text.encode(), overwrite=True
     )
     path = os.path.join(model_dir, CARD_MARKDOWN)
-    write_atomic(path, render(card).encode("utf-8"), overwrite=True)
+    layout.write_new_file(path, render(card).encode("utf-8"), overwrite=True)
     return path
 
 
@@ -515,3 +516,8 @@ def render(card):
         "",
     ]
     return "\n".join(lines)
+
+
+def _takes_text(meta):
+    """The model takes token ids (the slot tagger), not images."""
+    return tasks.get_task(meta.task).inputs == "text"

@@ -21,7 +21,6 @@ import warnings
 
 from kerascnn.errors import ExportError
 from kerascnn.export import layout, named_io
-from kerascnn.export.tflite import write_atomic
 
 OPSET = 17
 METADATA_KEY = "kerascnn_metadata"
@@ -108,6 +107,6 @@ def export_onnx(onnx_bytes, metadata, path, overwrite=False, verify_fn=None):
     layout.check_target(path, overwrite)
     report = verify_fn(data) if verify_fn else None
     text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
-    write_atomic(f"{path}.json", text, overwrite=True)
-    write_atomic(path, data, overwrite=overwrite)
+    layout.write_new_file(f"{path}.json", text, overwrite=True)
+    layout.write_new_file(path, data, overwrite=overwrite)
     return report

@@ -25,7 +25,6 @@ from kerascnn import validation as v
 from kerascnn.errors import ExportError
 from kerascnn.export import layout
 from kerascnn.export.config import QUANTIZE_MODES
-from kerascnn.files import write_bytes
 
 METADATA_NAME = "kerascnn_metadata"
 DEFAULT_MAX_LENGTH = 64
@@ -381,12 +380,6 @@ def read_metadata(tflite_bytes):
     return None
 
 
-def write_atomic(path, data, overwrite=False):
-    """Writes `data` to a temp file beside `path`, then renames it."""
-    layout.check_target(path, overwrite)
-    write_bytes(path, data)
-
-
 def export_tflite(
     tflite_bytes, metadata, path, overwrite=False, verify_fn=None
 ):
@@ -399,6 +392,6 @@ def export_tflite(
     layout.check_target(path, overwrite)
     report = verify_fn(data) if verify_fn else None
     text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
-    write_atomic(f"{path}.json", text, overwrite=True)
-    write_atomic(path, data, overwrite=overwrite)
+    layout.write_new_file(f"{path}.json", text, overwrite=True)
+    layout.write_new_file(path, data, overwrite=overwrite)
     return report

@@ -372,7 +372,11 @@ def test_cli_format_onnx_prints_the_table_and_the_card(lenet_run, tmp_path):
     args = [lenet_run, "-b", str(tmp_path), "--verify-examples", "50"]
     result = runner.invoke(export_command, [*args, "--format", "onnx"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    plan, *lines = result.output.splitlines()
+    assert plan == (
+        f"Exporting {lenet_run} as ONNX (converting, verifying on 50 "
+        "examples)..."
+    )
     assert lines[0].split() == [
         "artifact",
         "size",
