@@ -24,9 +24,8 @@ def test_a_new_version_is_named_by_its_number(tmp_path):
 
 
 def test_inspect_reads_the_newest_zero_padded_version(tmp_path):
-    from tests.serving.half_plus_two import write_half_plus_two
-
     from kerascnn.export.inspect import inspect_artifact
+    from tests.serving.half_plus_two import write_half_plus_two
 
     write_half_plus_two(tmp_path / "half_plus_two", "00000123")
 
