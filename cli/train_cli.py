@@ -46,7 +46,8 @@ from cli.common import (
     help="Global batch size, split across replicas.",
 )
 @click.option(
-    "--lr", "learning_rate", type=POSITIVE_NUMBER, help="Peak learning rate.")
+    "--lr", "learning_rate", type=POSITIVE_NUMBER, help="Peak learning rate."
+)
 @click.option(
     "--optimizer",
     type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]),
@@ -184,15 +185,12 @@ def fit_command(model, options, quiet, resume, **settings):
         if options:
             settings["model_options"] = options
         config = recipe_for(model, **settings)
-        click.echo(
-            f"Loading {config.dataset} and building {config.model}...",
-            err=True,
-        )
         result = fit(
             config,
             resume=resume,
             on_start=_announce(config),
             on_note=_note,
+            on_progress=lambda text: click.echo(text, err=True),
         )
     _print_result(result, settings["log_format"])
 
@@ -237,12 +235,12 @@ def _print_result(result, log_format):
 
 
 def _scalars(metrics):
-    return {
-        k: v for k, v in metrics.items() if not isinstance(v, (list, dict))
-    }
+    return {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
 
 
-@click.command("evaluate", short_help="Loss, accuracy and confusion of a run on a split.")
+@click.command(
+    "evaluate", short_help="Loss, accuracy and confusion of a run on a split."
+)
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--dataset", "-d", help="Data set (default: the training one).")
 @click.option("--data-dir", type=click.Path(file_okay=False))

@@ -271,7 +271,7 @@ def float32_copy(model, config, info):
     return copy
 
 
-def fit(config, resume=True, on_start=None, on_note=None):
+def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
     """Trains `config.model` on `config.dataset` and writes a run directory.
 
     Args:
@@ -283,6 +283,10 @@ def fit(config, resume=True, on_start=None, on_note=None):
         on_note: optional callable `(text)` told facts the user should
             know before training, e.g. that the held-out validation split
             stands in for a missing test split.
+        on_progress: optional callable `(text)` told when a long step
+            starts (loading the data and building the model), once the
+            settings, the strategy and the run directory have passed
+            their checks.
 
     Returns:
         A `RunResult`.
@@ -292,6 +296,8 @@ def fit(config, resume=True, on_start=None, on_note=None):
     """
     config, strategy = _prepare(config, resume)
     run_dir = config.run_dir
+    if on_progress:
+        on_progress(f"Loading {config.dataset} and building {config.model}...")
     train_ds, val_ds, info = model_task_of(config).load_training_data(
         config, strategy
     )

@@ -191,8 +191,11 @@ def test_two_workers_train_lenet_and_only_the_chief_writes(
         "model.keras",
     ]
     assert json.loads((run / "history.json").read_text())["epoch"] == [1]
-    versions = list((tmp_path / "shared" / "export" / "lenet").iterdir())
-    assert [v.name for v in versions] == ["1"]  # one export, by the chief
+    exported = sorted(
+        p.name for p in (tmp_path / "shared" / "export" / "lenet").iterdir()
+    )
+    # One export (and its model card), by the chief.
+    assert exported == ["1", "MODEL_CARD.md", "model_card.json"]
     assert _left_by_workers(cluster) == []
     # The chief reports test metrics; the other worker only its run dir.
     chief_out = json.loads(results[0][1].strip().splitlines()[-1])

@@ -24,6 +24,10 @@ PER_CLASS = 40
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but \t and \n
 
 
+# A model folder holds its versions and the model card of its exports.
+CARD_AND_V1 = ["1", "MODEL_CARD.md", "model_card.json"]
+
+
 def _copy_classes(data_dir, root, classes, count):
     for name in classes:
         source = os.path.join(data_dir, "cifar10", "train", name)
@@ -67,7 +71,7 @@ def test_fit_trains_evaluates_and_exports_a_flat_folder(fitted, workdir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["split"] == "validation"
     assert metrics["num_examples"] == 24
-    assert os.listdir(workdir / "served" / "lenet") == ["1"]
+    assert sorted(os.listdir(workdir / "served" / "lenet")) == CARD_AND_V1
     assert "validation accuracy:" in result.stdout
 
 
@@ -208,7 +212,7 @@ def test_export_into_a_folder_with_other_classes_is_refused(
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert os.listdir(workdir / "served" / "ships") == ["1"]
+    assert sorted(os.listdir(workdir / "served" / "ships")) == CARD_AND_V1
     assert sorted(os.listdir(workdir / "served" / "lenet"))[0] == "1"
     run = max(os.listdir(workdir / "runs"))
     refused = runner.invoke(

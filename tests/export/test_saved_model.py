@@ -196,7 +196,6 @@ def test_predict_images_resize_and_channel_values(exported, lenet_run, mnist):
     assert np.abs(got - wrong).max() > 1e-2
 
 
-@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(exported):
     result, _ = exported
     proc = subprocess.run(
