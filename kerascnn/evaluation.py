@@ -23,8 +23,16 @@ from kerascnn.errors import DataError, KerasCNNError
 
 def recorded_validation_split(metadata):
     """The `validation_split` a run trained with (`None`: the default)."""
-    recipe = (metadata.extra or {}).get("recipe") or {}
-    return recipe.get("validation_split")
+    return _recipe(metadata).get("validation_split")
+
+
+def recorded_label_smoothing(metadata):
+    """The label smoothing a run trained with (0: none)."""
+    return float(_recipe(metadata).get("label_smoothing") or 0.0)
+
+
+def _recipe(metadata):
+    return (metadata.extra or {}).get("recipe") or {}
 
 
 def resolve_split(dataset, split="test", data_dir=None, validation_split=None):
@@ -154,25 +162,27 @@ def evaluate_image_split(
         channels=channels,
         validation_size=validation_split,
     )
-    metrics = evaluate_images(model, ds, metadata.class_names)
+    metrics = evaluate_images(
+        model, ds, metadata.class_names, recorded_label_smoothing(metadata)
+    )
     metrics["split"] = split
     if note:
         metrics["note"] = note
     return metrics
 
 
-def evaluate_images(model, ds, class_names):
+def evaluate_images(model, ds, class_names, label_smoothing=0.0):
     """Cross-entropy loss and `classification_report` over `(x, y)` batches.
 
     The loss is computed as `fit` computes its `val_loss`: Keras'
-    sparse cross-entropy (without the training recipe's label smoothing)
-    inside a `tf.function`, where it reads the logits behind the softmax.
+    cross-entropy with the run's `label_smoothing` inside a
+    `tf.function`, where it reads the logits behind the softmax.
     Clipping the probabilities at 1e-7 instead caps a confident mistake
     at 16.1 and made `evaluate` report a smaller loss than `fit` logged
     for the same model and examples.
     """
     labels, probs, losses = [], [], []
-    step = _loss_step(model)
+    step = _loss_step(model, label_smoothing)
     for x, y in ds:
         batch_probs, batch_losses = step(x, y)
         probs.append(np.asarray(batch_probs, dtype=np.float32))
@@ -184,15 +194,23 @@ def evaluate_images(model, ds, class_names):
     return {"loss": float(np.concatenate(losses).mean()), **report}
 
 
-def _loss_step(model):
-    """A compiled `(x, y) -> (probabilities, per-example loss)`."""
+def _loss_step(model, label_smoothing=0.0):
+    """A compiled `(x, y) -> (probabilities, per-example loss)`; with label
+    smoothing, the categorical loss the training recipe used."""
     import keras
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def step(x, y):
         probs = model(x, training=False)
-        loss = keras.losses.sparse_categorical_crossentropy(y, probs)
+        if not label_smoothing:
+            return probs, keras.losses.sparse_categorical_crossentropy(y, probs)
+        labels = tf.one_hot(tf.cast(y, tf.int32), tf.shape(probs)[-1])
+        loss = keras.losses.categorical_crossentropy(
+            tf.cast(labels, probs.dtype),
+            probs,
+            label_smoothing=label_smoothing,
+        )
         return probs, loss
 
     return step

@@ -67,6 +67,10 @@ __all__ = [
 ]
 
 
+class RunInterrupted(TrainingError):
+    """Ctrl-C (SIGINT) stopped a run; its message says what was kept."""
+
+
 @dataclasses.dataclass
 class RunResult:
     """What `fit` produced.
@@ -360,9 +364,16 @@ def _removed_if_no_epoch(run_dir, remove):
     epoch ends: nothing is left that a resume could use."""
     try:
         yield
-    except BaseException:
-        if remove and completed_epochs(run_dir) == 0:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    except BaseException as error:
+        if not (remove and completed_epochs(run_dir) == 0):
+            raise
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(error, RunInterrupted):
+            raise RunInterrupted(
+                "Interrupted before the first epoch finished: nothing was "
+                f"kept ({run_dir} is removed). Run the command again to "
+                "start over."
+            ) from None
         raise
 
 
@@ -469,7 +480,7 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
     except KeyboardInterrupt:
         model.save(os.path.join(run_dir, "interrupted.keras"))
         done = completed_epochs(run_dir)
-        raise TrainingError(
+        raise RunInterrupted(
             f"Interrupted after {done} complete epoch(s). The backup in "
             f"{os.path.join(run_dir, BACKUP_DIR)} is kept: run the same "
             "command again to resume."

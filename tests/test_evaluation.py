@@ -97,3 +97,26 @@ def test_loss_equals_the_val_loss_fit_logs_on_the_same_examples():
     assert report["accuracy"] == pytest.approx(
         history.history["val_accuracy"][-1]
     )
+
+
+def test_loss_with_label_smoothing_equals_the_val_loss_fit_logs():
+    from kerascnn.losses import SparseSmoothedCrossentropy
+
+    model = _confident_softmax_model()
+    kernel, bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([kernel / 20, bias])  # |z| ~ 2
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.0),
+        loss=SparseSmoothedCrossentropy(0.1),
+    )
+    x, _ = _confident_data()
+    y = np.array([1, 1, 2, 0])  # the mean true logit is not the row mean
+    val = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    history = model.fit(
+        x, y, validation_data=val, epochs=1, batch_size=4, verbose=0
+    )
+    val_loss = history.history["val_loss"][-1]
+    smoothed = evaluate_images(model, val, ["a", "b", "c"], 0.1)["loss"]
+    plain = evaluate_images(model, val, ["a", "b", "c"])["loss"]
+    assert smoothed == pytest.approx(val_loss, rel=1e-5)
+    assert abs(plain - val_loss) > 1e-3  # smoothing changes the number

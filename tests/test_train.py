@@ -362,3 +362,18 @@ def test_checkpoint_monitor_follows_the_task(
         assert dev == [callbacks.index(checkpoints) - 1]
     else:
         assert dev == []
+
+
+def test_ctrl_c_in_the_first_epoch_says_nothing_was_kept(tmp_path):
+    from kerascnn.train import RunInterrupted, _removed_if_no_epoch
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    with pytest.raises(RunInterrupted) as error:
+        with _removed_if_no_epoch(str(run_dir), remove=True):
+            raise RunInterrupted("Interrupted after 0 complete epoch(s).")
+    assert str(error.value).startswith(
+        "Interrupted before the first epoch finished: nothing was kept"
+    )
+    assert not run_dir.exists()
