@@ -121,7 +121,7 @@ def _worker(spec):
 
     train_only = []
 
-    def make_callbacks(config, run_dir, nan_stop, timer):
+    def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
         import keras
 
         class TrainOnlyTimer(keras.callbacks.Callback):
@@ -141,7 +141,7 @@ def _worker(spec):
                     train_only.append(time.perf_counter() - self._start)
                     self._recorded = True
 
-        callbacks = original(config, run_dir, nan_stop, timer)
+        callbacks = original(config, run_dir, nan_stop, timer, metadata)
         return [TrainOnlyTimer()] + callbacks
 
     original = train.make_callbacks
