@@ -24,6 +24,38 @@ ServeOptions(...))` builds REST and gRPC as `kerascnn serve` does, and
 """
 
 import importlib
+import typing
+
+if typing.TYPE_CHECKING:  # the same names, for readers and type checkers
+    from kerascnn.serving.app import (
+        METRICS_PATH,
+        ServingHTTPServer,
+        make_app,
+        make_server,
+        scan_models,
+    )
+    from kerascnn.serving.batching_parameters import (
+        BatchingParameters,
+        read_batching_parameters,
+    )
+    from kerascnn.serving.core import (
+        InferenceResult,
+        ModelConfig,
+        ModelServer,
+        PredictResult,
+        read_model_config_file,
+    )
+    from kerascnn.serving.errors import (
+        BadRequest,
+        DeadlineExceeded,
+        NotFound,
+        PayloadTooLarge,
+        RequestTimeout,
+        ServingError,
+        Unavailable,
+    )
+    from kerascnn.serving.options import DEFAULTS, ServeOptions
+    from kerascnn.serving.servers import Servers, build_servers
 
 # Public name -> the module that defines it. Imported on first use, so
 # that `kerascnn serve --help` (which reads `ServeOptions`) does not load
