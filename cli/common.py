@@ -169,13 +169,9 @@ class OneLineErrorGroup(click.Group):
 
     def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
         if not standalone_mode:
-            return super().main(
-                args, prog_name, standalone_mode=False, **extra
-            )
+            return super().main(args, prog_name, standalone_mode=False, **extra)
         try:
-            code = super().main(
-                args, prog_name, standalone_mode=False, **extra
-            )
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.UsageError as e:
             click.echo(f"Error: {_usage_line(e)}", err=True)
             sys.exit(e.exit_code)
@@ -366,3 +362,30 @@ def builder_options(example):
 def format_shape(shape):
     """`(28, 28, 1)` -> `28x28x1`; unknown dimensions print as `?`."""
     return "x".join("?" if d is None else str(d) for d in shape)
+
+
+class ProgressBar:
+    """A click progress bar on stderr, started once the work knows its
+    total: `with ProgressBar("Converting") as progress:` and pass
+    `progress` (a callable `total -> update(n)`) to the library. Off a
+    terminal click prints the label once, without control characters."""
+
+    def __init__(self, label):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, total):
+        self.bar = click.progressbar(
+            length=total,
+            label=self.label,
+            file=click.get_text_stream("stderr"),
+        )
+        self.bar.__enter__()
+        return self.bar.update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

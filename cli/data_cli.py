@@ -11,6 +11,7 @@ from cli.common import (
     INT_TUPLE,
     VALIDATION_SPLIT,
     VALIDATION_SPLIT_HELP,
+    ProgressBar,
     format_shape,
     quiet_tensorflow,
     user_errors,
@@ -152,7 +153,7 @@ def convert_command(source, out_dir, shards, image_size, quality, data_dir):
     with user_errors():
         from kerascnn.data.convert import convert
 
-        with _ProgressBar() as progress:
+        with ProgressBar("Converting") as progress:
             manifest = convert(
                 source, out_dir, shards=shards, image_size=image_size,
                 quality=quality, data_dir=data_dir, progress=progress,
@@ -163,26 +164,3 @@ def convert_command(source, out_dir, shards, image_size, quality, data_dir):
             f"{len(entry['shards'])} shard(s)"
         )
     click.echo(f"Wrote {out_dir} (use it as --dataset {out_dir})")
-
-
-class _ProgressBar:
-    """A click progress bar started once convert knows the total."""
-
-    def __init__(self):
-        self.bar = None
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, total):
-        self.bar = click.progressbar(
-            length=total, label="Converting", file=click.get_text_stream(
-                "stderr"
-            ),
-        )  # fmt: skip
-        self.bar.__enter__()
-        return self.bar.update
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

@@ -1,7 +1,6 @@
 """`kerascnn fit`, `evaluate`, `predict`: thin wrappers over
 `kerascnn.train`, `kerascnn.evaluation` and `kerascnn.predict`."""
 
-import contextlib
 import json
 
 import click
@@ -15,6 +14,7 @@ from cli.common import (
     RATE,
     VALIDATION_SPLIT,
     VALIDATION_SPLIT_HELP,
+    ProgressBar,
     builder_options,
     check_builder_options,
     parse_options,
@@ -270,22 +270,19 @@ def evaluate_command(source, as_json, **settings):
     quiet_tensorflow()
     from kerascnn.evaluation import evaluate
 
-    with user_errors(), _working("Evaluating", as_json):
-        metrics = evaluate(source, settings.pop("dataset"), **settings)
+    with user_errors(), ProgressBar("Evaluating") as progress:
+        metrics = evaluate(
+            source,
+            settings.pop("dataset"),
+            progress=None if as_json else progress,
+            **settings,
+        )
     if metrics.get("note"):
         click.echo(f"note: {metrics['note']}", err=True)
     if as_json:
         click.echo(json.dumps(metrics))
         return
     click.echo(format_metrics_table(metrics))
-
-
-@contextlib.contextmanager
-def _working(what, quiet):
-    """One `Evaluating...` line on stderr (the step may take a while)."""
-    if not quiet:
-        click.echo(f"{what}...", err=True)
-    yield
 
 
 def format_metrics_table(metrics):

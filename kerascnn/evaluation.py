@@ -74,10 +74,13 @@ def evaluate(
     limit=None,
     split="test",
     validation_split=None,
+    progress=None,
 ):
     """Loads a run directory or `.keras` file and evaluates it.
 
-    `validation_split` defaults to the one the run trained with.
+    `validation_split` defaults to the one the run trained with;
+    `progress` (optional, `total -> update(n)`) is told how far scoring
+    got, for a progress bar.
     """
     from kerascnn.metadata import load_model_and_metadata
 
@@ -93,6 +96,7 @@ def evaluate(
         limit=limit,
         split=split,
         validation_split=validation_split,
+        progress=progress,
     )
 
 
@@ -106,6 +110,7 @@ def evaluate_model(
     limit=None,
     split="test",
     validation_split=None,
+    progress=None,
 ):
     """Metrics of `model` on a split of `dataset` (default: its training
     data set), read with the preprocessing its metadata records, by the
@@ -130,6 +135,7 @@ def evaluate_model(
         limit=limit,
         split=split,
         validation_split=validation_split,
+        progress=progress,
     )
 
 
@@ -143,6 +149,7 @@ def evaluate_image_split(
     limit,
     split,
     validation_split=None,
+    progress=None,
 ):
     """Loss and `classification_report` of an image classifier on a split
     read with the preprocessing its metadata records."""
@@ -150,7 +157,7 @@ def evaluate_image_split(
 
     split, note = resolve_split(dataset, split, data_dir, validation_split)
     image_size, channels = image_args(metadata.input_shape)
-    ds, _ = data.load(
+    ds, info = data.load(
         dataset,
         split,
         data_dir=data_dir,
@@ -162,8 +169,13 @@ def evaluate_image_split(
         channels=channels,
         validation_size=validation_split,
     )
+    update = progress(info.num_examples) if progress else None
     metrics = evaluate_images(
-        model, ds, metadata.class_names, recorded_label_smoothing(metadata)
+        model,
+        ds,
+        metadata.class_names,
+        recorded_label_smoothing(metadata),
+        update,
     )
     metrics["split"] = split
     if note:
@@ -171,7 +183,7 @@ def evaluate_image_split(
     return metrics
 
 
-def evaluate_images(model, ds, class_names, label_smoothing=0.0):
+def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None):
     """Cross-entropy loss and `classification_report` over `(x, y)` batches.
 
     The loss is computed as `fit` computes its `val_loss`: Keras'
@@ -188,6 +200,8 @@ def evaluate_images(model, ds, class_names, label_smoothing=0.0):
         probs.append(np.asarray(batch_probs, dtype=np.float32))
         losses.append(np.asarray(batch_losses, dtype=np.float64))
         labels.append(np.asarray(y))
+        if on_batch:
+            on_batch(len(labels[-1]))  # examples scored so far, for a bar
     probs = np.concatenate(probs)
     labels = np.concatenate(labels).astype(np.int64)
     report = classification_report(labels, probs.argmax(-1), class_names)

@@ -120,3 +120,12 @@ def test_loss_with_label_smoothing_equals_the_val_loss_fit_logs():
     plain = evaluate_images(model, val, ["a", "b", "c"])["loss"]
     assert smoothed == pytest.approx(val_loss, rel=1e-5)
     assert abs(plain - val_loss) > 1e-3  # smoothing changes the number
+
+
+def test_evaluate_images_reports_progress_per_batch():
+    model = _confident_softmax_model()
+    x, y = _confident_data()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    seen = []
+    report = evaluate_images(model, ds, ["a", "b", "c"], on_batch=seen.append)
+    assert seen == [3, 1] and sum(seen) == report["num_examples"] == 4

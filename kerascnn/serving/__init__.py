@@ -95,7 +95,31 @@ _MODULE_OF = {
     name: module for module, names in _EXPORTS.items() for name in names
 }
 
-__all__ = sorted(_MODULE_OF)
+__all__ = [
+    "BadRequest",
+    "BatchingParameters",
+    "DEFAULTS",
+    "DeadlineExceeded",
+    "InferenceResult",
+    "METRICS_PATH",
+    "ModelConfig",
+    "ModelServer",
+    "NotFound",
+    "PayloadTooLarge",
+    "PredictResult",
+    "RequestTimeout",
+    "ServeOptions",
+    "Servers",
+    "ServingError",
+    "ServingHTTPServer",
+    "Unavailable",
+    "build_servers",
+    "make_app",
+    "make_server",
+    "read_batching_parameters",
+    "read_model_config_file",
+    "scan_models",
+]
 
 
 def __getattr__(name):

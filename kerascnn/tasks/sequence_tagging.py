@@ -37,6 +37,6 @@ class SequenceTagging(Task):
     def evaluate(self, model, metadata, dataset, **options):
         from kerascnn.tagging import evaluate_atis
 
-        for unused in ("batch_size", "validation_split"):
+        for unused in ("batch_size", "validation_split", "progress"):
             options.pop(unused, None)
         return evaluate_atis(model, metadata, **options)

@@ -113,6 +113,9 @@ def test_evaluate_prints_a_short_table(fitted, runner, workdir, monkeypatch):
     assert lines[0].startswith("loss ") and lines[1].startswith("accuracy ")
     assert [line.split()[0] for line in lines[-3:]] == list(CLASSES)
     assert len(lines) < 12
+    # Off a terminal the progress bar is its label, once, plain.
+    assert "Evaluating" in result.stderr.splitlines()
+    assert not any(c in result.stderr for c in "\r\b\x1b")
 
 
 @pytest.fixture(scope="module")
