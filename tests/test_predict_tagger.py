@@ -234,3 +234,23 @@ def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
         expected = tagging.viterbi_decode(probs[row, :n], start, trans)
         assert ids[row, :n].tolist() == expected
         assert not ids[row, n:].any()
+
+
+def test_predict_on_the_exported_model_folder_tags_like_the_run(
+    tagger_run, runner
+):
+    """`kerascnn predict saved_models/slot_tagger "..."`: the model folder
+    (newest version, its predict_sentences signature) answers like the
+    run's Keras model."""
+    sentence = "show me flights from dallas to pittsburgh"
+    model_folder = os.path.dirname(tagger_run.export_path)
+    by_run, by_folder = (
+        json.loads(
+            _cli(runner, ["predict", source, "--json", sentence]).stdout
+        )
+        for source in (tagger_run.run_dir, model_folder)
+    )
+    assert by_folder["tags"] == by_run["tags"]
+    assert by_folder["intent"] == by_run["intent"] == "atis_flight"
+    assert {"type": "toloc.city_name", "value": "pittsburgh", "start": 6,
+            "end": 7} in by_folder["slots"]  # fmt: skip
