@@ -17,6 +17,14 @@ from cli.common import (
     user_errors,
 )
 
+# The one --data-dir of the data commands (info, preview, convert).
+DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    "-d",
+    default=None,
+    envvar="KERASCNN_DATA_DIR",
+    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
+)
 
 @click.group("data", short_help="Inspect, preview and convert data sets.")
 def data_group():
@@ -67,10 +75,7 @@ def _format_info(info):
 
 @data_group.command("info", short_help="Sizes, classes, shapes, source.")
 @click.argument("name")
-@click.option(
-    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
-    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
-)  # fmt: skip
+@DATA_DIR_OPTION
 @click.option(
     "--validation-split", type=VALIDATION_SPLIT, help=VALIDATION_SPLIT_HELP
 )
@@ -102,10 +107,7 @@ def info_command(name, data_dir, validation_split):
     "--augment/--no-augment", default=False, show_default=True,
     help="Show training augmentation.",
 )  # fmt: skip
-@click.option(
-    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
-    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
-)  # fmt: skip
+@DATA_DIR_OPTION
 def preview_command(name, out, split, count, augment, data_dir):
     """Write the first COUNT examples of NAME as a labeled PNG grid."""
     quiet_tensorflow()
@@ -134,10 +136,7 @@ def preview_command(name, out, split, count, augment, data_dir):
     "--quality", type=click.IntRange(1, 100), default=95, show_default=True,
     help="JPEG quality when re-encoding.",
 )  # fmt: skip
-@click.option(
-    "--data-dir", "-d", default=None, envvar="KERASCNN_DATA_DIR",
-    help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
-)  # fmt: skip
+@DATA_DIR_OPTION
 def convert_command(source, out_dir, shards, image_size, quality, data_dir):
     """Write SOURCE (an image folder or any image data set name) as
     TFRecord shards of tf.train.Example plus manifest.json in OUT_DIR.

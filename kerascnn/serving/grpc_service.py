@@ -306,36 +306,40 @@ class PredictionService:
     def Classify(self, request, context):  # noqa: N802
         from tensorflow_serving.apis import classification_pb2
 
-        serialized = inference.examples_from_input(request.input)
-        result = self._run_examples(
-            "classify", request.model_spec, serialized, context
+        return self._answer_examples(
+            "classify",
+            request,
+            context,
+            classification_pb2.ClassificationResponse(),
+            inference.fill_classification,
         )
-        response = classification_pb2.ClassificationResponse()
-        _fill_model_spec(
-            response.model_spec,
-            result.model,
-            result.version,
-            result.signature_name,
-        )
-        inference.fill_classification(response.result, result.result)
-        return response
 
     @_rpc
     def Regress(self, request, context):  # noqa: N802
         from tensorflow_serving.apis import regression_pb2
 
+        return self._answer_examples(
+            "regress",
+            request,
+            context,
+            regression_pb2.RegressionResponse(),
+            inference.fill_regression,
+        )
+
+    def _answer_examples(self, api, request, context, response, fill):
+        """Classify or Regress: run the request's examples through the
+        `api`'s signature and fill `response` (its model spec too)."""
         serialized = inference.examples_from_input(request.input)
         result = self._run_examples(
-            "regress", request.model_spec, serialized, context
+            api, request.model_spec, serialized, context
         )
-        response = regression_pb2.RegressionResponse()
         _fill_model_spec(
             response.model_spec,
             result.model,
             result.version,
             result.signature_name,
         )
-        inference.fill_regression(response.result, result.result)
+        fill(response.result, result.result)
         return response
 
     @_rpc
