@@ -109,6 +109,8 @@ async def _read_body(request):
         )
     seconds = request.app[BODY_TIMEOUT]
     try:
+        if request.content.is_eof():  # here whole: no timer needed
+            return await request.read()
         async with asyncio.timeout(seconds):
             return await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -132,7 +134,11 @@ async def models_handler(request):
     if route.kind == "predict":
         body = await _read_body(request)
         answer = await server.predict_json_async(
-            route.name, body, route.version, label=route.label
+            route.name,
+            body,
+            route.version,
+            label=route.label,
+            numpy_numbers=True,
         )
     elif route.kind in ("classify", "regress"):
         body = await _read_body(request)

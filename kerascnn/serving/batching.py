@@ -55,7 +55,9 @@ class Task:
         signature: the `layout.Signature` to call.
         feeds: `{input name: np.ndarray}`, batch dimension first.
         deadline: `time.monotonic()` after which the task is dropped.
-        future: set with `{output name: np.ndarray}` or an error.
+        future: set with `{output name: np.ndarray}` or an error; a
+            `concurrent.futures.Future` for blocking callers, or a
+            `LoopFuture` for asyncio callers.
     """
 
     model: str
@@ -71,6 +73,61 @@ class Task:
         for array in self.feeds.values():
             return len(array) if np.ndim(array) else 1
         return 1
+
+
+class LoopFuture:
+    """A task's outcome for an asyncio caller, settled on its own loop.
+
+    The scheduler settles all tasks of one batch that wait on the same
+    loop with one `call_soon_threadsafe` (one wake-up of the loop, a pipe
+    write) instead of one per task, as `asyncio.wrap_future` would.
+
+    Attributes:
+        loop: the caller's event loop.
+        waiter: the `asyncio.Future` to await; cancelling it (a caller's
+            timeout) makes the scheduler skip the task.
+    """
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.waiter = loop.create_future()
+
+    def set_running_or_notify_cancel(self):
+        return not self.waiter.cancelled()
+
+    def done(self):
+        return self.waiter.done()
+
+
+def settle(outcomes):
+    """Sets each `(task, value, failed)` outcome on its task's future."""
+    by_loop = {}
+    for task, value, failed in outcomes:
+        future = task.future
+        if isinstance(future, LoopFuture):
+            by_loop.setdefault(future.loop, []).append(
+                (future.waiter, value, failed)
+            )
+        elif not future.done():
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, items)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+
+def _settle_on_loop(items):
+    for waiter, value, failed in items:
+        if waiter.done():  # cancelled by the caller's deadline
+            continue
+        if failed:
+            waiter.set_exception(value)
+        else:
+            waiter.set_result(value)
 
 
 @dataclasses.dataclass(eq=False)
@@ -189,12 +246,14 @@ class Scheduler:
                     "requests queued (the limit); retry later."
                 )
             if self.batching and batchable(task.signature) and fits_batch(task):
-                self._add_to_batch(task)
+                news = self._add_to_batch(task)
             else:
                 self._ready.append(Batch(("single",), [task], task.rows))
+                news = True
             self._pending[task.model] += 1
             self._report_depth(task.model)
-            self._cond.notify()
+            if news:  # a task joining an open batch changes no deadline
+                self._cond.notify()
         return task.future
 
     def _key(self, task):
@@ -207,6 +266,8 @@ class Scheduler:
         return key + tuple(a.shape[1:] for a in task.feeds.values())
 
     def _add_to_batch(self, task):
+        """Adds `task` to its open batch; True when a batch was opened or
+        closed (news for the workers)."""
         limit = self.batching.max_batch_size
         if not _same_rows(task.feeds):
             raise BadRequest("Every input must have the same batch size.")
@@ -217,9 +278,10 @@ class Scheduler:
             )
         key = self._key(task)
         batch = self._open.get(key)
+        news = batch is None
         if batch is not None and batch.rows + task.rows > limit:
             self._close(batch)
-            batch = None
+            batch, news = None, True
         if batch is None:
             if self._closed_per_key[key] >= self.batching.max_enqueued_batches:
                 raise Unavailable(
@@ -232,6 +294,8 @@ class Scheduler:
         batch.rows += task.rows
         if batch.rows >= limit:
             self._close(batch)
+            news = True
+        return news
 
     def _close(self, batch):
         if self._open.get(batch.key) is batch:
@@ -241,7 +305,7 @@ class Scheduler:
 
     def _report_depth(self, model):
         if self.metrics is not None:
-            self.metrics.queue_depth.labels(model).set(self._pending[model])
+            self.metrics.set_queue_depth(model, self._pending[model])
 
     # --- Working ---
 
@@ -279,37 +343,38 @@ class Scheduler:
             if batch is None:
                 return
             try:
-                self._run(batch)
+                outcomes = self._run(batch)
             except Exception as e:  # never let a worker die
                 logger.exception("Batch failed")
+                outcomes = [
+                    (t, _as_serving_error(e), True) for t in batch.tasks
+                ]
+            with self._cond:
                 for task in batch.tasks:
-                    _fail(task, e)
-            finally:
-                with self._cond:
-                    for task in batch.tasks:
-                        self._pending[task.model] -= 1
-                        self._report_depth(task.model)
+                    self._pending[task.model] -= 1
+                self._report_depth(batch.tasks[0].model)
+            settle(outcomes)
 
     def _run(self, batch):
+        """Runs a batch; returns `(task, outputs or error, failed)` per
+        task that is still wanted."""
         now = time.monotonic()
-        live = []
+        live, outcomes = [], []
         for task in batch.tasks:
             if not task.future.set_running_or_notify_cancel():
                 continue  # the caller gave up already
             if now > task.deadline:
-                task.future.set_exception(
-                    DeadlineExceeded(
-                        "The request's deadline passed while it was queued."
-                    )
+                late = DeadlineExceeded(
+                    "The request's deadline passed while it was queued."
                 )
+                outcomes.append((task, late, True))
                 continue
             live.append(task)
-        if not live:
-            return
         if len(live) == 1:
-            _run_one(live[0], self.metrics)
-            return
-        self._run_merged(live)
+            outcomes.append(_run_one(live[0], self.metrics))
+        elif live:
+            outcomes.extend(self._run_merged(live))
+        return outcomes
 
     def _run_merged(self, tasks):
         signature = tasks[0].signature
@@ -322,17 +387,14 @@ class Scheduler:
             outputs = handlers.run_signature(signature, feeds)
         except BadRequest:
             # One bad request must not fail its neighbours: run alone.
-            for task in tasks:
-                _run_one(task, self.metrics)
-            return
+            return [_run_one(task, self.metrics) for task in tasks]
         except Exception as e:
-            for task in tasks:
-                _fail(task, e)
-            return
+            error = _as_serving_error(e)
+            return [(task, error, True) for task in tasks]
         if self.metrics is not None:
             self.metrics.observe_batch(tasks[0].model, signature.name, sizes)
-        for task, part in zip(tasks, split_outputs(outputs, tasks, feeds)):
-            task.future.set_result(part)
+        parts = split_outputs(outputs, tasks, feeds)
+        return [(task, part, False) for task, part in zip(tasks, parts)]
 
     # --- Stopping ---
 
@@ -346,22 +408,21 @@ class Scheduler:
             thread.join(max(0.0, end - time.monotonic()))
 
 
-def _fail(task, error):
-    if not task.future.done():
-        if not isinstance(error, ServingError):
-            error = ServingError(f"Internal error: {type(error).__name__}")
-        task.future.set_exception(error)
+def _as_serving_error(error):
+    if isinstance(error, ServingError):
+        return error
+    return ServingError(f"Internal error: {type(error).__name__}")
 
 
 def _run_one(task, metrics):
+    """`(task, outputs or error, failed)` of one task run on its own."""
     try:
         outputs = handlers.run_signature(task.signature, task.feeds)
     except Exception as e:
-        _fail(task, e)
-        return
+        return task, _as_serving_error(e), True
     if metrics is not None:
         metrics.observe_batch(task.model, task.signature.name, [task.rows])
-    task.future.set_result(outputs)
+    return task, outputs, False
 
 
 def merge_feeds(feeds_list, pad=False, pad_value=0):

@@ -26,7 +26,7 @@ import threading
 import time
 
 from kerascnn.serving import arrays, handlers, inference
-from kerascnn.serving.batching import Scheduler, Task
+from kerascnn.serving.batching import LoopFuture, Scheduler, Task
 from kerascnn.serving.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -405,20 +405,29 @@ class ModelServer:
 
     async def _await(self, loaded, signature, feeds, timeout):
         task, seconds = self._task(loaded, signature, feeds, timeout)
-        future = asyncio.wrap_future(self.scheduler.submit(task))
+        task.future = LoopFuture(asyncio.get_running_loop())
+        self.scheduler.submit(task)
         try:
             async with asyncio.timeout(seconds):
-                return await future
+                # A timeout cancels the waiter: the scheduler skips it.
+                return await task.future.waiter
         except TimeoutError:
-            task.future.cancel()
             raise DeadlineExceeded(
                 f"Deadline of {seconds:g} s exceeded."
             ) from None
 
     async def predict_json_async(
-        self, name, body, version=None, timeout=None, label=None
+        self,
+        name,
+        body,
+        version=None,
+        timeout=None,
+        label=None,
+        numpy_numbers=False,
     ):
-        """A REST `:predict` body in, TF Serving's JSON answer out."""
+        """A REST `:predict` body in, TF Serving's JSON answer out (with
+        `numpy_numbers`, for `handlers.dumps` only: see `format_predict`).
+        """
         started, loaded, code, key = time.perf_counter(), None, 500, ""
         try:
             request = handlers.parse_json(body)
@@ -430,7 +439,7 @@ class ModelServer:
             )
             loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
-            answer = handlers.format_predict(outputs, rows)
+            answer = handlers.format_predict(outputs, rows, numpy_numbers)
             code = 200
             return answer
         except ServingError as e:

@@ -89,6 +89,8 @@ class Metrics:
             ["model", "state"],
             registry=r,
         )
+        self._request_children = {}
+        self._children = {}
 
     def observe_request(
         self,
@@ -100,19 +102,39 @@ class Metrics:
         api="predict",
         protocol="python",
     ):
-        labels = (
-            model,
-            str(version or ""),
-            signature or "",
-            str(code),
-            api,
-            protocol,
-        )
-        self.requests.labels(*labels).inc()
-        self.latency.labels(model, signature or "").observe(seconds)
+        key = (model, version, signature, code, api, protocol)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (
+                model,
+                str(version or ""),
+                signature or "",
+                str(code),
+                api,
+                protocol,
+            )
+            children = self._request_children[key] = (
+                self.requests.labels(*labels),
+                self.latency.labels(model, signature or ""),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, model, signature, task_rows):
-        self.batch_size.labels(model, signature).observe(sum(task_rows))
+        self._child(self.batch_size, model, signature).observe(sum(task_rows))
+
+    def set_queue_depth(self, model, depth):
+        self._child(self.queue_depth, model).set(depth)
+
+    def _child(self, metric, *labels):
+        """`metric.labels(*labels)`, looked up once per label set: the
+        lookup (a lock and label checks) would cost more than the
+        update on every request."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self):
         """The text exposition format, as bytes."""

@@ -6,6 +6,7 @@ in isolation (the HTTP tests in test_production.py check it end to end).
 """
 
 import base64
+import dataclasses
 import json
 
 import numpy as np
@@ -269,6 +270,43 @@ def test_rows_zip_outputs_and_columns_keep_them_apart():
     }
     single = handlers.format_predict({"y": outputs["classes"]}, row_format=True)
     assert single == {"predictions": [3, 7]}
+
+
+@pytest.mark.parametrize("row_format", [True, False])
+def test_numpy_numbers_write_the_same_json_as_lists(row_format):
+    rng = np.random.default_rng(0)
+    scale = 10.0 ** rng.integers(-30, 30, (64, 10))
+    outputs = {
+        "class_ids": np.arange(64, dtype=np.int64) - 3,
+        "class_names": np.array([str(i).encode() for i in range(64)], object),
+        "probabilities": (rng.standard_normal((64, 10)) * scale).astype(
+            np.float32
+        ),
+        "flags": np.arange(64) % 3 == 0,
+        "half": np.full((64, 2), 0.1, np.float16),
+    }
+    as_lists = handlers.format_predict(outputs, row_format)
+    as_numpy = handlers.format_predict(outputs, row_format, numpy_numbers=True)
+    written = handlers.dumps(as_numpy)
+    assert json.loads(written) == json.loads(handlers.dumps(as_lists))
+    # Every float32 comes back with the same bits (shortest form).
+    parsed = json.loads(written)
+    if row_format:
+        back = [row["probabilities"] for row in parsed["predictions"]]
+    else:
+        back = parsed["outputs"]["probabilities"]
+    np.testing.assert_array_equal(
+        np.array(back, np.float32), outputs["probabilities"]
+    )
+
+
+def test_routes_are_parsed_once_per_path():
+    handlers.parse_route.cache_clear()
+    first = handlers.parse_route("POST", "/v1/models/cached:predict")
+    again = handlers.parse_route("POST", "/v1/models/cached:predict")
+    assert again is first and handlers.parse_route.cache_info().hits == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.name = "other"  # shared between requests: read-only
 
 
 def test_outputs_without_a_shared_batch_cannot_be_rows():

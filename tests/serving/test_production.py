@@ -574,3 +574,60 @@ def test_metrics_counters_move_with_requests(toy_server):
         'kerascnn_serving_model_versions{model="toy",state="AVAILABLE"} 1.0'
         in after
     )
+
+
+def _doubling_signature():
+    import tensorflow as tf
+
+    from kerascnn.export.layout import Signature
+
+    spec = tf.TensorSpec([None, 2], tf.float32, name="x")
+    fn = tf.function(lambda x: {"y": x * 2}).get_concrete_function(spec)
+    out = tf.TensorSpec([None, 2], tf.float32, name="y")
+    return Signature("serving_default", fn, {"x": spec}, {"y": out})
+
+
+def test_a_batch_wakes_its_event_loop_once_and_skips_cancelled_waiters():
+    import asyncio
+    import time
+
+    from kerascnn.serving import BatchingParameters
+    from kerascnn.serving.batching import LoopFuture, Scheduler, Task
+
+    signature = _doubling_signature()
+    scheduler = Scheduler(
+        BatchingParameters(max_batch_size=8, batch_timeout_micros=5_000_000)
+    )
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        wakeups = []
+        original = loop.call_soon_threadsafe
+
+        def counting(callback, *args):
+            wakeups.append(callback)
+            return original(callback, *args)
+
+        loop.call_soon_threadsafe = counting
+        tasks = []
+        for i in range(8):
+            feeds = {"x": np.full((1, 2), i, np.float32)}
+            task = Task("m", None, signature, feeds, time.monotonic() + 60)
+            task.future = LoopFuture(loop)
+            tasks.append(task)
+        tasks[3].future.waiter.cancel()  # its caller gave up
+        for task in tasks:  # the 8th row closes the batch
+            scheduler.submit(task)
+        live = [t.future.waiter for i, t in enumerate(tasks) if i != 3]
+        results = await asyncio.wait_for(asyncio.gather(*live), 30)
+        return wakeups, results
+
+    try:
+        wakeups, results = asyncio.run(main())
+    finally:
+        scheduler.close()
+    assert len(wakeups) == 1  # one loop wake-up for the whole batch
+    expected = [i for i in range(8) if i != 3]
+    for i, result in zip(expected, results):
+        np.testing.assert_array_equal(result["y"], [[2 * i, 2 * i]])
+    assert scheduler.pending("m") == 0
