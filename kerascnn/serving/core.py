@@ -430,13 +430,15 @@ class ModelServer:
         """
         started, loaded, code, key = time.perf_counter(), None, 500, ""
         try:
-            request = handlers.parse_json(body)
-            loaded = self.get(name, version, label)
-            signature = handlers.find_signature(loaded.signatures, request)
-            key = signature.name
-            signature, feeds, rows = handlers.parse_predict(
-                loaded.signatures, request
-            )
+
+            def lookup(signature_name):
+                nonlocal loaded, key
+                loaded = self.get(name, version, label)
+                if signature_name in loaded.signatures:
+                    key = signature_name  # a metric label: known names only
+                return loaded.signatures
+
+            signature, feeds, rows = handlers.parse_predict_body(body, lookup)
             loaded.check_shapes(signature, feeds)
             outputs = await self._await(loaded, signature, feeds, timeout)
             answer = handlers.format_predict(outputs, rows, numpy_numbers)

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
 
 from kerascnn.export.layout import Signature, signatures_of
+from kerascnn.serving import numeric_json
 from kerascnn.serving.arrays import (
     check_keys,
     check_shapes,
@@ -223,6 +224,30 @@ def parse_predict(signatures, request):
         return _parse_predict(signatures, request)
     except RecursionError:
         raise BadRequest(_TOO_DEEP) from None
+
+
+def parse_predict_body(body, lookup):
+    """`(signature, feeds, row_format)` of a raw `:predict` body.
+
+    One plain numeric tensor takes the fast path (`numeric_json`);
+    everything else goes through `parse_json` and `parse_predict`, with
+    the same answers and errors. `lookup(signature_name)` gives the
+    model's signatures; it is called only once the body is known to be
+    JSON, so a malformed body is reported before an unknown model, as TF
+    Serving does.
+    """
+    document = numeric_json.parse_object(body)
+    if document is not None:
+        name = document.get("signature_name", DEFAULT_SIGNATURE)
+        if isinstance(name, str):
+            signatures = lookup(name or DEFAULT_SIGNATURE)
+            parsed = numeric_json.predict_feeds(document, signatures)
+            del document  # frees simdjson's parser before anything else
+            if parsed is not None:
+                return parsed
+    request = parse_json(body)
+    signatures = lookup(signature_name_of(request))
+    return parse_predict(signatures, request)
 
 
 def _parse_predict(signatures, request):
