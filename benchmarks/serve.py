@@ -13,13 +13,18 @@ serves it (one request answered by the new version) and unloads the old
 one. Prints the server's RSS (`VmRSS`) after reload 1, 10, 25, 50 and N,
 and the growth from reload 10 to N (goal: under 50 MB).
 
-The load run also starts a bare aiohttp endpoint (`--bare-endpoint`: it
-only parses the same JSON into a float32 array and answers a fixed
-prediction) and times the exported LeNet in process at batch 1 and 32,
-so the summary gives kerascnn's throughput as a fraction of the limit
-on the same machine in the same run: LeNet (batching on, 32
-connections) / bare endpoint, and / `1 / (1/bare + 1/model at batch
-32)`.
+The load run also starts two bare aiohttp endpoints per model
+(`--bare-endpoint orjson|simdjson`: each only parses the same JSON into
+a float32 array and answers a fixed prediction; `orjson` with
+`orjson.loads` + `np.asarray` as the issue defined the limit, `simdjson`
+with the flat parse kerascnn's own fast path uses) and times the
+exported model in process at batch 1 and 32, so the summary gives, per
+model (LeNet on a real MNIST digit; with `--resnet`, a CIFAR-10 model on
+a real test image), kerascnn's throughput (batching on, 32 connections)
+as a fraction of the limit on the same machine in the same run: / bare
+endpoint, and / `1 / (1/bare + 1/model at batch 32)`. `--server-args`
+(e.g. TF Serving's batching knobs) go to the batching server and are
+printed with the summary.
 
 `--hostile N` measures well-behaved clients' latency (8 connections,
 LeNet) on an idle server, then again while N slow clients trickle their
@@ -75,6 +80,26 @@ def mnist_digit(data_dir):
 
     path = os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
     image = read_idx(path)[0][..., None] / 255.0
+    return json.dumps({"instances": [image.round(4).tolist()]})
+
+
+def cifar_images(data_dir, count):
+    """The first `count` CIFAR-10 test images (sorted paths), in [0, 1]."""
+    import numpy as np
+    import tensorflow as tf
+
+    root = os.path.join(data_dir, "cifar10", "test")
+    paths = sorted(
+        os.path.join(root, c, f)
+        for c in sorted(os.listdir(root))
+        for f in sorted(os.listdir(os.path.join(root, c)))[:count]
+    )[:count]
+    images = [tf.io.decode_image(tf.io.read_file(p)).numpy() for p in paths]
+    return (np.stack(images) / 255.0).astype(np.float32)
+
+
+def cifar_image(data_dir):
+    image = cifar_images(data_dir, 1)[0].astype(float)
     return json.dumps({"instances": [image.round(4).tolist()]})
 
 
@@ -357,17 +382,36 @@ def reload_rss(lenet_dir, data_dir, reloads, timeout=120):
 # === The limit: a bare endpoint and the model alone ===
 
 
-def serve_bare():
-    """A bare aiohttp endpoint: JSON -> float32 array -> fixed answer."""
+BARE_PARSERS = ("orjson", "simdjson")
+
+
+def serve_bare(parser="orjson"):
+    """A bare aiohttp endpoint: JSON -> float32 array -> fixed answer.
+
+    `orjson`: `orjson.loads` + `np.asarray` (the issue's limit);
+    `simdjson`: the same flat parse kerascnn's fast path does (without
+    its nesting check), so the ratio against it is not flattered by a
+    faster parser.
+    """
     import numpy as np
     import orjson
+    import simdjson
     from aiohttp import web
 
     answer = orjson.dumps({"predictions": [[0.1] * 10]})
 
+    def with_orjson(body):
+        return np.asarray(orjson.loads(body)["instances"], dtype=np.float32)
+
+    def with_simdjson(body):
+        instances = simdjson.Parser().parse(body)["instances"]
+        flat = np.frombuffer(instances.as_buffer(of_type="d"), np.float64)
+        return flat.astype(np.float32)
+
+    parse = with_orjson if parser == "orjson" else with_simdjson
+
     async def predict(request):
-        body = orjson.loads(await request.read())
-        np.asarray(body["instances"], dtype=np.float32)
+        parse(await request.read())
         return web.Response(body=answer, content_type="application/json")
 
     async def metrics(request):
@@ -382,8 +426,10 @@ def serve_bare():
     web.run_app(app, sock=sock, print=None, access_log=None)
 
 
-def start_bare():
-    command = [sys.executable, os.path.abspath(__file__), "--bare-endpoint"]
+def start_bare(parser="orjson"):
+    command = [
+        sys.executable, os.path.abspath(__file__), "--bare-endpoint", parser
+    ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
@@ -394,18 +440,14 @@ def start_bare():
     raise RuntimeError("bare endpoint did not start")
 
 
-def model_rates(model_dir, data_dir, seconds=5.0):
-    """Images/s of the exported model in process at batch 1 and 32."""
-    import numpy as np
+def model_rates(model_dir, x, seconds=5.0):
+    """Images/s of the exported model in process at batch 1 and 32 (`x`
+    holds at least 32 images)."""
     import tensorflow as tf
-
-    from kerascnn.data import read_idx
 
     version = max(v for v in os.listdir(model_dir) if v.isdigit())
     model = tf.saved_model.load(os.path.join(model_dir, version))
     fn = model.signatures["serving_default"]
-    path = os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
-    x = (read_idx(path)[:32, ..., None] / 255.0).astype(np.float32)
     rates = {}
     for batch in (1, 32):
         images = tf.constant(x[:batch])
@@ -416,6 +458,55 @@ def model_rates(model_dir, data_dir, seconds=5.0):
             count += batch
         rates[batch] = round(count / (time.perf_counter() - started), 1)
     return rates
+
+
+def mnist_images(data_dir, count):
+    import numpy as np
+
+    from kerascnn.data import read_idx
+
+    path = os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
+    return (read_idx(path)[:count, ..., None] / 255.0).astype(np.float32)
+
+
+def load_levels(load, args, model_dir, body, levels):
+    """Batching off and on (interleaved) at each level, then the bare
+    endpoint on the same body at 32 connections."""
+    name = os.path.basename(os.path.normpath(model_dir))
+    path = f"/v1/models/{name}:predict"
+    servers, results = {}, []
+    try:
+        for batching in (False, True):
+            extra = args.server_args.split() if batching else []
+            servers[batching] = start_server(model_dir, batching, extra)
+        for connections in levels:
+            for batching in (False, True):
+                result = measure(
+                    load, servers[batching][1], path, body, connections,
+                    args.requests, args.max_seconds,
+                )  # fmt: skip
+                result.update(
+                    model=name, signature="serving_default",
+                    batching=batching, connections=connections,
+                )  # fmt: skip
+                print(json.dumps(result), file=sys.stderr)
+                results.append(result)
+    finally:
+        for process, _ in servers.values():
+            stop_server(process)
+    for parser in BARE_PARSERS:
+        process, url = start_bare(parser)
+        try:
+            bare = measure(
+                load, url, path, body, 32, args.requests, args.max_seconds
+            )
+        finally:
+            stop_server(process)
+        bare.update(model=f"bare-{parser}:{name}", batching=None)
+        bare.update(connections=32)
+        print(json.dumps(bare), file=sys.stderr)
+        results.append(bare)
+    return results
 
 
 # === Hostile clients ===
@@ -640,6 +731,11 @@ def main(argv=None):
         "--tagger", default=os.path.join(ROOT, "saved_models", "slot_tagger")
     )
     parser.add_argument(
+        "--resnet", default=os.path.join(ROOT, "saved_models", "resnet20"),
+        help="A CIFAR-10 model folder (32x32x3 images) timed at 32 "
+        "connections against its own combined limit; skipped if absent.",
+    )  # fmt: skip
+    parser.add_argument(
         "--data-dir", default=os.environ.get("KERASCNN_DATA_DIR")
     )
     parser.add_argument("--connections", default="1,8,32,64,256")
@@ -659,7 +755,7 @@ def main(argv=None):
         help="Measure RSS over this many hot reloads instead of load.",
     )  # fmt: skip
     parser.add_argument(
-        "--bare-endpoint", action="store_true",
+        "--bare-endpoint", choices=BARE_PARSERS, default=None,
         help="Only run the bare aiohttp endpoint (used by the load run).",
     )  # fmt: skip
     parser.add_argument(
@@ -672,7 +768,7 @@ def main(argv=None):
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.bare_endpoint:
-        serve_bare()
+        serve_bare(args.bare_endpoint)
         return
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
@@ -694,45 +790,13 @@ def main(argv=None):
     load = run_hey if client == "hey" else run_python
     levels = [int(c) for c in args.connections.split(",")]
     digit = mnist_digit(args.data_dir)
-
-    servers = {}
-    try:
-        for batching in (False, True):
-            extra = args.server_args.split() if batching else []
-            servers[batching] = start_server(args.lenet, batching, extra)
-        results = []
-        for connections in levels:
-            for batching in (False, True):
-                result = measure(
-                    load,
-                    servers[batching][1],
-                    "/v1/models/lenet:predict",
-                    digit,
-                    connections,
-                    args.requests,
-                    args.max_seconds,
-                )
-                result.update(
-                    model="lenet", signature="serving_default",
-                    batching=batching, connections=connections,
-                )  # fmt: skip
-                print(json.dumps(result), file=sys.stderr)
-                results.append(result)
-        process, url = start_bare()
-        try:
-            bare = measure(
-                load, url, "/v1/models/lenet:predict", digit, 32,
-                args.requests, args.max_seconds,
-            )  # fmt: skip
-        finally:
-            stop_server(process)
-        bare.update(model="bare", batching=None, connections=32)
-        print(json.dumps(bare), file=sys.stderr)
-        results.append(bare)
-    finally:
-        for process, _ in servers.values():
-            stop_server(process)
-    rates = model_rates(args.lenet, args.data_dir)
+    results = load_levels(load, args, args.lenet, digit, levels)
+    rates = {"lenet": model_rates(args.lenet, mnist_images(args.data_dir, 32))}
+    if args.resnet and os.path.isdir(args.resnet):
+        image = cifar_image(args.data_dir)
+        results += load_levels(load, args, args.resnet, image, [32])
+        name = os.path.basename(os.path.normpath(args.resnet))
+        rates[name] = model_rates(args.resnet, cifar_images(args.data_dir, 32))
 
     if args.tagger and os.path.isdir(args.tagger):
         sentence = atis_sentence(args.data_dir)
@@ -753,14 +817,14 @@ def main(argv=None):
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
 
-    answer = report(results, client, rates)
+    answer = report(results, client, rates, args.server_args)
     print(json.dumps(answer, indent=1))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(answer, f, indent=1)
 
 
-def report(results, client, model_rates=None):
+def report(results, client, model_rates, server_args=""):
     def rate(batching, connections, model="lenet"):
         for r in results:
             if (r["model"], r["batching"], r["connections"]) == (
@@ -771,6 +835,7 @@ def report(results, client, model_rates=None):
 
     on32, off32 = rate(True, 32), rate(False, 32)
     summary = {
+        "batching_server_args": server_args,
         "batching_speedup_at_32": round(on32 / off32, 2)
         if on32 and off32
         else None,
@@ -781,17 +846,27 @@ def report(results, client, model_rates=None):
         if rate(False, 64) and rate(False, 1)
         else None,
         "failed_total": sum(r["failed"] for r in results),
+        "model_img_per_s": model_rates,
     }
-    bare = rate(None, 32, "bare")
-    if bare and on32:
-        summary["bare_endpoint_req_per_s_at_32"] = bare
-        summary["lenet_on_vs_bare_at_32"] = round(on32 / bare, 2)
-    if model_rates:
-        summary["model_img_per_s"] = model_rates
-        if bare and on32:
-            limit = 1 / (1 / bare + 1 / model_rates[32])
-            summary["combined_limit_req_per_s"] = round(limit, 1)
-            summary["lenet_on_vs_combined_limit"] = round(on32 / limit, 2)
+    for name, rates in model_rates.items():
+        on, off = rate(True, 32, name), rate(False, 32, name)
+        if not on:
+            continue
+        summary[name] = {
+            "on_req_per_s_at_32": on,
+            "batching_on_vs_off": round(on / off, 2) if off else None,
+        }
+        for parser in BARE_PARSERS:
+            bare = rate(None, 32, f"bare-{parser}:{name}")
+            if not bare:
+                continue
+            limit = 1 / (1 / bare + 1 / rates[32])
+            summary[name][f"bare_{parser}_req_per_s"] = bare
+            summary[name][f"on_vs_bare_{parser}"] = round(on / bare, 2)
+            summary[name][f"combined_limit_{parser}"] = round(limit, 1)
+            summary[name][f"on_vs_combined_limit_{parser}"] = round(
+                on / limit, 2
+            )
     return {
         "client": client,
         "cpu": cpu_info(),

@@ -236,12 +236,14 @@ def parse_predict_body(body, lookup):
     JSON, so a malformed body is reported before an unknown model, as TF
     Serving does.
     """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
     document = numeric_json.parse_object(body)
     if document is not None:
         name = document.get("signature_name", DEFAULT_SIGNATURE)
         if isinstance(name, str):
             signatures = lookup(name or DEFAULT_SIGNATURE)
-            parsed = numeric_json.predict_feeds(document, signatures)
+            parsed = numeric_json.predict_feeds(body, document, signatures)
             del document  # frees simdjson's parser before anything else
             if parsed is not None:
                 return parsed

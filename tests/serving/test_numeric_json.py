@@ -38,7 +38,7 @@ SIGNATURES = {
     ),
 }
 
-PLAIN = 7  # the first PLAIN bodies are plain tensors
+PLAIN = 8  # the first PLAIN bodies are plain tensors
 BODIES = [
     # Plain tensors: the fast path.
     b'{"instances": [[[1, 2], [3, 4]], [[5, 6], [7, 8.5]]]}',
@@ -48,6 +48,7 @@ BODIES = [
     b'{"signature_name": "wide", "inputs": [[0.1, 1E-300]]}',
     b'{"signature_name": "half", "instances": [[0.1, 65519]]}',
     b'{"signature_name": "", "instances": [[[1, 2], [3, 4]]]}',
+    b'{"instances": [[[1, 2], [3, 4]]], "signature_name": "serving_default"}',
     # Everything the general codec must judge.
     b'{"instances": [[[1, 2], [3]], [[4, 5], [6, 7, 8]]]}',  # same count
     b'{"instances": [[[1, [2]], [3, 4]]]}',
@@ -69,6 +70,11 @@ BODIES = [
     b'{"instances": [[[1, 2], [3, 4]]], "instances": [[[5, 6], [7, 8]]]}',
     b'{"instances": [[[1, 2], [3, 4]]], "extra": 1}',
     b'{"instances": [[[1, 2], [3, 4]]]',
+    b'{"signature_name": "serving_default", "instances": [[[1, 2], [3]], '
+    b"[[4, 5], [6, 7, 8]]]}",
+    b'{"signature_name": "serving\\u005fdefault", "instances": [[[1, 2], '
+    b"[3, 4]]]}",
+    b'{"signature_name": "ids", "inputs": [[1, 2, 3], [4, 5, 6], [7, 8]]}',
     b"[1, 2]",
     b"",
 ]
@@ -100,7 +106,8 @@ def test_fast_path_answers_exactly_like_the_general_codec(body):
 def test_only_plain_tensors_take_the_fast_path(index):
     document = numeric_json.parse_object(BODIES[index])
     fast = document is not None and (
-        numeric_json.predict_feeds(document, SIGNATURES) is not None
+        numeric_json.predict_feeds(BODIES[index], document, SIGNATURES)
+        is not None
     )
     assert fast == (index < PLAIN)
 
