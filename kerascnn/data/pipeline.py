@@ -362,8 +362,14 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     where, reason = streaming.choose_storage(
         cache, spec.num_examples * int(np.prod(shape)), style, data_service
     )
+    cache_file = None
+    if where == "stream" and cache == "disk":
+        cache_file = streaming.cache_file(
+            cache_dir, raw.source, raw.split, shape, style, opts["limit"],
+            opts["input_context"],
+        )  # fmt: skip
     info.storage = streaming.storage_line(
-        where, reason, spec.num_examples, cache
+        where, reason, spec.num_examples, cache, cache_file
     )
     if where == "memory":
         images, labels = _decode_to_memory(raw, spec, opts["skip_bad"])
@@ -371,12 +377,6 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
         ds = image_dataset(images, labels, info.preprocessing,
                            info.augmentation, **opts)  # fmt: skip
         return ds, info
-    cache_file = None
-    if cache == "disk":
-        cache_file = streaming.cache_file(
-            cache_dir, raw.source, raw.split, shape, style, opts["limit"],
-            opts["input_context"],
-        )  # fmt: skip
     del opts["limit"]
     ds = streaming.image_stream(
         spec, info.preprocessing, info.augmentation, cache=cache,
@@ -386,11 +386,12 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
 
 
 def _decode_to_memory(raw, spec, skip_bad):
+    what = f"the {raw.split} split"
     if raw.kind == "files":
         return decode.decode_files(
-            spec.paths, spec.labels, skip_bad, spec.shape[:2]
+            spec.paths, spec.labels, skip_bad, spec.shape[:2], what
         )
-    images, labels = streaming.arrays_from_stream(spec)
+    images, labels = streaming.arrays_from_stream(spec, what)
     return images[: spec.num_examples], labels[: spec.num_examples]
 
 
