@@ -443,18 +443,30 @@ def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
         **options: `shuffle`, `repeat`, `skip_bad`, `cache`, `cache_file`
             for `decoded_elements`.
     """
-    import tensorflow as tf
-
-    from kerascnn.data.pipeline import (
-        PREFETCH_BATCHES,
-        _per_replica,
-        _with_options,
-    )
+    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
 
     ds = decoded_elements(
         spec, seed=seed, input_context=input_context,
         count_skipped=not data_service, **options,
     )  # fmt: skip
+    ds = _batch_and_finish(
+        ds, preprocessing, recipe, batch_size, seed, input_context
+    )
+    if data_service:
+        ds = distribute_on_service(ds, data_service)
+    ds = ds.prefetch(PREFETCH_BATCHES)
+    policy = _shard_policy(spec, input_context)
+    return _with_options(ds, input_context, policy)
+
+
+def _batch_and_finish(ds, preprocessing, recipe, batch_size, seed,
+                      input_context):  # fmt: skip
+    """uint8 elements -> batches per replica, augmented (a seed per batch,
+    as in memory) and normalized."""
+    import tensorflow as tf
+
+    from kerascnn.data.pipeline import _per_replica
+
     per_replica = _per_replica(batch_size, input_context)
     if per_replica is not None:
         ds = ds.batch(per_replica)
@@ -466,15 +478,38 @@ def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
             x = aug.augment_images(x, recipe, batch_seed)
         return aug.preprocess_images(x, preprocessing), y
 
-    ds = ds.map(
+    return ds.map(
         lambda xy, s: finish(xy[0], xy[1], s),
         num_parallel_calls=_parallel(), deterministic=True,
     )  # fmt: skip
-    if data_service:
-        ds = distribute_on_service(ds, data_service)
-    ds = ds.prefetch(PREFETCH_BATCHES)
-    policy = _shard_policy(spec, input_context)
-    return _with_options(ds, input_context, policy)
+
+
+def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
+                 shuffle=False, seed=0, repeat=False, input_context=None,
+                 **unused):  # fmt: skip
+    """A `LazySplit` read in order (TFDS) -> batches like in memory.
+
+    Shuffling is a bounded buffer of elements (64 MiB of images), not
+    the in-memory path's whole-split permutation; unshuffled, the
+    batches equal those of the in-memory path.
+    """
+    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
+
+    del unused
+    ds = split.elements()
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    if shuffle:
+        ds = ds.shuffle(_element_buffer(split.image_shape), seed=seed,
+                        reshuffle_each_iteration=True)  # fmt: skip
+    if repeat:
+        ds = ds.repeat()
+    ds = _batch_and_finish(
+        ds, preprocessing, recipe, batch_size, seed, input_context
+    )
+    return _with_options(ds.prefetch(PREFETCH_BATCHES), input_context)
 
 
 def _shard_policy(spec, input_context):
