@@ -4,15 +4,17 @@ augment + normalize (vectorized, per batch) -> prefetch.
 Two ways to hold images, chosen per split (`streaming.choose_storage`,
 said in `DatasetInfo.storage`):
 
-* In memory: one uint8 array after a single decode pass (IDX, `.npz`,
-  TFDS, and image folders or shards whose decoded size fits the memory
-  budget), which is the cache: the pipeline then shuffles *indices*,
+* In memory: one uint8 array after a single decode pass (IDX, and
+  `.npz`, TFDS, image folders or shards whose decoded size fits the
+  memory budget), which is the cache: the pipeline then shuffles *indices*,
   gathers whole batches and normalizes them in one vectorized op, which
   is far faster than per-example Python or per-example maps.
 * Streamed (`kerascnn.data.streaming`): image folders and TFRecord shards
   too big for the budget, ImageNet-style 224 px inputs (random-resized
   crops need the full files) and tf.data service runs are read and
-  decoded file by file inside tf.data, with bounded memory.
+  decoded file by file inside tf.data, with bounded memory; `.npz` and
+  TFDS splits too big for the budget (a `sources.LazySplit`) are read
+  by index from a memory-mapped `.npz`, like the arrays, else in order.
 
 Augmentation draws a fresh stateless seed per batch from a seeded
 `Dataset.random`, so runs are reproducible and epochs differ; a streamed
@@ -191,8 +193,10 @@ def load(
         cache: `"auto"` (default; `True` too), `"memory"`, `"disk"` or
             `"none"` (`False` too): whether image folders and shards are
             decoded into memory or streamed, and what a stream caches (see
-            `kerascnn.data.streaming`). IDX, `.npz` and TFDS are always in
-            memory; text examples are cached unless `"none"`.
+            `kerascnn.data.streaming`). `.npz` and TFDS splits are loaded
+            into memory under `"auto"` when they fit the budget and under
+            `"memory"`, else streamed; IDX is always in memory; text
+            examples are cached unless `"none"`.
         repeat: repeat indefinitely.
         input_context: a `tf.distribute.InputContext`: shard by
             `input_pipeline_id` and batch per replica.
