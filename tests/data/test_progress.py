@@ -114,3 +114,25 @@ def test_fit_shows_listing_decoding_and_the_disk_cache(
         r"train-\w+ \(already filled\)",
         result.output,
     )
+
+
+def test_a_folder_is_listed_again_only_when_it_changes(small_folder, tmp_path):
+    import shutil
+
+    from kerascnn.data import sources
+
+    root = tmp_path / "copy"
+    shutil.copytree(small_folder, root)
+    steps = []
+    with progress.reporting(steps.append):
+        train = sources.read(str(root), "train")
+        test = sources.read(str(root), "test")  # the same listing
+        cat = root / "train" / "cat"
+        shutil.copy(sorted(cat.iterdir())[0], cat / "extra.jpg")
+        again = sources.read(str(root), "train")
+    listed = [s.done for s in steps if s.finished]
+    assert listed == [200, 201]
+    assert (len(train.paths), len(test.paths), len(again.paths)) == (
+        100, 100, 101,
+    )  # fmt: skip
+    assert str(cat / "extra.jpg") in again.paths

@@ -121,19 +121,50 @@ def _split_folders(root, layout, count):
     }, classes
 
 
-def read_image_folder(root, split, validation_size=None, name=None):
-    """Lists an image folder; returns `RawData` of kind `"files"`.
+def _folder_signature(root, layout):
+    """Modification times of the root, split and class folders: adding,
+    removing or renaming a file changes its folder's."""
+    folders = [root, *(layout.values() if layout else ())]
+    signature = []
+    for folder in folders:
+        signature.append((folder, os.stat(folder).st_mtime_ns))
+        signature += [
+            (e.path, e.stat().st_mtime_ns)
+            for e in os.scandir(folder)
+            if e.is_dir()
+        ]
+    return tuple(sorted(signature))
 
-    The listing (every split's) is reported as a `progress` step.
-    """
-    layout = folder_layout(root)
+
+# The last listings of this process, keyed by folder signature: `fit`
+# reads a folder's train, validation and test splits one after another,
+# and a listing of a million files takes seconds.
+_LISTINGS = {}
+LISTINGS_KEPT = 4
+
+
+def _list_folder(root, layout):
+    """`({split: (paths, labels)}, class names)` of a folder, listed once
+    per content (see `_folder_signature`); reported as a `progress` step."""
+    key = (root, _folder_signature(root, layout))
+    if key in _LISTINGS:
+        return _LISTINGS[key]
     with progress.counter(f"Listing {root}", unit="files") as count:
         if layout is None:
-            splits, classes = _flat_split(root, count)
-            default = FOLDER_VALIDATION_FRACTION
+            listing = _flat_split(root, count)
         else:
-            splits, classes = _split_folders(root, layout, count)
-            default = None
+            listing = _split_folders(root, layout, count)
+    while len(_LISTINGS) >= LISTINGS_KEPT:
+        _LISTINGS.pop(next(iter(_LISTINGS)))
+    _LISTINGS[key] = listing
+    return listing
+
+
+def read_image_folder(root, split, validation_size=None, name=None):
+    """Lists an image folder; returns `RawData` of kind `"files"`."""
+    layout = folder_layout(root)
+    splits, classes = _list_folder(root, layout)
+    default = FOLDER_VALIDATION_FRACTION if layout is None else None
     sizes = {s: len(paths) for s, (paths, _) in splits.items()}
     plan = plan_split(
         f"Image folder {root}", sizes, split, validation_size, default
