@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from kerascnn.data import load, sources, streaming
+from kerascnn.data import load, progress, sources, streaming
 from tests.data.test_streaming import assert_same_batches, batches
 
 N_TRAIN, N_TEST, SIDE = 60, 14, 12
@@ -89,7 +89,12 @@ def test_npz_unbatched_rows_and_bad_shapes(tmp_path, tiny_budget):
     assert info.input_shape == (SIDE, SIDE, 1) and "memory-mapped" in (
         info.storage
     )  # fmt: skip
-    memory, _ = load(str(path), "test", augment=False, cache="memory")
+    steps = []
+    with progress.reporting(steps.append):
+        memory, _ = load(str(path), "test", augment=False, cache="memory")
+    assert str(steps[-1]).startswith(
+        f"Reading {path} (x_test) into memory: {N_TEST}/{N_TEST} images ("
+    )
     assert_same_batches(batches(memory), batches(ds))
     np.savez(path, **dict(arrays, x_train=np.zeros((3, 4, 4, 2), np.uint8)))
     with pytest.raises(Exception, match=r"C in \(1, 3, 4\)"):

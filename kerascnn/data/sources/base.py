@@ -66,7 +66,8 @@ class LazySplit:
     (`random_access` ones batch by index, like in-memory arrays; the
     others in order) and calls `load()` when it fits. Slicing
     (`split[:limit]`, a held-out tail) narrows it without reading.
-    Subclasses implement `_load(start, stop)` and `_elements(start,
+    Subclasses implement `_load(start, stop, count)` (telling the
+    `progress.Counter` `count` of every chunk) and `_elements(start,
     stop)`, and `_rows(indices)` when `random_access`.
 
     Attributes:
@@ -98,8 +99,13 @@ class LazySplit:
         return len(self) * int(np.prod(self.image_shape))
 
     def load(self):
-        """`(uint8 images (N, H, W, C), int32 labels (N,))` in memory."""
-        return self._load(self.start, self.stop)
+        """`(uint8 images (N, H, W, C), int32 labels (N,))` in memory;
+        reported as a `progress` step."""
+        from kerascnn.data import progress
+
+        label = f"Reading {self.description} into memory"
+        with progress.counter(label, len(self), "images") as count:
+            return self._load(self.start, self.stop, count)
 
     def elements(self):
         """A `tf.data.Dataset` of uint8 `(H, W, C)` images and int32
@@ -111,7 +117,7 @@ class LazySplit:
         access only)."""
         return self._rows(self.start + np.asarray(indices))
 
-    def _load(self, start, stop):
+    def _load(self, start, stop, count):
         raise NotImplementedError
 
     def _elements(self, start, stop):

@@ -147,12 +147,13 @@ class NpzImages(LazySplit):
             j = min(i + CHUNK_ROWS, stop)
             yield convert(x[i:j]), self.labels[i:j]
 
-    def _load(self, start, stop):
+    def _load(self, start, stop, count):
         images = np.empty((stop - start,) + self.image_shape, np.uint8)
         n = 0
         for x, _ in self._chunks(start, stop, self._to_uint8):
             images[n : n + len(x)] = x
             n += len(x)
+            count.add(len(x))
         return images, self.labels[start:stop]
 
     def _rows(self, indices):

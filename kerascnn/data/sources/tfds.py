@@ -16,7 +16,6 @@ from kerascnn.data.sources.base import (
     LazySplit,
     RawData,
     as_labels,
-    as_nhwc,
 )
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
@@ -129,19 +128,20 @@ class TfdsImages(LazySplit):
             fit, num_parallel_calls=PARALLEL_CALLS
         )
 
-    def _load(self, start, stop):
+    def _load(self, start, stop, count):
         import tensorflow_datasets as tfds
 
-        where = f"tfds:{self.builder.name}"
-        xs, ys = [], []
-        for x, y in tfds.as_numpy(self._elements(start, stop).batch(4096)):
-            xs.append(x)
-            ys.append(y)
-        if not xs:
-            raise DataError(f"TFDS split {where}:{self.tfds_split} is empty.")
-        return as_nhwc(np.concatenate(xs), where), as_labels(
-            np.concatenate(ys), where
-        )
+        images = np.empty((stop - start,) + self.image_shape, np.uint8)
+        labels = np.empty(stop - start, np.int32)
+        n = 0
+        for x, y in tfds.as_numpy(self._elements(start, stop).batch(1024)):
+            images[n : n + len(x)], labels[n : n + len(x)] = x, y
+            n += len(x)
+            count.add(len(x))
+        if n == 0:
+            where = f"tfds:{self.builder.name}:{self.tfds_split}"
+            raise DataError(f"TFDS split {where} is empty.")
+        return images[:n], as_labels(labels[:n], self.description)
 
 
 def _class_names(builder):
