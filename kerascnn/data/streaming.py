@@ -489,14 +489,15 @@ def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
                  **unused):  # fmt: skip
     """A `LazySplit` read in order (TFDS) -> batches like in memory.
 
-    Shuffling is a bounded buffer of elements (64 MiB of images), not
-    the in-memory path's whole-split permutation; unshuffled, the
-    batches equal those of the in-memory path.
+    Shuffling reads the source's files in a seeded order (TFDS) through
+    a bounded buffer of elements (64 MiB of images), not the in-memory
+    path's whole-split permutation; unshuffled, the batches equal those
+    of the in-memory path.
     """
     from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
 
     del unused
-    ds = split.elements()
+    ds = split.elements(shuffle_files=shuffle, seed=seed)
     if input_context is not None and input_context.num_input_pipelines > 1:
         ds = ds.shard(
             input_context.num_input_pipelines, input_context.input_pipeline_id

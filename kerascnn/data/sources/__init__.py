@@ -54,7 +54,6 @@ from kerascnn.data.sources.base import (
     RawData,
     canonical_split,
     data_dir_from,
-    load_arrays,
     warn_skipped,
 )
 from kerascnn.data.sources.catalog import KNOWN, KnownDataset, list_datasets
@@ -106,7 +105,6 @@ __all__ = [
     "idx_files",
     "interleave_classes",
     "list_datasets",
-    "load_arrays",
     "locate",
     "parse_tfds_name",
     "plan_split",

@@ -34,8 +34,9 @@ class RawData:
         class_names: list of class names (`None` for text).
         images: uint8 array `(N, H, W, C)` for `"arrays"`.
         labels: int32 array `(N,)` for `"arrays"` and `"files"`.
-        lazy: a `LazySplit` for `"arrays"` read on demand (`.npz`, TFDS):
-            `images` and `labels` are `None` until `load_arrays`.
+        lazy: a `LazySplit` for `"arrays"` read on demand (`.npz`, TFDS);
+            `images` and `labels` are then `None` (`lazy.load()` reads
+            them).
         paths: list of image file paths for `"files"`.
         text_path: `.iob` files `{"train": path, "test": path}` for text.
         record_files: TFRecord shard paths for `"records"`.
@@ -68,7 +69,8 @@ class LazySplit:
     (`split[:limit]`, a held-out tail) narrows it without reading.
     Subclasses implement `_load(start, stop, count)` (telling the
     `progress.Counter` `count` of every chunk) and `_elements(start,
-    stop)`, and `_rows(indices)` when `random_access`.
+    stop, shuffle_files, seed)`, and `_rows(indices)` when
+    `random_access`.
 
     Attributes:
         description: where the arrays are, e.g. `"/data/x.npz (x_train)"`.
@@ -107,10 +109,12 @@ class LazySplit:
         with progress.counter(label, len(self), "images") as count:
             return self._load(self.start, self.stop, count)
 
-    def elements(self):
+    def elements(self, shuffle_files=False, seed=0):
         """A `tf.data.Dataset` of uint8 `(H, W, C)` images and int32
-        labels, in order, read as it is iterated."""
-        return self._elements(self.start, self.stop)
+        labels, read as it is iterated: in order, or with the source's
+        files in a seeded order reshuffled each epoch (`shuffle_files`,
+        where the source has several files)."""
+        return self._elements(self.start, self.stop, shuffle_files, seed)
 
     def rows(self, indices):
         """`(images, labels)` of the examples at `indices` (random
@@ -120,18 +124,11 @@ class LazySplit:
     def _load(self, start, stop, count):
         raise NotImplementedError
 
-    def _elements(self, start, stop):
+    def _elements(self, start, stop, shuffle_files=False, seed=0):
         raise NotImplementedError
 
     def _rows(self, indices):
         raise NotImplementedError
-
-
-def load_arrays(raw):
-    """`raw` with `images` and `labels` in memory (reads a lazy split)."""
-    if raw.lazy is not None and raw.images is None:
-        raw.images, raw.labels = raw.lazy.load()
-    return raw
 
 
 def canonical_split(split):

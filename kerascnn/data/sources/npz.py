@@ -159,8 +159,10 @@ class NpzImages(LazySplit):
     def _rows(self, indices):
         return self._to_uint8(self._mapped[indices]), self.labels[indices]
 
-    def _elements(self, start, stop):
+    def _elements(self, start, stop, shuffle_files=False, seed=0):
         import tensorflow as tf
+
+        del shuffle_files, seed  # one file, read in order
 
         def chunks():
             yield from self._chunks(start, stop, self._to_uint8)

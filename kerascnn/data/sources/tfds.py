@@ -100,15 +100,20 @@ class TfdsImages(LazySplit):
             (1,) if len(shape) == 2 else ()
         )
 
-    def _dataset(self, start, stop):
+    def _dataset(self, start, stop, shuffle_files=False, seed=0):
+        import tensorflow_datasets as tfds
+
         split = self.tfds_split
         if start > 0 or stop < self.stop:  # mock_data reads whole splits
             split = f"{split}[{start}:{stop}]"
-        ds = self.builder.as_dataset(split=split, shuffle_files=False)
+        ds = self.builder.as_dataset(
+            split=split, shuffle_files=shuffle_files,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+        )  # fmt: skip
         image_key, label_key = self.keys
         return ds.map(lambda ex: (ex[image_key], ex[label_key]))
 
-    def _elements(self, start, stop):
+    def _elements(self, start, stop, shuffle_files=False, seed=0):
         import tensorflow as tf
 
         shape = list(self.image_shape)
@@ -124,7 +129,7 @@ class TfdsImages(LazySplit):
 
         from kerascnn.data.pipeline import PARALLEL_CALLS
 
-        return self._dataset(start, stop).map(
+        return self._dataset(start, stop, shuffle_files, seed).map(
             fit, num_parallel_calls=PARALLEL_CALLS
         )
 
