@@ -399,11 +399,13 @@ class ProgressLines:
     memory) is one line redrawn in place on a terminal; off a terminal
     only its finished line is printed, so a log reads like the
     terminal's last frame. Use as a context manager, so that a step cut
-    short by an error does not leave the error on its line.
+    short by an error does not leave the error on its line. `steps=False`
+    (`--quiet`) drops the counting steps and keeps the text.
     """
 
-    def __init__(self, stream=None, interactive=None):
+    def __init__(self, stream=None, interactive=None, steps=True):
         self.stream = stream or click.get_text_stream("stderr")
+        self.steps = steps
         if interactive is None:
             isatty = getattr(self.stream, "isatty", None)
             interactive = bool(isatty and isatty())
@@ -419,6 +421,8 @@ class ProgressLines:
         if not isinstance(message, Step):
             self._close_line()
             click.echo(message, file=self.stream)
+        elif not self.steps:
+            return
         elif self.interactive:
             end = "\n" if message.finished else ""
             self._write(f"\r{message}\033[K{end}")

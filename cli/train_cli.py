@@ -181,7 +181,7 @@ def fit_command(model, options, quiet, resume, **settings):
     from kerascnn.config import recipe_for
     from kerascnn.train import fit
 
-    with user_errors(), ProgressLines() as progress:
+    with user_errors(), ProgressLines(steps=not quiet) as progress:
         check_builder_options(model, options)
         if options:
             settings["model_options"] = options

@@ -65,6 +65,11 @@ def test_progress_lines_redraw_on_a_terminal_and_log_finished_lines():
         "\n"  # the unfinished step's line is ended on the way out
     )
     assert log.getvalue() == "Loading data...\nListing /d: 20 files (1.2 s)\n"
+    quiet = io.StringIO()
+    with ProgressLines(quiet, interactive=True, steps=False) as lines:
+        for message in _steps():
+            lines(message)
+    assert quiet.getvalue() == "Loading data...\n"
 
 
 @pytest.fixture(scope="module")
