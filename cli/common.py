@@ -389,3 +389,55 @@ class ProgressBar:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+class ProgressLines:
+    """Draws what a library call says about its progress, on stderr.
+
+    Text arrives as its own line. A counting data step
+    (`kerascnn.data.progress.Step`: listing a folder, decoding it into
+    memory) is one line redrawn in place on a terminal; off a terminal
+    only its finished line is printed, so a log reads like the
+    terminal's last frame. Use as a context manager, so that a step cut
+    short by an error does not leave the error on its line. `steps=False`
+    (`--quiet`) drops the counting steps and keeps the text.
+    """
+
+    def __init__(self, stream=None, interactive=None, steps=True):
+        self.stream = stream or click.get_text_stream("stderr")
+        self.steps = steps
+        if interactive is None:
+            isatty = getattr(self.stream, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self._open = False
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, message):
+        from kerascnn.data.progress import Step
+
+        if not isinstance(message, Step):
+            self._close_line()
+            click.echo(message, file=self.stream)
+        elif not self.steps:
+            return
+        elif self.interactive:
+            end = "\n" if message.finished else ""
+            self._write(f"\r{message}\033[K{end}")
+            self._open = not message.finished
+        elif message.finished:
+            click.echo(str(message), file=self.stream)
+
+    def _write(self, text):
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _close_line(self):
+        if self._open:
+            self._write("\n")
+            self._open = False
+
+    def __exit__(self, *exc):
+        self._close_line()

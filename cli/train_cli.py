@@ -15,6 +15,7 @@ from cli.common import (
     VALIDATION_SPLIT,
     VALIDATION_SPLIT_HELP,
     ProgressBar,
+    ProgressLines,
     builder_options,
     check_builder_options,
     parse_options,
@@ -180,7 +181,7 @@ def fit_command(model, options, quiet, resume, **settings):
     from kerascnn.config import recipe_for
     from kerascnn.train import fit
 
-    with user_errors():
+    with user_errors(), ProgressLines(steps=not quiet) as progress:
         check_builder_options(model, options)
         if options:
             settings["model_options"] = options
@@ -190,7 +191,7 @@ def fit_command(model, options, quiet, resume, **settings):
             resume=resume,
             on_start=_announce(config),
             on_note=_note,
-            on_progress=lambda text: click.echo(text, err=True),
+            on_progress=progress,
         )
     _print_result(result, settings["log_format"])
 

@@ -29,6 +29,7 @@ import warnings
 
 from kerascnn import distribute, tasks, visualize
 from kerascnn.config import TrainConfig
+from kerascnn.data import progress as data_progress
 from kerascnn.errors import TrainingError
 from kerascnn.evaluation import evaluate, evaluate_model
 from kerascnn.files import write_json
@@ -290,7 +291,9 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
         on_progress: optional callable `(text)` told when a long step
             starts (loading the data and building the model), once the
             settings, the strategy and the run directory have passed
-            their checks.
+            their checks; then told how far the data steps are
+            (listing a folder, decoding it into memory) with
+            `kerascnn.data.progress.Step`s, whose `str()` is the line.
 
     Returns:
         A `RunResult`.
@@ -302,9 +305,10 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
     run_dir = config.run_dir
     if on_progress:
         on_progress(f"Loading {config.dataset} and building {config.model}...")
-    train_ds, val_ds, info = model_task_of(config).load_training_data(
-        config, strategy
-    )
+    with data_progress.reporting(on_progress):
+        train_ds, val_ds, info = model_task_of(config).load_training_data(
+            config, strategy
+        )
     chief = distribute.is_chief(strategy)
     model, metadata = _build(config, strategy, info)
     eval_split = _check_finish(config, metadata, on_note)

@@ -86,19 +86,30 @@ def _shard_counts(sizes, shards):
     }
 
 
+def _count(raw):
+    return len(raw.lazy) if raw.lazy is not None else len(raw.labels)
+
+
+def _array_elements(raw):
+    """`(uint8 image, label)` of an array split; a lazy one (`.npz`,
+    TFDS) is read as it is written, never held whole."""
+    import tensorflow as tf
+
+    if raw.lazy is not None:
+        return raw.lazy.elements()
+    return tf.data.Dataset.from_tensor_slices((raw.images, raw.labels))
+
+
 def _encoded_elements(raw, image_size, quality):
     """`(bytes, label, name)` of a split, re-encoded only when needed."""
     import tensorflow as tf
 
     if raw.kind == "arrays":
-        images = tf.data.Dataset.from_tensor_slices(raw.images)
-        names = [f"{raw.split}/{i:08d}.png" for i in range(len(raw.labels))]
+        names = [f"{raw.split}/{i:08d}.png" for i in range(_count(raw))]
         ds = tf.data.Dataset.zip(
-            images,
-            tf.data.Dataset.from_tensor_slices(np.asarray(raw.labels)),
-            tf.data.Dataset.from_tensor_slices(names),
+            _array_elements(raw), tf.data.Dataset.from_tensor_slices(names)
         )
-        return ds.map(lambda x, y, n: (tf.io.encode_png(x), y, n))
+        return ds.map(lambda xy, n: (tf.io.encode_png(xy[0]), xy[1], n))
     if raw.kind != "files":
         raise DataError(f"Cannot convert a {raw.kind} data set to shards.")
     ds = tf.data.Dataset.from_tensor_slices(
@@ -162,7 +173,7 @@ def _write_split(raw, folder, num_shards, image_size, quality, progress):
     import tensorflow as tf
 
     os.makedirs(os.path.join(folder, raw.split))
-    total = len(raw.labels)
+    total = _count(raw)
     bounds = np.linspace(0, total, num_shards + 1).astype(int)
     elements = _encoded_elements(raw, image_size, quality).prefetch(64)
     it = elements.as_numpy_iterator()
@@ -200,7 +211,8 @@ def _image_fields(splits, image_size):
     """Manifest `image_size` (`None`: sizes vary) and `channels`."""
     raw = splits["train"]
     if raw.kind == "arrays":
-        h, w, c = raw.images.shape[1:]
+        lazy = raw.lazy
+        h, w, c = lazy.image_shape if lazy else raw.images.shape[1:]
         return [int(h), int(w)], int(c)
     channels = (decode._native_shape(raw.paths[0]) or (None, None, 3))[2]
     if image_size is not None:
@@ -235,7 +247,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     out_dir = os.path.abspath(os.path.expanduser(out_dir))
     _check(out_dir, shards, image_size, quality)
     splits = _splits(source, data_dir)
-    sizes = {s: len(raw.labels) for s, raw in splits.items()}
+    sizes = {s: _count(raw) for s, raw in splits.items()}
     counts = _shard_counts(sizes, shards)
     step = (progress or (lambda total: lambda n: None))(sum(sizes.values()))
     partial = f"{out_dir}.partial-{os.getpid()}"

@@ -18,7 +18,7 @@ import contextlib
 
 import numpy as np
 
-from kerascnn.data import sources
+from kerascnn.data import progress, sources
 from kerascnn.errors import DataError
 
 # Magic bytes of the formats tf.io.decode_image reads.
@@ -49,13 +49,14 @@ def sniff_format(path):
     return None
 
 
-def check_headers(paths, labels, skip_bad=False):
+def check_headers(paths, labels, skip_bad=False, what="image files"):
     """Drops (or reports) files whose first bytes are not an image.
 
     Args:
         paths: list of file paths.
         labels: int32 array aligned with `paths`.
         skip_bad: skip bad files with a warning instead of raising.
+        what: the files, as the progress line names them.
 
     Returns:
         `(paths, labels)` with bad files removed.
@@ -64,14 +65,16 @@ def check_headers(paths, labels, skip_bad=False):
         DataError: the first non-image file, when `skip_bad` is False.
     """
     keep = []
-    for i, path in enumerate(paths):
-        if sniff_format(path) is not None:
-            keep.append(i)
-        elif not skip_bad:
-            raise DataError(
-                f"{path} is not an image file (expected JPEG, PNG, GIF or "
-                "BMP data). Remove it or pass skip_bad=True."
-            )
+    with progress.counter(f"Checking {what}", len(paths), "files") as n:
+        for i, path in enumerate(paths):
+            if sniff_format(path) is not None:
+                keep.append(i)
+            elif not skip_bad:
+                raise DataError(
+                    f"{path} is not an image file (expected JPEG, PNG, GIF "
+                    "or BMP data). Remove it or pass skip_bad=True."
+                )
+            n.add()
     sources.warn_skipped(len(paths) - len(keep), "that are not image files")
     return [paths[i] for i in keep], np.asarray(labels)[keep]
 
@@ -127,7 +130,8 @@ def _decode_fn(shape):
     return decode
 
 
-def decode_files(paths, labels, skip_bad=False, image_size=None):
+def decode_files(paths, labels, skip_bad=False, image_size=None,
+                 what="images"):  # fmt: skip
     """Decodes image files into one uint8 array, naming any bad file.
 
     Images whose size differs from the first one (or from `image_size`) are
@@ -138,6 +142,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None):
         labels: int32 labels aligned with `paths`.
         skip_bad: skip undecodable files with a warning instead of raising.
         image_size: `(H, W)` to decode to; default: the first image's size.
+        what: the images, as the progress lines name them.
 
     Returns:
         `(images uint8 (N, H, W, C), labels int32 (N,))`.
@@ -147,7 +152,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None):
     """
     import tensorflow as tf
 
-    paths, labels = check_headers(paths, labels, skip_bad)
+    paths, labels = check_headers(paths, labels, skip_bad, what)
     if not paths:
         raise DataError("No readable image files were found.")
     shape = None
@@ -170,9 +175,13 @@ def decode_files(paths, labels, skip_bad=False, image_size=None):
     ).ignore_errors()  # fmt: skip
     images = np.empty((len(paths),) + shape, np.uint8)
     ok = np.zeros(len(paths), bool)
-    for idx, batch in ds.batch(DECODE_BATCH).as_numpy_iterator():
-        images[idx] = batch
-        ok[idx] = True
+    with progress.counter(
+        f"Decoding {what} into memory", len(paths), "images"
+    ) as count:
+        for idx, batch in ds.batch(DECODE_BATCH).as_numpy_iterator():
+            images[idx] = batch
+            ok[idx] = True
+            count.add(len(idx))
     if not ok.all():
         bad = [paths[i] for i in np.flatnonzero(~ok)]
         if not skip_bad:

@@ -4,15 +4,17 @@ augment + normalize (vectorized, per batch) -> prefetch.
 Two ways to hold images, chosen per split (`streaming.choose_storage`,
 said in `DatasetInfo.storage`):
 
-* In memory: one uint8 array after a single decode pass (IDX, `.npz`,
-  TFDS, and image folders or shards whose decoded size fits the memory
-  budget), which is the cache: the pipeline then shuffles *indices*,
+* In memory: one uint8 array after a single decode pass (IDX, and
+  `.npz`, TFDS, image folders or shards whose decoded size fits the
+  memory budget), which is the cache: the pipeline then shuffles *indices*,
   gathers whole batches and normalizes them in one vectorized op, which
   is far faster than per-example Python or per-example maps.
 * Streamed (`kerascnn.data.streaming`): image folders and TFRecord shards
   too big for the budget, ImageNet-style 224 px inputs (random-resized
   crops need the full files) and tf.data service runs are read and
-  decoded file by file inside tf.data, with bounded memory.
+  decoded file by file inside tf.data, with bounded memory; `.npz` and
+  TFDS splits too big for the budget (a `sources.LazySplit`) are read
+  by index from a memory-mapped `.npz`, like the arrays, else in order.
 
 Augmentation draws a fresh stateless seed per batch from a seeded
 `Dataset.random`, so runs are reproducible and epochs differ; a streamed
@@ -191,8 +193,10 @@ def load(
         cache: `"auto"` (default; `True` too), `"memory"`, `"disk"` or
             `"none"` (`False` too): whether image folders and shards are
             decoded into memory or streamed, and what a stream caches (see
-            `kerascnn.data.streaming`). IDX, `.npz` and TFDS are always in
-            memory; text examples are cached unless `"none"`.
+            `kerascnn.data.streaming`). `.npz` and TFDS splits are loaded
+            into memory under `"auto"` when they fit the budget and under
+            `"memory"`, else streamed; IDX is always in memory; text
+            examples are cached unless `"none"`.
         repeat: repeat indefinitely.
         input_context: a `tf.distribute.InputContext`: shard by
             `input_pipeline_id` and batch per replica.
@@ -288,6 +292,9 @@ def _image_info(raw, num_examples, native, image_size, channels, augment,
 
 
 def _load_images(raw, *, augment, image_size, channels, **opts):
+    if raw.lazy is not None:
+        return _load_lazy(raw, augment=augment, image_size=image_size,
+                          channels=channels, **opts)  # fmt: skip
     images, labels = _raw_arrays(raw, opts["limit"])
     if len(images) == 0:
         raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
@@ -296,6 +303,39 @@ def _load_images(raw, *, augment, image_size, channels, **opts):
     )
     ds = image_dataset(images, labels, info.preprocessing,
                        info.augmentation, **opts)  # fmt: skip
+    return ds, info
+
+
+def _load_lazy(raw, *, augment, image_size, channels, cache, **opts):
+    """A `.npz` or TFDS split: into memory when it fits the memory budget
+    (or `cache="memory"`), else streamed: by index from a memory-mapped
+    `.npz` (the batches of the in-memory path), in order from TFDS."""
+    split = raw.lazy if opts["limit"] is None else raw.lazy[: opts["limit"]]
+    n = len(split)
+    if n == 0:
+        raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
+    info = _image_info(raw, n, split.image_shape, image_size, channels, augment)
+    where, reason = streaming.choose_storage(
+        cache, split.decoded_bytes, "plain"
+    )
+    if where == "memory":
+        info.storage = f"{n:,} images read into memory ({reason})"
+        images, labels = split.load()
+        ds = image_dataset(images, labels, info.preprocessing,
+                           info.augmentation, **opts)  # fmt: skip
+        return ds, info
+    if split.random_access:
+        how = "memory-mapped, each batch read by index"
+        ds = image_dataset(split, None, info.preprocessing,
+                           info.augmentation, **opts)  # fmt: skip
+    else:
+        how = "read in order"
+        ds = streaming.array_stream(
+            split, info.preprocessing, info.augmentation, **opts
+        )
+    info.storage = (
+        f"{n:,} images streamed from {split.description}, {how} ({reason})"
+    )
     return ds, info
 
 
@@ -362,8 +402,14 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     where, reason = streaming.choose_storage(
         cache, spec.num_examples * int(np.prod(shape)), style, data_service
     )
+    cache_file = None
+    if where == "stream" and cache == "disk":
+        cache_file = streaming.cache_file(
+            cache_dir, raw.source, raw.split, shape, style, opts["limit"],
+            opts["input_context"],
+        )  # fmt: skip
     info.storage = streaming.storage_line(
-        where, reason, spec.num_examples, cache
+        where, reason, spec.num_examples, cache, cache_file
     )
     if where == "memory":
         images, labels = _decode_to_memory(raw, spec, opts["skip_bad"])
@@ -371,12 +417,6 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
         ds = image_dataset(images, labels, info.preprocessing,
                            info.augmentation, **opts)  # fmt: skip
         return ds, info
-    cache_file = None
-    if cache == "disk":
-        cache_file = streaming.cache_file(
-            cache_dir, raw.source, raw.split, shape, style, opts["limit"],
-            opts["input_context"],
-        )  # fmt: skip
     del opts["limit"]
     ds = streaming.image_stream(
         spec, info.preprocessing, info.augmentation, cache=cache,
@@ -386,11 +426,12 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
 
 
 def _decode_to_memory(raw, spec, skip_bad):
+    what = f"the {raw.split} split"
     if raw.kind == "files":
         return decode.decode_files(
-            spec.paths, spec.labels, skip_bad, spec.shape[:2]
+            spec.paths, spec.labels, skip_bad, spec.shape[:2], what
         )
-    images, labels = streaming.arrays_from_stream(spec)
+    images, labels = streaming.arrays_from_stream(spec, what)
     return images[: spec.num_examples], labels[: spec.num_examples]
 
 
@@ -428,13 +469,36 @@ def _index_dataset(n, shuffle, seed, repeat, input_context):
     return ds
 
 
+def _row_reader(images, labels, batched):
+    """`indices -> (uint8 images, int32 labels)`: a gather from in-memory
+    arrays, or rows read from a random-access `LazySplit` (a
+    memory-mapped `.npz`) as each batch is made."""
+    import tensorflow as tf
+
+    if not isinstance(images, sources.LazySplit):
+        images = tf.constant(images)
+        labels = tf.constant(np.asarray(labels, np.int32))
+        return lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))
+    lead = [None] if batched else []
+    shape = lead + list(images.image_shape)
+
+    def read(idx):
+        x, y = tf.numpy_function(
+            images.rows, [idx], (tf.uint8, tf.int32), stateful=False
+        )
+        return tf.ensure_shape(x, shape), tf.ensure_shape(y, lead)
+
+    return read
+
+
 def image_dataset(images, labels, preprocessing, recipe=None, *,
                   batch_size=None, shuffle=False, seed=0, repeat=False,
                   input_context=None, **unused):  # fmt: skip
     """In-memory uint8 images -> normalized (and augmented) dataset.
 
     Args:
-        images: uint8 `(N, H, W, C)`.
+        images: uint8 `(N, H, W, C)`, or a random-access `LazySplit`
+            (its rows are read per batch; `labels` is then `None`).
         labels: int `(N,)`.
         preprocessing: the `DatasetInfo.preprocessing` dict.
         recipe: augmentation recipe or `None`.
@@ -444,20 +508,19 @@ def image_dataset(images, labels, preprocessing, recipe=None, *,
     import tensorflow as tf
 
     del unused
-    images = tf.constant(images)
-    labels = tf.constant(np.asarray(labels, np.int32))
-    ds = _index_dataset(len(labels), shuffle, seed, repeat, input_context)
+    ds = _index_dataset(len(images), shuffle, seed, repeat, input_context)
     per_replica = _per_replica(batch_size, input_context)
     if per_replica is not None:
         ds = ds.batch(per_replica)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+    take = _row_reader(images, labels, batched=per_replica is not None)
 
     def gather(idx, batch_seed):
-        x = tf.gather(images, idx)
+        x, y = take(idx)
         if recipe is not None:
             x = aug.augment_images(x, recipe, batch_seed)
-        return aug.preprocess_images(x, preprocessing), tf.gather(labels, idx)
+        return aug.preprocess_images(x, preprocessing), y
 
     ds = ds.map(gather, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
     return _with_options(ds.prefetch(PREFETCH_BATCHES), input_context)
@@ -516,7 +579,9 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
             seed=0, cache="none", repeat=False, input_context=None,
             skip_bad=False,
         )[1]  # fmt: skip
-    if raw.kind == "arrays":
+    if raw.kind == "arrays" and raw.lazy is not None:
+        shape, n = raw.lazy.image_shape, len(raw.lazy)
+    elif raw.kind == "arrays":
         shape = raw.images.shape[1:]
         n = len(raw.images)
     elif raw.kind == "records":

@@ -34,7 +34,7 @@ import threading
 import numpy as np
 
 from kerascnn.data import augment as aug
-from kerascnn.data import decode
+from kerascnn.data import decode, progress
 from kerascnn.errors import DataError
 
 MEMORY_BUDGET_ENV = "KERASCNN_MEMORY_BUDGET"
@@ -135,14 +135,29 @@ def choose_storage(cache, decoded_bytes, style, data_service=None):
     return "stream", f"{size}, cache={cache!r}"
 
 
-def storage_line(storage, reason, n, cache):
-    """The one line that says how a split is read and why."""
+def storage_line(storage, reason, n, cache, cache_path=None):
+    """The one line that says how a split is read and why.
+
+    A `tf.data` cache fills while the first epoch reads the stream (that
+    epoch's progress is the cache's); the line says so, or that a disk
+    cache written by an earlier run is read.
+    """
     if storage == "memory":
         return f"{n:,} images decoded into memory ({reason})"
-    kept = {"memory": "cached in memory", "disk": "cached on disk"}.get(
-        cache, "read every epoch"
-    )
+    if cache == "memory":
+        kept = "cached in memory by the first epoch"
+    elif cache == "disk" and cache_complete(cache_path):
+        kept = f"cached on disk, read from {cache_path} (already filled)"
+    elif cache == "disk":
+        kept = f"cached on disk in {cache_path} by the first epoch"
+    else:
+        kept = "read every epoch"
     return f"{n:,} images streamed, {kept} ({reason})"
+
+
+def cache_complete(path):
+    """Whether the `tf.data` cache file `path` was completely written."""
+    return bool(path) and os.path.exists(f"{path}.index")
 
 
 # ======================== Skipped files ========================
@@ -428,18 +443,30 @@ def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
         **options: `shuffle`, `repeat`, `skip_bad`, `cache`, `cache_file`
             for `decoded_elements`.
     """
-    import tensorflow as tf
-
-    from kerascnn.data.pipeline import (
-        PREFETCH_BATCHES,
-        _per_replica,
-        _with_options,
-    )
+    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
 
     ds = decoded_elements(
         spec, seed=seed, input_context=input_context,
         count_skipped=not data_service, **options,
     )  # fmt: skip
+    ds = _batch_and_finish(
+        ds, preprocessing, recipe, batch_size, seed, input_context
+    )
+    if data_service:
+        ds = distribute_on_service(ds, data_service)
+    ds = ds.prefetch(PREFETCH_BATCHES)
+    policy = _shard_policy(spec, input_context)
+    return _with_options(ds, input_context, policy)
+
+
+def _batch_and_finish(ds, preprocessing, recipe, batch_size, seed,
+                      input_context):  # fmt: skip
+    """uint8 elements -> batches per replica, augmented (a seed per batch,
+    as in memory) and normalized."""
+    import tensorflow as tf
+
+    from kerascnn.data.pipeline import _per_replica
+
     per_replica = _per_replica(batch_size, input_context)
     if per_replica is not None:
         ds = ds.batch(per_replica)
@@ -451,15 +478,39 @@ def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
             x = aug.augment_images(x, recipe, batch_seed)
         return aug.preprocess_images(x, preprocessing), y
 
-    ds = ds.map(
+    return ds.map(
         lambda xy, s: finish(xy[0], xy[1], s),
         num_parallel_calls=_parallel(), deterministic=True,
     )  # fmt: skip
-    if data_service:
-        ds = distribute_on_service(ds, data_service)
-    ds = ds.prefetch(PREFETCH_BATCHES)
-    policy = _shard_policy(spec, input_context)
-    return _with_options(ds, input_context, policy)
+
+
+def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
+                 shuffle=False, seed=0, repeat=False, input_context=None,
+                 **unused):  # fmt: skip
+    """A `LazySplit` read in order (TFDS) -> batches like in memory.
+
+    Shuffling reads the source's files in a seeded order (TFDS) through
+    a bounded buffer of elements (64 MiB of images), not the in-memory
+    path's whole-split permutation; unshuffled, the batches equal those
+    of the in-memory path.
+    """
+    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
+
+    del unused
+    ds = split.elements(shuffle_files=shuffle, seed=seed)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    if shuffle:
+        ds = ds.shuffle(_element_buffer(split.image_shape), seed=seed,
+                        reshuffle_each_iteration=True)  # fmt: skip
+    if repeat:
+        ds = ds.repeat()
+    ds = _batch_and_finish(
+        ds, preprocessing, recipe, batch_size, seed, input_context
+    )
+    return _with_options(ds.prefetch(PREFETCH_BATCHES), input_context)
 
 
 def _shard_policy(spec, input_context):
@@ -498,15 +549,20 @@ def check_service_address(address):
         )
 
 
-def arrays_from_stream(spec):
-    """Decodes a whole stream into `(uint8 images, int32 labels)`."""
+def arrays_from_stream(spec, what="records"):
+    """Decodes a whole stream into `(uint8 images, int32 labels)`; `what`
+    names them in the progress line."""
     images = np.empty((spec.num_examples,) + tuple(spec.shape), np.uint8)
     labels = np.empty(spec.num_examples, np.int32)
     n = 0
     ds = decoded_elements(spec).batch(decode.DECODE_BATCH)
-    for x, y in ds.as_numpy_iterator():
-        images[n : n + len(x)], labels[n : n + len(x)] = x, y
-        n += len(x)
+    with progress.counter(
+        f"Decoding {what} into memory", spec.num_examples, "images"
+    ) as count:
+        for x, y in ds.as_numpy_iterator():
+            images[n : n + len(x)], labels[n : n + len(x)] = x, y
+            n += len(x)
+            count.add(len(x))
     return images[:n], labels[:n]
 
 
@@ -529,7 +585,7 @@ def cache_file(cache_dir, name, split, shape, style, limit, input_context):
     key = f"{os.path.abspath(name)}|{split}|{shape}|{style}|{limit}|{pipeline}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"{split}-{digest}")
-    if not os.path.exists(f"{path}.index"):
+    if not cache_complete(path):
         for entry in os.scandir(cache_dir):
             if entry.name.startswith(os.path.basename(path)) and (
                 entry.name.endswith(".lockfile")

@@ -22,7 +22,11 @@ def prepare_model(model, strategy):
        with `strategy.reduce("MEAN", batch)` just to learn its shapes; the
        collective ops reject the tuple of `PerReplica` values: `ValueError:
        Attempt to convert a value (PerReplica:{...}) ... to a Tensor`.
-       This model builds from its first local replica's batch instead.
+       This model builds from the shapes of the dataset's `element_spec`
+       instead, without reading a batch: Keras' own way opens an iterator
+       for one batch and then a fresh one for the epoch, so every worker
+       read the start of its shard twice (the whole of a small one, with
+       the prefetch buffers).
     2. `reduce_per_replica` averages the scalar loss and metrics with
        `strategy.reduce("MEAN", v, axis=0)`, which fails on a scalar
        ("Invalid reduction dimension 0 for input with 0 dimensions").
@@ -34,9 +38,7 @@ def prepare_model(model, strategy):
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:
-            for _, _, it in iterator:
-                data_batch = _local_batch(strategy, next(it))
-                break
+            data_batch = _batch_spec(iterator)
         with strategy.scope():
             model._symbolic_build(data_batch=data_batch)  # noqa: SLF001
 
@@ -64,12 +66,20 @@ def _fix_multi_worker_mean():
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
-def _local_batch(strategy, batch):
+def _batch_spec(epoch_iterator):
+    """Symbolic tensors shaped like one replica's batch, from the
+    distributed dataset's `element_spec` (no data is read)."""
+    import keras
     import tensorflow as tf
 
-    def first_local(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
+    # Keras' `TFEpochIterator` keeps the distributed dataset it iterates.
+    spec = epoch_iterator._distributed_dataset.element_spec  # noqa: SLF001
 
-    return tf.nest.map_structure(first_local, batch)
+    def symbolic(value_spec):
+        value_spec = getattr(value_spec, "_value_specs", [value_spec])[0]
+        return keras.KerasTensor(
+            tuple(value_spec.shape.as_list()), value_spec.dtype.name
+        )
+
+    # Specs are leaves: tf.nest does not expand a `PerReplicaSpec`.
+    return tf.nest.map_structure(symbolic, spec)

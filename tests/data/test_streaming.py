@@ -164,6 +164,55 @@ def test_fit_names_the_bad_file_or_skips_it(bad_folder, runner, tmp_path):
     assert history["skipped_files"] == [2]
 
 
+def test_run_stopped_by_a_bad_file_resumes_once_it_is_fixed(
+    folder, runner, tmp_path, monkeypatch
+):
+    """Epoch 2 meets a file that broke after epoch 1: the error names it;
+    with the file replaced, the same command resumes after epoch 1."""
+    import keras
+
+    from cli.main import cli
+    from kerascnn import train
+
+    root = tmp_path / "data"
+    shutil.copytree(folder / "test", root / "test")
+    shutil.copytree(folder / "test", root / "train")
+    victim = sorted((root / "train" / "dog").iterdir())[3]
+    good = victim.read_bytes()
+
+    class BreakAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                victim.write_bytes(good[: len(good) // 2])
+
+    make_callbacks = train.make_callbacks
+    monkeypatch.setattr(
+        train, "make_callbacks",
+        lambda *a, **k: make_callbacks(*a, **k) + [BreakAfterFirstEpoch()],
+    )  # fmt: skip
+    run = tmp_path / "run"
+    args = [
+        "fit", "simple_convnet", "--dataset", str(root), "--cache", "none",
+        "--epochs", "3", "--batch-size", "32", "--no-export", "--run-dir",
+        str(run),
+    ]  # fmt: skip
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: Cannot decode image file {victim}: it is not an image or it "
+        "is truncated. Remove it or pass --skip-bad; training resumes from "
+        "the last finished epoch."
+    )
+    assert (run / "history.csv").read_text().count("\n") == 2  # 1 epoch
+    monkeypatch.setattr(train, "make_callbacks", make_callbacks)
+    victim.write_bytes(good)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"Resuming {run} after epoch 1" in result.output
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3]
+
+
 RSS_SCRIPT = textwrap.dedent("""
     import resource, sys
     import kerascnn

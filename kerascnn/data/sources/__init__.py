@@ -2,8 +2,9 @@
 
 A source turns a data set name into raw records and decodes nothing
 expensive: IDX files become uint8 numpy arrays (the payload is already raw
-pixels), image folders become lists of file paths, TFDS data sets become
-numpy arrays (read once), ATIS becomes the two `.iob` file paths.
+pixels), image folders become lists of file paths, `.npz` files and TFDS
+data sets become `LazySplit`s (read into memory or streamed when the
+pipeline asks), ATIS becomes the two `.iob` file paths.
 
 One module per format (`idx`, `image_folder`, `npz`, `tfds`, `atis`), one
 rule for holding out a validation split (`holdout`) and one for turning a
@@ -49,6 +50,7 @@ from kerascnn.data.sources.base import (
     ENV_DATA_DIR,
     SPLIT_ALIASES,
     SPLITS,
+    LazySplit,
     RawData,
     canonical_split,
     data_dir_from,
@@ -91,6 +93,7 @@ __all__ = [
     "SPLITS",
     "SPLIT_ALIASES",
     "KnownDataset",
+    "LazySplit",
     "Location",
     "RawData",
     "SplitPlan",

@@ -1,5 +1,6 @@
 """What every source shares: `RawData`, split names, the data folder."""
 
+import copy
 import dataclasses
 import os
 import warnings
@@ -21,7 +22,8 @@ SPLIT_ALIASES = {
 class RawData:
     """Raw records of one split, as a source found them.
 
-    Exactly one of `images`, `paths`, `record_files`, `text_path` is set.
+    Exactly one of `images`, `lazy`, `paths`, `record_files`, `text_path`
+    is set.
 
     Attributes:
         name: data set name.
@@ -32,6 +34,9 @@ class RawData:
         class_names: list of class names (`None` for text).
         images: uint8 array `(N, H, W, C)` for `"arrays"`.
         labels: int32 array `(N,)` for `"arrays"` and `"files"`.
+        lazy: a `LazySplit` for `"arrays"` read on demand (`.npz`, TFDS);
+            `images` and `labels` are then `None` (`lazy.load()` reads
+            them).
         paths: list of image file paths for `"files"`.
         text_path: `.iob` files `{"train": path, "test": path}` for text.
         record_files: TFRecord shard paths for `"records"`.
@@ -51,6 +56,79 @@ class RawData:
     text_path: dict = None
     record_files: list = None
     image_shape: tuple = None
+    lazy: object = None
+
+
+class LazySplit:
+    """A split of images that a source reads on demand instead of holding
+    it: a memory-mapped `.npz` member, a TFDS split in its TFRecord files.
+
+    The pipeline streams it when it is larger than the memory budget
+    (`random_access` ones batch by index, like in-memory arrays; the
+    others in order) and calls `load()` when it fits. Slicing
+    (`split[:limit]`, a held-out tail) narrows it without reading.
+    Subclasses implement `_load(start, stop, count)` (telling the
+    `progress.Counter` `count` of every chunk) and `_elements(start,
+    stop, shuffle_files, seed)`, and `_rows(indices)` when
+    `random_access`.
+
+    Attributes:
+        description: where the arrays are, e.g. `"/data/x.npz (x_train)"`.
+        image_shape: native `(H, W, C)` of every image (uint8).
+    """
+
+    random_access = False
+
+    def __init__(self, description, image_shape, size):
+        self.description = description
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.start, self.stop = 0, int(size)
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def __getitem__(self, key):
+        start, stop, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("A LazySplit takes contiguous slices only.")
+        part = copy.copy(self)
+        part.start, part.stop = self.start + start, self.start + stop
+        return part
+
+    @property
+    def decoded_bytes(self):
+        """Size of the split held as uint8 pixels."""
+        return len(self) * int(np.prod(self.image_shape))
+
+    def load(self):
+        """`(uint8 images (N, H, W, C), int32 labels (N,))` in memory;
+        reported as a `progress` step."""
+        from kerascnn.data import progress
+
+        label = f"Reading {self.description} into memory"
+        with progress.counter(label, len(self), "images") as count:
+            return self._load(self.start, self.stop, count)
+
+    def elements(self, shuffle_files=False, seed=0):
+        """A `tf.data.Dataset` of uint8 `(H, W, C)` images and int32
+        labels, read as it is iterated: in order, or with the source's
+        files in a seeded order reshuffled each epoch (`shuffle_files`,
+        where the source has several files)."""
+        return self._elements(self.start, self.stop, shuffle_files, seed)
+
+    def rows(self, indices):
+        """`(images, labels)` of the examples at `indices` (random
+        access only)."""
+        return self._rows(self.start + np.asarray(indices))
+
+    def _load(self, start, stop, count):
+        raise NotImplementedError
+
+    def _elements(self, start, stop, shuffle_files=False, seed=0):
+        raise NotImplementedError
+
+    def _rows(self, indices):
+        raise NotImplementedError
 
 
 def canonical_split(split):

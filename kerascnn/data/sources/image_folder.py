@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from kerascnn.data import progress
 from kerascnn.data.sources.base import SPLIT_ALIASES, RawData
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
@@ -18,16 +19,20 @@ FOLDER_VALIDATION_FRACTION = 0.2
 FLAT_SHUFFLE_SEED = 1337
 
 
-def _list_images(class_dir):
-    return sorted(
-        e.path
-        for e in os.scandir(class_dir)
-        if e.is_file() and not e.name.startswith(".")
-    )
+def _list_images(class_dir, count=None):
+    files = []
+    for e in os.scandir(class_dir):
+        if e.is_file() and not e.name.startswith("."):
+            files.append(e.path)
+            if count is not None:
+                count.add()
+    return sorted(files)
 
 
-def scan_class_folders(root):
+def scan_class_folders(root, count=None):
     """Returns `{class_name: [file paths]}` for `<root>/<class>/*`.
+
+    `count` (a `progress.Counter`) is told of every file found.
 
     Raises:
         DataError: no class folders, or an empty class folder.
@@ -44,7 +49,7 @@ def scan_class_folders(root):
         )
     found = {}
     for c in classes:
-        files = _list_images(os.path.join(root, c))
+        files = _list_images(os.path.join(root, c), count)
         if not files:
             raise DataError(
                 f"Class folder {os.path.join(root, c)} is empty; every class "
@@ -96,18 +101,18 @@ def _check_same_classes(root, per_split):
             )
 
 
-def _flat_split(root):
+def _flat_split(root, count):
     """`{"train": (paths, labels)}` of a flat folder, shuffled once."""
-    by_class = scan_class_folders(root)
+    by_class = scan_class_folders(root, count)
     classes = list(by_class)
     paths, labels = interleave_classes(by_class, classes)
     perm = np.random.default_rng(FLAT_SHUFFLE_SEED).permutation(len(paths))
     return {"train": ([paths[i] for i in perm], labels[perm])}, classes
 
 
-def _split_folders(root, layout):
+def _split_folders(root, layout, count):
     """`{split: (paths, labels)}` of a folder with split sub-folders."""
-    per_split = {s: scan_class_folders(d) for s, d in layout.items()}
+    per_split = {s: scan_class_folders(d, count) for s, d in layout.items()}
     _check_same_classes(root, per_split)
     classes = list(per_split["train"])
     return {
@@ -116,15 +121,50 @@ def _split_folders(root, layout):
     }, classes
 
 
+def _folder_signature(root, layout):
+    """Modification times of the root, split and class folders: adding,
+    removing or renaming a file changes its folder's."""
+    folders = [root, *(layout.values() if layout else ())]
+    signature = []
+    for folder in folders:
+        signature.append((folder, os.stat(folder).st_mtime_ns))
+        signature += [
+            (e.path, e.stat().st_mtime_ns)
+            for e in os.scandir(folder)
+            if e.is_dir()
+        ]
+    return tuple(sorted(signature))
+
+
+# The last listings of this process, keyed by folder signature: `fit`
+# reads a folder's train, validation and test splits one after another,
+# and a listing of a million files takes seconds.
+_LISTINGS = {}
+LISTINGS_KEPT = 4
+
+
+def _list_folder(root, layout):
+    """`({split: (paths, labels)}, class names)` of a folder, listed once
+    per content (see `_folder_signature`); reported as a `progress` step."""
+    key = (root, _folder_signature(root, layout))
+    if key in _LISTINGS:
+        return _LISTINGS[key]
+    with progress.counter(f"Listing {root}", unit="files") as count:
+        if layout is None:
+            listing = _flat_split(root, count)
+        else:
+            listing = _split_folders(root, layout, count)
+    while len(_LISTINGS) >= LISTINGS_KEPT:
+        _LISTINGS.pop(next(iter(_LISTINGS)))
+    _LISTINGS[key] = listing
+    return listing
+
+
 def read_image_folder(root, split, validation_size=None, name=None):
     """Lists an image folder; returns `RawData` of kind `"files"`."""
     layout = folder_layout(root)
-    if layout is None:
-        splits, classes = _flat_split(root)
-        default = FOLDER_VALIDATION_FRACTION
-    else:
-        splits, classes = _split_folders(root, layout)
-        default = None
+    splits, classes = _list_folder(root, layout)
+    default = FOLDER_VALIDATION_FRACTION if layout is None else None
     sizes = {s: len(paths) for s, (paths, _) in splits.items()}
     plan = plan_split(
         f"Image folder {root}", sizes, split, validation_size, default

@@ -1,6 +1,8 @@
-"""TensorFlow Datasets: the cache, else a download, read once to arrays.
+"""TensorFlow Datasets: the cache, else a download, read on demand.
 
-Only the requested split is read; the sizes of the others come from the
+Only the requested split is read, when the pipeline asks: into memory
+when it fits the memory budget, else streamed from TFDS's own TFRecord
+files (`builder.as_dataset`). The sizes of the others come from the
 builder's metadata.
 """
 
@@ -11,9 +13,9 @@ import numpy as np
 from kerascnn.data.sources.base import (
     ENV_DATA_DIR,
     SPLITS,
+    LazySplit,
     RawData,
     as_labels,
-    as_nhwc,
 )
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
@@ -81,19 +83,70 @@ def tfds_builder(tfds_name, looked_for=()):
     return builder
 
 
-def _tfds_arrays(builder, tfds_split):
-    import tensorflow_datasets as tfds
+class TfdsImages(LazySplit):
+    """One TFDS split, read with the builder's own `as_dataset` (its
+    TFRecord files, through tf.data): loaded when it fits the memory
+    budget, else streamed in order."""
 
-    image_key, label_key = builder.info.supervised_keys or ("image", "label")
-    ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
-    ds = ds.map(lambda ex: (ex[image_key], ex[label_key])).batch(4096)
-    xs, ys = [], []
-    for x, y in tfds.as_numpy(ds):
-        xs.append(x)
-        ys.append(y)
-    if not xs:
-        raise DataError(f"TFDS split {builder.name}:{tfds_split} is empty.")
-    return np.concatenate(xs), np.concatenate(ys)
+    def __init__(self, builder, tfds_split, size):
+        self.builder, self.tfds_split = builder, tfds_split
+        self.keys = builder.info.supervised_keys or ("image", "label")
+        shape = tuple(builder.info.features[self.keys[0]].shape)
+        self.fixed = None not in shape
+        super().__init__(f"tfds:{builder.name} {tfds_split}", (1, 1, 1), size)
+        if not self.fixed:  # images of several sizes: the first one's
+            shape = next(iter(self._dataset(0, 1)))[0].shape
+        self.image_shape = tuple(int(d) for d in shape) + (
+            (1,) if len(shape) == 2 else ()
+        )
+
+    def _dataset(self, start, stop, shuffle_files=False, seed=0):
+        import tensorflow_datasets as tfds
+
+        split = self.tfds_split
+        if start > 0 or stop < self.stop:  # mock_data reads whole splits
+            split = f"{split}[{start}:{stop}]"
+        ds = self.builder.as_dataset(
+            split=split, shuffle_files=shuffle_files,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+        )  # fmt: skip
+        image_key, label_key = self.keys
+        return ds.map(lambda ex: (ex[image_key], ex[label_key]))
+
+    def _elements(self, start, stop, shuffle_files=False, seed=0):
+        import tensorflow as tf
+
+        shape = list(self.image_shape)
+
+        def fit(image, label):
+            if image.shape.rank == 2:
+                image = image[..., None]
+            if not self.fixed:
+                image = tf.cast(
+                    tf.round(tf.image.resize(image, shape[:2])), tf.uint8
+                )
+            return tf.ensure_shape(image, shape), tf.cast(label, tf.int32)
+
+        from kerascnn.data.pipeline import PARALLEL_CALLS
+
+        return self._dataset(start, stop, shuffle_files, seed).map(
+            fit, num_parallel_calls=PARALLEL_CALLS
+        )
+
+    def _load(self, start, stop, count):
+        import tensorflow_datasets as tfds
+
+        images = np.empty((stop - start,) + self.image_shape, np.uint8)
+        labels = np.empty(stop - start, np.int32)
+        n = 0
+        for x, y in tfds.as_numpy(self._elements(start, stop).batch(1024)):
+            images[n : n + len(x)], labels[n : n + len(x)] = x, y
+            n += len(x)
+            count.add(len(x))
+        if n == 0:
+            where = f"tfds:{self.builder.name}:{self.tfds_split}"
+            raise DataError(f"TFDS split {where} is empty.")
+        return images[:n], as_labels(labels[:n], self.description)
 
 
 def _class_names(builder):
@@ -107,21 +160,23 @@ def _split_sizes(builder):
     `tfds.testing.mock_data`) by counting train and test."""
     splits = builder.info.splits
     if not splits:
-        return {s: len(_tfds_arrays(builder, s)[1]) for s in ("train", "test")}
+        return {
+            s: int(builder.as_dataset(split=s).reduce(0, lambda n, _: n + 1))
+            for s in ("train", "test")
+        }
     return {s: splits[s].num_examples for s in SPLITS if s in splits}
 
 
 def read_tfds(tfds_name, split, validation_size=None, looked_for=(),
               display_name=None):  # fmt: skip
-    """Reads one split of a TFDS image classification data set to arrays."""
+    """One split of a TFDS image classification data set: `RawData` of
+    kind `"arrays"` whose images are a `TfdsImages` (read on demand)."""
     builder = tfds_builder(tfds_name, looked_for)
     where = f"tfds:{tfds_name}"
     sizes = _split_sizes(builder)
     plan = plan_split(where, sizes, split, validation_size)
-    x, y = _tfds_arrays(builder, plan.read)
+    images = TfdsImages(builder, plan.read, sizes[plan.read])
     return RawData(
         display_name or where, "arrays", where, split, plan.sizes,
-        _class_names(builder),
-        images=as_nhwc(plan.take(x), where),
-        labels=as_labels(plan.take(y), where),
+        _class_names(builder), lazy=plan.take(images),
     )  # fmt: skip
