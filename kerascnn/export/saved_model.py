@@ -2,6 +2,9 @@
 
 A version folder `saved_models/<name>/<version>/` holds a SavedModel with:
 
+The signatures are the model's task's (`Task.add_serving_signatures`);
+the built-in tasks add these:
+
 Image classifiers
     `serving_default`   `images`: float32 `(batch, H, W, C)`, already
                         normalized like the training data (the Keras input).
@@ -32,6 +35,7 @@ custom layers are traced into plain TensorFlow ops, so the folder loads with
 `tf.saved_model.load` alone.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -188,7 +192,8 @@ def _classifier_outputs(probabilities, class_names):
     }
 
 
-def _add_image_endpoints(archive, model, meta):
+def add_image_signatures(archive, model, meta):
+    """`serving_default` (`images`), `predict_pixels`, `predict_images`."""
     import tensorflow as tf
 
     shape = _image_shape(model)
@@ -309,7 +314,8 @@ def tokenize(sentences, lowercase=True):
     return tf.strings.split(tf.strings.strip(sentences))
 
 
-def _add_tagger_endpoints(archive, model, meta):
+def add_tagger_signatures(archive, model, meta):
+    """`serving_default` (`token_ids`) and `predict_sentences`."""
     import tensorflow as tf
 
     from kerascnn.data.text import uses_digit_shapes
@@ -347,24 +353,17 @@ def _add_tagger_endpoints(archive, model, meta):
     )
 
 
-def is_tagger(model, meta):
-    """True for models that take token ids (the slot tagger)."""
-    from kerascnn import tasks
-
-    return tasks.get_task(meta.task).inputs == "text"
-
-
 def build_archive(model, meta):
-    """A `keras.export.ExportArchive` with every signature of this model."""
+    """A `keras.export.ExportArchive` with every signature of this model:
+    its task's (`Task.add_serving_signatures`) and `metadata`."""
     import keras
     import tensorflow as tf
 
+    from kerascnn import tasks
+
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if is_tagger(model, meta):
-        _add_tagger_endpoints(archive, model, meta)
-    else:
-        _add_image_endpoints(archive, model, meta)
+    tasks.get_task(meta.task).add_serving_signatures(archive, model, meta)
     text = json.dumps(meta.to_dict(), sort_keys=True)
     archive.add_endpoint(
         "metadata",
@@ -384,21 +383,16 @@ def write_saved_model(model, meta, path):
         json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
 
 
-def export_saved_model(
-    model, meta, final_path, overwrite=False, verify_fn=None
-):
-    """Writes to a temp dir, verifies it, then renames it into `final_path`.
-
-    `verify_fn(tmp_path)` may raise to abort; on any failure the temp dir
-    is removed and `final_path` is untouched.
-    """
+@contextlib.contextmanager
+def staged_folder(final_path, overwrite=False):
+    """Yields a hidden temp folder beside `final_path` to write and check
+    an export in; renames it to `final_path` when the block ends, or
+    removes it when the block raises (`final_path` is then untouched)."""
     layout.check_target(final_path, overwrite)
     tmp = make_temp_dir(final_path)
     try:
-        write_saved_model(model, meta, tmp)
-        report = verify_fn(tmp) if verify_fn else None
+        yield tmp
         commit_dir(tmp, final_path, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return report
