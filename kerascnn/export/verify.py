@@ -167,12 +167,12 @@ def tag_and_intent_outputs(outputs):
     """`(tag probabilities, intent probabilities or None)` of the slot
     tagger in any runtime (Keras and TFLite name them `tags`/`intent`,
     SavedModel, ONNX and OpenVINO `tag_probabilities`/
-    `intent_probabilities`)."""
+    `intent_probabilities`; the SavedModel's `tags`/`intent` are strings)."""
     import numpy as np
 
     if not isinstance(outputs, dict):
         return np.asarray(outputs), None
-    main = outputs.get("tags", outputs.get("tag_probabilities"))
+    main = outputs.get("tag_probabilities", outputs.get("tags"))
     intent = outputs.get("intent_probabilities", outputs.get("intent"))
     if intent is not None and np.asarray(intent).dtype.kind in "SUO":
         intent = None  # the SavedModel's intent name strings
