@@ -121,12 +121,16 @@ def tagger_outputs(outputs, token_ids, tag_names=()):
     """
     import tensorflow as tf
 
+    from kerascnn.export import tagger_graph
+
     if not isinstance(outputs, dict):
         outputs = {"tags": outputs}
     tag_probabilities = tf.cast(outputs["tags"], tf.float32)
     named = {
         "tag_probabilities": tag_probabilities,
-        "tag_ids": _decode_tags(tag_probabilities, token_ids, tag_names),
+        "tag_ids": tagger_graph.decode_tag_ids(
+            tag_probabilities, token_ids, tag_names
+        ),
     }
     if "intent" in outputs:
         intent = tf.cast(outputs["intent"], tf.float32)
@@ -171,22 +175,3 @@ def wrap(model, task, meta):
     shape = [1] + [2 if d is None else d for d in spec.shape[1:]]
     outputs = wrapper(tf.zeros(shape, spec.dtype))
     return NamedModel(wrapper, spec, list(outputs))
-
-
-def _decode_tags(tag_probabilities, token_ids, tag_names):
-    """The SavedModel's tag ids: constrained Viterbi, 0 at padding."""
-    import tensorflow as tf
-
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    names = [str(n) for n in tag_names]
-    mask = tf.not_equal(token_ids, 0)
-    if not any(n.startswith("I-") for n in names):
-        ids = tf.argmax(tag_probabilities, axis=-1, output_type=tf.int64)
-        return tf.where(mask, ids, tf.zeros_like(ids))
-    start, transitions = allowed_transitions(names)
-    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-    return tagger_graph.constrained_decode(
-        tag_probabilities, lengths, start, transitions
-    )

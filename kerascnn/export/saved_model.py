@@ -182,14 +182,14 @@ def make_image_decoder(input_shape, center_crop=None):
 
 
 def _classifier_outputs(probabilities, class_names):
+    """`named_io.classifier_outputs` plus `class_names` strings."""
     import tensorflow as tf
 
-    class_ids = tf.argmax(probabilities, axis=-1)
-    return {
-        "probabilities": probabilities,
-        "class_ids": class_ids,
-        "class_names": tf.gather(class_names, class_ids),
-    }
+    from kerascnn.export import named_io
+
+    outputs = named_io.classifier_outputs(probabilities)
+    outputs["class_names"] = tf.gather(class_names, outputs["class_ids"])
+    return outputs
 
 
 def add_image_signatures(archive, model, meta):
@@ -241,51 +241,26 @@ def _class_names(model, meta):
 
 
 def _tagger_outputs(model, meta, token_ids):
+    """`named_io.tagger_outputs` plus `tags` (`""` at padding) and
+    `intent` strings."""
     import tensorflow as tf
 
-    outputs = model(token_ids, training=False)
-    if not isinstance(outputs, dict):
-        outputs = {"tags": outputs}
+    from kerascnn.export import named_io
+
     names = [str(n) for n in _class_names(model, meta)]
-    tag_names = tf.constant(names)
-    tag_probs = tf.cast(outputs["tags"], tf.float32)
-    tag_ids = _decode_tag_ids(tag_probs, token_ids, names)
-    tags = tf.where(
+    outputs = model(token_ids, training=False)
+    result = named_io.tagger_outputs(outputs, token_ids, names)
+    result["tags"] = tf.where(
         tf.not_equal(token_ids, PADDING_TOKEN_ID),
-        tf.gather(tag_names, tag_ids),
+        tf.gather(tf.constant(names), result["tag_ids"]),
         tf.constant(""),
     )
-    result = {"tag_probabilities": tag_probs, "tag_ids": tag_ids, "tags": tags}
-    if "intent" in outputs:
+    if "intent_ids" in result:
         intents = list(meta.intent_names) or [
-            str(i) for i in range(int(outputs["intent"].shape[-1]))
+            str(i) for i in range(int(result["intent_probabilities"].shape[-1]))
         ]
-        intent_probs = tf.cast(outputs["intent"], tf.float32)
-        intent_ids = tf.argmax(intent_probs, axis=-1)
-        result.update(
-            intent_probabilities=intent_probs,
-            intent_ids=intent_ids,
-            intent=tf.gather(tf.constant(intents), intent_ids),
-        )
+        result["intent"] = tf.gather(tf.constant(intents), result["intent_ids"])
     return result
-
-
-def _decode_tag_ids(tag_probs, token_ids, names):
-    """BIO-constrained Viterbi ids (argmax when the tags are not IOB)."""
-    import tensorflow as tf
-
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    if not any(n.startswith("I-") for n in names):
-        return tf.argmax(tag_probs, axis=-1)
-    start, transitions = allowed_transitions(names)
-    lengths = tf.reduce_sum(
-        tf.cast(tf.not_equal(token_ids, PADDING_TOKEN_ID), tf.int32), axis=1
-    )
-    return tagger_graph.constrained_decode(
-        tag_probs, lengths, start, transitions
-    )
 
 
 def make_vocab_table(vocab):

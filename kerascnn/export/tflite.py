@@ -127,13 +127,11 @@ def fixed_length_tagger(model, max_length, tag_names=None):
     """
     import tensorflow as tf
 
-    from kerascnn.tagging import allowed_transitions
+    from kerascnn.export import tagger_graph
 
     v.check_positive_int("max_length", max_length, error=ExportError)
     layers = _fixed_layers(model, max_length)
-    transitions = None
-    if tag_names and any(str(n).startswith("I-") for n in tag_names):
-        transitions = allowed_transitions([str(n) for n in tag_names])
+    transitions = tagger_graph.iob_transitions(tag_names)
     model_class = _fixed_tagger_class(max_length, transitions)
     fixed = model_class(f"{model.name}_fixed{max_length}", layers)
     fixed(tf.zeros((1, max_length), tf.int32))
