@@ -482,7 +482,7 @@ def is_text_source(source):
         if not os.path.isfile(meta):
             return True  # predict_sentences is checked when loading
         with open(meta) as f:
-            return tasks.takes_text(json.load(f).get("task"))
+            return tasks.takes(json.load(f).get("task"), "text")
     if not _is_keras(source):
         return False  # predict_files says what a model source may be
     _, meta_path = resolve_model_path(source)
@@ -490,7 +490,7 @@ def is_text_source(source):
         return False
     with open(meta_path) as f:
         try:
-            return tasks.takes_text(json.load(f).get("task"))
+            return tasks.takes(json.load(f).get("task"), "text")
         except ValueError:
             raise KerasCNNError(
                 f"{meta_path} is not valid JSON ({METADATA_FILENAME})."

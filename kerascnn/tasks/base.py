@@ -199,10 +199,10 @@ def task_for_input_shape(shape):
     )
 
 
-def takes_text(name):
-    """True when `name` is a registered task whose models read raw text
-    (`kerascnn predict` tags sentences instead of classifying files)."""
-    return name in _TASKS and _TASKS[name].inputs == "text"
+def takes(name, inputs):
+    """True when `name` is a registered task whose models take `inputs`
+    (`"images"`, or `"text"`: `kerascnn predict` tags sentences)."""
+    return name in _TASKS and _TASKS[name].inputs == inputs
 
 
 def require(metadata, *, inputs=None, picture=None, what):

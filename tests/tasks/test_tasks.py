@@ -67,6 +67,65 @@ def test_require_names_what_the_model_is():
     )
 
 
+def test_takes_says_what_a_task_reads():
+    assert tasks.takes("sequence_tagging", "text")
+    assert tasks.takes("image_classification", "images")
+    assert not tasks.takes("image_classification", "text")
+    assert not tasks.takes("counting", "images")  # registered only there
+
+
+def test_default_verification_compares_the_one_float_output():
+    import numpy as np
+
+    from kerascnn.errors import ExportError
+
+    task = tasks.IMAGE_CLASSIFICATION
+    probs = np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)
+    saved_model = {
+        "probabilities": probs,
+        "class_ids": np.array([1, 0]),
+        "class_names": np.array([b"b", b"a"]),
+    }
+    main, second = task.compared_outputs(saved_model)
+    np.testing.assert_array_equal(main, probs)
+    assert second is None
+    assert task.verification_scores(probs, np.array([1, 1]), None) == {
+        "accuracy": 0.5
+    }
+    with pytest.raises(
+        ExportError, match=r"one float output; this one has 2: \['a', 'b'\]"
+    ):
+        task.compared_outputs({"a": probs, "b": probs})
+
+
+def test_tagger_verification_reads_every_runtime_s_names():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tags = rng.random((2, 3, 4)).astype(np.float32)
+    intent = rng.random((2, 5)).astype(np.float32)
+    ids = np.zeros((2, 3), np.int64)
+    runtimes = [
+        {"tags": tags, "intent": intent, "tag_ids": ids.astype(np.int32)},
+        {  # SavedModel: the strings share the Keras names
+            "tag_probabilities": tags,
+            "tags": np.full((2, 3), b"O"),
+            "intent_probabilities": intent,
+            "intent": np.array([b"x", b"y"]),
+        },
+        {
+            "tag_probabilities": tags,
+            "tag_ids": ids,
+            "intent_probabilities": intent,
+            "intent_ids": ids[:, 0],
+        },
+    ]
+    for outputs in runtimes:
+        main, second = tasks.SEQUENCE_TAGGING.compared_outputs(outputs)
+        np.testing.assert_array_equal(main, tags)
+        np.testing.assert_array_equal(second, intent)
+
+
 def test_register_task_rejects_what_is_not_a_task():
     with pytest.raises(KerasCNNError, match="named Task instance"):
         tasks.register_task("counting")
