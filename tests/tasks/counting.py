@@ -5,9 +5,9 @@ is registered with `register_task` and `register_model` from outside the
 library and then trained, evaluated and picked by a "min" checkpoint
 monitor through the library's own `fit` and `evaluate`, and exported by
 `kerascnn export` with its own SavedModel signature (`images` ->
-`count`, `rounded`), its own verification examples and score (rounded
-count accuracy), which proves the task seam: nothing in kerascnn knows
-this task.
+`count`, `rounded`) and ONNX outputs (`count`), its own verification
+examples and score (rounded count accuracy), which proves the task
+seam: nothing in kerascnn knows this task.
 
 Run as a script (a fresh process, so the registrations do not leak into
 other tests):
@@ -123,6 +123,12 @@ class Counting(tasks.Task):
 
     def verification_scores(self, outputs, labels, inputs):
         return {"accuracy": count_accuracy(outputs, labels)}
+
+    def named_outputs(self, outputs, inputs, meta):
+        """ONNX / OpenVINO: `images` -> `count`."""
+        import tensorflow as tf
+
+        return {"count": tf.reshape(tf.cast(outputs, tf.float32), [-1])}
 
     def card_limitations(self, meta):
         return ["Counts 0-4 white 2x2 squares on a black 16x16 image."]

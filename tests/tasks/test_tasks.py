@@ -227,3 +227,32 @@ def test_a_task_from_outside_the_library_exports(counting_run, tmp_path):
         [next(iter(runner(**{name: x[i : i + 1]}).values())) for i in range(64)]
     ).reshape(-1)
     np.testing.assert_allclose(lite, out["count"].numpy(), atol=1e-3)
+
+
+def test_a_task_from_outside_the_library_exports_onnx(counting_run, tmp_path):
+    """ONNX gets the task's named outputs (`images` -> `count`)."""
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from tests.tasks.counting import counting_images
+
+    run_dir, _ = counting_run
+    result = _counting(
+        "kerascnn", "export", run_dir, "--format", "onnx", "--base-dir",
+        tmp_path, "--verify-examples", 200, "--json",
+    )  # fmt: skip
+    report = result["verification"]
+    assert report["artifact"]["accuracy"] >= 0.9
+    assert report["artifact"]["max_diff"] <= 1e-4
+    described = result["metadata"]["onnx"]
+    assert (described["inputs"], described["outputs"]) == (
+        ["images"],
+        ["count"],
+    )
+    session = ort.InferenceSession(result["path"])
+    assert [o.name for o in session.get_outputs()] == ["count"]
+    x, counts = counting_images(64, seed=7)
+    (count,) = session.run(["count"], {"images": x})
+    assert count.shape == (64,)
+    assert np.mean(np.round(count) == counts) >= 0.9
