@@ -15,7 +15,8 @@ Examples come from `kerascnn.export.examples` (the test split, or arrays
 `(x, y)` a caller passes); the report records which (`verified_on`).
 Which outputs are compared and how they are scored is the model's task's
 (`Task.compared_outputs`, `Task.verification_scores`): an image
-classifier's one float output by top-1 accuracy by default. The slot tagger is verified on real ATIS test sentences
+classifier's one float output by top-1 accuracy by default. The slot
+tagger is verified on real ATIS test sentences
 (`load_tagger_examples`): both Keras and the artifact are decoded with
 the BIO-constrained Viterbi of `kerascnn.tagging` and scored against the
 gold tag strings of the file, so the report shows conlleval span F1
