@@ -349,7 +349,8 @@ def test_every_zoo_model_converts(runtime):
             shape = info.min_input_shape or info.default_input_shape
             model = models.build(name, input_shape=shape, num_classes=10)
             x = rng.random((2, *shape), dtype=np.float32)
-        named = named_io.wrap(model, task, ModelMetadata(task=task.name))
+        meta = ModelMetadata(model=name, task=task.name)
+        named = named_io.wrap(model, task, meta)
         reference = task.compared_outputs(verify.keras_runner(model)(x))
         if runtime == "onnx":
             run = verify.onnx_runner(onnx_export.convert(named))
