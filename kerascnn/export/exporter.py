@@ -164,16 +164,16 @@ def _export_saved_model(model, meta, config, name, data):
     )
     report = None
     with _saved_model.staged_folder(path, config.overwrite) as staged:
-        _saved_model.write_saved_model(model, meta, staged)
-        _warmup.write_warmup_requests(staged, name, meta, examples.x)
+        written = _saved_model.write_saved_model(model, meta, staged)
+        _warmup.write_warmup_requests(written, name, meta, examples.x)
         if config.verify:
             report = _verified(
                 model,
                 data.task,
                 examples,
-                _verify.saved_model_runner(staged),
+                _verify.saved_model_runner(written),
                 "saved_model",
-                _verify.disk_size(staged),
+                _verify.disk_size(written),
                 tolerance=_verify.SAVED_MODEL_TOLERANCE,
             )
     return ExportResult(
@@ -318,13 +318,13 @@ def _export_openvino(model, meta, config, name, data):
     )
     report = None
     with _saved_model.staged_folder(folder, config.overwrite) as staged:
-        _openvino.write_ir(ov_model, metadata, staged, name)
+        xml = _openvino.write_ir(ov_model, metadata, staged, name)
         if config.verify:
             report = _verified(
                 model,
                 data.task,
                 examples,
-                _verify.openvino_runner(_openvino.xml_path(staged, name)),
+                _verify.openvino_runner(xml),
                 "openvino",
                 _openvino.folder_size(staged),
                 tolerance=_verify.SAVED_MODEL_TOLERANCE,

@@ -65,14 +65,17 @@ def convert(named):
 
 
 def write_ir(ov_model, metadata, folder, name):
-    """Writes `<name>.xml`/`.bin` (metadata in rt_info) and the sidecar."""
+    """Writes `<name>.xml`/`.bin` (metadata in rt_info) and the sidecar;
+    returns the `.xml` path."""
     import openvino as ov
 
     text = json.dumps(metadata, sort_keys=True)
     ov_model.set_rt_info(text, [METADATA_KEY])
-    ov.serialize(ov_model, xml_path(folder, name))
+    xml = xml_path(folder, name)
+    ov.serialize(ov_model, xml)
     with open(os.path.join(folder, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True)
+    return xml
 
 
 def read_metadata(xml):

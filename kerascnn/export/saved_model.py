@@ -349,13 +349,15 @@ def build_archive(model, meta):
 
 
 def write_saved_model(model, meta, path):
-    """Writes the SavedModel (signatures + metadata asset) into `path`."""
+    """Writes the SavedModel (signatures + metadata asset) into `path`;
+    returns `path`."""
     archive = build_archive(model, meta)
     archive.write_out(path, verbose=False)
     assets = os.path.join(path, "assets")
     os.makedirs(assets, exist_ok=True)
     with open(os.path.join(assets, METADATA_ASSET), "w") as f:
         json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
+    return path
 
 
 @contextlib.contextmanager
