@@ -10,7 +10,10 @@ import click
 from cli.common import POSITIVE_INT, quiet_tensorflow, user_errors
 
 
-@click.group("visualize", short_help="Draw filters, feature maps, curves, confusion, tags.")
+@click.group(
+    "visualize",
+    short_help="Draw filters, feature maps, curves, confusion, tags.",
+)
 @click.argument("source", type=click.Path(exists=True))
 @click.pass_context
 def visualize_group(ctx, source):

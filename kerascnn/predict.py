@@ -128,7 +128,7 @@ def _load_tflite(path):
             "preprocessing are unknown."
         )
     meta = ModelMetadata.from_dict(found)
-    return Predictor("tflite", path, meta, lambda x: run(x)[0])
+    return Predictor("tflite", path, meta, _main_output(run, meta))
 
 
 @artifact_loader("saved_model", lambda p: _saved_model_dir(p) is not None)
@@ -145,7 +145,14 @@ def _load_saved_model(path):
         )
     run = verify.saved_model_runner(version_dir)
     meta = ModelMetadata.from_dict(found)
-    return Predictor("saved_model", version_dir, meta, lambda x: run(x)[0])
+    return Predictor("saved_model", version_dir, meta, _main_output(run, meta))
+
+
+def _main_output(run, meta):
+    """`(x) -> main output` of an artifact runner, as the model's task
+    reads its outputs (`Task.compared_outputs`)."""
+    task = tasks.get_task(meta.task)
+    return lambda x: task.compared_outputs(run(x))[0]
 
 
 def _is_keras(path):
@@ -203,9 +210,7 @@ def _images_in(folder, recursive):
         )
     else:
         walked = (e.path for e in os.scandir(folder) if e.is_file())
-    return sorted(
-        p for p in walked if p.lower().endswith(IMAGE_EXTENSIONS)
-    )
+    return sorted(p for p in walked if p.lower().endswith(IMAGE_EXTENSIONS))
 
 
 # === Predicting ===
@@ -477,7 +482,7 @@ def is_text_source(source):
         if not os.path.isfile(meta):
             return True  # predict_sentences is checked when loading
         with open(meta) as f:
-            return _takes_text(json.load(f).get("task"))
+            return tasks.takes(json.load(f).get("task"), "text")
     if not _is_keras(source):
         return False  # predict_files says what a model source may be
     _, meta_path = resolve_model_path(source)
@@ -485,14 +490,8 @@ def is_text_source(source):
         return False
     with open(meta_path) as f:
         try:
-            return _takes_text(json.load(f).get("task"))
+            return tasks.takes(json.load(f).get("task"), "text")
         except ValueError:
             raise KerasCNNError(
                 f"{meta_path} is not valid JSON ({METADATA_FILENAME})."
             ) from None
-
-
-def _takes_text(task_name):
-    return task_name in tasks.task_names() and (
-        tasks.get_task(task_name).inputs == "text"
-    )

@@ -40,6 +40,7 @@ import os
 
 import numpy as np
 
+from kerascnn import tasks
 from kerascnn.data import augment as aug
 from kerascnn.data import decode, sources, streaming, text
 from kerascnn.errors import DataError
@@ -48,8 +49,8 @@ from kerascnn.errors import DataError
 PARALLEL_CALLS = max(1, min(len(os.sched_getaffinity(0)), 8))
 PREFETCH_BATCHES = 2
 
-TASK_IMAGE = "image_classification"
-TASK_TAGGING = "sequence_tagging"
+TASK_IMAGE = tasks.IMAGE_CLASSIFICATION.name
+TASK_TAGGING = tasks.SEQUENCE_TAGGING.name
 
 
 @dataclasses.dataclass

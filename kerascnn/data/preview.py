@@ -75,7 +75,7 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
         augment=augment, limit=count, seed=seed,
     )  # fmt: skip
-    if tasks.get_task(info.task).inputs != "images":
+    if not tasks.takes(info.task, "images"):
         raise DataError(
             f"Preview draws images; {name!r} is a {info.task} data set."
         )

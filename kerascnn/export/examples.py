@@ -188,34 +188,47 @@ def fit_length(x, length):
     return out
 
 
-def synthetic_inputs(model, meta, count, is_tagger):
-    """Random valid model inputs (token ids, or normalized pixels)."""
+def load_test_examples(meta, count, data_dir=None):
+    """`(x, y, split)`: the first `count` examples of the test split, or
+    of the held-out split of a data set without one (a flat folder)."""
+    split = _test_or_held_out(meta, data_dir)
+    x, y = load_examples(meta, split, count, data_dir)
+    return x, y, split
+
+
+def random_pixels(model, meta, count):
+    """Random images, normalized like the training data."""
     import numpy as np
 
     from kerascnn.export.saved_model import make_normalizer
 
     rng = np.random.default_rng(0)
-    if is_tagger:
-        vocab = max(len(meta.vocab), 3)
-        shape = (count, SYNTHETIC_TAGGER_LENGTH)
-        return rng.integers(1, vocab, size=shape).astype(np.int32)
     shape = tuple(model.input_shape[1:])
     pixels = rng.uniform(0, 255, size=(count, *shape)).astype(np.float32)
     return np.asarray(make_normalizer(meta.preprocessing)(pixels))
 
 
+def random_token_ids(meta, count):
+    """Random token-id sentences of `SYNTHETIC_TAGGER_LENGTH` words."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vocab = max(len(meta.vocab), 3)
+    shape = (count, SYNTHETIC_TAGGER_LENGTH)
+    return rng.integers(1, vocab, size=shape).astype(np.int32)
+
+
 # === One export's examples, read once ===
 
 
-def _described(x, y, source, what):
+def _described(x, y, source, what, noun):
     import numpy as np
 
     x = np.asarray(x)
-    unit = "sentences" if x.ndim == 2 and x.dtype.kind in "iu" else "examples"
     text = {
-        "given": f"given examples ({len(x)} {unit})",
-        "synthetic": f"synthetic inputs ({len(x)} random {unit}, no labels)",
-    }.get(source, f"{what} {source} split ({len(x)} {unit})")
+        "given": f"given examples ({len(x)} {noun})",
+        "synthetic": f"synthetic inputs ({len(x)} random {noun}, no labels)",
+    }.get(source, f"{what} {source} split ({len(x)} {noun})")
     return Examples(x, y, source, text)
 
 
@@ -226,7 +239,8 @@ class ExportData:
         model, meta: the Keras model and its `ModelMetadata`.
         config: the validated `ExportConfig` (counts, `data_dir`,
             `allow_synthetic`).
-        is_tagger: the model takes token ids.
+        task: the model's `Task` (which examples, what they are called,
+            random inputs).
         examples: `(x, y)` to verify on instead of the test split.
         calibration_data: inputs to calibrate int8 on instead of the
             training split.
@@ -237,12 +251,12 @@ class ExportData:
         model,
         meta,
         config,
-        is_tagger,
+        task,
         examples=None,
         calibration_data=None,
     ):
         self.model, self.meta, self.config = model, meta, config
-        self.is_tagger = is_tagger
+        self.task = task
         self.given, self.given_calibration = examples, calibration_data
         self._cache = {}
 
@@ -256,19 +270,17 @@ class ExportData:
             y = np.asarray(y)[:count]
         if length is not None:  # the fixed-length TFLite tagger
             x = fit_length(x, length)
-        return _described(x, y, found.source, self.meta.dataset)
+        return _described(
+            x, y, found.source, self.meta.dataset, self.task.example_noun
+        )
 
     def _read_test(self, count):
         if self.given is not None:
             return Examples(*self.given, "given", "")
-        dataset, data_dir = self.meta.dataset, self.config.data_dir
-        if self.is_tagger and dataset == "atis":
-            x, y = load_tagger_examples(self.meta, "test", count, data_dir)
-        else:
-            split = _test_or_held_out(self.meta, data_dir)
-            x, y = load_examples(self.meta, split, count, data_dir)
-            return Examples(x, y, split, "")
-        return Examples(x, y, "test", "")
+        x, y, split = self.task.verification_examples(
+            self.meta, count, self.config.data_dir
+        )
+        return Examples(x, y, split, "")
 
     def verification(self, count=None, warm_up_only=False, length=None):
         """`Examples` to verify on: given, else the test split (token ids
@@ -298,7 +310,7 @@ class ExportData:
                 stacklevel=3,
             )
         count = min(count, SYNTHETIC_EXAMPLES)
-        x = synthetic_inputs(self.model, self.meta, count, self.is_tagger)
+        x = self.task.synthetic_inputs(self.model, self.meta, count)
         return Examples(x, None, "synthetic", "")
 
     def calibration(self, length=None):

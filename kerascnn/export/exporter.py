@@ -3,18 +3,20 @@ convert -> verify in the artifact's own runtime -> place atomically ->
 model card.
 
 `export()` validates the `ExportConfig` (before loading anything), loads
-the model, reads the examples once (`examples.ExportData`), and calls the
-exporter of the format. Each exporter converts, hands the writer a
-verification step that runs on the staged artifact, and returns an
-`ExportResult` built from what it wrote; the writer moves the artifact
-into place only after that step passed.
+the model and its task (`kerascnn.tasks`: what differs per kind of model,
+from the signatures to how verification scores), reads the examples once
+(`examples.ExportData`), and calls the exporter of the format. Each
+exporter reads as the steps it takes: convert, stage the artifact (bytes
+in memory, or a hidden folder beside its target), verify the staged
+artifact in its own runtime, place it (an atomic rename or write), and
+return an `ExportResult` of what was placed. A failed verification raises
+before anything is placed.
 """
 
 import dataclasses
 import functools
-import os
 
-from kerascnn.errors import ExportError
+from kerascnn import tasks
 from kerascnn.export import layout as _layout
 from kerascnn.export import model_card as _model_card
 from kerascnn.export import optional as _optional
@@ -122,20 +124,30 @@ def export(
         _optional.require(config.format)
     model, meta = load_model_and_metadata(source)
     name = check_name(config.name or meta.model)
-    data = ExportData(
-        model,
-        meta,
-        config,
-        _saved_model.is_tagger(model, meta),
-        examples,
-        calibration_data,
-    )
+    task = tasks.get_task(meta.task)
+    data = ExportData(model, meta, config, task, examples, calibration_data)
     result = _EXPORTERS[config.format](model, meta, config, name, data)
     if config.model_card:
         result.card_path = _model_card.update(
             source, model, meta, config, result
         )
     return result
+
+
+def _verified(model, task, examples, run, label, size_bytes, **limits):
+    """Compares the staged artifact's `run` with Keras on `examples` and
+    raises `ExportError` past `limits` (`tolerance`, `max_accuracy_drop`)."""
+    report = _verify.compare(
+        model,
+        run,
+        examples.x,
+        examples.y,
+        label,
+        size_bytes,
+        task=task,
+        verified_on=examples.description,
+    )
+    return _verify.check(report, **limits)
 
 
 def _export_saved_model(model, meta, config, name, data):
@@ -150,240 +162,182 @@ def _export_saved_model(model, meta, config, name, data):
         None if config.verify else _warmup.WARMUP_EXAMPLES,
         warm_up_only=not config.verify,
     )
-    result = ExportResult(
+    report = None
+    with _saved_model.staged_folder(path, config.overwrite) as staged:
+        written = _saved_model.write_saved_model(model, meta, staged)
+        _warmup.write_warmup_requests(written, name, meta, examples.x)
+        if config.verify:
+            report = _verified(
+                model,
+                data.task,
+                examples,
+                _verify.saved_model_runner(written),
+                "saved_model",
+                _verify.disk_size(written),
+                tolerance=_verify.SAVED_MODEL_TOLERANCE,
+            )
+    return ExportResult(
         "saved_model",
         path,
         name,
         version,
+        size_bytes=_verify.disk_size(path),
         metadata=meta.to_dict(),
+        verification=report,
         **_verified_on(examples if config.verify else None),
     )
-
-    def verify_fn(tmp):
-        _warmup.write_warmup_requests(tmp, name, meta, examples.x)
-        if not config.verify:
-            return None
-        report = _verify.compare(
-            model,
-            _verify.saved_model_runner(tmp),
-            examples.x,
-            examples.y,
-            "saved_model",
-            _verify.disk_size(tmp),
-            verified_on=examples.description,
-        )
-        return _verify.check(report, _verify.SAVED_MODEL_TOLERANCE)
-
-    result.verification = _saved_model.export_saved_model(
-        model, meta, path, config.overwrite, verify_fn
-    )
-    result.size_bytes = _verify.disk_size(path)
-    return result
-
-
-def _tflite_model(model, meta, config, is_tagger):
-    """`(model to convert, input spec, metadata, fixed length)`; the tagger
-    at a fixed length (examples are padded to it), images at `None`."""
-    metadata = meta.to_dict()
-    if not is_tagger:
-        if config.max_length is not None:
-            raise ExportError(
-                "`max_length` applies to the slot tagger only. "
-                f"Received: max_length={config.max_length!r}"
-            )
-        return model, {}, metadata, None
-    length = config.max_length or meta.max_length or _tflite.DEFAULT_MAX_LENGTH
-    converted = _tflite.fixed_length_tagger(
-        model,
-        length,
-        # In-graph decoding stays float: skipped for int8 (host decodes).
-        tag_names=meta.class_names if config.quantize != "int8" else None,
-    )
-    spec = dict(
-        input_shape=(length,), input_dtype="int32", input_name="token_ids"
-    )
-    metadata["max_length"] = length
-    metadata["input_shape"] = [length]
-    return converted, spec, metadata, length
 
 
 def _export_tflite(model, meta, config, name, data):
     path = _layout.check_target(config.tflite_path(name), config.overwrite)
-    converted, spec, metadata, length = _tflite_model(
-        model, meta, config, data.is_tagger
+    target = data.task.tflite_model(model, meta, config)
+    examples = (
+        data.verification(length=target.length) if config.verify else None
     )
-    examples = data.verification(length=length) if config.verify else None
     calibration = (
-        data.calibration(length) if config.quantize == "int8" else None
+        data.calibration(target.length) if config.quantize == "int8" else None
     )
     convert = functools.partial(
         _tflite.convert,
-        converted,
+        target.model,
         config.quantize,
         representative_data=None if calibration is None else calibration.x,
         int8_io=config.int8_io,
         allow_flex=config.allow_flex,
-        **spec,
+        input_shape=target.input_shape,
+        input_dtype=target.input_dtype,
+        input_name=target.input_name,
     )
     label = (
         "tflite" if config.quantize == "none" else f"tflite-{config.quantize}"
     )
 
-    def compare(tflite_bytes):
-        return _verify.compare(
-            model,
-            _verify.tflite_runner(tflite_bytes),
-            examples.x,
-            examples.y,
-            label,
-            len(tflite_bytes),
-            verified_on=examples.description,
-        )
+    def compare(tflite_bytes, **limits):
+        run = _verify.tflite_runner(tflite_bytes)
+        size = len(tflite_bytes)
+        return _verified(model, data.task, examples, run, label, size, **limits)
 
     granularity = None
     if config.quantize == "int8":
         granularity = _resolve_granularity(config, compare, convert)
-    tflite_bytes = convert(per_channel=granularity != "per_tensor")
+    metadata = dict(target.metadata)
     metadata["tflite"] = _tflite_metadata(
-        config, spec.get("input_shape") or model.input_shape[1:], granularity
+        config, target.input_shape or model.input_shape[1:], granularity
     )
-    result = ExportResult(
+    if calibration is not None:
+        metadata["tflite"]["calibrated_on"] = calibration.description
+    tflite_bytes = _tflite.embed_metadata(
+        convert(per_channel=granularity != "per_tensor"), metadata
+    )
+    report = None
+    if config.verify and config.quantize == "none":
+        report = compare(tflite_bytes, tolerance=_verify.TFLITE_FLOAT_TOLERANCE)
+    elif config.verify:
+        report = compare(
+            tflite_bytes, max_accuracy_drop=config.max_accuracy_drop
+        )
+    _layout.write_file_with_sidecar(
+        path, tflite_bytes, metadata, config.overwrite
+    )
+    return ExportResult(
         "tflite",
         path,
         name,
         quantize=config.quantize,
+        size_bytes=_verify.disk_size(path),
         metadata=metadata,
+        verification=report,
+        calibrated_on=None if calibration is None else calibration.description,
         **_verified_on(examples),
     )
-    if calibration is not None:
-        result.calibrated_on = calibration.description
-        metadata["tflite"]["calibrated_on"] = calibration.description
-
-    def verify_fn(tflite_bytes):
-        report = compare(tflite_bytes)
-        if config.quantize == "none":
-            return _verify.check(report, _verify.TFLITE_FLOAT_TOLERANCE)
-        return _verify.check(report, max_accuracy_drop=config.max_accuracy_drop)
-
-    result.verification = _tflite.export_tflite(
-        tflite_bytes,
-        metadata,
-        path,
-        config.overwrite,
-        verify_fn if config.verify else None,
-    )
-    result.size_bytes = _verify.disk_size(path)
-    return result
 
 
-def _portable_metadata(model, meta, config, is_tagger, **details):
+def _portable_metadata(meta, config, named, **details):
     """The metadata an ONNX file or OpenVINO IR carries."""
-    from kerascnn.export import named_io
-
     metadata = meta.to_dict()
-    has_intent = isinstance(model.output, dict) and "intent" in model.output
     metadata[config.format] = {
-        **named_io.describe(is_tagger, has_intent),
+        **named.describe(),
         "dynamic_batch": True,
         **details,
     }
     return metadata
 
 
-def _verify_portable(model, config, examples, runner, size_bytes):
-    """Verifies an ONNX/OpenVINO artifact like a SavedModel (1e-4).
-
-    `model` is the float32 model that was converted (a mixed-precision
-    model's float32 twin, `named_io.float32_model`).
-    """
-    report = _verify.compare(
-        model,
-        runner,
-        examples.x,
-        examples.y,
-        config.format,
-        size_bytes,
-        verified_on=examples.description,
-    )
-    return _verify.check(report, _verify.SAVED_MODEL_TOLERANCE)
-
-
 def _export_onnx(model, meta, config, name, data):
+    """ONNX of the float32 model (`named_io.float32_model`), verified
+    against it like a SavedModel (1e-4)."""
     from kerascnn.export import named_io
     from kerascnn.export import onnx as _onnx
 
     model = named_io.float32_model(model)
-
     path = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    onnx_bytes = _onnx.convert(model, data.is_tagger, meta.class_names)
+    named = named_io.wrap(model, data.task, meta)
+    onnx_bytes = _onnx.convert(named)
     opset = _onnx.opset_of(onnx_bytes)
-    metadata = _portable_metadata(
-        model, meta, config, data.is_tagger, opset=opset
+    metadata = _portable_metadata(meta, config, named, opset=opset)
+    onnx_bytes = _onnx.embed_metadata(onnx_bytes, metadata)
+    report = None
+    if config.verify:
+        report = _verified(
+            model,
+            data.task,
+            examples,
+            _verify.onnx_runner(onnx_bytes),
+            "onnx",
+            len(onnx_bytes),
+            tolerance=_verify.SAVED_MODEL_TOLERANCE,
+        )
+    _layout.write_file_with_sidecar(
+        path, onnx_bytes, metadata, config.overwrite
     )
-    result = ExportResult(
+    return ExportResult(
         "onnx",
         path,
         name,
+        size_bytes=_verify.disk_size(path),
         metadata=metadata,
+        verification=report,
         opset=opset,
         **_verified_on(examples),
     )
 
-    def verify_fn(data_bytes):
-        runner = _verify.onnx_runner(data_bytes)
-        return _verify_portable(
-            model, config, examples, runner, len(data_bytes)
-        )
-
-    result.verification = _onnx.export_onnx(
-        onnx_bytes,
-        metadata,
-        path,
-        config.overwrite,
-        verify_fn if config.verify else None,
-    )
-    result.size_bytes = _verify.disk_size(path)
-    return result
-
 
 def _export_openvino(model, meta, config, name, data):
+    """An OpenVINO IR of the float32 model, verified like ONNX."""
     from kerascnn.export import named_io
     from kerascnn.export import openvino as _openvino
 
     model = named_io.float32_model(model)
-
     folder = _layout.check_target(config.artifact_path(name), config.overwrite)
     examples = data.verification() if config.verify else None
-    ov_model = _openvino.convert(model, data.is_tagger, meta.class_names)
+    named = named_io.wrap(model, data.task, meta)
+    ov_model = _openvino.convert(named)
     metadata = _portable_metadata(
-        model,
-        meta,
-        config,
-        data.is_tagger,
-        file=f"{name}.xml",
-        inference_precision="f32",
+        meta, config, named, file=f"{name}.xml", inference_precision="f32"
     )
-    result = ExportResult(
-        "openvino", folder, name, metadata=metadata, **_verified_on(examples)
-    )
-
-    def verify_fn(xml):
-        runner = _verify.openvino_runner(xml)
-        size = _openvino.folder_size(os.path.dirname(xml))
-        return _verify_portable(model, config, examples, runner, size)
-
-    result.verification = _openvino.export_openvino(
-        ov_model,
-        metadata,
-        folder,
+    report = None
+    with _saved_model.staged_folder(folder, config.overwrite) as staged:
+        xml = _openvino.write_ir(ov_model, metadata, staged, name)
+        if config.verify:
+            report = _verified(
+                model,
+                data.task,
+                examples,
+                _verify.openvino_runner(xml),
+                "openvino",
+                _openvino.folder_size(staged),
+                tolerance=_verify.SAVED_MODEL_TOLERANCE,
+            )
+    return ExportResult(
+        "openvino",
+        _openvino.xml_path(folder, name),
         name,
-        config.overwrite,
-        verify_fn if config.verify else None,
+        size_bytes=_openvino.folder_size(folder),
+        metadata=metadata,
+        verification=report,
+        **_verified_on(examples),
     )
-    result.path = _openvino.xml_path(folder, name)
-    result.size_bytes = _openvino.folder_size(folder)
-    return result
 
 
 _EXPORTERS = {

@@ -104,6 +104,16 @@ def write_new_file(path, data, overwrite=False):
     write_bytes(path, data)
 
 
+def write_file_with_sidecar(path, data, metadata, overwrite=False):
+    """Writes a single-file artifact (`.tflite`, `.onnx`) and its metadata
+    sidecar `<path>.json`, each atomically; returns `path`."""
+    check_target(path, overwrite)
+    text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
+    write_new_file(f"{path}.json", text, overwrite=True)
+    write_new_file(path, data, overwrite=overwrite)
+    return path
+
+
 def _meaning(metadata):
     """What a client of a served model relies on: classes and input."""
     return {

@@ -114,7 +114,7 @@ def split_sizes(meta, data_dir=None):
         return None
 
 
-def _model_section(model, meta):
+def _model_section(model, meta, task):
     from kerascnn import models, summary
 
     section = {"name": meta.model, "task": meta.task}
@@ -129,8 +129,8 @@ def _model_section(model, meta):
         section.update(parameters=totals.total_params, macs=totals.macs)
     except Exception:
         section.update(parameters=int(model.count_params()), macs=None)
-    if _takes_text(meta):
-        section["macs_note"] = "per sentence at the traced length"
+    if task.macs_note:
+        section["macs_note"] = task.macs_note
     return section
 
 
@@ -182,22 +182,25 @@ def format_label(result):
     return result.format
 
 
-def _preprocessing(meta):
-    if _takes_text(meta):
-        return {
-            "input": "token_ids: int32 (batch, length), 0 = padding",
-            "steps": [
-                "split the sentence on whitespace",
-                "lowercase; each digit -> DIGIT (when the vocabulary has "
-                "digit shapes)",
-                "look each word up in the vocabulary (metadata `vocab`, "
-                "index = id; unknown words -> 1)",
-                "pad with 0 to the batch's longest sentence",
-            ],
-            "vocab_size": len(meta.vocab),
-            "note": "the SavedModel's predict_sentences does all of this "
-            "in-graph",
-        }
+def token_input(meta):
+    """The "Input" section of a token-id model (the slot tagger)."""
+    return {
+        "input": "token_ids: int32 (batch, length), 0 = padding",
+        "steps": [
+            "split the sentence on whitespace",
+            "lowercase; each digit -> DIGIT (when the vocabulary has "
+            "digit shapes)",
+            "look each word up in the vocabulary (metadata `vocab`, "
+            "index = id; unknown words -> 1)",
+            "pad with 0 to the batch's longest sentence",
+        ],
+        "vocab_size": len(meta.vocab),
+        "note": "the SavedModel's predict_sentences does all of this in-graph",
+    }
+
+
+def image_input(meta):
+    """The "Input" section of an image model: the normalization."""
     p = dict(meta.preprocessing or {})
     steps = [
         "decode to RGB or grayscale as `channels`, resize to "
@@ -218,7 +221,23 @@ def _preprocessing(meta):
     }
 
 
-def _limitations(meta, card):
+TOKEN_ID_LIMITATION = (
+    "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in the "
+    "metadata) and return tag probabilities and BIO-constrained tag ids; "
+    "text in, tag strings out is the SavedModel's predict_sentences."
+)
+
+
+def image_limitations(meta):
+    """What an image model's callers must feed."""
+    shape = "x".join(str(d) for d in meta.input_shape)
+    return [
+        f"Inputs must be {shape} and normalized as described; other "
+        "sizes are resized by the SavedModel's predict_images only."
+    ]
+
+
+def _limitations(meta, task, card):
     notes = []
     dataset = (meta.dataset or "").lower()
     source = str((meta.extra or {}).get("source", "")).lower()
@@ -239,19 +258,7 @@ def _limitations(meta, card):
             )
         if not e["verified"]:
             notes.append(f"{label} was exported without verification.")
-    if _takes_text(meta):
-        notes.append(
-            "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in "
-            "the metadata) and return tag probabilities and BIO-"
-            "constrained tag ids; text in, tag strings out is the "
-            "SavedModel's predict_sentences."
-        )
-    else:
-        shape = "x".join(str(d) for d in meta.input_shape)
-        notes.append(
-            f"Inputs must be {shape} and normalized as described; other "
-            "sizes are resized by the SavedModel's predict_images only."
-        )
+    notes += task.card_limitations(meta)
     precision = (card["recipe"] or {}).get("mixed_precision", "")
     portable = sorted({"onnx", "openvino"} & set(card["exports"]))
     if str(precision).startswith("mixed") and portable:
@@ -320,11 +327,12 @@ def build(source, model, meta, config, result, previous=None):
         exports = dict(previous.get("exports") or {})
     exports[format_label(result)] = export_entry(result, model_dir)
     recipe = _recipe(meta, source)
+    task = tasks.get_task(meta.task)
     card = {
         "schema_version": SCHEMA_VERSION,
         "name": result.name,
         "source": source_path,
-        "model": _model_section(model, meta),
+        "model": _model_section(model, meta, task),
         "dataset": {
             "name": meta.dataset,
             "source": (meta.extra or {}).get("source"),
@@ -333,14 +341,14 @@ def build(source, model, meta, config, result, previous=None):
         "recipe": recipe,
         "test_metrics": test_metrics(source),
         "exports": exports,
-        "preprocessing": _preprocessing(meta),
+        "preprocessing": task.card_input(meta),
         "class_names": list(meta.class_names),
         "intent_names": list(meta.intent_names),
         "command": config.command or _default_command(source, config),
         "versions": _versions(exports),
         "updated_at": _now(),
     }
-    card["limitations"] = _limitations(meta, card)
+    card["limitations"] = _limitations(meta, task, card)
     return card
 
 
@@ -516,8 +524,3 @@ def render(card):
         "",
     ]
     return "\n".join(lines)
-
-
-def _takes_text(meta):
-    """The model takes token ids (the slot tagger), not images."""
-    return tasks.get_task(meta.task).inputs == "text"

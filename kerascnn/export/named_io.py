@@ -24,17 +24,28 @@ The batch axis (and the tagger's length axis) stays free. A model
 trained in mixed precision is exported as its float32 twin
 (`float32_model`): ONNX Runtime has no bfloat16 convolutions, and the
 1e-4 check compares against Keras at float32.
+
+What differs per task (the input spec, the outputs) is the task's
+(`Task.named_input_spec`, `Task.named_outputs`); this module holds the
+wrapper and the pieces each task picks.
 """
 
+import dataclasses
 
-def input_spec(model, is_tagger):
-    """The named, batch-free `tf.TensorSpec` of the exported input."""
+
+def image_input_spec(model):
+    """`images`: float32 `(batch, H, W, C)`, the Keras input."""
     import tensorflow as tf
 
-    if is_tagger:
-        return tf.TensorSpec((None, None), tf.int32, name="token_ids")
     shape = tuple(model.input_shape[1:])
     return tf.TensorSpec((None, *shape), tf.float32, name="images")
+
+
+def token_ids_spec():
+    """`token_ids`: int32 `(batch, length)`, 0 = padding."""
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, None), tf.int32, name="token_ids")
 
 
 def _float32_config(config):
@@ -84,21 +95,69 @@ def float32_model(model):
     return copy
 
 
-def wrap(model, is_tagger, tag_names=()):
-    """A Keras model: `input_spec`'s input -> dict of named outputs.
+def _argmax(probabilities):
+    """Class ids as `tf.argmax`: `keras.ops.argmax` on TensorFlow lowers
+    to `Bitcast`/`BitwiseAnd` (its -0.0 handling), which ONNX has no
+    operator for."""
+    import tensorflow as tf
+
+    return tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+
+
+def classifier_outputs(outputs):
+    """`probabilities` float32 and `class_ids` int64."""
+    import tensorflow as tf
+
+    probabilities = tf.cast(outputs, tf.float32)
+    return {"probabilities": probabilities, "class_ids": _argmax(probabilities)}
+
+
+def tagger_outputs(outputs, token_ids, tag_names=()):
+    """`tag_probabilities`, `tag_ids` and, with an intent head,
+    `intent_probabilities` and `intent_ids`.
 
     `tag_names` (the tagger's class names) choose the decoding of
     `tag_ids`: BIO-constrained Viterbi for IOB2 tags, else argmax.
-
-    The class ids are `tf.argmax`: `keras.ops.argmax` on TensorFlow
-    lowers to `Bitcast`/`BitwiseAnd` (its -0.0 handling), which ONNX
-    has no operator for.
     """
-    import keras
     import tensorflow as tf
 
-    def argmax(probabilities):
-        return tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+    from kerascnn.export import tagger_graph
+
+    if not isinstance(outputs, dict):
+        outputs = {"tags": outputs}
+    tag_probabilities = tf.cast(outputs["tags"], tf.float32)
+    named = {
+        "tag_probabilities": tag_probabilities,
+        "tag_ids": tagger_graph.decode_tag_ids(
+            tag_probabilities, token_ids, tag_names
+        ),
+    }
+    if "intent" in outputs:
+        intent = tf.cast(outputs["intent"], tf.float32)
+        named["intent_probabilities"] = intent
+        named["intent_ids"] = _argmax(intent)
+    return named
+
+
+@dataclasses.dataclass
+class NamedModel:
+    """What ONNX and OpenVINO convert: `model` (a Keras model: `spec`'s
+    input -> dict of named outputs) and its input and output names."""
+
+    model: object
+    spec: object
+    output_names: list
+
+    def describe(self):
+        """`{"inputs": [...], "outputs": [...]}` for metadata and docs."""
+        return {"inputs": [self.spec.name], "outputs": self.output_names}
+
+
+def wrap(model, task, meta):
+    """The `NamedModel` of `model`: its task's named input
+    (`Task.named_input_spec`) and outputs (`Task.named_outputs`)."""
+    import keras
+    import tensorflow as tf
 
     class NamedOutputs(keras.Model):
         def __init__(self, inner):
@@ -107,61 +166,12 @@ def wrap(model, is_tagger, tag_names=()):
 
         def call(self, inputs):
             outputs = self.inner(inputs, training=False)
-            if not is_tagger:
-                probabilities = tf.cast(outputs, tf.float32)
-                return {
-                    "probabilities": probabilities,
-                    "class_ids": argmax(probabilities),
-                }
-            if not isinstance(outputs, dict):
-                outputs = {"tags": outputs}
-            tag_probabilities = tf.cast(outputs["tags"], tf.float32)
-            named = {
-                "tag_probabilities": tag_probabilities,
-                "tag_ids": _decode_tags(tag_probabilities, inputs, tag_names),
-            }
-            if "intent" in outputs:
-                intent = tf.cast(outputs["intent"], tf.float32)
-                named["intent_probabilities"] = intent
-                named["intent_ids"] = argmax(intent)
-            return named
+            return task.named_outputs(outputs, inputs, meta)
 
     wrapper = NamedOutputs(float32_model(model))
-    spec = input_spec(model, is_tagger)
+    spec = task.named_input_spec(model)
     # Build (exporters need a called model); length 2, as a softmax over
     # one token (the attention pool) warns.
     shape = [1] + [2 if d is None else d for d in spec.shape[1:]]
-    wrapper(tf.zeros(shape, spec.dtype))
-    return wrapper
-
-
-def _decode_tags(tag_probabilities, token_ids, tag_names):
-    """The SavedModel's tag ids: constrained Viterbi, 0 at padding."""
-    import tensorflow as tf
-
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    names = [str(n) for n in tag_names]
-    mask = tf.not_equal(token_ids, 0)
-    if not any(n.startswith("I-") for n in names):
-        ids = tf.argmax(tag_probabilities, axis=-1, output_type=tf.int64)
-        return tf.where(mask, ids, tf.zeros_like(ids))
-    start, transitions = allowed_transitions(names)
-    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-    return tagger_graph.constrained_decode(
-        tag_probabilities, lengths, start, transitions
-    )
-
-
-def describe(is_tagger, has_intent=True):
-    """`{"inputs": [...], "outputs": [...]}` names for metadata and docs."""
-    if not is_tagger:
-        return {
-            "inputs": ["images"],
-            "outputs": ["probabilities", "class_ids"],
-        }
-    outputs = ["tag_probabilities", "tag_ids"]
-    if has_intent:
-        outputs += ["intent_probabilities", "intent_ids"]
-    return {"inputs": ["token_ids"], "outputs": outputs}
+    outputs = wrapper(tf.zeros(shape, spec.dtype))
+    return NamedModel(wrapper, spec, list(outputs))

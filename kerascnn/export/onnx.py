@@ -20,25 +20,23 @@ import tempfile
 import warnings
 
 from kerascnn.errors import ExportError
-from kerascnn.export import layout, named_io
 
 OPSET = 17
 METADATA_KEY = "kerascnn_metadata"
 
 
-def convert(model, is_tagger, tag_names=(), opset=OPSET):
-    """The model as ONNX bytes (not yet carrying kerascnn metadata)."""
-    wrapper = named_io.wrap(model, is_tagger, tag_names)
-    spec = named_io.input_spec(model, is_tagger)
+def convert(named, opset=OPSET):
+    """A `named_io.NamedModel` as ONNX bytes (not yet carrying kerascnn
+    metadata)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tf2onnx's numpy notes
-                wrapper.export(
+                named.model.export(
                     path,
                     format="onnx",
-                    input_signature=[spec],
+                    input_signature=[named.spec],
                     opset_version=opset,
                     verbose=False,
                 )
@@ -94,19 +92,3 @@ def opset_of(onnx_bytes):
         (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         None,
     )
-
-
-def export_onnx(onnx_bytes, metadata, path, overwrite=False, verify_fn=None):
-    """Embeds metadata, verifies, then writes `path` and `path + ".json"`.
-
-    `verify_fn(onnx_bytes)` runs before anything is written and may raise;
-    then nothing is placed. Each file is written to a hidden temp file and
-    renamed, so a reader never sees a partial `.onnx`.
-    """
-    data = embed_metadata(onnx_bytes, metadata)
-    layout.check_target(path, overwrite)
-    report = verify_fn(data) if verify_fn else None
-    text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
-    layout.write_new_file(f"{path}.json", text, overwrite=True)
-    layout.write_new_file(path, data, overwrite=overwrite)
-    return report

@@ -21,13 +21,10 @@ imports scipy).
 
 import json
 import os
-import shutil
 import tempfile
 import warnings
 
 from kerascnn.errors import ExportError
-from kerascnn.export import layout, named_io
-from kerascnn.export.saved_model import commit_dir, make_temp_dir
 
 METADATA_KEY = "kerascnn_metadata"
 METADATA_FILE = "metadata.json"
@@ -40,21 +37,19 @@ def xml_path(folder, name):
     return os.path.join(folder, f"{name}.xml")
 
 
-def convert(model, is_tagger, tag_names=()):
-    """The model as an `openvino.Model` (in memory)."""
+def convert(named):
+    """A `named_io.NamedModel` as an `openvino.Model` (in memory)."""
     import openvino as ov
 
-    wrapper = named_io.wrap(model, is_tagger, tag_names)
-    spec = named_io.input_spec(model, is_tagger)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.xml")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                wrapper.export(
+                named.model.export(
                     path,
                     format="openvino",
-                    input_signature=[spec],
+                    input_signature=[named.spec],
                     verbose=False,
                 )
             ov_model = ov.Core().read_model(path)
@@ -70,14 +65,17 @@ def convert(model, is_tagger, tag_names=()):
 
 
 def write_ir(ov_model, metadata, folder, name):
-    """Writes `<name>.xml`/`.bin` (metadata in rt_info) and the sidecar."""
+    """Writes `<name>.xml`/`.bin` (metadata in rt_info) and the sidecar;
+    returns the `.xml` path."""
     import openvino as ov
 
     text = json.dumps(metadata, sort_keys=True)
     ov_model.set_rt_info(text, [METADATA_KEY])
-    ov.serialize(ov_model, xml_path(folder, name))
+    xml = xml_path(folder, name)
+    ov.serialize(ov_model, xml)
     with open(os.path.join(folder, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True)
+    return xml
 
 
 def read_metadata(xml):
@@ -107,23 +105,3 @@ def folder_size(folder):
         for f in os.listdir(folder)
         if f.endswith((".xml", ".bin"))
     )
-
-
-def export_openvino(
-    ov_model, metadata, folder, name, overwrite=False, verify_fn=None
-):
-    """Writes the IR to a hidden temp folder, verifies it, renames it.
-
-    `verify_fn(xml_path)` may raise; then the temp folder is removed and
-    `folder` is untouched (or still the old export with `overwrite`).
-    """
-    layout.check_target(folder, overwrite)
-    tmp = make_temp_dir(folder)
-    try:
-        write_ir(ov_model, metadata, tmp, name)
-        report = verify_fn(xml_path(tmp, name)) if verify_fn else None
-        commit_dir(tmp, folder, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return report

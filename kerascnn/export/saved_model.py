@@ -2,6 +2,9 @@
 
 A version folder `saved_models/<name>/<version>/` holds a SavedModel with:
 
+The signatures are the model's task's (`Task.add_serving_signatures`);
+the built-in tasks add these:
+
 Image classifiers
     `serving_default`   `images`: float32 `(batch, H, W, C)`, already
                         normalized like the training data (the Keras input).
@@ -32,6 +35,7 @@ custom layers are traced into plain TensorFlow ops, so the folder loads with
 `tf.saved_model.load` alone.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -178,17 +182,18 @@ def make_image_decoder(input_shape, center_crop=None):
 
 
 def _classifier_outputs(probabilities, class_names):
+    """`named_io.classifier_outputs` plus `class_names` strings."""
     import tensorflow as tf
 
-    class_ids = tf.argmax(probabilities, axis=-1)
-    return {
-        "probabilities": probabilities,
-        "class_ids": class_ids,
-        "class_names": tf.gather(class_names, class_ids),
-    }
+    from kerascnn.export import named_io
+
+    outputs = named_io.classifier_outputs(probabilities)
+    outputs["class_names"] = tf.gather(class_names, outputs["class_ids"])
+    return outputs
 
 
-def _add_image_endpoints(archive, model, meta):
+def add_image_signatures(archive, model, meta):
+    """`serving_default` (`images`), `predict_pixels`, `predict_images`."""
     import tensorflow as tf
 
     shape = _image_shape(model)
@@ -236,51 +241,26 @@ def _class_names(model, meta):
 
 
 def _tagger_outputs(model, meta, token_ids):
+    """`named_io.tagger_outputs` plus `tags` (`""` at padding) and
+    `intent` strings."""
     import tensorflow as tf
 
-    outputs = model(token_ids, training=False)
-    if not isinstance(outputs, dict):
-        outputs = {"tags": outputs}
+    from kerascnn.export import named_io
+
     names = [str(n) for n in _class_names(model, meta)]
-    tag_names = tf.constant(names)
-    tag_probs = tf.cast(outputs["tags"], tf.float32)
-    tag_ids = _decode_tag_ids(tag_probs, token_ids, names)
-    tags = tf.where(
+    outputs = model(token_ids, training=False)
+    result = named_io.tagger_outputs(outputs, token_ids, names)
+    result["tags"] = tf.where(
         tf.not_equal(token_ids, PADDING_TOKEN_ID),
-        tf.gather(tag_names, tag_ids),
+        tf.gather(tf.constant(names), result["tag_ids"]),
         tf.constant(""),
     )
-    result = {"tag_probabilities": tag_probs, "tag_ids": tag_ids, "tags": tags}
-    if "intent" in outputs:
+    if "intent_ids" in result:
         intents = list(meta.intent_names) or [
-            str(i) for i in range(int(outputs["intent"].shape[-1]))
+            str(i) for i in range(int(result["intent_probabilities"].shape[-1]))
         ]
-        intent_probs = tf.cast(outputs["intent"], tf.float32)
-        intent_ids = tf.argmax(intent_probs, axis=-1)
-        result.update(
-            intent_probabilities=intent_probs,
-            intent_ids=intent_ids,
-            intent=tf.gather(tf.constant(intents), intent_ids),
-        )
+        result["intent"] = tf.gather(tf.constant(intents), result["intent_ids"])
     return result
-
-
-def _decode_tag_ids(tag_probs, token_ids, names):
-    """BIO-constrained Viterbi ids (argmax when the tags are not IOB)."""
-    import tensorflow as tf
-
-    from kerascnn.export import tagger_graph
-    from kerascnn.tagging import allowed_transitions
-
-    if not any(n.startswith("I-") for n in names):
-        return tf.argmax(tag_probs, axis=-1)
-    start, transitions = allowed_transitions(names)
-    lengths = tf.reduce_sum(
-        tf.cast(tf.not_equal(token_ids, PADDING_TOKEN_ID), tf.int32), axis=1
-    )
-    return tagger_graph.constrained_decode(
-        tag_probs, lengths, start, transitions
-    )
 
 
 def make_vocab_table(vocab):
@@ -309,7 +289,8 @@ def tokenize(sentences, lowercase=True):
     return tf.strings.split(tf.strings.strip(sentences))
 
 
-def _add_tagger_endpoints(archive, model, meta):
+def add_tagger_signatures(archive, model, meta):
+    """`serving_default` (`token_ids`) and `predict_sentences`."""
     import tensorflow as tf
 
     from kerascnn.data.text import uses_digit_shapes
@@ -347,24 +328,17 @@ def _add_tagger_endpoints(archive, model, meta):
     )
 
 
-def is_tagger(model, meta):
-    """True for models that take token ids (the slot tagger)."""
-    from kerascnn import tasks
-
-    return tasks.get_task(meta.task).inputs == "text"
-
-
 def build_archive(model, meta):
-    """A `keras.export.ExportArchive` with every signature of this model."""
+    """A `keras.export.ExportArchive` with every signature of this model:
+    its task's (`Task.add_serving_signatures`) and `metadata`."""
     import keras
     import tensorflow as tf
 
+    from kerascnn import tasks
+
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if is_tagger(model, meta):
-        _add_tagger_endpoints(archive, model, meta)
-    else:
-        _add_image_endpoints(archive, model, meta)
+    tasks.get_task(meta.task).add_serving_signatures(archive, model, meta)
     text = json.dumps(meta.to_dict(), sort_keys=True)
     archive.add_endpoint(
         "metadata",
@@ -375,30 +349,27 @@ def build_archive(model, meta):
 
 
 def write_saved_model(model, meta, path):
-    """Writes the SavedModel (signatures + metadata asset) into `path`."""
+    """Writes the SavedModel (signatures + metadata asset) into `path`;
+    returns `path`."""
     archive = build_archive(model, meta)
     archive.write_out(path, verbose=False)
     assets = os.path.join(path, "assets")
     os.makedirs(assets, exist_ok=True)
     with open(os.path.join(assets, METADATA_ASSET), "w") as f:
         json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
+    return path
 
 
-def export_saved_model(
-    model, meta, final_path, overwrite=False, verify_fn=None
-):
-    """Writes to a temp dir, verifies it, then renames it into `final_path`.
-
-    `verify_fn(tmp_path)` may raise to abort; on any failure the temp dir
-    is removed and `final_path` is untouched.
-    """
+@contextlib.contextmanager
+def staged_folder(final_path, overwrite=False):
+    """Yields a hidden temp folder beside `final_path` to write and check
+    an export in; renames it to `final_path` when the block ends, or
+    removes it when the block raises (`final_path` is then untouched)."""
     layout.check_target(final_path, overwrite)
     tmp = make_temp_dir(final_path)
     try:
-        write_saved_model(model, meta, tmp)
-        report = verify_fn(tmp) if verify_fn else None
+        yield tmp
         commit_dir(tmp, final_path, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return report

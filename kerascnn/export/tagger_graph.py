@@ -7,6 +7,8 @@
   a SavedModel loaded with TensorFlow alone tags exactly like kerascnn.
 * `constrained_decode_fixed`: the same, unrolled over a fixed length
   (TFLite builtin ops only: no loops or tensor lists).
+* `decode_tag_ids`: which of them applies (IOB2 tag names or not), as
+  the SavedModel, ONNX and OpenVINO graphs decode.
 """
 
 NEG_INF = -1e30
@@ -24,6 +26,31 @@ def normalize_words(words, normalize_digits=True):
             words, text.DIGIT_PATTERN, text.DIGIT_TOKEN
         )
     return words
+
+
+def iob_transitions(tag_names):
+    """`(start, transitions)` of `kerascnn.tagging.allowed_transitions`
+    for IOB2 tag names, `None` for others (decoded by argmax)."""
+    from kerascnn.tagging import allowed_transitions
+
+    names = [str(n) for n in tag_names or ()]
+    if not any(n.startswith("I-") for n in names):
+        return None
+    return allowed_transitions(names)
+
+
+def decode_tag_ids(tag_probs, token_ids, tag_names):
+    """Tag ids int64 `(batch, T)`, 0 at padding (token id 0):
+    BIO-constrained Viterbi for IOB2 `tag_names`, else argmax."""
+    import tensorflow as tf
+
+    mask = tf.not_equal(token_ids, 0)
+    transitions = iob_transitions(tag_names)
+    if transitions is None:
+        ids = tf.argmax(tag_probs, axis=-1, output_type=tf.int64)
+        return tf.where(mask, ids, tf.zeros_like(ids))
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    return constrained_decode(tag_probs, lengths, *transitions)
 
 
 def constrained_decode(tag_probs, lengths, start, transitions):

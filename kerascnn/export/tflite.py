@@ -18,16 +18,71 @@ Metadata travels twice: as the flatbuffer `metadata` entry
 bindings, no tflite_support needed) and as a sidecar `<file>.json`.
 """
 
+import dataclasses
 import json
 import tempfile
 
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
-from kerascnn.export import layout
 from kerascnn.export.config import QUANTIZE_MODES
 
 METADATA_NAME = "kerascnn_metadata"
 DEFAULT_MAX_LENGTH = 64
+
+
+# === The model TFLite converts (its task's `Task.tflite_model`) ===
+
+
+@dataclasses.dataclass
+class TFLiteModel:
+    """A fixed-shape Keras model to convert and what the file says of it.
+
+    Attributes:
+        model: the `keras.Model` to convert.
+        metadata: the metadata dict the file carries.
+        input_shape, input_dtype, input_name: the input without batch
+            axis; `None` for the model's own (named `images`).
+        length: the fixed sequence length examples are padded or cut to,
+            or `None`.
+    """
+
+    model: object
+    metadata: dict
+    input_shape: tuple = None
+    input_dtype: str = None
+    input_name: str = None
+    length: int = None
+
+
+def model_as_is(model, meta, config):
+    """The model itself at its own input (image models)."""
+    if config.max_length is not None:
+        raise ExportError(
+            "`max_length` applies to sequence models (the slot tagger) "
+            f"only. Received: max_length={config.max_length!r}"
+        )
+    return TFLiteModel(model, meta.to_dict())
+
+
+def fixed_length_model(model, meta, config):
+    """The tagger at a fixed length (`--max-length`, else the metadata's,
+    else `DEFAULT_MAX_LENGTH`); examples are padded to it."""
+    length = config.max_length or meta.max_length or DEFAULT_MAX_LENGTH
+    converted = fixed_length_tagger(
+        model,
+        length,
+        # In-graph decoding stays float: skipped for int8 (host decodes).
+        tag_names=meta.class_names if config.quantize != "int8" else None,
+    )
+    metadata = dict(meta.to_dict(), max_length=length, input_shape=[length])
+    return TFLiteModel(
+        converted,
+        metadata,
+        input_shape=(length,),
+        input_dtype="int32",
+        input_name="token_ids",
+        length=length,
+    )
 
 
 # === Fixed-length tagger ===
@@ -72,13 +127,11 @@ def fixed_length_tagger(model, max_length, tag_names=None):
     """
     import tensorflow as tf
 
-    from kerascnn.tagging import allowed_transitions
+    from kerascnn.export import tagger_graph
 
     v.check_positive_int("max_length", max_length, error=ExportError)
     layers = _fixed_layers(model, max_length)
-    transitions = None
-    if tag_names and any(str(n).startswith("I-") for n in tag_names):
-        transitions = allowed_transitions([str(n) for n in tag_names])
+    transitions = tagger_graph.iob_transitions(tag_names)
     model_class = _fixed_tagger_class(max_length, transitions)
     fixed = model_class(f"{model.name}_fixed{max_length}", layers)
     fixed(tf.zeros((1, max_length), tf.int32))
@@ -378,20 +431,3 @@ def read_metadata(tflite_bytes):
             data = model.Buffers(entry.Buffer()).DataAsNumpy()
             return json.loads(bytes(data).decode("utf-8"))
     return None
-
-
-def export_tflite(
-    tflite_bytes, metadata, path, overwrite=False, verify_fn=None
-):
-    """Embeds metadata, verifies, then writes `path` and `path + ".json"`.
-
-    `verify_fn(tflite_bytes)` may raise to abort before anything is
-    written.
-    """
-    data = embed_metadata(tflite_bytes, metadata)
-    layout.check_target(path, overwrite)
-    report = verify_fn(data) if verify_fn else None
-    text = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
-    layout.write_new_file(f"{path}.json", text, overwrite=True)
-    layout.write_new_file(path, data, overwrite=overwrite)
-    return report

@@ -13,7 +13,10 @@ points.
 
 Examples come from `kerascnn.export.examples` (the test split, or arrays
 `(x, y)` a caller passes); the report records which (`verified_on`).
-The slot tagger is verified on real ATIS test sentences
+Which outputs are compared and how they are scored is the model's task's
+(`Task.compared_outputs`, `Task.verification_scores`): an image
+classifier's one float output by top-1 accuracy by default. The slot
+tagger is verified on real ATIS test sentences
 (`load_tagger_examples`): both Keras and the artifact are decoded with
 the BIO-constrained Viterbi of `kerascnn.tagging` and scored against the
 gold tag strings of the file, so the report shows conlleval span F1
@@ -137,30 +140,59 @@ def disk_size(path):
     )
 
 
-# === Runners: each maps a batch of model inputs to output arrays ===
+# === Runners: each maps a batch of model inputs to the runtime's outputs ===
+# (an array, or a dict of arrays named as that runtime names them; the
+# model's task picks what is compared: `Task.compared_outputs`).
 
 
-def _split(outputs):
-    """`(main probabilities, intent probabilities or None)` as numpy."""
+def only_float_output(outputs):
+    """The one float array of `outputs` (a single-output model: an image
+    classifier's probabilities in any runtime)."""
+    import numpy as np
+
+    if not isinstance(outputs, dict):
+        return np.asarray(outputs)
+    floats = [
+        np.asarray(v)
+        for v in outputs.values()
+        if np.asarray(v).dtype.kind == "f"
+    ]
+    if len(floats) != 1:
+        raise ExportError(
+            "Verification compares a model's one float output; this one "
+            f"has {len(floats)}: {sorted(outputs)}. Its task must say "
+            "which to compare (Task.compared_outputs)."
+        )
+    return floats[0]
+
+
+def tag_and_intent_outputs(outputs):
+    """`(tag probabilities, intent probabilities or None)` of the slot
+    tagger in any runtime (Keras and TFLite name them `tags`/`intent`,
+    SavedModel, ONNX and OpenVINO `tag_probabilities`/
+    `intent_probabilities`; the SavedModel's `tags`/`intent` are strings)."""
+    import numpy as np
+
+    if not isinstance(outputs, dict):
+        return np.asarray(outputs), None
+    main = outputs.get("tag_probabilities", outputs.get("tags"))
+    intent = outputs.get("intent_probabilities", outputs.get("intent"))
+    if intent is not None and np.asarray(intent).dtype.kind in "SUO":
+        intent = None  # the SavedModel's intent name strings
+    return np.asarray(main), None if intent is None else np.asarray(intent)
+
+
+def _numpy(outputs):
     import numpy as np
 
     if isinstance(outputs, dict):
-        main = outputs.get(
-            "tags",
-            outputs.get("tag_probabilities", outputs.get("probabilities")),
-        )
-        intent = outputs.get("intent_probabilities", outputs.get("intent"))
-        if intent is not None and np.asarray(intent).dtype.kind in "SUO":
-            intent = None
-        return np.asarray(main), (
-            None if intent is None else np.asarray(intent)
-        )
-    return np.asarray(outputs), None
+        return {k: np.asarray(v) for k, v in outputs.items()}
+    return np.asarray(outputs)
 
 
 def keras_runner(model):
     def run(x):
-        return _split(model.predict_on_batch(x))
+        return _numpy(model.predict_on_batch(x))
 
     return run
 
@@ -174,9 +206,7 @@ def saved_model_runner(path):
 
     def run(x):
         out = fn(**{key: tf.constant(x)})
-        out = {k: v.numpy() for k, v in out.items()}
-        main = out.get("probabilities", out.get("tag_probabilities"))
-        return main, out.get("intent_probabilities")
+        return {k: v.numpy() for k, v in out.items()}
 
     run.loaded = loaded
     return run
@@ -213,21 +243,13 @@ def tflite_runner(tflite_bytes, num_threads=None):
         rows = [
             runner(**{in_name: quantize(x[i : i + 1])}) for i in range(len(x))
         ]
-        out = {
+        return {
             k: np.concatenate([dequantize(k, r[k]) for r in rows])
             for k in rows[0]
         }
-        return _split(out)
 
     run.interpreter = interpreter
     return run
-
-
-def _named_outputs(out):
-    """`(main probabilities, intent probabilities or None)` of the
-    `named_io` outputs of an ONNX file or OpenVINO IR."""
-    main = out.get("probabilities", out.get("tag_probabilities"))
-    return main, out.get("intent_probabilities")
 
 
 def _runtime_error(runtime, error):
@@ -259,7 +281,7 @@ def onnx_runner(onnx_bytes, num_threads=None):
 
     def run(x):
         values = session.run(names, {feed.name: np.asarray(x, dtype)})
-        return _named_outputs(dict(zip(names, values)))
+        return dict(zip(names, values))
 
     run.session = session
     return run
@@ -285,7 +307,7 @@ def openvino_runner(xml, num_threads=None):
         for port, value in results.items():
             for name in port.get_names():
                 out[name] = np.array(value)
-        return _named_outputs(out)
+        return out
 
     run.compiled = compiled
     return run
@@ -294,31 +316,33 @@ def openvino_runner(xml, num_threads=None):
 # === Measuring ===
 
 
-def accuracy(probabilities, labels, token_ids=None):
-    """Top-1 accuracy; for the tagger over real (non-padding) tokens."""
+def top1_accuracy(probabilities, labels):
+    """The share of examples whose most probable class is the label."""
     import numpy as np
 
-    if isinstance(labels, TaggerGold):
-        return tagger_scores(probabilities, labels, token_ids)[0]
-
-    labels = np.asarray(labels)
     pred = np.argmax(probabilities, axis=-1)
-    if pred.ndim == 2:  # tags: compare where a real token stands
-        n = min(pred.shape[1], labels.shape[1])
-        mask = np.asarray(token_ids)[:, :n] != 0
-        hits = (pred[:, :n] == labels[:, :n]) & mask
-        return float(hits.sum() / max(mask.sum(), 1))
-    return float(np.mean(pred == labels.reshape(-1)))
+    return float(np.mean(pred == np.asarray(labels).reshape(-1)))
 
 
-def max_difference(reference, outputs, token_ids=None):
-    """Largest |a - b| over main outputs (real tokens only) and intents."""
+def padding_mask(x):
+    """Where integer model inputs `(N, T)` (token ids) are real tokens
+    (not 0 padding); `None` for other inputs. Per-token outputs there
+    are the only ones compared and scored."""
+    import numpy as np
+
+    x = np.asarray(x)
+    return x != 0 if x.ndim == 2 and x.dtype.kind in "iu" else None
+
+
+def max_difference(reference, outputs, mask=None):
+    """Largest |a - b| over main outputs (where `mask`, the real tokens
+    of `padding_mask`) and second outputs (intents)."""
     import numpy as np
 
     (ref, ref_intent), (out, out_intent) = reference, outputs
     diff = np.abs(ref - out)
-    if diff.ndim == 3 and token_ids is not None:
-        diff = diff[np.asarray(token_ids) != 0]
+    if diff.ndim == 3 and mask is not None:
+        diff = diff[mask]
     worst = float(diff.max()) if diff.size else 0.0
     if ref_intent is not None and out_intent is not None:
         worst = max(worst, float(np.abs(ref_intent - out_intent).max()))
@@ -339,15 +363,18 @@ def batch_latency_ms(run, x, repeats=LATENCY_EXAMPLES):
     return 1000.0 * float(np.median(times))
 
 
-def _predict(run, x, batch_size=256):
+def _predict(run, x, select, batch_size=256):
+    """`select(run(batch))` over `x` in batches, concatenated."""
     import numpy as np
 
-    parts = [run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    parts = [
+        select(run(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
+    ]
     main = np.concatenate([p[0] for p in parts])
-    intent = (
+    second = (
         None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
     )
-    return main, intent
+    return main, second
 
 
 def compare(
@@ -357,45 +384,66 @@ def compare(
     y,
     artifact_name,
     size_bytes,
+    *,
+    task,
     keras_outputs=None,
     batch_size=256,
     verified_on=None,
 ):
     """Runs Keras and the artifact on `(x, y)`; returns a `VerifyReport`.
 
-    `verified_on` says what `x` is (`examples.Examples.description`).
+    `task` (the model's `Task`) picks the outputs compared
+    (`compared_outputs`) and scores them against `y`
+    (`verification_scores`); `verified_on` says what `x` is
+    (`examples.Examples.description`).
     """
+    select = task.compared_outputs
     keras_run = keras_runner(model)
-    token_ids = x if x.ndim == 2 else None
-    reference = keras_outputs or _predict(keras_run, x)
-    outputs = _predict(run, x, batch_size)
-    has_labels = y is not None
-    keras_row = ArtifactResult(
-        "keras",
-        accuracy=accuracy(reference[0], y, token_ids) if has_labels else None,
-        latency_ms=batch_latency_ms(keras_run, x),
-    )
-    row = ArtifactResult(
-        artifact_name,
-        size_bytes=size_bytes,
-        accuracy=accuracy(outputs[0], y, token_ids) if has_labels else None,
-        max_diff=max_difference(reference, outputs, token_ids),
-        latency_ms=batch_latency_ms(run, x),
-    )
-    if isinstance(y, TaggerGold):
-        for r, probs in ((keras_row, reference[0]), (row, outputs[0])):
-            r.accuracy, r.slot_f1 = tagger_scores(probs, y, token_ids)
+    reference = keras_outputs or _predict(keras_run, x, select)
+    outputs = _predict(run, x, select, batch_size)
+    rows = []
+    for name, main, runner in (
+        ("keras", reference[0], keras_run),
+        (artifact_name, outputs[0], run),
+    ):
+        scores = {} if y is None else task.verification_scores(main, y, x)
+        rows.append(
+            ArtifactResult(
+                name,
+                latency_ms=batch_latency_ms(runner, x),
+                **scores,
+            )
+        )
+    keras_row, row = rows
+    row.size_bytes = size_bytes
+    row.max_diff = max_difference(reference, outputs, padding_mask(x))
     return VerifyReport(
         keras_row, row, num_examples=len(x), verified_on=verified_on
     )
 
 
+def token_accuracy(probabilities, labels, token_ids):
+    """Top-1 accuracy over the real (non-padding) tokens."""
+    import numpy as np
+
+    pred = np.argmax(probabilities, axis=-1)
+    labels = np.asarray(labels)
+    n = min(pred.shape[1], labels.shape[1])
+    mask = padding_mask(token_ids)[:, :n]
+    hits = (pred[:, :n] == labels[:, :n]) & mask
+    return float(hits.sum() / max(mask.sum(), 1))
+
+
 def tagger_scores(probabilities, gold, token_ids):
-    """`(token accuracy, span F1)` of constrained-decoded tags vs gold."""
+    """`{"accuracy": token accuracy, "slot_f1": span F1}` of
+    constrained-decoded tags vs gold tag strings (a `TaggerGold`); token
+    accuracy alone against tag-id arrays."""
     import numpy as np
 
     from kerascnn import metrics, tagging
 
+    if not isinstance(gold, TaggerGold):
+        return {"accuracy": token_accuracy(probabilities, gold, token_ids)}
     lengths = [
         min(len(g), int(n))
         for g, n in zip(gold.tags, (np.asarray(token_ids) != 0).sum(1))
@@ -403,7 +451,7 @@ def tagger_scores(probabilities, gold, token_ids):
     pred = tagging.decode_tags(probabilities, lengths, gold.tag_names)
     true = [g[:n] for g, n in zip(gold.tags, lengths)]
     report = metrics.tagging_report(true, pred)
-    return report["token_accuracy"], report["slot_f1"]
+    return {"accuracy": report["token_accuracy"], "slot_f1": report["slot_f1"]}
 
 
 def check(report, tolerance=None, max_accuracy_drop=None):

@@ -12,6 +12,7 @@ from kerascnn.tasks.base import (
     get_task,
     register_task,
     require,
+    takes,
     task_for_input_shape,
     task_names,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "get_task",
     "register_task",
     "require",
+    "takes",
     "task_for_input_shape",
     "task_names",
 ]

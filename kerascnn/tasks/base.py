@@ -35,6 +35,9 @@ class Task(abc.ABC):
         pictures: the `kerascnn visualize` pictures that apply.
         big_batch_validation: per-epoch validation may run in batches
             larger than training's (fixed-shape inputs only).
+        example_noun: what an export says it verified on (`"examples"`,
+            `"sentences"`).
+        macs_note: what the model card's MAC count is per, or `None`.
     """
 
     name = None
@@ -44,6 +47,8 @@ class Task(abc.ABC):
     checkpoint_mode = "max"
     pictures = frozenset({"curves"})
     big_batch_validation = False
+    example_noun = "examples"
+    macs_note = None
 
     @property
     def description(self):
@@ -84,6 +89,78 @@ class Task(abc.ABC):
         """Metrics of `model` on a split (keywords: `data_dir`,
         `batch_size`, `limit`, `split`); must include `"accuracy"`."""
 
+    # --- Export (defaults: a softmax classifier on images) ---
+
+    def add_serving_signatures(self, archive, model, meta):
+        """Adds the SavedModel's signatures to `archive` (a
+        `keras.export.ExportArchive`); `metadata` is added by export."""
+        from kerascnn.export.saved_model import add_image_signatures
+
+        add_image_signatures(archive, model, meta)
+
+    def verification_examples(self, meta, count, data_dir):
+        """`(x, y, split)`: up to `count` labelled examples an export is
+        verified on, and the split they came from."""
+        from kerascnn.export.examples import load_test_examples
+
+        return load_test_examples(meta, count, data_dir)
+
+    def synthetic_inputs(self, model, meta, count):
+        """`count` random valid model inputs (no test data to read)."""
+        from kerascnn.export.examples import random_pixels
+
+        return random_pixels(model, meta, count)
+
+    def compared_outputs(self, outputs):
+        """`(main, second or None)`: the float arrays verification
+        compares with Keras, from one runtime's outputs (an array, or a
+        dict named as that runtime names them). Default: the only float
+        output."""
+        from kerascnn.export.verify import only_float_output
+
+        return only_float_output(outputs), None
+
+    def verification_scores(self, outputs, labels, inputs):
+        """`{"accuracy": ...}` (and any other `ArtifactResult` field) of
+        the main `outputs` of a batch of `inputs` against `labels`."""
+        from kerascnn.export.verify import top1_accuracy
+
+        return {"accuracy": top1_accuracy(outputs, labels)}
+
+    def tflite_model(self, model, meta, config):
+        """The `kerascnn.export.tflite.TFLiteModel` that TFLite converts
+        (a fixed-shape model with its input spec and metadata)."""
+        from kerascnn.export.tflite import model_as_is
+
+        return model_as_is(model, meta, config)
+
+    def named_input_spec(self, model):
+        """The named, batch-free `tf.TensorSpec` of an ONNX file's or
+        OpenVINO IR's input."""
+        from kerascnn.export.named_io import image_input_spec
+
+        return image_input_spec(model)
+
+    def named_outputs(self, outputs, inputs, meta):
+        """The ONNX/OpenVINO outputs by name (tensors), from the float32
+        model's `outputs` on `inputs`."""
+        from kerascnn.export.named_io import classifier_outputs
+
+        return classifier_outputs(outputs)
+
+    def card_input(self, meta):
+        """The model card's "Input" section: `{"input", "steps", "note",
+        ...}` (what a caller must feed)."""
+        from kerascnn.export.model_card import image_input
+
+        return image_input(meta)
+
+    def card_limitations(self, meta):
+        """Model card notes on what this kind of model takes."""
+        from kerascnn.export.model_card import image_limitations
+
+        return image_limitations(meta)
+
 
 def register_task(task):
     """Registers a `Task` instance under `task.name` and returns it."""
@@ -120,6 +197,12 @@ def task_for_input_shape(shape):
         f"No task takes inputs of shape {tuple(shape)}; known tasks: "
         f"{', '.join(task_names())}."
     )
+
+
+def takes(name, inputs):
+    """True when `name` is a registered task whose models take `inputs`
+    (`"images"`, or `"text"`: `kerascnn predict` tags sentences)."""
+    return name in _TASKS and _TASKS[name].inputs == inputs
 
 
 def require(metadata, *, inputs=None, picture=None, what):

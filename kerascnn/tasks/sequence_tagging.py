@@ -16,6 +16,8 @@ class SequenceTagging(Task):
     inputs = "text"
     checkpoint_monitor = "val_slot_f1"
     pictures = frozenset({"curves", "tags"})
+    example_noun = "sentences"
+    macs_note = "per sentence at the traced length"
 
     def builder_options(self, info):
         return {
@@ -40,3 +42,60 @@ class SequenceTagging(Task):
         for unused in ("batch_size", "validation_split", "progress"):
             options.pop(unused, None)
         return evaluate_atis(model, metadata, **options)
+
+    # --- Export: token ids in, BIO-decoded tags (and intent) out ---
+
+    def add_serving_signatures(self, archive, model, meta):
+        from kerascnn.export.saved_model import add_tagger_signatures
+
+        add_tagger_signatures(archive, model, meta)
+
+    def verification_examples(self, meta, count, data_dir):
+        """Real ATIS sentences scored by span F1 against the file's gold
+        tag strings; other data sets as token-id arrays."""
+        from kerascnn.export import examples
+
+        if meta.dataset != "atis":
+            return super().verification_examples(meta, count, data_dir)
+        x, y = examples.load_tagger_examples(meta, "test", count, data_dir)
+        return x, y, "test"
+
+    def synthetic_inputs(self, model, meta, count):
+        from kerascnn.export.examples import random_token_ids
+
+        return random_token_ids(meta, count)
+
+    def compared_outputs(self, outputs):
+        from kerascnn.export.verify import tag_and_intent_outputs
+
+        return tag_and_intent_outputs(outputs)
+
+    def verification_scores(self, outputs, labels, inputs):
+        from kerascnn.export.verify import tagger_scores
+
+        return tagger_scores(outputs, labels, inputs)
+
+    def tflite_model(self, model, meta, config):
+        from kerascnn.export.tflite import fixed_length_model
+
+        return fixed_length_model(model, meta, config)
+
+    def named_input_spec(self, model):
+        from kerascnn.export.named_io import token_ids_spec
+
+        return token_ids_spec()
+
+    def named_outputs(self, outputs, inputs, meta):
+        from kerascnn.export.named_io import tagger_outputs
+
+        return tagger_outputs(outputs, inputs, meta.class_names)
+
+    def card_input(self, meta):
+        from kerascnn.export.model_card import token_input
+
+        return token_input(meta)
+
+    def card_limitations(self, meta):
+        from kerascnn.export.model_card import TOKEN_ID_LIMITATION
+
+        return [TOKEN_ID_LIMITATION]

@@ -101,7 +101,8 @@ def _title(meta, report):
     total = int(np.asarray(report["confusion_matrix"]).sum())
     return (
         f"Confusion matrix: {meta.model} on {meta.dataset or 'test'} "
-        f"{report.get('split', 'test')} split ({total:,} examples, accuracy {report['accuracy']:.2%})"
+        f"{report.get('split', 'test')} split ({total:,} examples, "
+        f"accuracy {report['accuracy']:.2%})"
     )
 
 

@@ -326,16 +326,17 @@ def test_every_zoo_model_converts(runtime):
     _require(runtime)
     import tempfile
 
-    from kerascnn import models
+    from kerascnn import models, tasks
+    from kerascnn.export import named_io, verify
     from kerascnn.export import onnx as onnx_export
     from kerascnn.export import openvino as openvino_export
-    from kerascnn.export import verify
+    from kerascnn.metadata import ModelMetadata
 
     rng = np.random.default_rng(0)
     for name in models.list_models():
         info = models.get_model_info(name)
-        tagger = info.task == "sequence_tagging"
-        if tagger:
+        task = tasks.get_task(info.task)
+        if tasks.takes(info.task, "text"):
             model = models.build(
                 name,
                 input_shape=(None,),
@@ -348,16 +349,19 @@ def test_every_zoo_model_converts(runtime):
             shape = info.min_input_shape or info.default_input_shape
             model = models.build(name, input_shape=shape, num_classes=10)
             x = rng.random((2, *shape), dtype=np.float32)
-        reference = verify.keras_runner(model)(x)
+        meta = ModelMetadata(model=name, task=task.name)
+        named = named_io.wrap(model, task, meta)
+        reference = task.compared_outputs(verify.keras_runner(model)(x))
         if runtime == "onnx":
-            run = verify.onnx_runner(onnx_export.convert(model, tagger))
+            run = verify.onnx_runner(onnx_export.convert(named))
             outputs = run(x)
         else:
             with tempfile.TemporaryDirectory() as folder:
-                ir = openvino_export.convert(model, tagger)
+                ir = openvino_export.convert(named)
                 openvino_export.write_ir(ir, {}, folder, name)
                 xml = openvino_export.xml_path(folder, name)
                 outputs = verify.openvino_runner(xml)(x)
+        outputs = task.compared_outputs(outputs)
         diff = verify.max_difference(reference, outputs)
         assert diff <= 1e-4, (name, diff)
 

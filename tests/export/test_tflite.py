@@ -115,7 +115,7 @@ def test_quantized_accuracy_drop_fails_cleanly(
     from kerascnn.export import verify
 
     scores = iter([0.9, 0.5])  # Keras, then the artifact: a 40 pp drop
-    monkeypatch.setattr(verify, "accuracy", lambda *a: next(scores))
+    monkeypatch.setattr(verify, "top1_accuracy", lambda *a: next(scores))
     with pytest.raises(ExportError, match="40.00 pp below Keras"):
         export(
             lenet_run,

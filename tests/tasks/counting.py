@@ -3,11 +3,18 @@
 Images of 0-4 white squares on black; the model regresses the count. It
 is registered with `register_task` and `register_model` from outside the
 library and then trained, evaluated and picked by a "min" checkpoint
-monitor through the library's own `fit` and `evaluate`, which proves the
-task seam: nothing in kerascnn knows this task.
+monitor through the library's own `fit` and `evaluate`, and exported by
+`kerascnn export` with its own SavedModel signature (`images` ->
+`count`, `rounded`) and ONNX outputs (`count`), its own verification
+examples and score (rounded count accuracy), which proves the task
+seam: nothing in kerascnn knows this task.
 
 Run as a script (a fresh process, so the registrations do not leak into
-other tests): `python -m tests.tasks.counting RUN_DIR` prints JSON.
+other tests):
+
+    python -m tests.tasks.counting fit RUN_DIR       # prints JSON
+    python -m tests.tasks.counting kerascnn ARGS...  # the CLI, with the
+                                                     # task registered
 """
 
 import json
@@ -76,10 +83,60 @@ class Counting(tasks.Task):
         x, y = counting_images(256, seed=2)
         predicted = np.asarray(model.predict(x, verbose=0)).ravel()
         return {
-            "accuracy": float(np.mean(np.round(predicted) == y)),
+            "accuracy": count_accuracy(predicted, y),
             "mae": float(np.mean(np.abs(predicted - y))),
             "num_examples": len(y),
         }
+
+    # --- Export: images in, the count out ---
+
+    def add_serving_signatures(self, archive, model, meta):
+        import tensorflow as tf
+
+        shape = tuple(model.input_shape[1:])
+
+        def count(images):
+            value = tf.reshape(
+                tf.cast(model(images, training=False), tf.float32), [-1]
+            )
+            return {"count": value, "rounded": tf.round(value)}
+
+        archive.add_endpoint(
+            "serving_default",
+            count,
+            input_signature=[
+                tf.TensorSpec((None, *shape), tf.float32, name="images")
+            ],
+        )
+
+    def verification_examples(self, meta, count, data_dir):
+        x, y = counting_images(count, seed=2)
+        return x, y, "test"
+
+    def compared_outputs(self, outputs):
+        """The count, `(N,)`, in any runtime: Keras' `(N, 1)` array, the
+        SavedModel's `count` (its `rounded` is not compared), TFLite's
+        one output."""
+        if isinstance(outputs, dict):
+            outputs = outputs.get("count", next(iter(outputs.values())))
+        return np.asarray(outputs).reshape(-1), None
+
+    def verification_scores(self, outputs, labels, inputs):
+        return {"accuracy": count_accuracy(outputs, labels)}
+
+    def named_outputs(self, outputs, inputs, meta):
+        """ONNX / OpenVINO: `images` -> `count`."""
+        import tensorflow as tf
+
+        return {"count": tf.reshape(tf.cast(outputs, tf.float32), [-1])}
+
+    def card_limitations(self, meta):
+        return ["Counts 0-4 white 2x2 squares on a black 16x16 image."]
+
+
+def count_accuracy(predicted, counts):
+    """The share of images whose rounded predicted count is right."""
+    return float(np.mean(np.round(predicted) == np.asarray(counts)))
 
 
 tasks.register_task(Counting())
@@ -152,5 +209,18 @@ def _best_checkpoint_val_loss(run_dir):
     return float(np.mean((predicted - y) ** 2))
 
 
+def run_cli(args):
+    """`kerascnn ARGS` in this process, where the task is registered."""
+    from cli.main import cli
+
+    cli.main(args, prog_name="kerascnn")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    command, *rest = sys.argv[1:]
+    if command == "fit":
+        main(*rest)
+    elif command == "kerascnn":
+        run_cli(rest)
+    else:
+        sys.exit("usage: python -m tests.tasks.counting fit|kerascnn ...")

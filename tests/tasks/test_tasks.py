@@ -67,23 +67,98 @@ def test_require_names_what_the_model_is():
     )
 
 
+def test_takes_says_what_a_task_reads():
+    assert tasks.takes("sequence_tagging", "text")
+    assert tasks.takes("image_classification", "images")
+    assert not tasks.takes("image_classification", "text")
+    assert not tasks.takes("counting", "images")  # registered only there
+
+
+def test_default_verification_compares_the_one_float_output():
+    import numpy as np
+
+    from kerascnn.errors import ExportError
+
+    task = tasks.IMAGE_CLASSIFICATION
+    probs = np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)
+    saved_model = {
+        "probabilities": probs,
+        "class_ids": np.array([1, 0]),
+        "class_names": np.array([b"b", b"a"]),
+    }
+    main, second = task.compared_outputs(saved_model)
+    np.testing.assert_array_equal(main, probs)
+    assert second is None
+    assert task.verification_scores(probs, np.array([1, 1]), None) == {
+        "accuracy": 0.5
+    }
+    with pytest.raises(
+        ExportError, match=r"one float output; this one has 2: \['a', 'b'\]"
+    ):
+        task.compared_outputs({"a": probs, "b": probs})
+
+
+def test_tagger_verification_reads_every_runtime_s_names():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tags = rng.random((2, 3, 4)).astype(np.float32)
+    intent = rng.random((2, 5)).astype(np.float32)
+    ids = np.zeros((2, 3), np.int64)
+    runtimes = [
+        {"tags": tags, "intent": intent, "tag_ids": ids.astype(np.int32)},
+        {  # SavedModel: the strings share the Keras names
+            "tag_probabilities": tags,
+            "tags": np.full((2, 3), b"O"),
+            "intent_probabilities": intent,
+            "intent": np.array([b"x", b"y"]),
+        },
+        {
+            "tag_probabilities": tags,
+            "tag_ids": ids,
+            "intent_probabilities": intent,
+            "intent_ids": ids[:, 0],
+        },
+    ]
+    for outputs in runtimes:
+        main, second = tasks.SEQUENCE_TAGGING.compared_outputs(outputs)
+        np.testing.assert_array_equal(main, tags)
+        np.testing.assert_array_equal(second, intent)
+
+
 def test_register_task_rejects_what_is_not_a_task():
     with pytest.raises(KerasCNNError, match="named Task instance"):
         tasks.register_task("counting")
 
 
-def test_a_task_from_outside_the_library_trains_and_evaluates(tmp_path):
-    run_dir = tmp_path / "run"
+def _counting(*args, timeout=300):
+    """`python -m tests.tasks.counting ARGS` (the task registered only
+    there); the JSON it prints."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.tasks.counting", str(run_dir)],
+        [sys.executable, "-m", "tests.tasks.counting", *map(str, args)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    text = proc.stdout.strip()
+    try:
+        return json.loads(text)  # kerascnn export --json
+    except ValueError:
+        return json.loads(text.splitlines()[-1])  # after fit's log lines
+
+
+@pytest.fixture(scope="module")
+def counting_run(tmp_path_factory):
+    """`(run dir, fit's JSON)` of the counting task trained by `fit`."""
+    run_dir = tmp_path_factory.mktemp("counting") / "run"
+    return run_dir, _counting("fit", run_dir)
+
+
+def test_a_task_from_outside_the_library_trains_and_evaluates(counting_run):
+    run_dir, out = counting_run
     # Learned: the rounded count is right for nearly every test image.
     assert out["metrics"]["accuracy"] >= 0.9
     assert out["metrics"]["mae"] < 0.3
@@ -97,3 +172,87 @@ def test_a_task_from_outside_the_library_trains_and_evaluates(tmp_path):
     best = min(out["history"]["val_loss"])
     assert out["best_val_loss"] == pytest.approx(best, rel=1e-3, abs=1e-6)
     assert best < max(out["history"]["val_loss"]) / 10
+
+
+def test_a_task_from_outside_the_library_exports(counting_run, tmp_path):
+    """`kerascnn export` writes the task's own signature, verifies it on
+    the task's examples with the task's score, and the SavedModel and
+    the .tflite file count squares with TensorFlow / LiteRT alone."""
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tests.tasks.counting import counting_images
+
+    run_dir, _ = counting_run
+    export = ["kerascnn", "export", run_dir, "--base-dir", tmp_path, "--json"]
+    saved = _counting(*export, "--verify-examples", 200)
+    tflite = _counting(*export, "--tflite", "--verify-examples", 200)
+
+    for result, tolerance in ((saved, 1e-4), (tflite, 1e-3)):
+        report = result["verification"]
+        assert (
+            report["verified_on"]
+            == "counting-squares test split (200 examples)"
+        )
+        # Scored by the task's rounded-count accuracy, not argmax.
+        assert report["artifact"]["accuracy"] >= 0.9
+        assert report["artifact"]["accuracy"] == pytest.approx(
+            report["keras"]["accuracy"]
+        )
+        assert report["artifact"]["max_diff"] <= tolerance
+    assert saved["path"] == str(tmp_path / "square_counter" / "1")
+    card = json.loads(
+        (tmp_path / "square_counter" / "model_card.json").read_text()
+    )
+    assert set(card["exports"]) == {"saved_model", "tflite"}
+    assert card["limitations"][-1].startswith("Counts 0-4 white")
+
+    x, counts = counting_images(64, seed=7)
+    loaded = tf.saved_model.load(saved["path"])
+    serve = loaded.signatures["serving_default"]
+    assert set(serve.structured_outputs) == {"count", "rounded"}
+    out = serve(images=tf.constant(x))
+    assert out["count"].shape == (64,)
+    assert np.mean(out["rounded"].numpy() == counts) >= 0.9
+    metadata = json.loads(loaded.signatures["metadata"]()["metadata"].numpy())
+    assert (metadata["task"], metadata["model"]) == (
+        "counting",
+        "square_counter",
+    )
+
+    runner = Interpreter(model_path=tflite["path"]).get_signature_runner()
+    ((name, _),) = runner.get_input_details().items()
+    lite = np.concatenate(
+        [next(iter(runner(**{name: x[i : i + 1]}).values())) for i in range(64)]
+    ).reshape(-1)
+    np.testing.assert_allclose(lite, out["count"].numpy(), atol=1e-3)
+
+
+def test_a_task_from_outside_the_library_exports_onnx(counting_run, tmp_path):
+    """ONNX gets the task's named outputs (`images` -> `count`)."""
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from tests.tasks.counting import counting_images
+
+    run_dir, _ = counting_run
+    result = _counting(
+        "kerascnn", "export", run_dir, "--format", "onnx", "--base-dir",
+        tmp_path, "--verify-examples", 200, "--json",
+    )  # fmt: skip
+    report = result["verification"]
+    assert report["artifact"]["accuracy"] >= 0.9
+    assert report["artifact"]["max_diff"] <= 1e-4
+    described = result["metadata"]["onnx"]
+    assert (described["inputs"], described["outputs"]) == (
+        ["images"],
+        ["count"],
+    )
+    session = ort.InferenceSession(result["path"])
+    assert [o.name for o in session.get_outputs()] == ["count"]
+    x, counts = counting_images(64, seed=7)
+    (count,) = session.run(["count"], {"images": x})
+    assert count.shape == (64,)
+    assert np.mean(np.round(count) == counts) >= 0.9
