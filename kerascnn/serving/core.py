@@ -83,6 +83,51 @@ class InferenceResult:
     result: list
 
 
+class _Observed:
+    """Counts one request in the metrics however it ends: 200, the
+    `ServingError`'s status, or 500 for anything else.
+
+    Attributes:
+        name: the model name asked for.
+        key: the signature label (only a name the model has, so clients
+            cannot grow the metrics with made-up labels).
+        loaded: the `LoadedVersion` that answered, once known.
+    """
+
+    __slots__ = ("metrics", "name", "key", "api", "protocol", "loaded", "_t0")
+
+    def __init__(self, metrics, name, api, protocol):
+        self.metrics, self.name, self.key = metrics, name, ""
+        self.api, self.protocol, self.loaded = api, protocol, None
+
+    def name_signature(self, signature_name):
+        if signature_name in self.loaded.signatures:
+            self.key = signature_name
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            code = 200
+        elif isinstance(error, ServingError):
+            code = error.status
+        else:
+            code = 500
+        self.metrics.observe_request(
+            self.name,
+            self.loaded.version if self.loaded is not None else "",
+            self.key,
+            code,
+            time.perf_counter() - self._t0,
+            self.api,
+            self.protocol,
+        )
+        return False
+
+
+# === The server ===
 # === The server ===
 
 
@@ -310,31 +355,15 @@ class ModelServer:
 
     # --- Predicting ---
 
+    def _observed(self, name, api="predict", protocol="python"):
+        """A `with` block that counts one request in the metrics."""
+        return _Observed(self.metrics, name, api, protocol)
+
     def _task(self, loaded, signature, feeds, timeout):
         seconds = self.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + float(seconds)
         task = Task(loaded.name, loaded, signature, feeds, deadline)
         return task, float(seconds)
-
-    def _observe(
-        self,
-        name,
-        loaded,
-        signature_name,
-        code,
-        started,
-        api="predict",
-        protocol="python",
-    ):
-        self.metrics.observe_request(
-            name,
-            loaded.version if loaded is not None else "",
-            signature_name,
-            code,
-            time.perf_counter() - started,
-            api,
-            protocol,
-        )
 
     def _wait(self, loaded, signature, feeds, timeout):
         """Queues one model call and blocks for its outputs."""
@@ -347,6 +376,28 @@ class ModelServer:
             raise DeadlineExceeded(
                 f"Deadline of {seconds:g} s exceeded."
             ) from None
+
+    async def _await(self, loaded, signature, feeds, timeout):
+        task, seconds = self._task(loaded, signature, feeds, timeout)
+        task.future = LoopFuture(asyncio.get_running_loop())
+        self.scheduler.submit(task)
+        try:
+            async with asyncio.timeout(seconds):
+                # A timeout cancels the waiter: the scheduler skips it.
+                return await task.future.waiter
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"Deadline of {seconds:g} s exceeded."
+            ) from None
+
+    def _arrays_call(self, seen, inputs, version, signature_name, label):
+        """`(loaded, signature, feeds)` for `{input name: array}`."""
+        seen.loaded = self.get(seen.name, version, label)
+        seen.name_signature(signature_name or DEFAULT_SIGNATURE)
+        signature = self._signature(seen.loaded, signature_name)
+        feeds = arrays.check_arrays(signature, inputs)
+        seen.loaded.check_shapes(signature, feeds)
+        return seen.loaded, signature, feeds
 
     def predict_arrays(
         self,
@@ -367,54 +418,25 @@ class ModelServer:
         Raises:
             NotFound, BadRequest, Unavailable, DeadlineExceeded.
         """
-        started, loaded, code = time.perf_counter(), None, 500
         key = signature_name or DEFAULT_SIGNATURE
-        try:
-            loaded = self.get(name, version, label)
-            signature = self._signature(loaded, signature_name)
-            feeds = arrays.check_arrays(signature, inputs)
-            loaded.check_shapes(signature, feeds)
-            outputs = self._wait(loaded, signature, feeds, timeout)
-            code = 200
-            return PredictResult(name, loaded.version, key, outputs)
-        except ServingError as e:
-            code = e.status
-            raise
-        finally:
-            self._observe(name, loaded, key, code, started, protocol=protocol)
+        with self._observed(name, protocol=protocol) as seen:
+            call = self._arrays_call(
+                seen, inputs, version, signature_name, label
+            )
+            outputs = self._wait(*call, timeout)
+            return PredictResult(name, seen.loaded.version, key, outputs)
 
     async def predict_arrays_async(
         self, name, inputs, version=None, signature_name=None, timeout=None
     ):
         """`predict_arrays` for asyncio: awaits instead of blocking."""
-        started, loaded, code = time.perf_counter(), None, 500
         key = signature_name or DEFAULT_SIGNATURE
-        try:
-            loaded = self.get(name, version)
-            signature = self._signature(loaded, signature_name)
-            feeds = arrays.check_arrays(signature, inputs)
-            loaded.check_shapes(signature, feeds)
-            outputs = await self._await(loaded, signature, feeds, timeout)
-            code = 200
-            return PredictResult(name, loaded.version, key, outputs)
-        except ServingError as e:
-            code = e.status
-            raise
-        finally:
-            self._observe(name, loaded, key, code, started)
-
-    async def _await(self, loaded, signature, feeds, timeout):
-        task, seconds = self._task(loaded, signature, feeds, timeout)
-        task.future = LoopFuture(asyncio.get_running_loop())
-        self.scheduler.submit(task)
-        try:
-            async with asyncio.timeout(seconds):
-                # A timeout cancels the waiter: the scheduler skips it.
-                return await task.future.waiter
-        except TimeoutError:
-            raise DeadlineExceeded(
-                f"Deadline of {seconds:g} s exceeded."
-            ) from None
+        with self._observed(name) as seen:
+            call = self._arrays_call(
+                seen, inputs, version, signature_name, None
+            )
+            outputs = await self._await(*call, timeout)
+            return PredictResult(name, seen.loaded.version, key, outputs)
 
     async def predict_json_async(
         self,
@@ -428,36 +450,27 @@ class ModelServer:
         """A REST `:predict` body in, TF Serving's JSON answer out (with
         `numpy_numbers`, for `handlers.dumps` only: see `format_predict`).
         """
-        started, loaded, code, key = time.perf_counter(), None, 500, ""
-        try:
+        with self._observed(name, protocol="rest") as seen:
 
             def lookup(signature_name):
-                nonlocal loaded, key
-                loaded = self.get(name, version, label)
-                if signature_name in loaded.signatures:
-                    key = signature_name  # a metric label: known names only
-                return loaded.signatures
+                seen.loaded = self.get(name, version, label)
+                seen.name_signature(signature_name)
+                return seen.loaded.signatures
 
             signature, feeds, rows = handlers.parse_predict_body(body, lookup)
-            loaded.check_shapes(signature, feeds)
-            outputs = await self._await(loaded, signature, feeds, timeout)
-            answer = handlers.format_predict(outputs, rows, numpy_numbers)
-            code = 200
-            return answer
-        except ServingError as e:
-            code = e.status
-            raise
-        finally:
-            self._observe(name, loaded, key, code, started, protocol="rest")
+            seen.loaded.check_shapes(signature, feeds)
+            outputs = await self._await(seen.loaded, signature, feeds, timeout)
+            return handlers.format_predict(outputs, rows, numpy_numbers)
 
     # --- Classify and Regress (tf.Examples) ---
 
-    def _examples_task(self, method, name, serialized, version, label, key):
-        loaded = self.get(name, version, label)
-        signature = inference.check_signature(loaded, key, method)
+    def _examples_call(self, seen, method, serialized, version, label, key):
+        seen.loaded = self.get(seen.name, version, label)
+        seen.name_signature(key)
+        signature = inference.check_signature(seen.loaded, key, method)
         feeds = inference.examples_feed(serialized)
-        loaded.check_shapes(signature, feeds)
-        return loaded, signature, feeds
+        seen.loaded.check_shapes(signature, feeds)
+        return seen.loaded, signature, feeds
 
     def _examples_result(self, method, loaded, key, outputs, count):
         if method == "classify":
@@ -484,52 +497,37 @@ class ModelServer:
             serialized: a list of serialized examples (bytes).
 
         Returns:
-            An `InferenceResult`: `[[(label, score)]]` per example for
+            An `InferenceResult`: `[[(label, score), ...]]` per example for
             classify, one float per example for regress.
         """
-        started, loaded, code = time.perf_counter(), None, 500
         key = signature_name or DEFAULT_SIGNATURE
-        try:
-            loaded, signature, feeds = self._examples_task(
-                method, name, serialized, version, label, key
+        with self._observed(name, api=method, protocol=protocol) as seen:
+            call = self._examples_call(
+                seen, method, serialized, version, label, key
             )
-            outputs = self._wait(loaded, signature, feeds, timeout)
-            result = self._examples_result(
-                method, loaded, key, outputs, len(serialized)
+            outputs = self._wait(*call, timeout)
+            return self._examples_result(
+                method, seen.loaded, key, outputs, len(serialized)
             )
-            code = 200
-            return result
-        except ServingError as e:
-            code = e.status
-            raise
-        finally:
-            self._observe(name, loaded, key, code, started, method, protocol)
 
     async def examples_json_async(
         self, method, name, body, version=None, timeout=None, label=None
     ):
         """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
-        started, loaded, code, key = time.perf_counter(), None, 500, ""
-        try:
+        with self._observed(name, api=method, protocol="rest") as seen:
             request = handlers.parse_json(body)
             key = handlers.signature_name_of(request)
             serialized = inference.examples_from_json(request, method)
-            loaded, signature, feeds = self._examples_task(
-                method, name, serialized, version, label, key
+            call = self._examples_call(
+                seen, method, serialized, version, label, key
             )
-            outputs = await self._await(loaded, signature, feeds, timeout)
+            outputs = await self._await(*call, timeout)
             result = self._examples_result(
-                method, loaded, key, outputs, len(serialized)
+                method, seen.loaded, key, outputs, len(serialized)
             )
-            code = 200
             if method == "classify":
                 return inference.classify_json(result.result)
             return inference.regress_json(result.result)
-        except ServingError as e:
-            code = e.status
-            raise
-        finally:
-            self._observe(name, loaded, key, code, started, method, "rest")
 
     # --- Without HTTP ---
 

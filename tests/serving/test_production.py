@@ -576,6 +576,34 @@ def test_metrics_counters_move_with_requests(toy_server):
     )
 
 
+def test_made_up_signature_names_never_become_metric_labels(toy_server):
+    base = toy_server.url + "/v1/models/toy"
+    made_up = "made-up-signature-4711"
+    bodies = [
+        (":predict", {"signature_name": made_up, "instances": [[1, 2]]}),
+        (":classify", {"signature_name": made_up, "examples": [{"x": 1}]}),
+        (":regress", {"signature_name": made_up, "examples": [{"x": 1}]}),
+    ]
+    for suffix, body in bodies:
+        answers = post_all(base + suffix, [json.dumps(body).encode()], 1)
+        assert answers[0][0] == 400
+    text = metrics_text(toy_server)
+    assert made_up not in text
+    for api in ("predict", "classify", "regress"):
+        assert (
+            metric(
+                text,
+                "kerascnn_serving_requests_total",
+                model="toy",
+                signature="",
+                code="400",
+                api=api,
+                protocol="rest",
+            )
+            >= 1
+        )
+
+
 def _doubling_signature():
     import tensorflow as tf
 
