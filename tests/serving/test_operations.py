@@ -256,13 +256,13 @@ def test_kerascnn_metadata_has_its_own_route(model_dir):
 
 
 def test_tflite_input_is_named_images_like_the_saved_model():
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
     from kerascnn import models
     from kerascnn.export import tflite
 
     model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
-    interpreter = tf.lite.Interpreter(model_content=tflite.convert(model))
+    interpreter = Interpreter(model_content=tflite.convert(model))
     runner = interpreter.get_signature_runner()
     assert list(runner.get_input_details()) == ["images"]
     out = runner(images=np.zeros((1, 28, 28, 1), np.float32))
