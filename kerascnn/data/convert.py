@@ -337,7 +337,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     if encoding == "raw" and note is not None:
         nbytes, exact = raw_size_estimate(splits, image_size)
         at = "" if exact else ", at the first image's size"
-        note(f"Raw pixels take ~{streaming._size(nbytes)} "
+        note(f"Raw pixels take ~{nbytes / 2**20:,.1f} MiB "
              f"(H x W x C bytes per image{at}).")  # fmt: skip
     sizes = {s: _count(raw) for s, raw in splits.items()}
     counts = _shard_counts(sizes, shards)
