@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from kerascnn.data import load
+from kerascnn.data import get_info, load
 from kerascnn.data.convert import convert
 from kerascnn.errors import DataError
 from tests.data.test_streaming import batches, cifar_folder
@@ -182,6 +182,7 @@ def test_raw_round_trip_holds_the_decoded_pixels_exactly(source, request,
     out = tmp_path / "raw"
     manifest = convert(str(folder), str(out), shards=3, encoding="raw")
     assert manifest["encoding"] == "raw" and manifest["channels"] == 3
+    assert get_info(str(out)).input_shape == (40, 40, 3)  # first record
     for split in ("train", "test"):
         records = _records(out, split)
         n = manifest["splits"][split]["count"]
