@@ -279,9 +279,11 @@ def main():
             },
             "disk_mb": {
                 name: round(folder_bytes(path) / 2**20, 1)
-                for name, path in (("folder", os.path.join(real, "train")),
-                                   ("shards", os.path.join(shards, "train")),
-                                   ("raw_shards", os.path.join(raw, "train")))
+                for name, path in (
+                    ("folder", os.path.join(real, "train")),
+                    ("shards", os.path.join(shards, "train")),
+                    ("raw_shards", os.path.join(raw, "train")),
+                )
             },  # fmt: skip
             "resnet50_train_img_s": round(consume, 1),
             "folder_over_resnet50": round(folder_rate / consume, 1),

@@ -357,8 +357,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
             "encoding": _encoding_field(encoding, image_size, quality),
             "splits": {
                 s: _write_split(
-                    raw, partial, counts[s], image_size, quality, encoding,
-                    step,
+                    raw, partial, counts[s], image_size, quality, encoding, step
                 )  # fmt: skip
                 for s, raw in splits.items()
             },

@@ -106,8 +106,6 @@ def decode_to_shape(data, shape):
     """Encoded bytes -> uint8 `shape` = `(H, W, C)`, resized (bilinear,
     rounded) when the file has another size. The in-memory and the
     streamed paths both decode with it, so their pixels are equal."""
-    import tensorflow as tf
-
     return _resize_to(decode_image_bytes(data, shape[2]), shape)
 
 

@@ -168,8 +168,9 @@ def _records(out, split):
                      for k in ("height", "width", "channels")]  # fmt: skip
             pixels = np.frombuffer(f["image/pixels"].bytes_list.value[0],
                                    np.uint8).reshape(shape)  # fmt: skip
-            got.append((pixels, f["image/class/label"].int64_list.value[0],
-                        f["image/filename"].bytes_list.value[0].decode()))
+            label = f["image/class/label"].int64_list.value[0]
+            name = f["image/filename"].bytes_list.value[0].decode()
+            got.append((pixels, label, name))
     return got
 
 
@@ -203,8 +204,7 @@ def test_raw_round_trip_holds_the_decoded_pixels_exactly(source, request,
             np.testing.assert_array_equal(xa, xb)
 
 
-def test_raw_imagenet_crops_are_those_of_the_encoded_images(png_folder,
-                                                            tmp_path):  # fmt: skip
+def test_raw_imagenet_crops_equal_png_crops(png_folder, tmp_path):
     # The same windows for the same seeds: training crops and evaluation
     # centre crops of raw shards equal those of PNG shards (the PNG path
     # decodes whole, then crops), at 64 px, over three seeds.
@@ -330,7 +330,6 @@ def test_cli_bad_encoding_is_one_line(png_folder, runner, tmp_path):
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [
-        "Error: --encoding must be one of original, jpeg, png, raw "
-        "(got 'webp')"
+        "Error: --encoding must be one of original, jpeg, png, raw (got 'webp')"
     ]
     assert not out.exists() and not list(tmp_path.glob("x.partial*"))

@@ -64,8 +64,9 @@ def test_raw_shards_shard_by_file_too(shards, tmp_path):
         assert {x.shape for x, _, _ in elements} == {(32, 32, 3)}
         seen.append([name.decode() for _, _, name in elements])
     assert len(seen[0]) == len(seen[1]) == 50
-    assert sorted(seen[0] + seen[1]) == sorted(_names(read(str(shards),
-                                                           "train"), None))
+    assert sorted(seen[0] + seen[1]) == sorted(
+        _names(read(str(shards), "train"), None)
+    )
 
 
 def test_fewer_shards_than_pipelines_falls_back_to_data(shards, capsys):
