@@ -3,7 +3,9 @@
 1. Throughput: images/s of `kerascnn.data.load` on a training split at
    224 px in the ImageNet style (read + decode + random-resized crop +
    flip + normalize, batch 128, no model), from a JPEG folder and from
-   TFRecord shards of the same images; next to it ResNet-50's training
+   TFRecord shards of the same images (their JPEG bytes), and from
+   raw-pixel shards (`--encoding raw`: nothing to decode); next to it
+   ResNet-50's training
    consumption (images/s of `fit` on in-memory random 224 px batches), so
    the ratio shows whether training could ever be input-bound.
    Goals: >= 800 img/s from the folder on 2 cores, >= 1.5x that from
@@ -86,13 +88,22 @@ def linked_folder(real, work, n):
     return root
 
 
-def shard_set(real, work, shards):
+def shard_set(real, work, shards, encoding="original"):
     from kerascnn.data.convert import convert
 
-    out = os.path.join(work, f"shards{shards}")
+    tag = "" if encoding == "original" else f"-{encoding}"
+    out = os.path.join(work, f"shards{shards}{tag}")
     if not os.path.isdir(out):
-        convert(real, out, shards=shards)
+        convert(real, out, shards=shards, encoding=encoding)
     return out
+
+
+def folder_bytes(root):
+    """Bytes of the files under `root` (links followed)."""
+    return sum(
+        os.path.getsize(os.path.join(folder, name))
+        for folder, _, names in os.walk(root) for name in names
+    )  # fmt: skip
 
 
 # ======================== Throughput ========================
@@ -244,21 +255,36 @@ def main():
               "load_average": os.getloadavg()}  # fmt: skip
     if "throughput" not in args.skip:
         shards = shard_set(real, args.work, args.shards)
+        raw = shard_set(real, args.work, args.shards, encoding="raw")
         folder_rate, info = input_rate(real, args.batches, args.repeats)
         shard_rate, _ = input_rate(shards, args.batches, args.repeats)
+        raw_rate, _ = input_rate(raw, args.batches, args.repeats)
         folder_cold, _ = input_rate(real, args.batches, args.repeats, True)
         shard_cold, _ = input_rate(shards, args.batches, args.repeats, True)
+        raw_cold, _ = input_rate(raw, args.batches, args.repeats, True)
         consume = resnet50_rate(args.resnet50_steps)
         result["throughput"] = {
             "augmentation": info.augmentation,
             "folder_img_s": round(folder_rate),
             "shards_img_s": round(shard_rate),
             "shards_over_folder": round(shard_rate / folder_rate, 2),
+            "raw_shards_img_s": round(raw_rate),
+            "raw_shards_over_folder": round(raw_rate / folder_rate, 2),
             "cold_cache": {
                 "folder_img_s": round(folder_cold),
                 "shards_img_s": round(shard_cold),
                 "shards_over_folder": round(shard_cold / folder_cold, 2),
+                "raw_shards_img_s": round(raw_cold),
+                "raw_shards_over_folder": round(raw_cold / folder_cold, 2),
             },
+            "disk_mb": {
+                name: round(folder_bytes(path) / 2**20, 1)
+                for name, path in (
+                    ("folder", os.path.join(real, "train")),
+                    ("shards", os.path.join(shards, "train")),
+                    ("raw_shards", os.path.join(raw, "train")),
+                )
+            },  # fmt: skip
             "resnet50_train_img_s": round(consume, 1),
             "folder_over_resnet50": round(folder_rate / consume, 1),
             "goals": {"folder_img_s": 800, "shards_over_folder": 1.5},

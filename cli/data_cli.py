@@ -5,6 +5,8 @@ TensorFlow is imported only inside the commands, so `kerascnn --help`
 stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
 """
 
+import os
+
 import click
 
 from cli.common import (
@@ -136,8 +138,16 @@ def preview_command(name, out, split, count, augment, data_dir):
     "--quality", type=click.IntRange(1, 100), default=95, show_default=True,
     help="JPEG quality when re-encoding.",
 )  # fmt: skip
+@click.option(
+    "--encoding", default="original", show_default=True,
+    metavar="original|jpeg|png|raw",
+    help="How images are stored: the files' own bytes (re-encoded only "
+    "when resized), JPEG, PNG, or raw uint8 pixels (nothing to decode when "
+    "read; H*W*C bytes per image, ~10x JPEG).",
+)  # fmt: skip
 @DATA_DIR_OPTION
-def convert_command(source, out_dir, shards, image_size, quality, data_dir):
+def convert_command(source, out_dir, shards, image_size, quality, encoding,
+                    data_dir):  # fmt: skip
     """Write SOURCE (an image folder or any image data set name) as
     TFRecord shards of tf.train.Example plus manifest.json in OUT_DIR.
 
@@ -155,11 +165,25 @@ def convert_command(source, out_dir, shards, image_size, quality, data_dir):
         with ProgressBar("Converting") as progress:
             manifest = convert(
                 source, out_dir, shards=shards, image_size=image_size,
-                quality=quality, data_dir=data_dir, progress=progress,
+                quality=quality, encoding=encoding, data_dir=data_dir,
+                progress=progress, note=lambda line: click.echo(line, err=True),
             )  # fmt: skip
+    total = 0
     for split, entry in manifest["splits"].items():
+        nbytes = sum(
+            os.path.getsize(os.path.join(out_dir, shard["file"]))
+            for shard in entry["shards"]
+        )
+        total += nbytes
         click.echo(
             f"{split}: {entry['count']:,} images in "
-            f"{len(entry['shards'])} shard(s)"
+            f"{len(entry['shards'])} shard(s), {_mib(nbytes)}"
         )
-    click.echo(f"Wrote {out_dir} (use it as --dataset {out_dir})")
+    click.echo(
+        f"Wrote {out_dir}, {_mib(total)} ({manifest['encoding']}; use it as "
+        f"--dataset {out_dir})"
+    )
+
+
+def _mib(nbytes):
+    return f"{nbytes / 2**20:,.1f} MiB"

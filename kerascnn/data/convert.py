@@ -11,12 +11,20 @@ Layout (split per folder, the manifest last):
     OUT_DIR/train/train-00000-of-00064.tfrecord ...
     OUT_DIR/test/test-00000-of-00008.tfrecord ...
 
-Each example holds `image/encoded` (the file's own bytes when no resize is
-asked, so JPEG and PNG are copied bit for bit; else the resized image as
-JPEG at `quality`, or PNG for PNG sources), `image/class/label` and
-`image/filename`. Arrays (IDX, `.npz`, TFDS) are stored as PNG, lossless.
+Each example holds the image, `image/class/label` and `image/filename`.
+The image, by `encoding`:
+
+* `"original"` (default): `image/encoded` holds the file's own bytes when
+  no resize is asked (JPEG and PNG copied bit for bit), else the resized
+  image as JPEG at `quality`, or PNG for PNG sources; arrays (IDX, `.npz`,
+  TFDS) as PNG, lossless.
+* `"jpeg"` / `"png"`: every image re-encoded so (`image/encoded`).
+* `"raw"`: the decoded uint8 pixels in `image/pixels` with `image/height`,
+  `image/width`, `image/channels`: nothing to decode when reading (for
+  input pipelines bound by JPEG decoding), at H * W * C bytes per image.
+
 The manifest records class names, counts per split, class and shard, the
-image size, the source and each shard's SHA-256.
+image size, the encoding, the source and each shard's SHA-256.
 
 Atomic: everything is written to `OUT_DIR.partial-<pid>` and renamed to
 `OUT_DIR` at the end; an interrupted convert leaves no `OUT_DIR`, and the
@@ -36,9 +44,13 @@ from kerascnn.errors import DataError
 
 EXAMPLES_PER_SHARD = 1024
 DEFAULT_QUALITY = 95
+ENCODINGS = ("original", "jpeg", "png", "raw")
+# `image/filename` extension of array images, by encoding.
+_ARRAY_EXTENSIONS = {"original": "png", "png": "png", "jpeg": "jpg",
+                     "raw": "raw"}  # fmt: skip
 
 
-def _check(out_dir, shards, image_size, quality):
+def _check(out_dir, shards, image_size, quality, encoding):
     if os.path.exists(out_dir):
         raise DataError(
             f"{out_dir} already exists; remove it or choose another OUT_DIR "
@@ -56,6 +68,11 @@ def _check(out_dir, shards, image_size, quality):
     if not 1 <= quality <= 100:
         raise DataError(
             f"`quality` must be in [1, 100]. Received: quality={quality!r}"
+        )
+    if encoding not in ENCODINGS:
+        raise DataError(
+            f"`encoding` must be one of {', '.join(ENCODINGS)}. "
+            f"Received: encoding={encoding!r}"
         )
 
 
@@ -100,16 +117,31 @@ def _array_elements(raw):
     return tf.data.Dataset.from_tensor_slices((raw.images, raw.labels))
 
 
-def _encoded_elements(raw, image_size, quality):
-    """`(bytes, label, name)` of a split, re-encoded only when needed."""
+def _encode(image, encoding, quality):
+    """A uint8 image as `encoding` stores it (`"raw"`: the image itself)."""
+    import tensorflow as tf
+
+    if encoding == "raw":
+        return image
+    if encoding == "jpeg":
+        return tf.io.encode_jpeg(image, quality=quality)
+    return tf.io.encode_png(image)
+
+
+def _encoded_elements(raw, image_size, quality, encoding):
+    """`(bytes or uint8 pixels, label, name)` of a split, re-encoded only
+    when needed."""
     import tensorflow as tf
 
     if raw.kind == "arrays":
-        names = [f"{raw.split}/{i:08d}.png" for i in range(_count(raw))]
+        ext = _ARRAY_EXTENSIONS[encoding]
+        names = [f"{raw.split}/{i:08d}.{ext}" for i in range(_count(raw))]
         ds = tf.data.Dataset.zip(
             _array_elements(raw), tf.data.Dataset.from_tensor_slices(names)
         )
-        return ds.map(lambda xy, n: (tf.io.encode_png(xy[0]), xy[1], n))
+        return ds.map(
+            lambda xy, n: (_encode(xy[0], encoding, quality), xy[1], n)
+        )
     if raw.kind != "files":
         raise DataError(f"Cannot convert a {raw.kind} data set to shards.")
     ds = tf.data.Dataset.from_tensor_slices(
@@ -121,13 +153,20 @@ def _encoded_elements(raw, image_size, quality):
         ),
         num_parallel_calls=streaming._parallel(), deterministic=True,
     )  # fmt: skip
-    if image_size is None:
+    if image_size is None and encoding == "original":
         return ds
-    channels = (decode._native_shape(raw.paths[0]) or (0, 0, 3))[2]
-    shape = (int(image_size[0]), int(image_size[1]), min(channels, 3))
+    channels = min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
+
+    def pixels(data):
+        if image_size is None:  # each image at its own size
+            return decode.decode_image_bytes(data, channels)
+        shape = (int(image_size[0]), int(image_size[1]), channels)
+        return decode.decode_to_shape(data, shape)
 
     def reencode(data, y, path):
-        image = decode.decode_to_shape(data, shape)
+        image = pixels(data)
+        if encoding != "original":
+            return _encode(image, encoding, quality), y, path
         encoded = tf.cond(
             decode._starts_with(data, b"\x89PNG"),
             lambda: tf.io.encode_png(image),
@@ -140,24 +179,37 @@ def _encoded_elements(raw, image_size, quality):
 
 
 def _example(data, label, name):
+    """A serialized `tf.train.Example`; `data` is encoded bytes or (raw)
+    a uint8 `(H, W, C)` array."""
     import tensorflow as tf
 
     feature = tf.train.Feature
+
+    def ints(*values):
+        return feature(int64_list=tf.train.Int64List(value=list(values)))
+
+    def one_bytes(value):
+        return feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    if isinstance(data, np.ndarray):
+        height, width, channels = data.shape
+        image = {
+            streaming.FEATURE_PIXELS: one_bytes(data.tobytes()),
+            streaming.FEATURE_HEIGHT: ints(height),
+            streaming.FEATURE_WIDTH: ints(width),
+            streaming.FEATURE_CHANNELS: ints(channels),
+        }
+    else:
+        image = {streaming.FEATURE_IMAGE: one_bytes(data)}
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                streaming.FEATURE_IMAGE: feature(
-                    bytes_list=tf.train.BytesList(value=[data])
-                ),
-                streaming.FEATURE_LABEL: feature(
-                    int64_list=tf.train.Int64List(value=[int(label)])
-                ),
-                streaming.FEATURE_NAME: feature(
-                    bytes_list=tf.train.BytesList(value=[name])
-                ),
+                **image,
+                streaming.FEATURE_LABEL: ints(int(label)),
+                streaming.FEATURE_NAME: one_bytes(name),
             }
         )
-    ).SerializeToString()
+    ).SerializeToString(deterministic=True)  # map order: sorted keys
 
 
 def _sha256(path):
@@ -168,14 +220,16 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _write_split(raw, folder, num_shards, image_size, quality, progress):
+def _write_split(raw, folder, num_shards, image_size, quality, encoding,
+                 progress):  # fmt: skip
     """Writes one split's shards; returns its manifest entry."""
     import tensorflow as tf
 
     os.makedirs(os.path.join(folder, raw.split))
     total = _count(raw)
     bounds = np.linspace(0, total, num_shards + 1).astype(int)
-    elements = _encoded_elements(raw, image_size, quality).prefetch(64)
+    elements = _encoded_elements(raw, image_size, quality, encoding)
+    elements = elements.prefetch(64)
     it = elements.as_numpy_iterator()
     shards, class_counts = [], np.zeros(len(raw.class_names), np.int64)
     for k in range(num_shards):
@@ -207,7 +261,7 @@ def _next(it):
         raise (decode.bad_file_error(e) or e) from None
 
 
-def _image_fields(splits, image_size):
+def _image_fields(splits, image_size, encoding):
     """Manifest `image_size` (`None`: sizes vary) and `channels`."""
     raw = splits["train"]
     if raw.kind == "arrays":
@@ -215,14 +269,42 @@ def _image_fields(splits, image_size):
         h, w, c = lazy.image_shape if lazy else raw.images.shape[1:]
         return [int(h), int(w)], int(c)
     channels = (decode._native_shape(raw.paths[0]) or (None, None, 3))[2]
+    if encoding != "original":
+        channels = min(channels, 3)  # decoded to at most 3 channels
     if image_size is not None:
         return [int(image_size[0]), int(image_size[1])], min(channels, 3)
     return None, channels  # files keep their own (possibly mixed) sizes
 
 
+def _encoding_field(encoding, image_size, quality):
+    """The manifest's `encoding` (the reader decodes by it)."""
+    if encoding == "original":
+        if image_size is None:
+            return "original"
+        return f"jpeg (quality {quality}); png sources stay png"
+    if encoding == "jpeg":
+        return f"jpeg (quality {quality})"
+    return encoding
+
+
+def raw_size_estimate(splits, image_size):
+    """`(bytes, exact)`: what raw pixels of `splits` take, exact when
+    every image has one size, else at the first image's size."""
+    size, channels = _image_fields(splits, image_size, "raw")
+    exact = size is not None
+    if size is None:
+        size = _first_shape(splits["train"])[:2]
+    n = sum(_count(raw) for raw in splits.values())
+    return n * size[0] * size[1] * channels, exact
+
+
+def _first_shape(raw):
+    return decode._native_shape(raw.paths[0]) or (0, 0, 0)
+
+
 def convert(source, out_dir, *, shards=None, image_size=None,
-            quality=DEFAULT_QUALITY, data_dir=None,
-            progress=None):  # fmt: skip
+            quality=DEFAULT_QUALITY, encoding="original", data_dir=None,
+            progress=None, note=None):  # fmt: skip
     """Writes `source` as TFRecord shards + `manifest.json` in `out_dir`.
 
     Args:
@@ -233,9 +315,14 @@ def convert(source, out_dir, *, shards=None, image_size=None,
         image_size: `(H, W)` to resize to (re-encodes); default: keep the
             files' own bytes.
         quality: JPEG quality when re-encoding. Defaults to `95`.
+        encoding: `"original"` (default: the files' own bytes unless
+            resized), `"jpeg"`, `"png"` or `"raw"` (decoded uint8 pixels,
+            H * W * C bytes per image, nothing to decode when read).
         data_dir: local data folder for built-in names.
         progress: optional callable `(total)` returning a callable
             `(n_done_now)`, for a progress bar.
+        note: optional callable `(line)`: told the estimated size of a
+            raw set before writing it.
 
     Returns:
         The manifest (a dict).
@@ -245,8 +332,13 @@ def convert(source, out_dir, *, shards=None, image_size=None,
             or an unreadable image file (named).
     """
     out_dir = os.path.abspath(os.path.expanduser(out_dir))
-    _check(out_dir, shards, image_size, quality)
+    _check(out_dir, shards, image_size, quality, encoding)
     splits = _splits(source, data_dir)
+    if encoding == "raw" and note is not None:
+        nbytes, exact = raw_size_estimate(splits, image_size)
+        at = "" if exact else ", at the first image's size"
+        note(f"Raw pixels take ~{nbytes / 2**20:,.1f} MiB "
+             f"(H x W x C bytes per image{at}).")  # fmt: skip
     sizes = {s: _count(raw) for s, raw in splits.items()}
     counts = _shard_counts(sizes, shards)
     step = (progress or (lambda total: lambda n: None))(sum(sizes.values()))
@@ -254,7 +346,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     try:
-        size, channels = _image_fields(splits, image_size)
+        size, channels = _image_fields(splits, image_size, encoding)
         manifest = {
             "format": FORMAT,
             "version": 1,
@@ -262,14 +354,10 @@ def convert(source, out_dir, *, shards=None, image_size=None,
             "class_names": list(splits["train"].class_names),
             "image_size": size,
             "channels": channels,
-            "encoding": "original"
-            if image_size is None
-            else (
-                f"jpeg (quality {quality}); png sources stay png"
-            ),  # fmt: skip
+            "encoding": _encoding_field(encoding, image_size, quality),
             "splits": {
                 s: _write_split(
-                    raw, partial, counts[s], image_size, quality, step
+                    raw, partial, counts[s], image_size, quality, encoding, step
                 )  # fmt: skip
                 for s, raw in splits.items()
             },

@@ -106,10 +106,21 @@ def decode_to_shape(data, shape):
     """Encoded bytes -> uint8 `shape` = `(H, W, C)`, resized (bilinear,
     rounded) when the file has another size. The in-memory and the
     streamed paths both decode with it, so their pixels are equal."""
+    return _resize_to(decode_image_bytes(data, shape[2]), shape)
+
+
+def pixels_to_shape(image, shape):
+    """A decoded uint8 image (static channels) -> `shape`, as
+    `decode_to_shape` does (raw pixel shards); channels convert 1 <-> 3."""
+    from kerascnn.data.augment import convert_channels
+
+    return _resize_to(convert_channels(image, shape[2]), shape)
+
+
+def _resize_to(image, shape):
     import tensorflow as tf
 
-    height, width, channels = shape
-    image = decode_image_bytes(data, channels)
+    height, width, _ = shape
     same = tf.reduce_all(tf.shape(image)[:2] == [height, width])
     image = tf.cond(
         same,

@@ -349,7 +349,7 @@ def _first_shape(raw, skip_bad):
     if raw.kind == "records":
         if raw.image_shape:
             return tuple(raw.image_shape)
-        return _first_record_shape(raw.record_files)
+        return _first_record_shape(raw)
     for path in raw.paths:
         shape = decode._native_shape(path)
         if shape is not None:
@@ -359,12 +359,17 @@ def _first_shape(raw, skip_bad):
     raise DataError("None of the image files could be decoded.")
 
 
-def _first_record_shape(files):
+def _first_record_shape(raw):
     import tensorflow as tf
 
+    files = raw.record_files
     for serialized in tf.data.TFRecordDataset(files).take(1):
-        data, _, _ = streaming.parse_record(serialized)
-        return tuple(int(d) for d in decode.decode_image_bytes(data).shape)
+        data, _, _ = streaming.parse_record(
+            serialized, raw.record_encoding, raw.record_channels
+        )
+        if raw.record_encoding != streaming.RAW:
+            data = decode.decode_image_bytes(data)
+        return tuple(int(d) for d in data.shape)
     raise DataError(f"The shards {files[:1]} hold no records.")
 
 
@@ -372,8 +377,10 @@ def _stream_spec(raw, limit, shape, style, train_crop):
     if raw.kind == "records":
         n = raw.split_sizes[raw.split]
         n = min(n, limit) if limit else n
-        return streaming.StreamSpec(None, None, raw.record_files, n, shape,
-                                    style, train_crop, limit)  # fmt: skip
+        return streaming.StreamSpec(
+            None, None, raw.record_files, n, shape, style, train_crop, limit,
+            raw.record_encoding, raw.record_channels,
+        )  # fmt: skip
     paths, labels = raw.paths, raw.labels
     if limit is not None:
         paths, labels = paths[:limit], labels[:limit]
@@ -586,7 +593,7 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
         shape = raw.images.shape[1:]
         n = len(raw.images)
     elif raw.kind == "records":
-        shape = raw.image_shape or _first_record_shape(raw.record_files)
+        shape = raw.image_shape or _first_record_shape(raw)
         n = raw.split_sizes[raw.split]
     else:
         shape = decode._native_shape(raw.paths[0]) or (None, None, None)

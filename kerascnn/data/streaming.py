@@ -51,6 +51,12 @@ RECORD_SHUFFLE_BUFFER = 1024
 FEATURE_IMAGE = "image/encoded"
 FEATURE_LABEL = "image/class/label"
 FEATURE_NAME = "image/filename"
+# Raw-pixel shards (`convert(..., encoding="raw")`): uint8 bytes + shape.
+FEATURE_PIXELS = "image/pixels"
+FEATURE_HEIGHT = "image/height"
+FEATURE_WIDTH = "image/width"
+FEATURE_CHANNELS = "image/channels"
+RAW = "raw"
 
 
 # ======================== Decisions ========================
@@ -229,6 +235,9 @@ class StreamSpec:
         train_crop: ImageNet style: random-resized-crop (else centre crop).
         limit: records: read only the first `limit` (files are cut
             before).
+        encoding: records: `"raw"` when they hold decoded pixels (then
+            elements carry uint8 images, not encoded bytes).
+        raw_channels: channels of raw records (the manifest's).
     """
 
     paths: list
@@ -239,6 +248,12 @@ class StreamSpec:
     style: str = "plain"
     train_crop: bool = False
     limit: int = None
+    encoding: str = None
+    raw_channels: int = None
+
+    @property
+    def raw(self):
+        return self.encoding == RAW
 
 
 def _file_elements(spec, indices):
@@ -255,20 +270,41 @@ def _file_elements(spec, indices):
     return indices.map(read, num_parallel_calls=_parallel(), deterministic=True)
 
 
-def parse_record(serialized):
-    """A serialized `tf.train.Example` -> `(bytes, label, name)`."""
+def parse_record(serialized, encoding=None, channels=None):
+    """A serialized `tf.train.Example` -> `(bytes, label, name)`, or
+    `(uint8 (H, W, C) image, label, name)` for `encoding="raw"` (C =
+    `channels`, checked)."""
     import tensorflow as tf
 
+    scalar = tf.io.FixedLenFeature
+    if encoding == RAW:
+        image_features = {
+            FEATURE_PIXELS: scalar([], tf.string),
+            FEATURE_HEIGHT: scalar([], tf.int64),
+            FEATURE_WIDTH: scalar([], tf.int64),
+            FEATURE_CHANNELS: scalar([], tf.int64),
+        }
+    else:
+        image_features = {FEATURE_IMAGE: scalar([], tf.string)}
     features = tf.io.parse_single_example(
         serialized,
         {
-            FEATURE_IMAGE: tf.io.FixedLenFeature([], tf.string),
-            FEATURE_LABEL: tf.io.FixedLenFeature([], tf.int64),
-            FEATURE_NAME: tf.io.FixedLenFeature([], tf.string, ""),
+            **image_features,
+            FEATURE_LABEL: scalar([], tf.int64),
+            FEATURE_NAME: scalar([], tf.string, ""),
         },
     )
+    if encoding == RAW:
+        shape = tf.stack([features[FEATURE_HEIGHT], features[FEATURE_WIDTH],
+                          features[FEATURE_CHANNELS]])  # fmt: skip
+        image = tf.reshape(
+            tf.io.decode_raw(features[FEATURE_PIXELS], tf.uint8), shape
+        )
+        image = tf.ensure_shape(image, [None, None, channels])
+    else:
+        image = features[FEATURE_IMAGE]
     return (
-        features[FEATURE_IMAGE],
+        image,
         tf.cast(features[FEATURE_LABEL], tf.int32),
         features[FEATURE_NAME],
     )
@@ -316,7 +352,12 @@ def _record_elements(spec, shuffle, seed, input_context):
         ds = ds.shard(
             input_context.num_input_pipelines, input_context.input_pipeline_id
         )
-    return ds.map(parse_record, num_parallel_calls=_parallel())
+    return ds.map(
+        lambda serialized: parse_record(
+            serialized, spec.encoding, spec.raw_channels
+        ),
+        num_parallel_calls=_parallel(),
+    )
 
 
 def _parallel():
@@ -328,23 +369,33 @@ def _parallel():
 # ======================== Decoding ========================
 
 
-def _plain_decoder(shape):
+def _plain_decoder(shape, raw):
+    to_shape = decode.pixels_to_shape if raw else decode.decode_to_shape
+
     def decode_one(data, label, name):
         del name
-        return decode.decode_to_shape(data, shape), label
+        return to_shape(data, shape), label
 
     return decode_one
 
 
-def _imagenet_decoder(shape, train_crop):
+def _imagenet_decoder(shape, train_crop, raw):
+    """Encoded bytes or (raw) pixels -> the ImageNet crop; raw pixels are
+    cropped from the array with the same windows."""
     size, channels = list(shape[:2]), shape[2]
 
     def center(data, label, name):
         del name
+        if raw:
+            image = aug.convert_channels(data, channels)
+            return aug.pixels_center_crop(image, size), label
         return aug.decode_center_crop(data, size, channels), label
 
     def random_crop(element, seed):
         data, label, _ = element
+        if raw:
+            image = aug.convert_channels(data, channels)
+            return aug.pixels_random_resized_crop(image, size, seed), label
         return aug.decode_random_resized_crop(data, size, channels, seed), label
 
     return random_crop if train_crop else center
@@ -365,7 +416,7 @@ def _decode_stage(ds, spec, cache, cache_file, seed):
     parallel = _parallel()
     if spec.style == "imagenet":
         ds = _cache(ds, cache, cache_file)  # encoded bytes
-        decoder = _imagenet_decoder(spec.shape, spec.train_crop)
+        decoder = _imagenet_decoder(spec.shape, spec.train_crop, spec.raw)
         if spec.train_crop:
             seeds = tf.data.Dataset.random(
                 seed=seed + 1, rerandomize_each_iteration=True
@@ -373,7 +424,7 @@ def _decode_stage(ds, spec, cache, cache_file, seed):
             ds = tf.data.Dataset.zip(ds, seeds)
         return ds.map(decoder, num_parallel_calls=parallel, deterministic=True)
     ds = ds.map(
-        _plain_decoder(spec.shape), num_parallel_calls=parallel,
+        _plain_decoder(spec.shape, spec.raw), num_parallel_calls=parallel,
         deterministic=True,
     )  # fmt: skip
     return _cache(ds, cache if cache == "disk" else "none", cache_file)
@@ -401,7 +452,7 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
         ds = _record_elements(spec, shuffle, seed, input_context)
         if shuffle and not cached:
             ds = ds.shuffle(RECORD_SHUFFLE_BUFFER, seed=seed)
-    if skip_bad:
+    if skip_bad and not spec.raw:  # raw pixels: no file format to check
         ds = ds.filter(_keep_if_complete(count_skipped))
     elif spec.paths is not None:
         # Files only: `convert` checked every record's image, and

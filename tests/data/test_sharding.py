@@ -48,6 +48,27 @@ def test_each_pipeline_opens_only_its_shards_and_reads_each_once(shards):
     assert sorted(seen[0] + seen[1]) == sorted(_names(raw, None))
 
 
+def test_raw_shards_shard_by_file_too(shards, tmp_path):
+    # Raw-pixel shards of the same images: each pipeline opens its own
+    # shards and every record is read once, as pixels.
+    folder = shards.parent / "folder"
+    convert(str(folder), str(tmp_path / "raw"), shards=4, encoding="raw")
+    raw = read(str(tmp_path / "raw"), "train")
+    spec = streaming.StreamSpec(None, None, raw.record_files, 100,
+                                (32, 32, 3), encoding="raw",
+                                raw_channels=3)  # fmt: skip
+    seen = []
+    for i in (0, 1):
+        ds = streaming._record_elements(spec, True, 0, _context(i))
+        elements = list(ds.as_numpy_iterator())
+        assert {x.shape for x, _, _ in elements} == {(32, 32, 3)}
+        seen.append([name.decode() for _, _, name in elements])
+    assert len(seen[0]) == len(seen[1]) == 50
+    assert sorted(seen[0] + seen[1]) == sorted(
+        _names(read(str(shards), "train"), None)
+    )
+
+
 def test_fewer_shards_than_pipelines_falls_back_to_data(shards, capsys):
     raw = read(str(shards), "train")
     one = raw.record_files[:1]  # 25 records, 1 shard, 3 pipelines

@@ -42,6 +42,9 @@ class RawData:
         record_files: TFRecord shard paths for `"records"`.
         image_shape: `(H, W, C)` of every record image when the shard set
             was converted to one size, else `None`.
+        record_encoding: `"raw"` for shards of decoded pixels, else
+            `None` (encoded images).
+        record_channels: channels of the records (the manifest's).
     """
 
     name: str
@@ -57,6 +60,8 @@ class RawData:
     record_files: list = None
     image_shape: tuple = None
     lazy: object = None
+    record_encoding: str = None
+    record_channels: int = None
 
 
 class LazySplit:

@@ -1,7 +1,9 @@
 """TFRecord shards written by `kerascnn data convert`: a manifest, then
 `<root>/<split>/<split>-NNNNN-of-MMMMM.tfrecord` files of
 `tf.train.Example`s (`image/encoded`, `image/class/label`,
-`image/filename`, the feature names of TFDS and TF Model Garden).
+`image/filename`, the feature names of TFDS and TF Model Garden; raw
+pixel sets, manifest `"encoding": "raw"`: `image/pixels` + height, width
+and channels instead of `image/encoded`).
 
 Reading a set lists its shard files from `manifest.json` (cheap); the
 records are read by `kerascnn.data.streaming`. A folder without a
@@ -72,4 +74,6 @@ def read_records(root, split, validation_size=None, name=None):
         image_shape=(
             (size[0], size[1], manifest["channels"]) if size else None
         ),
+        record_encoding="raw" if manifest.get("encoding") == "raw" else None,
+        record_channels=manifest.get("channels"),
     )  # fmt: skip
