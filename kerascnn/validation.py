@@ -64,6 +64,16 @@ def check_non_negative_number(name, value, error=InvalidArgumentError):
     return number
 
 
+def check_image_size(image_size, error=InvalidArgumentError):
+    """Checks an optional `(height, width)` of positive ints."""
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise error(
+            "`image_size` must be (height, width) with positive ints. "
+            f"Received: image_size={image_size!r}"
+        )
+    return image_size
+
+
 def check_image_shape(model, input_shape, min_size, error=InvalidArgumentError):
     """Checks `(H, W, C)` with H, W >= `min_size` and C >= 1."""
     shape = tuple(input_shape)

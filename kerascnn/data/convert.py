@@ -41,6 +41,7 @@ import numpy as np
 from kerascnn.data import decode, sources, streaming
 from kerascnn.data.sources.tfrecord import FORMAT, MANIFEST
 from kerascnn.errors import DataError
+from kerascnn.validation import check_image_size
 
 EXAMPLES_PER_SHARD = 1024
 DEFAULT_QUALITY = 95
@@ -60,11 +61,7 @@ def _check(out_dir, shards, image_size, quality, encoding):
         raise DataError(
             f"`shards` must be a positive int. Received: shards={shards!r}"
         )
-    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
-        raise DataError(
-            "`image_size` must be (height, width) with positive ints. "
-            f"Received: image_size={image_size!r}"
-        )
+    check_image_size(image_size, DataError)
     if not 1 <= quality <= 100:
         raise DataError(
             f"`quality` must be in [1, 100]. Received: quality={quality!r}"

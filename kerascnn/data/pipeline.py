@@ -44,6 +44,7 @@ from kerascnn import tasks
 from kerascnn.data import augment as aug
 from kerascnn.data import decode, sources, streaming, text
 from kerascnn.errors import DataError
+from kerascnn.validation import check_image_size
 
 # Fixed tf.data settings (autotuning is off; see the module docstring).
 PARALLEL_CALLS = max(1, min(len(os.sched_getaffinity(0)), 8))
@@ -140,11 +141,7 @@ def _check_args(batch_size, limit, image_size, channels):
         raise DataError(
             f"`limit` must be a positive int or None. Received: limit={limit!r}"
         )
-    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
-        raise DataError(
-            "`image_size` must be (height, width) with positive ints. "
-            f"Received: image_size={image_size!r}"
-        )
+    check_image_size(image_size, DataError)
     if channels not in (None, 1, 3):
         raise DataError(
             f"`channels` must be 1, 3 or None. Received: channels={channels!r}"

@@ -120,9 +120,10 @@ def curves_figure(histories, title):
         for label, history in histories:
             epochs = history["epoch"]
             for base in bases:
-                pair = colours[line % len(colours)], colours[
-                    (line + 1) % len(colours)
-                ]
+                pair = (
+                    colours[line % len(colours)],
+                    colours[(line + 1) % len(colours)],
+                )
                 line += 2
                 name = " ".join(
                     part

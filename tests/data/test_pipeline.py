@@ -194,3 +194,18 @@ def test_bad_arguments():
         load("mnist", batch_size=0)
     with pytest.raises(DataError, match="channels=2"):
         load("mnist", channels=2)
+
+
+@pytest.mark.parametrize("image_size", [(0, 5), (32,), (32, 32, 3)])
+def test_load_and_convert_refuse_a_bad_image_size_alike(tmp_path, image_size):
+    from kerascnn.data.convert import convert
+
+    expected = (
+        "`image_size` must be (height, width) with positive ints. "
+        f"Received: image_size={image_size!r}"
+    )
+    with pytest.raises(DataError) as loading:
+        load("mnist", image_size=image_size)
+    with pytest.raises(DataError) as converting:
+        convert("mnist", str(tmp_path / "out"), image_size=image_size)
+    assert str(loading.value) == str(converting.value) == expected
