@@ -28,6 +28,7 @@ DATA_DIR_OPTION = click.option(
     help="Folder with local copies (default: $KERASCNN_DATA_DIR).",
 )
 
+
 @click.group("data", short_help="Inspect, preview and convert data sets.")
 def data_group():
     """Inspect data sets: built-in names (mnist, fashion_mnist, kmnist,
