@@ -287,7 +287,13 @@ def main():
             },  # fmt: skip
             "resnet50_train_img_s": round(consume, 1),
             "folder_over_resnet50": round(folder_rate / consume, 1),
-            "goals": {"folder_img_s": 800, "shards_over_folder": 1.5},
+            # "1.5x that": of the folder's goal (1,200 img/s), or of
+            # the folder's measured rate; both are printed.
+            "goals": {
+                "folder_img_s": 800,
+                "shards_img_s": 1200,
+                "shards_over_folder": 1.5,
+            },
         }
     if "memory" not in args.skip:
         runs = []
