@@ -1,5 +1,6 @@
 """What every source shares: `RawData`, split names, the data folder."""
 
+import abc
 import copy
 import dataclasses
 import os
@@ -64,7 +65,7 @@ class RawData:
     record_channels: int = None
 
 
-class LazySplit:
+class LazySplit(abc.ABC):
     """A split of images that a source reads on demand instead of holding
     it: a memory-mapped `.npz` member, a TFDS split in its TFRecord files.
 
@@ -126,14 +127,19 @@ class LazySplit:
         access only)."""
         return self._rows(self.start + np.asarray(indices))
 
+    @abc.abstractmethod
     def _load(self, start, stop, count):
-        raise NotImplementedError
+        """`(images, labels)` of examples `start:stop`, read into memory."""
 
+    @abc.abstractmethod
     def _elements(self, start, stop, shuffle_files=False, seed=0):
-        raise NotImplementedError
+        """The `tf.data.Dataset` of examples `start:stop`."""
 
     def _rows(self, indices):
-        raise NotImplementedError
+        raise TypeError(
+            f"{self.description} is read in order only (random_access is "
+            "False): it has no rows by index."
+        )
 
 
 def canonical_split(split):
