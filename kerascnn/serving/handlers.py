@@ -238,17 +238,21 @@ def parse_predict_body(body, lookup):
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
+    signatures = None
     document = numeric_json.parse_object(body)
     if document is not None:
         name = document.get("signature_name", DEFAULT_SIGNATURE)
         if isinstance(name, str):
-            signatures = lookup(name or DEFAULT_SIGNATURE)
-            parsed = numeric_json.predict_feeds(body, document, signatures)
+            name = name or DEFAULT_SIGNATURE
+            signatures = lookup(name)
+            signature = signatures.get(name)
+            parsed = numeric_json.predict_feeds(body, document, signature)
             del document  # frees simdjson's parser before anything else
             if parsed is not None:
                 return parsed
     request = parse_json(body)
-    signatures = lookup(signature_name_of(request))
+    if signatures is None:  # looked up once per request
+        signatures = lookup(signature_name_of(request))
     return parse_predict(signatures, request)
 
 

@@ -28,7 +28,6 @@ try:
 except ImportError:  # pragma: no cover (pysimdjson is in install_requires)
     simdjson = None
 
-DEFAULT_SIGNATURE = "serving_default"
 _KEYS = {"instances", "inputs", "signature_name"}
 _NUMBERS_AND_SPACE = b"0123456789.-+eE \t\n\r"
 # Buffer type simdjson fills for a signature dtype, and its NumPy type.
@@ -58,19 +57,17 @@ def parse_object(body):
     return document
 
 
-def predict_feeds(body, document, signatures):
+def predict_feeds(body, document, signature):
     """`(signature, {input: array}, row_format)`, or `None` when the
     request is not one plain numeric tensor for a one-input signature.
 
     Args:
         body: the raw body (bytes) that `document` was parsed from.
         document: `parse_object(body)`.
-        signatures: `{name: layout.Signature}` of the model.
+        signature: the `layout.Signature` the request names, or `None`
+            when the model has no such signature (the general codec
+            words that error).
     """
-    name = document.get("signature_name", DEFAULT_SIGNATURE)
-    if not isinstance(name, str):
-        return None
-    signature = signatures.get(name or DEFAULT_SIGNATURE)
     if signature is None or len(signature.inputs) != 1:
         return None
     has_rows, has_columns = "instances" in document, "inputs" in document
