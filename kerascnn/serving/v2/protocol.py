@@ -24,7 +24,7 @@ import dataclasses
 
 import kerascnn
 from kerascnn.serving import arrays
-from kerascnn.serving.errors import BadRequest, NotFound, Unavailable
+from kerascnn.serving.errors import BadRequest, NotFound
 from kerascnn.serving.v2 import tensors as v2_tensors
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -143,12 +143,16 @@ def model_metadata(model_server, name, version="", signature_name=None):
 
 
 def _get(model_server, name, version):
+    """The `LoadedVersion`; NotFound messages without TF Serving's
+    `Servable not found for request: Specific(...)` prefix."""
+    number = parse_version(version)
     try:
-        return model_server.get(name, parse_version(version))
-    except Unavailable:
-        raise
+        return model_server.get(name, number)
     except NotFound as e:
-        raise NotFound(str(e).removeprefix("Servable not found for request: "))
+        message = str(e).removeprefix("Servable not found for request: ")
+        if number is not None:
+            message = message.removeprefix(f"Specific({name}, {number}): ")
+        raise NotFound(message) from None
 
 
 def _named_signature(loaded, key):
