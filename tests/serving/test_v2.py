@@ -407,6 +407,27 @@ def test_unknown_input_and_output_names_are_refused(http, digits):
     assert "has no output 'logits'" in caught.value.message()
 
 
+def test_unsupported_extensions_are_refused_and_timeout_is_read(http, digits):
+    x, _, _ = digits
+    images = infer_input(httpclient, "images", x, "FP32")
+    with pytest.raises(InferenceServerException) as caught:
+        http.infer(
+            "lenet",
+            [images],
+            outputs=[
+                httpclient.InferRequestedOutput("class_ids", class_count=3)
+            ],
+        )
+    assert caught.value.status() == "400"
+    assert "'classification' is not supported" in caught.value.message()
+    with pytest.raises(InferenceServerException) as caught:
+        http.infer("lenet", [images], timeout=1)  # one microsecond
+    assert caught.value.status() == "504"
+    with pytest.raises(InferenceServerException) as caught:
+        http.infer("lenet", [images], parameters={"signature_name": 3})
+    assert "'signature_name' must be a string" in caught.value.message()
+
+
 def test_curl_json_body_and_raw_binary_errors(servers, digits):
     """What curl sends: plain JSON in, plain JSON out; and bodies whose
     binary part does not add up, answered with `{"error": ...}`."""
