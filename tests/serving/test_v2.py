@@ -518,24 +518,39 @@ def test_claimed_sizes_are_checked_before_allocating(servers):
     assert "needs 1568 elements; received 784" in json.loads(answer)["error"]
 
 
-def test_metrics_count_v2_requests_by_protocol(servers, http, grpc, digits):
-    x, _, _ = digits
-    http.infer("lenet", [infer_input(httpclient, "images", x, "FP32")])
-    grpc.infer("lenet", [infer_input(grpcclient, "images", x, "FP32")])
+def _request_count(url, protocol, code):
     with urllib.request.urlopen(
-        servers[0].url + "/monitoring/prometheus/metrics", timeout=TIMEOUT
+        url + "/monitoring/prometheus/metrics", timeout=TIMEOUT
     ) as response:
         text = response.read().decode()
-    for protocol in ("v2-rest", "v2-grpc"):
-        line = next(
-            row
-            for row in text.splitlines()
-            if row.startswith("kerascnn_serving_requests_total")
-            and f'protocol="{protocol}"' in row
-            and 'model="lenet"' in row
-            and 'code="200"' in row
-        )
-        assert float(line.split()[-1]) >= 1
+    return sum(
+        float(row.split()[-1])
+        for row in text.splitlines()
+        if row.startswith("kerascnn_serving_requests_total")
+        and f'protocol="{protocol}"' in row
+        and 'model="lenet"' in row
+        and f'code="{code}"' in row
+    )
+
+
+def test_metrics_count_v2_requests_by_protocol(servers, http, grpc, digits):
+    x, _, _ = digits
+    url = servers[0].url
+    before = {
+        (p, c): _request_count(url, p, c)
+        for p in ("v2-rest", "v2-grpc")
+        for c in (200, 400)
+    }
+    http.infer("lenet", [infer_input(httpclient, "images", x, "FP32")])
+    grpc.infer("lenet", [infer_input(grpcclient, "images", x, "FP32")])
+    wrong = x.astype(np.float64)
+    with pytest.raises(InferenceServerException):
+        http.infer("lenet", [infer_input(httpclient, "images", wrong, "FP64")])
+    with pytest.raises(InferenceServerException):
+        grpc.infer("lenet", [infer_input(grpcclient, "images", wrong, "FP64")])
+
+    for key, count in before.items():
+        assert _request_count(url, *key) == count + 1, key
 
 
 # === The wire format itself ===

@@ -21,10 +21,11 @@ Versions are the v1 ones, as strings: `""` is the highest available.
 """
 
 import dataclasses
+import time
 
 import kerascnn
 from kerascnn.serving import arrays
-from kerascnn.serving.errors import BadRequest, NotFound
+from kerascnn.serving.errors import BadRequest, NotFound, ServingError
 from kerascnn.serving.v2 import tensors as v2_tensors
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -286,10 +287,29 @@ def _result(request, result):
     )
 
 
+def _prepare_counted(model_server, request, max_bytes, protocol):
+    """`prepare`, with a refused request counted in the metrics as the
+    `ModelServer` counts the ones it answers (by status code)."""
+    started = time.perf_counter()
+    try:
+        return prepare(model_server, request, max_bytes)
+    except ServingError as e:
+        model_server.metrics.observe_request(
+            request.model,
+            "",
+            "",
+            e.status,
+            time.perf_counter() - started,
+            "predict",
+            protocol,
+        )
+        raise
+
+
 async def infer_async(model_server, request, max_bytes, protocol=REST):
     """Runs a v2 request on the event loop; returns an `InferResult`."""
-    version, signature_name, feeds, timeout = prepare(
-        model_server, request, max_bytes
+    version, signature_name, feeds, timeout = _prepare_counted(
+        model_server, request, max_bytes, protocol
     )
     result = await model_server.predict_arrays_async(
         request.model,
@@ -304,8 +324,8 @@ async def infer_async(model_server, request, max_bytes, protocol=REST):
 
 def infer(model_server, request, max_bytes, protocol=GRPC, timeout=None):
     """Runs a v2 request, blocking; `timeout` caps the request's own."""
-    version, signature_name, feeds, own = prepare(
-        model_server, request, max_bytes
+    version, signature_name, feeds, own = _prepare_counted(
+        model_server, request, max_bytes, protocol
     )
     if own is not None:
         timeout = own if timeout is None else min(own, timeout)
