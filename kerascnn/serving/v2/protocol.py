@@ -215,11 +215,8 @@ def parameter(parameters, key, kinds, description):
     value = parameters.get(key)
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        and bool not in kinds
-        or not isinstance(value, kinds)
-    ):
+    wrong_bool = isinstance(value, bool) and bool not in kinds
+    if wrong_bool or not isinstance(value, kinds):
         raise BadRequest(
             f"Parameter {key!r} must be {description}; received {value!r}."
         )

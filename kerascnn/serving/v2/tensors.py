@@ -13,6 +13,7 @@ limit) before anything is allocated for it.
 """
 
 import dataclasses
+import functools
 import math
 import struct
 
@@ -72,8 +73,10 @@ def datatype_of(dtype):
         ) from None
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_dtype(datatype):
-    """The NumPy dtype of a fixed-size v2 datatype (`None` for BYTES)."""
+    """The little-endian NumPy dtype of a fixed-size v2 datatype (`None`
+    for BYTES)."""
     if datatype == BYTES:
         return None
     import tensorflow as tf
@@ -273,11 +276,16 @@ def deserialize_bytes(name, raw, count):
 
 def output_datatype(array):
     """The v2 datatype of an output array."""
-    if array.dtype.kind in "OSU":
+    return _datatype_of_numpy(array.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _datatype_of_numpy(dtype):
+    if dtype.kind in "OSU":
         return BYTES
     import tensorflow as tf
 
-    return datatype_of(tf.dtypes.as_dtype(array.dtype))
+    return datatype_of(tf.dtypes.as_dtype(dtype))
 
 
 def serialize_bytes(array):
