@@ -155,6 +155,22 @@ def test_http_gets_the_right_digits_and_v1s_numbers(
     assert all(("data" in o) != binary for o in answer["outputs"])
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_http_compressed_requests(http, digits, algorithm):
+    """tritonclient's request compression: the header length counts the
+    JSON before compression, so the body is read decompressed."""
+    x, y, _ = digits
+
+    result = http.infer(
+        "lenet",
+        [infer_input(httpclient, "images", x, "FP32")],
+        request_compression_algorithm=algorithm,
+        response_compression_algorithm=algorithm,
+    )
+
+    np.testing.assert_array_equal(result.as_numpy("class_ids"), y)
+
+
 def test_grpc_raw_contents_get_the_right_digits(http, grpc, digits):
     x, y, _ = digits
 
