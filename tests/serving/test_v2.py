@@ -423,7 +423,9 @@ def test_unknown_input_and_output_names_are_refused(http, digits):
     assert "has no output 'logits'" in caught.value.message()
 
 
-def test_unsupported_extensions_are_refused_and_timeout_is_read(http, digits):
+def test_unsupported_extensions_are_refused_and_timeout_is_read(
+    http, grpc, digits
+):
     x, _, _ = digits
     images = infer_input(httpclient, "images", x, "FP32")
     with pytest.raises(InferenceServerException) as caught:
@@ -435,6 +437,16 @@ def test_unsupported_extensions_are_refused_and_timeout_is_read(http, digits):
             ],
         )
     assert caught.value.status() == "400"
+    assert "'classification' is not supported" in caught.value.message()
+    with pytest.raises(InferenceServerException) as caught:
+        grpc.infer(
+            "lenet",
+            [infer_input(grpcclient, "images", x, "FP32")],
+            outputs=[
+                grpcclient.InferRequestedOutput("class_ids", class_count=3)
+            ],
+        )
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
     assert "'classification' is not supported" in caught.value.message()
     with pytest.raises(InferenceServerException) as caught:
         http.infer("lenet", [images], timeout=1)  # one microsecond

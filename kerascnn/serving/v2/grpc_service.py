@@ -90,6 +90,7 @@ def infer_request(proto):
         )
     inputs = []
     for i, entry in enumerate(proto.inputs):
+        protocol.check_supported(entry.parameters, f"Input {entry.name!r}")
         shape = v2_tensors.parse_shape(entry.name, list(entry.shape))
         tensor = v2_tensors.Tensor(entry.name, entry.datatype, shape)
         if entry.datatype not in v2_tensors.DATATYPES.values():
@@ -106,6 +107,8 @@ def infer_request(proto):
         else:
             tensor.values = _contents(entry)
         inputs.append(tensor)
+    for output in proto.outputs:
+        protocol.check_supported(output.parameters, f"Output {output.name!r}")
     outputs = [o.name for o in proto.outputs] or None
     return protocol.InferRequest(
         proto.model_name,

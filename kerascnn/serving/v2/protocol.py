@@ -38,6 +38,18 @@ MAX_VERSION = 2**63 - 1
 # Request parameters this server reads, and their JSON types.
 SIGNATURE_PARAMETER = "signature_name"
 TIMEOUT_PARAMETER = "timeout"  # microseconds, as Triton's
+# Tensor parameters of extensions this server does not implement
+# (classification, shared memory): refused, not ignored.
+UNSUPPORTED = ("shared_memory_region", "classification")
+
+
+def check_supported(parameters, where):
+    """`BadRequest` for a tensor parameter of an unserved extension."""
+    for key in UNSUPPORTED:
+        if key in parameters:
+            raise BadRequest(
+                f"{where}: parameter {key!r} is not supported by this server."
+            )
 
 
 @dataclasses.dataclass

@@ -40,8 +40,6 @@ BINARY_OUTPUT = "binary_data_output"
 BINARY_DATA = "binary_data"
 JSON_TYPE = "application/json"
 BINARY_TYPE = "application/octet-stream"
-# Tensor parameters this server does not implement: refused, not ignored.
-UNSUPPORTED = ("shared_memory_region", "classification")
 # Datatypes whose JSON `data` simdjson copies straight into an array.
 FAST_DATATYPES = {
     "FP16": "float16",
@@ -131,11 +129,7 @@ def _object(value, where):
 
 def _parameters(entry, where):
     params = _object(entry.get("parameters", {}), f"{where} 'parameters'")
-    for key in UNSUPPORTED:
-        if key in params:
-            raise BadRequest(
-                f"{where}: parameter {key!r} is not supported by this server."
-            )
+    protocol.check_supported(params, where)
     return params
 
 

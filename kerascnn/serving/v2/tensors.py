@@ -81,7 +81,12 @@ def numpy_dtype(datatype):
         return None
     import tensorflow as tf
 
-    name = next(k for k, v in DATATYPES.items() if v == datatype)
+    name = next((k for k, v in DATATYPES.items() if v == datatype), None)
+    if name is None:
+        raise BadRequest(
+            f"Unknown datatype {datatype!r}. Datatypes: "
+            f"{', '.join(sorted(set(DATATYPES.values())))}."
+        )
     return np.dtype(tf.dtypes.as_dtype(name).as_numpy_dtype).newbyteorder("<")
 
 
