@@ -14,7 +14,7 @@ Routes (`<v>` an integer version, the highest when omitted; or
     POST /v1/models/<name>[/versions/<v>]:regress    examples (+ context)
     GET  /monitoring/prometheus/metrics              Prometheus metrics
     GET  /healthz, /readyz                           liveness, readiness
-    /v2/...                     the Open Inference Protocol (`v2.rest`)
+    *    /v2/...                                     KServe v2 (`v2/rest.py`)
 
 aiohttp was chosen over the standard library's `http.server` (not meant
 for production) for its event loop: thousands of open connections cost

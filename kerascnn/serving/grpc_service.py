@@ -442,7 +442,8 @@ def add_services(
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(model_server), server
     )
-    # The Open Inference Protocol (KServe v2) on the same port.
+    # The Open Inference Protocol (KServe v2) on the same port; imported
+    # here because it reuses this module's status codes and deadlines.
     from kerascnn.serving.v2 import grpc_service as v2_grpc
 
     v2_grpc.add_service(server, model_server, max_message_bytes)
