@@ -5,6 +5,17 @@
         [--requests 2000] [--client hey|python] [--out results.json]
     python benchmarks/serve.py --reloads 100 [--lenet saved_models/lenet]
     python benchmarks/serve.py --example-clients 10000 [--lenet ...]
+    python benchmarks/serve.py --v2 [--lenet ...] [--resnet ...]
+        [--connections 32] [--requests 20000] [--v2-rounds 3]
+
+`--v2` compares the two REST dialects on one batching server: TF
+Serving's JSON `{"instances": ...}` against the Open Inference
+Protocol's binary tensors (Triton's binary data extension: a JSON
+header, then the raw float32 image; outputs binary) and its JSON
+`data`, for LeNet (a real MNIST digit) and, with `--resnet`, ResNet-20
+(a real CIFAR-10 image), interleaved over `--v2-rounds` rounds at the
+last `--connections` level; prints the median req/s per dialect and
+v2 binary / v1 JSON (goals: 1.2x LeNet, 1.3x ResNet-20).
 
 `--reloads N` measures memory instead: one `kerascnn serve` process
 polls a copy of the LeNet model folder; N times a new version folder
@@ -184,12 +195,14 @@ def batch_counts(base_url):
     return calls, rows
 
 
-def measure(load, base_url, path, body, connections, requests, seconds):
+def measure(
+    load, base_url, path, body, connections, requests, seconds, headers=None
+):
     """One level: warm-up, then the measured run plus mean rows/call."""
     url = base_url + path
-    load(url, body, connections, min(200, requests), 30)  # warm-up
+    load(url, body, connections, min(200, requests), 30, headers)  # warm-up
     calls, rows = batch_counts(base_url)
-    result = load(url, body, connections, requests, seconds)
+    result = load(url, body, connections, requests, seconds, headers)
     calls2, rows2 = batch_counts(base_url)
     if calls2 > calls:
         result["mean_batch_rows"] = round((rows2 - rows) / (calls2 - calls), 2)
@@ -224,15 +237,26 @@ def _ms(seconds):
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def run_hey(url, body, connections, requests, max_seconds):
+def run_hey(url, body, connections, requests, max_seconds, headers=None):
+    """`headers` (a dict) may set `Content-Type` and others: the v2 binary
+    bodies are bytes with an `Inference-Header-Content-Length`."""
     # hey gives each connection n // c requests.
     requests = max(1, requests // connections) * connections
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(body)
+    data = body if isinstance(body, bytes) else body.encode()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    with tempfile.NamedTemporaryFile("wb", suffix=".body", delete=False) as f:
+        f.write(data)
     try:
+        extra = [
+            a
+            for key, value in headers.items()
+            if key != "Content-Type"
+            for a in ("-H", f"{key}: {value}")
+        ]
         command = [
             "hey", "-n", str(requests),
-            "-c", str(connections), "-m", "POST", "-T", "application/json",
+            "-c", str(connections), "-m", "POST",
+            "-T", headers["Content-Type"], *extra,
             "-D", f.name, "-t", "60", "-o", "csv", url,
         ]  # fmt: skip
         start = time.monotonic()
@@ -253,13 +277,16 @@ def run_hey(url, body, connections, requests, max_seconds):
     return summarize(latencies, statuses, errors, seconds)
 
 
-async def _python_load(url, body, connections, requests, max_seconds):
+async def _python_load(
+    url, body, connections, requests, max_seconds, headers=None
+):
     import aiohttp
 
     latencies, statuses, errors = [], [], [0]
     left = [requests]
     end = time.monotonic() + max_seconds
-    data = body.encode()
+    data = body if isinstance(body, bytes) else body.encode()
+    headers = {"Content-Type": "application/json", **(headers or {})}
 
     async def worker(session):
         while left[0] > 0 and time.monotonic() < end:
@@ -267,7 +294,7 @@ async def _python_load(url, body, connections, requests, max_seconds):
             t0 = time.perf_counter()
             try:
                 async with session.post(
-                    url, data=data, headers={"Content-Type": "application/json"}
+                    url, data=data, headers=headers
                 ) as response:
                     await response.read()
                     statuses.append(response.status)
@@ -286,9 +313,9 @@ async def _python_load(url, body, connections, requests, max_seconds):
     return summarize(latencies, statuses, errors[0], seconds)
 
 
-def run_python(url, body, connections, requests, max_seconds):
+def run_python(url, body, connections, requests, max_seconds, headers=None):
     return asyncio.run(
-        _python_load(url, body, connections, requests, max_seconds)
+        _python_load(url, body, connections, requests, max_seconds, headers)
     )
 
 
@@ -722,6 +749,139 @@ def example_clients(lenet_dir, data_dir, count):
     }
 
 
+# === v1 JSON against v2 binary (the Open Inference Protocol) ===
+
+
+V2_MODES = ("v1_json", "v2_binary", "v2_json")
+
+
+def v2_bodies(image):
+    """`{mode: (path suffix, body, headers)}` for one float32 image: TF
+    Serving's `{"instances": ...}`, v2 JSON `data`, and v2 binary (the
+    JSON header, then the raw little-endian floats; all outputs asked
+    for as binary, as tritonclient does when no outputs are named)."""
+    import numpy as np
+
+    image = np.asarray(image, np.float32).round(4)
+    shape = [1, *image.shape]
+    v1 = json.dumps({"instances": [image.tolist()]})
+    tensor = {"name": "images", "shape": shape, "datatype": "FP32"}
+    v2_json = json.dumps(
+        {"inputs": [{**tensor, "data": image.reshape(-1).tolist()}]}
+    )
+    raw = image.astype("<f4").tobytes()
+    head = json.dumps(
+        {
+            "inputs": [
+                {**tensor, "parameters": {"binary_data_size": len(raw)}}
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    binary_headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(head)),
+    }
+    return {
+        "v1_json": (":predict", v1, None),
+        "v2_binary": ("/infer", head + raw, binary_headers),
+        "v2_json": ("/infer", v2_json, None),
+    }
+
+
+def _path(name, mode, suffix):
+    if mode == "v1_json":
+        return f"/v1/models/{name}{suffix}"
+    return f"/v2/models/{name}{suffix}"
+
+
+def _check_once(url, path, body, headers):
+    """One request of each body, so a broken body fails loudly first."""
+    import urllib.request
+
+    data = body if isinstance(body, bytes) else body.encode()
+    request = urllib.request.Request(url + path, data, headers or {})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}")
+
+
+def v1_vs_v2(load, args, model_dir, image):
+    """v1 JSON, v2 binary and v2 JSON on one batching server at
+    `--connections` (default 32), interleaved for `--v2-rounds` rounds."""
+    name = os.path.basename(os.path.normpath(model_dir))
+    bodies = v2_bodies(image)
+    connections = int(args.connections.split(",")[-1])
+    process, url = start_server(
+        model_dir, True, ["--no-ui", *args.server_args.split()]
+    )
+    results = []
+    try:
+        for mode, (suffix, body, headers) in bodies.items():
+            _check_once(url, _path(name, mode, suffix), body, headers)
+        for round_ in range(args.v2_rounds):
+            for mode, (suffix, body, headers) in bodies.items():
+                result = measure(
+                    load, url, _path(name, mode, suffix), body, connections,
+                    args.requests, args.max_seconds, headers,
+                )  # fmt: skip
+                result.update(
+                    model=name, mode=mode, round=round_,
+                    connections=connections,
+                    body_bytes=len(body),
+                )  # fmt: skip
+                print(json.dumps(result), file=sys.stderr)
+                results.append(result)
+    finally:
+        stop_server(process)
+    return results
+
+
+def v2_report(results, client, server_args=""):
+    """Median req/s per model and mode, and v2 binary / v1 JSON."""
+    import statistics
+
+    summary = {}
+    for name in dict.fromkeys(r["model"] for r in results):
+        rates = {
+            mode: [
+                r["req_per_s"]
+                for r in results
+                if r["model"] == name and r["mode"] == mode
+            ]
+            for mode in V2_MODES
+        }
+        medians = {m: statistics.median(v) for m, v in rates.items() if v}
+        summary[name] = {
+            "req_per_s_median": medians,
+            "req_per_s_runs": rates,
+            "v2_binary_vs_v1_json": round(
+                medians["v2_binary"] / medians["v1_json"], 2
+            ),
+            "v2_json_vs_v1_json": round(
+                medians["v2_json"] / medians["v1_json"], 2
+            ),
+        }
+    return {
+        "client": client,
+        "cpu": cpu_info(),
+        "batching_server_args": server_args,
+        "failed_total": sum(r["failed"] + r["status_other"] for r in results),
+        "summary": summary,
+        "results": results,
+    }
+
+
+def run_v2(load, client, args):
+    results = v1_vs_v2(
+        load, args, args.lenet, mnist_images(args.data_dir, 1)[0]
+    )
+    if args.resnet and os.path.isdir(args.resnet):
+        image = cifar_images(args.data_dir, 1)[0]
+        results += v1_vs_v2(load, args, args.resnet, image)
+    return v2_report(results, client, args.server_args)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -766,6 +926,12 @@ def main(argv=None):
         "--example-clients", type=int, default=0,
         help="Run TF Serving's example clients on this many test digits.",
     )  # fmt: skip
+    parser.add_argument(
+        "--v2", action="store_true",
+        help="v1 JSON against v2 binary (and v2 JSON) req/s with batching "
+        "at the last --connections level, LeNet and --resnet.",
+    )  # fmt: skip
+    parser.add_argument("--v2-rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.bare_endpoint:
         serve_bare(args.bare_endpoint)
@@ -788,6 +954,13 @@ def main(argv=None):
         return
     client = args.client or ("hey" if shutil.which("hey") else "python")
     load = run_hey if client == "hey" else run_python
+    if args.v2:
+        answer = run_v2(load, client, args)
+        print(json.dumps(answer, indent=1))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(answer, f, indent=1)
+        return
     levels = [int(c) for c in args.connections.split(",")]
     digit = mnist_digit(args.data_dir)
     results = load_levels(load, args, args.lenet, digit, levels)

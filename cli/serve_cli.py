@@ -138,6 +138,10 @@ def _serve(servers, options):
             else "batching off"
         )
         click.echo(f"gRPC (TF Serving's API) on {servers.grpc.address}")
+        click.echo(
+            f"Open Inference Protocol (KServe v2) on {servers.http.url}/v2 "
+            f"and gRPC {servers.grpc.address}"
+        )
         if options.ui:
             click.echo(f"Try-it page on {servers.http.url}/")
         click.echo(

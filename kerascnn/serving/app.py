@@ -14,6 +14,7 @@ Routes (`<v>` an integer version, the highest when omitted; or
     POST /v1/models/<name>[/versions/<v>]:regress    examples (+ context)
     GET  /monitoring/prometheus/metrics              Prometheus metrics
     GET  /healthz, /readyz                           liveness, readiness
+    *    /v2/...                                     KServe v2 (`v2/rest.py`)
 
 aiohttp was chosen over the standard library's `http.server` (not meant
 for production) for its event loop: thousands of open connections cost
@@ -42,6 +43,7 @@ from kerascnn.serving.errors import (
     ServingError,
 )
 from kerascnn.serving.options import DEFAULTS
+from kerascnn.serving.v2 import rest as v2_rest
 
 logger = logging.getLogger("kerascnn.serving")
 
@@ -252,6 +254,8 @@ def make_app(
     app.router.add_get(METRICS_PATH, metrics_handler)
     app.router.add_get(LIVE_PATH, live_handler)
     app.router.add_get(READY_PATH, ready_handler)
+    # The Open Inference Protocol (KServe v2) beside TF Serving's API.
+    app.add_routes(v2_rest.routes(model_server, _read_body, max_body_bytes))
     app.add_routes(list(extra_routes))
     return app
 

@@ -427,11 +427,18 @@ class ModelServer:
             return PredictResult(name, seen.loaded.version, key, outputs)
 
     async def predict_arrays_async(
-        self, name, inputs, version=None, signature_name=None, timeout=None
+        self,
+        name,
+        inputs,
+        version=None,
+        signature_name=None,
+        timeout=None,
+        *,
+        protocol="python",
     ):
         """`predict_arrays` for asyncio: awaits instead of blocking."""
         key = signature_name or DEFAULT_SIGNATURE
-        with self._observed(name) as seen:
+        with self._observed(name, protocol=protocol) as seen:
             call = self._arrays_call(
                 seen, inputs, version, signature_name, None
             )

@@ -423,8 +423,14 @@ class ModelService:
         )
 
 
-def add_services(server, model_server, serialize_as_tensor_content=False):
-    """Registers both services for `model_server` on a `grpc.Server`."""
+def add_services(
+    server,
+    model_server,
+    serialize_as_tensor_content=False,
+    max_message_bytes=MAX_MESSAGE_BYTES,
+):
+    """Registers TF Serving's two services and the Open Inference
+    Protocol's `GRPCInferenceService` for `model_server` on `server`."""
     from tensorflow_serving.apis import (
         model_service_pb2_grpc,
         prediction_service_pb2_grpc,
@@ -436,6 +442,11 @@ def add_services(server, model_server, serialize_as_tensor_content=False):
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(model_server), server
     )
+    # The Open Inference Protocol (KServe v2) on the same port; imported
+    # here because it reuses this module's status codes and deadlines.
+    from kerascnn.serving.v2 import grpc_service as v2_grpc
+
+    v2_grpc.add_service(server, model_server, max_message_bytes)
 
 
 class GrpcServer:
@@ -479,7 +490,12 @@ class GrpcServer:
             ),
             options=options,
         )
-        add_services(self._server, model_server, serialize_as_tensor_content)
+        add_services(
+            self._server,
+            model_server,
+            serialize_as_tensor_content,
+            max_message_bytes,
+        )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             self.port = self._server.add_insecure_port(address)

@@ -4,8 +4,9 @@ Each `ModelServer` owns its own `CollectorRegistry`, so several servers
 (in tests, say) never clash. Names carry the `kerascnn_serving_` prefix:
 
     requests_total{model, version, signature, code, api, protocol}
-        counter; api: predict, classify, regress; protocol: rest, grpc
-        (or python, for `ModelServer` calls without a front end)
+        counter; api: predict, classify, regress; protocol: rest, grpc,
+        v2-rest, v2-grpc (the Open Inference Protocol), or python for
+        `ModelServer` calls without a front end
     request_latency_seconds{model, signature}         histogram
     batch_size{model, signature}                      histogram (rows)
     queue_depth{model}                                gauge (queued+running)

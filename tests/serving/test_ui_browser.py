@@ -12,6 +12,7 @@ goes to `$KERASCNN_UI_SCREENSHOTS` (default: pytest's tmp dir).
 import base64
 import json
 import os
+import re
 import shutil
 import urllib.request
 
@@ -222,6 +223,11 @@ def test_drawn_and_dropped_mnist_digits_are_classified(
         f"curl -s {server.url}/v1/models/lenet/versions/1:predict -d "
     )
     assert "predict_images" in example and "base64 -w0 image.jpg" in example
+    v2 = by_id(browser, "v2-example").get_attribute("textContent")
+    host = server.url.split("//")[1]
+    assert f'InferenceServerClient("{host}")' in v2
+    assert 'InferInput("images", [1], "BYTES")' in v2
+    assert 'client.infer("lenet", [images], model_version="1")' in v2
     browser.save_screenshot(os.path.join(shots, "1-models.png"))
 
     drawn = {}
@@ -303,3 +309,14 @@ def test_tagger_shows_atis_slots_and_intent(server, browser, data_dir, shots):
         {"signature_name": "predict_sentences", "instances": [sentence]},
     )
     assert [t for _, t in shown] == rest["tags"][: rest["lengths"]]
+    # The page's v2 example, sent as it is shown.
+    v2 = by_id(browser, "v2-example").get_attribute("textContent")
+    url, body = re.fullmatch(r"curl -s (\S+) -d '(.*)'", v2).groups()
+    assert url == f"{server.url}/v2/models/slot_tagger/versions/1/infer"
+    request = urllib.request.Request(url, body.encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        outputs = {o["name"]: o for o in json.load(response)["outputs"]}
+    assert outputs["tags"]["datatype"] == "BYTES"
+    # "flights from boston to denver"
+    assert outputs["tags"]["data"][2] == "B-fromloc.city_name"
+    assert outputs["tags"]["data"][4] == "B-toloc.city_name"

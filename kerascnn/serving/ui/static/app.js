@@ -152,10 +152,41 @@ function curlExample(name, version, signatures) {
   return "";
 }
 
+// The same request over the Open Inference Protocol (KServe v2): curl
+// with JSON for text, Triton's Python client with binary data for images.
+function v2Example(name, version, signatures) {
+  const path = `/v2/models/${encodeURIComponent(name)}` +
+    (version ? `/versions/${version}` : "");
+  if ("predict_sentences" in signatures) {
+    return `curl -s ${window.location.origin}${path}/infer -d ` +
+      `'{"inputs": [{"name": "sentences", "shape": [1], ` +
+      `"datatype": "BYTES", "data": ["flights from boston to denver"]}]}'`;
+  }
+  if ("predict_images" in signatures) {
+    return [
+      "import numpy as np",
+      "import tritonclient.http as httpclient",
+      "",
+      "client = httpclient.InferenceServerClient(" +
+        `${JSON.stringify(window.location.host)})`,
+      'images = httpclient.InferInput("images", [1], "BYTES")',
+      'with open("image.jpg", "rb") as f:',
+      "    images.set_data_from_numpy(np.array([f.read()], dtype=object))",
+      `result = client.infer(${JSON.stringify(name)}, [images], ` +
+        `model_version=${JSON.stringify(String(version || ""))})`,
+      'print(result.as_numpy("class_names"))',
+    ].join("\n");
+  }
+  return "";
+}
+
 function showCurl(name, version, signatures) {
   const example = curlExample(name, version, signatures);
   $("curl-example").textContent = example;
   $("curl").hidden = !example;
+  const v2 = v2Example(name, version, signatures);
+  $("v2-example").textContent = v2;
+  $("v2").hidden = !v2;
 }
 
 // === Images: drawing pad, file drop, top-k bars ===
