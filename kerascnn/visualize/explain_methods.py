@@ -173,12 +173,18 @@ def resolve_layer(model, layer):
 
 
 def _output_layer(model):
-    """The layer whose output is the model's (single) output, or `None`."""
-    last = model.layers[-1] if model.layers else None
+    """The layer whose call made the model's (single) output, or `None`.
+
+    Read from the output tensor's history, because a layer shared by two
+    graphs (a fine-tuned head reused around a nested base) has no single
+    `.output`.
+    """
     try:
-        return last if last.output is model.outputs[0] else None
-    except (AttributeError, ValueError, IndexError):
+        (output,) = model.outputs
+        layer = output._keras_history.operation
+    except (AttributeError, ValueError, TypeError):
         return None
+    return layer if layer in model.layers else None
 
 
 def _logits_of(layer):
@@ -286,7 +292,9 @@ class Explainer:
         )
 
     def _callable_outputs(self, x):
-        probs = _probabilities(self.model(x))
+        probs = self.model(x)
+        if isinstance(probs, dict):  # a signature's named outputs
+            probs = probs.get("probabilities", next(iter(probs.values())))
         return probs, probs, probs
 
     def _outputs(self, x):
@@ -409,14 +417,14 @@ class Explainer:
 
 
 def _options(kw):
-    try:
-        return ExplainOptions(**kw)
-    except TypeError:
-        known = [f.name for f in dataclasses.fields(ExplainOptions)]
+    known = [f.name for f in dataclasses.fields(ExplainOptions)]
+    unknown = sorted(set(kw) - set(known))
+    if unknown:
         raise InvalidArgumentError(
-            f"Unknown explain option(s) {', '.join(sorted(kw))}; known: "
+            f"Unknown explain option(s) {', '.join(unknown)}; known: "
             f"baseline, {', '.join(known)}."
-        ) from None
+        )
+    return ExplainOptions(**kw)
 
 
 def _maybe_default(model):
@@ -459,10 +467,14 @@ def _classes(class_index, probs):
     n, classes = probs.shape
     if class_index is None:
         return probs.argmax(axis=1)
-    chosen = np.broadcast_to(np.asarray(class_index), (n,))
-    if not np.issubdtype(chosen.dtype, np.integer) or (
-        (chosen < 0) | (chosen >= classes)
-    ).any():
+    chosen = np.asarray(class_index)
+    if chosen.ndim == 0:
+        chosen = np.full(n, chosen)
+    if (
+        chosen.shape != (n,)
+        or not np.issubdtype(chosen.dtype, np.integer)
+        or ((chosen < 0) | (chosen >= classes)).any()
+    ):
         raise InvalidArgumentError(
             f"`class_index` must be a class index in [0, {classes}) or one "
             f"per image. Received: class_index={class_index!r}"
@@ -512,6 +524,8 @@ def explain(
 
     >>> maps = explain(model, x_test[:4], method="integrated-gradients")
     """
-    return Explainer(model, layer).explain(
-        images, method, class_index, **options
-    ).maps
+    return (
+        Explainer(model, layer)
+        .explain(images, method, class_index, **options)
+        .maps
+    )
