@@ -31,8 +31,8 @@ from kerascnn.visualize.curves import (
 )
 from kerascnn.visualize.explain_methods import (
     METHODS,
-    ExplainOptions,
     Explainer,
+    ExplainOptions,
     Explanation,
     explain,
 )
