@@ -4,9 +4,10 @@ Off unless `kerascnn serve --enable-explain` (each request costs dozens of
 forward and backward passes). When off, the route answers 404 with a JSON
 error saying how to turn it on.
 
-Request (the `serving_default` input, as for `:predict`):
+Request (the `serving_default` input as for `:predict`, or image files
+as for `predict_images`):
 
-    {"instances": [<H x W x C model input>, ...],
+    {"instances": [<H x W x C model input> or {"b64": <image file>}, ...],
      "method": "integrated-gradients" | "smoothgrad",   (default: smoothgrad)
      "class_index": <int>}                               (default: predicted)
 
@@ -46,17 +47,18 @@ def _parse_tail(tail):
 
 
 def _parse_body(body):
+    """`(instances, method, class_index)` of a request body."""
     import json
-
-    import numpy as np
 
     try:
         request = json.loads(body or b"{}")
-        instances = np.asarray(request["instances"], np.float32)
+        instances = request["instances"]
+        if not isinstance(instances, list):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise BadRequest(
             'The body must be JSON with "instances": a list of model '
-            "inputs (H x W x C numbers)."
+            'inputs (H x W x C numbers) or of {"b64": image file}.'
         ) from None
     method = request.get("method", DEFAULT_METHOD)
     if method not in SERVER_METHODS:
@@ -65,12 +67,56 @@ def _parse_body(body):
             f"server (Grad-CAM needs the Keras model's layers: use "
             f"`kerascnn visualize RUN explain`). Received: {method!r}"
         )
-    if instances.ndim != 4 or not 1 <= len(instances) <= MAX_INSTANCES:
+    if not 1 <= len(instances) <= MAX_INSTANCES:
         raise BadRequest(
-            f'"instances" must hold 1 to {MAX_INSTANCES} images of rank 3. '
-            f"Received shape {instances.shape}."
+            f'"instances" must hold 1 to {MAX_INSTANCES} images. '
+            f"Received {len(instances)}."
         )
     return instances, method, request.get("class_index")
+
+
+def _decode(instance, meta):
+    """One `{"b64": image file}` as a model input `(H, W, C)`."""
+    import base64
+    import binascii
+
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.data import preprocess_images
+    from kerascnn.predict import _preprocessing
+
+    try:
+        data = base64.b64decode(instance["b64"], validate=True)
+        image = tf.io.decode_image(data, expand_animations=False)
+    except (binascii.Error, TypeError, tf.errors.InvalidArgumentError):
+        raise BadRequest(
+            '"b64" must be a base64 PNG, JPEG, GIF or BMP file.'
+        ) from None
+    return np.asarray(preprocess_images(image[None], _preprocessing(meta)))[0]
+
+
+def model_inputs(instances, meta):
+    """A float32 batch `(N, H, W, C)` from numbers or `{"b64": ...}`."""
+    import numpy as np
+
+    if all(isinstance(i, dict) and "b64" in i for i in instances):
+        if meta is None:
+            raise BadRequest(
+                "This model has no kerascnn metadata, so image files "
+                "cannot be preprocessed; send model inputs."
+            )
+        return np.stack([_decode(i, meta) for i in instances])
+    try:
+        batch = np.asarray(instances, np.float32)
+    except (ValueError, TypeError):
+        batch = np.zeros(0)
+    if batch.ndim != 4:
+        raise BadRequest(
+            '"instances" must be images of rank 3 (H x W x C numbers) or '
+            f'{{"b64": ...}} files. Received shape {batch.shape}.'
+        )
+    return batch
 
 
 def explain_loaded(loaded, instances, method, class_index=None):
@@ -88,9 +134,10 @@ def explain_loaded(loaded, instances, method, class_index=None):
     def model(x):
         return signature(**{key: x})["probabilities"]
 
+    meta = ModelMetadata.from_dict(loaded.metadata) if loaded.metadata else None
+    instances = model_inputs(instances, meta)
     options = {}
-    if method == "integrated-gradients" and loaded.metadata:
-        meta = ModelMetadata.from_dict(loaded.metadata)
+    if method == "integrated-gradients" and meta is not None:
         options["baseline"] = _black_baseline(meta)
     try:
         result = Explainer(model).explain(

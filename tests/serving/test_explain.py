@@ -107,3 +107,40 @@ def test_explain_answers_the_signature_maps(lenet_models):
         assert status == 404
     finally:
         servers.close()
+
+
+def test_explain_takes_image_files_like_predict_images(lenet_models):
+    """The try-it page sends `{"b64": PNG}`: decoded and preprocessed with
+    the model's metadata, the map is the one of the model input."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from kerascnn.visualize import Explainer
+    from kerascnn.visualize.explain_pictures import load_explained_model
+
+    pixels = (np.random.default_rng(1).random((28, 28)) * 255).astype(np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    b64 = base64.b64encode(png.getvalue()).decode()
+    servers = _serve(lenet_models, enable_explain=True)
+    try:
+        url = f"{servers.http.url}/v1/models/lenet:explain"
+        status, answer = _post(
+            url,
+            {"instances": [{"b64": b64}], "method": "integrated-gradients"},
+        )
+        assert status == 200, answer
+        model, meta = load_explained_model(f"{lenet_models}/lenet")
+        x = pixels[None, :, :, None].astype(np.float32) / 255
+        black = np.zeros_like(x)
+        want = Explainer(model).explain(
+            x, "integrated-gradients", baseline=black
+        )
+        heat = np.asarray(answer["explanations"][0]["map"])
+        np.testing.assert_allclose(heat, want.maps[0], atol=1e-3)
+        status, answer = _post(url, {"instances": [{"b64": "bm90IGFu"}]})
+        assert status == 400 and "base64 PNG, JPEG" in answer["error"]
+    finally:
+        servers.close()
