@@ -268,7 +268,7 @@ class Explainer:
         self.layer = None
         if not self.is_keras:
             if layer is not None:
-                raise self._needs_keras("a --layer")
+                raise self._needs_keras("A Grad-CAM layer")
             self._score = None
             self._run = self._callable_outputs
             return

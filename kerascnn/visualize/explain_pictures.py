@@ -254,6 +254,8 @@ def _out_paths(source, rows, out):
     `<out stem>_<image stem>.png` with the grid at `out` itself.
     """
     stems = [os.path.splitext(row.name)[0] for row in rows]
+    if len(set(stems)) < len(stems):  # the same name twice: number them
+        stems = [f"{i + 1}_{stem}" for i, stem in enumerate(stems)]
     if len(rows) == 1:
         return [out or _figure.default_out(source, f"explain_{stems[0]}")], None
     grid = out or _figure.default_out(source, "explain_grid")

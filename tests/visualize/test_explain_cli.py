@@ -48,7 +48,12 @@ def test_several_images_and_a_grid(runner, lenet_run, digit_png, tmp_path):
     written = [line[len("Wrote ") :] for line in result.output.split("\n")[:-1]]
     stem = os.path.splitext(os.path.basename(digit_png))[0]
     assert written[-1] == str(out)
-    assert written[0] == str(tmp_path / f"grid_{stem}.png")
+    # The same file twice: numbered, so neither overwrites the other.
+    assert written[:2] == [
+        str(tmp_path / f"grid_1_{stem}.png"),
+        str(tmp_path / f"grid_2_{stem}.png"),
+    ]
+    assert all(os.path.isfile(path) for path in written)
     grid = png_pixels(out)
     assert grid.shape[0] == (
         explain_pictures.TITLE_PX + 2 * explain_pictures.ROW_PX

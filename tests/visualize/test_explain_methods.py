@@ -340,3 +340,38 @@ def test_bad_arguments_are_one_line_errors(trained, kwargs, message):
 def test_images_must_be_a_batch(trained):
     with pytest.raises(KerasCNNError, match=r"\(N, H, W, C\)"):
         em.explain(trained[0], np.zeros((28, 28, 1)))
+
+
+_FAST_ZOO = ("lenet", "simple_convnet", "resnet20")
+
+
+def _zoo_params():
+    from kerascnn.models import list_models
+    from kerascnn.models.registry import get_model_info
+
+    for name in list_models():
+        info = get_model_info(name)
+        if info.task != "image_classification":
+            continue
+        # One of each kind in the default run; deep or wide ones are slow.
+        marks = [] if name in _FAST_ZOO else [pytest.mark.slow]
+        yield pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", list(_zoo_params()))
+def test_every_zoo_image_model_explains(name):
+    """Parametrized over the registry: a new image model is covered."""
+    from kerascnn.models import build
+    from kerascnn.models.registry import get_model_info
+
+    info = get_model_info(name)
+    shape = info.min_input_shape or info.default_input_shape
+    model = build(name, input_shape=shape, num_classes=5)
+    x = np.random.default_rng(0).random((1, *shape), np.float32)
+    explainer = em.Explainer(model)
+    assert tuple(explainer.layer.split("/")) in em.feature_map_layers(model)
+    for method in ("gradcam", "integrated-gradients"):
+        result = explainer.explain(x, method, class_index=2, steps=4)
+        assert result.maps.shape == (1, *shape[:2])
+        assert np.isfinite(result.maps).all()
+        assert 0.0 <= result.maps.min() and result.maps.max() <= 1.0
