@@ -171,3 +171,31 @@ def test_tagger_on_the_command_line(runner, tagger_run, tmp_path):
         runner, tagger_run, "explain", SENTENCE, "--slot", "no.such_slot"
     )
     _one_line_error(result, "found no 'no.such_slot' slot")
+
+
+def test_tagger_slot_score_is_complete_through_the_mask():
+    """The slot score (tag probabilities of chosen words) on a padded
+    sentence: attributions add up, and padding gets none."""
+    import keras
+
+    from kerascnn.models import build
+    from kerascnn.visualize.explain_tagger import _TaggerProbe
+
+    keras.utils.set_random_seed(1)
+    model = build(
+        "slot_tagger", vocab_size=30, num_classes=6, num_intents=3,
+        embedding_dim=8, units=8,
+    )  # fmt: skip
+    ids = np.array([[4, 9, 17, 5, 0, 0]], np.int32)
+
+    def score(out):
+        return out["tags"][:, 2, 3] + out["tags"][:, 3, 1]
+
+    scores, at_x, at_base = _TaggerProbe(model).integrated_gradients(
+        ids, score, steps=50
+    )
+    assert scores.shape == (6,)
+    np.testing.assert_array_equal(scores[4:], 0.0)  # padding: zero vectors
+    expected = model(ids)["tags"].numpy()
+    assert at_x == pytest.approx(expected[0, 2, 3] + expected[0, 3, 1])
+    assert scores.sum() == pytest.approx(at_x - at_base, rel=0.05, abs=1e-4)
