@@ -77,6 +77,7 @@ def test_explain_toggle_overlays_the_server_map(
     settle(browser, before)
     heat = by_id(browser, "heat")
     assert heat.is_displayed()
+    browser.execute_script("arguments[0].scrollIntoView(false);", heat)
     browser.save_screenshot(os.path.join(shots, "5-explained-digit.png"))
     with open(path, "rb") as f:
         expected = _rest_explain(
