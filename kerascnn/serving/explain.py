@@ -126,7 +126,7 @@ def explain_loaded(loaded, instances, method, class_index=None):
     from kerascnn.errors import KerasCNNError
     from kerascnn.metadata import ModelMetadata
     from kerascnn.visualize import Explainer
-    from kerascnn.visualize.explain_pictures import _black_baseline
+    from kerascnn.visualize.explain_pictures import black_baseline
 
     signature = loaded.module.signatures["serving_default"]
     key = next(iter(signature.structured_input_signature[1]))
@@ -138,7 +138,7 @@ def explain_loaded(loaded, instances, method, class_index=None):
     instances = model_inputs(instances, meta)
     options = {}
     if method == "integrated-gradients" and meta is not None:
-        options["baseline"] = _black_baseline(meta)
+        options["baseline"] = black_baseline(meta)
     try:
         result = Explainer(model).explain(
             instances, method, class_index, **options

@@ -114,7 +114,7 @@ def class_index_of(meta, name):
     )
 
 
-def _black_baseline(meta):
+def black_baseline(meta):
     """Integrated gradients' baseline: an all-black image, preprocessed."""
     from kerascnn.data import preprocess_images
     from kerascnn.predict import _preprocessing
@@ -138,7 +138,7 @@ def explain_files(
     x = np.concatenate([batch for batch, _ in inputs])
     options = {}
     if method == "integrated-gradients":
-        options["baseline"] = _black_baseline(meta)
+        options["baseline"] = black_baseline(meta)
     explainer = Explainer(model, layer)
     wanted = None if class_name is None else class_index_of(meta, class_name)
     result = explainer.explain(x, method, wanted, **options)
