@@ -222,8 +222,9 @@ def _rebuild(model, call):
 
 
 def _traced(model, path, last=None):
-    """`keras.Model(x -> [feature map at path or None, input of last,
-    output])` sharing the weights of `model`."""
+    """`keras.Model(x -> [feature map at path, input of layer last,
+    output])` sharing the weights of `model`; the output stands in for
+    what is not asked for (no path, no last)."""
     import keras
 
     target = model.get_layer(path[0]) if path else None
