@@ -159,3 +159,85 @@ def tags_command(source, sentence, out, as_html):
 
     with user_errors():
         _done(draw_tags(source, sentence, out, as_html=as_html))
+
+
+@visualize_group.command(
+    "explain", short_help="Why this class: heat maps (tagger: tokens)."
+)
+@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE...")
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(
+        ["gradcam", "gradcam++", "integrated-gradients", "smoothgrad"]
+    ),
+    default=None,
+    help="Attribution method (default: gradcam for images; the tagger "
+    "always uses integrated-gradients over its embeddings).",
+)
+@click.option(
+    "--class",
+    "class_name",
+    metavar="NAME",
+    help="Class to explain (default: each image's prediction; the tagger: "
+    "an intent name).",
+)
+@click.option(
+    "--layer",
+    "-l",
+    metavar="NAME",
+    help="Grad-CAM layer, a name or outer/inner path for a nested base "
+    "(default: the last spatial feature map).",
+)
+@click.option(
+    "--slot",
+    metavar="NAME",
+    help="Tagger only: also attribute the tokens tagged with this slot.",
+)
+@_out_option()
+@click.pass_obj
+def explain_command(source, inputs, method, class_name, layer, slot, out):
+    """Draw why the model chose each class for IMAGE files: the image, the
+    heat map over it and the top classes, one PNG per image (and a grid
+    with all of them). For the slot tagger the argument is a sentence,
+    drawn with per-token attributions for the intent (and --slot).
+
+    \b
+    kerascnn visualize runs/<run> explain digit.png --method gradcam++
+    kerascnn visualize saved_models/lenet explain a.png b.png -m smoothgrad
+    kerascnn visualize runs/<tagger> explain "flights to denver" \\
+        --slot toloc.city_name
+
+    A SavedModel is explained through its serving signature's gradients:
+    integrated-gradients and smoothgrad only.
+    """
+    quiet_tensorflow()
+    from kerascnn.visualize import draw_explain, draw_token_attributions
+
+    with user_errors():
+        if _is_tagger(source):
+            if method not in (None, "integrated-gradients") or layer:
+                raise click.UsageError(
+                    "The tagger is explained by integrated gradients over "
+                    "its embeddings; --method and --layer do not apply."
+                )
+            paths = [
+                draw_token_attributions(
+                    source, " ".join(inputs), intent=class_name, slot=slot,
+                    out=out,
+                )
+            ]  # fmt: skip
+        else:
+            if slot:
+                raise click.UsageError("--slot applies to the slot tagger.")
+            paths = draw_explain(
+                source, inputs, method or "gradcam", class_name, layer, out
+            )
+        for path in paths:
+            _done(path)
+
+
+def _is_tagger(source):
+    from kerascnn.predict import is_text_source
+
+    return is_text_source(source)

@@ -79,6 +79,12 @@ class ServeOptions:
         "Serve the try-it page at / of the REST port.",
         flags=("--ui/--no-ui",),
     )
+    enable_explain: bool = _option(
+        False,  # each request costs dozens of forward/backward passes
+        "Answer POST /v1/models/<name>:explain with heat maps "
+        "(integrated gradients, SmoothGrad); off: 404.",
+        flags=("--enable-explain/--disable-explain",),
+    )
     all_versions: bool = _option(
         False,
         "Load every version, or only each model's highest.",

@@ -40,6 +40,7 @@ def build_servers(options=None):
     """
     from kerascnn.serving.app import make_server
     from kerascnn.serving.core import ModelServer
+    from kerascnn.serving.explain import routes as explain_routes
     from kerascnn.serving.grpc_service import GrpcServer
     from kerascnn.serving.ui import routes as ui_routes
 
@@ -59,7 +60,10 @@ def build_servers(options=None):
         max_body_bytes=options.max_body_bytes,
         access_log=options.verbose,
         model_server=model_server,
-        extra_routes=ui_routes() if options.ui else (),
+        extra_routes=[
+            *(ui_routes() if options.ui else ()),
+            *explain_routes(options.enable_explain),
+        ],
         cors_allowed_origins=options.cors_origins(),
         idle_timeout=options.idle_timeout_seconds,
         body_timeout=options.body_timeout_seconds,

@@ -10,7 +10,9 @@ class ImageClassification(Task):
     input_rank = 3
     inputs = "images"
     checkpoint_monitor = "val_accuracy"
-    pictures = frozenset({"curves", "filters", "feature-maps", "confusion"})
+    pictures = frozenset(
+        {"curves", "filters", "feature-maps", "confusion", "explain"}
+    )
     big_batch_validation = True
 
     def evaluation_split(self, config):

@@ -15,7 +15,7 @@ class SequenceTagging(Task):
     input_rank = 1
     inputs = "text"
     checkpoint_monitor = "val_slot_f1"
-    pictures = frozenset({"curves", "tags"})
+    pictures = frozenset({"curves", "tags", "explain"})
     example_noun = "sentences"
     macs_note = "per sentence at the traced length"
 

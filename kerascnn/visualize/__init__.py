@@ -11,6 +11,11 @@ build the matplotlib `Figure` alone, for notebooks and tests.
     curves         loss and accuracy per epoch (span F1 for the tagger)
     confusion      test-set confusion matrix with per-class accuracy
     tags           a sentence with the slot tagger's spans and intent
+    explain        why a class: Grad-CAM, Grad-CAM++, integrated gradients
+                   or SmoothGrad over the image (the tagger: per-word
+                   integrated gradients for its intent and a slot)
+
+`explain(model, images, method=...)` returns the maps as arrays.
 
 matplotlib (Agg canvas, no pyplot state) and TensorFlow are imported inside
 the functions, so importing this package is cheap; `train.fit` calls
@@ -23,6 +28,18 @@ from kerascnn.visualize.curves import (
     draw_curves,
     read_history,
     save_run_curves,
+)
+from kerascnn.visualize.explain_methods import (
+    METHODS,
+    Explainer,
+    ExplainOptions,
+    Explanation,
+    explain,
+)
+from kerascnn.visualize.explain_pictures import draw_explain
+from kerascnn.visualize.explain_tagger import (
+    draw_token_attributions,
+    token_attributions,
 )
 from kerascnn.visualize.feature_maps import (
     default_feature_layers,
@@ -45,6 +62,14 @@ from kerascnn.visualize.tags import (
 
 __all__ = [
     "INITIAL_FILTERS_FILENAME",
+    "METHODS",
+    "ExplainOptions",
+    "Explainer",
+    "Explanation",
+    "draw_explain",
+    "draw_token_attributions",
+    "explain",
+    "token_attributions",
     "confusion_figure",
     "curves_figure",
     "default_feature_layers",

@@ -4,6 +4,7 @@
 //   GET  /v1/models/<name>                           versions and states
 //   GET  /v1/models/<name>/versions/<v>/metadata     signatures + metadata
 //   POST /v1/models/<name>/versions/<v>:predict      predictions
+//   POST /v1/models/<name>/versions/<v>:explain      heat maps (optional)
 "use strict";
 
 const TOP_K = 5;
@@ -264,6 +265,68 @@ async function classify(b64, source) {
   $("source").textContent = `(${source})`;
   $("result").dataset.source = source;
   $("result").hidden = false;
+  state.lastImage = b64;
+  await showExplanation();
+}
+
+// === Explain: the server's heat map over the model input ===
+
+// Matplotlib's "jet" in five stops, linearly interpolated.
+const JET = [[0, 0, 128], [0, 128, 255], [128, 255, 128], [255, 128, 0],
+  [128, 0, 0]];
+
+function jet(v) {
+  const x = Math.min(Math.max(v, 0), 1) * (JET.length - 1);
+  const i = Math.min(Math.floor(x), JET.length - 2);
+  const t = x - i;
+  return JET[i].map((c, k) => Math.round(c + t * (JET[i + 1][k] - c)));
+}
+
+function loadImage(b64) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = reject;
+    image.src = `data:image/png;base64,${b64}`;
+  });
+}
+
+async function showExplanation() {
+  const heat = $("heat");
+  if (!$("explain").checked || !state.lastImage) {
+    heat.hidden = true;
+    return;
+  }
+  const url = `${modelUrl(state.model, state.version)}:explain`;
+  const answer = await getJson(url, {
+    instances: [{ b64: state.lastImage }],
+    method: "smoothgrad",
+  });
+  const map = answer.explanations[0].map;
+  const [height, width] = [map.length, map[0].length];
+  const image = await loadImage(state.lastImage);
+  const small = document.createElement("canvas");
+  small.width = width;
+  small.height = height;
+  const ctx = small.getContext("2d");
+  ctx.drawImage(image, 0, 0, width, height);
+  const pixels = ctx.getImageData(0, 0, width, height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = jet(map[y][x]);
+      const i = (y * width + x) * 4;
+      pixels.data[i] = (pixels.data[i] + r) / 2;
+      pixels.data[i + 1] = (pixels.data[i + 1] + g) / 2;
+      pixels.data[i + 2] = (pixels.data[i + 2] + b) / 2;
+      pixels.data[i + 3] = 255;
+    }
+  }
+  ctx.putImageData(pixels, 0, 0);
+  const big = heat.getContext("2d");
+  big.imageSmoothingEnabled = false;
+  big.drawImage(small, 0, 0, heat.width, heat.height);
+  heat.dataset.classIndex = String(answer.explanations[0].class_index);
+  heat.hidden = false;
 }
 
 function setUpPad() {
@@ -417,5 +480,6 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpPad();
   setUpDrop();
   setUpTagger();
+  $("explain").addEventListener("change", () => guarded(showExplanation));
   guarded(loadModels);
 });
