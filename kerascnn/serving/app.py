@@ -31,6 +31,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 
 from aiohttp import web
 
@@ -52,8 +53,11 @@ READY_PATH = "/readyz"
 MODEL_SERVER = web.AppKey("model_server", ModelServer)
 MAX_BODY = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
+METRICS_PAGE = web.AppKey("metrics_page", object)
 BODY_TIMEOUT_SECONDS = DEFAULTS.body_timeout_seconds
 IDLE_TIMEOUT_SECONDS = DEFAULTS.idle_timeout_seconds
+MAX_CONNECTIONS = DEFAULTS.max_connections
+ACCEPT_LOG_INTERVAL_SECONDS = 60.0
 
 
 def json_response(status, answer):
@@ -100,13 +104,21 @@ async def json_errors(request, handler):
         )
 
 
-async def _read_body(request):
+def _announced_size(request):
+    """The body size a request announces (413 past the limit): its
+    Content-Length, or the limit itself for a chunked body."""
     limit = request.app[MAX_BODY]
     size = request.content_length
     if size is not None and size > limit:
         raise PayloadTooLarge(
             f"Request body of {size} bytes is over the limit of {limit} bytes."
         )
+    return limit if size is None else size
+
+
+async def _read_body(request):
+    limit = request.app[MAX_BODY]
+    size = request.content_length
     seconds = request.app[BODY_TIMEOUT]
     try:
         if request.content.is_eof():  # here whole: no timer needed
@@ -131,20 +143,28 @@ async def models_handler(request):
     method there is its `400 Malformed request`."""
     server = request.app[MODEL_SERVER]
     route = handlers.parse_route(request.method, request.raw_path)
-    if route.kind == "predict":
-        body = await _read_body(request)
-        answer = await server.predict_json_async(
-            route.name,
-            body,
-            route.version,
-            label=route.label,
-            numpy_numbers=True,
-        )
-    elif route.kind in ("classify", "regress"):
-        body = await _read_body(request)
-        answer = await server.examples_json_async(
-            route.kind, route.name, body, route.version, label=route.label
-        )
+    if route.kind in ("predict", "classify", "regress"):
+        # The announced body is counted against the bodies in flight
+        # before a byte of it is read, and until the answer is made.
+        with server.bodies.hold(_announced_size(request)):
+            body = await _read_body(request)
+            if route.kind == "predict":
+                answer = await server.predict_json_async(
+                    route.name,
+                    body,
+                    route.version,
+                    label=route.label,
+                    numpy_numbers=True,
+                )
+            else:
+                answer = await server.examples_json_async(
+                    route.kind,
+                    route.name,
+                    body,
+                    route.version,
+                    label=route.label,
+                )
+            del body
     elif route.kind == "metadata":
         answer = server.metadata(route.name, route.version, route.label)
     else:
@@ -152,11 +172,30 @@ async def models_handler(request):
     return json_response(200, answer)
 
 
+class MetricsPage:
+    """Renders the metrics page on a thread, off the event loop; scrapes
+    that arrive while a rendering runs share it."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        self._rendering = None
+
+    async def render(self):
+        if self._rendering is None:
+            loop = asyncio.get_running_loop()
+            self._rendering = loop.run_in_executor(None, self.metrics.render)
+            self._rendering.add_done_callback(self._done)
+        return await asyncio.shield(self._rendering)
+
+    def _done(self, future):
+        self._rendering = None
+
+
 async def metrics_handler(request):
-    metrics = request.app[MODEL_SERVER].metrics
+    page = request.app[METRICS_PAGE]
     return web.Response(
-        body=metrics.render(),
-        headers={"Content-Type": metrics.content_type},
+        body=await page.render(),
+        headers={"Content-Type": page.metrics.content_type},
     )
 
 
@@ -245,6 +284,7 @@ def make_app(
         client_max_size=max_body_bytes, middlewares=middlewares
     )
     app[MODEL_SERVER] = model_server
+    app[METRICS_PAGE] = MetricsPage(model_server.metrics)
     app[MAX_BODY] = int(max_body_bytes)
     app[BODY_TIMEOUT] = float(body_timeout)
     # TF Serving matches `(?i)/v1/.*`: every path there is its handler's.
@@ -254,6 +294,84 @@ def make_app(
     app.router.add_get(READY_PATH, ready_handler)
     app.add_routes(list(extra_routes))
     return app
+
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Connection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past `--max-connections`: 503, then closed."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def connection_made(self, transport):
+        body = handlers.dumps(
+            {
+                "error": f"The server has {self.limit} open connections "
+                "(--max-connections); retry later."
+            }
+        )
+        transport.write(_BUSY % (len(body), body))
+        transport.close()
+
+
+class _CappedSockSite(web.SockSite):
+    """A `SockSite` that refuses connections past `max_connections`."""
+
+    def __init__(self, runner, sock, max_connections, **kwargs):
+        super().__init__(runner, sock, **kwargs)
+        self.max_connections = int(max_connections)
+
+    async def start(self):
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        limit = self.max_connections
+
+        def factory():
+            if len(server.connections) >= limit:
+                return _Refused(limit)
+            return server()
+
+        self._server = await loop.create_server(
+            factory, sock=self._sock, backlog=self._backlog
+        )
+
+
+class RateLimitedExceptionHandler:
+    """An event-loop exception handler that logs failed accepts (out of
+    file descriptors, say) once per `interval` seconds, in one line with
+    the count, instead of a traceback per try; anything else goes to the
+    loop's default handler."""
+
+    def __init__(self, interval=ACCEPT_LOG_INTERVAL_SECONDS):
+        self.interval = float(interval)
+        self._last = None
+        self._quiet = 0
+
+    def __call__(self, loop, context):
+        if "accept" not in str(context.get("message", "")):
+            loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval:
+            self._quiet += 1
+            return
+        error = context.get("exception")
+        logger.warning(
+            "Cannot accept connections: %s (%d more failures since the "
+            "last message; logged once per %g s)",
+            error if error is not None else context["message"],
+            self._quiet,
+            self.interval,
+        )
+        self._last, self._quiet = now, 0
 
 
 class ServingHTTPServer:
@@ -278,8 +396,10 @@ class ServingHTTPServer:
         cors_allowed_origins=(),
         idle_timeout=IDLE_TIMEOUT_SECONDS,
         body_timeout=BODY_TIMEOUT_SECONDS,
+        max_connections=MAX_CONNECTIONS,
     ):
         self.model_server = model_server
+        self.max_connections = int(max_connections)
         self.app = make_app(
             model_server,
             max_body_bytes,
@@ -319,6 +439,7 @@ class ServingHTTPServer:
 
     async def _serve(self, handle_signals):
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(RateLimitedExceptionHandler())
         self._stop = asyncio.Event()
         runner = web.AppRunner(
             self.app,
@@ -330,9 +451,10 @@ class ServingHTTPServer:
             keepalive_timeout=self.idle_timeout,
         )
         await runner.setup()
-        site = web.SockSite(
+        site = _CappedSockSite(
             runner,
             self._sock,
+            self.max_connections,
             shutdown_timeout=self.shutdown_timeout,
             backlog=self.backlog,
         )
@@ -406,6 +528,7 @@ def make_server(
     cors_allowed_origins=(),
     idle_timeout=IDLE_TIMEOUT_SECONDS,
     body_timeout=BODY_TIMEOUT_SECONDS,
+    max_connections=MAX_CONNECTIONS,
     **model_server_kwargs,
 ):
     """Loads the models and binds an HTTP server (not yet serving).
@@ -426,6 +549,8 @@ def make_server(
             request headers never complete, is closed. Defaults to 75.
         body_timeout: seconds a request body may take (408 after it).
             Defaults to 60.
+        max_connections: open connections at once; more are answered
+            503 and closed. Defaults to 1000.
         **model_server_kwargs: passed to `ModelServer` (batching,
             max_queued_requests, request_timeout, model_name, ...).
 
@@ -454,6 +579,7 @@ def make_server(
             cors_allowed_origins=cors_allowed_origins,
             idle_timeout=idle_timeout,
             body_timeout=body_timeout,
+            max_connections=max_connections,
         )
     except ServingError:
         model_server.close(timeout=1)

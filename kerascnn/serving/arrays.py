@@ -124,7 +124,27 @@ def _numeric_array(name, value, np_dtype):
             f"input {name!r} expects {target.name} values; received "
             f"{array.dtype.name} values."
         )
+    check_range(name, array, target)
     return array.astype(target, copy=False)
+
+
+def check_range(name, array, target):
+    """`BadRequest` for a number too large for a narrower float dtype
+    (`1e39` for float32): it would silently become infinity."""
+    target = np.dtype(target)
+    if target.kind != "f" or array.dtype.kind != "f" or not array.size:
+        return
+    if array.dtype.itemsize <= target.itemsize:
+        return
+    largest = np.finfo(target).max
+    with np.errstate(invalid="ignore"):
+        over = np.abs(array) > largest
+    if over.any():
+        value = array.reshape(-1)[int(np.argmax(over.reshape(-1)))]
+        raise BadRequest(
+            f"input {name!r} has a value out of range for {target.name}: "
+            f"{float(value):g} (largest: {float(largest):g})."
+        )
 
 
 def _string_array(name, value):

@@ -63,6 +63,7 @@ def build_servers(options=None):
         cors_allowed_origins=options.cors_origins(),
         idle_timeout=options.idle_timeout_seconds,
         body_timeout=options.body_timeout_seconds,
+        max_connections=options.max_connections,
     )
     try:
         grpc = GrpcServer(
@@ -73,6 +74,7 @@ def build_servers(options=None):
             serialize_as_tensor_content=(
                 options.enable_serialization_as_tensor_content
             ),
+            max_concurrent_rpcs=options.grpc_max_concurrent_rpcs,
         )
     except BaseException:
         http.server_close()
