@@ -98,6 +98,23 @@ def read_serving_meta_graph(path):
     return saved_model.meta_graphs[0]
 
 
+_NOISE = re.compile(
+    r"^(Graph execution error:|Detected at node|<stack traces|\s|File )"
+)
+
+
+def error_text(error):
+    """The line of an error that says what went wrong: TensorFlow's
+    "Graph execution error:" headers, node stacks and `[[{{node ...}}]]`
+    suffixes taken out."""
+    text = getattr(error, "message", None) or str(error)
+    for line in text.splitlines():
+        if line.strip() and not _NOISE.match(line):
+            line = re.sub(r"\s*\[\[\{\{node [^]]*\]\].*$", "", line)
+            return re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()
+    return type(error).__name__
+
+
 def error_code_of(error):
     """TF Serving's status code name of any load error: a `ServingError`'s
     `error_code`, a TensorFlow error's own, else UNKNOWN (NOT_FOUND for a
@@ -146,8 +163,9 @@ def load_version(name, version, path):
         signatures = layout.signatures_of(module)
         meta_graph = read_serving_meta_graph(path)
     except Exception as e:  # a corrupt folder must not stop the others
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        error = ServingError(f"Cannot load SavedModel {path!r}: {first}")
+        error = ServingError(
+            f"Cannot load SavedModel {path!r}: {error_text(e)}"
+        )
         error.error_code = _error_code(e)
         raise error from None
     loaded = LoadedVersion(
@@ -186,7 +204,7 @@ def replay_warmup_records(loaded):
             handlers.run_signature(signature, feeds)
         except Exception as e:
             failures.append(e)
-            raise
+            raise ServingError(error_text(e)) from None
 
     started = time.perf_counter()
     try:
