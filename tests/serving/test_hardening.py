@@ -90,7 +90,7 @@ def save_side_effect(path, marker):
     )
 
 
-def save_failing_warmup(path):
+def save_failing_warmup(path, records=True):
     """A model whose warm-up record raises NotFoundError (not
     InvalidArgument): its signature reads a file that is not there."""
     import tensorflow as tf
@@ -110,6 +110,8 @@ def save_failing_warmup(path):
     tf.saved_model.save(
         reader, str(path), signatures={"serving_default": reader.serve}
     )
+    if not records:
+        return
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "bad"
     request.inputs["x"].CopyFrom(
@@ -386,7 +388,7 @@ def test_rejected_shapes_leave_no_request_sized_cache(pics_version):
     try:
         before = tracemalloc.get_traced_memory()[0]
         for width in range(3, 23):  # 20 shapes that do not fit (-1, 2)
-            rows = [[0.5] * width] * 2000
+            rows = [[0.5] * width] * 20_000
             body = json.dumps({"instances": rows}).encode()
             document = numeric_json.parse_object(body)
             numeric_json.predict_feeds(body, document, signature)
@@ -428,10 +430,13 @@ def test_a_warmup_error_marks_that_version_failed_and_others_load(
     assert "Traceback" not in caplog.text
 
 
-def test_only_bad_folders_is_one_line_error_not_a_traceback(tmp_path):
-    save_failing_warmup(tmp_path / "bad" / "1")
-    with pytest.raises(ServingError, match="No version could be loaded"):
-        ModelServer(tmp_path, poll_seconds=0)
+def test_a_signature_that_fails_at_warmup_never_stops_the_start(tmp_path):
+    save_failing_warmup(tmp_path / "bad" / "1", records=False)
+    with ModelServer(tmp_path, poll_seconds=0) as server:
+        (entry,) = server.status("bad")["model_version_status"]
+        assert entry["state"] == "AVAILABLE"
+        with pytest.raises(ServingError, match="NotFoundError"):
+            server.predict_arrays("bad", {"x": np.ones((1, 1))})
 
 
 # === 6. Model folders are code: nothing runs at load without warm-up ===
@@ -690,7 +695,7 @@ def test_a_slowly_copied_version_goes_live_within_one_poll(
     try:
         target = base / "pics" / "2"
         target.mkdir()
-        shutil.copy(pics_version / "saved_model.pb", target)  # pb first
+        shutil.copy2(pics_version / "saved_model.pb", target)  # pb first
         server.reload()
         (entry,) = [
             e
@@ -698,7 +703,12 @@ def test_a_slowly_copied_version_goes_live_within_one_poll(
             if e["version"] == "2"
         ]
         assert entry["status"]["error_code"] != "OK"
-        shutil.copytree(pics_version, target, dirs_exist_ok=True)
+        shutil.copytree(
+            pics_version,
+            target,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("saved_model.pb"),
+        )
         server.reload()  # the next poll, not the 600 s retry
         assert server.get("pics").version == 2
     finally:
