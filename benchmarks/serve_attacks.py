@@ -326,7 +326,8 @@ def _rpc_codes(futures):
             future.result()
             codes.append("OK")
         except Exception as e:
-            codes.append(getattr(e, "code", lambda: type(e).__name__)().name)
+            code = e.code() if hasattr(e, "code") else None
+            codes.append(code.name if code is not None else type(e).__name__)
     return _count(codes)
 
 
