@@ -374,6 +374,35 @@ class RateLimitedExceptionHandler:
         self._last, self._quiet = now, 0
 
 
+def ensure_descriptors(max_connections, spare=256):
+    """Raises the soft open-files limit to fit `max_connections` (plus
+    `spare` for models, gRPC and logs) when the hard limit allows;
+    warns when it does not. Returns the soft limit in force."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (not POSIX)
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + spare
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+        if soft < wanted:
+            logger.warning(
+                "The open-files limit (%d) is below --max-connections (%d) "
+                "plus %d spare: connections past it fail at accept "
+                "(raise `ulimit -n`).",
+                soft,
+                max_connections,
+                spare,
+            )
+    return soft
+
+
 class ServingHTTPServer:
     """An aiohttp server bound at construction; runs in any thread.
 
@@ -400,6 +429,7 @@ class ServingHTTPServer:
     ):
         self.model_server = model_server
         self.max_connections = int(max_connections)
+        ensure_descriptors(self.max_connections)
         self.app = make_app(
             model_server,
             max_body_bytes,
