@@ -388,10 +388,12 @@ class PredictionService:
     def _answer_examples(self, api, request, context, response, fill):
         """Classify or Regress: run the request's examples through the
         `api`'s signature and fill `response` (its model spec too)."""
-        serialized = inference.examples_from_input(request.input)
-        result = self._run_examples(
-            api, request.model_spec, serialized, context
-        )
+        with self.model_server.bodies.hold(request.ByteSize()):
+            serialized = inference.examples_from_input(request.input)
+            result = self._run_examples(
+                api, request.model_spec, serialized, context
+            )
+            del serialized
         _fill_model_spec(
             response.model_spec,
             result.model,
