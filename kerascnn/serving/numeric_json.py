@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from kerascnn.serving.arrays import check_range, fits
+from kerascnn.serving.arrays import check_range, fits, spec_dims
 
 try:
     import simdjson
@@ -90,14 +90,16 @@ def predict_feeds(body, document, signature, budget=None):
     shape = _shape_along_first_elements(value)
     if shape is None or not fits(shape, spec.shape):
         return None
-    batched = spec.shape.rank is None or spec.shape[0] is None
-    if budget is not None and batched:
+    dims = spec_dims(spec.shape)
+    if budget is not None and (dims is None or dims[0] is None):
         budget.check_rows(input_name, shape[0])
     array = numeric_array(value, spec.dtype.name, shape)
     if array is None or not _is_written_as(body, document, key, array.shape):
         return None
-    check_range(input_name, array, spec.dtype.name)
-    feeds = {input_name: array.astype(spec.dtype.name, copy=False)}
+    with np.errstate(over="ignore"):
+        result = array.astype(spec.dtype.name, copy=False)
+    check_range(input_name, array, result)
+    feeds = {input_name: result}
     return signature, feeds, has_rows
 
 
