@@ -73,6 +73,32 @@ def error_response(error):
     return json_response(error.status, {"error": str(error)})
 
 
+_OLD_HTTP = (
+    b"HTTP/1.1 400 Bad Request\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Connection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+
+
+@web.middleware
+async def no_http09(request, handler):
+    """A request line without a version (HTTP/0.9) gets an HTTP/1.1 400
+    and the connection is closed; aiohttp would answer it `HTTP/0.9 200`
+    with headers, which no HTTP/0.9 client reads."""
+    if request.version >= (1, 0):
+        return await handler(request)
+    body = handlers.dumps(
+        {"error": "Malformed request line: send HTTP/1.0 or HTTP/1.1."}
+    )
+    transport = request.transport
+    if transport is not None:
+        transport.write(_OLD_HTTP % (len(body), body))
+        transport.close()
+    # Ends the handler as a lost connection: nothing more is written.
+    raise asyncio.CancelledError
+
+
 @web.middleware
 async def json_errors(request, handler):
     """Every error, aiohttp's own included, as `{"error": ...}`."""
@@ -277,7 +303,7 @@ def make_app(
     Returns:
         A `web.Application`, not yet started: more routes may be added.
     """
-    middlewares = [json_errors]
+    middlewares = [no_http09, json_errors]
     if cors_allowed_origins:
         middlewares.insert(0, cors_middleware(cors_allowed_origins))
     app = web.Application(

@@ -752,6 +752,18 @@ def test_a_float32_overflow_is_400_not_inf(pics_server):
         assert "out of range for float32" in answer["error"]
 
 
+def test_a_request_line_without_a_version_is_an_http11_400(pics_server):
+    host, port = pics_server.server_address
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Malformed request line" in answer
+    assert get(pics_server, "/healthz")[0] == 200
+
+
 def test_error_messages_do_not_echo_huge_signature_names(pics_server):
     name = "s" * 100_000
     status, answer = post(
