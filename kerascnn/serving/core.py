@@ -409,6 +409,17 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._parser, fn, *args)
 
+    def _time_left(self, timeout, started):
+        """Seconds left of a request's deadline, counted from its arrival
+        (a body parsed off the loop may have waited for a parser)."""
+        seconds = self.request_timeout if timeout is None else timeout
+        left = float(seconds) - (time.monotonic() - started)
+        if left <= 0:
+            raise DeadlineExceeded(
+                f"Deadline of {seconds:g} s exceeded before the model call."
+            )
+        return left
+
     def _task(self, loaded, signature, feeds, timeout):
         self.budget.check_feeds(signature, feeds)
         seconds = self.request_timeout if timeout is None else timeout
@@ -501,6 +512,7 @@ class ModelServer:
         """A REST `:predict` body in, TF Serving's JSON answer out (with
         `numpy_numbers`, for `handlers.dumps` only: see `format_predict`).
         """
+        started = time.monotonic()
         with self._observed(name, protocol="rest") as seen:
 
             def lookup(signature_name):
@@ -512,7 +524,8 @@ class ModelServer:
                 body, handlers.parse_predict_body, body, lookup, self.budget
             )
             seen.loaded.check_shapes(signature, feeds)
-            outputs = await self._await(seen.loaded, signature, feeds, timeout)
+            left = self._time_left(timeout, started)
+            outputs = await self._await(seen.loaded, signature, feeds, left)
             return handlers.format_predict(outputs, rows, numpy_numbers)
 
     # --- Classify and Regress (tf.Examples) ---
@@ -567,6 +580,7 @@ class ModelServer:
         self, method, name, body, version=None, timeout=None, label=None
     ):
         """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
+        started = time.monotonic()
         with self._observed(name, api=method, protocol="rest") as seen:
             request = await self._off_loop(body, handlers.parse_json, body)
             key = handlers.signature_name_of(request)
@@ -574,7 +588,9 @@ class ModelServer:
             call = self._examples_call(
                 seen, method, serialized, version, label, key
             )
-            outputs = await self._await(*call, timeout)
+            outputs = await self._await(
+                *call, self._time_left(timeout, started)
+            )
             result = self._examples_result(
                 method, seen.loaded, key, outputs, len(serialized)
             )

@@ -515,6 +515,33 @@ def test_large_bodies_are_parsed_off_the_event_loop(pics_server, monkeypatch):
     assert threads[1].startswith("kerascnn-parse")
 
 
+def test_the_deadline_counts_from_arrival_not_from_parsing(
+    pics_version, tmp_path, monkeypatch
+):
+    from kerascnn.serving import handlers
+    from kerascnn.serving.errors import DeadlineExceeded
+
+    parse = handlers.parse_predict_body
+
+    def slow_parse(*args):
+        time.sleep(0.5)  # a parser thread that was busy
+        return parse(*args)
+
+    monkeypatch.setattr(handlers, "parse_predict_body", slow_parse)
+    with ModelServer(
+        pics_base(tmp_path, pics_version), poll_seconds=0, request_timeout=0.3
+    ) as server:
+        submitted = []
+        submit = server.scheduler.submit
+        server.scheduler.submit = lambda task: (
+            submitted.append(task) or (submit(task))
+        )
+        body = b'{"instances": [[1, 2]]}'
+        with pytest.raises(DeadlineExceeded, match="before the model call"):
+            asyncio.run(server.predict_json_async("pics", body))
+        assert not submitted
+
+
 def test_rows_are_counted_before_arrays_are_built(pics_version, monkeypatch):
     from kerascnn.serving import arrays, handlers
     from kerascnn.serving.budget import RequestBudget
