@@ -148,9 +148,9 @@ def _short(text, limit=80):
 def image_size(data):
     """`(width, height)` from an encoded image's header, or `None`.
 
-    Reads PNG (IHDR), GIF (logical screen), BMP (info header) and JPEG
-    (the first start-of-frame marker) without decoding anything; what
-    TensorFlow's decoders would allocate for the first frame.
+    Reads PNG (IHDR), GIF (logical screen), BMP (info header), JPEG
+    (the first start-of-frame marker) and WebP (VP8, VP8L, VP8X) without
+    decoding anything: what a decoder would allocate for the first frame.
     """
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -162,6 +162,8 @@ def image_size(data):
             return abs(width), abs(height)
         if data[:3] == b"\xff\xd8\xff":
             return _jpeg_size(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
     except struct.error:  # truncated: TensorFlow refuses it as it is
         return None
     return None
@@ -169,6 +171,21 @@ def image_size(data):
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD}
 _SOF |= {0xCE, 0xCF}
+
+
+def _webp_size(data):
+    kind = data[12:16]
+    if kind == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and data[20:21] == b"\x2f":
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
 
 
 def _jpeg_size(data):

@@ -259,7 +259,32 @@ def test_image_sizes_are_read_from_headers():
         + b"\x03"
     )
     assert image_size(jpeg) == (30000, 20000)
+    webp = b"RIFF" + b"\x00" * 4 + b"WEBPVP8X" + b"\x00" * 8
+    webp += (16383).to_bytes(3, "little") + (99).to_bytes(3, "little")
+    assert image_size(webp) == (16384, 100)
     assert image_size(b"not an image") is None
+
+
+@pytest.mark.parametrize(
+    "fmt, options",
+    [
+        ("PNG", {}),
+        ("JPEG", {"progressive": True}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("WEBP", {"lossless": False}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_image_sizes_of_real_encoders(fmt, options):
+    Image = pytest.importorskip("PIL.Image")
+    import io
+
+    from kerascnn.serving.budget import image_size
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (123, 45), (200, 10, 10)).save(buffer, fmt, **options)
+    assert image_size(buffer.getvalue()) == (123, 45)
 
 
 def test_budget_applies_to_python_callers(pics_version, tmp_path):
