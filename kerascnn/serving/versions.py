@@ -174,7 +174,7 @@ class VersionManager:
                 loaded += [(config.name, v) for v in new]
                 unloaded += [(config.name, v) for v in gone]
         if loaded or unloaded:
-            freeze_heap()
+            freeze_heap(unloaded=bool(unloaded))
         self._report_versions()
         return loaded, unloaded
 
