@@ -11,11 +11,15 @@ calls. Everything is thread-safe; `predict_arrays` blocks, and
 bounded queue, batcher and metrics as REST requests.
 
 Versions follow TF Serving: the base path is polled (every second by
-default); a new version is loaded and warmed (one call per signature)
-before it is switched in, and the version it replaces is unloaded only
-afterwards. A version that fails to load is retried a bounded number of
-times, is reported in `status` with its error, and never takes the last
-good version down.
+default); a new version is loaded and warmed (its warm-up records; no
+signature runs without them) before it is switched in, and the version
+it replaces is unloaded only afterwards. A version that fails to load is
+retried a bounded number of times, is reported in `status` with its
+error, and never takes the last good version down.
+
+Every request is checked against the server's `RequestBudget` (rows,
+decoded pixels, tensor bytes) before its model call, and its body
+against `InflightBytes` (see `budget`).
 """
 
 import asyncio
