@@ -429,6 +429,45 @@ def ensure_descriptors(max_connections, spare=256):
     return soft
 
 
+class OncePerInterval(logging.Filter):
+    """A logging filter that lets one record through per `interval`
+    seconds, without its traceback, counting the ones it held back: a
+    client sending malformed requests (aiohttp logs "Error handling
+    request" with a traceback for each) cannot flood the log."""
+
+    def __init__(self, interval=ACCEPT_LOG_INTERVAL_SECONDS):
+        super().__init__()
+        self.interval = float(interval)
+        self._last = None
+        self._quiet = 0
+
+    def filter(self, record):
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval:
+            self._quiet += 1
+            return False
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            first = (str(error).strip().splitlines() or [""])[0]
+            message += f": {type(error).__name__}: {first}"
+        record.msg = "%s (%d more since the last; logged once per %g s)"
+        record.args = (message, self._quiet, self.interval)
+        record.exc_info = record.exc_text = None
+        self._last, self._quiet = now, 0
+        return True
+
+
+def quiet_aiohttp_errors(interval=ACCEPT_LOG_INTERVAL_SECONDS):
+    """Rate-limits aiohttp's per-request error log (`aiohttp.server`)."""
+    server_logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, OncePerInterval) for f in server_logger.filters):
+        server_logger.addFilter(OncePerInterval(interval))
+
+
 class ServingHTTPServer:
     """An aiohttp server bound at construction; runs in any thread.
 
@@ -456,6 +495,7 @@ class ServingHTTPServer:
         self.model_server = model_server
         self.max_connections = int(max_connections)
         ensure_descriptors(self.max_connections)
+        quiet_aiohttp_errors()
         self.app = make_app(
             model_server,
             max_body_bytes,

@@ -741,6 +741,20 @@ def test_accept_errors_are_logged_once_per_interval(caplog):
     assert records[0].exc_info is None
 
 
+def test_malformed_requests_are_logged_once_per_interval(pics_server, caplog):
+    host, port = pics_server.server_address
+    with caplog.at_level(logging.DEBUG, "aiohttp.server"):
+        for _ in range(20):
+            with socket.create_connection((host, port), timeout=10) as sock:
+                sock.sendall(b"GET / HTTP/1.1 x\r\n\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.0 400")
+        time.sleep(0.2)
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(records) <= 1
+    assert all(r.exc_info is None for r in records)
+    assert "Traceback" not in caplog.text
+
+
 # === 10. Hot reload: complete folders go live at once, and can stay ===
 
 
