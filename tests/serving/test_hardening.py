@@ -719,7 +719,7 @@ def test_connections_past_the_cap_get_503_and_the_rest_are_served(
 def test_accept_errors_are_logged_once_per_interval(caplog):
     import errno
 
-    from kerascnn.serving.app import RateLimitedExceptionHandler
+    from kerascnn.serving.connections import RateLimitedExceptionHandler
 
     handler = RateLimitedExceptionHandler(interval=60)
     loop = asyncio.new_event_loop()
