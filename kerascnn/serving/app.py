@@ -115,6 +115,9 @@ def _announced_size(request):
 
 
 async def _read_body(request):
+    """The request body, read within `--body-timeout-seconds`; 413 for a
+    Content-Length over `--max-body-bytes` before a byte is read."""
+    _announced_size(request)
     limit = request.app[MAX_BODY]
     size = request.content_length
     seconds = request.app[BODY_TIMEOUT]
