@@ -430,33 +430,34 @@ class PredictionService:
                 raise BadRequest(
                     f"Unsupported signature method_name: {task.method_name}"
                 )
-        serialized = inference.examples_from_input(request.input)
-        response = inference_pb2.MultiInferenceResponse()
-        for task in request.tasks:
-            method = (
-                "classify"
-                if task.method_name == inference.CLASSIFY_METHOD
-                else "regress"
-            )
-            result = self._run_examples(
-                method, task.model_spec, serialized, context
-            )
-            entry = response.results.add()
-            _fill_model_spec(
-                entry.model_spec,
-                result.model,
-                result.version,
-                result.signature_name,
-            )
-            if method == "classify":
-                inference.fill_classification(
-                    entry.classification_result, result.result
+        with self.model_server.bodies.hold(request.ByteSize()):
+            serialized = inference.examples_from_input(request.input)
+            response = inference_pb2.MultiInferenceResponse()
+            for task in request.tasks:
+                method = (
+                    "classify"
+                    if task.method_name == inference.CLASSIFY_METHOD
+                    else "regress"
                 )
-            else:
-                inference.fill_regression(
-                    entry.regression_result, result.result
+                result = self._run_examples(
+                    method, task.model_spec, serialized, context
                 )
-        return response
+                entry = response.results.add()
+                _fill_model_spec(
+                    entry.model_spec,
+                    result.model,
+                    result.version,
+                    result.signature_name,
+                )
+                if method == "classify":
+                    inference.fill_classification(
+                        entry.classification_result, result.result
+                    )
+                else:
+                    inference.fill_regression(
+                        entry.regression_result, result.result
+                    )
+            return response
 
 
 class ModelService:
