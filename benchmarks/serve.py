@@ -44,6 +44,15 @@ their Content-Length; prints both p50/p99 and the p99 ratio (goal: under
 2x), and how many hostile connections the server (started with 10 s
 idle and body timeouts) had cut off within 20 s.
 
+`--attacks all|NAMES` runs issue 28's hostile probe instead: each attack
+(amplifying image bodies, gRPC tensors claiming huge shapes, made-up
+model names, rejected bodies of distinct shapes, a bad model folder,
+parallel large JSON bodies, a gRPC flood, thousands of idle connections)
+against a fresh default server beside a well-behaved client at 100
+req/s; prints peak and retained RSS growth, the good requests' failures
+and p99 against idle, the liveness probe's worst latency and the
+metrics page's size and time (see `benchmarks/serve_attacks.py`).
+
 `--example-clients N` runs the logic of TF Serving's example clients on
 the first N real MNIST test digits against one `kerascnn serve`:
 `mnist_client.py` over gRPC (16 concurrent `Predict.future` calls,
@@ -923,6 +932,13 @@ def main(argv=None):
         help="Latency with this many slow-header clients attached.",
     )  # fmt: skip
     parser.add_argument(
+        "--attacks", default=None,
+        help="Issue 28's attacks beside a 100 req/s client: 'all' or "
+        "names (see benchmarks/serve_attacks.py).",
+    )  # fmt: skip
+    parser.add_argument("--attack-scale", type=float, default=1.0)
+    parser.add_argument("--attack-seconds", type=float, default=20)
+    parser.add_argument(
         "--example-clients", type=int, default=0,
         help="Run TF Serving's example clients on this many test digits.",
     )  # fmt: skip
@@ -938,8 +954,18 @@ def main(argv=None):
         return
     if not args.data_dir:
         parser.error("--data-dir or $KERASCNN_DATA_DIR is required.")
-    if args.reloads or args.example_clients or args.hostile:
-        if args.reloads:
+    if args.reloads or args.example_clients or args.hostile or args.attacks:
+        if args.attacks:
+            import serve_attacks
+
+            result = serve_attacks.run(
+                args.lenet,
+                args.data_dir,
+                serve_attacks.parse_names(args.attacks),
+                args.attack_scale,
+                args.attack_seconds,
+            )
+        elif args.reloads:
             result = reload_rss(args.lenet, args.data_dir, args.reloads)
         elif args.hostile:
             result = hostile(args.lenet, args.data_dir, args.hostile)

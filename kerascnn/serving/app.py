@@ -35,7 +35,7 @@ import threading
 
 from aiohttp import web
 
-from kerascnn.serving import handlers
+from kerascnn.serving import connections, handlers
 from kerascnn.serving.core import ModelServer
 from kerascnn.serving.errors import (
     PayloadTooLarge,
@@ -54,8 +54,10 @@ READY_PATH = "/readyz"
 MODEL_SERVER = web.AppKey("model_server", ModelServer)
 MAX_BODY = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
+METRICS_PAGE = web.AppKey("metrics_page", object)
 BODY_TIMEOUT_SECONDS = DEFAULTS.body_timeout_seconds
 IDLE_TIMEOUT_SECONDS = DEFAULTS.idle_timeout_seconds
+MAX_CONNECTIONS = DEFAULTS.max_connections
 
 
 def json_response(status, answer):
@@ -102,13 +104,24 @@ async def json_errors(request, handler):
         )
 
 
-async def _read_body(request):
+def _announced_size(request):
+    """The body size a request announces (413 past the limit): its
+    Content-Length, or the limit itself for a chunked body."""
     limit = request.app[MAX_BODY]
     size = request.content_length
     if size is not None and size > limit:
         raise PayloadTooLarge(
             f"Request body of {size} bytes is over the limit of {limit} bytes."
         )
+    return limit if size is None else size
+
+
+async def _read_body(request):
+    """The request body, read within `--body-timeout-seconds`; 413 for a
+    Content-Length over `--max-body-bytes` before a byte is read."""
+    _announced_size(request)
+    limit = request.app[MAX_BODY]
+    size = request.content_length
     seconds = request.app[BODY_TIMEOUT]
     try:
         if request.content.is_eof():  # here whole: no timer needed
@@ -133,20 +146,28 @@ async def models_handler(request):
     method there is its `400 Malformed request`."""
     server = request.app[MODEL_SERVER]
     route = handlers.parse_route(request.method, request.raw_path)
-    if route.kind == "predict":
-        body = await _read_body(request)
-        answer = await server.predict_json_async(
-            route.name,
-            body,
-            route.version,
-            label=route.label,
-            numpy_numbers=True,
-        )
-    elif route.kind in ("classify", "regress"):
-        body = await _read_body(request)
-        answer = await server.examples_json_async(
-            route.kind, route.name, body, route.version, label=route.label
-        )
+    if route.kind in ("predict", "classify", "regress"):
+        # The announced body is counted against the bodies in flight
+        # before a byte of it is read, and until the answer is made.
+        with server.bodies.hold(_announced_size(request)):
+            body = await _read_body(request)
+            if route.kind == "predict":
+                answer = await server.predict_json_async(
+                    route.name,
+                    body,
+                    route.version,
+                    label=route.label,
+                    numpy_numbers=True,
+                )
+            else:
+                answer = await server.examples_json_async(
+                    route.kind,
+                    route.name,
+                    body,
+                    route.version,
+                    label=route.label,
+                )
+            del body
     elif route.kind == "metadata":
         answer = server.metadata(route.name, route.version, route.label)
     else:
@@ -154,11 +175,30 @@ async def models_handler(request):
     return json_response(200, answer)
 
 
+class MetricsPage:
+    """Renders the metrics page on a thread, off the event loop; scrapes
+    that arrive while a rendering runs share it."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        self._rendering = None
+
+    async def render(self):
+        if self._rendering is None:
+            loop = asyncio.get_running_loop()
+            self._rendering = loop.run_in_executor(None, self.metrics.render)
+            self._rendering.add_done_callback(self._done)
+        return await asyncio.shield(self._rendering)
+
+    def _done(self, future):
+        self._rendering = None
+
+
 async def metrics_handler(request):
-    metrics = request.app[MODEL_SERVER].metrics
+    page = request.app[METRICS_PAGE]
     return web.Response(
-        body=metrics.render(),
-        headers={"Content-Type": metrics.content_type},
+        body=await page.render(),
+        headers={"Content-Type": page.metrics.content_type},
     )
 
 
@@ -240,13 +280,14 @@ def make_app(
     Returns:
         A `web.Application`, not yet started: more routes may be added.
     """
-    middlewares = [json_errors]
+    middlewares = [connections.no_http09, json_errors]
     if cors_allowed_origins:
         middlewares.insert(0, cors_middleware(cors_allowed_origins))
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=middlewares
     )
     app[MODEL_SERVER] = model_server
+    app[METRICS_PAGE] = MetricsPage(model_server.metrics)
     app[MAX_BODY] = int(max_body_bytes)
     app[BODY_TIMEOUT] = float(body_timeout)
     # TF Serving matches `(?i)/v1/.*`: every path there is its handler's.
@@ -282,8 +323,12 @@ class ServingHTTPServer:
         cors_allowed_origins=(),
         idle_timeout=IDLE_TIMEOUT_SECONDS,
         body_timeout=BODY_TIMEOUT_SECONDS,
+        max_connections=MAX_CONNECTIONS,
     ):
         self.model_server = model_server
+        self.max_connections = int(max_connections)
+        connections.ensure_descriptors(self.max_connections)
+        connections.quiet_aiohttp_errors()
         self.app = make_app(
             model_server,
             max_body_bytes,
@@ -323,6 +368,9 @@ class ServingHTTPServer:
 
     async def _serve(self, handle_signals):
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(
+            connections.RateLimitedExceptionHandler()
+        )
         self._stop = asyncio.Event()
         runner = web.AppRunner(
             self.app,
@@ -334,9 +382,10 @@ class ServingHTTPServer:
             keepalive_timeout=self.idle_timeout,
         )
         await runner.setup()
-        site = web.SockSite(
+        site = connections.CappedSockSite(
             runner,
             self._sock,
+            self.max_connections,
             shutdown_timeout=self.shutdown_timeout,
             backlog=self.backlog,
         )
@@ -410,6 +459,7 @@ def make_server(
     cors_allowed_origins=(),
     idle_timeout=IDLE_TIMEOUT_SECONDS,
     body_timeout=BODY_TIMEOUT_SECONDS,
+    max_connections=MAX_CONNECTIONS,
     **model_server_kwargs,
 ):
     """Loads the models and binds an HTTP server (not yet serving).
@@ -430,6 +480,8 @@ def make_server(
             request headers never complete, is closed. Defaults to 75.
         body_timeout: seconds a request body may take (408 after it).
             Defaults to 60.
+        max_connections: open connections at once; more are answered
+            503 and closed. Defaults to 1000.
         **model_server_kwargs: passed to `ModelServer` (batching,
             max_queued_requests, request_timeout, model_name, ...).
 
@@ -458,6 +510,7 @@ def make_server(
             cors_allowed_origins=cors_allowed_origins,
             idle_timeout=idle_timeout,
             body_timeout=body_timeout,
+            max_connections=max_connections,
         )
     except ServingError:
         model_server.close(timeout=1)

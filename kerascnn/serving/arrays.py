@@ -11,6 +11,8 @@ as TF Serving does (it takes `[2, 3, 4]` for an `x` of static shape
 
 import base64
 import binascii
+import functools
+import math
 
 import numpy as np
 
@@ -68,12 +70,21 @@ def to_array(name, value, spec):
 
 def fits(shape, spec_shape):
     """True when `shape` fits the spec's rank and fixed dimensions."""
-    if spec_shape.rank is None:
+    expected = spec_dims(spec_shape)
+    if expected is None:
         return True
-    expected = list(spec_shape)
     return len(shape) == len(expected) and all(
-        e is None or int(e) == d for e, d in zip(expected, shape)
+        e is None or e == d for e, d in zip(expected, shape)
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def spec_dims(spec_shape):
+    """A signature's `TensorShape` as a tuple (`None` for an unknown
+    rank), remembered: the same few specs are checked on every request."""
+    if spec_shape.rank is None:
+        return None
+    return tuple(None if d is None else int(d) for d in spec_shape)
 
 
 def check_shapes(signature, feeds):
@@ -124,7 +135,34 @@ def _numeric_array(name, value, np_dtype):
             f"input {name!r} expects {target.name} values; received "
             f"{array.dtype.name} values."
         )
-    return array.astype(target, copy=False)
+    with np.errstate(over="ignore"):
+        result = array.astype(target, copy=False)
+    check_range(name, array, result)
+    return result
+
+
+def check_range(name, source, result):
+    """`BadRequest` when converting `source` to the narrower float
+    `result` overflowed (`1e39` for float32 would silently be infinity).
+
+    One float64 sum of `result` in the common case (finite: nothing
+    overflowed); the culprit is looked for only when it is not.
+    """
+    if result.dtype.kind != "f" or source.dtype.kind != "f" or not result.size:
+        return
+    if source.dtype.itemsize <= result.dtype.itemsize:
+        return
+    if math.isfinite(np.add.reduce(result, axis=None, dtype=np.float64)):
+        return
+    with np.errstate(invalid="ignore"):
+        over = ~np.isfinite(result) & np.isfinite(source)
+    if over.any():
+        value = source.reshape(-1)[int(np.argmax(over.reshape(-1)))]
+        largest = float(np.finfo(result.dtype).max)
+        raise BadRequest(
+            f"input {name!r} has a value out of range for "
+            f"{result.dtype.name}: {float(value):g} (largest: {largest:g})."
+        )
 
 
 def _string_array(name, value):

@@ -11,11 +11,15 @@ calls. Everything is thread-safe; `predict_arrays` blocks, and
 bounded queue, batcher and metrics as REST requests.
 
 Versions follow TF Serving: the base path is polled (every second by
-default); a new version is loaded and warmed (one call per signature)
-before it is switched in, and the version it replaces is unloaded only
-afterwards. A version that fails to load is retried a bounded number of
-times, is reported in `status` with its error, and never takes the last
-good version down.
+default); a new version is loaded and warmed (its warm-up records; no
+signature runs without them) before it is switched in, and the version
+it replaces is unloaded only afterwards. A version that fails to load is
+retried a bounded number of times, is reported in `status` with its
+error, and never takes the last good version down.
+
+Every request is checked against the server's `RequestBudget` (rows,
+decoded pixels, tensor bytes) before its model call, and its body
+against `InflightBytes` (see `budget`).
 """
 
 import asyncio
@@ -24,9 +28,11 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from kerascnn.serving import arrays, handlers, inference
 from kerascnn.serving.batching import LoopFuture, Scheduler, Task
+from kerascnn.serving.budget import InflightBytes, RequestBudget
 from kerascnn.serving.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -46,6 +52,12 @@ logger = logging.getLogger("kerascnn.serving")
 
 DEFAULT_SIGNATURE = handlers.DEFAULT_SIGNATURE
 DEFAULT_TIMEOUT = DEFAULTS.request_timeout_seconds
+# Bodies larger than this are parsed on a worker thread, off the event
+# loop (a 10 MB JSON body takes seconds to parse); smaller ones take
+# less time than the hand-over.
+PARSE_OFF_LOOP_BYTES = 256 * 1024
+PARSE_THREADS = 2
+UNKNOWN_MODEL = "unknown"
 
 
 @dataclasses.dataclass
@@ -92,13 +104,25 @@ class _Observed:
         key: the signature label (only a name the model has, so clients
             cannot grow the metrics with made-up labels).
         loaded: the `LoadedVersion` that answered, once known.
+        label: `fn(name)`: the model label of a request that found no
+            version (the name if the server knows it, else "unknown").
     """
 
-    __slots__ = ("metrics", "name", "key", "api", "protocol", "loaded", "_t0")
+    __slots__ = (
+        "metrics",
+        "name",
+        "key",
+        "api",
+        "protocol",
+        "loaded",
+        "label",
+        "_t0",
+    )
 
-    def __init__(self, metrics, name, api, protocol):
+    def __init__(self, metrics, name, api, protocol, label):
         self.metrics, self.name, self.key = metrics, name, ""
         self.api, self.protocol, self.loaded = api, protocol, None
+        self.label = label
 
     def name_signature(self, signature_name):
         if signature_name in self.loaded.signatures:
@@ -115,9 +139,10 @@ class _Observed:
             code = error.status
         else:
             code = 500
+        loaded = self.loaded
         self.metrics.observe_request(
-            self.name,
-            self.loaded.version if self.loaded is not None else "",
+            loaded.name if loaded is not None else self.label(self.name),
+            loaded.version if loaded is not None else "",
             self.key,
             code,
             time.perf_counter() - self._t0,
@@ -127,7 +152,6 @@ class _Observed:
         return False
 
 
-# === The server ===
 # === The server ===
 
 
@@ -152,6 +176,13 @@ class ModelServer:
         allow_version_labels_for_unavailable_models: let a label of the
             model config name a version that is not loaded yet (TF
             Serving's flag of that name); otherwise the start fails.
+        servable_versions_always_present: keep a model's last version
+            serving when its version folders vanish (TF Serving's flag).
+        max_request_rows, max_decoded_pixels, max_tensor_bytes: the
+            `RequestBudget` every request is checked against before its
+            model call (400 past it).
+        max_inflight_body_bytes: request bodies held at once by all
+            front ends (`bodies`, an `InflightBytes`; 503 past it).
 
     Raises:
         ServingError: no model folder, or no version could be loaded.
@@ -172,6 +203,11 @@ class ModelServer:
         max_num_load_retries=DEFAULTS.max_num_load_retries,
         load_retry_interval=DEFAULTS.load_retry_interval_micros / 1e6,
         allow_version_labels_for_unavailable_models=False,
+        servable_versions_always_present=False,
+        max_request_rows=DEFAULTS.max_request_rows,
+        max_decoded_pixels=DEFAULTS.max_decoded_pixels,
+        max_tensor_bytes=DEFAULTS.max_tensor_bytes,
+        max_inflight_body_bytes=DEFAULTS.max_inflight_body_bytes,
     ):
         if version_policy not in ("latest", "all"):
             raise ServingError(
@@ -191,6 +227,12 @@ class ModelServer:
                     ModelConfig(model_name, self.base_path, version_policy)
                 ]
         self.request_timeout = float(request_timeout or DEFAULT_TIMEOUT)
+        self.budget = RequestBudget(
+            max_request_rows=max_request_rows,
+            max_decoded_pixels=max_decoded_pixels,
+            max_tensor_bytes=max_tensor_bytes,
+        )
+        self.bodies = InflightBytes(max_inflight_body_bytes)
         self.metrics = Metrics()
         self.versions = VersionManager(
             model_configs,
@@ -199,6 +241,7 @@ class ModelServer:
             self.metrics,
             max_num_load_retries,
             load_retry_interval,
+            always_present=servable_versions_always_present,
         )
         self.scheduler = Scheduler(
             batching,
@@ -215,6 +258,9 @@ class ModelServer:
         except BaseException:
             self.scheduler.close(timeout=1)
             raise
+        self._parser = ThreadPoolExecutor(
+            PARSE_THREADS, thread_name_prefix="kerascnn-parse"
+        )
         self._stop = threading.Event()
         self._poller = None
         if poll_seconds:
@@ -243,6 +289,7 @@ class ModelServer:
         if self._poller is not None:
             self._stop.set()
             self._poller.join(timeout=timeout)
+        self._parser.shutdown(wait=False)
         self.scheduler.close(timeout=timeout)
 
     def __enter__(self):
@@ -312,11 +359,7 @@ class ModelServer:
     def _signature(self, loaded, signature_name):
         key = signature_name or DEFAULT_SIGNATURE
         if key not in loaded.signatures:
-            raise BadRequest(
-                f"Serving signature name: {key!r} not found in signature "
-                f"def. Available signatures: "
-                f"{', '.join(sorted(loaded.signatures))}."
-            )
+            raise handlers.unknown_signature(key, loaded.signatures)
         return loaded.signatures[key]
 
     # --- TF Serving's JSON answers ---
@@ -357,9 +400,32 @@ class ModelServer:
 
     def _observed(self, name, api="predict", protocol="python"):
         """A `with` block that counts one request in the metrics."""
-        return _Observed(self.metrics, name, api, protocol)
+        return _Observed(self.metrics, name, api, protocol, self._label)
+
+    def _label(self, name):
+        """A model's metrics label: its name only if it is served here."""
+        return name if self.versions.lookup(name)[0] else UNKNOWN_MODEL
+
+    async def _off_loop(self, body, fn, *args):
+        """`fn(*args)`, on a parser thread when `body` is large."""
+        if len(body) <= PARSE_OFF_LOOP_BYTES:
+            return fn(*args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._parser, fn, *args)
+
+    def _time_left(self, timeout, started):
+        """Seconds left of a request's deadline, counted from its arrival
+        (a body parsed off the loop may have waited for a parser)."""
+        seconds = self.request_timeout if timeout is None else timeout
+        left = float(seconds) - (time.monotonic() - started)
+        if left <= 0:
+            raise DeadlineExceeded(
+                f"Deadline of {seconds:g} s exceeded before the model call."
+            )
+        return left
 
     def _task(self, loaded, signature, feeds, timeout):
+        self.budget.check_feeds(signature, feeds)
         seconds = self.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + float(seconds)
         task = Task(loaded.name, loaded, signature, feeds, deadline)
@@ -457,6 +523,7 @@ class ModelServer:
         """A REST `:predict` body in, TF Serving's JSON answer out (with
         `numpy_numbers`, for `handlers.dumps` only: see `format_predict`).
         """
+        started = time.monotonic()
         with self._observed(name, protocol="rest") as seen:
 
             def lookup(signature_name):
@@ -464,9 +531,12 @@ class ModelServer:
                 seen.name_signature(signature_name)
                 return seen.loaded.signatures
 
-            signature, feeds, rows = handlers.parse_predict_body(body, lookup)
+            signature, feeds, rows = await self._off_loop(
+                body, handlers.parse_predict_body, body, lookup, self.budget
+            )
             seen.loaded.check_shapes(signature, feeds)
-            outputs = await self._await(seen.loaded, signature, feeds, timeout)
+            left = self._time_left(timeout, started)
+            outputs = await self._await(seen.loaded, signature, feeds, left)
             return handlers.format_predict(outputs, rows, numpy_numbers)
 
     # --- Classify and Regress (tf.Examples) ---
@@ -521,14 +591,17 @@ class ModelServer:
         self, method, name, body, version=None, timeout=None, label=None
     ):
         """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
+        started = time.monotonic()
         with self._observed(name, api=method, protocol="rest") as seen:
-            request = handlers.parse_json(body)
+            request = await self._off_loop(body, handlers.parse_json, body)
             key = handlers.signature_name_of(request)
             serialized = inference.examples_from_json(request, method)
             call = self._examples_call(
                 seen, method, serialized, version, label, key
             )
-            outputs = await self._await(*call, timeout)
+            outputs = await self._await(
+                *call, self._time_left(timeout, started)
+            )
             result = self._examples_result(
                 method, seen.loaded, key, outputs, len(serialized)
             )

@@ -156,11 +156,64 @@ def tensor_proto(array, as_content=False):
     return proto
 
 
-def input_arrays(signature, tensor_protos):
+def _value_count(proto, dtype):
+    """How many elements the typed value fields of `proto` hold."""
+    if dtype == "string":
+        return len(proto.string_val)
+    field = VALUE_FIELDS.get(dtype)
+    if field is None:
+        return None
+    count = len(getattr(proto, field))
+    return count // 2 if dtype in ("complex64", "complex128") else count
+
+
+def check_claim(key, proto, spec, budget):
+    """Checks a `TensorProto`'s claimed shape before it is expanded.
+
+    The claimed size must fit the `RequestBudget` (rows and bytes), and
+    the values present must match it: `tensor_content` of exactly its
+    bytes, or a typed value field of all its values, one (TensorFlow
+    repeats it) or none (zeros).
+
+    Raises:
+        BadRequest: the claim and the budget or the values disagree.
+    """
+    import tensorflow as tf
+
+    from kerascnn.serving.budget import _batched
+
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+    except TypeError:
+        raise BadRequest(
+            f"Input {key!r} has an invalid dtype ({proto.dtype})."
+        ) from None
+    shape = [int(d.size) for d in proto.tensor_shape.dim]
+    item_size = 0 if dtype == tf.string else dtype.size
+    count = budget.check_claim(key, shape, item_size, batched=_batched(spec))
+    if proto.tensor_content:
+        if len(proto.tensor_content) != count * item_size:
+            raise BadRequest(
+                f"Input {key!r} has {len(proto.tensor_content)} bytes of "
+                f"tensor_content for shape {shape} of {dtype.name} "
+                f"({count * item_size} bytes)."
+            )
+        return
+    present = _value_count(proto, dtype.name)
+    if present is not None and present not in (0, 1, count):
+        raise BadRequest(
+            f"Input {key!r} has {present} values for {count} elements of "
+            f"shape {shape} (send all of them, or one to repeat)."
+        )
+
+
+def input_arrays(signature, tensor_protos, budget=None):
     """`{name: np.ndarray}` from a request's `TensorProto`s.
 
     The dtype must be the signature's, exactly, as TF Serving requires
-    (it does not convert a double into a float input).
+    (it does not convert a double into a float input). With a
+    `RequestBudget`, each claimed shape is checked before it is expanded
+    (`check_claim`).
     """
     import tensorflow as tf
 
@@ -177,6 +230,8 @@ def input_arrays(signature, tensor_protos):
                 f"Expects input {key!r} to be {spec.dtype.name} but {sent} "
                 "is provided."
             )
+        if budget is not None:
+            check_claim(key, proto, spec, budget)
         try:
             arrays[key] = tf.make_ndarray(proto)
         except (TypeError, ValueError) as e:
@@ -239,15 +294,19 @@ class PredictionService:
         signature = self.model_server.signature(
             name, loaded.version, signature_name
         )
-        inputs = input_arrays(signature, request.inputs)
-        result = self.model_server.predict_arrays(
-            name,
-            inputs,
-            loaded.version,
-            signature_name,
-            timeout=_timeout(context),
-            protocol="grpc",
-        )
+        with self.model_server.bodies.hold(request.ByteSize()):
+            inputs = input_arrays(
+                signature, request.inputs, self.model_server.budget
+            )
+            result = self.model_server.predict_arrays(
+                name,
+                inputs,
+                loaded.version,
+                signature_name,
+                timeout=_timeout(context),
+                protocol="grpc",
+            )
+            del inputs
         response = predict_pb2.PredictResponse()
         _fill_model_spec(
             response.model_spec,
@@ -329,10 +388,12 @@ class PredictionService:
     def _answer_examples(self, api, request, context, response, fill):
         """Classify or Regress: run the request's examples through the
         `api`'s signature and fill `response` (its model spec too)."""
-        serialized = inference.examples_from_input(request.input)
-        result = self._run_examples(
-            api, request.model_spec, serialized, context
-        )
+        with self.model_server.bodies.hold(request.ByteSize()):
+            serialized = inference.examples_from_input(request.input)
+            result = self._run_examples(
+                api, request.model_spec, serialized, context
+            )
+            del serialized
         _fill_model_spec(
             response.model_spec,
             result.model,
@@ -369,33 +430,34 @@ class PredictionService:
                 raise BadRequest(
                     f"Unsupported signature method_name: {task.method_name}"
                 )
-        serialized = inference.examples_from_input(request.input)
-        response = inference_pb2.MultiInferenceResponse()
-        for task in request.tasks:
-            method = (
-                "classify"
-                if task.method_name == inference.CLASSIFY_METHOD
-                else "regress"
-            )
-            result = self._run_examples(
-                method, task.model_spec, serialized, context
-            )
-            entry = response.results.add()
-            _fill_model_spec(
-                entry.model_spec,
-                result.model,
-                result.version,
-                result.signature_name,
-            )
-            if method == "classify":
-                inference.fill_classification(
-                    entry.classification_result, result.result
+        with self.model_server.bodies.hold(request.ByteSize()):
+            serialized = inference.examples_from_input(request.input)
+            response = inference_pb2.MultiInferenceResponse()
+            for task in request.tasks:
+                method = (
+                    "classify"
+                    if task.method_name == inference.CLASSIFY_METHOD
+                    else "regress"
                 )
-            else:
-                inference.fill_regression(
-                    entry.regression_result, result.result
+                result = self._run_examples(
+                    method, task.model_spec, serialized, context
                 )
-        return response
+                entry = response.results.add()
+                _fill_model_spec(
+                    entry.model_spec,
+                    result.model,
+                    result.version,
+                    result.signature_name,
+                )
+                if method == "classify":
+                    inference.fill_classification(
+                        entry.classification_result, result.result
+                    )
+                else:
+                    inference.fill_regression(
+                        entry.regression_result, result.result
+                    )
+            return response
 
 
 class ModelService:
@@ -463,6 +525,9 @@ class GrpcServer:
             64 MiB.
         serialize_as_tensor_content: outputs as `tensor_content` (TF
             Serving's `--enable_serialization_as_tensor_content`).
+        max_concurrent_rpcs: calls in progress at once (running or
+            waiting for a worker); more get `RESOURCE_EXHAUSTED` at once,
+            before their messages are parsed. Defaults to 64.
 
     Raises:
         ServingError: the address cannot be bound.
@@ -476,6 +541,7 @@ class GrpcServer:
         max_workers=DEFAULT_WORKERS,
         max_message_bytes=MAX_MESSAGE_BYTES,
         serialize_as_tensor_content=False,
+        max_concurrent_rpcs=DEFAULTS.grpc_max_concurrent_rpcs,
     ):
         self.model_server = model_server
         self.host = host
@@ -489,6 +555,7 @@ class GrpcServer:
                 max_workers=max_workers, thread_name_prefix="kerascnn-grpc"
             ),
             options=options,
+            maximum_concurrent_rpcs=int(max_concurrent_rpcs),
         )
         add_services(
             self._server,

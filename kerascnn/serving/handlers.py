@@ -203,30 +203,43 @@ def signature_name_of(request):
     return name or DEFAULT_SIGNATURE
 
 
+def short(text, limit=100):
+    """`text` cut to `limit` characters, for error messages: a client's
+    100 KB name is not echoed back."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def unknown_signature(name, signatures):
+    """TF Serving's 400 for a signature name the model does not have."""
+    return BadRequest(
+        f"Serving signature name: {short(name)!r} not found in signature "
+        f"def. Available signatures: {', '.join(sorted(signatures))}."
+    )
+
+
 def find_signature(signatures, request):
     """The `Signature` named by `signature_name` (default serving_default)."""
     name = signature_name_of(request)
     if name not in signatures:
-        raise BadRequest(
-            f"Serving signature name: {name!r} not found in signature def. "
-            f"Available signatures: {', '.join(sorted(signatures))}."
-        )
+        raise unknown_signature(name, signatures)
     return signatures[name]
 
 
-def parse_predict(signatures, request):
+def parse_predict(signatures, request, budget=None):
     """Returns `(signature, {input name: np.ndarray}, row_format)`.
 
-    A body nested too deeply for the converters is a `BadRequest`, not
-    a crash.
+    With a `RequestBudget`, the rows of the request are counted against
+    it before any array is built. A body nested too deeply for the
+    converters is a `BadRequest`, not a crash.
     """
     try:
-        return _parse_predict(signatures, request)
+        return _parse_predict(signatures, request, budget)
     except RecursionError:
         raise BadRequest(_TOO_DEEP) from None
 
 
-def parse_predict_body(body, lookup):
+def parse_predict_body(body, lookup, budget=None):
     """`(signature, feeds, row_format)` of a raw `:predict` body.
 
     One plain numeric tensor takes the fast path (`numeric_json`);
@@ -234,7 +247,8 @@ def parse_predict_body(body, lookup):
     the same answers and errors. `lookup(signature_name)` gives the
     model's signatures; it is called only once the body is known to be
     JSON, so a malformed body is reported before an unknown model, as TF
-    Serving does.
+    Serving does. With a `RequestBudget`, rows are counted before any
+    array is built.
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
@@ -246,17 +260,33 @@ def parse_predict_body(body, lookup):
             name = name or DEFAULT_SIGNATURE
             signatures = lookup(name)
             signature = signatures.get(name)
-            parsed = numeric_json.predict_feeds(body, document, signature)
+            parsed = numeric_json.predict_feeds(
+                body, document, signature, budget
+            )
             del document  # frees simdjson's parser before anything else
             if parsed is not None:
                 return parsed
     request = parse_json(body)
     if signatures is None:  # looked up once per request
         signatures = lookup(signature_name_of(request))
-    return parse_predict(signatures, request)
+    return parse_predict(signatures, request, budget)
 
 
-def _parse_predict(signatures, request):
+def _check_rows(signature, raw, budget, row_format):
+    """Counts the rows of JSON values against `budget` (cheap: lengths
+    of lists, before any conversion)."""
+    if budget is None:
+        return
+    for name, value in raw.items():
+        spec = signature.inputs.get(name)
+        batched = spec is None or (
+            spec.shape.rank not in (None, 0) and spec.shape[0] is None
+        )
+        if isinstance(value, list) and (row_format or batched):
+            budget.check_rows(name, len(value))
+
+
+def _parse_predict(signatures, request, budget=None):
     signature = find_signature(signatures, request)
     has_rows, has_columns = "instances" in request, "inputs" in request
     if has_rows and has_columns:
@@ -269,9 +299,13 @@ def _parse_predict(signatures, request):
             "format) in the request."
         )
     if has_rows:
-        raw = _rows_to_columns(signature, request["instances"])
+        instances = request["instances"]
+        if budget is not None and isinstance(instances, list):
+            budget.check_rows("instances", len(instances))
+        raw = _rows_to_columns(signature, instances)
     else:
         raw = _columns(signature, request["inputs"])
+    _check_rows(signature, raw, budget, has_rows)
     feeds = {
         name: to_array(name, value, signature.inputs[name])
         for name, value in raw.items()

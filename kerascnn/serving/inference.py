@@ -169,7 +169,7 @@ def check_signature(loaded, key, method):
     """
     if key not in loaded.signatures:
         raise BadRequest(
-            f'No signature was found with the name: "{key}". Available '
+            f'No signature was found with the name: "{_cut(key)}". Available '
             f"signatures: {', '.join(sorted(loaded.signatures))}."
         )
     expected = METHODS[method]
@@ -265,6 +265,11 @@ def regressions(outputs, count):
         lambda shape: len(shape) == 1 or (len(shape) == 2 and shape[1] == 1),
     )
     return [float(v) for v in values.reshape(count)]
+
+
+def _cut(text, limit=100):
+    """A client's text cut short for an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _text(value):

@@ -1,19 +1,20 @@
 """Loading one SavedModel version: load, warm up, report its state.
 
-`load_version` loads a version folder and warms it (TF Serving's warm-up
-records when the export wrote them, else one call per signature) before
-the server switches to it; `VersionState` is what `status` reports for a
-version, in TF Serving's ManagerState names, with the bookkeeping of
-bounded load retries.
+`load_version` loads a version folder and warms it with TF Serving's
+warm-up records when the export wrote them (as TF Serving, no signature
+runs at load without them: a model folder is code, and nothing of it
+runs before a request asks) before the server switches to it;
+`VersionState` is what `status` reports for a version, in TF Serving's
+ManagerState names, with the bookkeeping of bounded load retries.
 """
 
 import dataclasses
 import gc
 import logging
 import os
+import re
+import stat
 import time
-
-import numpy as np
 
 from kerascnn.export import layout
 from kerascnn.serving import arrays, handlers
@@ -97,6 +98,33 @@ def read_serving_meta_graph(path):
     return saved_model.meta_graphs[0]
 
 
+_NOISE = re.compile(
+    r"^(Graph execution error:|Detected at node|<stack traces|\s|File )"
+)
+
+
+def error_text(error):
+    """The line of an error that says what went wrong: TensorFlow's
+    "Graph execution error:" headers, node stacks and `[[{{node ...}}]]`
+    suffixes taken out."""
+    text = getattr(error, "message", None) or str(error)
+    for line in text.splitlines():
+        if line.strip() and not _NOISE.match(line):
+            line = re.sub(r"\s*\[\[\{\{node [^]]*\]\].*$", "", line)
+            return re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()
+    return type(error).__name__
+
+
+def error_code_of(error):
+    """TF Serving's status code name of any load error: a `ServingError`'s
+    `error_code`, a TensorFlow error's own, else UNKNOWN (NOT_FOUND for a
+    missing file)."""
+    code = getattr(error, "error_code", None)
+    if isinstance(code, str):
+        return code
+    return _error_code(error)
+
+
 def _error_code(error):
     code = getattr(error, "error_code", None)
     if code is not None:
@@ -111,23 +139,27 @@ def _error_code(error):
     return "NOT_FOUND" if isinstance(error, FileNotFoundError) else "UNKNOWN"
 
 
-def freeze_heap():
+def freeze_heap(unloaded=True):
     """Moves every live object out of reach of Python's cyclic GC.
 
     A loaded SavedModel leaves hundreds of thousands of long-lived
     Python objects; without this, the full collections that the
     requests' own allocations trigger walk all of them, which cost
-    more CPU per request than LeNet's call. Unfreezing and collecting
-    first frees the cycles of versions unloaded since the last freeze.
+    more CPU per request than LeNet's call. With `unloaded`, unfreezing
+    and collecting first frees the cycles of versions unloaded since the
+    last freeze (a walk of every object, ~1 s with the GIL held on the
+    2-core machine); after loads only, the collection walks only what
+    is not frozen yet, so the event loop is not held for a full walk.
     """
-    gc.unfreeze()
+    if unloaded:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 
 
 def load_version(name, version, path):
     """Loads and warms one version; raises `ServingError` with a TF
-    Serving error code in `.error_code`."""
+    Serving error code in `.error_code` (whatever went wrong)."""
     import tensorflow as tf
 
     try:
@@ -135,8 +167,9 @@ def load_version(name, version, path):
         signatures = layout.signatures_of(module)
         meta_graph = read_serving_meta_graph(path)
     except Exception as e:  # a corrupt folder must not stop the others
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        error = ServingError(f"Cannot load SavedModel {path!r}: {first}")
+        error = ServingError(
+            f"Cannot load SavedModel {path!r}: {error_text(e)}"
+        )
         error.error_code = _error_code(e)
         raise error from None
     loaded = LoadedVersion(
@@ -144,20 +177,13 @@ def load_version(name, version, path):
         version,
         path,
         signatures,
-        layout.read_metadata(path),
+        public_metadata(layout.read_metadata(path)),
         module,
         dict(meta_graph.signature_def),
         graph_model=not meta_graph.object_graph_def.nodes,
     )
     warm_up(loaded)
     return loaded
-
-
-def _warmup_feed(spec):
-    shape = [1 if d is None else int(d) for d in (spec.shape or [1])]
-    if spec.dtype.name == "string":
-        return np.full(shape, b"warmup", dtype=object)
-    return np.zeros(shape, dtype=spec.dtype.as_numpy_dtype)
 
 
 def replay_warmup_records(loaded):
@@ -170,20 +196,32 @@ def replay_warmup_records(loaded):
     from kerascnn.errors import ExportError
     from kerascnn.export import warmup
 
+    failures = []
+
     def run(signature_name, inputs):
-        if signature_name not in loaded.signatures:
-            raise BadRequest(f"no signature {signature_name!r}")
-        signature = loaded.signatures[signature_name]
-        feeds = arrays.check_arrays(signature, inputs)
-        loaded.check_shapes(signature, feeds)
-        handlers.run_signature(signature, feeds)
+        try:
+            if signature_name not in loaded.signatures:
+                raise BadRequest(f"no signature {signature_name!r}")
+            signature = loaded.signatures[signature_name]
+            feeds = arrays.check_arrays(signature, inputs)
+            loaded.check_shapes(signature, feeds)
+            handlers.run_signature(signature, feeds)
+        except Exception as e:
+            failures.append(e)
+            raise ServingError(error_text(e)) from None
 
     started = time.perf_counter()
     try:
         count = warmup.replay_warmup_requests(loaded.path, run)
     except ExportError as e:
         error = ServingError(f"Cannot warm up {loaded.path!r}: {e}")
-        error.error_code = "INVALID_ARGUMENT"
+        # TF Serving reports the failing record's own status code.
+        code = _error_code(failures[-1]) if failures else "UNKNOWN"
+        if code == "UNKNOWN" and (
+            not failures or isinstance(failures[-1], ServingError)
+        ):
+            code = "INVALID_ARGUMENT"
+        error.error_code = code
         raise error from None
     if count:
         logger.warning(
@@ -198,21 +236,57 @@ def replay_warmup_records(loaded):
 
 
 def warm_up(loaded):
-    """Real calls on every signature, so the first request is not slow.
+    """Replays the version's warm-up records, so the first request is not
+    slow; without records nothing runs (TF Serving's "No warmup data
+    file found"): a signature may do anything a TensorFlow graph can,
+    and none runs before a request asks for it."""
+    if not replay_warmup_records(loaded):
+        logger.info(
+            "No warm-up records for %s version %d: no signature ran at load",
+            loaded.name,
+            loaded.version,
+        )
 
-    The version's warm-up records when it has them, else one call per
-    signature on zeros (numbers) or `b"warmup"` (strings); a signature
-    that rejects those (an image decoder, say) was still traced, which
-    is what warming is for.
-    """
-    if replay_warmup_records(loaded):
-        return
-    for signature in loaded.signatures.values():
-        try:
-            feeds = {n: _warmup_feed(s) for n, s in signature.inputs.items()}
-            handlers.run_signature(signature, feeds)
-        except BadRequest:
-            pass
+
+# === Trust ===
+
+# An absolute POSIX or Windows path, or one under the home folder.
+_LOCAL_PATH = re.compile(r"(?:^|[\s(=,'\"])(?:/|~/|[A-Za-z]:[\\/])")
+REDACTED = "<local path>"
+
+
+def public_metadata(value):
+    """Our metadata JSON without local paths (a run folder, a data
+    folder): what is served to clients. Every string holding an absolute
+    path becomes `"<local path>"`; everything else is kept."""
+    if isinstance(value, dict):
+        return {k: public_metadata(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_metadata(v) for v in value]
+    if isinstance(value, str) and _LOCAL_PATH.search(value):
+        return REDACTED
+    return value
+
+
+def warn_if_writable_by_others(path):
+    """Logs a warning when `path` is writable by users other than its
+    owner (and its group): whoever can write a model folder can run code
+    in the server. Returns True when it warned."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if not mode & stat.S_IWOTH:
+        return False
+    logger.warning(
+        "Model folder %s is writable by other users (mode %o): anyone "
+        "who can write a model folder can run code in this server (a "
+        "SavedModel is a program). Make it writable by its owner only "
+        "(chmod o-w).",
+        path,
+        stat.S_IMODE(mode),
+    )
+    return True
 
 
 @dataclasses.dataclass
@@ -239,8 +313,18 @@ class VersionState:
 
 
 def file_stamp(path):
-    try:
-        st = os.stat(os.path.join(path, layout.SAVED_MODEL_FILE))
-    except OSError:
-        return ()
-    return (st.st_mtime_ns, st.st_size)
+    """Names, sizes and times of every file in a version folder: any
+    change (a file still being copied, say) gives another stamp, so a
+    version that failed to load is tried again as soon as its folder
+    changes, not after the retry interval."""
+    entries = []
+    for root, folders, files in os.walk(path):
+        folders.sort()
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            rel = os.path.relpath(os.path.join(root, name), path)
+            entries.append((rel, st.st_size, st.st_mtime_ns))
+    return tuple(entries)

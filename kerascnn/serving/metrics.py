@@ -12,6 +12,12 @@ Each `ModelServer` owns its own `CollectorRegistry`, so several servers
     queue_depth{model}                                gauge (queued+running)
     load_failures_total{model, version}               counter
     model_versions{model, state}                      gauge
+
+Label values come from the server, never from a client: `model` is a
+served model's name ("unknown" for any other name a request gives),
+`version` and `signature` are the loaded version's. The request series
+are bounded (`max_series`); past the bound, requests are counted in one
+series whose labels are all "other".
 """
 
 from prometheus_client import (
@@ -41,14 +47,22 @@ LATENCY_BUCKETS = (
     30,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+MAX_SERIES = 2000
+OTHER = "other"
 
 
 class Metrics:
-    """The serving metrics of one `ModelServer`."""
+    """The serving metrics of one `ModelServer`.
+
+    Args:
+        max_series: most label sets of the request counter and latency
+            histogram; more are counted under `"other"`.
+    """
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self):
+    def __init__(self, max_series=MAX_SERIES):
+        self.max_series = int(max_series)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -105,6 +119,12 @@ class Metrics:
     ):
         key = (model, version, signature, code, api, protocol)
         children = self._request_children.get(key)
+        if children is None and (
+            len(self._request_children) >= self.max_series - 1
+        ):
+            key = (OTHER,) * 6
+            model, version, signature, code, api, protocol = key
+            children = self._request_children.get(key)
         if children is None:
             labels = (
                 model,

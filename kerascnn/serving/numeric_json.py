@@ -18,10 +18,11 @@ not there, a malformed body) returns `None`, and the general codec in
 paths accept and refuse exactly the same requests.
 """
 
-import functools
 import math
 
 import numpy as np
+
+from kerascnn.serving.arrays import check_range, fits, spec_dims
 
 try:
     import simdjson
@@ -57,9 +58,14 @@ def parse_object(body):
     return document
 
 
-def predict_feeds(body, document, signature):
+def predict_feeds(body, document, signature, budget=None):
     """`(signature, {input: array}, row_format)`, or `None` when the
     request is not one plain numeric tensor for a one-input signature.
+
+    The shape is read first and checked against the signature and the
+    `RequestBudget` (rows) before the numbers are copied or the nesting
+    is checked; a shape the signature does not take goes to the general
+    codec, which words the error.
 
     Args:
         body: the raw body (bytes) that `document` was parsed from.
@@ -67,6 +73,7 @@ def predict_feeds(body, document, signature):
         signature: the `layout.Signature` the request names, or `None`
             when the model has no such signature (the general codec
             words that error).
+        budget: a `RequestBudget`, or `None`.
     """
     if signature is None or len(signature.inputs) != 1:
         return None
@@ -75,19 +82,37 @@ def predict_feeds(body, document, signature):
         return None
     key = "instances" if has_rows else "inputs"
     ((input_name, spec),) = signature.inputs.items()
-    array = numeric_array(document[key], spec.dtype.name)
-    if array is None or not _is_written_as(body, document, key, array.shape):
+    value = document[key]
+    if spec.dtype.name not in _BUFFER_TYPES:
         return None
-    return signature, {input_name: array}, has_rows
-
-
-def numeric_array(value, dtype_name):
-    """A simdjson array of numbers as a `dtype_name` array shaped along
-    its first elements, or `None` (another dtype, a non-number, an empty
-    array). Its nesting is not checked here (see `_is_written_as`)."""
-    if dtype_name not in _BUFFER_TYPES or not isinstance(value, simdjson.Array):
+    if not isinstance(value, simdjson.Array):
         return None
     shape = _shape_along_first_elements(value)
+    if shape is None or not fits(shape, spec.shape):
+        return None
+    dims = spec_dims(spec.shape)
+    if budget is not None and (dims is None or dims[0] is None):
+        budget.check_rows(input_name, shape[0])
+    array = numeric_array(value, spec.dtype.name, shape)
+    if array is None or not _is_written_as(body, document, key, array.shape):
+        return None
+    with np.errstate(over="ignore"):
+        result = array.astype(spec.dtype.name, copy=False)
+    check_range(input_name, array, result)
+    feeds = {input_name: result}
+    return signature, feeds, has_rows
+
+
+def numeric_array(value, dtype_name, shape=None):
+    """A simdjson array of numbers as an array shaped along its first
+    elements (float64 or int64, the buffer's type: `astype(dtype_name)`
+    gives the signature's), or `None` (another dtype, a non-number, an
+    empty array). Its nesting is not checked here (see
+    `_is_written_as`)."""
+    if dtype_name not in _BUFFER_TYPES or not isinstance(value, simdjson.Array):
+        return None
+    if shape is None:
+        shape = _shape_along_first_elements(value)
     if shape is None:
         return None
     buffer_type, buffer_dtype = _BUFFER_TYPES[dtype_name]
@@ -97,7 +122,7 @@ def numeric_array(value, dtype_name):
         return None
     if flat.size != math.prod(shape):
         return None
-    return flat.reshape(shape).astype(dtype_name, copy=False)
+    return flat.reshape(shape)
 
 
 def _shape_along_first_elements(value):
@@ -136,11 +161,27 @@ def _quoted(text):
     return b'"' + text.encode("utf-8") + b'"'
 
 
-@functools.lru_cache(maxsize=256)
+# Skeletons of shapes that fit a signature, when small: the same few
+# shapes repeat (one digit, one image); a large one is built per request
+# and dropped with it, so no request-sized bytes outlive their request.
+_SKELETONS = {}
+_CACHED_SKELETONS = 64
+_CACHED_SKELETON_BYTES = 16 * 1024
+
+
 def skeleton(shape):
     """The brackets and commas of a rectangular array of `shape` written
     as minified JSON (`(2, 3)` -> `[[,,],[,,]]`)."""
+    shape = tuple(shape)
+    cached = _SKELETONS.get(shape)
+    if cached is not None:
+        return cached
     if not shape:
         return b""
     inner = skeleton(shape[1:])
-    return b"[" + b",".join([inner] * shape[0]) + b"]"
+    text = b"[" + b",".join([inner] * shape[0]) + b"]"
+    if len(text) <= _CACHED_SKELETON_BYTES:
+        if len(_SKELETONS) >= _CACHED_SKELETONS:
+            _SKELETONS.pop(next(iter(_SKELETONS)))
+        _SKELETONS[shape] = text
+    return text

@@ -144,6 +144,40 @@ class ServeOptions:
     max_body_bytes: int = _option(
         64 * MiB, "Larger request bodies get 413.", "positive_count"
     )
+    max_inflight_body_bytes: int = _option(
+        256 * MiB,
+        "Request bodies (REST by Content-Length, before reading; gRPC "
+        "messages) held at once; past it a request gets 503 at once.",
+        "positive_count",
+    )
+    max_request_rows: int = _option(
+        1024,
+        "Most rows (batch dimension) in one request, batching or not; "
+        "more gets 400.",
+        "positive_count",
+    )
+    max_decoded_pixels: int = _option(
+        2**26,
+        "Most pixels (width x height, read from the headers) of all "
+        "encoded images in one request; more gets 400 before decoding.",
+        "positive_count",
+    )
+    max_tensor_bytes: int = _option(
+        256 * MiB,
+        "Most bytes the input arrays of one request may take (a gRPC "
+        "tensor's claimed shape is checked before it is expanded).",
+        "positive_count",
+    )
+    max_connections: int = _option(
+        1000,
+        "Open REST connections at once; more are answered 503 and closed.",
+        "positive_count",
+    )
+    grpc_max_concurrent_rpcs: int = _option(
+        64,
+        "gRPC calls in progress at once; more get RESOURCE_EXHAUSTED at once.",
+        "positive_count",
+    )
     request_timeout_seconds: float = _option(
         30.0, "Deadline per request; 504 after it.", "positive_seconds"
     )
@@ -152,6 +186,11 @@ class ServeOptions:
     )
     load_retry_interval_micros: int = _option(
         60_000_000, "Wait between those retries.", "count"
+    )
+    servable_versions_always_present: bool = _option(
+        False,
+        "Keep serving a model's last version when its version folders "
+        "vanish (TF Serving's flag of that name).",
     )
     grpc_max_message_bytes: int = _option(
         64 * MiB,
@@ -235,6 +274,13 @@ class ServeOptions:
             allow_version_labels_for_unavailable_models=(
                 self.allow_version_labels_for_unavailable_models
             ),
+            servable_versions_always_present=(
+                self.servable_versions_always_present
+            ),
+            max_request_rows=self.max_request_rows,
+            max_decoded_pixels=self.max_decoded_pixels,
+            max_tensor_bytes=self.max_tensor_bytes,
+            max_inflight_body_bytes=self.max_inflight_body_bytes,
         )
 
     def cors_origins(self):

@@ -67,6 +67,7 @@ def build_servers(options=None):
         cors_allowed_origins=options.cors_origins(),
         idle_timeout=options.idle_timeout_seconds,
         body_timeout=options.body_timeout_seconds,
+        max_connections=options.max_connections,
     )
     try:
         grpc = GrpcServer(
@@ -77,6 +78,7 @@ def build_servers(options=None):
             serialize_as_tensor_content=(
                 options.enable_serialization_as_tensor_content
             ),
+            max_concurrent_rpcs=options.grpc_max_concurrent_rpcs,
         )
     except BaseException:
         http.server_close()

@@ -3,7 +3,11 @@
 TF Serving's version policy: `reload` rescans the model folders, loads
 and warms new versions before they are switched in, unloads the ones the
 policy no longer wants afterwards, retries a failed load a bounded number
-of times and never takes the last good version down.
+of times and never takes the last good version down. Whatever a load or
+a warm-up raises marks that version failed, with its error in `status`;
+the other versions and models load on. A version that failed is tried
+again at the next poll once any file of its folder changes (a folder
+still being copied), else after the retry interval.
 """
 
 import logging
@@ -19,9 +23,11 @@ from kerascnn.serving.loading import (
     LOADING,
     START,
     VersionState,
+    error_code_of,
     file_stamp,
     freeze_heap,
     load_version,
+    warn_if_writable_by_others,
 )
 from kerascnn.serving.model_config import discover_models
 
@@ -40,6 +46,9 @@ class VersionManager:
         max_num_load_retries: retries of a failing version before it is
             given up (state END).
         load_retry_interval: seconds between those retries.
+        always_present: keep serving a model's versions when all its
+            version folders vanish (TF Serving's
+            `servable_versions_always_present`).
     """
 
     def __init__(
@@ -50,7 +59,10 @@ class VersionManager:
         metrics,
         max_num_load_retries,
         load_retry_interval,
+        always_present=False,
     ):
+        self.always_present = bool(always_present)
+        self._checked_paths = set()
         self.base_path = base_path
         self.version_policy = version_policy
         self.metrics = metrics
@@ -150,19 +162,33 @@ class VersionManager:
         """
         loaded, unloaded = [], []
         with self._sync_lock:
+            if self.base_path is not None:
+                self._check_writable(self.base_path)
             for config in self.model_configs():
-                new, gone = self._sync_model(config)
+                self._check_writable(config.base_path)
+                try:
+                    new, gone = self._sync_model(config)
+                except Exception:  # one model must not stop the others
+                    logger.exception("Rescanning model %s failed", config.name)
+                    continue
                 loaded += [(config.name, v) for v in new]
                 unloaded += [(config.name, v) for v in gone]
         if loaded or unloaded:
-            freeze_heap()
+            freeze_heap(unloaded=bool(unloaded))
         self._report_versions()
         return loaded, unloaded
+
+    def _check_writable(self, path):
+        if path not in self._checked_paths:
+            self._checked_paths.add(path)
+            warn_if_writable_by_others(path)
 
     def _sync_model(self, config):
         found = layout.version_folders(config.base_path)
         states = self._states.setdefault(config.name, {})
         serving = dict(self._serving.get(config.name, {}))
+        if not found and serving and self.always_present:
+            return [], []  # keep what serves (servable_versions_always_present)
         for version in list(states):
             if version not in found and version not in serving:
                 del states[version]
@@ -204,7 +230,7 @@ class VersionManager:
         state.state = LOADING
         try:
             loaded = load_version(name, version, path)
-        except ServingError as e:
+        except Exception as e:  # whatever it is, only this version fails
             self._failed(name, state, e)
             return False
         state.state, state.error_code, state.error_message = (
@@ -218,8 +244,9 @@ class VersionManager:
 
     def _failed(self, name, state, error):
         state.attempts += 1
-        state.error_code = getattr(error, "error_code", "UNKNOWN")
-        state.error_message = str(error)
+        state.error_code = error_code_of(error)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        state.error_message = first
         self.metrics.load_failures.labels(name, str(state.version)).inc()
         total = self.max_num_load_retries + 1
         if state.attempts >= total:

@@ -28,7 +28,12 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def http(model_dir):
-    model_server = ModelServer(model_dir, model_name="default", poll_seconds=0)
+    model_server = ModelServer(
+        model_dir,
+        model_name="default",
+        poll_seconds=0,
+        max_request_rows=2_000_000,  # the 6 MB gRPC request below
+    )
     server = make_server(
         port=0,
         model_server=model_server,

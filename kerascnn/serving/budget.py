@@ -1,0 +1,263 @@
+"""What one request may cost, checked before anything is allocated for it.
+
+    budget = RequestBudget(max_request_rows=1024)
+    budget.check_rows("x", 5000)              # BadRequest: 5000 rows
+    budget.check_claim("x", (10**9,), 4)      # BadRequest: claims 4 GB
+    budget.check_feeds(signature, feeds)      # rows, bytes, image pixels
+    with bodies.hold(content_length): ...     # Unavailable when full
+
+A request is refused with a 400 (`BadRequest`, gRPC `INVALID_ARGUMENT`)
+when it asks for more than one request may:
+
+- rows: the batch dimension of any input, with or without batching (a
+  batching server also refuses more than `--max-batch-size`);
+- bytes: the arrays its inputs expand to (shape x dtype size), checked
+  on a gRPC `TensorProto`'s claimed shape before it is expanded;
+- decoded pixels: width x height summed over every encoded image (PNG,
+  JPEG, GIF, BMP) in its string inputs, read from the images' headers,
+  so a 1 KB PNG that claims 100000x100000 is never decoded.
+
+`InflightBytes` bounds the request bodies held at once (REST bodies by
+their Content-Length before they are read, gRPC messages by their size);
+past it a request gets 503 (`UNAVAILABLE`) at once. Every front end
+(REST, gRPC, the Open Inference Protocol) calls these same checks.
+"""
+
+import dataclasses
+import math
+import struct
+import threading
+
+import numpy as np
+
+from kerascnn.serving.errors import BadRequest, Unavailable
+from kerascnn.serving.options import DEFAULTS
+
+DEFAULT_MAX_REQUEST_ROWS = DEFAULTS.max_request_rows
+DEFAULT_MAX_DECODED_PIXELS = DEFAULTS.max_decoded_pixels  # 8192x8192
+DEFAULT_MAX_TENSOR_BYTES = DEFAULTS.max_tensor_bytes
+DEFAULT_MAX_INFLIGHT_BODY_BYTES = DEFAULTS.max_inflight_body_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestBudget:
+    """The most one request may ask for (see the module doc).
+
+    Attributes:
+        max_request_rows: rows (batch dimension) of any input.
+        max_decoded_pixels: width x height over all encoded images of a
+            request.
+        max_tensor_bytes: bytes of all of a request's input arrays.
+    """
+
+    max_request_rows: int = DEFAULT_MAX_REQUEST_ROWS
+    max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
+    max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES
+
+    def check_rows(self, name, rows):
+        """`BadRequest` for more rows than `max_request_rows`."""
+        if rows > self.max_request_rows:
+            raise BadRequest(
+                f"Input {_short(name)!r} has {rows} rows; one request may "
+                f"have at most --max-request-rows ({self.max_request_rows}):"
+                " split it into several requests."
+            )
+
+    def check_bytes(self, total, what="The request's inputs"):
+        if total > self.max_tensor_bytes:
+            raise BadRequest(
+                f"{what} would take {total} bytes; one request may take at "
+                f"most --max-tensor-bytes ({self.max_tensor_bytes})."
+            )
+
+    def check_claim(self, name, shape, item_size, batched=True):
+        """Checks a claimed shape before anything is allocated for it.
+
+        Args:
+            name: the input's name (for the message).
+            shape: the claimed dimensions.
+            item_size: bytes per element (0 for strings, whose bytes are
+                already in the request).
+            batched: the first dimension is the batch (rows).
+        """
+        if any(d < 0 for d in shape):
+            raise BadRequest(
+                f"Input {_short(name)!r} claims a negative dimension: "
+                f"{list(shape)}."
+            )
+        if batched and shape:
+            self.check_rows(name, int(shape[0]))
+        count = math.prod(int(d) for d in shape)
+        if count * item_size > self.max_tensor_bytes:
+            raise BadRequest(
+                f"Input {_short(name)!r} claims shape {list(shape)}: "
+                f"{count * item_size} bytes, over --max-tensor-bytes "
+                f"({self.max_tensor_bytes})."
+            )
+        return count
+
+    def check_feeds(self, signature, feeds):
+        """Rows, bytes and decoded pixels of `{input: array}`.
+
+        Raises:
+            BadRequest: a limit is passed; nothing has run yet.
+        """
+        total, pixels = 0, 0
+        for name, array in feeds.items():
+            spec = signature.inputs.get(name)
+            if np.ndim(array) and _batched(spec):
+                self.check_rows(name, len(array))
+            total += array.nbytes
+            if array.dtype == object:
+                for value in array.reshape(-1):
+                    if isinstance(value, bytes):
+                        total += len(value)
+                        pixels += self._image_pixels(value, pixels)
+        self.check_bytes(total)
+
+    def _image_pixels(self, data, so_far):
+        size = image_size(data)
+        if size is None:
+            return 0
+        width, height = size
+        if so_far + width * height > self.max_decoded_pixels:
+            raise BadRequest(
+                f"The request's images decode to "
+                f"{so_far + width * height} decoded pixels or more (the "
+                f"last one is {width}x{height}); one request may decode at "
+                f"most --max-decoded-pixels ({self.max_decoded_pixels})."
+            )
+        return width * height
+
+
+def _batched(spec):
+    """True when the input's first dimension is its batch (unknown size)."""
+    if spec is None or spec.shape.rank in (None, 0):
+        return spec is None
+    return spec.shape[0] is None
+
+
+def _short(text, limit=80):
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# === Image headers ===
+
+
+def image_size(data):
+    """`(width, height)` from an encoded image's header, or `None`.
+
+    Reads PNG (IHDR), GIF (logical screen), BMP (info header), JPEG
+    (the first start-of-frame marker) and WebP (VP8, VP8L, VP8X) without
+    decoding anything: what a decoder would allocate for the first frame.
+    """
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+    except struct.error:  # truncated: TensorFlow refuses it as it is
+        return None
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD}
+_SOF |= {0xCE, 0xCF}
+
+
+def _webp_size(data):
+    kind = data[12:16]
+    if kind == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and data[20:21] == b"\x2f":
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _jpeg_size(data):
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
+# === Bodies in flight ===
+
+
+class InflightBytes:
+    """A bound on the request bytes held at once, shared by all front ends.
+
+    Args:
+        limit: most bytes held; a request that would pass it gets
+            `Unavailable` (503, gRPC `UNAVAILABLE`) at once.
+    """
+
+    def __init__(self, limit=DEFAULT_MAX_INFLIGHT_BODY_BYTES):
+        self.limit = int(limit)
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def held(self):
+        return self._held
+
+    def acquire(self, size):
+        size = int(size)
+        with self._lock:
+            if self._held and self._held + size > self.limit:
+                raise Unavailable(
+                    f"{self._held} bytes of request bodies are in flight; "
+                    f"{size} more would pass --max-inflight-body-bytes "
+                    f"({self.limit}): retry later."
+                )
+            self._held += size
+        return size
+
+    def release(self, size):
+        with self._lock:
+            self._held -= size
+
+    def hold(self, size):
+        """`with bodies.hold(n):` holds `n` bytes for the block."""
+        return _Held(self, size)
+
+
+class _Held:
+    __slots__ = ("owner", "size")
+
+    def __init__(self, owner, size):
+        self.owner, self.size = owner, owner.acquire(size)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.owner.release(self.size)
+        return False
