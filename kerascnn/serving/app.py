@@ -28,6 +28,7 @@ front ends can add routes (`extra_routes`, or `app.router.add_*`).
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -116,6 +117,16 @@ def _announced_size(request):
     return limit if size is None else size
 
 
+@contextlib.asynccontextmanager
+async def held_body(request):
+    """`async with held_body(request) as body:` the request body, counted
+    against the bodies in flight by its announced size before a byte of
+    it is read, and until the block ends (the answer is made)."""
+    server = request.app[MODEL_SERVER]
+    with server.bodies.hold(_announced_size(request)):
+        yield await _read_body(request)
+
+
 async def _read_body(request):
     """The request body, read within `--body-timeout-seconds`; 413 for a
     Content-Length over `--max-body-bytes` before a byte is read."""
@@ -149,8 +160,7 @@ async def models_handler(request):
     if route.kind in ("predict", "classify", "regress"):
         # The announced body is counted against the bodies in flight
         # before a byte of it is read, and until the answer is made.
-        with server.bodies.hold(_announced_size(request)):
-            body = await _read_body(request)
+        async with held_body(request) as body:
             if route.kind == "predict":
                 answer = await server.predict_json_async(
                     route.name,
@@ -296,7 +306,7 @@ def make_app(
     app.router.add_get(LIVE_PATH, live_handler)
     app.router.add_get(READY_PATH, ready_handler)
     # The Open Inference Protocol (KServe v2) beside TF Serving's API.
-    app.add_routes(v2_rest.routes(model_server, _read_body, max_body_bytes))
+    app.add_routes(v2_rest.routes(model_server, held_body, max_body_bytes))
     app.add_routes(list(extra_routes))
     return app
 

@@ -105,7 +105,7 @@ class RequestBudget:
         total, pixels = 0, 0
         for name, array in feeds.items():
             spec = signature.inputs.get(name)
-            if np.ndim(array) and _batched(spec):
+            if np.ndim(array) and is_batched(spec):
                 self.check_rows(name, len(array))
             total += array.nbytes
             if array.dtype == object:
@@ -130,7 +130,7 @@ class RequestBudget:
         return width * height
 
 
-def _batched(spec):
+def is_batched(spec):
     """True when the input's first dimension is its batch (unknown size)."""
     if spec is None or spec.shape.rank in (None, 0):
         return spec is None

@@ -406,7 +406,7 @@ class ModelServer:
         """A model's metrics label: its name only if it is served here."""
         return name if self.versions.lookup(name)[0] else UNKNOWN_MODEL
 
-    async def _off_loop(self, body, fn, *args):
+    async def parse_off_loop(self, body, fn, *args):
         """`fn(*args)`, on a parser thread when `body` is large."""
         if len(body) <= PARSE_OFF_LOOP_BYTES:
             return fn(*args)
@@ -531,7 +531,7 @@ class ModelServer:
                 seen.name_signature(signature_name)
                 return seen.loaded.signatures
 
-            signature, feeds, rows = await self._off_loop(
+            signature, feeds, rows = await self.parse_off_loop(
                 body, handlers.parse_predict_body, body, lookup, self.budget
             )
             seen.loaded.check_shapes(signature, feeds)
@@ -593,7 +593,7 @@ class ModelServer:
         """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
         started = time.monotonic()
         with self._observed(name, api=method, protocol="rest") as seen:
-            request = await self._off_loop(body, handlers.parse_json, body)
+            request = await self.parse_off_loop(body, handlers.parse_json, body)
             key = handlers.signature_name_of(request)
             serialized = inference.examples_from_json(request, method)
             call = self._examples_call(

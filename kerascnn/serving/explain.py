@@ -168,8 +168,8 @@ def routes(enabled):
 
     from kerascnn.serving.app import (
         MODEL_SERVER,
-        _read_body,
         error_response,
+        held_body,
         json_response,
     )
 
@@ -184,11 +184,11 @@ def routes(enabled):
         name, version, label = _parse_tail(request.match_info["tail"])
         server = request.app[MODEL_SERVER]
         loaded = server.get(name, version, label)
-        body = await _read_body(request)
-        instances, method, class_index = _parse_body(body)
-        answer = await asyncio.to_thread(
-            explain_loaded, loaded, instances, method, class_index
-        )
+        async with held_body(request) as body:
+            instances, method, class_index = _parse_body(body)
+            answer = await asyncio.to_thread(
+                explain_loaded, loaded, instances, method, class_index
+            )
         return json_response(200, answer)
 
     return [web.post(ROUTE, explain)]

@@ -180,7 +180,7 @@ def check_claim(key, proto, spec, budget):
     """
     import tensorflow as tf
 
-    from kerascnn.serving.budget import _batched
+    from kerascnn.serving.budget import is_batched
 
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)
@@ -190,7 +190,7 @@ def check_claim(key, proto, spec, budget):
         ) from None
     shape = [int(d.size) for d in proto.tensor_shape.dim]
     item_size = 0 if dtype == tf.string else dtype.size
-    count = budget.check_claim(key, shape, item_size, batched=_batched(spec))
+    count = budget.check_claim(key, shape, item_size, batched=is_batched(spec))
     if proto.tensor_content:
         if len(proto.tensor_content) != count * item_size:
             raise BadRequest(

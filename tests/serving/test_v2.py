@@ -546,6 +546,34 @@ def test_claimed_sizes_are_checked_before_allocating(servers):
     assert "needs 1568 elements; received 784" in json.loads(answer)["error"]
 
 
+def test_rows_are_checked_against_the_budget_before_any_array(
+    servers, monkeypatch
+):
+    """The server's `--max-request-rows` applies to v2 alike, checked on
+    the claimed shape before a tensor becomes an array."""
+    from kerascnn.serving.errors import BadRequest
+    from kerascnn.serving.v2 import protocol, tensors
+
+    model_server = servers[0].model_server
+    rows = model_server.budget.max_request_rows + 1
+    raw = np.zeros((rows, 28, 28, 1), np.float32).tobytes()
+    made = []
+    monkeypatch.setattr(
+        tensors, "to_array", lambda *a: made.append(a) or pytest.fail()
+    )
+    request = protocol.InferRequest(
+        model="lenet",
+        version="",
+        id="",
+        parameters={},
+        inputs=[tensors.Tensor("images", "FP32", [rows, 28, 28, 1], raw=raw)],
+        outputs=None,
+    )
+    with pytest.raises(BadRequest, match="--max-request-rows"):
+        protocol.prepare(model_server, request, len(raw) + 1)
+    assert made == []
+
+
 def _request_count(url, protocol, code):
     with urllib.request.urlopen(
         url + "/monitoring/prometheus/metrics", timeout=TIMEOUT

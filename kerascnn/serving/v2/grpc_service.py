@@ -185,13 +185,14 @@ class InferenceService:
 
     @_rpc
     def ModelInfer(self, request, context):  # noqa: N802
-        result = protocol.infer(
-            self.model_server,
-            infer_request(request),
-            self.max_bytes,
-            protocol.GRPC,
-            timeout=_timeout(context),
-        )
+        with self.model_server.bodies.hold(request.ByteSize()):
+            result = protocol.infer(
+                self.model_server,
+                infer_request(request),
+                self.max_bytes,
+                protocol.GRPC,
+                timeout=_timeout(context),
+            )
         response = inference_pb.ModelInferResponse(
             model_name=result.model,
             model_version=str(result.version),

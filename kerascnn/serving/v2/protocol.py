@@ -25,6 +25,7 @@ import time
 
 import kerascnn
 from kerascnn.serving import arrays
+from kerascnn.serving.budget import is_batched
 from kerascnn.serving.errors import BadRequest, NotFound, ServingError
 from kerascnn.serving.v2 import tensors as v2_tensors
 
@@ -249,7 +250,9 @@ def _timeout(parameters):
 def prepare(model_server, request, max_bytes):
     """`(version, signature name, feeds, timeout)` of a checked request.
 
-    Sizes are checked (`tensors.check_budget`) before any array is made.
+    Sizes are checked (`tensors.check_budget` against the message size,
+    the server's `RequestBudget` for rows and bytes) before any array is
+    made.
     """
     if not request.model:
         raise BadRequest("The model name is required.")
@@ -266,6 +269,14 @@ def prepare(model_server, request, max_bytes):
     loaded = _get(model_server, request.model, request.version)
     signature = choose_signature(loaded, request.inputs, signature_name)
     arrays.check_keys(signature, dict.fromkeys(names), f"The inputs {names}")
+    for t in request.inputs:  # rows and bytes, before any array is made
+        dtype = v2_tensors.numpy_dtype(t.datatype)
+        model_server.budget.check_claim(
+            t.name,
+            t.shape,
+            0 if dtype is None else dtype.itemsize,
+            batched=is_batched(signature.inputs[t.name]),
+        )
     feeds = {
         t.name: v2_tensors.to_array(t, signature.inputs[t.name])
         for t in request.inputs

@@ -281,14 +281,15 @@ class Routes:
 
     Args:
         model_server: the `ModelServer`.
-        read_body: `async (request) -> bytes`, the REST app's body reader
-            (its size limit and timeout apply to v2 alike).
+        held_body: `async with held_body(request) as body`, the REST
+            app's body reader (its size limit, timeout and bodies in
+            flight apply to v2 alike).
         max_bytes: the tensors' size budget (the REST body limit).
     """
 
-    def __init__(self, model_server, read_body, max_bytes):
+    def __init__(self, model_server, held_body, max_bytes):
         self.model_server = model_server
-        self.read_body = read_body
+        self.held_body = held_body
         self.max_bytes = int(max_bytes)
 
     @staticmethod
@@ -321,13 +322,19 @@ class Routes:
 
     async def infer(self, request):
         name, version = self._model(request)
-        body = await self.read_body(request)
-        infer, binary_outputs, default_binary = parse_infer(
-            name, version, body, request.headers.get(HEADER_LENGTH)
-        )
-        result = await protocol.infer_async(
-            self.model_server, infer, self.max_bytes, protocol.REST
-        )
+        async with self.held_body(request) as body:
+            parsed = await self.model_server.parse_off_loop(
+                body,
+                parse_infer,
+                name,
+                version,
+                body,
+                request.headers.get(HEADER_LENGTH),
+            )
+            infer, binary_outputs, default_binary = parsed
+            result = await protocol.infer_async(
+                self.model_server, infer, self.max_bytes, protocol.REST
+            )
         payload, length = format_infer(result, binary_outputs, default_binary)
         if length is None:
             return web.Response(body=payload, content_type=JSON_TYPE)
@@ -362,6 +369,6 @@ def _json(status, answer):
     )
 
 
-def routes(model_server, read_body, max_bytes):
+def routes(model_server, held_body, max_bytes):
     """The v2 `web.RouteDef`s for `make_app`."""
-    return Routes(model_server, read_body, max_bytes).route_table()
+    return Routes(model_server, held_body, max_bytes).route_table()
