@@ -181,7 +181,7 @@ def load_weights(model, weights, name=None):
             another shape.
     """
     name = name or model.name
-    source = os.fspath(weights)
+    source = check_source(weights)
     if source == IMAGENET:
         path = fetch_imagenet(name, _takes_imagenet_top(model))
         named = read_h5_weights(path)
@@ -192,23 +192,12 @@ def load_weights(model, weights, name=None):
         return report
     if os.path.isdir(source):
         return _load_run(model, source)
-    if not os.path.isfile(source):
-        raise WeightsError(
-            "`weights` must be 'imagenet', a .h5, .weights.h5 or .keras "
-            "file, or a kerascnn run directory; no such file or "
-            f"directory. Received: weights={source!r}"
-        )
     if source.endswith(".weights.h5"):
         named = read_keras3_weights(source, model)
-    elif source.endswith((".h5", ".hdf5")):
-        named = read_h5_weights(source)
     elif source.endswith(".keras"):
         named = read_keras_model_weights(source)
     else:
-        raise WeightsError(
-            "`weights` must be 'imagenet', a .h5, .weights.h5 or .keras "
-            f"file, or a kerascnn run directory. Received: weights={source!r}"
-        )
+        named = read_h5_weights(source)
     return assign_named_weights(model, named, source)
 
 
@@ -250,9 +239,49 @@ def _set_batch_norm_epsilon(model, epsilon):
             layer.epsilon = epsilon
 
 
+def expected_normalization(weights):
+    """The `{"scale", "mean", "std"}` the weights expect, or `None`.
+
+    `"imagenet"`: `IMAGENET_CAFFE_PREPROCESSING`; a run directory: the
+    normalization its metadata records; a file: `None` (a file does not
+    say; the data set's own is used).
+    """
+    from kerascnn.metadata import METADATA_FILENAME, ModelMetadata
+
+    if weights is None:
+        return None
+    source = os.fspath(weights)
+    if source == IMAGENET:
+        return dict(IMAGENET_CAFFE_PREPROCESSING)
+    meta_path = os.path.join(source, METADATA_FILENAME)
+    if not (os.path.isdir(source) and os.path.isfile(meta_path)):
+        return None
+    spec = ModelMetadata.load(meta_path).preprocessing or {}
+    if "scale" not in spec:
+        return None
+    return {k: spec.get(k) for k in ("scale", "mean", "std")}
+
+
+def check_source(weights):
+    """Refuses a `weights` value no loader takes, before any work."""
+    source = os.fspath(weights)
+    if source == IMAGENET or os.path.isdir(source):
+        return source
+    if not source.endswith((".h5", ".hdf5", ".keras")):
+        raise WeightsError(
+            "`weights` must be 'imagenet', a .h5, .weights.h5 or .keras "
+            f"file, or a kerascnn run directory. Received: weights={source!r}"
+        )
+    if not os.path.isfile(source):
+        raise WeightsError(
+            f"No such weights file: {source}. Received: weights={source!r}"
+        )
+    return source
+
+
 def _load_run(model, run_dir):
     """A kerascnn run: its `model.keras`, and its input normalization."""
-    from kerascnn.metadata import METADATA_FILENAME, MODEL_FILENAME, ModelMetadata
+    from kerascnn.metadata import MODEL_FILENAME
 
     path = os.path.join(run_dir, MODEL_FILENAME)
     if not os.path.isfile(path):
@@ -264,12 +293,7 @@ def _load_run(model, run_dir):
     report = assign_named_weights(
         model, read_keras_model_weights(path), run_dir
     )
-    meta_path = os.path.join(run_dir, METADATA_FILENAME)
-    if os.path.isfile(meta_path):
-        spec = ModelMetadata.load(meta_path).preprocessing or {}
-        keys = ("scale", "mean", "std")
-        if any(k in spec for k in keys):
-            report.preprocessing = {k: spec.get(k) for k in keys}
+    report.preprocessing = expected_normalization(run_dir)
     return report
 
 
