@@ -170,9 +170,11 @@ class TrainConfig:
     def _validate_weights(self):
         if self.weights is None:
             return
-        from kerascnn.models.weights import check_source
+        from kerascnn.models import get_model_info
+        from kerascnn.models import weights as pretrained
 
-        check_source(self.weights)
+        if pretrained.check_source(self.weights) == pretrained.IMAGENET:
+            pretrained.imagenet_file(get_model_info(self.model).name, True)
         if self.freeze_epochs is not None:
             v.check_positive_int("freeze_epochs", self.freeze_epochs, minimum=0)
             if self.freeze_epochs >= self.epochs:

@@ -131,12 +131,11 @@ def imagenet_file(name, include_top):
     return file_name, f"{_BASE_URL}{folder}/{file_name}", md5
 
 
-def keras_cache_path(file_name):
-    """Where `keras.utils.get_file(..., cache_subdir="models")` keeps it."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(
+def keras_home():
+    """The Keras cache folder: `$KERAS_HOME`, else `~/.keras`."""
+    return os.environ.get("KERAS_HOME") or os.path.join(
         os.path.expanduser("~"), ".keras"
     )
-    return os.path.join(home, "models", file_name)
 
 
 def fetch_imagenet(name, include_top):
@@ -149,16 +148,17 @@ def fetch_imagenet(name, include_top):
     import keras
 
     file_name, url, md5 = imagenet_file(name, include_top)
+    home = keras_home()
     try:
         return keras.utils.get_file(
-            file_name, url, cache_subdir="models", file_hash=md5
-        )
+            file_name, url, cache_subdir="models", file_hash=md5,
+            cache_dir=home,
+        )  # fmt: skip
     except Exception as e:  # URLError, HTTPError, hash mismatch, OSError
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise WeightsError(
-            f"Cannot fetch the ImageNet weights of {name} ({reason or type(e).__name__}); "
-            f"download {url} and place it at {keras_cache_path(file_name)} "
-            f"(md5 {md5})."
+            f"Cannot fetch the ImageNet weights of {name} "
+            f"({type(e).__name__}); download {url} and place it at "
+            f"{os.path.join(home, 'models', file_name)} (md5 {md5})."
         ) from None
 
 
