@@ -65,7 +65,8 @@ def test_weights_of_another_model_are_refused_before_training(
         "conv2_block4_2_bn and 21 more); they were saved from another "
         "architecture."
     )
-    assert os.listdir(tmp_path / "runs") == []
+    runs = tmp_path / "runs"
+    assert not os.path.isdir(runs) or os.listdir(runs) == []
 
 
 def test_fit_from_a_run_says_what_it_loaded_and_chose(
