@@ -54,8 +54,11 @@ class FineTuneSchedule(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         rest = max(1, self.total_steps - self.head_steps)
         done = ops.clip((step - self.head_steps) / rest, 0.0, 1.0)
-        tuned = self.learning_rate * self.factor * 0.5 * (
-            1.0 + ops.cos(math.pi * done)
+        tuned = (
+            self.learning_rate
+            * self.factor
+            * 0.5
+            * (1.0 + ops.cos(math.pi * done))
         )
         return ops.where(step < self.head_steps, self.learning_rate, tuned)
 

@@ -94,7 +94,6 @@ def cache_settings(config):
 def load_split(config, split, training, input_context=None):
     """`kerascnn.data.load` of one split with the run's settings."""
     from kerascnn import data
-
     from kerascnn.models.weights import expected_normalization
 
     image_size, channels = image_args(config.input_shape)

@@ -46,8 +46,12 @@ def folders(data_dir, tmp_path_factory):
     model = models.build("resnet20", input_shape=(32, 32, 3), num_classes=7)
     spec = {"scale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [0.25] * 3,
             "channels": 3, "image_size": [32, 32]}  # fmt: skip
-    meta = ModelMetadata(model="resnet20", input_shape=(32, 32, 3),
-                         class_names=list("abcdefg"), preprocessing=spec)  # fmt: skip
+    meta = ModelMetadata(
+        model="resnet20",
+        input_shape=(32, 32, 3),
+        class_names=list("abcdefg"),
+        preprocessing=spec,
+    )
     save_run(model, meta, root / "source")
     return str(root / "photos"), str(root / "source"), model
 

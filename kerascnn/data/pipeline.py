@@ -305,7 +305,12 @@ def _load_images(raw, *, augment, image_size, channels, normalization=None,
     if len(images) == 0:
         raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
     info = _image_info(
-        raw, len(images), images.shape[1:], image_size, channels, augment,
+        raw,
+        len(images),
+        images.shape[1:],
+        image_size,
+        channels,
+        augment,
         normalization=normalization,
     )
     ds = image_dataset(images, labels, info.preprocessing,

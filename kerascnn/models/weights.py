@@ -51,23 +51,38 @@ _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 IMAGENET_WEIGHTS = {
     "resnet50": (
         "resnet",
-        ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+        (
+            "2cb95161c43110f7111970584f804107",
+            "4d473c1dd8becc155b73f8504c6f6626",
+        ),
     ),
     "resnet101": (
         "resnet",
-        ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+        (
+            "f1aeb4b969a6efcfb50fad2f0c20cfc5",
+            "88cf7a10940856eca736dc7b7e228a21",
+        ),
     ),
     "resnet152": (
         "resnet",
-        ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+        (
+            "100835be76be38e30d865e96f2aaae62",
+            "ee4c566cf9a93f14d82f913c2dc6dd0c",
+        ),
     ),
     "vgg16": (
         "vgg16",
-        ("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"),
+        (
+            "64373286793e3c8b2b4e3219cbf3544b",
+            "6d6bbae143d832006294945121d1f1fc",
+        ),
     ),
     "vgg19": (
         "vgg19",
-        ("cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"),
+        (
+            "cbe5617147190e668d6c5d5026f83318",
+            "253f8cb515780f3b799900260a226db6",
+        ),
     ),
 }
 # The first convolution, whose input channels the BGR -> RGB fold reverses.
@@ -108,9 +123,7 @@ class LoadReport:
     def describe(self):
         """One line: what was loaded from where, and what is new."""
         new = f"; new: {', '.join(self.new)}" if self.new else ""
-        return (
-            f"Weights: {self.source} ({len(self.loaded)} layers loaded{new})"
-        )
+        return f"Weights: {self.source} ({len(self.loaded)} layers loaded{new})"
 
 
 def has_imagenet_weights(name):
@@ -155,9 +168,12 @@ def fetch_imagenet(name, include_top):
             cache_dir=home,
         )  # fmt: skip
     except Exception as e:  # URLError, HTTPError, hash mismatch, OSError
+        # Keras says "URL fetch failure on URL: None -- [Errno -2] ...".
+        reason = str(e).strip().rsplit(" -- ", 1)[-1].splitlines()
+        reason = reason[0][:80] if reason else type(e).__name__
         raise WeightsError(
-            f"Cannot fetch the ImageNet weights of {name} "
-            f"({type(e).__name__}); download {url} and place it at "
+            f"Cannot fetch the ImageNet weights of {name} ({reason}); "
+            f"download {url} and place it at "
             f"{os.path.join(home, 'models', file_name)} (md5 {md5})."
         ) from None
 
@@ -326,7 +342,9 @@ def read_h5_weights(path):
 
 
 def _strings(values):
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+    return [
+        v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values
+    ]
 
 
 def read_keras_model_weights(path):
@@ -364,7 +382,6 @@ def read_keras3_weights(path, model):
     `model`'s layers by that same walk.
     """
     import h5py
-
     from keras.src.utils import naming
 
     used, by_path = {}, {}

@@ -127,7 +127,9 @@ def _backbone_equal(a, b):
     head = set(pretrained.head_layer_names(a))
     for layer in a.layers:
         if layer.weights and layer.name not in head:
-            for x, y in zip(layer.get_weights(), b.get_layer(layer.name).get_weights()):
+            for x, y in zip(
+                layer.get_weights(), b.get_layer(layer.name).get_weights()
+            ):
                 np.testing.assert_array_equal(x, y)
 
 
@@ -160,8 +162,12 @@ def test_run_directory_gives_backbone_and_its_normalization(tmp_path):
     source = _small(num_classes=7, seed=3)
     spec = {"scale": 1 / 255, "mean": [0.5, 0.4, 0.3], "std": [0.2] * 3,
             "channels": 3, "image_size": [16, 16]}  # fmt: skip
-    meta = ModelMetadata(model="resnet20", input_shape=(16, 16, 3),
-                         class_names=list("abcdefg"), preprocessing=spec)  # fmt: skip
+    meta = ModelMetadata(
+        model="resnet20",
+        input_shape=(16, 16, 3),
+        class_names=list("abcdefg"),
+        preprocessing=spec,
+    )
     run = save_run(source, meta, tmp_path / "run")
     model = models.build(
         "resnet20", input_shape=(16, 16, 3), num_classes=3, weights=run
