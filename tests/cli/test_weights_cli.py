@@ -85,12 +85,13 @@ def test_fit_from_a_run_says_what_it_loaded_and_chose(
     assert result.exit_code == 0, result.output
     notes = [line for line in result.output.splitlines()
              if line.startswith("note: ")]  # fmt: skip
+    train_images = 36 - round(36 * 0.2)  # 20% held out
     assert (
-        "note: photos has 28 training images, so the small-data recipe: 2 "
-        "epochs of batch 32 (2 steps), pad-4 crop and flip, label smoothing "
-        "0.1 (flags such as --epochs override it)"
+        f"note: {photos} has {train_images} training images, so the "
+        "small-data recipe: 2 epochs of batch 32 (2 steps), pad-4 crop and "
+        "flip, label smoothing 0.1 (flags such as --epochs override it)"
     ) in notes
     assert (
-        "note: Weights: source (20 layers loaded; new: predictions); 1 "
+        "note: Weights: source (42 layers loaded; new: predictions); 1 "
         "head-only epoch(s), then all layers but batch norm at 0.001"
     ) in notes
