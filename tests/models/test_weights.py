@@ -193,3 +193,38 @@ def test_weights_of_another_architecture_name_the_layers(tmp_path):
     assert "layer conv1_conv has weights of shapes [(3, 3, 1, 16)]" in str(
         info.value
     )
+
+
+def test_the_weights_normalization_reaches_the_pipeline(data_dir, tmp_path):
+    from PIL import Image
+
+    from kerascnn import data
+
+    for name in ("cat", "dog"):
+        src = os.path.join(data_dir, "cifar10", "test", name)
+        os.makedirs(tmp_path / "photos" / "train" / name)
+        os.makedirs(tmp_path / "photos" / "test" / name)
+        for f in sorted(os.listdir(src))[:2]:
+            Image.open(os.path.join(src, f)).save(
+                tmp_path / "photos" / "train" / name / f"{f[:-4]}.png"
+            )
+            Image.open(os.path.join(src, f)).save(
+                tmp_path / "photos" / "test" / name / f"{f[:-4]}.png"
+            )
+    folder = str(tmp_path / "photos")
+    spec = pretrained.expected_normalization("imagenet")
+    ds, info = data.load(
+        folder, "test", batch_size=4, shuffle=False, augment=False,
+        normalization=spec,
+    )  # fmt: skip
+    assert info.preprocessing["mean"] == list(pretrained.CAFFE_MEAN_RGB)
+    assert info.preprocessing["scale"] == 1.0
+    x, _ = next(iter(ds))
+    pixels = [
+        np.asarray(Image.open(p), np.float32)
+        for p in sorted(glob.glob(f"{folder}/test/*/*.png"))
+    ]
+    expected = np.stack(pixels) - np.float32(pretrained.CAFFE_MEAN_RGB)
+    np.testing.assert_allclose(
+        np.sort(x.numpy().ravel()), np.sort(expected.ravel()), atol=1e-4
+    )
