@@ -156,6 +156,25 @@ from cli.common import (
     help="tf.data service dispatcher whose workers decode and augment the "
     "training data (docs/data.md).",
 )
+@click.option(
+    "--weights",
+    metavar="imagenet|FILE|RUN_DIR",
+    help="Start from pretrained weights: imagenet (resnet50/101/152, "
+    "vgg16/19), a .h5, .weights.h5 or .keras file, or a kerascnn run; a "
+    "head of other classes is new. Fine-tunes: head only, then all layers.",
+)
+@click.option(
+    "--freeze-epochs",
+    type=NON_NEGATIVE_INT,
+    help="With --weights: epochs that train the head alone (default: a "
+    "third of the epochs).",
+)
+@click.option(
+    "--precise-bn-batches",
+    type=NON_NEGATIVE_INT,
+    help="Training batches the batch-norm statistics are recomputed over "
+    "before the last validation (default 100; 0: off).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-format",
@@ -170,6 +189,7 @@ def fit_command(model, options, quiet, resume, **settings):
     kerascnn fit lenet                      # MNIST, about 99% in 10 epochs
     kerascnn fit resnet20 --epochs 5 --limit 10000
     kerascnn fit slot_tagger                # ATIS slot filling + intent
+    kerascnn fit resnet50 --weights imagenet -d photos   # fine-tune
 
     Writes runs/<model>-<timestamp>/ (config, history, checkpoints,
     TensorBoard logs, metrics) and exports a SavedModel. Kill it and run the

@@ -80,6 +80,19 @@ class TrainConfig:
             of stopping with an error that names the file.
         data_service: `grpc://HOST:PORT` of a tf.data service dispatcher
             that decodes and augments the training data, or `None`.
+        weights: pretrained weights to start from: `"imagenet"`, a `.h5`,
+            `.weights.h5` or `.keras` file, or a kerascnn run directory
+            (`kerascnn.models.weights`); `None`: random initialization.
+            With weights the run follows `kerascnn.fine_tune`'s schedule.
+        freeze_epochs: with `weights`, epochs that train the head alone
+            (backbone frozen) before all layers train at a tenth of the
+            rate; `None`: a third of the epochs (`recipe_for` fills it).
+        precise_bn_batches: training batches over which the batch-norm
+            moving statistics are recomputed at the end of the last epoch,
+            before its validation (`kerascnn.precise_bn`); 0: off.
+        small_data: the number of images of a small folder for which
+            `recipe_for` chose the small-data recipe
+            (`kerascnn.small_data`), else `None`.
     """
 
     model: str
@@ -114,6 +127,10 @@ class TrainConfig:
     cache: str = "auto"
     skip_bad: bool = False
     data_service: str = None
+    weights: str = None
+    freeze_epochs: int = None
+    precise_bn_batches: int = 100
+    small_data: int = None
 
     def validate(self):
         """Raises `InvalidArgumentError` on values no run could use."""
@@ -138,6 +155,10 @@ class TrainConfig:
                 f"Received: data_service={self.data_service!r}"
             )
         v.check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        v.check_positive_int(
+            "precise_bn_batches", self.precise_bn_batches, minimum=0
+        )
+        self._validate_weights()
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise InvalidArgumentError(
                 "`warmup_epochs` must be in [0, epochs). "
@@ -145,6 +166,24 @@ class TrainConfig:
                 f"epochs={self.epochs!r}"
             )
         return self
+
+    def _validate_weights(self):
+        if self.weights is None:
+            return
+        from kerascnn.models import get_model_info
+        from kerascnn.models import weights as pretrained
+
+        if pretrained.check_source(self.weights) == pretrained.IMAGENET:
+            pretrained.imagenet_file(get_model_info(self.model).name, True)
+        if self.freeze_epochs is not None:
+            v.check_positive_int("freeze_epochs", self.freeze_epochs, minimum=0)
+            if self.freeze_epochs >= self.epochs:
+                raise InvalidArgumentError(
+                    "`freeze_epochs` must be in [0, epochs): the head-only "
+                    "epochs come before the fine-tuning ones. Received: "
+                    f"freeze_epochs={self.freeze_epochs!r}, "
+                    f"epochs={self.epochs!r}"
+                )
 
     def to_dict(self):
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -350,6 +389,7 @@ def recipe_for(model, **overrides):
     base = _base_recipe(name, overrides.get("dataset"))
     changes = {k: v for k, v in overrides.items() if v is not None}
     changes = _scale_learning_rate(base, changes)
+    base = _fine_tune_and_small_data(base, changes)
     if "model_options" in changes:
         changes["model_options"] = {
             **base.model_options,
@@ -361,4 +401,33 @@ def recipe_for(model, **overrides):
         raise InvalidArgumentError(
             f"Unknown training setting(s): {', '.join(unknown)}."
         )
-    return dataclasses.replace(base, **changes).validate()
+    config = dataclasses.replace(base, **changes)
+    if config.weights is not None and config.freeze_epochs is None:
+        from kerascnn.fine_tune import default_freeze_epochs
+
+        config.freeze_epochs = default_freeze_epochs(config.epochs)
+    return config.validate()
+
+
+# Starting from pretrained weights (`--weights`): Adam at 1e-3 for the
+# head, a tenth of it for all layers (`kerascnn.fine_tune`), and far fewer
+# epochs than a from-scratch recipe (Keras' transfer-learning guide).
+FINE_TUNE_DEFAULTS = dict(
+    epochs=10,
+    optimizer="adam",
+    learning_rate=1e-3,
+    weight_decay=0.0,
+    warmup_epochs=0,
+    schedule="cosine",
+)
+
+
+def _fine_tune_and_small_data(base, changes):
+    """The base recipe with the fine-tuning defaults (when `weights` is
+    given) and the small-data recipe (a small image folder) applied;
+    the caller's explicit `changes` still win over both."""
+    from kerascnn import small_data
+
+    if changes.get("weights") is not None:
+        base = dataclasses.replace(base, **FINE_TUNE_DEFAULTS)
+    return small_data.apply(base, changes)

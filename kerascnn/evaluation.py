@@ -31,6 +31,15 @@ def recorded_label_smoothing(metadata):
     return float(_recipe(metadata).get("label_smoothing") or 0.0)
 
 
+def recorded_normalization(metadata):
+    """`{"scale", "mean", "std"}` of the model's recorded preprocessing
+    (pretrained weights may fix their own), or `None`."""
+    spec = metadata.preprocessing or {}
+    if "scale" not in spec:
+        return None
+    return {k: spec.get(k) for k in ("scale", "mean", "std")}
+
+
 def _recipe(metadata):
     return (metadata.extra or {}).get("recipe") or {}
 
@@ -168,6 +177,7 @@ def evaluate_image_split(
         image_size=image_size,
         channels=channels,
         validation_size=validation_split,
+        normalization=recorded_normalization(metadata),
     )
     update = progress(info.num_examples) if progress else None
     metrics = evaluate_images(

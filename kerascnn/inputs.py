@@ -94,6 +94,7 @@ def cache_settings(config):
 def load_split(config, split, training, input_context=None):
     """`kerascnn.data.load` of one split with the run's settings."""
     from kerascnn import data
+    from kerascnn.models.weights import expected_normalization
 
     image_size, channels = image_args(config.input_shape)
     cache, cache_dir = cache_settings(config)
@@ -114,6 +115,7 @@ def load_split(config, split, training, input_context=None):
         cache_dir=cache_dir,
         skip_bad=config.skip_bad,
         data_service=config.data_service if training else None,
+        normalization=expected_normalization(config.weights),
     )
 
 

@@ -7,8 +7,11 @@ uses it.
 """
 
 
-def make_optimizer(config, steps_per_epoch):
+def make_optimizer(config, steps_per_epoch, schedule=None):
     """The recipe's optimizer, learning-rate schedule and weight decay.
+
+    `schedule` (a Keras learning-rate schedule) replaces the recipe's,
+    e.g. `kerascnn.fine_tune`'s two phases.
 
     `config.weight_decay` is the papers' L2 coefficient (see
     `kerascnn.config.TrainConfig`): SGD gets the Keras decoupled decay that
@@ -18,7 +21,7 @@ def make_optimizer(config, steps_per_epoch):
     """
     import keras
 
-    lr = _schedule(config, steps_per_epoch)
+    lr = schedule or _schedule(config, steps_per_epoch)
     wd = config.weight_decay or None
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(

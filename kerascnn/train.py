@@ -27,7 +27,7 @@ import os
 import shutil
 import warnings
 
-from kerascnn import distribute, tasks, visualize
+from kerascnn import distribute, small_data, tasks, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.data import progress as data_progress
 from kerascnn.errors import TrainingError
@@ -122,12 +122,18 @@ def build_model(config, info):
 
 
 def compile_model(model, config, info, steps_per_epoch):
-    """Compiles with the loss and metrics of the task."""
+    """Compiles with the loss and metrics of the task; a run from
+    pretrained weights gets `kerascnn.fine_tune`'s schedule."""
     loss, metrics = tasks.get_task(info.task).loss_and_metrics(
         lambda: _loss(config)
     )
+    schedule = None
+    if config.weights is not None:
+        from kerascnn import fine_tune
+
+        schedule = fine_tune.learning_rate(config, steps_per_epoch)
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
+        optimizer=make_optimizer(config, steps_per_epoch, schedule),
         loss=loss,
         metrics=metrics,
         jit_compile=config.jit_compile,
@@ -303,6 +309,8 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
     """
     config, strategy = _prepare(config, resume)
     run_dir = config.run_dir
+    if on_note and small_data.describe(config):
+        on_note(small_data.describe(config))
     if on_progress:
         on_progress(f"Loading {config.dataset} and building {config.model}...")
     with data_progress.reporting(on_progress):
@@ -310,7 +318,7 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
             config, strategy
         )
     chief = distribute.is_chief(strategy)
-    model, metadata = _build(config, strategy, info)
+    model, metadata = _build(config, strategy, info, on_note)
     eval_split = _check_finish(config, metadata, on_note)
     new_run = not os.path.exists(run_dir)
     with _removed_if_no_epoch(run_dir, new_run and chief):
@@ -400,15 +408,38 @@ def _prepare(config, resume):
     return config, strategy
 
 
-def _build(config, strategy, info):
+def _build(config, strategy, info, on_note=None):
     """Builds and compiles the model before anything is written, so a bad
-    builder option or input shape leaves no run directory."""
+    builder option, input shape or weights file leaves no run directory.
+    Pretrained `config.weights` are loaded here (`on_note` is told what
+    loaded) and the backbone frozen for the head-only epochs."""
     steps_per_epoch = -(-info.num_examples // config.batch_size)
     with strategy.scope():
         model = build_model(config, info)
+        if config.weights is not None:
+            _load_pretrained(model, config, on_note)
         compile_model(model, config, info, steps_per_epoch)
+        if config.weights is not None:
+            from kerascnn import fine_tune
+            from kerascnn.models.weights import head_layer_names
+
+            fine_tune.prepare(model, head_layer_names(model))
     distribute.prepare_model(model, strategy)
     return model, _metadata(config, info, model)
+
+
+def _load_pretrained(model, config, on_note):
+    from kerascnn import models
+    from kerascnn.models import weights as pretrained
+
+    name = models.get_model_info(config.model).name
+    report = pretrained.load_weights(model, config.weights, name=name)
+    if on_note:
+        on_note(
+            f"{report.describe()}; {config.freeze_epochs} head-only "
+            "epoch(s), then all layers but batch norm at "
+            f"{config.learning_rate * 0.1:g}"
+        )
 
 
 def _write_run_start(config, model, metadata, chief):
@@ -427,7 +458,10 @@ def _train(model, metadata, config, strategy, train_ds, val_ds):
     run_dir = config.run_dir
     try:
         with distribute.worker_folder(run_dir, strategy, BACKUP_DIR) as where:
-            return _run_fit(model, metadata, config, where, train_ds, val_ds)
+            return _run_fit(
+                model, metadata, config, where, train_ds, val_ds,
+                replicas=strategy.num_replicas_in_sync,
+            )  # fmt: skip
     except distribute.peer_errors() as e:
         if not distribute.is_multi_worker(strategy):
             raise
@@ -462,12 +496,13 @@ def _finish_run(model, metadata, result, eval_split="test"):
         result.export_path = _export(config, run_dir)
 
 
-def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
+def _run_fit(model, metadata, config, run_dir, train_ds, val_ds, replicas=1):
     from kerascnn.callbacks import EpochTimer, StopOnNaN
     from kerascnn.data.decode import bad_files_named
 
     nan_stop, timer = StopOnNaN(), EpochTimer()
-    callbacks = make_callbacks(config, run_dir, nan_stop, timer, metadata)
+    callbacks = _schedule_callbacks(config, train_ds, replicas)
+    callbacks += make_callbacks(config, run_dir, nan_stop, timer, metadata)
     try:
         with warnings.catch_warnings(), bad_files_named():
             # Length-bucketed text batches have no known count, so Keras
@@ -498,6 +533,22 @@ def _run_fit(model, metadata, config, run_dir, train_ds, val_ds):
         )
     history = read_history_csv(run_dir) or _floats(fit_history.history)
     return history, timer.seconds
+
+
+def _schedule_callbacks(config, train_ds, replicas):
+    """Callbacks that change the model before anything reads it at an
+    epoch's end: the fine-tuning phases and precise BN statistics (one
+    replica: the recomputation reads local batches)."""
+    callbacks = []
+    if config.weights is not None:
+        from kerascnn.fine_tune import FreezeBackbone
+
+        callbacks.append(FreezeBackbone(config.freeze_epochs))
+    if config.precise_bn_batches and replicas == 1:
+        from kerascnn.precise_bn import PreciseBatchNorm
+
+        callbacks.append(PreciseBatchNorm(train_ds, config.precise_bn_batches))
+    return callbacks
 
 
 def _floats(history):

@@ -76,6 +76,23 @@ def make_preprocessing(channels, image_size, mean=None, std=None,
     return spec
 
 
+def check_normalization(normalization, channels):
+    """`{"scale", "mean", "std"}` checked against `channels`: the keys of
+    a `preprocessing` dict that pretrained weights fix (see
+    `kerascnn.models.weights`)."""
+    out = {"scale": float(normalization.get("scale", 1.0 / 255.0))}
+    for key in ("mean", "std"):
+        values = normalization.get(key)
+        if values is not None and len(values) != channels:
+            raise DataError(
+                f"The weights expect {len(values)}-channel images; this "
+                f"model reads {channels} channel(s). Received: "
+                f"{key}={list(values)}"
+            )
+        out[key] = None if values is None else [float(x) for x in values]
+    return out
+
+
 def _spec(preprocessing):
     """Accepts a `DatasetInfo` or its `preprocessing` dict."""
     return getattr(preprocessing, "preprocessing", preprocessing)

@@ -168,6 +168,7 @@ def load(
     cache_dir=None,
     style="auto",
     data_service=None,
+    normalization=None,
 ):
     """Loads a data set as a ready-to-train `tf.data.Dataset`.
 
@@ -211,6 +212,9 @@ def load(
             folders and shards at 128 px or more (`streaming`).
         data_service: `grpc://HOST:PORT` of a tf.data service dispatcher
             whose workers read, decode and augment (streams only).
+        normalization: `{"scale", "mean", "std"}` to use instead of the
+            data set's own (pretrained weights expect theirs, see
+            `kerascnn.models.weights`); images only. Defaults to `None`.
 
     Returns:
         `(dataset, info)`: a `tf.data.Dataset` of `(features, labels)` and
@@ -240,11 +244,11 @@ def load(
         return _load_image_files(
             raw, augment=augment, image_size=image_size, channels=channels,
             cache_dir=cache_dir, style=style, data_service=data_service,
-            **opts,
+            normalization=normalization, **opts,
         )  # fmt: skip
     return _load_images(
         raw, augment=augment, image_size=image_size, channels=channels,
-        **opts,
+        normalization=normalization, **opts,
     )  # fmt: skip
 
 
@@ -268,7 +272,7 @@ def _resolve_recipe(augment, name, native_channels):
 
 
 def _image_info(raw, num_examples, native, image_size, channels, augment,
-                style="plain"):  # fmt: skip
+                style="plain", normalization=None):  # fmt: skip
     """`DatasetInfo` of an image split: model size, normalization, recipe."""
     size = tuple(image_size) if image_size else tuple(native[:2])
     mean, std = aug.default_standardization(raw.name, style)
@@ -277,6 +281,8 @@ def _image_info(raw, num_examples, native, image_size, channels, augment,
         3 if imagenet else channels or min(native[2], 3), size, mean, std,
         center_crop=aug.IMAGENET_CROP_FRACTION if imagenet else None,
     )  # fmt: skip
+    if normalization:
+        spec.update(aug.check_normalization(normalization, spec["channels"]))
     recipe = _resolve_recipe(augment, raw.name, native[2])
     if imagenet and recipe is not None:
         recipe = aug.RANDOM_RESIZED_CROP
@@ -289,22 +295,31 @@ def _image_info(raw, num_examples, native, image_size, channels, augment,
     )  # fmt: skip
 
 
-def _load_images(raw, *, augment, image_size, channels, **opts):
+def _load_images(raw, *, augment, image_size, channels, normalization=None,
+                 **opts):  # fmt: skip
     if raw.lazy is not None:
         return _load_lazy(raw, augment=augment, image_size=image_size,
-                          channels=channels, **opts)  # fmt: skip
+                          channels=channels, normalization=normalization,
+                          **opts)  # fmt: skip
     images, labels = _raw_arrays(raw, opts["limit"])
     if len(images) == 0:
         raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
     info = _image_info(
-        raw, len(images), images.shape[1:], image_size, channels, augment
+        raw,
+        len(images),
+        images.shape[1:],
+        image_size,
+        channels,
+        augment,
+        normalization=normalization,
     )
     ds = image_dataset(images, labels, info.preprocessing,
                        info.augmentation, **opts)  # fmt: skip
     return ds, info
 
 
-def _load_lazy(raw, *, augment, image_size, channels, cache, **opts):
+def _load_lazy(raw, *, augment, image_size, channels, cache,
+               normalization=None, **opts):  # fmt: skip
     """A `.npz` or TFDS split: into memory when it fits the memory budget
     (or `cache="memory"`), else streamed: by index from a memory-mapped
     `.npz` (the batches of the in-memory path), in order from TFDS."""
@@ -312,7 +327,8 @@ def _load_lazy(raw, *, augment, image_size, channels, cache, **opts):
     n = len(split)
     if n == 0:
         raise DataError(f"Data set {raw.name!r} split '{raw.split}' is empty.")
-    info = _image_info(raw, n, split.image_shape, image_size, channels, augment)
+    info = _image_info(raw, n, split.image_shape, image_size, channels, augment,
+                       normalization=normalization)  # fmt: skip
     where, reason = streaming.choose_storage(
         cache, split.decoded_bytes, "plain"
     )
@@ -386,7 +402,8 @@ def _stream_spec(raw, limit, shape, style, train_crop):
 
 
 def _load_image_files(raw, *, augment, image_size, channels, cache,
-                      cache_dir, style, data_service, **opts):  # fmt: skip
+                      cache_dir, style, data_service, normalization=None,
+                      **opts):  # fmt: skip
     """An image folder or shard set, decoded into memory or streamed."""
     count = len(raw.paths) if raw.kind == "files" else raw.split_sizes.get(
         raw.split, 0
@@ -396,7 +413,8 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     native = _first_shape(raw, opts["skip_bad"])
     size = tuple(image_size) if image_size else tuple(native[:2])
     style = streaming.resolve_style(style, raw.kind, size)
-    info = _image_info(raw, count, native, size, channels, augment, style)
+    info = _image_info(raw, count, native, size, channels, augment, style,
+                       normalization)  # fmt: skip
     shape = info.input_shape if style == "imagenet" else (
         size[0], size[1], native[2]
     )  # fmt: skip

@@ -114,7 +114,10 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             "The metadata names no data set to read examples from. "
             f"Received: dataset={meta.dataset!r}"
         )
-    from kerascnn.evaluation import recorded_validation_split
+    from kerascnn.evaluation import (
+        recorded_normalization,
+        recorded_validation_split,
+    )
 
     held_out = recorded_validation_split(meta)
     try:
@@ -126,6 +129,7 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             shuffle=split == "train",
             augment=False,
             validation_size=held_out,
+            normalization=recorded_normalization(meta),
         )
         pairs = [
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()

@@ -12,6 +12,7 @@ import fnmatch
 import re
 
 from kerascnn.errors import UnknownModelError
+from kerascnn.models import weights as pretrained
 
 _REGISTRY = {}
 _ALIASES = {}
@@ -124,7 +125,7 @@ def get_model_info(name):
     return _REGISTRY[key]
 
 
-def build(name, input_shape=None, num_classes=None, **options):
+def build(name, input_shape=None, num_classes=None, weights=None, **options):
     """Builds a model by registry name.
 
     Args:
@@ -132,6 +133,11 @@ def build(name, input_shape=None, num_classes=None, **options):
         input_shape: input shape without the batch axis, e.g. `(32, 32, 3)`.
             Defaults to the model's default input.
         num_classes: output width. Defaults to the model's default.
+        weights: `None` (random initialization), `"imagenet"`
+            (keras.applications' weights, for `resnet50`/`101`/`152` and
+            `vgg16`/`19`), a `.h5`, `.weights.h5` or `.keras` file, or a
+            kerascnn run directory; see `kerascnn.models.weights`. A head
+            of another width or input size stays new. Defaults to `None`.
         **options: architecture options of that builder (see its docstring).
 
     Returns:
@@ -142,6 +148,11 @@ def build(name, input_shape=None, num_classes=None, **options):
         input_shape = info.default_input_shape
     if num_classes is None:
         num_classes = info.default_num_classes
-    return info.builder(
+    if weights is not None and weights == pretrained.IMAGENET:
+        pretrained.imagenet_file(info.name, True)  # refuses before building
+    model = info.builder(
         input_shape=tuple(input_shape), num_classes=num_classes, **options
     )
+    if weights is not None:
+        pretrained.load_weights(model, weights, name=info.name)
+    return model
