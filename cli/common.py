@@ -121,6 +121,27 @@ def command_line_words(message):
     return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
 
 
+def print_notices():
+    """Shows the library's `DataNotice` warnings as `note: ...` lines on
+    stderr (no source path, each once); other warnings are unchanged."""
+    import warnings
+
+    from kerascnn.errors import DataNotice
+
+    shown = warnings.showwarning
+    if getattr(shown, "kerascnn_notes", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataNotice):
+            click.echo(f"note: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.kerascnn_notes = True
+    warnings.showwarning = show
+
+
 @contextlib.contextmanager
 def user_errors():
     """Turns library errors a user caused into one line and exit code 1."""

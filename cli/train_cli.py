@@ -22,6 +22,7 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from cli.model_table import unknown_model_message
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
@@ -177,6 +178,9 @@ def fit_command(model, options, quiet, resume, **settings):
     """
     settings["log_format"] = "quiet" if quiet else settings["log_format"]
     options = parse_options(options)
+    unknown = unknown_model_message(model)
+    if unknown:  # said before TensorFlow loads (seconds)
+        raise click.ClickException(unknown)
     quiet_tensorflow()
     from kerascnn.config import recipe_for
     from kerascnn.train import fit
@@ -379,7 +383,8 @@ def _format_prediction(item):
     ranked = ", ".join(
         f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
     )
-    return f"{item['file']}: {ranked}"
+    note = f" ({item['note']})" if item.get("note") else ""
+    return f"{item['file']}: {ranked}{note}"
 
 
 def _predict_text(source, inputs, max_words, as_json):

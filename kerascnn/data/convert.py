@@ -144,15 +144,21 @@ def _encoded_elements(raw, image_size, quality, encoding):
     ds = tf.data.Dataset.from_tensor_slices(
         (raw.paths, np.asarray(raw.labels, np.int32))
     )
+    # Every file as `fit` reads it (`images.normalized_bytes`: EXIF, colour
+    # modes, WebP), so the shards' pixels are the folder's.
+    channels = _file_channels(raw)
     ds = ds.map(
         lambda path, y: (
-            decode.assert_complete(tf.io.read_file(path), path), y, path
+            decode.assert_complete(
+                decode.normalize_file_bytes(tf.io.read_file(path), channels),
+                path,
+            ),
+            y, path,
         ),
         num_parallel_calls=streaming._parallel(), deterministic=True,
     )  # fmt: skip
     if image_size is None and encoding == "original":
         return ds
-    channels = min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
 
     def pixels(data):
         if image_size is None:  # each image at its own size
@@ -265,12 +271,16 @@ def _image_fields(splits, image_size, encoding):
         lazy = raw.lazy
         h, w, c = lazy.image_shape if lazy else raw.images.shape[1:]
         return [int(h), int(w)], int(c)
-    channels = (decode._native_shape(raw.paths[0]) or (None, None, 3))[2]
-    if encoding != "original":
-        channels = min(channels, 3)  # decoded to at most 3 channels
+    channels = _file_channels(raw)
     if image_size is not None:
         return [int(image_size[0]), int(image_size[1])], min(channels, 3)
     return None, channels  # files keep their own (possibly mixed) sizes
+
+
+def _file_channels(raw):
+    """Channels of a folder's shards: its first image's, at most 3 (each
+    file is converted to them)."""
+    return min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
 
 
 def _encoding_field(encoding, image_size, quality):

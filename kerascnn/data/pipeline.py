@@ -397,9 +397,11 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     size = tuple(image_size) if image_size else tuple(native[:2])
     style = streaming.resolve_style(style, raw.kind, size)
     info = _image_info(raw, count, native, size, channels, augment, style)
-    shape = info.input_shape if style == "imagenet" else (
-        size[0], size[1], native[2]
-    )  # fmt: skip
+    # Files decode straight to the model's channels (`images` policy);
+    # shards keep theirs (converted per batch, as arrays are).
+    shape = info.input_shape if style == "imagenet" or (
+        raw.kind == "files"
+    ) else (size[0], size[1], native[2])  # fmt: skip
     spec = _stream_spec(
         raw, opts["limit"], shape, style, info.augmentation is not None
     )
@@ -418,6 +420,15 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     )
     if where == "memory":
         images, labels = _decode_to_memory(raw, spec, opts["skip_bad"])
+        skipped = spec.num_examples - len(images)
+        if skipped:
+            _check_every_class_read(raw, spec.labels, labels)
+            info.storage = (
+                streaming.storage_line(
+                    where, reason, len(images), cache, cache_file
+                )
+                + f"; {skipped} bad file(s) skipped"
+            )
         info.num_examples = len(images)
         ds = image_dataset(images, labels, info.preprocessing,
                            info.augmentation, **opts)  # fmt: skip
@@ -430,12 +441,25 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     return ds, info
 
 
+def _check_every_class_read(raw, listed, decoded):
+    """`DataError` for a class whose listed files all failed to decode."""
+    lost = sorted(set(np.unique(listed)) - set(np.unique(decoded)))
+    if lost:
+        names = ", ".join(raw.class_names[i] for i in lost)
+        raise DataError(
+            f"No image of class {names} in {raw.source} split "
+            f"'{raw.split}' could be decoded; every class needs at least "
+            "one readable image."
+        )
+
+
 def _decode_to_memory(raw, spec, skip_bad):
     what = f"the {raw.split} split"
     if raw.kind == "files":
         return decode.decode_files(
-            spec.paths, spec.labels, skip_bad, spec.shape[:2], what
-        )
+            spec.paths, spec.labels, skip_bad, spec.shape[:2], what,
+            channels=spec.shape[2],
+        )  # fmt: skip
     images, labels = streaming.arrays_from_stream(spec, what)
     return images[: spec.num_examples], labels[: spec.num_examples]
 

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 
-from kerascnn.serving import arrays, handlers, inference
+from kerascnn.serving import arrays, handlers, image_feeds, inference
 from kerascnn.serving.batching import LoopFuture, Scheduler, Task
 from kerascnn.serving.errors import (
     BadRequest,
@@ -360,6 +360,7 @@ class ModelServer:
         return _Observed(self.metrics, name, api, protocol)
 
     def _task(self, loaded, signature, feeds, timeout):
+        feeds = image_feeds.normalized_feeds(loaded, signature, feeds)
         seconds = self.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + float(seconds)
         task = Task(loaded.name, loaded, signature, feeds, deadline)
