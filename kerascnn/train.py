@@ -47,6 +47,7 @@ from kerascnn.runs import (
     find_resumable_run,
     read_history_csv,
     resolve_run_dir,
+    run_dir_lock,
 )
 
 # Public names, with those that moved to the modules above and are still
@@ -302,6 +303,12 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
         TrainingError: NaN loss, interruption, or a config that cannot run.
     """
     config, strategy = _prepare(config, resume)
+    with run_dir_lock(config.run_dir, distribute.is_chief(strategy)):
+        return _fit_prepared(config, strategy, on_start, on_note, on_progress)
+
+
+def _fit_prepared(config, strategy, on_start, on_note, on_progress):
+    """`fit` once the config is checked and the run directory is held."""
     run_dir = config.run_dir
     if on_progress:
         on_progress(f"Loading {config.dataset} and building {config.model}...")

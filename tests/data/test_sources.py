@@ -175,7 +175,9 @@ def test_split_folder(tmp_path):
 def test_empty_class_folder(tmp_path):
     make_folder(tmp_path)
     (tmp_path / "train" / "empty").mkdir()
-    with pytest.raises(DataError, match=r"Class folder .*train/empty has no image files"):
+    with pytest.raises(
+        DataError, match=r"Class folder .*train/empty has no image files"
+    ):
         load(str(tmp_path))
 
 
