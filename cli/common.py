@@ -405,7 +405,18 @@ class ProgressBar:
             file=click.get_text_stream("stderr"),
         )
         self.bar.__enter__()
-        return self.bar.update
+        return self._update
+
+    def _update(self, n):
+        # The ETA counts from the first finished item: the seconds a
+        # pipeline takes to start are not a per-item cost (they made
+        # `data convert` show an ETA of days at 0%).
+        if self.bar.pos == 0:
+            import time
+
+            self.bar.start = time.time()
+            self.bar.avg = []
+        self.bar.update(n)
 
     def __exit__(self, *exc):
         if self.bar is not None:

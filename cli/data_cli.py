@@ -146,9 +146,14 @@ def preview_command(name, out, split, count, augment, data_dir):
     "when resized), JPEG, PNG, or raw uint8 pixels (nothing to decode when "
     "read; H*W*C bytes per image, ~10x JPEG).",
 )  # fmt: skip
+@click.option(
+    "--skip-bad/--no-skip-bad", default=False,
+    help="Leave out image files that cannot be decoded (named in one "
+    "note) instead of stopping with an error that names the file.",
+)  # fmt: skip
 @DATA_DIR_OPTION
 def convert_command(source, out_dir, shards, image_size, quality, encoding,
-                    data_dir):  # fmt: skip
+                    skip_bad, data_dir):  # fmt: skip
     """Write SOURCE (an image folder or any image data set name) as
     TFRecord shards of tf.train.Example plus manifest.json in OUT_DIR.
 
@@ -160,6 +165,7 @@ def convert_command(source, out_dir, shards, image_size, quality, encoding,
     """
     if image_size is not None and len(image_size) != 2:
         raise click.BadParameter("expected H,W", param_hint="--image-size")
+    quiet_tensorflow()
     with user_errors():
         from kerascnn.data.convert import convert
 
@@ -167,7 +173,8 @@ def convert_command(source, out_dir, shards, image_size, quality, encoding,
             manifest = convert(
                 source, out_dir, shards=shards, image_size=image_size,
                 quality=quality, encoding=encoding, data_dir=data_dir,
-                progress=progress, note=lambda line: click.echo(line, err=True),
+                skip_bad=skip_bad, progress=progress,
+                note=lambda line: click.echo(line, err=True),
             )  # fmt: skip
     total = 0
     for split, entry in manifest["splits"].items():

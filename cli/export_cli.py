@@ -238,7 +238,7 @@ def _plan(source, config):
     what = FORMAT_NAMES[config.format]
     steps = ["converting"]
     if config.verify:
-        steps.append(f"verifying on {config.verify_examples} examples")
+        steps.append(f"verifying on up to {config.verify_examples} examples")
     return f"Exporting {source} as {what} ({', '.join(steps)})..."
 
 

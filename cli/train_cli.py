@@ -264,6 +264,12 @@ def _scalars(metrics):
 )
 @click.option("--limit", type=POSITIVE_INT, help="Evaluate only N examples.")
 @click.option(
+    "--skip-bad/--no-skip-bad",
+    default=False,
+    help="Skip image files that cannot be decoded (named in one note) "
+    "instead of stopping with an error that names the file.",
+)
+@click.option(
     "--batch-size", "-b", type=POSITIVE_INT, default=256, show_default=True
 )
 @click.option(

@@ -462,6 +462,7 @@ def _finish_run(model, metadata, result, eval_split="test"):
             limit=config.eval_limit,
             split=eval_split,
             validation_split=config.validation_split,
+            skip_bad=config.skip_bad,
         )
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)

@@ -171,7 +171,7 @@ def warn_skipped(skipped, what):
     if not count:
         return
     shown = f": {name_list(names)}" if names else ""
-    notice(f"Skipped {count} bad example(s) {what}{shown} (skip_bad=True).")
+    notice(f"Skipped {count} bad example(s) {what}{shown}.")
 
 
 def name_list(names, shown=5):
