@@ -121,22 +121,30 @@ def command_line_words(message):
     return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
 
 
+_notices_shown = set()
+
+
 def print_notices():
     """Shows the library's `DataNotice` warnings as `note: ...` lines on
-    stderr (no source path, each once); other warnings are unchanged."""
+    stderr: no source path, each line once per command (a folder's
+    skipped files are named once, though several splits read it); other
+    warnings are unchanged."""
     import warnings
 
     from kerascnn.errors import DataNotice
 
+    _notices_shown.clear()
+    warnings.simplefilter("always", DataNotice)
     shown = warnings.showwarning
     if getattr(shown, "kerascnn_notes", False):
         return
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, DataNotice):
-            click.echo(f"note: {message}", err=True)
-        else:
+        if not issubclass(category, DataNotice):
             shown(message, category, filename, lineno, file, line)
+        elif str(message) not in _notices_shown:
+            _notices_shown.add(str(message))
+            click.echo(f"note: {message}", err=True)
 
     show.kerascnn_notes = True
     warnings.showwarning = show

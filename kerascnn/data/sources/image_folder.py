@@ -181,18 +181,18 @@ def _list_folder(root, layout):
     """`({split: (paths, labels)}, class names)` of a folder, listed once
     per content (see `_folder_signature`); reported as a `progress` step."""
     key = (root, _folder_signature(root, layout))
-    if key in _LISTINGS:
-        return _LISTINGS[key]
-    ignored = []
-    with progress.counter(f"Listing {root}", unit="files") as count:
-        if layout is None:
-            listing = _flat_split(root, count, ignored)
-        else:
-            listing = _split_folders(root, layout, count, ignored)
-    _say_ignored(ignored)
-    while len(_LISTINGS) >= LISTINGS_KEPT:
-        _LISTINGS.pop(next(iter(_LISTINGS)))
-    _LISTINGS[key] = listing
+    if key not in _LISTINGS:
+        ignored = []
+        with progress.counter(f"Listing {root}", unit="files") as count:
+            if layout is None:
+                listing = _flat_split(root, count, ignored)
+            else:
+                listing = _split_folders(root, layout, count, ignored)
+        while len(_LISTINGS) >= LISTINGS_KEPT:
+            _LISTINGS.pop(next(iter(_LISTINGS)))
+        _LISTINGS[key] = listing, ignored
+    listing, ignored = _LISTINGS[key]
+    _say_ignored(ignored)  # the CLI shows each line once per command
     return listing
 
 
