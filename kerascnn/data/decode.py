@@ -333,22 +333,27 @@ def assert_complete(data, path):
         return tf.identity(data)
 
 
+# What `fit` adds to a bad file's line: the run is not lost.
+RESUME_HINT = "Training resumes from the last finished epoch."
+
+
 @contextlib.contextmanager
-def bad_files_named():
+def bad_files_named(then=RESUME_HINT):
     """Turns the TF error of `assert_complete` into its `DataError` (one
-    line naming the file) around code that iterates a stream."""
+    line naming the file, then `then`) around code that iterates a
+    stream (`fit`'s epochs)."""
     import tensorflow as tf
 
     try:
         yield
     except tf.errors.InvalidArgumentError as e:
-        named = bad_file_error(e)
+        named = bad_file_error(e, then)
         if named is None:
             raise
         raise named from None
 
 
-def bad_file_error(error):
+def bad_file_error(error, then=""):
     """The `DataError` for a TF error raised by `assert_complete`, or
     `None` when `error` is something else."""
     import re
@@ -362,7 +367,7 @@ def bad_file_error(error):
     path = found.group(1).strip()
     return DataError(
         f"Cannot decode image file {path}: it is not an image or it is "
-        f"truncated. {SKIP_HINT}"
+        f"truncated. {SKIP_HINT} {then}".strip()
     )
 
 
