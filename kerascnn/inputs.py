@@ -168,7 +168,7 @@ def skipped_files_callback():
         def on_epoch_end(self, epoch, logs=None):
             names = SKIPPED.take()
             self.counts.append(len(names))
-            if logs is not None:
+            if logs is not None and SKIPPED.counting_streams:
                 logs["skipped_files"] = len(names)
             if names:
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3

@@ -179,6 +179,10 @@ class SkippedFiles:
     def __init__(self):
         self._lock = threading.Lock()
         self._names = []
+        # Streams built that count their skips: without one (a split
+        # decoded into memory skipped its bad files once, before
+        # training, and said so), epochs have no skip count to report.
+        self.counting_streams = 0
 
     def add(self, name):
         with self._lock:
@@ -202,6 +206,9 @@ def _keep_if_complete(count):
     """Filter predicate: complete files pass; others are dropped (and
     counted, unless the dataset must serialize, e.g. tf.data service)."""
     import tensorflow as tf
+
+    if count:
+        SKIPPED.counting_streams += 1
 
     def keep(data, label, name):
         del label
