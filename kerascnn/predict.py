@@ -232,7 +232,11 @@ def _images_in(folder, recursive):
         )
     else:
         walked = (e.path for e in os.scandir(folder) if e.is_file())
-    return sorted(p for p in walked if p.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(
+        p
+        for p in walked
+        if image_files.is_image_name(p) and not image_files.is_hidden(p)
+    )
 
 
 # === Predicting ===
