@@ -63,6 +63,11 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
     with open(os.path.join(run, "metadata.json")) as f:
         meta = json.load(f)
     assert meta["input_shape"] == [28, 28, 1]  # lenet's, not a file's
+    with open(os.path.join("served", "lenet", "model_card.json")) as f:
+        sizes = json.load(f)["dataset"]["split_sizes"]
+    listed = 2 * len(messy_images.KINDS) + 1  # the empty .jpg is listed
+    assert set(sizes) == {"train", "validation"}
+    assert sum(sizes.values()) == listed and sizes["validation"] > 0
 
     evaluated = runner.invoke(cli, ["evaluate", run, "--skip-bad", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
@@ -71,6 +76,18 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
 
     exported = runner.invoke(cli, ["export", run, "--base-dir", "again"])
     assert exported.exit_code == 0, exported.output
+    assert "Exported lenet version 1" in exported.output
+    # Exported once by fit already: the same export is not repeated.
+    same = runner.invoke(cli, ["export", run, "--base-dir", "served"])
+    assert same.exit_code == 0, same.output
+    assert "Not exported again: the same weights and metadata as version 1" in (
+        same.output
+    )
+    assert sorted(os.listdir(os.path.join("served", "lenet"))) == [
+        "1",
+        "MODEL_CARD.md",
+        "model_card.json",
+    ]
 
     predicted = runner.invoke(
         cli, ["predict", run, "photos/cat", "photos/dog", "--json"]
