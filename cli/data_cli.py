@@ -47,6 +47,12 @@ def _held_out_line(sizes):
     ]
 
 
+def _input_shape_text(info):
+    if info.input_shape and info.input_shape[0] is None and info.storage:
+        return info.storage  # an image folder of mixed sizes
+    return format_shape(info.input_shape)
+
+
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
@@ -55,7 +61,7 @@ def _format_info(info):
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
         *_held_out_line(info.split_sizes),
-        f"input shape: {format_shape(info.input_shape)}",
+        f"input shape: {_input_shape_text(info)}",
         f"classes:     {info.num_classes}",
     ]
     names = info.class_names

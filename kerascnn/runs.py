@@ -239,7 +239,9 @@ def run_dir_lock(run_dir, enabled=True):
     import fcntl
 
     path = lock_path(run_dir)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    parent = os.path.dirname(path)
+    made_parent = not os.path.isdir(parent)
+    os.makedirs(parent, exist_ok=True)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -264,5 +266,8 @@ def run_dir_lock(run_dir, enabled=True):
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+            if made_parent:  # e.g. runs/, when nothing else came of it
+                with contextlib.suppress(OSError):
+                    os.rmdir(parent)
     finally:
         os.close(fd)  # releases the lock (the kernel does it on a kill)

@@ -595,6 +595,34 @@ def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
     return _with_options(ds, input_context), info
 
 
+# Files whose headers `get_info` reads to say what sizes a folder holds.
+INFO_SAMPLE_FILES = 64
+
+
+def _folder_shape(paths):
+    """`(shape, sizes line)`: the one `(H, W, C)` of the first
+    `INFO_SAMPLE_FILES` files, else `(None, None, C)` and a line saying
+    how they differ (`fit` resizes each to the model's input)."""
+    from kerascnn.data import images
+
+    shapes = [images.header_shape(p) for p in paths[:INFO_SAMPLE_FILES]]
+    shapes = [s for s in shapes if s]
+    if not shapes:
+        return (None, None, None), None
+    if len(set(shapes)) == 1:
+        return shapes[0], None
+    smallest = min(shapes, key=lambda s: s[0] * s[1])
+    largest = max(shapes, key=lambda s: s[0] * s[1])
+    channels = sorted({s[2] for s in shapes})
+    modes = " and ".join({1: "grey", 3: "colour"}[c] for c in channels)
+    line = (
+        f"sizes vary ({smallest[0]}x{smallest[1]} to {largest[0]}x"
+        f"{largest[1]}, {modes}, in the first {len(shapes)} files): each "
+        "is resized to the model's input"
+    )
+    return (None, None, max(channels)), line
+
+
 def get_info(name, split="train", *, data_dir=None, validation_size=None):
     """`DatasetInfo` of a split without building the pipeline.
 
@@ -617,7 +645,7 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
         shape = raw.image_shape or _first_record_shape(raw)
         n = raw.split_sizes[raw.split]
     else:
-        shape = decode._native_shape(raw.paths[0]) or (None, None, None)
+        shape, info_sizes = _folder_shape(raw.paths)
         n = len(raw.paths)
     if not shape[0]:
         return DatasetInfo(
@@ -625,6 +653,7 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
             split=raw.split, num_examples=n, split_sizes=raw.split_sizes,
             input_shape=tuple(shape), num_classes=len(raw.class_names),
             class_names=list(raw.class_names),
+            storage=info_sizes if raw.kind == "files" else None,
         )  # fmt: skip
     style = streaming.resolve_style("auto", raw.kind, shape[:2])
     return _image_info(raw, n, shape, None, None, True, style)

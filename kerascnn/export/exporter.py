@@ -228,8 +228,8 @@ def _identical_result(previous, name):
         metadata=previous.meta,
         note=(
             f"the same weights and metadata as version {previous.version} "
-            f"({previous.path}): nothing new written (pass version=N "
-            "(--version N) to write it anyway)."
+            f"({previous.path}): nothing new written (an export with "
+            "--version N writes it anyway)."
         ),
         written=False,
     )
