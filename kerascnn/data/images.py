@@ -88,13 +88,14 @@ def native_channels(data):
 def header_shape(path):
     """`(H, W, C)` of an image file as the policy reads it (EXIF rotation
     swaps H and W), from its header only; `None` if it is no image."""
+    from PIL import Image
+
     try:
-        with open(path, "rb") as f:
-            image = _open(f.read(4096) + f.read())
-        width, height = image.size
-        if _orientation(image) in (5, 6, 7, 8):
-            width, height = height, width
-        return height, width, 1 if image.mode in _GREY_MODES else 3
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+            if _orientation(image) in (5, 6, 7, 8):
+                width, height = height, width
+            return height, width, 1 if image.mode in _GREY_MODES else 3
     except Exception:  # unreadable: the readers name it
         return None
 

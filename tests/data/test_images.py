@@ -179,3 +179,10 @@ def test_every_path_reads_the_same_pixels(kinds, shape, tmp_path):
     feeds = normalized_feeds(Loaded(), Signature(), {"images": raw})
     served = make_image_decoder(shape)(tf.constant(list(feeds["images"])))
     np.testing.assert_array_equal(served.numpy(), memory.astype(np.float32))
+
+
+def test_header_shape_reads_rotation_and_channels(kinds):
+    assert images.header_shape(kinds["rotated.jpg"]) == (120, 80, 3)
+    assert images.header_shape(kinds["deep.png"]) == (50, 50, 1)
+    assert images.header_shape(kinds["cmyk.jpg"]) == (48, 64, 3)
+    assert images.header_shape(__file__) is None
