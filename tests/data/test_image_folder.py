@@ -69,3 +69,39 @@ def test_strays_are_named_in_one_notice_and_sizes_vary(tmp_path, data_dir):
     )
     assert info.input_shape == (None, None, 3)
     assert info.storage.startswith("sizes vary (20x20 to 600x800")
+
+
+def test_convert_skips_bad_files_and_keeps_the_folders_pixels(
+    tmp_path, data_dir
+):
+    import numpy as np
+
+    from kerascnn.data.convert import convert
+
+    root = messy_images.messy_folder(data_dir, str(tmp_path / "photos"))
+    empty = os.path.join(root, "cat", "empty.jpg")
+    with pytest.raises(DataError, match=f"Cannot .* image file {empty}"):
+        with pytest.warns(DataNotice, match="README.txt"):  # the strays
+            convert(root, str(tmp_path / "refused"))
+    assert not (tmp_path / "refused").exists()
+    with pytest.warns(DataNotice) as notes:
+        manifest = convert(root, str(tmp_path / "shards"), skip_bad=True)
+    assert any(empty in str(n.message) for n in notes)
+    assert manifest["channels"] == 3
+    counts = {s: e["count"] for s, e in manifest["splits"].items()}
+    assert sum(counts.values()) == 2 * len(messy_images.KINDS)
+
+    def pixels(source, split):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataNotice)
+            ds, _ = load(
+                source, split, image_size=(24, 24), channels=3,
+                shuffle=False, augment=False, skip_bad=True,
+            )  # fmt: skip
+        x = np.stack([x for x, _ in ds.as_numpy_iterator()])
+        return x[np.lexsort(x.reshape(len(x), -1).T)]
+
+    for split in counts:
+        np.testing.assert_array_equal(
+            pixels(str(tmp_path / "shards"), split), pixels(root, split)
+        )
