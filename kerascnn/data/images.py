@@ -165,6 +165,78 @@ def _sixteen_to_eight(image):
     return Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
 
 
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
+        0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # fmt: skip
+
+
+def _plain_by_header(data, channels):
+    """True when the header alone shows TensorFlow reads `data` as the
+    policy does (`tf_reads_as_is`): an 8-bit grey or RGB PNG without
+    transparency or EXIF, or a 1- or 3-component JPEG without an EXIF
+    rotation. False means "ask Pillow", not "not plain"."""
+    try:
+        if data.startswith(b"\xff\xd8\xff"):
+            return _plain_jpeg(data, channels)
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _plain_png(data, channels)
+    except (IndexError, ValueError):
+        pass
+    return False
+
+
+def _plain_jpeg(data, channels):
+    pos, components, rotated = 2, None, False
+    while pos + 4 <= len(data) and components is None:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and segment.startswith(b"Exif\0\0"):
+            rotated = _exif_orientation(segment[6:]) not in (None, 1)
+        elif marker in _SOF:
+            components = segment[5]
+        elif marker == 0xDA:  # scan data before any frame header
+            return False
+        pos += 2 + length
+    if rotated or components not in (1, 3):
+        return False
+    return not (components == 3 and channels == 1)
+
+
+def _exif_orientation(tiff):
+    """The Orientation tag of a TIFF-structured EXIF block, or `None`."""
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None:
+        return None
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if int.from_bytes(entry[0:2], order) == _EXIF_ORIENTATION:
+            return int.from_bytes(entry[8:10], order)
+    return None
+
+
+def _plain_png(data, channels):
+    depth, colour = data[24], data[25]
+    if depth != 8 or colour not in (0, 2):  # 8-bit grey or RGB only
+        return False
+    if colour == 2 and channels == 1:
+        return False
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind in (b"tRNS", b"eXIf"):
+            return False
+        if kind == b"IDAT":
+            return True
+        pos += 12 + length
+    return False
+
+
 def normalized_bytes(data, channels):
     """Bytes that `tf.io.decode_image(channels=channels)` decodes to the
     policy's pixels (see the module docstring).
@@ -177,6 +249,8 @@ def normalized_bytes(data, channels):
         `data` itself when TensorFlow reads it the same way or when it is
         not a readable image; else a lossless PNG of the policy's pixels.
     """
+    if _plain_by_header(data, channels):
+        return data  # the common case, decided without Pillow
     try:
         image = _open(data)
         if tf_reads_as_is(data, image, channels):

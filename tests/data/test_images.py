@@ -186,3 +186,21 @@ def test_header_shape_reads_rotation_and_channels(kinds):
     assert images.header_shape(kinds["deep.png"]) == (50, 50, 1)
     assert images.header_shape(kinds["cmyk.jpg"]) == (48, 64, 3)
     assert images.header_shape(__file__) is None
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_header_fast_path_agrees_with_pillow(kinds, channels):
+    """Files passed on from their header alone are ones Pillow would pass
+    too; the plain JPEGs and PNGs (most files) take the fast path."""
+    from PIL import Image
+
+    fast = set()
+    for name, path in kinds.items():
+        data = _read(path)
+        if images._plain_by_header(data, channels):
+            fast.add(name)
+            with Image.open(path) as image:
+                assert images.tf_reads_as_is(data, image, channels), name
+    plain = {"plain.jpg", "upper.JPG", "grey.jpeg", "upper.PNG"}
+    expected = plain if channels == 3 else {"grey.jpeg"}
+    assert fast == expected
