@@ -127,7 +127,8 @@ def preview_command(name, out, split, count, augment, data_dir):
             name, out, split=split, count=count, data_dir=data_dir,
             augment=augment,
         )  # fmt: skip
-    click.echo(f"Wrote {count} {info.name} {split} examples to {out}")
+    shown = min(count, info.num_examples)  # less any file left out
+    click.echo(f"Wrote {shown} {info.name} {split} examples to {out}")
 
 
 @data_group.command("convert", short_help="Write TFRecord shards + manifest.")
