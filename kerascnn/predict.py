@@ -61,7 +61,8 @@ def read_image(path, shape=None):
         return decode.decode_image_bytes(data, channels).numpy()
     except (tf.errors.InvalidArgumentError, ValueError, OSError):
         raise DataError(
-            f"Cannot decode {path!r}: not a JPEG, PNG, BMP, GIF or WebP image."
+            f"Cannot decode {path!r}: not a PNG, JPEG, GIF or BMP image "
+            "(nor WebP)."
         ) from None
 
 
