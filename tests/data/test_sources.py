@@ -196,7 +196,7 @@ def test_non_image_file(tmp_path):
         DataError, match=f"Cannot read image file {bad}: it is empty or not"
     ):
         load(str(tmp_path))
-    with pytest.warns(DataNotice, match=f"Skipped 1 bad example.*: {bad} "):
+    with pytest.warns(DataNotice, match=f"Skipped 1 bad example.*: {bad}\\.$"):
         _, info = load(str(tmp_path), skip_bad=True)
     assert info.num_examples == 6
     assert info.storage.endswith("; 1 bad file(s) skipped")
@@ -208,7 +208,7 @@ def test_corrupt_jpeg(tmp_path):
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)  # header only
     with pytest.raises(DataError, match=f"Cannot decode image file {bad}"):
         load(str(tmp_path))
-    with pytest.warns(DataNotice, match=f"could not be decoded: {bad} "):
+    with pytest.warns(DataNotice, match=f"could not be decoded: {bad}\\.$"):
         _, info = load(str(tmp_path), skip_bad=True)
     assert info.num_examples == 6
 
