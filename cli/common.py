@@ -121,6 +121,35 @@ def command_line_words(message):
     return _KEYWORD_BEFORE_FLAG.sub(r"\1", message)
 
 
+_notices_shown = set()
+
+
+def print_notices():
+    """Shows the library's `DataNotice` warnings as `note: ...` lines on
+    stderr: no source path, each line once per command (a folder's
+    skipped files are named once, though several splits read it); other
+    warnings are unchanged."""
+    import warnings
+
+    from kerascnn.errors import DataNotice
+
+    _notices_shown.clear()
+    warnings.simplefilter("always", DataNotice)
+    shown = warnings.showwarning
+    if getattr(shown, "kerascnn_notes", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, DataNotice):
+            shown(message, category, filename, lineno, file, line)
+        elif str(message) not in _notices_shown:
+            _notices_shown.add(str(message))
+            click.echo(f"note: {message}", err=True)
+
+    show.kerascnn_notes = True
+    warnings.showwarning = show
+
+
 @contextlib.contextmanager
 def user_errors():
     """Turns library errors a user caused into one line and exit code 1."""
@@ -384,7 +413,18 @@ class ProgressBar:
             file=click.get_text_stream("stderr"),
         )
         self.bar.__enter__()
-        return self.bar.update
+        return self._update
+
+    def _update(self, n):
+        # The ETA counts from the first finished item: the seconds a
+        # pipeline takes to start are not a per-item cost (they made
+        # `data convert` show an ETA of days at 0%).
+        if self.bar.pos == 0:
+            import time
+
+            self.bar.start = time.time()
+            self.bar.avg = []
+        self.bar.update(n)
 
     def __exit__(self, *exc):
         if self.bar is not None:

@@ -47,6 +47,12 @@ def _held_out_line(sizes):
     ]
 
 
+def _input_shape_text(info):
+    if info.input_shape and info.input_shape[0] is None and info.storage:
+        return info.storage  # an image folder of mixed sizes
+    return format_shape(info.input_shape)
+
+
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
@@ -55,7 +61,7 @@ def _format_info(info):
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
         *_held_out_line(info.split_sizes),
-        f"input shape: {format_shape(info.input_shape)}",
+        f"input shape: {_input_shape_text(info)}",
         f"classes:     {info.num_classes}",
     ]
     names = info.class_names
@@ -121,7 +127,8 @@ def preview_command(name, out, split, count, augment, data_dir):
             name, out, split=split, count=count, data_dir=data_dir,
             augment=augment,
         )  # fmt: skip
-    click.echo(f"Wrote {count} {info.name} {split} examples to {out}")
+    shown = min(count, info.num_examples)  # less any file left out
+    click.echo(f"Wrote {shown} {info.name} {split} examples to {out}")
 
 
 @data_group.command("convert", short_help="Write TFRecord shards + manifest.")
@@ -146,9 +153,14 @@ def preview_command(name, out, split, count, augment, data_dir):
     "when resized), JPEG, PNG, or raw uint8 pixels (nothing to decode when "
     "read; H*W*C bytes per image, ~10x JPEG).",
 )  # fmt: skip
+@click.option(
+    "--skip-bad/--no-skip-bad", default=False,
+    help="Leave out image files that cannot be decoded (named in one "
+    "note) instead of stopping with an error that names the file.",
+)  # fmt: skip
 @DATA_DIR_OPTION
 def convert_command(source, out_dir, shards, image_size, quality, encoding,
-                    data_dir):  # fmt: skip
+                    skip_bad, data_dir):  # fmt: skip
     """Write SOURCE (an image folder or any image data set name) as
     TFRecord shards of tf.train.Example plus manifest.json in OUT_DIR.
 
@@ -160,6 +172,7 @@ def convert_command(source, out_dir, shards, image_size, quality, encoding,
     """
     if image_size is not None and len(image_size) != 2:
         raise click.BadParameter("expected H,W", param_hint="--image-size")
+    quiet_tensorflow()
     with user_errors():
         from kerascnn.data.convert import convert
 
@@ -167,7 +180,8 @@ def convert_command(source, out_dir, shards, image_size, quality, encoding,
             manifest = convert(
                 source, out_dir, shards=shards, image_size=image_size,
                 quality=quality, encoding=encoding, data_dir=data_dir,
-                progress=progress, note=lambda line: click.echo(line, err=True),
+                skip_bad=skip_bad, progress=progress,
+                note=lambda line: click.echo(line, err=True),
             )  # fmt: skip
     total = 0
     for split, entry in manifest["splits"].items():

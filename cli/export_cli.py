@@ -12,6 +12,7 @@ import click
 
 from cli.common import (
     POSITIVE_INT,
+    command_line_words,
     quiet_tensorflow,
     user_errors,
 )
@@ -201,6 +202,11 @@ def export_command(
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
+    if not result.written:
+        click.echo(f"Not exported again: {command_line_words(result.note)}")
+        return
+    if result.note:
+        click.echo(f"note: {command_line_words(result.note)}", err=True)
     if result.verification is not None:
         click.echo(result.verification.table())
     if result.calibrated_on:
@@ -238,7 +244,7 @@ def _plan(source, config):
     what = FORMAT_NAMES[config.format]
     steps = ["converting"]
     if config.verify:
-        steps.append(f"verifying on {config.verify_examples} examples")
+        steps.append(f"verifying on up to {config.verify_examples} examples")
     return f"Exporting {source} as {what} ({', '.join(steps)})..."
 
 

@@ -17,6 +17,7 @@ from cli.common import (
     builder_options,
     check_builder_options,
     parse_options,
+    print_notices,
     quiet_tensorflow,
     user_errors,
 )
@@ -51,6 +52,7 @@ def cli(verbose):
     """
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+    print_notices()
 
 
 @cli.command("models", short_help="List the model zoo.")

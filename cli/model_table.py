@@ -161,3 +161,18 @@ MODEL_TABLE = (
         'large-scale image recognition (https://arxiv.org/abs/1409.1556)',
     ),
 )
+
+# Aliases of the registry (`register_model(aliases=...)`), checked too.
+MODEL_ALIASES = {"lenet5": "lenet", "lenet_5": "lenet"}
+
+
+def unknown_model_message(name):
+    """The registry's "Unknown model" line for a name neither the table
+    nor its aliases hold, else `None`: said before TensorFlow loads."""
+    key = str(name).strip().lower().replace("-", "_")
+    names = [row[0] for row in MODEL_TABLE]
+    if key in names or key in MODEL_ALIASES:
+        return None
+    close = [n for n in names if n.startswith(key[:3])]
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return f"Unknown model {name!r}.{hint} Known models: {', '.join(names)}."

@@ -22,6 +22,7 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from cli.model_table import unknown_model_message
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
@@ -197,6 +198,9 @@ def fit_command(model, options, quiet, resume, **settings):
     """
     settings["log_format"] = "quiet" if quiet else settings["log_format"]
     options = parse_options(options)
+    unknown = unknown_model_message(model)
+    if unknown:  # said before TensorFlow loads (seconds)
+        raise click.ClickException(unknown)
     quiet_tensorflow()
     from kerascnn.config import recipe_for
     from kerascnn.train import fit
@@ -279,6 +283,12 @@ def _scalars(metrics):
     help="As in fit (default: the run's).",
 )
 @click.option("--limit", type=POSITIVE_INT, help="Evaluate only N examples.")
+@click.option(
+    "--skip-bad/--no-skip-bad",
+    default=False,
+    help="Skip image files that cannot be decoded (named in one note) "
+    "instead of stopping with an error that names the file.",
+)
 @click.option(
     "--batch-size", "-b", type=POSITIVE_INT, default=256, show_default=True
 )
@@ -399,7 +409,8 @@ def _format_prediction(item):
     ranked = ", ".join(
         f"{p['class_name']} {p['probability']:.3f}" for p in item["top_k"]
     )
-    return f"{item['file']}: {ranked}"
+    note = f" ({item['note']})" if item.get("note") else ""
+    return f"{item['file']}: {ranked}{note}"
 
 
 def _predict_text(source, inputs, max_words, as_json):

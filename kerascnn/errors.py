@@ -29,3 +29,8 @@ class TrainingError(KerasCNNError):
 
 class ExportError(KerasCNNError):
     """An export that cannot be written or failed its verification."""
+
+
+class DataNotice(UserWarning):
+    """A fact about the data worth one line (files skipped, an image
+    inverted); the CLI prints it as `note: ...`, without a source path."""

@@ -84,12 +84,14 @@ def evaluate(
     split="test",
     validation_split=None,
     progress=None,
+    skip_bad=False,
 ):
     """Loads a run directory or `.keras` file and evaluates it.
 
     `validation_split` defaults to the one the run trained with;
     `progress` (optional, `total -> update(n)`) is told how far scoring
-    got, for a progress bar.
+    got, for a progress bar; `skip_bad` skips undecodable image files
+    (named in one notice) instead of stopping.
     """
     from kerascnn.metadata import load_model_and_metadata
 
@@ -106,6 +108,7 @@ def evaluate(
         split=split,
         validation_split=validation_split,
         progress=progress,
+        skip_bad=skip_bad,
     )
 
 
@@ -120,6 +123,7 @@ def evaluate_model(
     split="test",
     validation_split=None,
     progress=None,
+    skip_bad=False,
 ):
     """Metrics of `model` on a split of `dataset` (default: its training
     data set), read with the preprocessing its metadata records, by the
@@ -135,6 +139,7 @@ def evaluate_model(
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
         )
+    options = {"skip_bad": True} if skip_bad else {}
     return tasks.get_task(metadata.task).evaluate(
         model,
         metadata,
@@ -145,6 +150,7 @@ def evaluate_model(
         split=split,
         validation_split=validation_split,
         progress=progress,
+        **options,
     )
 
 
@@ -159,6 +165,7 @@ def evaluate_image_split(
     split,
     validation_split=None,
     progress=None,
+    skip_bad=False,
 ):
     """Loss and `classification_report` of an image classifier on a split
     read with the preprocessing its metadata records."""
@@ -178,6 +185,7 @@ def evaluate_image_split(
         channels=channels,
         validation_size=validation_split,
         normalization=recorded_normalization(metadata),
+        skip_bad=skip_bad,
     )
     update = progress(info.num_examples) if progress else None
     metrics = evaluate_images(

@@ -91,12 +91,36 @@ def cache_settings(config):
     return mode, os.path.join(config.run_dir or ".", DISK_CACHE_DIR)
 
 
+def folder_input_shape(config):
+    """The input shape a run reads its data at: `config.input_shape`
+    (the recipe's or `--input-shape`), else, for a user's image folder
+    (not a built-in data set), the model's default input: the size never
+    comes from one file of a folder whose files differ."""
+    if config.input_shape:
+        return tuple(config.input_shape)
+    from kerascnn.data.sources.catalog import KNOWN
+    from kerascnn.data.sources.resolve import locate
+
+    if config.dataset in KNOWN:
+        return None
+    try:
+        kind = locate(config.dataset, config.data_dir).kind
+    except DataError:
+        return None  # said by the load itself
+    if kind != "image_folder":
+        return None
+    from kerascnn.models import get_model_info
+
+    shape = get_model_info(config.model).default_input_shape
+    return tuple(shape) if shape and len(shape) == 3 else None
+
+
 def load_split(config, split, training, input_context=None):
     """`kerascnn.data.load` of one split with the run's settings."""
     from kerascnn import data
     from kerascnn.models.weights import expected_normalization
 
-    image_size, channels = image_args(config.input_shape)
+    image_size, channels = image_args(folder_input_shape(config))
     cache, cache_dir = cache_settings(config)
     return data.load(
         config.dataset,
@@ -146,7 +170,7 @@ def skipped_files_callback():
         def on_epoch_end(self, epoch, logs=None):
             names = SKIPPED.take()
             self.counts.append(len(names))
-            if logs is not None:
+            if logs is not None and SKIPPED.counting_streams:
                 logs["skipped_files"] = len(names)
             if names:
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3

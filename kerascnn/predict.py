@@ -6,12 +6,18 @@ SavedModel version folder (or a model folder: its newest version), a
 `.tflite` file. A new kind (ONNX, OpenVINO) registers one more loader
 that returns a `Predictor`; nothing else changes.
 
-Files are decoded with `tf.io.decode_image` (PNG, JPEG, GIF, BMP), then
-converted to the model's channels and size and normalized exactly as the
-training data was (`kerascnn.data.preprocess_images` with the model's
-`preprocessing` metadata). Inputs may be files, folders (their images;
-sub-folders with `recursive=True`) and glob patterns; a file that cannot
-be read gets an `error` in its result and the others are still answered.
+Files are read as `fit` reads them (`kerascnn.data.images`: JPEG, PNG,
+BMP, GIF, WebP; EXIF orientation; every colour mode converted to the
+model's channels; `decode.resize_pixels` to the model's size), then
+normalized exactly as the training data was
+(`kerascnn.data.preprocess_images` with the model's `preprocessing`
+metadata). Inputs may be files, folders (their images; sub-folders with
+`recursive=True`) and glob patterns; a file that cannot be read gets an
+`error` in its result and the others are still answered.
+
+A model trained on light-on-dark digits (MNIST and its kin) is shown
+dark-on-light photos inverted, with a `note` in the result that says so
+(`images.light_background`).
 """
 
 import dataclasses
@@ -21,25 +27,42 @@ import os
 import numpy as np
 
 from kerascnn import tasks
+from kerascnn.data import images as image_files
 from kerascnn.errors import DataError, KerasCNNError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+IMAGE_EXTENSIONS = image_files.IMAGE_EXTENSIONS
 PREDICT_BATCH = 64
 
 
-def read_image(path):
-    """Decodes one image file to uint8 `(H, W, C)`; clear error if not one."""
+def read_image(path, shape=None):
+    """One image file as `fit` reads it: uint8 `(H, W, C)`.
+
+    Args:
+        path: the file.
+        shape: `(H, W, C)` to decode to (the model's input); default: the
+            file's size, grey or RGB as the file is.
+
+    Raises:
+        DataError: no such file, or not a readable image (one line).
+    """
     import tensorflow as tf
+
+    from kerascnn.data import decode
 
     if not os.path.isfile(path):
         raise DataError(f"No such image file: {path!r}")
     with open(path, "rb") as f:
         data = f.read()
     try:
-        return tf.io.decode_image(data, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, ValueError):
+        channels = shape[2] if shape else image_files.native_channels(data)
+        data = image_files.normalized_bytes(data, channels)
+        if shape:
+            return decode.decode_to_shape(data, tuple(shape)).numpy()
+        return decode.decode_image_bytes(data, channels).numpy()
+    except (tf.errors.InvalidArgumentError, ValueError, OSError):
         raise DataError(
-            f"Cannot decode {path!r}: not a PNG, JPEG, GIF or BMP image."
+            f"Cannot decode {path!r}: not a PNG, JPEG, GIF or BMP image "
+            "(nor WebP)."
         ) from None
 
 
@@ -210,7 +233,11 @@ def _images_in(folder, recursive):
         )
     else:
         walked = (e.path for e in os.scandir(folder) if e.is_file())
-    return sorted(p for p in walked if p.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(
+        p
+        for p in walked
+        if image_files.is_image_name(p) and not image_files.is_hidden(p)
+    )
 
 
 # === Predicting ===
@@ -242,7 +269,7 @@ def predict_files(source, files, top_k=3, recursive=False):
             results[-1]["error"] = why
             continue
         try:
-            ready.append((results[-1], _model_input(path, meta)))
+            ready.append((results[-1], _model_input(path, meta, results[-1])))
         except KerasCNNError as e:
             results[-1]["error"] = str(e)
     for start in range(0, len(ready), PREDICT_BATCH):
@@ -253,10 +280,15 @@ def predict_files(source, files, top_k=3, recursive=False):
     return results
 
 
-def _model_input(path, meta):
+def _model_input(path, meta, result):
     from kerascnn.data import preprocess_images
 
-    image = read_image(path)
+    image = read_image(path, tuple(meta.input_shape))
+    if image_files.light_on_dark(meta.dataset) and (
+        image_files.light_background(image)
+    ):
+        image = 255 - image
+        result["note"] = image_files.INVERTED_NOTE
     return np.asarray(preprocess_images(image, _preprocessing(meta)))
 
 
@@ -370,10 +402,26 @@ def tag_utterances(source, utterances, max_words=DEFAULT_MAX_WORDS):
         raise KerasCNNError(
             f"max_words must be a positive integer. Received: {max_words!r}"
         )
+    _refuse_image_files(utterances)
     if _saved_model_dir(source) is not None:
         version_dir = _saved_model_dir(source)
         return _tag_with_saved_model(version_dir, utterances, max_words)
     return _tag_with_keras(source, utterances, max_words)
+
+
+def _refuse_image_files(utterances):
+    """The tagger reads text: an image file among the inputs is refused
+    instead of tagging its path as words."""
+    files = [
+        u for u in utterances
+        if image_files.is_image_name(u.strip()) and os.path.isfile(u.strip())
+    ]  # fmt: skip
+    if files:
+        raise DataError(
+            f"The slot tagger takes text, not image files (got {files[0]}); "
+            "pass utterances in quotes, or classify images with an image "
+            "model."
+        )
 
 
 def _tag_with_keras(source, utterances, max_words):

@@ -47,6 +47,7 @@ from kerascnn.runs import (
     find_resumable_run,
     read_history_csv,
     resolve_run_dir,
+    run_dir_lock,
 )
 
 # Public names, with those that moved to the modules above and are still
@@ -308,6 +309,12 @@ def fit(config, resume=True, on_start=None, on_note=None, on_progress=None):
         TrainingError: NaN loss, interruption, or a config that cannot run.
     """
     config, strategy = _prepare(config, resume)
+    with run_dir_lock(config.run_dir, distribute.is_chief(strategy)):
+        return _fit_prepared(config, strategy, on_start, on_note, on_progress)
+
+
+def _fit_prepared(config, strategy, on_start, on_note, on_progress):
+    """`fit` once the config is checked and the run directory is held."""
     run_dir = config.run_dir
     if on_note and small_data.describe(config):
         on_note(small_data.describe(config))
@@ -489,6 +496,7 @@ def _finish_run(model, metadata, result, eval_split="test"):
             limit=config.eval_limit,
             split=eval_split,
             validation_split=config.validation_split,
+            skip_bad=config.skip_bad,
         )
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)

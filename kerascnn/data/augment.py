@@ -154,7 +154,7 @@ def preprocess_images(images, preprocessing):
     if tuple(images.shape[1:3]) != (height, width):
         if spec.get("center_crop"):
             images = central_crop(images, spec["center_crop"])
-        images = tf.image.resize(images, [height, width])
+        images = tf.image.resize(images, [height, width], antialias=True)
     images = tf.cast(images, tf.float32) * spec["scale"]
     if spec.get("mean") is not None:
         # Broadcast to a whole image first: the same values, but Eigen's
@@ -183,13 +183,15 @@ def serving_preprocess(image_bytes, preprocessing):
     height, width = spec["image_size"]
     channels = spec["channels"]
 
+    from kerascnn.data.decode import decode_image_bytes, resize_pixels
+
     def one(data):
-        image = tf.io.decode_image(
-            data, channels=channels, expand_animations=False
-        )
+        image = decode_image_bytes(data, channels)
         if spec.get("center_crop"):
             image = central_crop(image, spec["center_crop"])
-        image = tf.image.resize(image, [height, width])
+            image = tf.image.resize(image, [height, width])
+        else:
+            image = tf.cast(resize_pixels(image, [height, width]), tf.float32)
         return tf.ensure_shape(image, [height, width, channels])
 
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
@@ -236,7 +238,9 @@ def _jpeg_or_decoded_crop(data, window, channels):
 
     return tf.cond(
         is_jpeg(data),
-        lambda: tf.image.decode_and_crop_jpeg(data, window, channels=channels),
+        lambda: tf.image.decode_and_crop_jpeg(
+            data, window, channels=channels, dct_method="INTEGER_ACCURATE"
+        ),
         lambda: _crop(decode_image_bytes(data, channels), window),
     )
 

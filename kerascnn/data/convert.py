@@ -31,6 +31,7 @@ Atomic: everything is written to `OUT_DIR.partial-<pid>` and renamed to
 partial folder has no manifest, so it never loads as a shard set.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -144,15 +145,21 @@ def _encoded_elements(raw, image_size, quality, encoding):
     ds = tf.data.Dataset.from_tensor_slices(
         (raw.paths, np.asarray(raw.labels, np.int32))
     )
+    # Every file as `fit` reads it (`images.normalized_bytes`: EXIF, colour
+    # modes, WebP), so the shards' pixels are the folder's.
+    channels = _file_channels(raw)
     ds = ds.map(
         lambda path, y: (
-            decode.assert_complete(tf.io.read_file(path), path), y, path
+            decode.assert_complete(
+                decode.normalize_file_bytes(tf.io.read_file(path), channels),
+                path,
+            ),
+            y, path,
         ),
         num_parallel_calls=streaming._parallel(), deterministic=True,
     )  # fmt: skip
     if image_size is None and encoding == "original":
         return ds
-    channels = min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
 
     def pixels(data):
         if image_size is None:  # each image at its own size
@@ -265,12 +272,34 @@ def _image_fields(splits, image_size, encoding):
         lazy = raw.lazy
         h, w, c = lazy.image_shape if lazy else raw.images.shape[1:]
         return [int(h), int(w)], int(c)
-    channels = (decode._native_shape(raw.paths[0]) or (None, None, 3))[2]
-    if encoding != "original":
-        channels = min(channels, 3)  # decoded to at most 3 channels
+    channels = _file_channels(raw)
     if image_size is not None:
         return [int(image_size[0]), int(image_size[1])], min(channels, 3)
     return None, channels  # files keep their own (possibly mixed) sizes
+
+
+def _without_bad_files(raw):
+    """`raw` without the files that do not decode (named once)."""
+    if raw.kind != "files":
+        return raw
+    ok = [decode._native_shape(p) is not None for p in raw.paths]
+    if all(ok):
+        return raw
+    sources.warn_skipped(
+        [p for p, good in zip(raw.paths, ok) if not good],
+        f"of the {raw.split} split that could not be decoded",
+    )
+    keep = np.flatnonzero(ok)
+    return dataclasses.replace(
+        raw, paths=[raw.paths[i] for i in keep],
+        labels=np.asarray(raw.labels)[keep],
+    )  # fmt: skip
+
+
+def _file_channels(raw):
+    """Channels of a folder's shards: its first image's, at most 3 (each
+    file is converted to them)."""
+    return min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
 
 
 def _encoding_field(encoding, image_size, quality):
@@ -301,7 +330,7 @@ def _first_shape(raw):
 
 def convert(source, out_dir, *, shards=None, image_size=None,
             quality=DEFAULT_QUALITY, encoding="original", data_dir=None,
-            progress=None, note=None):  # fmt: skip
+            progress=None, note=None, skip_bad=False):  # fmt: skip
     """Writes `source` as TFRecord shards + `manifest.json` in `out_dir`.
 
     Args:
@@ -320,6 +349,8 @@ def convert(source, out_dir, *, shards=None, image_size=None,
             `(n_done_now)`, for a progress bar.
         note: optional callable `(line)`: told the estimated size of a
             raw set before writing it.
+        skip_bad: leave out image files that cannot be decoded (checked
+            before writing, named in one `DataNotice`) instead of raising.
 
     Returns:
         The manifest (a dict).
@@ -331,6 +362,8 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     out_dir = os.path.abspath(os.path.expanduser(out_dir))
     _check(out_dir, shards, image_size, quality, encoding)
     splits = _splits(source, data_dir)
+    if skip_bad:
+        splits = {s: _without_bad_files(raw) for s, raw in splits.items()}
     if encoding == "raw" and note is not None:
         nbytes, exact = raw_size_estimate(splits, image_size)
         at = "" if exact else ", at the first image's size"

@@ -2,10 +2,20 @@
 
 `sources` hands over raw records; this module turns them into uint8 pixel
 tensors. IDX and TFDS records already are pixel arrays; image files are
-checked cheaply up front (magic bytes) and then decoded once, in parallel
-with `tf.io.decode_image`, into one in-memory uint8 array. A file that
-fails to decode is reported by name (`DataError`) or, with
-`skip_bad=True`, skipped and counted in a warning.
+checked cheaply up front (magic bytes), passed through
+`images.normalized_bytes` (EXIF orientation, colour modes, alpha, WebP:
+one policy for every command and the server) and then decoded once, in
+parallel, into one in-memory uint8 array at the model's size
+(`resize_pixels`). A file that fails to decode is reported by name
+(`DataError`) or, with `skip_bad=True`, skipped and counted in one
+`DataNotice` line.
+
+Resize policy (`resize_pixels`, the one used by training, evaluation,
+`predict` and the exported `predict_images` signature): an image of
+another size is stretched to the model's `(H, W)` (the aspect ratio is
+not kept) with bilinear interpolation, anti-aliased when shrinking
+(`tf.image.resize(antialias=True)`), and rounded to uint8. JPEGs are
+decoded with the accurate integer DCT, as Pillow decodes them.
 
 Streams decode one file at a time inside tf.data, where a decoding op
 cannot say which file failed. `looks_complete` checks each file's bytes
@@ -18,6 +28,7 @@ import contextlib
 
 import numpy as np
 
+from kerascnn.data import images as image_files
 from kerascnn.data import progress, sources
 from kerascnn.errors import DataError
 
@@ -29,6 +40,11 @@ MAGIC = {
     b"GIF89a": "gif",
     b"BM": "bmp",
 }
+# What a bad file's message suggests (the CLI keeps the flag's words).
+SKIP_HINT = (
+    "Remove it, or pass skip_bad=True (--skip-bad) to skip and count such "
+    "files."
+)
 DECODE_BATCH = 512
 # Marks the streamed-file assertion, so the file can be named again.
 BAD_FILE_MARKER = "kerascnn-bad-image-file:"
@@ -37,15 +53,21 @@ TAIL_BYTES = 64
 
 
 def sniff_format(path):
-    """Returns `"jpeg"`, `"png"`, `"gif"`, `"bmp"` or `None` from the header."""
+    """`"jpeg"`, `"png"`, `"gif"`, `"bmp"`, `"webp"` or `None` (header)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(12)
     except OSError:
         return None
+    return _format_of(head)
+
+
+def _format_of(head):
     for magic, fmt in MAGIC.items():
         if head.startswith(magic):
             return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
     return None
 
 
@@ -71,16 +93,20 @@ def check_headers(paths, labels, skip_bad=False, what="image files"):
                 keep.append(i)
             elif not skip_bad:
                 raise DataError(
-                    f"{path} is not an image file (expected JPEG, PNG, GIF "
-                    "or BMP data). Remove it or pass skip_bad=True."
+                    f"Cannot read image file {path}: it is empty or not "
+                    f"JPEG, PNG, GIF, BMP or WebP data. {SKIP_HINT}"
                 )
             n.add()
-    sources.warn_skipped(len(paths) - len(keep), "that are not image files")
+    bad = [paths[i] for i in sorted(set(range(len(paths))) - set(keep))]
+    sources.warn_skipped(bad, "that are empty or not image data")
     return [paths[i] for i in keep], np.asarray(labels)[keep]
 
 
 def decode_image_bytes(data, channels=0):
     """Decodes encoded JPEG/PNG/GIF/BMP bytes into a uint8 `(H, W, C)` tensor.
+
+    JPEGs use the accurate integer DCT (Pillow's pixels, exactly); pass
+    files through `images.normalized_bytes` first for the full policy.
 
     Args:
         data: a scalar string tensor.
@@ -88,15 +114,42 @@ def decode_image_bytes(data, channels=0):
     """
     import tensorflow as tf
 
-    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    def jpeg():
+        return tf.io.decode_jpeg(
+            data, channels=channels, dct_method="INTEGER_ACCURATE"
+        )
+
+    def other():
+        return tf.io.decode_image(
+            data, channels=channels, expand_animations=False
+        )
+
+    image = tf.cond(is_jpeg(data), jpeg, other)
+    if channels:
+        return tf.ensure_shape(image, [None, None, channels])
     return tf.ensure_shape(image, [None, None, None])
 
 
-def _native_shape(path):
+def normalize_file_bytes(data, channels):
+    """`images.normalized_bytes` of a scalar string tensor (tf.data)."""
+    return image_files.normalize_tensor(data, channels or 3)
+
+
+def resize_pixels(image, size):
+    """The one resize policy (module docstring): uint8 `(H, W, C)` or
+    `(B, H, W, C)` -> uint8 at `size` = `(H, W)`."""
     import tensorflow as tf
 
+    resized = tf.image.resize(image, size, antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def _native_shape(path):
     try:
-        image = decode_image_bytes(tf.io.read_file(path))
+        with open(path, "rb") as f:
+            data = f.read()
+        channels = min(image_files.native_channels(data), 3)
+        image = decode_image_bytes(image_files.normalized_bytes(data, channels))
     except Exception:  # tf.errors.* for corrupt files.
         return None
     return tuple(int(d) for d in image.shape)
@@ -123,11 +176,7 @@ def _resize_to(image, shape):
     height, width, _ = shape
     same = tf.reduce_all(tf.shape(image)[:2] == [height, width])
     image = tf.cond(
-        same,
-        lambda: image,
-        lambda: tf.cast(
-            tf.round(tf.image.resize(image, [height, width])), tf.uint8
-        ),
+        same, lambda: image, lambda: resize_pixels(image, [height, width])
     )
     return tf.ensure_shape(image, shape)
 
@@ -136,17 +185,19 @@ def _decode_fn(shape):
     import tensorflow as tf
 
     def decode(index, path):
-        return index, decode_to_shape(tf.io.read_file(path), shape)
+        data = normalize_file_bytes(tf.io.read_file(path), shape[2])
+        return index, decode_to_shape(data, shape)
 
     return decode
 
 
 def decode_files(paths, labels, skip_bad=False, image_size=None,
-                 what="images"):  # fmt: skip
+                 what="images", channels=None):  # fmt: skip
     """Decodes image files into one uint8 array, naming any bad file.
 
-    Images whose size differs from the first one (or from `image_size`) are
-    resized to it, so that they stack.
+    Images are resized to `image_size` (the model's; without it, the first
+    image's size), so that they stack, and converted to the first image's
+    channels (at most 3) or `channels`.
 
     Args:
         paths: list of file paths (headers already checked).
@@ -154,6 +205,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
         skip_bad: skip undecodable files with a warning instead of raising.
         image_size: `(H, W)` to decode to; default: the first image's size.
         what: the images, as the progress lines name them.
+        channels: `1` or `3`; default: the first image's (at most 3).
 
     Returns:
         `(images uint8 (N, H, W, C), labels int32 (N,))`.
@@ -177,6 +229,8 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
         raise DataError("None of the image files could be decoded.")
     if image_size is not None:
         shape = (int(image_size[0]), int(image_size[1]), shape[2])
+    if channels:
+        shape = shape[:2] + (int(channels),)
     ds = tf.data.Dataset.from_tensor_slices(
         (np.arange(len(paths), dtype=np.int64), paths)
     )
@@ -197,7 +251,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
         bad = [paths[i] for i in np.flatnonzero(~ok)]
         if not skip_bad:
             _raise_corrupt(bad[0], len(bad))
-        sources.warn_skipped(len(bad), f"that could not be decoded: {bad[:3]}")
+        sources.warn_skipped(bad, "that could not be decoded")
         images, labels = images[ok], labels[ok]
     return images, np.asarray(labels, np.int32)
 
@@ -279,22 +333,27 @@ def assert_complete(data, path):
         return tf.identity(data)
 
 
+# What `fit` adds to a bad file's line: the run is not lost.
+RESUME_HINT = "Training resumes from the last finished epoch."
+
+
 @contextlib.contextmanager
-def bad_files_named():
+def bad_files_named(then=RESUME_HINT):
     """Turns the TF error of `assert_complete` into its `DataError` (one
-    line naming the file) around code that iterates a stream."""
+    line naming the file, then `then`) around code that iterates a
+    stream (`fit`'s epochs)."""
     import tensorflow as tf
 
     try:
         yield
     except tf.errors.InvalidArgumentError as e:
-        named = bad_file_error(e)
+        named = bad_file_error(e, then)
         if named is None:
             raise
         raise named from None
 
 
-def bad_file_error(error):
+def bad_file_error(error, then=""):
     """The `DataError` for a TF error raised by `assert_complete`, or
     `None` when `error` is something else."""
     import re
@@ -308,8 +367,7 @@ def bad_file_error(error):
     path = found.group(1).strip()
     return DataError(
         f"Cannot decode image file {path}: it is not an image or it is "
-        "truncated. Remove it or pass skip_bad=True (--skip-bad); training "
-        "resumes from the last finished epoch."
+        f"truncated. {SKIP_HINT} {then}".strip()
     )
 
 
@@ -317,5 +375,5 @@ def _raise_corrupt(path, count=1):
     more = f" ({count - 1} more file(s) are bad too)" if count > 1 else ""
     raise DataError(
         f"Cannot decode image file {path}: it is corrupt or truncated{more}. "
-        "Remove it or pass skip_bad=True."
+        f"{SKIP_HINT}"
     )

@@ -415,9 +415,11 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     style = streaming.resolve_style(style, raw.kind, size)
     info = _image_info(raw, count, native, size, channels, augment, style,
                        normalization)  # fmt: skip
-    shape = info.input_shape if style == "imagenet" else (
-        size[0], size[1], native[2]
-    )  # fmt: skip
+    # Files decode straight to the model's channels (`images` policy);
+    # shards keep theirs (converted per batch, as arrays are).
+    shape = info.input_shape if style == "imagenet" or (
+        raw.kind == "files"
+    ) else (size[0], size[1], native[2])  # fmt: skip
     spec = _stream_spec(
         raw, opts["limit"], shape, style, info.augmentation is not None
     )
@@ -436,6 +438,15 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     )
     if where == "memory":
         images, labels = _decode_to_memory(raw, spec, opts["skip_bad"])
+        skipped = spec.num_examples - len(images)
+        if skipped:
+            _check_every_class_read(raw, spec.labels, labels)
+            info.storage = (
+                streaming.storage_line(
+                    where, reason, len(images), cache, cache_file
+                )
+                + f"; {skipped} bad file(s) skipped"
+            )
         info.num_examples = len(images)
         ds = image_dataset(images, labels, info.preprocessing,
                            info.augmentation, **opts)  # fmt: skip
@@ -448,12 +459,25 @@ def _load_image_files(raw, *, augment, image_size, channels, cache,
     return ds, info
 
 
+def _check_every_class_read(raw, listed, decoded):
+    """`DataError` for a class whose listed files all failed to decode."""
+    lost = sorted(set(np.unique(listed)) - set(np.unique(decoded)))
+    if lost:
+        names = ", ".join(raw.class_names[i] for i in lost)
+        raise DataError(
+            f"No image of class {names} in {raw.source} split "
+            f"'{raw.split}' could be decoded; every class needs at least "
+            "one readable image."
+        )
+
+
 def _decode_to_memory(raw, spec, skip_bad):
     what = f"the {raw.split} split"
     if raw.kind == "files":
         return decode.decode_files(
-            spec.paths, spec.labels, skip_bad, spec.shape[:2], what
-        )
+            spec.paths, spec.labels, skip_bad, spec.shape[:2], what,
+            channels=spec.shape[2],
+        )  # fmt: skip
     images, labels = streaming.arrays_from_stream(spec, what)
     return images[: spec.num_examples], labels[: spec.num_examples]
 
@@ -589,6 +613,34 @@ def _load_text(raw, validation_size, *, batch_size, shuffle, limit, seed,
     return _with_options(ds, input_context), info
 
 
+# Files whose headers `get_info` reads to say what sizes a folder holds.
+INFO_SAMPLE_FILES = 64
+
+
+def _folder_shape(paths):
+    """`(shape, sizes line)`: the one `(H, W, C)` of the first
+    `INFO_SAMPLE_FILES` files, else `(None, None, C)` and a line saying
+    how they differ (`fit` resizes each to the model's input)."""
+    from kerascnn.data import images
+
+    shapes = [images.header_shape(p) for p in paths[:INFO_SAMPLE_FILES]]
+    shapes = [s for s in shapes if s]
+    if not shapes:
+        return (None, None, None), None
+    if len(set(shapes)) == 1:
+        return shapes[0], None
+    smallest = min(shapes, key=lambda s: s[0] * s[1])
+    largest = max(shapes, key=lambda s: s[0] * s[1])
+    channels = sorted({s[2] for s in shapes})
+    modes = " and ".join({1: "grey", 3: "colour"}[c] for c in channels)
+    line = (
+        f"sizes vary ({smallest[0]}x{smallest[1]} to {largest[0]}x"
+        f"{largest[1]}, {modes}, in the first {len(shapes)} files): each "
+        "is resized to the model's input"
+    )
+    return (None, None, max(channels)), line
+
+
 def get_info(name, split="train", *, data_dir=None, validation_size=None):
     """`DatasetInfo` of a split without building the pipeline.
 
@@ -611,7 +663,7 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
         shape = raw.image_shape or _first_record_shape(raw)
         n = raw.split_sizes[raw.split]
     else:
-        shape = decode._native_shape(raw.paths[0]) or (None, None, None)
+        shape, info_sizes = _folder_shape(raw.paths)
         n = len(raw.paths)
     if not shape[0]:
         return DatasetInfo(
@@ -619,6 +671,7 @@ def get_info(name, split="train", *, data_dir=None, validation_size=None):
             split=raw.split, num_examples=n, split_sizes=raw.split_sizes,
             input_shape=tuple(shape), num_classes=len(raw.class_names),
             class_names=list(raw.class_names),
+            storage=info_sizes if raw.kind == "files" else None,
         )  # fmt: skip
     style = streaming.resolve_style("auto", raw.kind, shape[:2])
     return _image_info(raw, n, shape, None, None, True, style)

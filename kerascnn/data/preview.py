@@ -71,9 +71,11 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         raise DataError(
             f"`count` must be a positive int. Received: count={count!r}"
         )
+    # A picture of the data: files that do not decode are left out and
+    # named in one notice, not a reason to stop.
     ds, info = pipeline.load(
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
-        augment=augment, limit=count, seed=seed,
+        augment=augment, limit=count, seed=seed, skip_bad=True,
     )  # fmt: skip
     if not tasks.takes(info.task, "images"):
         raise DataError(

@@ -179,6 +179,10 @@ class SkippedFiles:
     def __init__(self):
         self._lock = threading.Lock()
         self._names = []
+        # Streams built that count their skips: without one (a split
+        # decoded into memory skipped its bad files once, before
+        # training, and said so), epochs have no skip count to report.
+        self.counting_streams = 0
 
     def add(self, name):
         with self._lock:
@@ -202,6 +206,9 @@ def _keep_if_complete(count):
     """Filter predicate: complete files pass; others are dropped (and
     counted, unless the dataset must serialize, e.g. tf.data service)."""
     import tensorflow as tf
+
+    if count:
+        SKIPPED.counting_streams += 1
 
     def keep(data, label, name):
         del label
@@ -256,16 +263,26 @@ class StreamSpec:
         return self.encoding == RAW
 
 
-def _file_elements(spec, indices):
-    """`(bytes, label, path)` of the files at `indices` (a dataset)."""
+def _file_elements(spec, indices, normalize=True):
+    """`(bytes, label, path)` of the files at `indices` (a dataset).
+
+    With `normalize`, the bytes pass through `images.normalized_bytes`
+    (a `numpy_function`: EXIF, colour modes, WebP, as every command reads
+    files); a dataset that must serialize (tf.data service) leaves it out
+    and decodes what TensorFlow's decoders read.
+    """
     import tensorflow as tf
 
     paths = tf.constant(spec.paths)
     labels = tf.constant(np.asarray(spec.labels, np.int32))
+    channels = spec.shape[2]
 
     def read(i):
         path = paths[i]
-        return tf.io.read_file(path), labels[i], path
+        data = tf.io.read_file(path)
+        if normalize:
+            data = decode.normalize_file_bytes(data, channels)
+        return data, labels[i], path
 
     return indices.map(read, num_parallel_calls=_parallel(), deterministic=True)
 
@@ -447,7 +464,7 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
             len(spec.paths), shuffle and not cached, seed, False,
             input_context,
         )  # fmt: skip
-        ds = _file_elements(spec, indices)
+        ds = _file_elements(spec, indices, normalize=count_skipped)
     else:
         ds = _record_elements(spec, shuffle, seed, input_context)
         if shuffle and not cached:

@@ -101,13 +101,16 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
 
     Reads `kerascnn.data.load(meta.dataset, split, limit=limit, ...)`,
     which normalizes features for the model: the first `limit` examples
-    of the split, unaugmented.
+    of the split, unaugmented, at the model's input size. Image files
+    that cannot be decoded are skipped and named in one notice: the
+    examples check the artifact, not the data.
 
     Raises:
         ExportError: no data set in the metadata, or it cannot be read
             (the message says why).
     """
     from kerascnn.data import load
+    from kerascnn.data.shapes import image_args
 
     if not meta.dataset:
         raise ExportError(
@@ -120,6 +123,7 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
     )
 
     held_out = recorded_validation_split(meta)
+    image_size, channels = image_args(meta.input_shape)
     try:
         ds, _ = load(
             meta.dataset,
@@ -130,6 +134,9 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             augment=False,
             validation_size=held_out,
             normalization=recorded_normalization(meta),
+            image_size=image_size,
+            channels=channels,
+            skip_bad=True,
         )
         pairs = [
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()

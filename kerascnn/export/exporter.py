@@ -15,12 +15,14 @@ before anything is placed.
 
 import dataclasses
 import functools
+import json
 
 from kerascnn import tasks
 from kerascnn.export import layout as _layout
 from kerascnn.export import model_card as _model_card
 from kerascnn.export import optional as _optional
 from kerascnn.export import saved_model as _saved_model
+from kerascnn.export import supersede as _supersede
 from kerascnn.export import tflite as _tflite
 from kerascnn.export import verify as _verify
 from kerascnn.export import warmup as _warmup
@@ -58,6 +60,11 @@ class ExportResult:
         opset: ONNX only: the file's opset version.
         card_path: the `MODEL_CARD.md` written beside the versions, or
             `None` (`model_card=False`).
+        note: one line the user should read, e.g. that the export equals
+            the newest version (nothing written) or verifies below it
+            (`kerascnn.export.supersede`).
+        written: `False` when nothing new was written (identical to the
+            newest version, which `path` and `version` name).
     """
 
     format: str
@@ -73,6 +80,8 @@ class ExportResult:
     calibrated_on: str = None
     opset: int = None
     card_path: str = None
+    note: str = None
+    written: bool = True
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -127,7 +136,7 @@ def export(
     task = tasks.get_task(meta.task)
     data = ExportData(model, meta, config, task, examples, calibration_data)
     result = _EXPORTERS[config.format](model, meta, config, name, data)
-    if config.model_card:
+    if config.model_card and result.written:
         result.card_path = _model_card.update(
             source, model, meta, config, result
         )
@@ -153,6 +162,10 @@ def _verified(model, task, examples, run, label, size_bytes, **limits):
 def _export_saved_model(model, meta, config, name, data):
     model_dir = config.model_dir(name)
     _layout.check_same_meaning(model_dir, meta.to_dict(), config.force)
+    meta = _supersede.with_fingerprint(meta, model)
+    previous = _supersede.newest(model_dir)
+    if not config.version and _supersede.identical(previous, meta.to_dict()):
+        return _identical_result(previous, name)
     version = config.version or _saved_model.next_version(model_dir)
     path = _layout.check_target(
         _layout.version_path(model_dir, version), config.overwrite
@@ -176,6 +189,7 @@ def _export_saved_model(model, meta, config, name, data):
                 _verify.disk_size(written),
                 tolerance=_verify.SAVED_MODEL_TOLERANCE,
             )
+            meta = _record_verified(meta, staged, report, examples)
     return ExportResult(
         "saved_model",
         path,
@@ -184,7 +198,40 @@ def _export_saved_model(model, meta, config, name, data):
         size_bytes=_verify.disk_size(path),
         metadata=meta.to_dict(),
         verification=report,
+        note=_supersede.worse_note(
+            previous, (meta.extra or {}).get(_supersede.VERIFIED_KEY), version
+        ),
         **_verified_on(examples if config.verify else None),
+    )
+
+
+def _record_verified(meta, staged, report, examples):
+    """Adds the verified accuracy to the staged version's metadata."""
+    entry = _supersede.verified(report, examples.description)
+    if entry is None:
+        return meta
+    meta = dataclasses.replace(
+        meta, extra=dict(meta.extra or {}, **{_supersede.VERIFIED_KEY: entry})
+    )
+    with open(_layout.metadata_path(staged), "w") as f:
+        json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
+    return meta
+
+
+def _identical_result(previous, name):
+    return ExportResult(
+        "saved_model",
+        previous.path,
+        name,
+        previous.version,
+        size_bytes=_verify.disk_size(previous.path),
+        metadata=previous.meta,
+        note=(
+            f"the same weights and metadata as version {previous.version} "
+            f"({previous.path}): nothing new written (an export with "
+            "--version N writes it anyway)."
+        ),
+        written=False,
     )
 
 

@@ -106,9 +106,13 @@ def split_sizes(meta, data_dir=None):
     if not meta.dataset:
         return None
     try:
-        from kerascnn.data import load
+        from kerascnn.data.pipeline import get_info
+        from kerascnn.evaluation import recorded_validation_split
 
-        _, info = load(meta.dataset, "test", data_dir=data_dir, limit=1)
+        info = get_info(
+            meta.dataset, "train", data_dir=data_dir,
+            validation_size=recorded_validation_split(meta),
+        )  # fmt: skip
         return dict(info.split_sizes or {}) or None
     except Exception:  # the card still says what it knows
         return None

@@ -139,11 +139,18 @@ def make_normalizer(preprocessing):
 def make_image_decoder(input_shape, center_crop=None):
     """Returns `fn(bytes (batch,)) -> float32 pixels (batch, H, W, C)`.
 
-    Images of another size are resized; with `center_crop` (the ImageNet
-    style's `preprocessing["center_crop"]`, e.g. 0.875) the centred square
-    of that fraction of the shorter side is cut first, as in evaluation.
+    The pixels `fit` trained on, for bytes already normalized
+    (`kerascnn.data.images.normalized_bytes`, which `kerascnn serve` and
+    `predict` apply; TensorFlow's decoders read EXIF-free 8-bit grey/RGB
+    JPEG, PNG, BMP and GIF): JPEGs with the accurate DCT, images of
+    another size resized by `decode.resize_pixels`. With `center_crop`
+    (the ImageNet style's `preprocessing["center_crop"]`, e.g. 0.875) the
+    centred square of that fraction of the shorter side is cut first, as
+    in evaluation.
     """
     import tensorflow as tf
+
+    from kerascnn.data.decode import decode_image_bytes, resize_pixels
 
     height, width, channels = input_shape
 
@@ -152,13 +159,11 @@ def make_image_decoder(input_shape, center_crop=None):
             from kerascnn.data.augment import central_crop
 
             image = central_crop(image, center_crop)
-        return tf.image.resize(image, (height, width))
+            return tf.image.resize(image, (height, width))
+        return tf.cast(resize_pixels(image, (height, width)), tf.float32)
 
     def decode_one(data):
-        image = tf.io.decode_image(
-            data, channels=channels, dtype=tf.uint8, expand_animations=False
-        )
-        image.set_shape([None, None, channels])
+        image = decode_image_bytes(data, channels)
         same_size = tf.reduce_all(
             tf.equal(tf.shape(image)[:2], [height, width])
         )

@@ -119,10 +119,16 @@ def _numeric_array(name, value, np_dtype):
         ) from None
     if array.dtype.kind in "USO":
         target = np.dtype(np_dtype).name
+        hint = (
+            '; encoded images ({"b64": ...}) go to a signature that takes '
+            'bytes: add "signature_name": "predict_images"'
+            if _holds_b64(value)
+            else ""
+        )
         raise BadRequest(
             f"input {name!r} is not of expected type: "
             f"{_TF_TYPE_NAMES.get(target, target)} (expects {target} "
-            "numbers; received text or an object)."
+            f"numbers; received text or an object{hint})."
         )
     if array.dtype.kind not in "biuf":
         raise BadRequest(
@@ -163,6 +169,13 @@ def check_range(name, source, result):
             f"input {name!r} has a value out of range for "
             f"{result.dtype.name}: {float(value):g} (largest: {largest:g})."
         )
+
+
+def _holds_b64(value):
+    """Whether a JSON value is, or nests, a `{"b64": ...}` object."""
+    if isinstance(value, list):
+        return any(_holds_b64(v) for v in value[:8])
+    return is_b64(value)
 
 
 def _string_array(name, value):

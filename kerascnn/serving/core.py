@@ -30,7 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kerascnn.serving import arrays, handlers, inference
+from kerascnn.serving import arrays, handlers, image_feeds, inference
 from kerascnn.serving.batching import LoopFuture, Scheduler, Task
 from kerascnn.serving.budget import InflightBytes, RequestBudget
 from kerascnn.serving.errors import (
@@ -426,6 +426,7 @@ class ModelServer:
 
     def _task(self, loaded, signature, feeds, timeout):
         self.budget.check_feeds(signature, feeds)
+        feeds = image_feeds.normalized_feeds(loaded, signature, feeds)
         seconds = self.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + float(seconds)
         task = Task(loaded.name, loaded, signature, feeds, deadline)

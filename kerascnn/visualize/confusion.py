@@ -49,7 +49,9 @@ def confusion_figure(report, title):
     width = MARGIN_LEFT_PX + size + MARGIN_RIGHT_PX
     height = MARGIN_TOP_PX + size + MARGIN_BOTTOM_PX
     fig = _figure.new_figure(width, height)
-    fig.suptitle(title, fontsize=10, y=1 - 10 / height, va="top")
+    fig.suptitle(
+        _wrapped(title, width), fontsize=10, y=1 - 10 / height, va="top"
+    )
     ax = _figure.pixel_axes(fig, MARGIN_LEFT_PX, MARGIN_TOP_PX, size, size)
     support = matrix.sum(axis=1, keepdims=True)
     fraction = matrix / np.maximum(support, 1)
@@ -91,6 +93,19 @@ def confusion_figure(report, title):
         shown = "n/a" if acc is None else f"{acc:.1%}"
         ax.text(n - 0.3, i, shown, fontsize=small, va="center")
     return fig
+
+
+# Width of one title character (10 pt, at the figures' DPI), generous.
+TITLE_CHAR_PX = 7.0
+
+
+def _wrapped(title, width_px):
+    """The title broken into lines that fit a figure `width_px` wide (a
+    3-class matrix is narrower than one line of it)."""
+    import textwrap
+
+    chars = max(20, int((width_px - 16) / TITLE_CHAR_PX))
+    return "\n".join(textwrap.wrap(title, chars))
 
 
 def _long(names):

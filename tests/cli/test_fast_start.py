@@ -95,3 +95,29 @@ def test_top_level_help_shows_whole_descriptions_and_serve(runner):
         assert command.short_help in text, command.name
     assert "..." not in text.split("Commands:")[1]
     assert "kerascnn serve " in result.output
+
+
+def test_an_unknown_model_is_named_before_tensorflow_loads(tmp_path):
+    result, names = _imported_modules(["fit", "lenett"], tmp_path)
+    assert not names & {"tensorflow", "keras", "numpy"}
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if not line.startswith("import time:")
+    ]
+    assert result.returncode == 1 and len(errors) == 1
+    assert errors[0].startswith("Error: Unknown model 'lenett'. Did you mean")
+    from kerascnn.errors import UnknownModelError
+    from kerascnn.models import get_model_info
+
+    with pytest.raises(UnknownModelError) as error:
+        get_model_info("lenett")
+    assert errors[0] == f"Error: {error.value}"  # the registry's words
+
+
+def test_model_aliases_match_the_registry():
+    from cli.model_table import MODEL_ALIASES, unknown_model_message
+    from kerascnn.models import registry
+
+    assert MODEL_ALIASES == registry._ALIASES
+    assert unknown_model_message("LeNet-5") is None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kerascnn.data import load, sources
-from kerascnn.errors import DataError
+from kerascnn.errors import DataError, DataNotice
 
 # ======================== fixtures ========================
 
@@ -175,7 +175,9 @@ def test_split_folder(tmp_path):
 def test_empty_class_folder(tmp_path):
     make_folder(tmp_path)
     (tmp_path / "train" / "empty").mkdir()
-    with pytest.raises(DataError, match=r"Class folder .*train/empty is empty"):
+    with pytest.raises(
+        DataError, match=r"Class folder .*train/empty has no image files"
+    ):
         load(str(tmp_path))
 
 
@@ -190,11 +192,14 @@ def test_non_image_file(tmp_path):
     make_folder(tmp_path)
     bad = tmp_path / "train" / "cat" / "notes.jpg"
     bad.write_text("not an image")
-    with pytest.raises(DataError, match=f"{bad} is not an image file"):
+    with pytest.raises(
+        DataError, match=f"Cannot read image file {bad}: it is empty or not"
+    ):
         load(str(tmp_path))
-    with pytest.warns(UserWarning, match="Skipped 1 bad example"):
+    with pytest.warns(DataNotice, match=f"Skipped 1 bad example.*: {bad}\\.$"):
         _, info = load(str(tmp_path), skip_bad=True)
     assert info.num_examples == 6
+    assert info.storage.endswith("; 1 bad file(s) skipped")
 
 
 def test_corrupt_jpeg(tmp_path):
@@ -203,7 +208,7 @@ def test_corrupt_jpeg(tmp_path):
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)  # header only
     with pytest.raises(DataError, match=f"Cannot decode image file {bad}"):
         load(str(tmp_path))
-    with pytest.warns(UserWarning, match="could not be decoded"):
+    with pytest.warns(DataNotice, match=f"could not be decoded: {bad}\\.$"):
         _, info = load(str(tmp_path), skip_bad=True)
     assert info.num_examples == 6
 

@@ -146,12 +146,14 @@ def test_predict_images_resizes_and_converts_channels(exported, mnist):
 
 
 def _decoded_like_predict_images(rgb, luma_weights):
-    """Independent reference: grey by `luma_weights`, bilinear resize to
+    """Independent reference: grey by `luma_weights`, the documented
+    resize (bilinear, anti-aliased when shrinking, rounded to uint8) to
     28x28 with tf.image, then the training scale 1/255."""
     import tensorflow as tf
 
     grey = np.round(rgb.astype(np.float64) @ np.array(luma_weights))
-    small = tf.image.resize(grey[..., None], (28, 28)).numpy()
+    small = tf.image.resize(grey[..., None], (28, 28), antialias=True)
+    small = np.clip(np.round(small.numpy()), 0, 255)
     return (small / 255.0).astype(np.float32)
 
 
@@ -219,8 +221,10 @@ def test_saved_model_cli_lists_signatures(exported):
 
 def test_next_version_and_existing_version(lenet_run, tmp_path):
     first = export(lenet_run, base_dir=tmp_path, verify=False)
-    second = export(lenet_run, base_dir=tmp_path, verify=False)
-    assert (first.version, second.version) == (1, 2)
+    same = export(lenet_run, base_dir=tmp_path, verify=False)
+    assert (first.version, same.version) == (1, 1) and not same.written
+    second = export(lenet_run, base_dir=tmp_path, version=2, verify=False)
+    assert second.version == 2 and second.written
     with pytest.raises(ExportError, match="already exists.*overwrite"):
         export(lenet_run, base_dir=tmp_path, version=2, verify=False)
     again = export(

@@ -198,6 +198,24 @@ def rest_predict(url, name, body):
         return json.load(response)["predictions"][0]
 
 
+def _curl_example_runs(example, url, data_dir, tmp_path):
+    """Pastes the page's curl line into bash (image.jpg: an MNIST digit)
+    and checks the server's answer."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("curl"):
+        return
+    x, _ = trained.mnist_split(data_dir, "test")
+    png_file(x[0], tmp_path / "image.jpg")  # PNG bytes: any name decodes
+    result = subprocess.run(
+        ["bash", "-c", example], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["class_names"]
+
+
 # === Tests ===
 
 
@@ -219,8 +237,9 @@ def test_drawn_and_dropped_mnist_digits_are_classified(
     listed = by_id(browser, "model-list").text
     assert "lenet" in listed and "v1 available" in listed
     example = by_id(browser, "curl-example").get_attribute("textContent")
-    assert example.startswith(
-        f"curl -s {server.url}/v1/models/lenet/versions/1:predict -d "
+    assert example.endswith(
+        f"| curl -s {server.url}/v1/models/lenet/versions/1:predict "
+        "--data-binary @-"
     )
     assert "predict_images" in example and "base64 -w0 image.jpg" in example
     v2 = by_id(browser, "v2-example").get_attribute("textContent")
@@ -228,6 +247,10 @@ def test_drawn_and_dropped_mnist_digits_are_classified(
     assert f'InferenceServerClient("{host}")' in v2
     assert 'InferInput("images", [1], "BYTES")' in v2
     assert 'client.infer("lenet", [images], model_version="1")' in v2
+    _curl_example_runs(example, server.url, data_dir, tmp_path)
+    info = by_id(browser, "model-info").text
+    assert "predict_images" in info and "__saved_model_init_op" not in info
+    assert by_id(browser, "pad").is_displayed()  # a digit model: one channel
     browser.save_screenshot(os.path.join(shots, "1-models.png"))
 
     drawn = {}

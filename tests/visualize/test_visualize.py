@@ -413,3 +413,23 @@ def test_curves_of_one_epoch_have_whole_ticks_and_two_colours():
         assert train.get_linestyle() == "-"
         assert validation.get_linestyle() == "--"
         assert train.get_color() != validation.get_color()
+
+
+def test_a_three_class_confusion_title_fits_its_picture():
+    from kerascnn.metadata import ModelMetadata
+
+    report = {
+        "confusion_matrix": [[8, 1, 1], [2, 7, 1], [0, 3, 7]],
+        "class_names": ["cat", "dog", "frog"],
+        "per_class_accuracy": {"cat": 0.8, "dog": 0.7, "frog": 0.7},
+        "accuracy": 0.7333,
+        "split": "validation",
+    }
+    meta = ModelMetadata(model="resnet20", dataset="/home/me/photos")
+    fig = confusion.confusion_figure(report, confusion._title(meta, report))
+    renderer = fig.canvas.get_renderer()
+    (title,) = fig.texts
+    box = title.get_window_extent(renderer)
+    width, height = fig.canvas.get_width_height()
+    assert 0 <= box.x0 and box.x1 <= width and box.y1 <= height
+    assert "/home/me/photos" in title.get_text().replace("\n", " ")

@@ -54,6 +54,8 @@ from kerascnn.data.sources.base import (
     RawData,
     canonical_split,
     data_dir_from,
+    name_list,
+    notice,
     warn_skipped,
 )
 from kerascnn.data.sources.catalog import KNOWN, KnownDataset, list_datasets
@@ -119,4 +121,6 @@ __all__ = [
     "scan_class_folders",
     "validation_count",
     "warn_skipped",
+    "notice",
+    "name_list",
 ]

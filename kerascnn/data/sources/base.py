@@ -159,13 +159,35 @@ def data_dir_from(data_dir=None):
     return os.path.expanduser(path) if path else None
 
 
-def warn_skipped(count, what):
-    """Warns that `count` bad examples were skipped (never silently)."""
-    if count:
-        warnings.warn(
-            f"Skipped {count} bad example(s) {what} (skip_bad=True).",
-            stacklevel=3,
-        )
+def warn_skipped(skipped, what):
+    """Says in one `DataNotice` line what was skipped (never silently).
+
+    Args:
+        skipped: a count, or the names of the skipped files.
+        what: why, e.g. `"that could not be decoded"`.
+    """
+    names = None if isinstance(skipped, int) else list(skipped)
+    count = skipped if names is None else len(names)
+    if not count:
+        return
+    shown = f": {name_list(names)}" if names else ""
+    notice(f"Skipped {count} bad example(s) {what}{shown}.")
+
+
+def name_list(names, shown=5):
+    """`a.jpg, b.jpg and 3 more`: at most `shown` names, on one line."""
+    names = list(names)
+    text = ", ".join(names[:shown])
+    more = len(names) - shown
+    return f"{text} and {more} more" if more > 0 else text
+
+
+def notice(text):
+    """One line the user should see: a `DataNotice` warning, which the CLI
+    prints as `note: ...` (no source path); Python shows it as a warning."""
+    from kerascnn.errors import DataNotice
+
+    warnings.warn(DataNotice(text), stacklevel=3)
 
 
 def as_nhwc(x, where):

@@ -4,14 +4,24 @@ Listing is cheap (paths only); `decode` reads the pixels later. Files are
 ordered round-robin over classes, so any prefix (`limit=`) is balanced. A
 flat folder has no splits: it is shuffled once with a fixed seed and 20%
 (or `validation_size`) is held out for validation.
+
+Only files with an image extension (`images.IMAGE_EXTENSIONS`, any case)
+are read; hidden files (`.DS_Store`) and other files (`README.txt`) are
+skipped and named once, in one `DataNotice` line per listing. A folder
+needs at least two classes, each with at least one image file.
 """
 
 import os
 
 import numpy as np
 
-from kerascnn.data import progress
-from kerascnn.data.sources.base import SPLIT_ALIASES, RawData
+from kerascnn.data import images, progress
+from kerascnn.data.sources.base import (
+    SPLIT_ALIASES,
+    RawData,
+    name_list,
+    notice,
+)
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
 
@@ -19,23 +29,30 @@ FOLDER_VALIDATION_FRACTION = 0.2
 FLAT_SHUFFLE_SEED = 1337
 
 
-def _list_images(class_dir, count=None):
+def _list_images(class_dir, count=None, ignored=None):
     files = []
     for e in os.scandir(class_dir):
-        if e.is_file() and not e.name.startswith("."):
-            files.append(e.path)
-            if count is not None:
-                count.add()
+        if not e.is_file():
+            continue
+        if images.is_hidden(e.name) or not images.is_image_name(e.name):
+            if ignored is not None:
+                ignored.append(e.path)
+            continue
+        files.append(e.path)
+        if count is not None:
+            count.add()
     return sorted(files)
 
 
-def scan_class_folders(root, count=None):
+def scan_class_folders(root, count=None, ignored=None):
     """Returns `{class_name: [file paths]}` for `<root>/<class>/*`.
 
-    `count` (a `progress.Counter`) is told of every file found.
+    `count` (a `progress.Counter`) is told of every image file found;
+    `ignored` (a list) gets the other files (hidden, not images).
 
     Raises:
-        DataError: no class folders, or an empty class folder.
+        DataError: fewer than two class folders, or a class folder with
+            no image file.
     """
     classes = sorted(
         e.name
@@ -47,16 +64,31 @@ def scan_class_folders(root, count=None):
             f"Image folder {root} has no class sub-folders; expected "
             "<root>/<class>/*.jpg or <root>/<split>/<class>/*.jpg."
         )
+    if len(classes) < 2:
+        raise DataError(
+            f"Image folder {root} has one class folder ({classes[0]}); a "
+            "classifier needs at least 2 classes: add a folder of images "
+            "per class, <root>/<class>/*.jpg."
+        )
     found = {}
     for c in classes:
-        files = _list_images(os.path.join(root, c), count)
+        files = _list_images(os.path.join(root, c), count, ignored)
         if not files:
             raise DataError(
-                f"Class folder {os.path.join(root, c)} is empty; every class "
-                "needs at least one image."
+                f"Class folder {os.path.join(root, c)} has no image files "
+                f"({', '.join(images.IMAGE_EXTENSIONS)}); every class needs "
+                "at least one image."
             )
         found[c] = files
     return found
+
+
+def _say_ignored(ignored):
+    if ignored:
+        notice(
+            f"Skipped {len(ignored)} file(s) that are hidden or not images "
+            f"by extension: {name_list(ignored)}."
+        )
 
 
 def interleave_classes(by_class, class_names):
@@ -101,18 +133,20 @@ def _check_same_classes(root, per_split):
             )
 
 
-def _flat_split(root, count):
+def _flat_split(root, count, ignored):
     """`{"train": (paths, labels)}` of a flat folder, shuffled once."""
-    by_class = scan_class_folders(root, count)
+    by_class = scan_class_folders(root, count, ignored)
     classes = list(by_class)
     paths, labels = interleave_classes(by_class, classes)
     perm = np.random.default_rng(FLAT_SHUFFLE_SEED).permutation(len(paths))
     return {"train": ([paths[i] for i in perm], labels[perm])}, classes
 
 
-def _split_folders(root, layout, count):
+def _split_folders(root, layout, count, ignored):
     """`{split: (paths, labels)}` of a folder with split sub-folders."""
-    per_split = {s: scan_class_folders(d, count) for s, d in layout.items()}
+    per_split = {
+        s: scan_class_folders(d, count, ignored) for s, d in layout.items()
+    }
     _check_same_classes(root, per_split)
     classes = list(per_split["train"])
     return {
@@ -147,16 +181,18 @@ def _list_folder(root, layout):
     """`({split: (paths, labels)}, class names)` of a folder, listed once
     per content (see `_folder_signature`); reported as a `progress` step."""
     key = (root, _folder_signature(root, layout))
-    if key in _LISTINGS:
-        return _LISTINGS[key]
-    with progress.counter(f"Listing {root}", unit="files") as count:
-        if layout is None:
-            listing = _flat_split(root, count)
-        else:
-            listing = _split_folders(root, layout, count)
-    while len(_LISTINGS) >= LISTINGS_KEPT:
-        _LISTINGS.pop(next(iter(_LISTINGS)))
-    _LISTINGS[key] = listing
+    if key not in _LISTINGS:
+        ignored = []
+        with progress.counter(f"Listing {root}", unit="files") as count:
+            if layout is None:
+                listing = _flat_split(root, count, ignored)
+            else:
+                listing = _split_folders(root, layout, count, ignored)
+        while len(_LISTINGS) >= LISTINGS_KEPT:
+            _LISTINGS.pop(next(iter(_LISTINGS)))
+        _LISTINGS[key] = listing, ignored
+    listing, ignored = _LISTINGS[key]
+    _say_ignored(ignored)  # the CLI shows each line once per command
     return listing
 
 

@@ -114,7 +114,10 @@ async function selectModel(name, version) {
     b.setAttribute("aria-pressed", String(b.dataset.model === name));
   }
   const metadata = await getJson(`${modelUrl(name, version)}/metadata`);
-  const signatures = metadata.metadata.signature_def.signature_def;
+  // "__saved_model_init_op" (TF Serving lists it too) is no signature.
+  const signatures = Object.fromEntries(
+    Object.entries(metadata.metadata.signature_def.signature_def)
+      .filter(([key]) => !key.startsWith("__")));
   state.model = name;
   state.version = metadata.model_spec.version;
   state.meta = await getJson(
@@ -128,6 +131,9 @@ async function selectModel(name, version) {
     `signatures: ${Object.keys(signatures).sort().join(", ")}`];
   $("model-info").textContent = info.filter(Boolean).join(" \u00b7 ");
   $("image-ui").hidden = !("predict_images" in signatures);
+  // The drawing pad is for digit models (one grey channel), not photos.
+  $("pad-figure").hidden = $("image-ui").hidden ||
+    imageInputShape()[2] !== 1;
   $("tagger-ui").hidden = !("predict_sentences" in signatures);
   $("result").hidden = true;
   $("tagged").hidden = true;
@@ -139,12 +145,15 @@ async function selectModel(name, version) {
   }
 }
 
-// An example request for the displayed model, to copy into a shell.
+// An example request for the displayed model, to paste into a shell
+// (bash): the JSON body is built by printf in single quotes and piped to
+// curl, so no quote needs escaping and a large image fits.
 function curlExample(name, version, signatures) {
   const url = `${window.location.origin}${modelUrl(name, version)}:predict`;
   if ("predict_images" in signatures) {
-    return `curl -s ${url} -d "{\"signature_name\": \"predict_images\", ` +
-      `\"instances\": [{\"b64\": \"$(base64 -w0 image.jpg)\"}]}"`;
+    return "printf '{\"signature_name\": \"predict_images\", " +
+      "\"instances\": [{\"b64\": \"%s\"}]}' \"$(base64 -w0 image.jpg)\"" +
+      ` | curl -s ${url} --data-binary @-`;
   }
   if ("predict_sentences" in signatures) {
     return `curl -s ${url} -d '{"signature_name": "predict_sentences", ` +
@@ -394,12 +403,72 @@ function readFile(file) {
   });
 }
 
+// Data sets of light strokes on a dark background (as
+// kerascnn.data.images.LIGHT_ON_DARK): a photo of a digit drawn dark on
+// white paper is inverted before such a model sees it, and the page
+// says so (as `kerascnn predict` does).
+const LIGHT_ON_DARK = ["mnist", "fashion_mnist", "kmnist", "emnist"];
+const LIGHT_BACKGROUND = 128;
+
+function trainedLightOnDark() {
+  const name = String(state.meta.dataset || "").toLowerCase()
+    .replace(/^tfds:/, "").split("/")[0].split(":")[0];
+  return LIGHT_ON_DARK.includes(name);
+}
+
+function loadImage(dataUrl) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error("The file is not an image " +
+      "this browser can show; try a JPEG or PNG."));
+    image.src = dataUrl;
+  });
+}
+
+// The image inverted as a PNG (base64) when its border is light, else null.
+async function invertedIfLight(dataUrl) {
+  const image = await loadImage(dataUrl);
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";  // transparency over white, as in training
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(image, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const px = data.data, w = canvas.width, h = canvas.height;
+  let sum = 0, count = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (y && y < h - 1 && x && x < w - 1) continue;
+      const i = (y * w + x) * 4;
+      sum += (px[i] + px[i + 1] + px[i + 2]) / 3;
+      count++;
+    }
+  }
+  if (!count || sum / count < LIGHT_BACKGROUND) return null;
+  for (let i = 0; i < px.length; i += 4) {
+    px[i] = 255 - px[i]; px[i + 1] = 255 - px[i + 1];
+    px[i + 2] = 255 - px[i + 2];
+  }
+  ctx.putImageData(data, 0, 0);
+  return canvas.toDataURL("image/png").split(",")[1];
+}
+
 async function classifyFile(file) {
   const dataUrl = await readFile(file);
   const preview = $("preview");
   preview.src = dataUrl;
   preview.hidden = false;
   $("drop-text").hidden = true;
+  const inverted = trainedLightOnDark() ? await invertedIfLight(dataUrl)
+    : null;
+  if (inverted) {
+    await classify(inverted, `file ${file.name}; light background ` +
+      "inverted: the model was trained on light digits on dark");
+    return;
+  }
   await classify(dataUrl.split(",")[1], `file ${file.name}`);
 }
 

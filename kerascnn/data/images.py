@@ -1,0 +1,307 @@
+"""One way to read an image file, in every command and in the server.
+
+TensorFlow's in-graph decoder (`tf.io.decode_image`) reads baseline
+JPEG, PNG, GIF and BMP, but not WebP, CMYK/YCCK JPEGs or EXIF
+orientation, and converts alpha, palette transparency, 16-bit PNGs and
+RGB -> grey in its own ways. Pillow reads them all. So every reader of
+image files (`fit`, `evaluate`, `data convert`, `predict`, and
+`kerascnn serve` for the `predict_images` signature) first passes the
+file's bytes through `normalized_bytes`:
+
+* bytes that `tf.io.decode_image` decodes to the pixels of the policy
+  below (an 8-bit grey or RGB JPEG without an EXIF rotation, an 8-bit
+  grey or RGB PNG or BMP without transparency) pass unchanged;
+* anything else is decoded with Pillow by the policy and re-encoded as a
+  lossless PNG, which TensorFlow then decodes exactly;
+* bytes Pillow cannot open pass unchanged, so the file checks downstream
+  (`decode.looks_complete`) name the bad file.
+
+The policy (`pixels`): the first frame; the EXIF orientation applied;
+16-bit samples scaled to 8 bits (`value >> 8`); CMYK and YCCK JPEGs
+converted to RGB by Pillow; transparency (RGBA, LA, a palette or grey
+image with a transparent colour) composited over white
+(`ALPHA_BACKGROUND`); then grey (ITU-R 601 luma, Pillow's `L`) or RGB,
+as many channels as the model takes. TensorFlow then resizes, as
+`decode.resize_pixels` says.
+
+A client of TF Serving itself (which runs the signature without this
+step) gets the same pixels for the pass-through kinds; for the others it
+should send `normalized_bytes(data, channels)`.
+
+This module imports neither TensorFlow nor NumPy at module level.
+"""
+
+import io
+import os
+
+# Extensions read as images (compared in lower case).
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp",
+)  # fmt: skip
+# What transparent pixels are composited over (grey 255 = white).
+ALPHA_BACKGROUND = (255, 255, 255)
+# Formats and Pillow modes that `tf.io.decode_image` reads as Pillow does.
+_TF_SAME = {"JPEG": ("L", "RGB"), "PNG": ("L", "RGB"), "BMP": ("L", "RGB")}
+_EXIF_ORIENTATION = 0x0112
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def is_image_name(name):
+    """Whether a file name has an image extension (any case)."""
+    return os.path.basename(name).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def is_hidden(name):
+    """Hidden files (`.DS_Store`, `._photo.jpg`) are never images."""
+    return os.path.basename(name).startswith(".")
+
+
+def _open(data):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data))
+
+
+def _orientation(image):
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a damaged EXIF block: not rotated
+        return 1
+
+
+def _bit_depth(data, image):
+    if image.format == "PNG" and len(data) > 24:
+        return data[24]  # IHDR bit depth
+    return 8
+
+
+def native_channels(data):
+    """1 for a grey image (with or without alpha, any bit depth), else 3.
+
+    Raises:
+        OSError, ValueError (PIL's): the bytes are not a readable image.
+    """
+    mode = _open(data).mode
+    return 1 if mode in _GREY_MODES else 3
+
+
+def header_shape(path):
+    """`(H, W, C)` of an image file as the policy reads it (EXIF rotation
+    swaps H and W), from its header only; `None` if it is no image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+            if _orientation(image) in (5, 6, 7, 8):
+                width, height = height, width
+            return height, width, 1 if image.mode in _GREY_MODES else 3
+    except Exception:  # unreadable: the readers name it
+        return None
+
+
+def tf_reads_as_is(data, image, channels):
+    """Whether TensorFlow decodes `data` (opened as `image`) to the
+    policy's pixels with `channels` (1 or 3)."""
+    modes = _TF_SAME.get(image.format, ())
+    if image.mode not in modes or "transparency" in image.info:
+        return False
+    if _bit_depth(data, image) != 8 or _orientation(image) != 1:
+        return False
+    # Grey -> RGB repeats the value in both; RGB -> grey differs.
+    return not (image.mode == "RGB" and channels == 1)
+
+
+def pixels(data, channels):
+    """Pillow's pixels of encoded image bytes by the policy above.
+
+    Args:
+        data: the file's bytes.
+        channels: `1` (grey) or `3` (RGB).
+
+    Returns:
+        uint8 NumPy array `(H, W, channels)`.
+
+    Raises:
+        OSError, ValueError (PIL's): the bytes are not a readable image.
+    """
+    import numpy as np
+
+    image = _policy_image(_open(data), channels)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _policy_image(image, channels):
+    """A PIL image -> the policy's `L` or `RGB` image."""
+    from PIL import Image, ImageOps
+
+    image.seek(0)
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        image = _sixteen_to_eight(image)
+    if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGB")
+    if image.mode == "P" or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        image = Image.alpha_composite(background, rgba)
+    target = "L" if channels == 1 else "RGB"
+    if image.mode == "1":
+        image = image.convert("L")
+    return image.convert(target) if image.mode != target else image
+
+
+def _sixteen_to_eight(image):
+    """16-bit grey -> 8 bits by the high byte (Pillow's own convert clips
+    at 255 instead of scaling)."""
+    import numpy as np
+    from PIL import Image
+
+    wide = np.asarray(image, dtype=np.int64)
+    return Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
+
+
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
+        0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # fmt: skip
+
+
+def _plain_by_header(data, channels):
+    """True when the header alone shows TensorFlow reads `data` as the
+    policy does (`tf_reads_as_is`): an 8-bit grey or RGB PNG without
+    transparency or EXIF, or a 1- or 3-component JPEG without an EXIF
+    rotation. False means "ask Pillow", not "not plain"."""
+    try:
+        if data.startswith(b"\xff\xd8\xff"):
+            return _plain_jpeg(data, channels)
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _plain_png(data, channels)
+    except (IndexError, ValueError):
+        pass
+    return False
+
+
+def _plain_jpeg(data, channels):
+    pos, components, rotated = 2, None, False
+    while pos + 4 <= len(data) and components is None:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and segment.startswith(b"Exif\0\0"):
+            rotated = _exif_orientation(segment[6:]) not in (None, 1)
+        elif marker in _SOF:
+            components = segment[5]
+        elif marker == 0xDA:  # scan data before any frame header
+            return False
+        pos += 2 + length
+    if rotated or components not in (1, 3):
+        return False
+    return not (components == 3 and channels == 1)
+
+
+def _exif_orientation(tiff):
+    """The Orientation tag of a TIFF-structured EXIF block, or `None`."""
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None:
+        return None
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if int.from_bytes(entry[0:2], order) == _EXIF_ORIENTATION:
+            return int.from_bytes(entry[8:10], order)
+    return None
+
+
+def _plain_png(data, channels):
+    depth, colour = data[24], data[25]
+    if depth != 8 or colour not in (0, 2):  # 8-bit grey or RGB only
+        return False
+    if colour == 2 and channels == 1:
+        return False
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind in (b"tRNS", b"eXIf"):
+            return False
+        if kind == b"IDAT":
+            return True
+        pos += 12 + length
+    return False
+
+
+def normalized_bytes(data, channels):
+    """Bytes that `tf.io.decode_image(channels=channels)` decodes to the
+    policy's pixels (see the module docstring).
+
+    Args:
+        data: encoded image bytes (`bytes`).
+        channels: `1` or `3`, the model's.
+
+    Returns:
+        `data` itself when TensorFlow reads it the same way or when it is
+        not a readable image; else a lossless PNG of the policy's pixels.
+    """
+    if _plain_by_header(data, channels):
+        return data  # the common case, decided without Pillow
+    try:
+        image = _open(data)
+        if tf_reads_as_is(data, image, channels):
+            return data
+        out = io.BytesIO()
+        _policy_image(image, channels).save(out, "PNG", compress_level=1)
+        return out.getvalue()
+    except Exception:  # not an image: named by the checks downstream
+        return data
+
+
+def normalize_tensor(data, channels):
+    """`normalized_bytes` inside tf.data: a scalar string tensor in and
+    out (`tf.numpy_function`, so not for graphs that must serialize)."""
+    import tensorflow as tf
+
+    def run(value):
+        return normalized_bytes(bytes(value), channels)
+
+    out = tf.numpy_function(run, [data], tf.string, stateful=False)
+    return tf.ensure_shape(out, [])
+
+
+# ======================= Light-on-dark digits =======================
+
+# Data sets whose images are light strokes on a dark background.
+LIGHT_ON_DARK = ("mnist", "fashion_mnist", "kmnist", "emnist")
+# Mean border brightness (0-255) above which a background is light.
+LIGHT_BACKGROUND = 128
+INVERTED_NOTE = (
+    "light background: inverted, since the model was trained on light "
+    "digits on a dark background"
+)
+
+
+def light_on_dark(dataset):
+    """Whether a model trained on `dataset` expects light-on-dark images
+    (MNIST and its kin, also as `tfds:mnist`)."""
+    name = str(dataset or "").lower().removeprefix("tfds:").split("/")[0]
+    return name.split(":")[0] in LIGHT_ON_DARK
+
+
+def light_background(image):
+    """Whether a uint8 `(H, W, C)` image has a light border (its
+    outermost rows and columns average at least `LIGHT_BACKGROUND`): a
+    digit drawn dark on white paper."""
+    import numpy as np
+
+    image = np.asarray(image, np.float64)
+    border = np.concatenate(
+        [image[0].ravel(), image[-1].ravel(), image[:, 0].ravel(),
+         image[:, -1].ravel()]
+    )  # fmt: skip
+    return float(border.mean()) >= LIGHT_BACKGROUND

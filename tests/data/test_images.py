@@ -1,0 +1,206 @@
+"""One way to read an image file (`kerascnn.data.images`), checked on real
+files made from CIFAR-10 photos in every mode and format: the policy's
+pixels, and the same pixels in every path that reads files (in-memory
+and streamed training data, shards, `predict`, the exported
+`predict_images` signature and the server's normalization)."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from kerascnn.data import images
+from tests.data import messy_images
+
+SHAPE_RGB = (24, 24, 3)
+SHAPE_GREY = (24, 24, 1)
+
+
+@pytest.fixture(scope="module")
+def kinds(data_dir, tmp_path_factory):
+    """`{name: path}`: one file of each kind."""
+    folder = tmp_path_factory.mktemp("kinds")
+    sources = messy_images.cifar_files(data_dir, "cat", 3)
+    paths = messy_images.write_kinds(str(folder), sources)
+    return {os.path.basename(p): p for p in paths}
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name", sorted(messy_images.KINDS))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tensorflow_decodes_normalized_bytes_to_pillows_pixels(
+    kinds, name, channels
+):
+    import tensorflow as tf
+
+    from kerascnn.data import decode
+
+    data = _read(kinds[name])
+    expected = images.pixels(data, channels)
+    got = decode.decode_image_bytes(
+        tf.constant(images.normalized_bytes(data, channels)), channels
+    ).numpy()
+    assert got.shape == expected.shape
+    assert got.shape[2] == channels
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_exif_orientation_is_applied(kinds):
+    from PIL import Image
+
+    data = _read(kinds["rotated.jpg"])
+    stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert stored.shape == (80, 120, 3)  # as written: landscape
+    upright = images.pixels(data, 3)
+    assert upright.shape == (120, 80, 3)  # as a phone shows it
+    # Orientation 6: the stored image turned 90 degrees clockwise.
+    np.testing.assert_array_equal(upright, np.rot90(stored, k=-1))
+
+
+def test_transparent_pixels_are_white_and_opaque_ones_kept(kinds):
+    from PIL import Image
+
+    data = _read(kinds["rgba.png"])
+    rgba = np.asarray(Image.open(io.BytesIO(data)))
+    rgb = images.pixels(data, 3)
+    clear = rgba[..., 3] == 0
+    assert clear.sum() == (40 // 3) ** 2
+    assert (rgb[clear] == 255).all()
+    np.testing.assert_array_equal(rgb[~clear], rgba[..., :3][~clear])
+
+
+def test_sixteen_bit_grey_keeps_its_high_byte(kinds):
+    from PIL import Image
+
+    data = _read(kinds["deep.png"])
+    wide = np.asarray(Image.open(io.BytesIO(data)), np.int64)
+    assert wide.max() > 255  # really 16-bit
+    np.testing.assert_array_equal(images.pixels(data, 1)[..., 0], wide >> 8)
+
+
+def test_cmyk_jpeg_reads_close_to_its_rgb_source(kinds):
+    from PIL import Image
+
+    cmyk = images.pixels(_read(kinds["cmyk.jpg"]), 3)
+    assert Image.open(kinds["cmyk.jpg"]).mode == "CMYK"
+    rgb = images.pixels(_read(kinds["plain.jpg"]), 3)  # same photo, 32 px
+    assert cmyk.shape == (48, 64, 3)
+    assert rgb.mean() > 0 and abs(cmyk.mean() - rgb.mean()) < 12
+
+
+def test_gif_reads_its_first_frame(kinds):
+    from PIL import Image
+
+    data = _read(kinds["anim.gif"])
+    gif = Image.open(io.BytesIO(data))
+    assert gif.n_frames == 2
+    first = np.asarray(gif.convert("RGB"))
+    np.testing.assert_array_equal(images.pixels(data, 3), first)
+
+
+def test_plain_files_pass_unchanged_and_others_become_png(kinds):
+    assert images.normalized_bytes(_read(kinds["plain.jpg"]), 3) == _read(
+        kinds["plain.jpg"]
+    )
+    assert images.normalized_bytes(_read(kinds["wide.bmp"]), 3) == _read(
+        kinds["wide.bmp"]
+    )
+    for name in ("rotated.jpg", "cmyk.jpg", "big.webp", "rgba.png"):
+        assert images.normalized_bytes(_read(kinds[name]), 3).startswith(
+            b"\x89PNG"
+        ), name
+    # Not an image: unchanged, so the file checks downstream name it.
+    assert images.normalized_bytes(b"hello", 3) == b"hello"
+    assert images.normalized_bytes(b"", 1) == b""
+
+
+def test_image_names_and_hidden_files():
+    assert images.is_image_name("a/B.JPG") and images.is_image_name("x.webp")
+    assert not images.is_image_name("README.txt")
+    assert images.is_hidden(".DS_Store") and images.is_hidden("d/._a.jpg")
+
+
+def test_light_background_and_light_on_dark_data_sets():
+    dark = np.zeros((28, 28, 1), np.uint8)
+    dark[10:18, 12:16] = 255
+    assert not images.light_background(dark)
+    assert images.light_background(255 - dark)
+    assert images.light_on_dark("mnist") and images.light_on_dark("tfds:kmnist")
+    assert images.light_on_dark("emnist/letters")
+    assert not images.light_on_dark("cifar10")
+    assert not images.light_on_dark("/home/me/photos")
+
+
+@pytest.mark.parametrize("shape", [SHAPE_RGB, SHAPE_GREY], ids=["rgb", "grey"])
+def test_every_path_reads_the_same_pixels(kinds, shape, tmp_path):
+    """In-memory training data, streamed training data, `predict`, the
+    exported `predict_images` decoder and the server's normalization give
+    one file the same uint8 pixels, for every kind of file."""
+    import tensorflow as tf
+
+    from kerascnn.data import decode
+    from kerascnn.export.saved_model import make_image_decoder
+    from kerascnn.predict import read_image
+    from kerascnn.serving.image_feeds import normalized_feeds
+
+    names = sorted(kinds)
+    paths = [kinds[n] for n in names]
+    labels = np.arange(len(paths), dtype=np.int32)
+    memory, _ = decode.decode_files(
+        paths, labels, image_size=shape[:2], channels=shape[2]
+    )
+    assert memory.shape == (len(paths), *shape)
+
+    from kerascnn.data import streaming
+
+    spec = streaming.StreamSpec(paths, labels, None, len(paths), shape,
+                                "plain", False)  # fmt: skip
+    streamed = np.stack(
+        [x for x, _ in streaming.decoded_elements(spec).as_numpy_iterator()]
+    )
+    np.testing.assert_array_equal(streamed, memory)
+
+    predicted = np.stack([read_image(p, shape) for p in paths])
+    np.testing.assert_array_equal(predicted, memory)
+
+    class Loaded:
+        metadata = {"input_shape": list(shape)}
+
+    class Signature:
+        inputs = {"images": tf.TensorSpec([None], tf.string)}
+
+    raw = np.empty(len(paths), dtype=object)
+    raw[:] = [_read(p) for p in paths]
+    feeds = normalized_feeds(Loaded(), Signature(), {"images": raw})
+    served = make_image_decoder(shape)(tf.constant(list(feeds["images"])))
+    np.testing.assert_array_equal(served.numpy(), memory.astype(np.float32))
+
+
+def test_header_shape_reads_rotation_and_channels(kinds):
+    assert images.header_shape(kinds["rotated.jpg"]) == (120, 80, 3)
+    assert images.header_shape(kinds["deep.png"]) == (50, 50, 1)
+    assert images.header_shape(kinds["cmyk.jpg"]) == (48, 64, 3)
+    assert images.header_shape(__file__) is None
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_header_fast_path_agrees_with_pillow(kinds, channels):
+    """Files passed on from their header alone are ones Pillow would pass
+    too; the plain JPEGs and PNGs (most files) take the fast path."""
+    from PIL import Image
+
+    fast = set()
+    for name, path in kinds.items():
+        data = _read(path)
+        if images._plain_by_header(data, channels):
+            fast.add(name)
+            with Image.open(path) as image:
+                assert images.tf_reads_as_is(data, image, channels), name
+    plain = {"plain.jpg", "upper.JPG", "grey.jpeg", "upper.PNG"}
+    expected = plain if channels == 3 else {"grey.jpeg"}
+    assert fast == expected
