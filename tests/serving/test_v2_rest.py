@@ -34,6 +34,7 @@ BODIES = [
     tensor("FP32", [1], [None]),
     tensor("FP32", [2], "12"),
     tensor("UINT8", [2], [1, 255]),
+    tensor("FP32", [2], [1, 1e39]),  # out of float32's range: refused
 ]
 
 

@@ -29,7 +29,7 @@ try:  # reads numeric `data` without Python lists, as v1's fast path
 except ImportError:  # pragma: no cover (pysimdjson is in install_requires)
     simdjson = None
 
-from kerascnn.serving import handlers, numeric_json
+from kerascnn.serving import arrays, handlers, numeric_json
 from kerascnn.serving.errors import BadRequest
 from kerascnn.serving.v2 import protocol
 from kerascnn.serving.v2 import tensors as v2_tensors
@@ -110,10 +110,24 @@ def _input_entry(entry):
             datatype if isinstance(datatype, str) else ""
         )
         array = numeric_json.numeric_array(data, dtype) if dtype else None
-        result["data"] = data.as_list() if array is None else array.ravel()
+        typed = None if array is None else array.ravel().astype(dtype)
+        if typed is None or not _in_range(array, typed):
+            result["data"] = data.as_list()  # the general path says why
+        else:
+            result["data"] = typed
     elif data is not None:
         result["data"] = _plain(data)
     return result
+
+
+def _in_range(source, typed):
+    """False when narrowing `source` to `typed` overflowed (1e39 as
+    float32); the general path then refuses it with its message."""
+    try:
+        arrays.check_range("", source, typed)
+    except BadRequest:
+        return False
+    return True
 
 
 # === Bodies to requests ===

@@ -19,6 +19,7 @@ import struct
 
 import numpy as np
 
+from kerascnn.serving import arrays
 from kerascnn.serving.errors import BadRequest, PayloadTooLarge
 
 # TF dtype name -> v2 datatype (the protocol's tensor data types).
@@ -231,7 +232,9 @@ def _from_json(tensor, spec):
             f"Input {tensor.name!r} is {tensor.datatype}: received "
             "non-integer numbers."
         )
-    return array.astype(target, copy=False).reshape(-1)
+    result = array.astype(target, copy=False).reshape(-1)
+    arrays.check_range(tensor.name, array, result)
+    return result
 
 
 def _flatten(name, data):
