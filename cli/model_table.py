@@ -161,3 +161,24 @@ MODEL_TABLE = (
         'large-scale image recognition (https://arxiv.org/abs/1409.1556)',
     ),
 )
+
+# What each model's default ("fast") recipe reached, measured with the
+# command shown (docs/training.md: how the recipe was chosen, the
+# curves, the machine). Rows: (model, data set, result, command).
+RECIPE_RESULTS = (
+    (
+        "lenet",
+        "mnist",
+        "PENDING",
+        "kerascnn fit lenet --seed S (S = 0, 1, 2)",
+    ),
+    (
+        "resnet20",
+        "cifar10",
+        "40 epochs; not yet measured in full (docs/training.md)",
+        "kerascnn fit resnet20",
+    ),
+)
+RECIPE_HELP = "; ".join(
+    f"{model} on {data}: {result}" for model, data, result, _ in RECIPE_RESULTS
+) + "."
