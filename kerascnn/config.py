@@ -414,6 +414,20 @@ def _scale_learning_rate(base, changes):
     )
 
 
+def _scale_warmup(base, changes):
+    """A recipe's warm-up is a share of its epochs: fewer `epochs` (and no
+    `warmup_epochs` given) shorten it in proportion (e.g. resnet20's 8 of
+    40 epochs: 1 of 5), so `--epochs N` keeps a valid recipe."""
+    if "epochs" not in changes or "warmup_epochs" in changes:
+        return changes
+    if not base.warmup_epochs or changes["epochs"] == base.epochs:
+        return changes
+    if not isinstance(changes["epochs"], int) or changes["epochs"] < 1:
+        return changes  # `validate` names the bad value
+    warmup = round(base.warmup_epochs * changes["epochs"] / base.epochs)
+    return dict(changes, warmup_epochs=min(warmup, changes["epochs"] - 1))
+
+
 def recipe_for(model, **overrides):
     """Returns the model's recipe with non-`None` overrides applied.
 
@@ -432,6 +446,7 @@ def recipe_for(model, **overrides):
     base = _base_recipe(name, overrides.get("dataset"), recipe)
     changes = {k: v for k, v in overrides.items() if v is not None}
     changes = _scale_learning_rate(base, changes)
+    changes = _scale_warmup(base, changes)
     if "model_options" in changes:
         changes["model_options"] = {
             **base.model_options,

@@ -33,9 +33,14 @@ def make_optimizer(config, steps_per_epoch):
 
     lr = _schedule(config, steps_per_epoch)
     wd = config.weight_decay or None
-    ema = dict(
-        use_ema=bool(config.ema_momentum), ema_momentum=config.ema_momentum
-    ) if config.ema_momentum else {}  # fmt: skip
+    ema = {}
+    if config.ema_momentum:
+        ema = dict(
+            use_ema=True,
+            ema_momentum=ema_momentum(
+                config.ema_momentum, config.epochs * steps_per_epoch
+            ),
+        )
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(
             lr,
@@ -54,6 +59,17 @@ def make_optimizer(config, steps_per_epoch):
         # Kernels and embeddings only: not biases or BN scales/offsets.
         opt.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
     return opt
+
+
+def ema_momentum(momentum, total_steps):
+    """`momentum`, capped so the average spans at most a quarter of the
+    run (`1 / (1 - momentum) <= total_steps / 4`).
+
+    Keras' average starts at the weights after the first step and has no
+    warm-up, so 0.999 over a 16-step run would end near those first
+    weights; a run of the recipe's length keeps the recipe's value.
+    """
+    return min(momentum, max(0.0, 1.0 - 4.0 / max(total_steps, 1)))
 
 
 def _decoupled_sgd_decay(l2, momentum):
