@@ -54,3 +54,36 @@ def test_zero_pad_resnet_saves_and_loads_in_a_fresh_process(tmp_path):
     model = models.build("resnet20", shortcut="zero_pad")
     x = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32)
     assert_round_trip_in_fresh_process(model, x, tmp_path, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet50"])
+def test_zero_init_residual_zeroes_only_each_blocks_last_bn_scale(name):
+    import numpy as np
+
+    from kerascnn import models
+
+    shape = (32, 32, 3)
+    plain = models.build(name, input_shape=shape, num_classes=4)
+    zeroed = models.build(
+        name, input_shape=shape, num_classes=4, zero_init_residual=True
+    )
+    last = "_2_bn" if name == "resnet20" else "_3_bn"
+    bns = [l for l in zeroed.layers if l.name.endswith("_bn")]
+    blocks = {l.name for l in zeroed.layers if l.name.endswith("_add")}
+    zero = {l.name for l in bns if not np.any(l.gamma.numpy())}
+    assert zero == {b.replace("_add", last) for b in blocks}
+    assert all(np.all(l.gamma.numpy() == 1) for l in bns if l.name not in zero)
+    assert all(
+        np.all(l.gamma.numpy() == 1)
+        for l in plain.layers
+        if l.name.endswith("_bn")
+    )
+    assert zeroed.count_params() == plain.count_params()
+
+
+def test_zero_init_residual_must_be_a_bool():
+    from kerascnn import models
+    from kerascnn.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="zero_init_residual"):
+        models.build("resnet20", zero_init_residual="yes")
