@@ -5,7 +5,6 @@ import json
 
 import click
 
-from cli.model_table import RECIPE_HELP
 from cli.common import (
     INT_TUPLE,
     NON_NEGATIVE_INT,
@@ -23,6 +22,7 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from cli.model_table import RECIPE_HELP
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")

@@ -237,9 +237,7 @@ def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None,
     metrics = {"loss": float(np.concatenate(losses).mean()), **report}
     if tta:
         tta_probs = np.concatenate(tta_probs)
-        metrics["tta_accuracy"] = float(
-            np.mean(tta_probs.argmax(-1) == labels)
-        )
+        metrics["tta_accuracy"] = float(np.mean(tta_probs.argmax(-1) == labels))
         metrics["tta_loss"] = float(np.concatenate(tta_losses).mean())
     return metrics
 

@@ -37,7 +37,9 @@ def test_weight_decay_skips_batch_norm_and_biases():
     dense_bias = [w for w in model.weights if w.path.endswith("bias")]
     opt = make_optimizer(recipe_for("resnet20"), steps_per_epoch=1)
     opt.build(model.trainable_variables)
-    decayed = {w.path for w in model.trainable_variables if opt._use_weight_decay(w)}
+    decayed = {
+        w.path for w in model.trainable_variables if opt._use_weight_decay(w)
+    }
     names = {w.path.rsplit("/", 1)[-1] for w in model.trainable_variables}
     assert {"kernel", "gamma", "beta", "bias"} <= names
     for w in model.trainable_variables:

@@ -22,7 +22,9 @@ def test_linear_one_cycle_rises_then_falls_to_the_end_rate():
     assert rates[60] == pytest.approx(0.1 + (1e-4 - 0.1) * 0.5)  # linear
     assert rates[100] == pytest.approx(1e-4, rel=1e-4)
     assert rates[120] == pytest.approx(1e-4, rel=1e-4)  # stays at the end rate
-    assert np.all(np.diff(rates[:21]) > 0) and np.all(np.diff(rates[20:101]) < 0)
+    assert np.all(np.diff(rates[:21]) > 0) and np.all(
+        np.diff(rates[20:101]) < 0
+    )
 
 
 def test_cosine_annealing_and_no_warmup():

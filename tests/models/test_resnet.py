@@ -68,15 +68,17 @@ def test_zero_init_residual_zeroes_only_each_blocks_last_bn_scale(name):
         name, input_shape=shape, num_classes=4, zero_init_residual=True
     )
     last = "_2_bn" if name == "resnet20" else "_3_bn"
-    bns = [l for l in zeroed.layers if l.name.endswith("_bn")]
-    blocks = {l.name for l in zeroed.layers if l.name.endswith("_add")}
-    zero = {l.name for l in bns if not np.any(l.gamma.numpy())}
+    names = [layer.name for layer in zeroed.layers]
+    bns = [zeroed.get_layer(n) for n in names if n.endswith("_bn")]
+    blocks = [n for n in names if n.endswith("_add")]
+    zero = {bn.name for bn in bns if not np.any(bn.gamma.numpy())}
     assert zero == {b.replace("_add", last) for b in blocks}
-    assert all(np.all(l.gamma.numpy() == 1) for l in bns if l.name not in zero)
+    ones = [bn for bn in bns if bn.name not in zero]
+    assert all(np.all(bn.gamma.numpy() == 1) for bn in ones)
     assert all(
-        np.all(l.gamma.numpy() == 1)
-        for l in plain.layers
-        if l.name.endswith("_bn")
+        np.all(layer.gamma.numpy() == 1)
+        for layer in plain.layers
+        if layer.name.endswith("_bn")
     )
     assert zeroed.count_params() == plain.count_params()
 
