@@ -96,3 +96,21 @@ def test_no_ema_the_model_ends_with_the_raw_weights():
     assert not opt.use_ema
     for f, r in zip(model.weights, raw):
         np.testing.assert_array_equal(f.numpy(), r)
+
+
+def test_the_average_survives_the_backup_a_resumed_run_loads(tmp_path):
+    """The run's backup is `model.weights.h5` with the optimizer state
+    (`kerascnn.callbacks.EpochBackupAndRestore`): the averages are in it,
+    so a resumed run goes on averaging where it stopped."""
+    model, opt, _ = _tiny_fit(ema=0.9)
+    path = str(tmp_path / "backup.weights.h5")
+    model.save_weights(path)
+    fresh, fresh_opt, _ = _tiny_fit(ema=0.9, epochs=1)  # other values
+    before = [v.numpy() for v in fresh_opt._model_variables_moving_average]
+    fresh.load_weights(path)
+    after = [v.numpy() for v in fresh_opt._model_variables_moving_average]
+    saved = [v.numpy() for v in opt._model_variables_moving_average]
+    assert not all(np.allclose(b, s) for b, s in zip(before, saved))
+    for a, s in zip(after, saved):
+        np.testing.assert_array_equal(a, s)
+    assert int(fresh_opt.iterations) == int(opt.iterations)
