@@ -227,15 +227,17 @@ _CIFAR_WARMUP_SGD = dict(
 # accuracy in a fraction of the paper's epochs; every setting was chosen
 # on a validation split held out of the training data (the last 5,000
 # images), never on the test split (docs/training.md says how).
-# LeNet-5 on MNIST: small random rotations, zooms and shifts of the digits
-# ("affine"), a one-cycle learning rate (linear warm-up, then a linear
-# fall to ~0) and the weights' moving average at the end.
+# LeNet-5 on MNIST: small random rotations (10 degrees), zooms (10%) and
+# shifts (10%) of the digits ("affine") and a one-cycle learning rate (a
+# linear rise over 2 epochs to Adam 3e-3, then a linear fall to ~0). The
+# weights' moving average (0.999) measured the same on the held-out split
+# and is left out; label smoothing, batch 64 or 256, 2e-3 or 6e-3, 12
+# epochs, weaker distortions and Nesterov SGD were no better.
 _MNIST_FAST = dict(
     _MNIST_ADAM,
-    learning_rate=6e-3,
+    learning_rate=3e-3,
     schedule="one_cycle",
     warmup_epochs=2,
-    ema_momentum=0.999,
     augment="affine",
 )
 # CIFAR ResNets in 40 epochs instead of 164: one-cycle Nesterov SGD at

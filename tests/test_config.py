@@ -25,7 +25,7 @@ def test_fast_is_the_default_and_paper_keeps_the_papers_recipe():
     fast, paper = recipe_for("lenet"), recipe_for("lenet", recipe="paper")
     assert fast.recipe == "fast" and paper.recipe == "paper"
     assert fast.augment == "affine" and fast.schedule == "one_cycle"
-    assert fast.ema_momentum > 0
+    assert fast.learning_rate == 3e-3 and fast.warmup_epochs == 2
     assert (paper.epochs, paper.learning_rate, paper.schedule) == (
         10, 2e-3, "cosine",
     )  # fmt: skip
