@@ -94,7 +94,8 @@ from cli.model_table import RECIPE_HELP
 @click.option(
     "--augment/--no-augment",
     default=None,
-    help="Training augmentation of the data set's recipe.",
+    help="Training augmentation: the recipe's (lenet: affine digits), "
+    "else the data set's (cifar10: pad-crop-flip).",
 )
 @click.option("--seed", type=NON_NEGATIVE_INT, help="Random seed (default 0).")
 @click.option(

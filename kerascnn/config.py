@@ -450,6 +450,8 @@ def recipe_for(model, **overrides):
     changes = {k: v for k, v in overrides.items() if v is not None}
     changes = _scale_learning_rate(base, changes)
     changes = _scale_warmup(base, changes)
+    if changes.get("augment") is True and isinstance(base.augment, str):
+        del changes["augment"]  # `--augment`: the recipe's own, e.g. affine
     if "model_options" in changes:
         changes["model_options"] = {
             **base.model_options,

@@ -43,6 +43,12 @@ def test_fast_is_the_default_and_paper_keeps_the_papers_recipe():
     assert dataclasses.replace(vgg, recipe="fast") == recipe_for("vgg16")
 
 
+def test_augment_true_keeps_the_recipes_augmentation():
+    assert recipe_for("lenet", augment=True).augment == "affine"
+    assert recipe_for("lenet", augment=False).augment is False
+    assert recipe_for("lenet", recipe="paper", augment=True).augment is True
+
+
 def test_fewer_epochs_shorten_the_warmup_in_proportion():
     assert recipe_for("resnet20").warmup_epochs == 8
     assert recipe_for("resnet20", epochs=5).warmup_epochs == 1
