@@ -21,7 +21,7 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
-from cli.model_table import MODEL_TABLE
+from cli.model_table import MODEL_TABLE, RECIPE_RESULTS
 
 
 @click.group(
@@ -61,7 +61,8 @@ def models_command(pattern):
     """List registered models matching PATTERN (a wildcard, default all).
 
     Shows each model's family, default input, parameter count at that
-    input and the reference paper.
+    input and the reference paper, then what the default training
+    recipes reached.
     """
     import fnmatch
 
@@ -77,6 +78,15 @@ def models_command(pattern):
     for row in [header, *rows]:
         cells = [f"{str(c):<{w}}" for c, w in zip(row[:4], widths)]
         click.echo("  ".join(cells) + "  " + _short_ref(row[4]))
+    names = {row[0] for row in rows}
+    results = [r for r in RECIPE_RESULTS if r[0] in names]
+    if results:
+        click.echo(
+            "\nDefault recipes (`kerascnn fit MODEL`; --recipe paper: the "
+            "paper's):"
+        )
+        for model, data, result, command in results:
+            click.echo(f"  {model} on {data}: {result}  [{command}]")
 
 
 def _short_ref(reference):

@@ -85,13 +85,15 @@ def evaluate(
     validation_split=None,
     progress=None,
     skip_bad=False,
+    tta=False,
 ):
     """Loads a run directory or `.keras` file and evaluates it.
 
     `validation_split` defaults to the one the run trained with;
     `progress` (optional, `total -> update(n)`) is told how far scoring
     got, for a progress bar; `skip_bad` skips undecodable image files
-    (named in one notice) instead of stopping.
+    (named in one notice) instead of stopping; `tta` as in
+    `evaluate_model`.
     """
     from kerascnn.metadata import load_model_and_metadata
 
@@ -109,6 +111,7 @@ def evaluate(
         validation_split=validation_split,
         progress=progress,
         skip_bad=skip_bad,
+        tta=tta,
     )
 
 
@@ -124,13 +127,18 @@ def evaluate_model(
     validation_split=None,
     progress=None,
     skip_bad=False,
+    tta=False,
 ):
     """Metrics of `model` on a split of `dataset` (default: its training
     data set), read with the preprocessing its metadata records, by the
     model's task.
 
     The result names the `split` scored, with a `note` when the held-out
-    validation split stood in for a missing test split.
+    validation split stood in for a missing test split. `tta=True` (image
+    classifiers) adds test-time augmentation scored separately:
+    `tta_accuracy` and `tta_loss` of the mean of the softmax outputs of
+    each image and its mirror image; the other metrics stay those of the
+    plain model, as served.
     """
     from kerascnn import tasks
 
@@ -139,8 +147,16 @@ def evaluate_model(
         raise KerasCNNError(
             "The model's metadata names no data set; pass --dataset."
         )
+    task = tasks.get_task(metadata.task)
     options = {"skip_bad": True} if skip_bad else {}
-    return tasks.get_task(metadata.task).evaluate(
+    if tta:
+        if task is not tasks.IMAGE_CLASSIFICATION:
+            raise KerasCNNError(
+                "Test-time flips (--tta) apply to image classifiers; "
+                f"{metadata.model!r} does {task.description}."
+            )
+        options["tta"] = True
+    return task.evaluate(
         model,
         metadata,
         dataset,
@@ -166,9 +182,11 @@ def evaluate_image_split(
     validation_split=None,
     progress=None,
     skip_bad=False,
+    tta=False,
 ):
     """Loss and `classification_report` of an image classifier on a split
-    read with the preprocessing its metadata records."""
+    read with the preprocessing its metadata records (`tta`: see
+    `evaluate_model`)."""
     from kerascnn import data
 
     split, note = resolve_split(dataset, split, data_dir, validation_split)
@@ -194,6 +212,7 @@ def evaluate_image_split(
         metadata.class_names,
         recorded_label_smoothing(metadata),
         update,
+        tta=tta,
     )
     metrics["split"] = split
     if note:
@@ -201,8 +220,12 @@ def evaluate_image_split(
     return metrics
 
 
-def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None):
+def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None,
+                    tta=False):  # fmt: skip
     """Cross-entropy loss and `classification_report` over `(x, y)` batches.
+
+    `tta=True` also scores the mean softmax of each image and its
+    horizontal mirror, as `tta_accuracy` and `tta_loss`.
 
     The loss is computed as `fit` computes its `val_loss`: Keras'
     cross-entropy with the run's `label_smoothing` inside a
@@ -211,30 +234,45 @@ def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None):
     at 16.1 and made `evaluate` report a smaller loss than `fit` logged
     for the same model and examples.
     """
-    labels, probs, losses = [], [], []
+    labels, probs, losses, tta_probs, tta_losses = [], [], [], [], []
     step = _loss_step(model, label_smoothing)
+    tta_step = _loss_step(model, label_smoothing, flip_average=True)
     for x, y in ds:
         batch_probs, batch_losses = step(x, y)
         probs.append(np.asarray(batch_probs, dtype=np.float32))
         losses.append(np.asarray(batch_losses, dtype=np.float64))
         labels.append(np.asarray(y))
+        if tta:
+            batch_probs, batch_losses = tta_step(x, y)
+            tta_probs.append(np.asarray(batch_probs, dtype=np.float32))
+            tta_losses.append(np.asarray(batch_losses, dtype=np.float64))
         if on_batch:
             on_batch(len(labels[-1]))  # examples scored so far, for a bar
     probs = np.concatenate(probs)
     labels = np.concatenate(labels).astype(np.int64)
     report = classification_report(labels, probs.argmax(-1), class_names)
-    return {"loss": float(np.concatenate(losses).mean()), **report}
+    metrics = {"loss": float(np.concatenate(losses).mean()), **report}
+    if tta:
+        tta_probs = np.concatenate(tta_probs)
+        metrics["tta_accuracy"] = float(np.mean(tta_probs.argmax(-1) == labels))
+        metrics["tta_loss"] = float(np.concatenate(tta_losses).mean())
+    return metrics
 
 
-def _loss_step(model, label_smoothing=0.0):
+def _loss_step(model, label_smoothing=0.0, flip_average=False):
     """A compiled `(x, y) -> (probabilities, per-example loss)`; with label
-    smoothing, the categorical loss the training recipe used."""
+    smoothing, the categorical loss the training recipe used.
+    `flip_average`: the probabilities are the mean of those of `x` and of
+    `x` mirrored left-right (test-time augmentation)."""
     import keras
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def step(x, y):
         probs = model(x, training=False)
+        if flip_average:
+            mirrored = model(tf.reverse(x, [2]), training=False)
+            probs = (probs + mirrored) / 2
         if not label_smoothing:
             return probs, keras.losses.sparse_categorical_crossentropy(y, probs)
         labels = tf.one_hot(tf.cast(y, tf.int32), tf.shape(probs)[-1])

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from kerascnn.config import RECIPES, recipe_for
@@ -16,7 +18,57 @@ def test_overrides_win_and_none_keeps_recipe():
     config = recipe_for("resnet20", epochs=3, learning_rate=None)
     assert config.epochs == 3
     assert config.learning_rate == RECIPES["resnet20"].learning_rate
-    assert config.dataset == "cifar10" and config.schedule == "step"
+    assert config.dataset == "cifar10" and config.schedule == "one_cycle"
+
+
+def test_fast_is_the_default_and_paper_keeps_the_papers_recipe():
+    fast, paper = recipe_for("lenet"), recipe_for("lenet", recipe="paper")
+    assert fast.recipe == "fast" and paper.recipe == "paper"
+    assert fast.augment == "affine" and fast.schedule == "one_cycle"
+    assert fast.learning_rate == 3e-3 and fast.warmup_epochs == 2
+    assert (paper.epochs, paper.learning_rate, paper.schedule) == (
+        10, 2e-3, "cosine",
+    )  # fmt: skip
+    assert paper.augment is True and paper.ema_momentum == 0
+    resnet = recipe_for("resnet20", recipe="paper")
+    assert (resnet.epochs, resnet.schedule, resnet.weight_decay) == (
+        164, "step", 1e-4,
+    )  # fmt: skip
+    assert resnet.model_options == {} and not resnet.nesterov
+    fast = recipe_for("resnet56")
+    assert fast.epochs == 40 and fast.nesterov and fast.label_smoothing
+    assert fast.model_options == {"zero_init_residual": True}
+    # One recipe only: the same settings under both names.
+    vgg = recipe_for("vgg16", recipe="paper")
+    assert dataclasses.replace(vgg, recipe="fast") == recipe_for("vgg16")
+
+
+def test_augment_true_keeps_the_recipes_augmentation():
+    assert recipe_for("lenet", augment=True).augment == "affine"
+    assert recipe_for("lenet", augment=False).augment is False
+    assert recipe_for("lenet", recipe="paper", augment=True).augment is True
+
+
+def test_fewer_epochs_shorten_the_warmup_in_proportion():
+    assert recipe_for("resnet20").warmup_epochs == 8
+    assert recipe_for("resnet20", epochs=5).warmup_epochs == 1
+    assert recipe_for("resnet20", epochs=20).warmup_epochs == 4
+    assert recipe_for("lenet", epochs=1).warmup_epochs == 0
+    assert recipe_for("resnet20", epochs=5, warmup_epochs=3).warmup_epochs == 3
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"recipe": "quick"}, r"`recipe` must be one of 'fast', 'paper'"),
+        ({"augment": "twist"}, r"`augment` must be one of .*'affine'"),
+        ({"ema_momentum": 1.0}, r"`ema_momentum` must be in \[0, 1\)"),
+        ({"schedule": "cyclic"}, "one_cycle"),
+    ],
+)
+def test_bad_recipe_settings_say_what_is_accepted(overrides, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        recipe_for("lenet", **overrides)
 
 
 def test_model_options_merge_with_the_recipe():
@@ -52,7 +104,9 @@ def test_sgd_weight_decay_matches_the_papers_l2_through_momentum():
 
     from kerascnn.train import make_optimizer
 
-    config = recipe_for("resnet20", schedule="constant", learning_rate=0.1)
+    config = recipe_for(
+        "resnet20", recipe="paper", schedule="constant", learning_rate=0.1
+    )
     assert config.weight_decay == 1e-4 and config.momentum == 0.9
     optimizer = make_optimizer(config, steps_per_epoch=1)
     w = np.full((4,), 3.0, "float32")

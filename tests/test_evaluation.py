@@ -129,3 +129,40 @@ def test_evaluate_images_reports_progress_per_batch():
     seen = []
     report = evaluate_images(model, ds, ["a", "b", "c"], on_batch=seen.append)
     assert seen == [3, 1] and sum(seen) == report["num_examples"] == 4
+
+
+def test_tta_scores_the_mean_of_each_image_and_its_mirror_separately():
+    # Images of 1x2 pixels; the model's probabilities are a fixed linear
+    # map of the pixels, so a mirrored image reads the other row.
+    weights = np.array([[0.6, 0.3, 0.1], [0.0, 0.2, 0.8]], np.float32)
+    x = np.array([[1, 0], [0, 1], [0.5, 0.5], [1, 0]], np.float32)
+    labels = np.array([2, 1, 2, 2])
+    inputs = keras.Input((1, 2, 1))
+    dense = keras.layers.Dense(3, use_bias=False)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([weights])
+    images = x.reshape(-1, 1, 2, 1)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(3)
+
+    plain = evaluate_images(model, ds, ["a", "b", "c"])
+    report = evaluate_images(model, ds, ["a", "b", "c"], tta=True)
+    mean = (x @ weights + x[:, ::-1] @ weights) / 2
+    assert report["tta_accuracy"] == pytest.approx(
+        np.mean(mean.argmax(-1) == labels)
+    )
+    assert report["tta_accuracy"] == pytest.approx(3 / 4)  # all but [0, 1]
+    assert report["accuracy"] == plain["accuracy"] == pytest.approx(1 / 4)
+    assert report["tta_loss"] == pytest.approx(
+        -np.mean(np.log(mean[np.arange(4), labels])), rel=1e-5
+    )
+    assert "tta_accuracy" not in plain
+
+
+def test_tta_is_refused_for_a_text_tagger():
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.evaluation import evaluate_model
+    from tests.helpers import tagger_metadata
+
+    meta = tagger_metadata(["O", "B-city"], ["<pad>", "boston"], ["flight"])
+    with pytest.raises(KerasCNNError, match="image classifiers"):
+        evaluate_model(None, meta, "atis", tta=True)

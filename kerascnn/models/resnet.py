@@ -69,7 +69,8 @@ NUM_PARAMS = {
 }
 
 
-def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True):
+def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True,
+             zero_gamma=False):  # fmt: skip
     padding = "valid" if kernel == 1 else "same"
     x = keras.layers.Conv2D(
         filters,
@@ -80,14 +81,23 @@ def _conv_bn(x, filters, kernel, strides, name, use_bias, relu=True):
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = FusedBatchNormalization(name=f"{name}_bn", **BN_KWARGS)(x)
+    x = FusedBatchNormalization(
+        name=f"{name}_bn",
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        **BN_KWARGS,
+    )(x)
     if relu:
         x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
     return x
 
 
-def basic_block(x, filters, strides, name, shortcut="projection"):
-    """Two 3x3 conv-BN pairs with an identity or adapted shortcut."""
+def basic_block(x, filters, strides, name, shortcut="projection",
+                zero_init_residual=False):  # fmt: skip
+    """Two 3x3 conv-BN pairs with an identity or adapted shortcut.
+
+    `zero_init_residual`: the last BN's scale starts at 0, so the block
+    starts as its shortcut (Goyal et al. 2017, sec. 5.1).
+    """
     if strides != 1 or x.shape[-1] != filters:
         if shortcut == "zero_pad":
             residual = ZeroPadShortcut(filters, strides, name=f"{name}_0_pad")(
@@ -100,13 +110,17 @@ def basic_block(x, filters, strides, name, shortcut="projection"):
     else:
         residual = x
     y = _conv_bn(x, filters, 3, strides, f"{name}_1", False)
-    y = _conv_bn(y, filters, 3, 1, f"{name}_2", False, relu=False)
+    y = _conv_bn(
+        y, filters, 3, 1, f"{name}_2", False, relu=False,
+        zero_gamma=zero_init_residual,
+    )  # fmt: skip
     y = keras.layers.Add(name=f"{name}_add")([residual, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def bottleneck_block(x, filters, strides, name):
-    """1x1 reduce, 3x3, 1x1 expand (4x), as in keras.applications."""
+def bottleneck_block(x, filters, strides, name, zero_init_residual=False):
+    """1x1 reduce, 3x3, 1x1 expand (4x), as in keras.applications;
+    `zero_init_residual` as `basic_block`."""
     if strides != 1 or x.shape[-1] != 4 * filters:
         residual = _conv_bn(
             x, 4 * filters, 1, strides, f"{name}_0", True, relu=False
@@ -115,7 +129,10 @@ def bottleneck_block(x, filters, strides, name):
         residual = x
     y = _conv_bn(x, filters, 1, strides, f"{name}_1", True)
     y = _conv_bn(y, filters, 3, 1, f"{name}_2", True)
-    y = _conv_bn(y, 4 * filters, 1, 1, f"{name}_3", True, relu=False)
+    y = _conv_bn(
+        y, 4 * filters, 1, 1, f"{name}_3", True, relu=False,
+        zero_gamma=zero_init_residual,
+    )  # fmt: skip
     y = keras.layers.Add(name=f"{name}_add")([residual, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -131,6 +148,7 @@ def imagenet_resnet(
     input_shape=(224, 224, 3),
     num_classes=1000,
     classifier_activation="softmax",
+    zero_init_residual=False,
     name=None,
 ):
     """Builds an ImageNet-family ResNet (`resnet18` ... `resnet152`).
@@ -143,12 +161,16 @@ def imagenet_resnet(
         num_classes: int, output width. Defaults to `1000`.
         classifier_activation: output activation, `None` for logits.
             Defaults to `"softmax"`.
+        zero_init_residual: start the last batch-norm scale of every
+            residual block at 0, so each block starts as its shortcut
+            (Goyal et al. 2017). Defaults to `False` (the paper's ones).
         name: model name. Defaults to `"resnet<depth>"`.
 
     Returns:
         A `keras.Model`.
     """
     v.check_choice("depth", depth, tuple(IMAGENET_DEPTHS))
+    v.check_choice("zero_init_residual", zero_init_residual, (False, True))
     v.check_positive_int("num_classes", num_classes)
     v.check_image_shape(f"resnet{depth}", input_shape, IMAGENET_MIN_SIZE)
     block_type, blocks_per_stage = IMAGENET_DEPTHS[depth]
@@ -177,9 +199,14 @@ def imagenet_resnet(
             strides = 2 if block == 1 and stage > 2 else 1
             block_name = f"conv{stage}_block{block}"
             if block_type == "basic":
-                x = basic_block(x, filters, strides, block_name)
+                x = basic_block(
+                    x, filters, strides, block_name,
+                    zero_init_residual=zero_init_residual,
+                )  # fmt: skip
             else:
-                x = bottleneck_block(x, filters, strides, block_name)
+                x = bottleneck_block(
+                    x, filters, strides, block_name, zero_init_residual
+                )
     return _head(
         x, inputs, num_classes, classifier_activation, name or f"resnet{depth}"
     )
@@ -191,6 +218,7 @@ def cifar_resnet(
     num_classes=10,
     shortcut="projection",
     classifier_activation="softmax",
+    zero_init_residual=False,
     name=None,
 ):
     """Builds a CIFAR-family ResNet (`resnet20` ... `resnet110`).
@@ -205,6 +233,9 @@ def cifar_resnet(
             (option A, no parameters). Defaults to `"projection"`.
         classifier_activation: output activation, `None` for logits.
             Defaults to `"softmax"`.
+        zero_init_residual: start the last batch-norm scale of every
+            residual block at 0, so each block starts as its shortcut
+            (Goyal et al. 2017). Defaults to `False` (the paper's ones).
         name: model name. Defaults to `"resnet<depth>"`.
 
     Returns:
@@ -213,6 +244,7 @@ def cifar_resnet(
     v.check_choice("depth", depth, CIFAR_DEPTHS)
     v.check_positive_int("num_classes", num_classes)
     v.check_choice("shortcut", shortcut, ("projection", "zero_pad"))
+    v.check_choice("zero_init_residual", zero_init_residual, (False, True))
     v.check_image_shape(f"resnet{depth}", input_shape, CIFAR_MIN_SIZE)
     blocks = (depth - 2) // 6
 
@@ -222,8 +254,9 @@ def cifar_resnet(
         for block in range(1, blocks + 1):
             strides = 2 if block == 1 and stage > 2 else 1
             x = basic_block(
-                x, filters, strides, f"conv{stage}_block{block}", shortcut
-            )
+                x, filters, strides, f"conv{stage}_block{block}", shortcut,
+                zero_init_residual,
+            )  # fmt: skip
     return _head(
         x, inputs, num_classes, classifier_activation, name or f"resnet{depth}"
     )

@@ -89,3 +89,15 @@ def test_help_does_not_import_tensorflow():
     assert not [
         m for m in imported if m.split(".")[0] in ("tensorflow", "keras")
     ]
+
+
+def test_models_says_what_the_default_recipes_reached(runner):
+    result = runner.invoke(cli, ["models", "lenet*"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index(
+        "Default recipes (`kerascnn fit MODEL`; --recipe paper: the paper's):"
+    )
+    (lenet,) = [line for line in lines[start:] if "lenet on mnist" in line]
+    assert "kerascnn fit lenet" in lenet
+    assert not any("resnet20" in line for line in lines)  # filtered out

@@ -163,3 +163,47 @@ def test_bad_flags_give_one_clear_line(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_evaluate_tta_is_reported_beside_the_plain_accuracy(
+    runner, trained_run, data_dir
+):
+    run_dir, _ = trained_run
+    args = ["evaluate", str(run_dir), "--data-dir", data_dir, "--limit", "200"]
+    plain = runner.invoke(cli, [*args, "--json"])
+    tta = runner.invoke(cli, [*args, "--json", "--tta"])
+    assert plain.exit_code == 0 and tta.exit_code == 0, tta.output
+    plain, tta = json.loads(plain.stdout), json.loads(tta.stdout)
+    assert tta["accuracy"] == plain["accuracy"]  # the served model's
+    assert "tta_accuracy" not in plain
+    assert 0.0 <= tta["tta_accuracy"] <= 1.0 and tta["tta_loss"] > 0
+    table = runner.invoke(cli, [*args, "--tta"])
+    assert table.exit_code == 0 and "tta_accuracy" in table.output
+
+
+def test_fit_recipe_paper_trains_with_the_papers_settings(
+    runner, tmp_path, data_dir
+):
+    run_dir = tmp_path / "paper"
+    result = runner.invoke(
+        cli,
+        [
+            "fit", "lenet", "--recipe", "paper", "--data-dir", data_dir,
+            "--limit", "500", "--eval-limit", "100", "--epochs", "1",
+            "--no-export", "--quiet", "--run-dir", str(run_dir),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["recipe"] == "paper" and config["augment"] is True
+    assert config["schedule"] == "cosine" and config["ema_momentum"] == 0
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["extra"]["recipe"]["recipe"] == "paper"
+
+
+def test_fit_help_names_the_default_recipe_and_its_result(runner):
+    result = runner.invoke(cli, ["fit", "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.split())
+    assert "--recipe [fast|paper]" in help_text
+    assert "fast (default): lenet on mnist:" in help_text

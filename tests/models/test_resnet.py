@@ -54,3 +54,38 @@ def test_zero_pad_resnet_saves_and_loads_in_a_fresh_process(tmp_path):
     model = models.build("resnet20", shortcut="zero_pad")
     x = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32)
     assert_round_trip_in_fresh_process(model, x, tmp_path, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet50"])
+def test_zero_init_residual_zeroes_only_each_blocks_last_bn_scale(name):
+    import numpy as np
+
+    from kerascnn import models
+
+    shape = (32, 32, 3)
+    plain = models.build(name, input_shape=shape, num_classes=4)
+    zeroed = models.build(
+        name, input_shape=shape, num_classes=4, zero_init_residual=True
+    )
+    last = "_2_bn" if name == "resnet20" else "_3_bn"
+    names = [layer.name for layer in zeroed.layers]
+    bns = [zeroed.get_layer(n) for n in names if n.endswith("_bn")]
+    blocks = [n for n in names if n.endswith("_add")]
+    zero = {bn.name for bn in bns if not np.any(bn.gamma.numpy())}
+    assert zero == {b.replace("_add", last) for b in blocks}
+    ones = [bn for bn in bns if bn.name not in zero]
+    assert all(np.all(bn.gamma.numpy() == 1) for bn in ones)
+    assert all(
+        np.all(layer.gamma.numpy() == 1)
+        for layer in plain.layers
+        if layer.name.endswith("_bn")
+    )
+    assert zeroed.count_params() == plain.count_params()
+
+
+def test_zero_init_residual_must_be_a_bool():
+    from kerascnn import models
+    from kerascnn.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="zero_init_residual"):
+        models.build("resnet20", zero_init_residual="yes")
