@@ -129,5 +129,7 @@ def test_small_folder_gets_the_small_data_recipe(folders):
 
 def test_big_data_sets_keep_their_recipe():
     config = recipe_for("resnet20")
-    assert config.small_data is None and config.epochs == 164
+    assert config.small_data is None and config.epochs == 40  # fast recipe
+    paper = recipe_for("resnet20", recipe="paper")
+    assert paper.small_data is None and paper.epochs == 164
     assert small_data.describe(config) is None
