@@ -378,7 +378,7 @@ def test_cli_format_onnx_prints_the_table_and_the_card(lenet_run, tmp_path):
     assert result.exit_code == 0, result.output
     plan, *lines = result.output.splitlines()
     assert plan == (
-        f"Exporting {lenet_run} as ONNX (converting, verifying on 50 "
+        f"Exporting {lenet_run} as ONNX (converting, verifying on up to 50 "
         "examples)..."
     )
     assert lines[0].split() == [

@@ -291,15 +291,6 @@ function jet(v) {
   return JET[i].map((c, k) => Math.round(c + t * (JET[i + 1][k] - c)));
 }
 
-function loadImage(b64) {
-  return new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = reject;
-    image.src = `data:image/png;base64,${b64}`;
-  });
-}
-
 async function showExplanation() {
   const heat = $("heat");
   if (!$("explain").checked || !state.lastImage) {
@@ -313,7 +304,7 @@ async function showExplanation() {
   });
   const map = answer.explanations[0].map;
   const [height, width] = [map.length, map[0].length];
-  const image = await loadImage(state.lastImage);
+  const image = await loadImage(`data:image/png;base64,${state.lastImage}`);
   const small = document.createElement("canvas");
   small.width = width;
   small.height = height;
