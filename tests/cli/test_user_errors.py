@@ -44,7 +44,7 @@ HELP = "(see cli fit --help)"
         (
             ["fit", "lenet", "--epoch", "1"],
             "No such option '--epoch'. (Did you mean one of: '--epochs', "
-            f"'--export'?) {HELP}",
+            f"'--export', '--warmup-epochs'?) {HELP}",
         ),
         (["fit"], f"Missing argument 'MODEL'. {HELP}"),
         (
