@@ -12,6 +12,11 @@ import json
 import os
 import shutil
 
+# What a finished run (and a bare model's sidecar) calls its files; the
+# model zoo's weight loader reads them without the inference layer.
+METADATA_FILENAME = "metadata.json"
+MODEL_FILENAME = "model.keras"
+
 
 @contextlib.contextmanager
 def atomic_path(path):

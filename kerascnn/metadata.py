@@ -14,10 +14,7 @@ import os
 import kerascnn
 from kerascnn import tasks
 from kerascnn.errors import KerasCNNError
-from kerascnn.files import write_json
-
-METADATA_FILENAME = "metadata.json"
-MODEL_FILENAME = "model.keras"
+from kerascnn.files import METADATA_FILENAME, MODEL_FILENAME, write_json
 
 
 @dataclasses.dataclass

@@ -35,9 +35,11 @@ served signature.
 """
 
 import dataclasses
+import json
 import os
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.files import METADATA_FILENAME, MODEL_FILENAME
 
 
 class WeightsError(KerasCNNError):
@@ -262,8 +264,6 @@ def expected_normalization(weights):
     normalization its metadata records; a file: `None` (a file does not
     say; the data set's own is used).
     """
-    from kerascnn.metadata import METADATA_FILENAME, ModelMetadata
-
     if weights is None:
         return None
     source = os.fspath(weights)
@@ -272,7 +272,11 @@ def expected_normalization(weights):
     meta_path = os.path.join(source, METADATA_FILENAME)
     if not (os.path.isdir(source) and os.path.isfile(meta_path)):
         return None
-    spec = ModelMetadata.load(meta_path).preprocessing or {}
+    try:  # the run's metadata.json, as written
+        with open(meta_path) as f:
+            spec = json.load(f).get("preprocessing") or {}
+    except (OSError, ValueError, AttributeError) as e:
+        raise WeightsError(f"Cannot read {meta_path}: {e}") from None
     if "scale" not in spec:
         return None
     return {k: spec.get(k) for k in ("scale", "mean", "std")}
@@ -297,8 +301,6 @@ def check_source(weights):
 
 def _load_run(model, run_dir):
     """A kerascnn run: its `model.keras`, and its input normalization."""
-    from kerascnn.metadata import MODEL_FILENAME
-
     path = os.path.join(run_dir, MODEL_FILENAME)
     if not os.path.isfile(path):
         raise WeightsError(

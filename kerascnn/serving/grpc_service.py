@@ -25,8 +25,6 @@ or version), `UNAVAILABLE` (queue full, nothing loaded yet),
 `HandleReloadConfigRequest` answers `UNIMPLEMENTED`.
 """
 
-import functools
-import logging
 from concurrent import futures
 
 import grpc
@@ -34,27 +32,16 @@ import grpc
 from kerascnn.serving import inference
 from kerascnn.serving.errors import (
     BadRequest,
-    DeadlineExceeded,
-    NotFound,
-    PayloadTooLarge,
     ServingError,
-    Unavailable,
 )
+from kerascnn.serving.grpc_status import deadline_seconds, rpc
 from kerascnn.serving.options import DEFAULTS
-
-logger = logging.getLogger("kerascnn.serving")
+from kerascnn.serving.v2 import grpc_service as v2_grpc
 
 DEFAULT_GRPC_PORT = DEFAULTS.port
 DEFAULT_WORKERS = 32
 MAX_MESSAGE_BYTES = DEFAULTS.grpc_max_message_bytes
 SIGNATURE_DEF_FIELD = "signature_def"
-STATUS_CODES = (
-    (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
-    (NotFound, grpc.StatusCode.NOT_FOUND),
-    (Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
-)
 DEFAULT_SIGNATURE = "serving_default"
 # TensorProto's typed value field per dtype name (TF's tensor.proto).
 VALUE_FIELDS = {
@@ -74,33 +61,6 @@ VALUE_FIELDS = {
     "complex64": "scomplex_val",
     "complex128": "dcomplex_val",
 }
-
-
-def status_code(error):
-    """The gRPC status code TF Serving uses for a `ServingError`."""
-    for kind, code in STATUS_CODES:
-        if isinstance(error, kind):
-            return code
-    return grpc.StatusCode.INTERNAL
-
-
-def _rpc(method):
-    """Turns `ServingError`s into gRPC status codes; logs real bugs."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except ServingError as e:
-            context.abort(status_code(e), str(e))
-        except Exception as e:  # a bug must not take the server down
-            logger.exception("Internal error in gRPC %s", method.__name__)
-            context.abort(
-                grpc.StatusCode.INTERNAL,
-                f"Internal error: {type(e).__name__}: {e}",
-            )
-
-    return wrapper
 
 
 # === Protos <-> the ModelServer's arguments ===
@@ -257,16 +217,6 @@ def _fill_model_spec(proto, name, version, signature_name):
     proto.signature_name = signature_name
 
 
-def _timeout(context):
-    """Seconds left before the client's deadline, or `None`."""
-    remaining = context.time_remaining()
-    if remaining is None or remaining > 10**8:  # no deadline set
-        return None
-    if remaining <= 0:
-        raise DeadlineExceeded("The request's deadline has passed.")
-    return remaining
-
-
 # === The services ===
 
 
@@ -284,7 +234,7 @@ class PredictionService:
         self.model_server = model_server
         self.as_content = bool(serialize_as_tensor_content)
 
-    @_rpc
+    @rpc
     def Predict(self, request, context):  # noqa: N802 (gRPC's names)
         from tensorflow_serving.apis import predict_pb2
 
@@ -303,7 +253,7 @@ class PredictionService:
                 inputs,
                 loaded.version,
                 signature_name,
-                timeout=_timeout(context),
+                timeout=deadline_seconds(context),
                 protocol="grpc",
             )
             del inputs
@@ -321,7 +271,7 @@ class PredictionService:
             response.outputs[key].CopyFrom(proto)
         return response
 
-    @_rpc
+    @rpc
     def GetModelMetadata(self, request, context):  # noqa: N802
         from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -356,12 +306,12 @@ class PredictionService:
             serialized,
             version,
             model_spec.signature_name or DEFAULT_SIGNATURE,
-            timeout=_timeout(context),
+            timeout=deadline_seconds(context),
             label=label,
             protocol="grpc",
         )
 
-    @_rpc
+    @rpc
     def Classify(self, request, context):  # noqa: N802
         from tensorflow_serving.apis import classification_pb2
 
@@ -373,7 +323,7 @@ class PredictionService:
             inference.fill_classification,
         )
 
-    @_rpc
+    @rpc
     def Regress(self, request, context):  # noqa: N802
         from tensorflow_serving.apis import regression_pb2
 
@@ -403,7 +353,7 @@ class PredictionService:
         fill(response.result, result.result)
         return response
 
-    @_rpc
+    @rpc
     def MultiInference(self, request, context):  # noqa: N802
         """Several Classify/Regress tasks on the same examples, as TF
         Serving checks them: one model, distinct signatures."""
@@ -466,7 +416,7 @@ class ModelService:
     def __init__(self, model_server):
         self.model_server = model_server
 
-    @_rpc
+    @rpc
     def GetModelStatus(self, request, context):  # noqa: N802
         from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_status_pb2
@@ -504,10 +454,7 @@ def add_services(
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(model_server), server
     )
-    # The Open Inference Protocol (KServe v2) on the same port; imported
-    # here because it reuses this module's status codes and deadlines.
-    from kerascnn.serving.v2 import grpc_service as v2_grpc
-
+    # The Open Inference Protocol (KServe v2) on the same port.
     v2_grpc.add_service(server, model_server, max_message_bytes)
 
 

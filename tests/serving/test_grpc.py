@@ -325,7 +325,7 @@ def test_classify_and_regress_check_the_signature_method(stubs):
 
 def test_serving_errors_map_to_tf_serving_codes():
     from kerascnn.serving import errors
-    from kerascnn.serving.grpc_service import status_code
+    from kerascnn.serving.grpc_status import status_code
 
     assert status_code(errors.BadRequest("x")) == (
         grpc.StatusCode.INVALID_ARGUMENT

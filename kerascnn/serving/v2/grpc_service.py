@@ -14,18 +14,13 @@ TF Serving's services (`INVALID_ARGUMENT`, `NOT_FOUND`, `UNAVAILABLE`,
 `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`).
 """
 
-import functools
-import logging
-
 import grpc
 import numpy as np
 
-from kerascnn.serving.errors import BadRequest, ServingError
-from kerascnn.serving.grpc_service import _timeout, status_code
+from kerascnn.serving.errors import BadRequest
+from kerascnn.serving.grpc_status import deadline_seconds, rpc
 from kerascnn.serving.v2 import inference_pb, protocol
 from kerascnn.serving.v2 import tensors as v2_tensors
-
-logger = logging.getLogger("kerascnn.serving")
 
 # InferTensorContents' field for each datatype (Triton's proto).
 CONTENTS_FIELDS = {
@@ -50,25 +45,6 @@ METHODS = {
     "ModelMetadata": ("ModelMetadataRequest", "ModelMetadataResponse"),
     "ModelInfer": ("ModelInferRequest", "ModelInferResponse"),
 }
-
-
-def _rpc(method):
-    """`ServingError`s as gRPC status codes; real bugs logged."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except ServingError as e:
-            context.abort(status_code(e), str(e))
-        except Exception as e:  # a bug must not take the server down
-            logger.exception("Internal error in gRPC %s", method.__name__)
-            context.abort(
-                grpc.StatusCode.INTERNAL,
-                f"Internal error: {type(e).__name__}: {e}",
-            )
-
-    return wrapper
 
 
 def _parameter_value(proto):
@@ -148,27 +124,27 @@ class InferenceService:
         self.model_server = model_server
         self.max_bytes = int(max_bytes)
 
-    @_rpc
+    @rpc
     def ServerLive(self, request, context):  # noqa: N802 (gRPC's names)
         return inference_pb.ServerLiveResponse(live=True)
 
-    @_rpc
+    @rpc
     def ServerReady(self, request, context):  # noqa: N802
         ready = protocol.server_ready(self.model_server)
         return inference_pb.ServerReadyResponse(ready=ready)
 
-    @_rpc
+    @rpc
     def ModelReady(self, request, context):  # noqa: N802
         ready = protocol.model_ready(
             self.model_server, request.name, request.version
         )
         return inference_pb.ModelReadyResponse(ready=ready)
 
-    @_rpc
+    @rpc
     def ServerMetadata(self, request, context):  # noqa: N802
         return inference_pb.ServerMetadataResponse(**protocol.server_metadata())
 
-    @_rpc
+    @rpc
     def ModelMetadata(self, request, context):  # noqa: N802
         answer = protocol.model_metadata(
             self.model_server, request.name, request.version
@@ -183,7 +159,7 @@ class InferenceService:
                 getattr(response, key).add(**tensor)
         return response
 
-    @_rpc
+    @rpc
     def ModelInfer(self, request, context):  # noqa: N802
         with self.model_server.bodies.hold(request.ByteSize()):
             result = protocol.infer(
@@ -191,7 +167,7 @@ class InferenceService:
                 infer_request(request),
                 self.max_bytes,
                 protocol.GRPC,
-                timeout=_timeout(context),
+                timeout=deadline_seconds(context),
             )
         response = inference_pb.ModelInferResponse(
             model_name=result.model,
