@@ -30,6 +30,7 @@ from concurrent import futures
 import grpc
 
 from kerascnn.serving import inference
+from kerascnn.serving.budget import is_batched
 from kerascnn.serving.errors import (
     BadRequest,
     ServingError,
@@ -139,8 +140,6 @@ def check_claim(key, proto, spec, budget):
         BadRequest: the claim and the budget or the values disagree.
     """
     import tensorflow as tf
-
-    from kerascnn.serving.budget import is_batched
 
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)

@@ -16,7 +16,8 @@ import re
 import stat
 import time
 
-from kerascnn.export import layout
+from kerascnn.errors import ExportError
+from kerascnn.export import layout, warmup
 from kerascnn.serving import arrays
 from kerascnn.serving.errors import BadRequest, ServingError
 from kerascnn.serving.signatures import PREDICT_METHOD, run_signature
@@ -194,9 +195,6 @@ def replay_warmup_records(loaded):
     `assets.extra/tf_serving_warmup_requests`; as in TF Serving, a record
     that fails fails the load.
     """
-    from kerascnn.errors import ExportError
-    from kerascnn.export import warmup
-
     failures = []
 
     def run(signature_name, inputs):

@@ -14,6 +14,10 @@ underscores here, dashes on the command line).
 import dataclasses
 
 from kerascnn import validation as v
+from kerascnn.serving.batching_parameters import (
+    BatchingParameters,
+    read_batching_parameters,
+)
 from kerascnn.serving.errors import ServingError
 
 MiB = 2**20
@@ -240,11 +244,6 @@ class ServeOptions:
 
     def batching(self):
         """`BatchingParameters`, or `None` when batching is off."""
-        from kerascnn.serving.batching_parameters import (
-            BatchingParameters,
-            read_batching_parameters,
-        )
-
         overrides = {
             "max_batch_size": self.max_batch_size,
             "batch_timeout_micros": self.batch_timeout_micros,
