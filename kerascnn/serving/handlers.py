@@ -14,6 +14,13 @@ each instance is an object keyed by input name. Binary values travel as
 `{"b64": "..."}` and are decoded to bytes for string inputs. With several
 outputs, each prediction is an object keyed by output name; bytes outputs
 come back as UTF-8 text (as `{"b64": ...}` when they are not UTF-8).
+
+`:classify` and `:regress` bodies (`{"examples": [...], "context": ...}`)
+become serialized `tf.Example`s (`examples_from_json`), as in TF Serving's
+json_tensor.cc: an integer or a bool is an `int64_list` value, a number
+with a fraction or an exponent a `float_list` value, a string or
+`{"b64": ...}` a `bytes_list` value; a feature's values must share one
+kind. `classify_json` and `regress_json` write their results.
 """
 
 import base64
