@@ -215,6 +215,44 @@ def test_model_status_matches_rest(servers, stubs):
         )
 
 
+@pytest.mark.parametrize(
+    "state, code, message",
+    [
+        ("AVAILABLE", "OK", ""),
+        ("LOADING", "NOT_FOUND", "no warm-up input"),
+        ("END", "INVALID_ARGUMENT", "Cannot load SavedModel"),
+    ],
+)
+def test_version_status_is_the_same_in_both_wire_formats(state, code, message):
+    """The gRPC proto and the REST JSON are written from one `VersionState`
+    (a failed version's state and error code included)."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import error_codes_pb2
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    from kerascnn.serving import rest
+    from kerascnn.serving.grpc_service import fill_version_status
+    from kerascnn.serving.loading import VersionState
+
+    version = VersionState(
+        7, state=state, error_code=code, error_message=message
+    )
+    proto = get_model_status_pb2.ModelVersionStatus()
+    fill_version_status(proto, version)
+    assert proto.version == 7
+    assert get_model_status_pb2.ModelVersionStatus.State.Name(proto.state) == (
+        state
+    )
+    assert error_codes_pb2.Code.Name(proto.status.error_code) == code
+    assert proto.status.error_message == message
+    as_json = json_format.MessageToDict(
+        proto,
+        always_print_fields_with_no_presence=True,
+        preserving_proto_field_name=True,
+    )
+    assert as_json == rest.version_status_json(version)
+
+
 def test_model_metadata_matches_rest(servers, stubs):
     from google.protobuf import json_format
     from tensorflow.core.framework import types_pb2
