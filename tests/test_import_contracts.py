@@ -64,6 +64,35 @@ def test_the_import_contracts_hold():
     assert code == 0, f"lint-imports found broken contracts:\n{report}"
 
 
+def test_every_module_of_kerascnn_has_a_layer():
+    """A new top-level module must be placed in the layers contract: one
+    left out would be free to import anything."""
+    import re
+
+    from importlinter import api
+
+    (layers,) = [
+        contract["layers"]
+        for contract in api.read_configuration(str(CONFIG))["contracts_options"]
+        if contract["type"] == "layers"
+    ]
+    placed = {
+        name.strip("() ")
+        for layer in layers
+        for name in re.split(r"[|:]", layer)
+    }
+    modules = {
+        f"kerascnn.{path.stem if path.suffix else path.name}"
+        for path in (ROOT / "kerascnn").iterdir()
+        if path.name != "__init__.py"
+        and (
+            path.suffix == ".py"
+            or (path.is_dir() and (path / "__init__.py").exists())
+        )
+    }
+    assert sorted(modules - placed) == []
+
+
 def test_a_function_level_import_of_training_breaks_two_contracts(
     project_copy,
 ):
