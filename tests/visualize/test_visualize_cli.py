@@ -112,7 +112,7 @@ def test_curves_compare_arguments(runner, lenet_run, tmp_path, saved_texts):
     texts = saved_texts[out]
     # Both the --compare run and the one after it are drawn, in order,
     # each with its own labelled train and validation lines.
-    name = os.path.basename(lenet_run)
+    name = os.path.basename(os.path.normpath(lenet_run))
     assert f"Training curves: {name} vs second-run vs third-run" in texts
     for run in (name, "second-run", "third-run"):
         assert f"{run} train" in texts and f"{run} validation" in texts
