@@ -34,3 +34,7 @@ class ExportError(KerasCNNError):
 class DataNotice(UserWarning):
     """A fact about the data worth one line (files skipped, an image
     inverted); the CLI prints it as `note: ...`, without a source path."""
+
+
+class RunFileError(TrainingError):
+    """A run directory file that cannot be read (named in the message)."""

@@ -28,7 +28,6 @@ checkpoints are intact still resumes.
 """
 
 import contextlib
-import csv
 import datetime
 import glob
 import json
@@ -36,18 +35,12 @@ import os
 import socket
 
 from kerascnn.config import TrainConfig
-from kerascnn.errors import KerasCNNError, TrainingError
-
-
-class RunFileError(TrainingError):
-    """A run directory file that cannot be read (named in the message)."""
-
+from kerascnn.errors import KerasCNNError, RunFileError, TrainingError
+from kerascnn.history import HISTORY_CSV, read_history_csv
 
 BACKUP_DIR = "backup"
 CONFIG_FILENAME = "config.json"
 METRICS_FILENAME = "metrics.json"
-HISTORY_CSV = "history.csv"
-HISTORY_JSON = "history.json"
 # Settings that may change between a run and its resumption.
 _RESUME_IGNORED = (
     "run_dir",
@@ -57,7 +50,6 @@ _RESUME_IGNORED = (
     "export_name",
 )
 # What Keras' CSVLogger writes for a metric an epoch did not log.
-_MISSING = ("", "NA", None)
 
 
 def _comparable(config):
@@ -161,45 +153,6 @@ def _set_aside_damaged_history(run_dir):
             f"{str(e).split(';')[0]}; moved to {aside}, and the run resumes "
             "from its checkpoints with a new history.csv."
         )
-
-
-def read_history_csv(run_dir):
-    """`{metric: [per-epoch values], "epoch": [1, 2, ...]}` from history.csv.
-
-    The one reader of the file: a resume appends rows and may rewrite an
-    epoch (the last row of an epoch wins); values an epoch did not log
-    (`NA`) are left out. Returns `None` when the run has no history.csv.
-    """
-    path = os.path.join(run_dir, HISTORY_CSV)
-    if not os.path.isfile(path):
-        return None
-    by_epoch = {}
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        header = rows[0] if rows else ["epoch"]
-        for line, row in enumerate(rows[1:], start=2):
-            if row == header or not row:
-                continue  # a header written again by a resume
-            if len(row) != len(header):
-                if line == len(rows):
-                    break  # the last line cut short by a kill
-                raise ValueError(f"line {line} has {len(row)} fields")
-            values = dict(zip(header, row))
-            by_epoch[int(values["epoch"])] = values
-        history = {}
-        for epoch in sorted(by_epoch):
-            for key, value in by_epoch[epoch].items():
-                if key != "epoch" and value not in _MISSING:
-                    history.setdefault(key, []).append(float(value))
-    except (ValueError, KeyError, UnicodeDecodeError, csv.Error) as e:
-        detail = " ".join(str(e).split())[:120]
-        raise RunFileError(
-            f"{path} is damaged ({detail}); move it aside and run again: "
-            "the checkpoints resume the run, and history.csv starts anew."
-        ) from None
-    history["epoch"] = [e + 1 for e in sorted(by_epoch)]
-    return history
 
 
 def completed_epochs(run_dir):

@@ -33,19 +33,17 @@ from kerascnn.data import progress as data_progress
 from kerascnn.errors import TrainingError
 from kerascnn.evaluation import evaluate, evaluate_model
 from kerascnn.files import write_json
+from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
 from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.optimizers import make_optimizer
 from kerascnn.runs import (
     BACKUP_DIR,
     CONFIG_FILENAME,
-    HISTORY_CSV,
-    HISTORY_JSON,
     METRICS_FILENAME,
     check_same_config,
     completed_epochs,
     find_resumable_run,
-    read_history_csv,
     resolve_run_dir,
     run_dir_lock,
 )

@@ -12,14 +12,9 @@ import time
 import pytest
 
 from cli.main import cli
-from kerascnn.errors import DataNotice, TrainingError
-from kerascnn.runs import (
-    RunFileError,
-    check_same_config,
-    lock_path,
-    read_history_csv,
-    run_dir_lock,
-)
+from kerascnn.errors import DataNotice, RunFileError, TrainingError
+from kerascnn.history import read_history_csv
+from kerascnn.runs import check_same_config, lock_path, run_dir_lock
 
 HOLD = """
 import sys, time

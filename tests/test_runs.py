@@ -70,7 +70,8 @@ def test_no_resume_starts_a_new_run(runner, data_dir, tmp_path, monkeypatch):
 
 
 def test_history_csv_reader_keeps_the_last_row_of_a_resumed_epoch(tmp_path):
-    from kerascnn.runs import completed_epochs, read_history_csv
+    from kerascnn.history import read_history_csv
+    from kerascnn.runs import completed_epochs
 
     assert read_history_csv(tmp_path) is None
     assert completed_epochs(tmp_path) == 0

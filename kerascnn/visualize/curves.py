@@ -11,7 +11,7 @@ import os
 import warnings
 
 from kerascnn.errors import KerasCNNError
-from kerascnn.runs import HISTORY_CSV, HISTORY_JSON, read_history_csv
+from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
 from kerascnn.visualize import _figure
 
 PANEL_W_PX = 480
