@@ -56,7 +56,10 @@ VALIDATION_CACHE_BYTES = 256 * 2**20
 
 def _validation_set(config, split, info):
     """The per-epoch validation dataset: big batches, cached if small."""
-    if not tasks.get_task(info.task).big_batch_validation:
+    from kerascnn.models import get_model_info
+
+    model_task = tasks.get_task(get_model_info(config.model).task)
+    if not model_task.big_batch_validation:
         return load_split(config, split, training=False)[0]
     values = int(np.prod(config.input_shape or info.input_shape))
     batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)

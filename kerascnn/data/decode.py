@@ -144,7 +144,29 @@ def resize_pixels(image, size):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def _native_shape(path):
+def convert_channels(images, channels):
+    """Converts the last axis to `channels` (1 <-> 3; drops alpha)."""
+    import tensorflow as tf
+
+    have = images.shape[-1]
+    if have == 4:
+        images, have = images[..., :3], 3
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(images)
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(images)
+    raise DataError(
+        f"Cannot convert images with {have} channels to {channels}; "
+        "supported: 1, 3 or 4 channels in, 1 or 3 out."
+    )
+
+
+def native_shape(path):
+    """`(H, W, C)` of the image file at `path` as every command decodes it
+    (`images.normalized_bytes`, at most 3 channels), or `None` when it
+    does not decode."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -165,8 +187,6 @@ def decode_to_shape(data, shape):
 def pixels_to_shape(image, shape):
     """A decoded uint8 image (static channels) -> `shape`, as
     `decode_to_shape` does (raw pixel shards); channels convert 1 <-> 3."""
-    from kerascnn.data.augment import convert_channels
-
     return _resize_to(convert_channels(image, shape[2]), shape)
 
 
@@ -220,11 +240,11 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
         raise DataError("No readable image files were found.")
     shape = None
     for path in paths:
-        shape = _native_shape(path)
+        shape = native_shape(path)
         if shape is not None:
             break
         if not skip_bad:
-            _raise_corrupt(path)
+            raise_corrupt(path)
     if shape is None:
         raise DataError("None of the image files could be decoded.")
     if image_size is not None:
@@ -250,7 +270,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
     if not ok.all():
         bad = [paths[i] for i in np.flatnonzero(~ok)]
         if not skip_bad:
-            _raise_corrupt(bad[0], len(bad))
+            raise_corrupt(bad[0], len(bad))
         sources.warn_skipped(bad, "that could not be decoded")
         images, labels = images[ok], labels[ok]
     return images, np.asarray(labels, np.int32)
@@ -371,7 +391,9 @@ def bad_file_error(error, then=""):
     )
 
 
-def _raise_corrupt(path, count=1):
+def raise_corrupt(path, count=1):
+    """Raises the `DataError` naming the undecodable file `path` (and how
+    many more are bad)."""
     more = f" ({count - 1} more file(s) are bad too)" if count > 1 else ""
     raise DataError(
         f"Cannot decode image file {path}: it is corrupt or truncated{more}. "
