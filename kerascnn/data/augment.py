@@ -25,10 +25,11 @@ The `preprocessing` dict is described in `kerascnn.data.preprocessing`.
 """
 
 from kerascnn.data.decode import (
+    central_crop,
     convert_channels,
     decode_image_bytes,
+    decode_to_model_size,
     is_jpeg,
-    resize_pixels,
 )
 from kerascnn.data.preprocessing import IMAGENET_CROP_FRACTION
 from kerascnn.errors import DataError
@@ -120,13 +121,9 @@ def serving_preprocess(image_bytes, preprocessing):
     channels = spec["channels"]
 
     def one(data):
-        image = decode_image_bytes(data, channels)
-        if spec.get("center_crop"):
-            image = central_crop(image, spec["center_crop"])
-            image = tf.image.resize(image, [height, width])
-        else:
-            image = tf.cast(resize_pixels(image, [height, width]), tf.float32)
-        return tf.ensure_shape(image, [height, width, channels])
+        return decode_to_model_size(
+            data, (height, width, channels), spec.get("center_crop")
+        )
 
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
     if image_bytes.shape.rank == 0:
@@ -139,28 +136,6 @@ def serving_preprocess(image_bytes, preprocessing):
         ),
     )
     return preprocess_images(images, spec)
-
-
-def central_crop(images, fraction):
-    """A centred square of `fraction` of the shorter side.
-
-    Works on `(H, W, C)` or `(B, H, W, C)`. Resized to 224x224 afterwards
-    it is "resize the shorter side to 256, center crop 224" with one
-    resize instead of two.
-    """
-    import tensorflow as tf
-
-    shape = tf.shape(images)
-    height, width = shape[-3], shape[-2]
-    side = tf.cast(
-        tf.round(fraction * tf.cast(tf.minimum(height, width), tf.float32)),
-        tf.int32,
-    )
-    top = (height - side) // 2
-    left = (width - side) // 2
-    if images.shape.rank == 3:
-        return images[top : top + side, left : left + side]
-    return images[:, top : top + side, left : left + side]
 
 
 def _jpeg_or_decoded_crop(data, window, channels):

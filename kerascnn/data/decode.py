@@ -15,7 +15,10 @@ Resize policy (`resize_pixels`, the one used by training, evaluation,
 another size is stretched to the model's `(H, W)` (the aspect ratio is
 not kept) with bilinear interpolation, anti-aliased when shrinking
 (`tf.image.resize(antialias=True)`), and rounded to uint8. JPEGs are
-decoded with the accurate integer DCT, as Pillow decodes them.
+decoded with the accurate integer DCT, as Pillow decodes them. The
+ImageNet style cuts the central fraction of the shorter side first
+(`central_crop`); `decode_to_model_size` is the decode that serving,
+`predict` and the exported signature use.
 
 Streams decode one file at a time inside tf.data, where a decoding op
 cannot say which file failed. `looks_complete` checks each file's bytes
@@ -161,6 +164,59 @@ def convert_channels(images, channels):
         f"Cannot convert images with {have} channels to {channels}; "
         "supported: 1, 3 or 4 channels in, 1 or 3 out."
     )
+
+
+def central_crop(images, fraction):
+    """A centred square of `fraction` of the shorter side.
+
+    Works on `(H, W, C)` or `(B, H, W, C)`. Resized to 224x224 afterwards
+    it is "resize the shorter side to 256, center crop 224" with one
+    resize instead of two.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    height, width = shape[-3], shape[-2]
+    side = tf.cast(
+        tf.round(fraction * tf.cast(tf.minimum(height, width), tf.float32)),
+        tf.int32,
+    )
+    top = (height - side) // 2
+    left = (width - side) // 2
+    if images.shape.rank == 3:
+        return images[top : top + side, left : left + side]
+    return images[:, top : top + side, left : left + side]
+
+
+def decode_to_model_size(data, shape, center_crop=None):
+    """Encoded bytes -> float32 pixels `shape` = `(H, W, C)`, as serving,
+    `predict` and the exported `predict_images` signature feed a model.
+
+    An image of the model's size is kept as it is. Another size is
+    resized by `resize_pixels` or, with `center_crop` (the ImageNet
+    style's `preprocessing["center_crop"]`, e.g. 0.875), cut to the
+    central `center_crop` of its shorter side (`central_crop`) and
+    resized (bilinear), as in evaluation.
+
+    Args:
+        data: a scalar string tensor (JPEG, PNG, GIF or BMP bytes).
+        shape: `(H, W, C)` of the model input.
+        center_crop: a fraction, or `None` for a plain resize.
+    """
+    import tensorflow as tf
+
+    height, width, channels = shape
+    image = decode_image_bytes(data, channels)
+
+    def resized():
+        if center_crop:
+            cropped = central_crop(image, center_crop)
+            return tf.image.resize(cropped, (height, width))
+        return tf.cast(resize_pixels(image, (height, width)), tf.float32)
+
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+    pixels = tf.cond(same_size, lambda: tf.cast(image, tf.float32), resized)
+    return tf.ensure_shape(pixels, [height, width, channels])
 
 
 def native_shape(path):
