@@ -79,7 +79,8 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
     )  # fmt: skip
     if info.kind != IMAGES:
         raise DataError(
-            f"Preview draws images; {name!r} is a {info.kind} data set."
+            f"Preview draws images; {name!r} holds "
+            f"{info.kind.replace('_', ' ')}."
         )
     images, labels = next(iter(ds))
     pixels = denormalize(images.numpy(), info.preprocessing)
