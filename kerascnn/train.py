@@ -107,10 +107,16 @@ def build_model(config, info):
 
     model_task = model_task_of(config)
     if model_task.consumes != info.kind:
+        fits = [
+            tasks.get_task(name).description
+            for name in tasks.task_names()
+            if tasks.get_task(name).consumes == info.kind
+        ]
         raise TrainingError(
             f"Model {config.model!r} does {model_task.description} on "
-            f"{model_task.consumes} but data set {config.dataset!r} holds "
-            f"{info.kind}."
+            f"{model_task.consumes.replace('_', ' ')}, but data set "
+            f"{config.dataset!r} holds {info.kind.replace('_', ' ')}"
+            + (f" (for {' or '.join(fits)})." if fits else ".")
         )
     options = {**model_task.builder_options(info), **config.model_options}
     input_shape = tuple(config.input_shape or info.input_shape)
