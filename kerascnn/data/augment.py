@@ -24,6 +24,8 @@ augment and normalize after batching, vectorized; single images
 The `preprocessing` dict is described in `kerascnn.data.preprocessing`.
 """
 
+import math
+
 from kerascnn.data.decode import (
     central_crop,
     convert_channels,
@@ -326,8 +328,6 @@ def affine_matrices(batch, size, seed, rotation=AFFINE_ROTATION,
         an output pixel `(x, y)` to the input pixel `(a0 x + a1 y + a2,
         b0 x + b1 y + b2)`.
     """
-    import math
-
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 3)

@@ -174,7 +174,7 @@ def _encoded_elements(raw, image_size, quality, encoding):
         if encoding != "original":
             return _encode(image, encoding, quality), y, path
         encoded = tf.cond(
-            decode._starts_with(data, b"\x89PNG"),
+            decode.is_png(data),
             lambda: tf.io.encode_png(image),
             lambda: tf.io.encode_jpeg(image, quality=quality),
         )

@@ -28,6 +28,7 @@ the file's name, which `bad_file_error` turns back into a `DataError`.
 """
 
 import contextlib
+import re
 
 import numpy as np
 
@@ -346,6 +347,11 @@ def is_jpeg(data):
     return _starts_with(data, b"\xff\xd8\xff")
 
 
+def is_png(data):
+    """Whether encoded bytes (a scalar string tensor) start as a PNG."""
+    return _starts_with(data, b"\x89PNG\r\n\x1a\n")
+
+
 def _tail(data):
     import tensorflow as tf
 
@@ -387,8 +393,7 @@ def looks_complete(data):
 
     checks = [
         (is_jpeg(data), lambda: _contains(tail, b"\xff\xd9")),
-        (_starts_with(data, b"\x89PNG\r\n\x1a\n"),
-         lambda: _contains(tail, b"IEND")),
+        (is_png(data), lambda: _contains(tail, b"IEND")),
         (_starts_with(data, b"GIF8"), lambda: _contains(tail[-1:], b";")),
         (_starts_with(data, b"BM") & (length >= 6), bmp_size_fits),
     ]  # fmt: skip
@@ -432,8 +437,6 @@ def bad_files_named(then=RESUME_HINT):
 def bad_file_error(error, then=""):
     """The `DataError` for a TF error raised by `assert_complete`, or
     `None` when `error` is something else."""
-    import re
-
     text = getattr(error, "message", None) or str(error)
     found = re.search(
         re.escape(BAD_FILE_MARKER) + r"(.*?)'?\]?$", text, re.MULTILINE

@@ -9,7 +9,8 @@ import warnings
 
 import numpy as np
 
-from kerascnn.errors import DataError
+from kerascnn.data import progress
+from kerascnn.errors import DataError, DataNotice
 
 ENV_DATA_DIR = "KERASCNN_DATA_DIR"
 SPLITS = ("train", "validation", "test")
@@ -147,8 +148,6 @@ class LazySplit(abc.ABC):
     def load(self):
         """`(uint8 images (N, H, W, C), int32 labels (N,))` in memory;
         reported as a `progress` step."""
-        from kerascnn.data import progress
-
         label = f"Reading {self.description} into memory"
         with progress.counter(label, len(self), "images") as count:
             return self._load(self.start, self.stop, count)
@@ -223,8 +222,6 @@ def name_list(names, shown=5):
 def notice(text):
     """One line the user should see: a `DataNotice` warning, which the CLI
     prints as `note: ...` (no source path); Python shows it as a warning."""
-    from kerascnn.errors import DataNotice
-
     warnings.warn(DataNotice(text), stacklevel=3)
 
 
