@@ -87,11 +87,7 @@ class LoadOptions:
         Raises:
             DataError: a keyword with a value `load` does not accept.
         """
-        _check_args(
-            kwargs.get("batch_size"), kwargs.get("limit"),
-            kwargs.get("image_size"), kwargs.get("channels"),
-        )  # fmt: skip
-        streaming.check_service_address(kwargs.get("data_service"))
+        _check_args(**kwargs)
         is_train = split == "train"
         return cls(
             shuffle=is_train if shuffle is None else bool(shuffle),
@@ -110,7 +106,11 @@ class LoadOptions:
         )  # fmt: skip
 
 
-def _check_args(batch_size, limit, image_size, channels):
+def _check_args(*, batch_size=None, limit=None, image_size=None,
+                channels=None, data_service=None, **unchecked):  # fmt: skip
+    """Raises `DataError` for a keyword of `load` it cannot take (the
+    others are checked where they are used)."""
+    del unchecked
     if batch_size is not None and (
         not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
@@ -129,6 +129,7 @@ def _check_args(batch_size, limit, image_size, channels):
         raise DataError(
             f"`channels` must be 1, 3 or None. Received: channels={channels!r}"
         )
+    streaming.check_service_address(data_service)
 
 
 def load(
