@@ -135,7 +135,8 @@ def keras_resnet20(pack, epochs, limit, seed):
     from kerascnn import models
     from kerascnn import train as kt
     from kerascnn.config import recipe_for
-    from kerascnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, PAD
+    from kerascnn.data.augment import PAD
+    from kerascnn.data.preprocessing import CIFAR10_MEAN, CIFAR10_STD
 
     x_train, y_train = _limited(unpack(pack, "train"), limit)
     x_test, y_test = _limited(unpack(pack, "test"), limit)

@@ -122,7 +122,8 @@ def train(args):
     from kerascnn import models
     from kerascnn import train as kt
     from kerascnn.config import recipe_for
-    from kerascnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, PAD
+    from kerascnn.data.augment import PAD
+    from kerascnn.data.preprocessing import CIFAR10_MEAN, CIFAR10_STD
 
     log("backend", keras.backend.backend(), "devices", _devices())
     t0 = time.time()

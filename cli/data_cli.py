@@ -64,7 +64,7 @@ def _input_shape_text(info):
 def _format_info(info):
     lines = [
         f"name:        {info.name}",
-        f"task:        {info.task}",
+        f"kind:        {info.kind}",
         f"source:      {info.source}",
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),

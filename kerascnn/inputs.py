@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from kerascnn import tasks
+from kerascnn.data.info import IMAGES
 from kerascnn.data.shapes import image_args
 from kerascnn.errors import DataError
 
@@ -56,7 +56,7 @@ VALIDATION_CACHE_BYTES = 256 * 2**20
 
 def _validation_set(config, split, info):
     """The per-epoch validation dataset: big batches, cached if small."""
-    if not tasks.get_task(info.task).big_batch_validation:
+    if info.kind != IMAGES:  # fixed-shape inputs only
         return load_split(config, split, training=False)[0]
     values = int(np.prod(config.input_shape or info.input_shape))
     batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)

@@ -53,7 +53,7 @@ def training_images(dataset, data_dir=None, validation_split=None):
         raw = sources.read(dataset, "train", data_dir, validation_split)
     except KerasCNNError:
         return None
-    if raw.kind != "files":
+    if not isinstance(raw, sources.FileSplit):
         return None
     return len(raw.paths)
 

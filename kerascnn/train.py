@@ -104,11 +104,17 @@ def build_model(config, info):
     from kerascnn import models
 
     model_task = model_task_of(config)
-    if model_task.name != info.task:
-        data_task = tasks.get_task(info.task)
+    if model_task.consumes != info.kind:
+        fits = [
+            tasks.get_task(name).description
+            for name in tasks.task_names()
+            if tasks.get_task(name).consumes == info.kind
+        ]
         raise TrainingError(
-            f"Model {config.model!r} does {model_task.description} but data "
-            f"set {config.dataset!r} is for {data_task.description}."
+            f"Model {config.model!r} does {model_task.description} on "
+            f"{model_task.consumes.replace('_', ' ')}, but data set "
+            f"{config.dataset!r} holds {info.kind.replace('_', ' ')}"
+            + (f" (for {' or '.join(fits)})." if fits else ".")
         )
     options = {**model_task.builder_options(info), **config.model_options}
     input_shape = tuple(config.input_shape or info.input_shape)
@@ -123,7 +129,7 @@ def build_model(config, info):
 def compile_model(model, config, info, steps_per_epoch):
     """Compiles with the loss and metrics of the task; a run from
     pretrained weights gets `kerascnn.fine_tune`'s schedule."""
-    loss, metrics = tasks.get_task(info.task).loss_and_metrics(
+    loss, metrics = model_task_of(config).loss_and_metrics(
         lambda: _loss(config)
     )
     schedule = None
@@ -567,7 +573,7 @@ def _metadata(config, info, model):
 
     return ModelMetadata(
         model=config.model,
-        task=info.task,
+        task=model_task_of(config).name,
         dataset=config.dataset,
         input_shape=tuple(model.input_shape[1:]),
         class_names=list(info.class_names),

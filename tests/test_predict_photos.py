@@ -23,7 +23,7 @@ def _run(tmp_path, dataset, shape, seed=0):
     import keras
 
     from kerascnn import models
-    from kerascnn.data.augment import make_preprocessing
+    from kerascnn.data.preprocessing import make_preprocessing
     from kerascnn.metadata import ModelMetadata
 
     keras.utils.set_random_seed(seed)

@@ -21,22 +21,21 @@ augment and normalize after batching, vectorized; single images
   "resize to 256, center crop 224"), as torchvision, Keras-CV and TF
   Model Garden do.
 
-`preprocessing` is the JSON-able dict stored in `DatasetInfo.preprocessing`:
-`{"scale": 1/255, "mean": [...] or None, "std": [...] or None,
-"channels": C, "image_size": [H, W]}`, plus `"center_crop": 0.875` for
-the ImageNet style: images of another size are center-cropped to that
-fraction of their shorter side before the resize (evaluation, serving,
-predict).
+The `preprocessing` dict is described in `kerascnn.data.preprocessing`.
 """
 
+import math
+
+from kerascnn.data.decode import (
+    central_crop,
+    convert_channels,
+    decode_image_bytes,
+    decode_to_model_size,
+    is_jpeg,
+)
+from kerascnn.data.preprocessing import IMAGENET_CROP_FRACTION
 from kerascnn.errors import DataError
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# Evaluation crop of the ImageNet style: 224 / 256.
-IMAGENET_CROP_FRACTION = 0.875
 RANDOM_CROP_SCALE = (0.08, 1.0)
 RANDOM_CROP_RATIO = (3 / 4, 4 / 3)
 # Per-image recipe of the ImageNet style (applied while decoding).
@@ -52,77 +51,9 @@ AFFINE_SCALE = 0.1
 AFFINE_SHIFT = 0.1
 
 
-def make_preprocessing(channels, image_size, mean=None, std=None,
-                       center_crop=None):  # fmt: skip
-    """Builds the `preprocessing` dict for `DatasetInfo`.
-
-    Args:
-        channels: channels the model expects (1 or 3).
-        image_size: `(H, W)` the model expects.
-        mean: per-channel mean after scaling to [0, 1], or `None`.
-        std: per-channel std after scaling to [0, 1], or `None`.
-        center_crop: fraction of the shorter side kept around the centre
-            before resizing an image of another size (ImageNet: 0.875), or
-            `None` for a plain resize.
-    """
-    if channels not in (1, 3):
-        raise DataError(
-            f"`channels` must be 1 or 3. Received: channels={channels}"
-        )
-    if mean is not None and len(mean) != channels:  # e.g. CIFAR as grayscale
-        mean = [sum(mean) / len(mean)] * channels
-        std = [sum(std) / len(std)] * channels
-    spec = {
-        "scale": 1.0 / 255.0,
-        "mean": None if mean is None else [float(m) for m in mean],
-        "std": None if std is None else [float(s) for s in std],
-        "channels": int(channels),
-        "image_size": [int(image_size[0]), int(image_size[1])],
-    }
-    if center_crop is not None:
-        spec["center_crop"] = float(center_crop)
-    return spec
-
-
-def check_normalization(normalization, channels):
-    """`{"scale", "mean", "std"}` checked against `channels`: the keys of
-    a `preprocessing` dict that pretrained weights fix (see
-    `kerascnn.models.weights`)."""
-    out = {"scale": float(normalization.get("scale", 1.0 / 255.0))}
-    for key in ("mean", "std"):
-        values = normalization.get(key)
-        if values is not None and len(values) != channels:
-            raise DataError(
-                f"The weights expect {len(values)}-channel images; this "
-                f"model reads {channels} channel(s). Received: "
-                f"{key}={list(values)}"
-            )
-        out[key] = None if values is None else [float(x) for x in values]
-    return out
-
-
 def _spec(preprocessing):
     """Accepts a `DatasetInfo` or its `preprocessing` dict."""
     return getattr(preprocessing, "preprocessing", preprocessing)
-
-
-def convert_channels(images, channels):
-    """Converts the last axis to `channels` (1 <-> 3; drops alpha)."""
-    import tensorflow as tf
-
-    have = images.shape[-1]
-    if have == 4:
-        images, have = images[..., :3], 3
-    if have == channels:
-        return images
-    if have == 1 and channels == 3:
-        return tf.image.grayscale_to_rgb(images)
-    if have == 3 and channels == 1:
-        return tf.image.rgb_to_grayscale(images)
-    raise DataError(
-        f"Cannot convert images with {have} channels to {channels}; "
-        "supported: 1, 3 or 4 channels in, 1 or 3 out."
-    )
 
 
 def _batched(fn):
@@ -191,16 +122,10 @@ def serving_preprocess(image_bytes, preprocessing):
     height, width = spec["image_size"]
     channels = spec["channels"]
 
-    from kerascnn.data.decode import decode_image_bytes, resize_pixels
-
     def one(data):
-        image = decode_image_bytes(data, channels)
-        if spec.get("center_crop"):
-            image = central_crop(image, spec["center_crop"])
-            image = tf.image.resize(image, [height, width])
-        else:
-            image = tf.cast(resize_pixels(image, [height, width]), tf.float32)
-        return tf.ensure_shape(image, [height, width, channels])
+        return decode_to_model_size(
+            data, (height, width, channels), spec.get("center_crop")
+        )
 
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
     if image_bytes.shape.rank == 0:
@@ -215,34 +140,10 @@ def serving_preprocess(image_bytes, preprocessing):
     return preprocess_images(images, spec)
 
 
-def central_crop(images, fraction):
-    """A centred square of `fraction` of the shorter side.
-
-    Works on `(H, W, C)` or `(B, H, W, C)`. Resized to 224x224 afterwards
-    it is "resize the shorter side to 256, center crop 224" with one
-    resize instead of two.
-    """
-    import tensorflow as tf
-
-    shape = tf.shape(images)
-    height, width = shape[-3], shape[-2]
-    side = tf.cast(
-        tf.round(fraction * tf.cast(tf.minimum(height, width), tf.float32)),
-        tf.int32,
-    )
-    top = (height - side) // 2
-    left = (width - side) // 2
-    if images.shape.rank == 3:
-        return images[top : top + side, left : left + side]
-    return images[:, top : top + side, left : left + side]
-
-
 def _jpeg_or_decoded_crop(data, window, channels):
     """Decodes only `window` (y, x, h, w) of a JPEG; other formats are
     decoded whole, then cropped."""
     import tensorflow as tf
-
-    from kerascnn.data.decode import decode_image_bytes, is_jpeg
 
     return tf.cond(
         is_jpeg(data),
@@ -256,8 +157,6 @@ def _jpeg_or_decoded_crop(data, window, channels):
 def _encoded_shape(data, channels):
     """`(H, W)` of encoded bytes: the JPEG header, else a full decode."""
     import tensorflow as tf
-
-    from kerascnn.data.decode import decode_image_bytes, is_jpeg
 
     return tf.cond(
         is_jpeg(data),
@@ -429,8 +328,6 @@ def affine_matrices(batch, size, seed, rotation=AFFINE_ROTATION,
         an output pixel `(x, y)` to the input pixel `(a0 x + a1 y + a2,
         b0 x + b1 y + b2)`.
     """
-    import math
-
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 3)
@@ -510,11 +407,21 @@ def default_recipe(name, native_channels):
     return "flip" if native_channels == 3 else "none"
 
 
-def default_standardization(name, style=None):
-    """Per-channel `(mean, std)` for `name`, or `(None, None)`."""
-    if style == "imagenet":
-        return IMAGENET_MEAN, IMAGENET_STD
-    base = name[len("tfds:") :] if name.startswith("tfds:") else name
-    if base == "cifar10":
-        return CIFAR10_MEAN, CIFAR10_STD
-    return None, None
+def training_recipe(augment, name, native_channels, style="plain"):
+    """The augmentation recipe of a training split, or `None` (off).
+
+    Args:
+        augment: `True` (the data set's `default_recipe`), `False`/`None`
+            (off) or a recipe name.
+        name: the data set name.
+        native_channels: channels of the stored images.
+        style: `"plain"` or `"imagenet"`; the ImageNet style's recipe is
+            always `RANDOM_RESIZED_CROP` (per image, while decoding).
+    """
+    if augment is False or augment is None:
+        return None
+    if augment is True:
+        recipe = default_recipe(name, native_channels)
+    else:
+        recipe = check_recipe(augment)
+    return RANDOM_RESIZED_CROP if style == "imagenet" else recipe

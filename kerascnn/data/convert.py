@@ -39,8 +39,8 @@ import shutil
 
 import numpy as np
 
-from kerascnn.data import decode, sources, streaming
-from kerascnn.data.sources.tfrecord import FORMAT, MANIFEST
+from kerascnn.data import decode, records, sources
+from kerascnn.data.options import PARALLEL_CALLS
 from kerascnn.errors import DataError
 from kerascnn.validation import check_image_size
 
@@ -75,9 +75,9 @@ def _check(out_dir, shards, image_size, quality, encoding):
 
 
 def _splits(name, data_dir):
-    """`{split: RawData}` of every split the source has."""
+    """`{split: sources.Split}` of every split the source has."""
     first = sources.read(name, "train", data_dir)
-    if first.kind == "text":
+    if isinstance(first, sources.TextSplit):
         raise DataError(
             f"{name!r} is a text data set; convert writes image shards."
         )
@@ -102,7 +102,9 @@ def _shard_counts(sizes, shards):
 
 
 def _count(raw):
-    return len(raw.lazy) if raw.lazy is not None else len(raw.labels)
+    if isinstance(raw, sources.ArraySplit) and raw.lazy is not None:
+        return len(raw.lazy)
+    return len(raw.labels)
 
 
 def _array_elements(raw):
@@ -131,7 +133,7 @@ def _encoded_elements(raw, image_size, quality, encoding):
     when needed."""
     import tensorflow as tf
 
-    if raw.kind == "arrays":
+    if isinstance(raw, sources.ArraySplit):
         ext = _ARRAY_EXTENSIONS[encoding]
         names = [f"{raw.split}/{i:08d}.{ext}" for i in range(_count(raw))]
         ds = tf.data.Dataset.zip(
@@ -140,8 +142,8 @@ def _encoded_elements(raw, image_size, quality, encoding):
         return ds.map(
             lambda xy, n: (_encode(xy[0], encoding, quality), xy[1], n)
         )
-    if raw.kind != "files":
-        raise DataError(f"Cannot convert a {raw.kind} data set to shards.")
+    if not isinstance(raw, sources.FileSplit):  # shards: already converted
+        raise DataError("Cannot convert a records data set to shards.")
     ds = tf.data.Dataset.from_tensor_slices(
         (raw.paths, np.asarray(raw.labels, np.int32))
     )
@@ -156,7 +158,7 @@ def _encoded_elements(raw, image_size, quality, encoding):
             ),
             y, path,
         ),
-        num_parallel_calls=streaming._parallel(), deterministic=True,
+        num_parallel_calls=PARALLEL_CALLS, deterministic=True,
     )  # fmt: skip
     if image_size is None and encoding == "original":
         return ds
@@ -172,48 +174,14 @@ def _encoded_elements(raw, image_size, quality, encoding):
         if encoding != "original":
             return _encode(image, encoding, quality), y, path
         encoded = tf.cond(
-            decode._starts_with(data, b"\x89PNG"),
+            decode.is_png(data),
             lambda: tf.io.encode_png(image),
             lambda: tf.io.encode_jpeg(image, quality=quality),
         )
         return encoded, y, path
 
-    return ds.map(reencode, num_parallel_calls=streaming._parallel(),
+    return ds.map(reencode, num_parallel_calls=PARALLEL_CALLS,
                   deterministic=True)  # fmt: skip
-
-
-def _example(data, label, name):
-    """A serialized `tf.train.Example`; `data` is encoded bytes or (raw)
-    a uint8 `(H, W, C)` array."""
-    import tensorflow as tf
-
-    feature = tf.train.Feature
-
-    def ints(*values):
-        return feature(int64_list=tf.train.Int64List(value=list(values)))
-
-    def one_bytes(value):
-        return feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    if isinstance(data, np.ndarray):
-        height, width, channels = data.shape
-        image = {
-            streaming.FEATURE_PIXELS: one_bytes(data.tobytes()),
-            streaming.FEATURE_HEIGHT: ints(height),
-            streaming.FEATURE_WIDTH: ints(width),
-            streaming.FEATURE_CHANNELS: ints(channels),
-        }
-    else:
-        image = {streaming.FEATURE_IMAGE: one_bytes(data)}
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                **image,
-                streaming.FEATURE_LABEL: ints(int(label)),
-                streaming.FEATURE_NAME: one_bytes(name),
-            }
-        )
-    ).SerializeToString(deterministic=True)  # map order: sorted keys
 
 
 def _sha256(path):
@@ -242,7 +210,7 @@ def _write_split(raw, folder, num_shards, image_size, quality, encoding,
         with tf.io.TFRecordWriter(path) as writer:
             for _ in range(bounds[k + 1] - bounds[k]):
                 data, label, name = _next(it)
-                writer.write(_example(data, label, name))
+                writer.write(records.serialize_example(data, label, name))
                 class_counts[label] += 1
                 progress(1)
         shards.append({"file": rel, "count": int(bounds[k + 1] - bounds[k]),
@@ -268,7 +236,7 @@ def _next(it):
 def _image_fields(splits, image_size, encoding):
     """Manifest `image_size` (`None`: sizes vary) and `channels`."""
     raw = splits["train"]
-    if raw.kind == "arrays":
+    if isinstance(raw, sources.ArraySplit):
         lazy = raw.lazy
         h, w, c = lazy.image_shape if lazy else raw.images.shape[1:]
         return [int(h), int(w)], int(c)
@@ -280,9 +248,9 @@ def _image_fields(splits, image_size, encoding):
 
 def _without_bad_files(raw):
     """`raw` without the files that do not decode (named once)."""
-    if raw.kind != "files":
+    if not isinstance(raw, sources.FileSplit):
         return raw
-    ok = [decode._native_shape(p) is not None for p in raw.paths]
+    ok = [decode.native_shape(p) is not None for p in raw.paths]
     if all(ok):
         return raw
     sources.warn_skipped(
@@ -299,7 +267,7 @@ def _without_bad_files(raw):
 def _file_channels(raw):
     """Channels of a folder's shards: its first image's, at most 3 (each
     file is converted to them)."""
-    return min((decode._native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
+    return min((decode.native_shape(raw.paths[0]) or (0, 0, 3))[2], 3)
 
 
 def _encoding_field(encoding, image_size, quality):
@@ -325,7 +293,7 @@ def raw_size_estimate(splits, image_size):
 
 
 def _first_shape(raw):
-    return decode._native_shape(raw.paths[0]) or (0, 0, 0)
+    return decode.native_shape(raw.paths[0]) or (0, 0, 0)
 
 
 def convert(source, out_dir, *, shards=None, image_size=None,
@@ -378,7 +346,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     try:
         size, channels = _image_fields(splits, image_size, encoding)
         manifest = {
-            "format": FORMAT,
+            "format": records.FORMAT,
             "version": 1,
             "source": splits["train"].source,
             "class_names": list(splits["train"].class_names),
@@ -392,7 +360,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
                 for s, raw in splits.items()
             },
         }
-        with open(os.path.join(partial, MANIFEST), "w") as f:
+        with open(os.path.join(partial, records.MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
         os.rename(partial, out_dir)
     except BaseException:

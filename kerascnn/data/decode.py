@@ -15,7 +15,10 @@ Resize policy (`resize_pixels`, the one used by training, evaluation,
 another size is stretched to the model's `(H, W)` (the aspect ratio is
 not kept) with bilinear interpolation, anti-aliased when shrinking
 (`tf.image.resize(antialias=True)`), and rounded to uint8. JPEGs are
-decoded with the accurate integer DCT, as Pillow decodes them.
+decoded with the accurate integer DCT, as Pillow decodes them. The
+ImageNet style cuts the central fraction of the shorter side first
+(`central_crop`); `decode_to_model_size` is the decode that serving,
+`predict` and the exported signature use.
 
 Streams decode one file at a time inside tf.data, where a decoding op
 cannot say which file failed. `looks_complete` checks each file's bytes
@@ -25,6 +28,7 @@ the file's name, which `bad_file_error` turns back into a `DataError`.
 """
 
 import contextlib
+import re
 
 import numpy as np
 
@@ -144,7 +148,82 @@ def resize_pixels(image, size):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def _native_shape(path):
+def convert_channels(images, channels):
+    """Converts the last axis to `channels` (1 <-> 3; drops alpha)."""
+    import tensorflow as tf
+
+    have = images.shape[-1]
+    if have == 4:
+        images, have = images[..., :3], 3
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(images)
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(images)
+    raise DataError(
+        f"Cannot convert images with {have} channels to {channels}; "
+        "supported: 1, 3 or 4 channels in, 1 or 3 out."
+    )
+
+
+def central_crop(images, fraction):
+    """A centred square of `fraction` of the shorter side.
+
+    Works on `(H, W, C)` or `(B, H, W, C)`. Resized to 224x224 afterwards
+    it is "resize the shorter side to 256, center crop 224" with one
+    resize instead of two.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    height, width = shape[-3], shape[-2]
+    side = tf.cast(
+        tf.round(fraction * tf.cast(tf.minimum(height, width), tf.float32)),
+        tf.int32,
+    )
+    top = (height - side) // 2
+    left = (width - side) // 2
+    if images.shape.rank == 3:
+        return images[top : top + side, left : left + side]
+    return images[:, top : top + side, left : left + side]
+
+
+def decode_to_model_size(data, shape, center_crop=None):
+    """Encoded bytes -> float32 pixels `shape` = `(H, W, C)`, as serving,
+    `predict` and the exported `predict_images` signature feed a model.
+
+    An image of the model's size is kept as it is. Another size is
+    resized by `resize_pixels` or, with `center_crop` (the ImageNet
+    style's `preprocessing["center_crop"]`, e.g. 0.875), cut to the
+    central `center_crop` of its shorter side (`central_crop`) and
+    resized (bilinear), as in evaluation.
+
+    Args:
+        data: a scalar string tensor (JPEG, PNG, GIF or BMP bytes).
+        shape: `(H, W, C)` of the model input.
+        center_crop: a fraction, or `None` for a plain resize.
+    """
+    import tensorflow as tf
+
+    height, width, channels = shape
+    image = decode_image_bytes(data, channels)
+
+    def resized():
+        if center_crop:
+            cropped = central_crop(image, center_crop)
+            return tf.image.resize(cropped, (height, width))
+        return tf.cast(resize_pixels(image, (height, width)), tf.float32)
+
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+    pixels = tf.cond(same_size, lambda: tf.cast(image, tf.float32), resized)
+    return tf.ensure_shape(pixels, [height, width, channels])
+
+
+def native_shape(path):
+    """`(H, W, C)` of the image file at `path` as every command decodes it
+    (`images.normalized_bytes`, at most 3 channels), or `None` when it
+    does not decode."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -165,8 +244,6 @@ def decode_to_shape(data, shape):
 def pixels_to_shape(image, shape):
     """A decoded uint8 image (static channels) -> `shape`, as
     `decode_to_shape` does (raw pixel shards); channels convert 1 <-> 3."""
-    from kerascnn.data.augment import convert_channels
-
     return _resize_to(convert_channels(image, shape[2]), shape)
 
 
@@ -220,11 +297,11 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
         raise DataError("No readable image files were found.")
     shape = None
     for path in paths:
-        shape = _native_shape(path)
+        shape = native_shape(path)
         if shape is not None:
             break
         if not skip_bad:
-            _raise_corrupt(path)
+            raise_corrupt(path)
     if shape is None:
         raise DataError("None of the image files could be decoded.")
     if image_size is not None:
@@ -250,7 +327,7 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
     if not ok.all():
         bad = [paths[i] for i in np.flatnonzero(~ok)]
         if not skip_bad:
-            _raise_corrupt(bad[0], len(bad))
+            raise_corrupt(bad[0], len(bad))
         sources.warn_skipped(bad, "that could not be decoded")
         images, labels = images[ok], labels[ok]
     return images, np.asarray(labels, np.int32)
@@ -268,6 +345,11 @@ def _starts_with(data, magic):
 def is_jpeg(data):
     """Whether encoded bytes (a scalar string tensor) start as a JPEG."""
     return _starts_with(data, b"\xff\xd8\xff")
+
+
+def is_png(data):
+    """Whether encoded bytes (a scalar string tensor) start as a PNG."""
+    return _starts_with(data, b"\x89PNG\r\n\x1a\n")
 
 
 def _tail(data):
@@ -311,8 +393,7 @@ def looks_complete(data):
 
     checks = [
         (is_jpeg(data), lambda: _contains(tail, b"\xff\xd9")),
-        (_starts_with(data, b"\x89PNG\r\n\x1a\n"),
-         lambda: _contains(tail, b"IEND")),
+        (is_png(data), lambda: _contains(tail, b"IEND")),
         (_starts_with(data, b"GIF8"), lambda: _contains(tail[-1:], b";")),
         (_starts_with(data, b"BM") & (length >= 6), bmp_size_fits),
     ]  # fmt: skip
@@ -356,8 +437,6 @@ def bad_files_named(then=RESUME_HINT):
 def bad_file_error(error, then=""):
     """The `DataError` for a TF error raised by `assert_complete`, or
     `None` when `error` is something else."""
-    import re
-
     text = getattr(error, "message", None) or str(error)
     found = re.search(
         re.escape(BAD_FILE_MARKER) + r"(.*?)'?\]?$", text, re.MULTILINE
@@ -371,7 +450,9 @@ def bad_file_error(error, then=""):
     )
 
 
-def _raise_corrupt(path, count=1):
+def raise_corrupt(path, count=1):
+    """Raises the `DataError` naming the undecodable file `path` (and how
+    many more are bad)."""
     more = f" ({count - 1} more file(s) are bad too)" if count > 1 else ""
     raise DataError(
         f"Cannot decode image file {path}: it is corrupt or truncated{more}. "

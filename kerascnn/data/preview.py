@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from kerascnn import tasks
 from kerascnn.data import pipeline
+from kerascnn.data.info import IMAGES
 from kerascnn.errors import DataError
 
 CELL_SCALE_MIN = 64  # small images are enlarged to at least this many pixels
@@ -77,9 +77,10 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
         augment=augment, limit=count, seed=seed, skip_bad=True,
     )  # fmt: skip
-    if not tasks.takes(info.task, "images"):
+    if info.kind != IMAGES:
         raise DataError(
-            f"Preview draws images; {name!r} is a {info.task} data set."
+            f"Preview draws images; {name!r} holds "
+            f"{info.kind.replace('_', ' ')}."
         )
     images, labels = next(iter(ds))
     pixels = denormalize(images.numpy(), info.preprocessing)

@@ -6,18 +6,10 @@ tf.data, so that no step holds a whole split in memory.
     ... -> [cache] -> decode + resize (or crop) -> batch -> augment +
     normalize -> prefetch
 
-`choose_storage` decides, from the estimated decoded size against a
-memory budget (`KERASCNN_MEMORY_BUDGET`, default 2 GiB), whether a split
-is decoded once into memory (`pipeline.image_dataset`, fastest for small
-sets) or streamed; `cache` overrides it:
-
-* `"auto"`: memory when the decoded split fits the budget (plain style),
-  else a stream without cache;
-* `"memory"`: the in-memory array (ImageNet style: a stream whose encoded
-  bytes are cached in memory after the first epoch);
-* `"disk"`: a stream cached in a `tf.data` cache file under `cache_dir`
-  (decoded pixels at the model size; ImageNet style: the encoded bytes);
-* `"none"`: a stream that reads every file every epoch.
+`kerascnn.data.storage` decides whether a split is streamed, and what a
+stream caches. The batch stages (per-replica batching, a seed per batch,
+augment + normalize, options) are those of the in-memory path
+(`kerascnn.data.stages`).
 
 An unshuffled or index-shuffled file stream gives exactly the batches of
 the in-memory path (same order, same decode, same per-batch augmentation
@@ -26,144 +18,19 @@ seeds). Bad files: `decode.assert_complete` names the file; with
 """
 
 import dataclasses
-import hashlib
-import os
 import sys
 import threading
 
 import numpy as np
 
 from kerascnn.data import augment as aug
-from kerascnn.data import decode, progress
+from kerascnn.data import decode, progress, records, stages
+from kerascnn.data.options import PARALLEL_CALLS, PREFETCH_BATCHES, with_options
 from kerascnn.errors import DataError
 
-MEMORY_BUDGET_ENV = "KERASCNN_MEMORY_BUDGET"
-DEFAULT_MEMORY_BUDGET = 2 * 2**30
-CACHE_MODES = ("auto", "memory", "disk", "none")
-STYLES = ("auto", "plain", "imagenet")
-# "auto" style: ImageNet preprocessing for image folders and shards whose
-# model input is at least this many pixels on its shorter side.
-IMAGENET_MIN_SIDE = 128
 # Shuffle buffers after a cache or over records (elements, not indices).
 SHUFFLE_BUFFER_BYTES = 64 * 2**20
 RECORD_SHUFFLE_BUFFER = 1024
-# TFRecord feature names (those of TFDS and TF Model Garden).
-FEATURE_IMAGE = "image/encoded"
-FEATURE_LABEL = "image/class/label"
-FEATURE_NAME = "image/filename"
-# Raw-pixel shards (`convert(..., encoding="raw")`): uint8 bytes + shape.
-FEATURE_PIXELS = "image/pixels"
-FEATURE_HEIGHT = "image/height"
-FEATURE_WIDTH = "image/width"
-FEATURE_CHANNELS = "image/channels"
-RAW = "raw"
-
-
-# ======================== Decisions ========================
-
-
-def memory_budget():
-    """Bytes a split may take decoded in memory (`KERASCNN_MEMORY_BUDGET`,
-    e.g. `512M`, `4G` or a byte count; default 2 GiB)."""
-    raw = os.environ.get(MEMORY_BUDGET_ENV)
-    if not raw:
-        return DEFAULT_MEMORY_BUDGET
-    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-    text = raw.strip().upper().rstrip("B").rstrip("I")
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(float(text))
-    except ValueError:
-        raise DataError(
-            f"{MEMORY_BUDGET_ENV} must be a size such as 512M or 4G. "
-            f"Received: {MEMORY_BUDGET_ENV}={raw!r}"
-        ) from None
-
-
-def check_cache(cache):
-    """`cache` as one of `CACHE_MODES` (`True` -> auto, `False` -> none)."""
-    if cache is True or cache is None:
-        return "auto"
-    if cache is False:
-        return "none"
-    if cache not in CACHE_MODES:
-        raise DataError(
-            f"`cache` must be one of {CACHE_MODES}. Received: cache={cache!r}"
-        )
-    return cache
-
-
-def resolve_style(style, kind, image_size):
-    """`"plain"` or `"imagenet"`: see `STYLES` and `IMAGENET_MIN_SIDE`."""
-    if style not in STYLES:
-        raise DataError(
-            f"`style` must be one of {STYLES}. Received: style={style!r}"
-        )
-    if style != "auto":
-        return style
-    big = min(image_size) >= IMAGENET_MIN_SIDE
-    return "imagenet" if kind in ("files", "records") and big else "plain"
-
-
-def _size(n):
-    if n >= 2**30:
-        return f"{n / 2**30:.1f} GiB"
-    return f"{n / 2**20:.0f} MiB"
-
-
-def choose_storage(cache, decoded_bytes, style, data_service=None):
-    """`("memory" | "stream", reason)` for a split of image files/records.
-
-    Args:
-        cache: a checked `cache` mode.
-        decoded_bytes: estimated size of the split decoded at model size.
-        style: `"plain"` or `"imagenet"`.
-        data_service: a tf.data service address, or `None`.
-    """
-    size = f"~{_size(decoded_bytes)} decoded"
-    if data_service:
-        return "stream", f"{size}; decoded by tf.data service workers"
-    if style == "imagenet":
-        return "stream", f"{size}; ImageNet-style crops need the full files"
-    if cache == "memory" or (
-        cache == "auto" and decoded_bytes <= memory_budget()
-    ):
-        why = "forced by cache='memory'" if cache == "memory" else (
-            f"fits the {_size(memory_budget())} memory budget"
-        )  # fmt: skip
-        return "memory", f"{size}, {why}"
-    if cache == "auto":
-        return "stream", (
-            f"{size} > {_size(memory_budget())} memory budget, "
-            f"${MEMORY_BUDGET_ENV}"
-        )
-    return "stream", f"{size}, cache={cache!r}"
-
-
-def storage_line(storage, reason, n, cache, cache_path=None):
-    """The one line that says how a split is read and why.
-
-    A `tf.data` cache fills while the first epoch reads the stream (that
-    epoch's progress is the cache's); the line says so, or that a disk
-    cache written by an earlier run is read.
-    """
-    if storage == "memory":
-        return f"{n:,} images decoded into memory ({reason})"
-    if cache == "memory":
-        kept = "cached in memory by the first epoch"
-    elif cache == "disk" and cache_complete(cache_path):
-        kept = f"cached on disk, read from {cache_path} (already filled)"
-    elif cache == "disk":
-        kept = f"cached on disk in {cache_path} by the first epoch"
-    else:
-        kept = "read every epoch"
-    return f"{n:,} images streamed, {kept} ({reason})"
-
-
-def cache_complete(path):
-    """Whether the `tf.data` cache file `path` was completely written."""
-    return bool(path) and os.path.exists(f"{path}.index")
 
 
 # ======================== Skipped files ========================
@@ -260,7 +127,7 @@ class StreamSpec:
 
     @property
     def raw(self):
-        return self.encoding == RAW
+        return self.encoding == records.RAW
 
 
 def _file_elements(spec, indices, normalize=True):
@@ -284,46 +151,8 @@ def _file_elements(spec, indices, normalize=True):
             data = decode.normalize_file_bytes(data, channels)
         return data, labels[i], path
 
-    return indices.map(read, num_parallel_calls=_parallel(), deterministic=True)
-
-
-def parse_record(serialized, encoding=None, channels=None):
-    """A serialized `tf.train.Example` -> `(bytes, label, name)`, or
-    `(uint8 (H, W, C) image, label, name)` for `encoding="raw"` (C =
-    `channels`, checked)."""
-    import tensorflow as tf
-
-    scalar = tf.io.FixedLenFeature
-    if encoding == RAW:
-        image_features = {
-            FEATURE_PIXELS: scalar([], tf.string),
-            FEATURE_HEIGHT: scalar([], tf.int64),
-            FEATURE_WIDTH: scalar([], tf.int64),
-            FEATURE_CHANNELS: scalar([], tf.int64),
-        }
-    else:
-        image_features = {FEATURE_IMAGE: scalar([], tf.string)}
-    features = tf.io.parse_single_example(
-        serialized,
-        {
-            **image_features,
-            FEATURE_LABEL: scalar([], tf.int64),
-            FEATURE_NAME: scalar([], tf.string, ""),
-        },
-    )
-    if encoding == RAW:
-        shape = tf.stack([features[FEATURE_HEIGHT], features[FEATURE_WIDTH],
-                          features[FEATURE_CHANNELS]])  # fmt: skip
-        image = tf.reshape(
-            tf.io.decode_raw(features[FEATURE_PIXELS], tf.uint8), shape
-        )
-        image = tf.ensure_shape(image, [None, None, channels])
-    else:
-        image = features[FEATURE_IMAGE]
-    return (
-        image,
-        tf.cast(features[FEATURE_LABEL], tf.int32),
-        features[FEATURE_NAME],
+    return indices.map(
+        read, num_parallel_calls=PARALLEL_CALLS, deterministic=True
     )
 
 
@@ -356,7 +185,7 @@ def _record_elements(spec, shuffle, seed, input_context):
     files, shard_records = worker_files(spec.record_files, input_context)
     ds = tf.data.Dataset.from_tensor_slices(files)
     # Unshuffled: shard after shard, in the converted (source) order.
-    cycle = max(1, min(len(files), _parallel())) if shuffle else 1
+    cycle = max(1, min(len(files), PARALLEL_CALLS)) if shuffle else 1
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
@@ -370,17 +199,11 @@ def _record_elements(spec, shuffle, seed, input_context):
             input_context.num_input_pipelines, input_context.input_pipeline_id
         )
     return ds.map(
-        lambda serialized: parse_record(
+        lambda serialized: records.parse_example(
             serialized, spec.encoding, spec.raw_channels
         ),
-        num_parallel_calls=_parallel(),
+        num_parallel_calls=PARALLEL_CALLS,
     )
-
-
-def _parallel():
-    from kerascnn.data.pipeline import PARALLEL_CALLS
-
-    return PARALLEL_CALLS
 
 
 # ======================== Decoding ========================
@@ -404,14 +227,14 @@ def _imagenet_decoder(shape, train_crop, raw):
     def center(data, label, name):
         del name
         if raw:
-            image = aug.convert_channels(data, channels)
+            image = decode.convert_channels(data, channels)
             return aug.pixels_center_crop(image, size), label
         return aug.decode_center_crop(data, size, channels), label
 
     def random_crop(element, seed):
         data, label, _ = element
         if raw:
-            image = aug.convert_channels(data, channels)
+            image = decode.convert_channels(data, channels)
             return aug.pixels_random_resized_crop(image, size, seed), label
         return aug.decode_random_resized_crop(data, size, channels, seed), label
 
@@ -430,7 +253,7 @@ def _decode_stage(ds, spec, cache, cache_file, seed):
     """Elements -> uint8 `(image, label)`, with the cache where it pays."""
     import tensorflow as tf
 
-    parallel = _parallel()
+    parallel = PARALLEL_CALLS
     if spec.style == "imagenet":
         ds = _cache(ds, cache, cache_file)  # encoded bytes
         decoder = _imagenet_decoder(spec.shape, spec.train_crop, spec.raw)
@@ -458,9 +281,7 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
     """
     cached = cache in ("memory", "disk")
     if spec.paths is not None:
-        from kerascnn.data.pipeline import _index_dataset
-
-        indices = _index_dataset(
+        indices = stages.index_dataset(
             len(spec.paths), shuffle and not cached, seed, False,
             input_context,
         )  # fmt: skip
@@ -478,7 +299,7 @@ def decoded_elements(spec, *, shuffle=False, seed=0, repeat=False,
             lambda data, label, name: (
                 decode.assert_complete(data, name), label, name
             ),
-            num_parallel_calls=_parallel(), deterministic=True,
+            num_parallel_calls=PARALLEL_CALLS, deterministic=True,
         )  # fmt: skip
     ds = _decode_stage(ds, spec, cache, cache_file, seed)
     if skip_bad:
@@ -511,45 +332,18 @@ def image_stream(spec, preprocessing, recipe=None, *, batch_size=None,
         **options: `shuffle`, `repeat`, `skip_bad`, `cache`, `cache_file`
             for `decoded_elements`.
     """
-    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
-
     ds = decoded_elements(
         spec, seed=seed, input_context=input_context,
         count_skipped=not data_service, **options,
     )  # fmt: skip
-    ds = _batch_and_finish(
+    ds = stages.batch_and_finish(
         ds, preprocessing, recipe, batch_size, seed, input_context
     )
     if data_service:
         ds = distribute_on_service(ds, data_service)
     ds = ds.prefetch(PREFETCH_BATCHES)
     policy = _shard_policy(spec, input_context)
-    return _with_options(ds, input_context, policy)
-
-
-def _batch_and_finish(ds, preprocessing, recipe, batch_size, seed,
-                      input_context):  # fmt: skip
-    """uint8 elements -> batches per replica, augmented (a seed per batch,
-    as in memory) and normalized."""
-    import tensorflow as tf
-
-    from kerascnn.data.pipeline import _per_replica
-
-    per_replica = _per_replica(batch_size, input_context)
-    if per_replica is not None:
-        ds = ds.batch(per_replica)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip(ds, seeds.batch(2))
-
-    def finish(x, y, batch_seed):
-        if recipe is not None:
-            x = aug.augment_images(x, recipe, batch_seed)
-        return aug.preprocess_images(x, preprocessing), y
-
-    return ds.map(
-        lambda xy, s: finish(xy[0], xy[1], s),
-        num_parallel_calls=_parallel(), deterministic=True,
-    )  # fmt: skip
+    return with_options(ds, input_context, policy)
 
 
 def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
@@ -562,23 +356,18 @@ def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
     path's whole-split permutation; unshuffled, the batches equal those
     of the in-memory path.
     """
-    from kerascnn.data.pipeline import PREFETCH_BATCHES, _with_options
-
     del unused
     ds = split.elements(shuffle_files=shuffle, seed=seed)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(
-            input_context.num_input_pipelines, input_context.input_pipeline_id
-        )
+    ds = stages.shard_for_pipeline(ds, input_context)
     if shuffle:
         ds = ds.shuffle(_element_buffer(split.image_shape), seed=seed,
                         reshuffle_each_iteration=True)  # fmt: skip
     if repeat:
         ds = ds.repeat()
-    ds = _batch_and_finish(
+    ds = stages.batch_and_finish(
         ds, preprocessing, recipe, batch_size, seed, input_context
     )
-    return _with_options(ds.prefetch(PREFETCH_BATCHES), input_context)
+    return with_options(ds.prefetch(PREFETCH_BATCHES), input_context)
 
 
 def _shard_policy(spec, input_context):
@@ -632,31 +421,3 @@ def arrays_from_stream(spec, what="records"):
             n += len(x)
             count.add(len(x))
     return images[:n], labels[:n]
-
-
-# ======================== Cache files ========================
-
-
-def cache_file(cache_dir, name, split, shape, style, limit, input_context):
-    """A `tf.data` cache file path for one split, size and pipeline.
-
-    Stale lock files of a writer that died are removed (tf.data refuses to
-    write next to them), so an interrupted first epoch starts over.
-    """
-    if not cache_dir:
-        raise DataError(
-            "cache='disk' needs a folder: pass `cache_dir=` (the CLI uses "
-            "the run directory, or --cache disk:FOLDER)."
-        )
-    os.makedirs(cache_dir, exist_ok=True)
-    pipeline = input_context.input_pipeline_id if input_context else 0
-    key = f"{os.path.abspath(name)}|{split}|{shape}|{style}|{limit}|{pipeline}"
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    path = os.path.join(cache_dir, f"{split}-{digest}")
-    if not cache_complete(path):
-        for entry in os.scandir(cache_dir):
-            if entry.name.startswith(os.path.basename(path)) and (
-                entry.name.endswith(".lockfile")
-            ):
-                os.remove(entry.path)
-    return path

@@ -146,32 +146,14 @@ def make_image_decoder(input_shape, center_crop=None):
     another size resized by `decode.resize_pixels`. With `center_crop`
     (the ImageNet style's `preprocessing["center_crop"]`, e.g. 0.875) the
     centred square of that fraction of the shorter side is cut first, as
-    in evaluation.
+    in evaluation: `kerascnn.data.decode.decode_to_model_size`, per image.
     """
     import tensorflow as tf
 
-    from kerascnn.data.decode import decode_image_bytes, resize_pixels
-
-    height, width, channels = input_shape
-
-    def resize(image):
-        if center_crop:
-            from kerascnn.data.augment import central_crop
-
-            image = central_crop(image, center_crop)
-            return tf.image.resize(image, (height, width))
-        return tf.cast(resize_pixels(image, (height, width)), tf.float32)
+    from kerascnn.data.decode import decode_to_model_size
 
     def decode_one(data):
-        image = decode_image_bytes(data, channels)
-        same_size = tf.reduce_all(
-            tf.equal(tf.shape(image)[:2], [height, width])
-        )
-        return tf.cond(
-            same_size,
-            lambda: tf.cast(image, tf.float32),
-            lambda: resize(image),
-        )
+        return decode_to_model_size(data, input_shape, center_crop)
 
     def decode(batch):
         return tf.map_fn(

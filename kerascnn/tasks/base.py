@@ -22,12 +22,14 @@ class Task(abc.ABC):
     """Base class; the defaults suit a softmax classifier on one input.
 
     Attributes:
-        name: the name models (`register_model(task=...)`), data sets
-            (`DatasetInfo.task`) and metadata (`ModelMetadata.task`) use.
+        name: the name models (`register_model(task=...)`) and metadata
+            (`ModelMetadata.task`) use.
         input_rank: rank of one example's input (3 for `(H, W, C)`
             images, 1 for token ids): what a bare Keras file with no
             metadata is recognized by.
         inputs: what `kerascnn predict` feeds it: `"images"` or `"text"`.
+        consumes: the `DatasetInfo.kind` it trains on: `"images"` or
+            `"tagged_text"` (`fit` checks the data set's against it).
         checkpoint_monitor: the epoch-log value that picks
             `checkpoints/best.keras`.
         checkpoint_mode: `"max"` when a higher `checkpoint_monitor` is
@@ -43,6 +45,7 @@ class Task(abc.ABC):
     name = None
     input_rank = None
     inputs = "images"
+    consumes = "images"
     checkpoint_monitor = "val_accuracy"
     checkpoint_mode = "max"
     pictures = frozenset({"curves"})

@@ -9,6 +9,7 @@ class ImageClassification(Task):
     name = "image_classification"
     input_rank = 3
     inputs = "images"
+    consumes = "images"
     checkpoint_monitor = "val_accuracy"
     pictures = frozenset(
         {"curves", "filters", "feature-maps", "confusion", "explain"}

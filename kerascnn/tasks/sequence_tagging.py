@@ -14,6 +14,7 @@ class SequenceTagging(Task):
     name = "sequence_tagging"
     input_rank = 1
     inputs = "text"
+    consumes = "tagged_text"
     checkpoint_monitor = "val_slot_f1"
     pictures = frozenset({"curves", "tags", "explain"})
     example_noun = "sentences"

@@ -59,7 +59,5 @@ def test_preview_of_text_fails_cleanly(runner, tmp_path, data_dir):
     )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines == [
-        "Error: Preview draws images; 'atis' is a sequence_tagging data set."
-    ]
+    assert lines == ["Error: Preview draws images; 'atis' holds tagged text."]
     assert not out.exists()

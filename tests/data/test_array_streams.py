@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from kerascnn.data import load, progress, sources, streaming
+from kerascnn.data import load, progress, sources, storage
 from tests.data.test_streaming import assert_same_batches, batches
 
 N_TRAIN, N_TEST, SIDE = 60, 14, 12
@@ -30,7 +30,7 @@ def _arrays(dtype=np.uint8, channels=3):
 @pytest.fixture
 def tiny_budget(monkeypatch):
     """A 1 KiB memory budget: every split is larger, so `auto` streams."""
-    monkeypatch.setenv(streaming.MEMORY_BUDGET_ENV, "1K")
+    monkeypatch.setenv(storage.MEMORY_BUDGET_ENV, "1K")
 
 
 @pytest.mark.parametrize(

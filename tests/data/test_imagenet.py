@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from kerascnn.config import recipe_for
-from kerascnn.data import augment, load
+from kerascnn.data import augment, load, preprocessing
 from tests.data.test_streaming import cifar_folder, folder  # noqa: F401
 
 
@@ -21,8 +21,11 @@ def test_imagenet_style_crops_and_serving_match(folder, tmp_path):  # noqa: F811
     )  # fmt: skip
     train, info = load(str(big), "train", batch_size=4, image_size=(160, 160))
     assert info.augmentation == augment.RANDOM_RESIZED_CROP
-    assert info.preprocessing["mean"] == list(augment.IMAGENET_MEAN)
-    assert info.preprocessing["center_crop"] == augment.IMAGENET_CROP_FRACTION
+    assert info.preprocessing["mean"] == list(preprocessing.IMAGENET_MEAN)
+    assert (
+        info.preprocessing["center_crop"]
+        == preprocessing.IMAGENET_CROP_FRACTION
+    )
     assert "ImageNet-style" in info.storage
     x, _ = next(iter(train))
     assert x.shape == (4, 160, 160, 3)

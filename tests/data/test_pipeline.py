@@ -10,6 +10,7 @@ from kerascnn.data import (
     load,
     pipeline,
     preprocess_images,
+    preprocessing,
     serving_preprocess,
 )
 from kerascnn.errors import DataError
@@ -47,7 +48,7 @@ def test_cifar10_augmentation_only_in_training(data_dir):
     train, info = load("cifar10", "train", augment=True, **kwargs)
     evals, _ = load("cifar10", "train", augment=False, **kwargs)
     assert info.augmentation == "pad_crop_flip"
-    assert info.preprocessing["mean"] == list(augment.CIFAR10_MEAN)
+    assert info.preprocessing["mean"] == list(preprocessing.CIFAR10_MEAN)
     a1, y1 = next(iter(train))
     a2, _ = next(iter(train))  # a new epoch: new random draws
     e1, y2 = next(iter(evals))
@@ -68,7 +69,7 @@ def test_cifar10_test_split_default_no_augment(data_dir):
 
 def test_seeded_shuffle_is_reproducible():
     images, labels = toy()
-    spec = augment.make_preprocessing(3, (8, 8))
+    spec = preprocessing.make_preprocessing(3, (8, 8))
 
     def order(seed):
         ds = pipeline.image_dataset(
@@ -82,7 +83,7 @@ def test_seeded_shuffle_is_reproducible():
 
 def test_per_replica_batch_and_shard():
     images, labels = toy(n=16)
-    spec = augment.make_preprocessing(3, (8, 8))
+    spec = preprocessing.make_preprocessing(3, (8, 8))
     ctx = tf.distribute.InputContext(
         num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4
     )
@@ -158,8 +159,8 @@ def test_pad_crop_flip_gives_a_shifted_or_mirrored_copy():
 
 def test_preprocess_images_matches_pipeline_and_serving():
     images, labels = toy(n=4, size=32)
-    spec = augment.make_preprocessing(
-        3, (32, 32), augment.CIFAR10_MEAN, augment.CIFAR10_STD
+    spec = preprocessing.make_preprocessing(
+        3, (32, 32), preprocessing.CIFAR10_MEAN, preprocessing.CIFAR10_STD
     )
     ds = pipeline.image_dataset(images, labels, spec, batch_size=4)
     x, _ = next(iter(ds))
@@ -180,10 +181,10 @@ def test_preprocess_images_matches_pipeline_and_serving():
 
 def test_dataset_info_round_trip():
     info = DatasetInfo(
-        name="x", task="image_classification", source="here", split="train",
+        name="x", kind="images", source="here", split="train",
         num_examples=3, split_sizes={"train": 3}, input_shape=(8, 8, 3),
         num_classes=2, class_names=["a", "b"],
-        preprocessing=augment.make_preprocessing(3, (8, 8)),
+        preprocessing=preprocessing.make_preprocessing(3, (8, 8)),
     )  # fmt: skip
     again = DatasetInfo.from_json(info.to_json())
     assert again == info

@@ -25,7 +25,7 @@ def shards(data_dir, tmp_path_factory):
 
 
 def _names(raw, input_context):
-    spec = streaming.StreamSpec(None, None, raw.record_files, 100, (32, 32, 3))
+    spec = streaming.StreamSpec(None, None, raw.files, 100, (32, 32, 3))
     ds = streaming._record_elements(spec, True, 0, input_context)
     return [name.decode() for _, _, name in ds.as_numpy_iterator()]
 
@@ -38,10 +38,10 @@ def _context(i, n=2):
 
 def test_each_pipeline_opens_only_its_shards_and_reads_each_once(shards):
     raw = read(str(shards), "train")
-    files = [streaming.worker_files(raw.record_files, _context(i))
+    files = [streaming.worker_files(raw.files, _context(i))
              for i in (0, 1)]  # fmt: skip
-    assert files[0] == ([raw.record_files[0], raw.record_files[2]], False)
-    assert files[1] == ([raw.record_files[1], raw.record_files[3]], False)
+    assert files[0] == ([raw.files[0], raw.files[2]], False)
+    assert files[1] == ([raw.files[1], raw.files[3]], False)
     seen = [_names(raw, _context(i)) for i in (0, 1)]
     assert len(seen[0]) == len(seen[1]) == 50
     assert not set(seen[0]) & set(seen[1])
@@ -54,7 +54,7 @@ def test_raw_shards_shard_by_file_too(shards, tmp_path):
     folder = shards.parent / "folder"
     convert(str(folder), str(tmp_path / "raw"), shards=4, encoding="raw")
     raw = read(str(tmp_path / "raw"), "train")
-    spec = streaming.StreamSpec(None, None, raw.record_files, 100,
+    spec = streaming.StreamSpec(None, None, raw.files, 100,
                                 (32, 32, 3), encoding="raw",
                                 raw_channels=3)  # fmt: skip
     seen = []
@@ -71,8 +71,8 @@ def test_raw_shards_shard_by_file_too(shards, tmp_path):
 
 def test_fewer_shards_than_pipelines_falls_back_to_data(shards, capsys):
     raw = read(str(shards), "train")
-    one = raw.record_files[:1]  # 25 records, 1 shard, 3 pipelines
-    raw.record_files = one
+    one = raw.files[:1]  # 25 records, 1 shard, 3 pipelines
+    raw.files = one
     assert streaming.worker_files(one, _context(0, 3)) == (one, True)
     note = capsys.readouterr().err.strip()
     assert note == (

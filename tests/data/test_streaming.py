@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.data import decode, load, streaming
+from kerascnn.data import decode, load, storage, streaming
 from kerascnn.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,17 +82,17 @@ def test_auto_choice_follows_the_memory_budget(folder, monkeypatch):
     assert info.storage.startswith("200 images decoded into memory")
     assert "fits the 2.0 GiB memory budget" in info.storage
     # 200 images x 48 x 48 x 3 = 1.3 MiB decoded.
-    monkeypatch.setenv(streaming.MEMORY_BUDGET_ENV, "2M")
+    monkeypatch.setenv(storage.MEMORY_BUDGET_ENV, "2M")
     ds, info = load(str(folder), "test", batch_size=8)
     assert "decoded into memory" in info.storage
-    monkeypatch.setenv(streaming.MEMORY_BUDGET_ENV, "1M")
+    monkeypatch.setenv(storage.MEMORY_BUDGET_ENV, "1M")
     ds, info = load(str(folder), "test", batch_size=8)
     assert info.storage == (
         "200 images streamed, read every epoch (~1 MiB decoded > 1 MiB "
         "memory budget, $KERASCNN_MEMORY_BUDGET)"
     )
     assert sum(len(y) for _, y in batches(ds)) == 200
-    monkeypatch.setenv(streaming.MEMORY_BUDGET_ENV, "lots")
+    monkeypatch.setenv(storage.MEMORY_BUDGET_ENV, "lots")
     with pytest.raises(DataError, match="KERASCNN_MEMORY_BUDGET must be"):
         load(str(folder), "test")
 

@@ -54,7 +54,7 @@ def test_vocabulary_ids_and_string_lookup():
 
 def test_atis_sizes_and_batches(data_dir):
     ds, info = load("atis", "train", data_dir=data_dir, batch_size=64)
-    assert info.task == "sequence_tagging" and info.input_shape == (None,)
+    assert info.kind == "tagged_text" and info.input_shape == (None,)
     assert info.split_sizes == {"train": 4478, "validation": 500, "test": 893}
     assert info.num_examples == 4478
     assert info.vocab[:2] == ["<pad>", "<unk>"]

@@ -63,7 +63,7 @@ class Counting(tasks.Task):
 
         info = DatasetInfo(
             name=config.dataset,
-            task=self.name,
+            kind="images",
             source="generated in the test",
             split="train",
             num_examples=config.limit or 512,

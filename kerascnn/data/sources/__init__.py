@@ -4,7 +4,9 @@ A source turns a data set name into raw records and decodes nothing
 expensive: IDX files become uint8 numpy arrays (the payload is already raw
 pixels), image folders become lists of file paths, `.npz` files and TFDS
 data sets become `LazySplit`s (read into memory or streamed when the
-pipeline asks), ATIS becomes the two `.iob` file paths.
+pipeline asks), ATIS becomes the two `.iob` file paths. Each comes back
+as a typed split (`base`): an `ArraySplit`, `FileSplit`, `RecordSplit`
+(shards of `kerascnn data convert`) or `TextSplit`.
 
 One module per format (`idx`, `image_folder`, `npz`, `tfds`, `atis`), one
 rule for holding out a validation split (`holdout`) and one for turning a
@@ -50,8 +52,12 @@ from kerascnn.data.sources.base import (
     ENV_DATA_DIR,
     SPLIT_ALIASES,
     SPLITS,
+    ArraySplit,
+    FileSplit,
     LazySplit,
-    RawData,
+    RecordSplit,
+    Split,
+    TextSplit,
     canonical_split,
     data_dir_from,
     name_list,
@@ -95,9 +101,13 @@ __all__ = [
     "SPLITS",
     "SPLIT_ALIASES",
     "KnownDataset",
+    "ArraySplit",
+    "FileSplit",
     "LazySplit",
     "Location",
-    "RawData",
+    "RecordSplit",
+    "Split",
+    "TextSplit",
     "SplitPlan",
     "atis_cache_dir",
     "canonical_split",

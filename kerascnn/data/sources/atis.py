@@ -6,7 +6,7 @@ Parsing and the dev split (the last 500 training utterances) live in
 
 import os
 
-from kerascnn.data.sources.base import ENV_DATA_DIR, RawData
+from kerascnn.data.sources.base import ENV_DATA_DIR, TextSplit
 from kerascnn.errors import DataError
 
 ENV_ATIS_URL = "KERASCNN_ATIS_URL"
@@ -73,7 +73,7 @@ def download_atis(base_url=None, cache_dir=None):
 
 
 def read_atis(directory, split, name="atis"):
-    """`RawData` of kind `"text"` for the files in `directory`, downloading
+    """A `TextSplit` of the files in `directory`, downloading
     them when `directory` is `None`."""
     paths = local_atis_files(directory) if directory else None
     if paths is not None:
@@ -81,4 +81,6 @@ def read_atis(directory, split, name="atis"):
     else:
         paths = download_atis()
         source = f"{os.path.dirname(paths['train'])} (ATIS, downloaded)"
-    return RawData(name, "text", source, split, {}, text_path=paths)
+    return TextSplit(
+        name=name, source=source, split=split, split_sizes={}, text_path=paths
+    )

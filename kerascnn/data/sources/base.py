@@ -1,4 +1,5 @@
-"""What every source shares: `RawData`, split names, the data folder."""
+"""What every source shares: the typed `Split`s a source returns, split
+names, the data folder."""
 
 import abc
 import copy
@@ -8,7 +9,8 @@ import warnings
 
 import numpy as np
 
-from kerascnn.errors import DataError
+from kerascnn.data import progress
+from kerascnn.errors import DataError, DataNotice
 
 ENV_DATA_DIR = "KERASCNN_DATA_DIR"
 SPLITS = ("train", "validation", "test")
@@ -19,50 +21,87 @@ SPLIT_ALIASES = {
 }
 
 
-@dataclasses.dataclass
-class RawData:
-    """Raw records of one split, as a source found them.
-
-    Exactly one of `images`, `lazy`, `paths`, `record_files`, `text_path`
-    is set.
+@dataclasses.dataclass(kw_only=True)
+class Split:
+    """One split of a data set, as a source found it; a source returns
+    one of the subclasses, which says how its records are held.
 
     Attributes:
         name: data set name.
-        kind: `"arrays"`, `"files"`, `"records"` or `"text"`.
         source: human-readable description of where the data was found.
         split: canonical split name.
         split_sizes: dict split -> number of examples (before `limit`).
         class_names: list of class names (`None` for text).
-        images: uint8 array `(N, H, W, C)` for `"arrays"`.
-        labels: int32 array `(N,)` for `"arrays"` and `"files"`.
-        lazy: a `LazySplit` for `"arrays"` read on demand (`.npz`, TFDS);
-            `images` and `labels` are then `None` (`lazy.load()` reads
-            them).
-        paths: list of image file paths for `"files"`.
-        text_path: `.iob` files `{"train": path, "test": path}` for text.
-        record_files: TFRecord shard paths for `"records"`.
-        image_shape: `(H, W, C)` of every record image when the shard set
-            was converted to one size, else `None`.
-        record_encoding: `"raw"` for shards of decoded pixels, else
-            `None` (encoded images).
-        record_channels: channels of the records (the manifest's).
     """
 
     name: str
-    kind: str
     source: str
     split: str
     split_sizes: dict
     class_names: list = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ArraySplit(Split):
+    """Images as uint8 pixel arrays (IDX, `.npz`, TFDS).
+
+    Exactly one of `images` and `lazy` is set.
+
+    Attributes:
+        images: uint8 array `(N, H, W, C)` held in memory.
+        labels: int32 array `(N,)` aligned with `images`.
+        lazy: a `LazySplit` read on demand (`.npz`, TFDS); `images` and
+            `labels` are then `None` (`lazy.load()` reads them).
+    """
+
     images: np.ndarray = None
     labels: np.ndarray = None
-    paths: list = None
-    text_path: dict = None
-    record_files: list = None
-    image_shape: tuple = None
     lazy: object = None
-    record_encoding: str = None
-    record_channels: int = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class FileSplit(Split):
+    """Encoded image files (an image folder).
+
+    Attributes:
+        paths: list of image file paths.
+        labels: int32 array `(N,)` aligned with `paths`.
+    """
+
+    paths: list
+    labels: np.ndarray
+
+
+@dataclasses.dataclass(kw_only=True)
+class RecordSplit(Split):
+    """TFRecord shards written by `kerascnn data convert`
+    (`kerascnn.data.records`).
+
+    Attributes:
+        files: the split's shard paths.
+        image_shape: `(H, W, C)` of every record image when the shard set
+            was converted to one size, else `None`.
+        encoding: `records.RAW` for shards of decoded pixels, else `None`
+            (encoded images).
+        channels: channels of the records (the manifest's).
+    """
+
+    files: list
+    image_shape: tuple = None
+    encoding: str = None
+    channels: int = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class TextSplit(Split):
+    """ATIS `.iob` files.
+
+    Attributes:
+        text_path: `{"train": path, "test": path}`; the split is cut
+            from them when read (`kerascnn.data.text.split_atis`).
+    """
+
+    text_path: dict
 
 
 class LazySplit(abc.ABC):
@@ -109,8 +148,6 @@ class LazySplit(abc.ABC):
     def load(self):
         """`(uint8 images (N, H, W, C), int32 labels (N,))` in memory;
         reported as a `progress` step."""
-        from kerascnn.data import progress
-
         label = f"Reading {self.description} into memory"
         with progress.counter(label, len(self), "images") as count:
             return self._load(self.start, self.stop, count)
@@ -185,26 +222,7 @@ def name_list(names, shown=5):
 def notice(text):
     """One line the user should see: a `DataNotice` warning, which the CLI
     prints as `note: ...` (no source path); Python shows it as a warning."""
-    from kerascnn.errors import DataNotice
-
     warnings.warn(DataNotice(text), stacklevel=3)
-
-
-def as_nhwc(x, where):
-    """Images as uint8 `(N, H, W, C)`; floats in [0, 1] are scaled to 255."""
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise DataError(
-            f"Images from {where} must have shape (N, H, W) or (N, H, W, C) "
-            f"with C in (1, 3, 4). Received: shape={x.shape}"
-        )
-    if x.dtype != np.uint8:
-        if x.max(initial=0) <= 1.0:
-            x = x * 255.0
-        x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
-    return x
 
 
 def as_labels(y, where):

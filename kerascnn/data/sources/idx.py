@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from kerascnn.data.sources.base import RawData
+from kerascnn.data.sources.base import ArraySplit
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
 
@@ -120,7 +120,7 @@ def read_idx_split(images_path, labels_path, emnist=False):
 
 
 def read_idx_dir(directory, split, validation_size, name, class_names):
-    """Reads `split` of the IDX data set in `directory` as `RawData`."""
+    """Reads `split` of the IDX data set in `directory` as an `ArraySplit`."""
     files = idx_files(directory)
     if files is None:
         raise DataError(
@@ -131,7 +131,12 @@ def read_idx_dir(directory, split, validation_size, name, class_names):
     plan = plan_split(name, sizes, split, validation_size)
     emnist = name.startswith("emnist")
     x, y = read_idx_split(*files[plan.read], emnist=emnist)
-    return RawData(
-        name, "arrays", f"{directory} (IDX files)", split, plan.sizes,
-        list(class_names), images=plan.take(x), labels=plan.take(y),
-    )  # fmt: skip
+    return ArraySplit(
+        name=name,
+        source=f"{directory} (IDX files)",
+        split=split,
+        split_sizes=plan.sizes,
+        class_names=list(class_names),
+        images=plan.take(x),
+        labels=plan.take(y),
+    )

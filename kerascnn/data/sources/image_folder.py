@@ -18,7 +18,7 @@ import numpy as np
 from kerascnn.data import images, progress
 from kerascnn.data.sources.base import (
     SPLIT_ALIASES,
-    RawData,
+    FileSplit,
     name_list,
     notice,
 )
@@ -197,7 +197,7 @@ def _list_folder(root, layout):
 
 
 def read_image_folder(root, split, validation_size=None, name=None):
-    """Lists an image folder; returns `RawData` of kind `"files"`."""
+    """Lists an image folder; returns a `FileSplit`."""
     layout = folder_layout(root)
     splits, classes = _list_folder(root, layout)
     default = FOLDER_VALIDATION_FRACTION if layout is None else None
@@ -206,7 +206,12 @@ def read_image_folder(root, split, validation_size=None, name=None):
         f"Image folder {root}", sizes, split, validation_size, default
     )
     paths, labels = splits[plan.read]
-    return RawData(
-        name or root, "files", f"{root} (image folder)", split, plan.sizes,
-        classes, paths=plan.take(paths), labels=plan.take(labels),
-    )  # fmt: skip
+    return FileSplit(
+        name=name or root,
+        source=f"{root} (image folder)",
+        split=split,
+        split_sizes=plan.sizes,
+        class_names=classes,
+        paths=plan.take(paths),
+        labels=plan.take(labels),
+    )

@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from kerascnn.data.sources.base import LazySplit, RawData, as_labels
+from kerascnn.data.sources.base import ArraySplit, LazySplit, as_labels
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
 
@@ -77,7 +77,8 @@ def _members(path):
 
 
 def _nhwc_shape(shape, where):
-    """The `(H, W, C)` of images stored with `shape`, as `as_nhwc` gives."""
+    """The `(H, W, C)` of images stored with `shape` (`(N, H, W)` gets
+    one channel)."""
     shape = tuple(shape) + ((1,) if len(shape) == 3 else ())
     if len(shape) != 4 or shape[-1] not in (1, 3, 4):
         raise DataError(
@@ -105,8 +106,8 @@ class NpzImages(LazySplit):
         self.random_access = self._mapped is not None
 
     def _to_uint8(self, x):
-        """uint8 NHWC, as `as_nhwc` converts: floats in [0, 1] (over the
-        whole array) are scaled to 255."""
+        """uint8 NHWC: floats in [0, 1] (over the whole array) are scaled to
+        255, then rounded and clipped."""
         x = x[..., None] if self._add_channel else x
         if self.dtype == np.uint8:
             return np.ascontiguousarray(x)
@@ -177,8 +178,8 @@ class NpzImages(LazySplit):
 
 
 def read_npz(path, split, validation_size=None):
-    """One split of an `.npz` file as `RawData` of kind `"arrays"`, whose
-    images are an `NpzImages` (read on demand)."""
+    """One split of an `.npz` file: an `ArraySplit` whose images are an
+    `NpzImages` (read on demand)."""
     members = _members(path)
     missing = [k for k in REQUIRED if k not in members]
     if missing:
@@ -194,8 +195,11 @@ def read_npz(path, split, validation_size=None):
         labels = {y: as_labels(data[y], path) for _, y in present.values()}
     num_classes = max(int(np.max(y, initial=0)) for y in labels.values()) + 1
     images = NpzImages(path, x_key, members[x_key], labels[y_key])
-    return RawData(
-        os.path.basename(path), "arrays", f"{path} (.npz)", split,
-        plan.sizes, [str(i) for i in range(num_classes)],
+    return ArraySplit(
+        name=os.path.basename(path),
+        source=f"{path} (.npz)",
+        split=split,
+        split_sizes=plan.sizes,
+        class_names=[str(i) for i in range(num_classes)],
         lazy=plan.take(images),
-    )  # fmt: skip
+    )

@@ -159,7 +159,8 @@ def read(name, split="train", data_dir=None, validation_size=None):
             validation split where the source has none.
 
     Returns:
-        A `RawData`.
+        A `Split`: an `ArraySplit`, `FileSplit`, `RecordSplit` or
+        `TextSplit`.
 
     Raises:
         DataError: unknown name, missing files or unreadable data.

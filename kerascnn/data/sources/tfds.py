@@ -10,11 +10,12 @@ import socket
 
 import numpy as np
 
+from kerascnn.data.options import PARALLEL_CALLS
 from kerascnn.data.sources.base import (
     ENV_DATA_DIR,
     SPLITS,
+    ArraySplit,
     LazySplit,
-    RawData,
     as_labels,
 )
 from kerascnn.data.sources.holdout import plan_split
@@ -127,8 +128,6 @@ class TfdsImages(LazySplit):
                 )
             return tf.ensure_shape(image, shape), tf.cast(label, tf.int32)
 
-        from kerascnn.data.pipeline import PARALLEL_CALLS
-
         return self._dataset(start, stop, shuffle_files, seed).map(
             fit, num_parallel_calls=PARALLEL_CALLS
         )
@@ -169,14 +168,18 @@ def _split_sizes(builder):
 
 def read_tfds(tfds_name, split, validation_size=None, looked_for=(),
               display_name=None):  # fmt: skip
-    """One split of a TFDS image classification data set: `RawData` of
-    kind `"arrays"` whose images are a `TfdsImages` (read on demand)."""
+    """One split of a TFDS image classification data set: an
+    `ArraySplit` whose images are a `TfdsImages` (read on demand)."""
     builder = tfds_builder(tfds_name, looked_for)
     where = f"tfds:{tfds_name}"
     sizes = _split_sizes(builder)
     plan = plan_split(where, sizes, split, validation_size)
     images = TfdsImages(builder, plan.read, sizes[plan.read])
-    return RawData(
-        display_name or where, "arrays", where, split, plan.sizes,
-        _class_names(builder), lazy=plan.take(images),
-    )  # fmt: skip
+    return ArraySplit(
+        name=display_name or where,
+        source=where,
+        split=split,
+        split_sizes=plan.sizes,
+        class_names=_class_names(builder),
+        lazy=plan.take(images),
+    )

@@ -15,12 +15,10 @@ loads.
 import json
 import os
 
-from kerascnn.data.sources.base import RawData
+from kerascnn.data.records import FORMAT, MANIFEST, RAW
+from kerascnn.data.sources.base import RecordSplit
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
-
-MANIFEST = "manifest.json"
-FORMAT = "kerascnn-tfrecord-images"
 
 
 def is_record_set(path):
@@ -56,7 +54,7 @@ def read_manifest(root):
 
 
 def read_records(root, split, validation_size=None, name=None):
-    """Lists one split of a shard set; `RawData` of kind `"records"`."""
+    """Lists one split of a shard set as a `RecordSplit`."""
     manifest = read_manifest(root)
     sizes = {s: e["count"] for s, e in manifest["splits"].items()}
     plan = plan_split(f"Shard set {root}", sizes, split, validation_size)
@@ -67,13 +65,16 @@ def read_records(root, split, validation_size=None, name=None):
         )
     shards = manifest["splits"][split]["shards"]
     size = manifest.get("image_size")
-    return RawData(
-        name or root, "records", f"{root} (TFRecord shards)", split,
-        plan.sizes, list(manifest["class_names"]),
-        record_files=[os.path.join(root, s["file"]) for s in shards],
+    return RecordSplit(
+        name=name or root,
+        source=f"{root} (TFRecord shards)",
+        split=split,
+        split_sizes=plan.sizes,
+        class_names=list(manifest["class_names"]),
+        files=[os.path.join(root, s["file"]) for s in shards],
         image_shape=(
             (size[0], size[1], manifest["channels"]) if size else None
         ),
-        record_encoding="raw" if manifest.get("encoding") == "raw" else None,
-        record_channels=manifest.get("channels"),
-    )  # fmt: skip
+        encoding=RAW if manifest.get("encoding") == RAW else None,
+        channels=manifest.get("channels"),
+    )
