@@ -330,7 +330,7 @@ def evaluate_command(source, as_json, **settings):
     """Evaluate SOURCE (run directory or .keras) on a split: loss,
     accuracy, per-class accuracy and the confusion matrix."""
     quiet_tensorflow()
-    from kerascnn.evaluation import evaluate
+    from kerascnn.tasks import evaluate
 
     with user_errors(), ProgressBar("Evaluating") as progress:
         metrics = evaluate(

@@ -6,12 +6,14 @@
     result.metrics["accuracy"]
 
 `fit` asks the model's task (`kerascnn.tasks`) for what differs between
-kinds of model (data, loss and metrics, checkpoint monitor, callbacks,
-evaluation), loads the data (`kerascnn.inputs`), builds and compiles the
-registry model with the recipe's optimizer (`kerascnn.optimizers`), trains
-with epoch-end callbacks, then saves a float32 `model.keras`, evaluates it
-on the test split (`kerascnn.evaluation`) and exports it
-(`kerascnn.export`). What a run directory holds, and how an unfinished one
+kinds of model (loss and metrics, checkpoint monitor, callbacks,
+evaluation), loads the data (`kerascnn.inputs`; the task checks the data
+set's kind, `DatasetInfo.kind`, against the kind it consumes), builds
+and compiles the registry model with the recipe's optimizer
+(`kerascnn.optimizers`), trains with epoch-end callbacks, then saves a
+float32 `model.keras`, evaluates it on the test split (the task's
+`evaluate`, through `kerascnn.tasks.evaluate_model`) and exports it
+(`kerascnn.export`, given the task). What a run directory holds, and how an unfinished one
 is found: `kerascnn.runs`.
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
@@ -31,11 +33,11 @@ from kerascnn import distribute, small_data, tasks, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.data import progress as data_progress
 from kerascnn.errors import TrainingError
-from kerascnn.evaluation import evaluate, evaluate_model
 from kerascnn.files import write_json
 from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.optimizers import make_optimizer
+from kerascnn.tasks import evaluate, evaluate_model
 from kerascnn.runs import (
     BACKUP_DIR,
     CONFIG_FILENAME,
@@ -106,12 +108,7 @@ def build_model(config, info):
     from kerascnn import models
 
     model_task = model_task_of(config)
-    if model_task.name != info.task:
-        data_task = tasks.get_task(info.task)
-        raise TrainingError(
-            f"Model {config.model!r} does {model_task.description} but data "
-            f"set {config.dataset!r} is for {data_task.description}."
-        )
+    check_data_kind(model_task, info, config)
     options = {**model_task.builder_options(info), **config.model_options}
     input_shape = tuple(config.input_shape or info.input_shape)
     return models.build(
@@ -125,7 +122,7 @@ def build_model(config, info):
 def compile_model(model, config, info, steps_per_epoch):
     """Compiles with the loss and metrics of the task; a run from
     pretrained weights gets `kerascnn.fine_tune`'s schedule."""
-    loss, metrics = tasks.get_task(info.task).loss_and_metrics(
+    loss, metrics = model_task_of(config).loss_and_metrics(
         lambda: _loss(config)
     )
     schedule = None
@@ -221,10 +218,38 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
 
 def model_task_of(config):
     """The `Task` of the recipe's model (`build_model` checks the data
-    set's)."""
+    set's kind against it)."""
     from kerascnn import models
 
     return tasks.get_task(models.get_model_info(config.model).task)
+
+
+# Until `DatasetInfo.kind` lands (the data stream of issue 30), the kind
+# of a data set that still says its task instead.
+_KIND_OF_DATA_TASK = {
+    "image_classification": "images",
+    "sequence_tagging": "tagged_text",
+}
+
+
+def data_kind(info):
+    """What the data set holds: `DatasetInfo.kind` (`"images"`,
+    `"tagged_text"`)."""
+    kind = getattr(info, "kind", None)
+    if kind is None:
+        kind = _KIND_OF_DATA_TASK.get(getattr(info, "task", None))
+    return kind
+
+
+def check_data_kind(task, info, config):
+    """Raises one line when the data set holds another kind of data than
+    the model's task consumes (`Task.consumes`)."""
+    kind = data_kind(info)
+    if kind != task.consumes:
+        raise TrainingError(
+            f"Model {config.model!r} does {task.description} on "
+            f"{task.consumes} but data set {config.dataset!r} holds {kind}."
+        )
 
 
 def _best_so_far(run_dir, monitor, mode):
@@ -320,10 +345,14 @@ def _fit_prepared(config, strategy, on_start, on_note, on_progress):
         on_note(small_data.describe(config))
     if on_progress:
         on_progress(f"Loading {config.dataset} and building {config.model}...")
+    task = model_task_of(config)
     with data_progress.reporting(on_progress):
-        train_ds, val_ds, info = model_task_of(config).load_training_data(
-            config, strategy
+        loaded = task.load_training_data(config, strategy) or load_data(
+            config,
+            strategy,
+            big_batch_validation=task.big_batch_validation,
         )
+    train_ds, val_ds, info = loaded
     chief = distribute.is_chief(strategy)
     model, metadata = _build(config, strategy, info, on_note)
     eval_split = _check_finish(config, metadata, on_note)
@@ -359,7 +388,7 @@ def _check_finish(config, metadata, on_note):
     told). Refuses an export that would change what a served model
     means, as `kerascnn export` would after hours of training.
     """
-    split, note = tasks.get_task(metadata.task).evaluation_split(config)
+    split, note = model_task_of(config).evaluation_split(config)
     if note and on_note:
         on_note(note)
     if config.export:
@@ -501,7 +530,7 @@ def _finish_run(model, metadata, result, eval_split="test"):
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
     if config.export:
-        result.export_path = _export(config, run_dir)
+        result.export_path = _export(config, run_dir, model_task_of(config))
 
 
 def _run_fit(model, metadata, config, run_dir, train_ds, val_ds, replicas=1):
@@ -569,7 +598,7 @@ def _metadata(config, info, model):
 
     return ModelMetadata(
         model=config.model,
-        task=info.task,
+        task=model_task_of(config).name,
         dataset=config.dataset,
         input_shape=tuple(model.input_shape[1:]),
         class_names=list(info.class_names),
@@ -582,11 +611,12 @@ def _metadata(config, info, model):
     )
 
 
-def _export(config, run_dir):
+def _export(config, run_dir, task):
     from kerascnn import export
 
     result = export.export(
         run_dir,
+        task=task,
         base_dir=config.export_dir,
         name=config.export_name,
         data_dir=config.data_dir,

@@ -40,7 +40,6 @@ import os
 
 import numpy as np
 
-from kerascnn import tasks
 from kerascnn.data import augment as aug
 from kerascnn.data import decode, sources, streaming, text
 from kerascnn.errors import DataError
@@ -50,8 +49,8 @@ from kerascnn.validation import check_image_size
 PARALLEL_CALLS = max(1, min(len(os.sched_getaffinity(0)), 8))
 PREFETCH_BATCHES = 2
 
-TASK_IMAGE = tasks.IMAGE_CLASSIFICATION.name
-TASK_TAGGING = tasks.SEQUENCE_TAGGING.name
+TASK_IMAGE = "image_classification"
+TASK_TAGGING = "sequence_tagging"
 
 
 @dataclasses.dataclass
@@ -79,6 +78,9 @@ class DatasetInfo:
         max_length: longest utterance in this split (text), else `None`.
         storage: how the split is read and why, one line (images), e.g.
             `"2,500 images in memory (~0.35 GiB decoded, fits ...)"`.
+        kind: what the examples are, `"images"` or `"tagged_text"` (what
+            a model's task consumes, `Task.consumes`); `None`: said by
+            `task`.
     """
 
     name: str
@@ -96,6 +98,7 @@ class DatasetInfo:
     intent_names: list = None
     max_length: int = None
     storage: str = None
+    kind: str = None
 
     def to_dict(self):
         """A JSON-able dict (tuples become lists)."""

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from kerascnn import tasks
 from kerascnn.data import pipeline
 from kerascnn.errors import DataError
 
@@ -77,7 +76,7 @@ def save_preview(name, out, *, split="train", count=32, data_dir=None,
         name, split, data_dir=data_dir, batch_size=count, shuffle=False,
         augment=augment, limit=count, seed=seed, skip_bad=True,
     )  # fmt: skip
-    if not tasks.takes(info.task, "images"):
+    if info.task != pipeline.TASK_IMAGE:
         raise DataError(
             f"Preview draws images; {name!r} is a {info.task} data set."
         )

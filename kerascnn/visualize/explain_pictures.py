@@ -79,7 +79,8 @@ class _Signature:
 def load_explained_model(source):
     """`(Keras model or signature callable, ModelMetadata)` of a run
     directory, `.keras` file or SavedModel folder."""
-    from kerascnn.metadata import ModelMetadata, load_model_and_metadata
+    from kerascnn.metadata import ModelMetadata
+    from kerascnn.tasks import load_model_and_metadata
     from kerascnn.predict import _saved_model_dir
 
     source = os.fspath(source)
