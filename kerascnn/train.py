@@ -13,8 +13,8 @@ and compiles the registry model with the recipe's optimizer
 (`kerascnn.optimizers`), trains with epoch-end callbacks, then saves a
 float32 `model.keras`, evaluates it on the test split (the task's
 `evaluate`, through `kerascnn.tasks.evaluate_model`) and exports it
-(`kerascnn.export`, given the task). What a run directory holds, and how an unfinished one
-is found: `kerascnn.runs`.
+(`kerascnn.export`, given the task). What a run directory holds, and
+how an unfinished one is found: `kerascnn.runs`.
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
 at any point (even SIGKILL) loses at most one epoch. Re-running the same
@@ -37,7 +37,6 @@ from kerascnn.files import write_json
 from kerascnn.inputs import load_data
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.optimizers import make_optimizer
-from kerascnn.tasks import evaluate, evaluate_model
 from kerascnn.runs import (
     BACKUP_DIR,
     CONFIG_FILENAME,
@@ -51,6 +50,7 @@ from kerascnn.runs import (
     resolve_run_dir,
     run_dir_lock,
 )
+from kerascnn.tasks import evaluate, evaluate_model
 
 # Public names, with those that moved to the modules above and are still
 # importable from here.

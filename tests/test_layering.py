@@ -19,7 +19,7 @@ INFERENCE = (
     "kerascnn.export",
     "kerascnn.serving",
     "kerascnn.visualize",
-    "kerascnn.tagging",
+    "kerascnn.tasks.sequence_tagging.tagging",
     "kerascnn.tasks",
 )
 

@@ -69,7 +69,7 @@ def test_run_directory_has_every_file(lenet_run):
 
 
 def test_evaluate_reproduces_the_run_metrics(lenet_run, data_dir):
-    from kerascnn.evaluation import evaluate
+    from kerascnn.tasks import evaluate
 
     metrics = evaluate(lenet_run.run_dir, data_dir=data_dir, limit=2000)
     assert metrics["accuracy"] == pytest.approx(
@@ -202,7 +202,11 @@ def test_wrong_task_is_refused(tmp_path, data_dir):
         runs_root=str(tmp_path),
         export=False,
     )
-    with pytest.raises(TrainingError, match="sequence tagging"):
+    with pytest.raises(
+        TrainingError,
+        match="^Model 'lenet' does image classification on images but data "
+        "set 'atis' holds tagged_text.$",
+    ):
         fit(config)
 
 
@@ -346,7 +350,7 @@ def test_checkpoint_monitor_follows_the_task(
     model, monitor, tmp_path, data_dir
 ):
     from kerascnn.callbacks import EpochCheckpoints, EpochTimer, StopOnNaN
-    from kerascnn.tasks.dev_span_f1 import DevSpanF1
+    from kerascnn.tasks.sequence_tagging.dev_span_f1 import DevSpanF1
     from kerascnn.train import make_callbacks
 
     # The data set name plays no part: only the model's task does.

@@ -113,7 +113,8 @@ def export(
 
         >>> task = tasks.get_task("image_classification")
         >>> export("runs/lenet", task=task, format="tflite", quantize="int8")
-        >>> export("runs/lenet", task=task, config=ExportConfig(format="tflite"))
+        >>> config = ExportConfig(format="tflite")
+        >>> export("runs/lenet", task=task, config=config)
 
     Args:
         source: run directory (`model.keras` + `metadata.json`) or a
@@ -148,8 +149,8 @@ def export(
     )
     if meta.task != task.name:
         raise ExportError(
-            f"{meta.model!r} is a {meta.task} model; export was given the "
-            f"{task.name} task."
+            f"{meta.model!r} is a model of task {meta.task!r}; export was "
+            f"given task {task.name!r}."
         )
     name = check_name(config.name or meta.model)
     data = ExportData(model, meta, config, task, examples, calibration_data)
@@ -195,9 +196,7 @@ def _export_saved_model(model, meta, config, name, data):
     )
     report = None
     with _saved_model.staged_folder(path, config.overwrite) as staged:
-        written = _saved_model.write_saved_model(
-            model, meta, staged, data.task
-        )
+        written = _saved_model.write_saved_model(model, meta, staged, data.task)
         _warmup.write_warmup_requests(
             written, name, meta, examples.x, data.task
         )

@@ -97,7 +97,10 @@ def classifier_outputs(outputs):
     import tensorflow as tf
 
     probabilities = tf.cast(outputs, tf.float32)
-    return {"probabilities": probabilities, "class_ids": argmax_ids(probabilities)}
+    return {
+        "probabilities": probabilities,
+        "class_ids": argmax_ids(probabilities),
+    }
 
 
 @dataclasses.dataclass

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError, KerasCNNError
-from kerascnn.export import export
 from kerascnn.export import saved_model as sm
+from tests.helpers import export
 
 LOAD_WITH_TF_ONLY = """
 import json, sys

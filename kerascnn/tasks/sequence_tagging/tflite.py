@@ -35,7 +35,6 @@ def fixed_length_model(model, meta, config):
     )
 
 
-
 def _fixed_lstm(layer):
     """An unrolled, forward-running copy of an LSTM with the same weights."""
     import keras
