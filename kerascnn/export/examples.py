@@ -20,7 +20,12 @@ wrong for real images.
 import dataclasses
 import warnings
 
-from kerascnn.errors import ExportError
+from kerascnn.errors import DataError, ExportError
+from kerascnn.evaluation import (
+    recorded_normalization,
+    recorded_validation_split,
+    resolve_split,
+)
 
 SYNTHETIC_EXAMPLES = 64
 
@@ -106,11 +111,6 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             "The metadata names no data set to read examples from. "
             f"Received: dataset={meta.dataset!r}"
         )
-    from kerascnn.evaluation import (
-        recorded_normalization,
-        recorded_validation_split,
-    )
-
     held_out = recorded_validation_split(meta)
     image_size, channels = image_args(meta.input_shape)
     try:
@@ -288,9 +288,6 @@ class ExportData:
 def _test_or_held_out(meta, data_dir):
     """ "test", or "validation" for a data set without a test split (a
     flat image folder): the held-out split the run trained beside."""
-    from kerascnn.errors import DataError
-    from kerascnn.evaluation import recorded_validation_split, resolve_split
-
     held_out = recorded_validation_split(meta)
     try:
         return resolve_split(meta.dataset, "test", data_dir, held_out)[0]

@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 
+from kerascnn.evaluation import recorded_validation_split
 from kerascnn.export import layout
 
 CARD_JSON = "model_card.json"
@@ -106,7 +107,6 @@ def split_sizes(meta, data_dir=None):
         return None
     try:
         from kerascnn.data.pipeline import get_info
-        from kerascnn.evaluation import recorded_validation_split
 
         info = get_info(
             meta.dataset, "train", data_dir=data_dir,

@@ -242,8 +242,8 @@ def test_next_version_and_existing_version(lenet_run, tmp_path):
 def test_failed_write_leaves_nothing(lenet_run, tmp_path, monkeypatch):
     real = sm.write_saved_model
 
-    def half_written(model, meta, path):
-        real(model, meta, path)
+    def half_written(model, meta, path, task):
+        real(model, meta, path, task)
         raise RuntimeError("disk full (simulated)")
 
     monkeypatch.setattr(sm, "write_saved_model", half_written)
