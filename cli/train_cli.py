@@ -1,5 +1,5 @@
 """`kerascnn fit`, `evaluate`, `predict`: thin wrappers over
-`kerascnn.train`, `kerascnn.evaluation` and `kerascnn.predict`."""
+`kerascnn.train`, `kerascnn.tasks.evaluate` and `kerascnn.predict`."""
 
 import json
 
