@@ -61,10 +61,12 @@ VALIDATION_CACHE_BYTES = 256 * 2**20
 
 
 def _validation_set(config, split, info, big_batches):
-    """The per-epoch validation dataset: big batches, cached if small."""
-    if not big_batches:
+    """The per-epoch validation dataset: big batches (fixed-shape inputs
+    only), cached if small."""
+    shape = tuple(config.input_shape or info.input_shape)
+    if not big_batches or None in shape:
         return load_split(config, split, training=False)[0]
-    values = int(np.prod(config.input_shape or info.input_shape))
+    values = int(np.prod(shape))
     batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)
     batch = max(config.batch_size, batch)
     val_config = dataclasses.replace(config, batch_size=batch)
