@@ -249,16 +249,19 @@ def _plan(source, config):
 
 
 def _export_showing_warnings(source, config):
-    """Runs `export`; a synthetic-verification warning becomes one
-    `Warning:` line on stderr (other warnings pass through)."""
+    """Runs `export` with the model's task; a synthetic-verification
+    warning becomes one `Warning:` line on stderr (other warnings pass
+    through)."""
     import warnings
 
+    from kerascnn import tasks
     from kerascnn.export import export
     from kerascnn.export.examples import SyntheticVerificationWarning
 
+    task = tasks.task_of(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SyntheticVerificationWarning)
-        result = export(source, config=config)
+        result = export(source, task=task, config=config)
     for w in caught:
         if issubclass(w.category, SyntheticVerificationWarning):
             click.echo(f"Warning: {w.message}", err=True)

@@ -1,5 +1,5 @@
 """`kerascnn fit`, `evaluate`, `predict`: thin wrappers over
-`kerascnn.train`, `kerascnn.evaluation` and `kerascnn.predict`."""
+`kerascnn.train`, `kerascnn.tasks.evaluate` and `kerascnn.predict`."""
 
 import json
 
@@ -34,7 +34,7 @@ from kerascnn.lazy import LazyModule
 
 # TensorFlow comes with these: loaded on first use, after the command
 # called `quiet_tensorflow()`, so that `--help` stays instant.
-evaluation = LazyModule("kerascnn.evaluation")
+tasks = LazyModule("kerascnn.tasks")
 predict = LazyModule("kerascnn.predict")
 train = LazyModule("kerascnn.train")
 
@@ -342,7 +342,7 @@ def evaluate_command(source, as_json, **settings):
     accuracy, per-class accuracy and the confusion matrix."""
     quiet_tensorflow()
     with user_errors(), ProgressBar("Evaluating") as progress:
-        metrics = evaluation.evaluate(
+        metrics = tasks.evaluate(
             source,
             settings.pop("dataset"),
             progress=None if as_json else progress,

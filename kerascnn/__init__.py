@@ -9,7 +9,7 @@ here for convenience.
 import os
 import sys
 
-__version__ = "0.1.0"
+from kerascnn.version import __version__
 
 
 def _enable_onednn():

@@ -324,7 +324,7 @@ RECIPES = {
     ),
     # Small batches, many updates (~7k Adam steps), cosine decay, dropout
     # 0.5 on the embeddings and BiLSTM outputs, word dropout to train
-    # <unk>; checkpoint by dev span F1 (see kerascnn.tagging).
+    # <unk>; checkpoint by dev span F1 (see kerascnn.tasks.sequence_tagging).
     "slot_tagger": TrainConfig(
         model="slot_tagger",
         dataset="atis",

@@ -1,13 +1,10 @@
-"""Test-set evaluation: loss, accuracy, per-class accuracy, confusion.
+"""Generic scoring: loss, accuracy, per-class accuracy, confusion.
 
-    from kerascnn.evaluation import evaluate
-    evaluate("runs/lenet-20261127-153000")["confusion_matrix"]
-
-`fit` calls `evaluate_model` on its final model and writes the result to
-the run's `metrics.json`; `kerascnn evaluate` and `kerascnn visualize
-confusion` call the same code. Image classifiers are scored here; the slot
-tagger by `kerascnn.tagging.evaluate_atis` (conlleval spans on the gold tag
-strings, per-slot F1, token and intent accuracy, exact match).
+The pieces a task's `Task.evaluate` scores with: what a run recorded
+(`recorded_*`), which split stands in for a missing test split
+(`resolve_split`), a softmax classifier's loss and report over batches
+(`evaluate_images`, `classification_report`). Evaluating a run, which
+needs its task, is `kerascnn.tasks.evaluate` / `evaluate_model`.
 
 A data set without a test split (a flat `<root>/<class>/*` image folder)
 is scored on its held-out validation split, with a `note` saying so; the
@@ -17,8 +14,8 @@ its recipe), so `fit`, `evaluate` and `export` read the same examples.
 
 import numpy as np
 
-from kerascnn.data.shapes import image_args
-from kerascnn.errors import DataError, KerasCNNError
+from kerascnn.data import sources
+from kerascnn.errors import DataError
 
 
 def recorded_validation_split(metadata):
@@ -53,8 +50,6 @@ def resolve_split(dataset, split="test", data_dir=None, validation_split=None):
     Returns:
         `(split, note)`; `note` is `None` unless the split was replaced.
     """
-    from kerascnn.data import sources
-
     if split != "test":
         return split, None
     try:
@@ -72,152 +67,6 @@ def resolve_split(dataset, split="test", data_dir=None, validation_split=None):
         f"{dataset} has no test split; using its held-out validation "
         f"split ({count} examples) instead"
     )
-
-
-def evaluate(
-    source,
-    dataset=None,
-    *,
-    data_dir=None,
-    batch_size=256,
-    limit=None,
-    split="test",
-    validation_split=None,
-    progress=None,
-    skip_bad=False,
-    tta=False,
-):
-    """Loads a run directory or `.keras` file and evaluates it.
-
-    `validation_split` defaults to the one the run trained with;
-    `progress` (optional, `total -> update(n)`) is told how far scoring
-    got, for a progress bar; `skip_bad` skips undecodable image files
-    (named in one notice) instead of stopping; `tta` as in
-    `evaluate_model`.
-    """
-    from kerascnn.metadata import load_model_and_metadata
-
-    model, metadata = load_model_and_metadata(source)
-    if validation_split is None:
-        validation_split = recorded_validation_split(metadata)
-    return evaluate_model(
-        model,
-        metadata,
-        dataset,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        limit=limit,
-        split=split,
-        validation_split=validation_split,
-        progress=progress,
-        skip_bad=skip_bad,
-        tta=tta,
-    )
-
-
-def evaluate_model(
-    model,
-    metadata,
-    dataset=None,
-    *,
-    data_dir=None,
-    batch_size=256,
-    limit=None,
-    split="test",
-    validation_split=None,
-    progress=None,
-    skip_bad=False,
-    tta=False,
-):
-    """Metrics of `model` on a split of `dataset` (default: its training
-    data set), read with the preprocessing its metadata records, by the
-    model's task.
-
-    The result names the `split` scored, with a `note` when the held-out
-    validation split stood in for a missing test split. `tta=True` (image
-    classifiers) adds test-time augmentation scored separately:
-    `tta_accuracy` and `tta_loss` of the mean of the softmax outputs of
-    each image and its mirror image; the other metrics stay those of the
-    plain model, as served.
-    """
-    from kerascnn import tasks
-
-    dataset = dataset or metadata.dataset
-    if not dataset:
-        raise KerasCNNError(
-            "The model's metadata names no data set; pass --dataset."
-        )
-    task = tasks.get_task(metadata.task)
-    options = {"skip_bad": True} if skip_bad else {}
-    if tta:
-        if task is not tasks.IMAGE_CLASSIFICATION:
-            raise KerasCNNError(
-                "Test-time flips (--tta) apply to image classifiers; "
-                f"{metadata.model!r} does {task.description}."
-            )
-        options["tta"] = True
-    return task.evaluate(
-        model,
-        metadata,
-        dataset,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        limit=limit,
-        split=split,
-        validation_split=validation_split,
-        progress=progress,
-        **options,
-    )
-
-
-def evaluate_image_split(
-    model,
-    metadata,
-    dataset,
-    *,
-    data_dir,
-    batch_size,
-    limit,
-    split,
-    validation_split=None,
-    progress=None,
-    skip_bad=False,
-    tta=False,
-):
-    """Loss and `classification_report` of an image classifier on a split
-    read with the preprocessing its metadata records (`tta`: see
-    `evaluate_model`)."""
-    from kerascnn import data
-
-    split, note = resolve_split(dataset, split, data_dir, validation_split)
-    image_size, channels = image_args(metadata.input_shape)
-    ds, info = data.load(
-        dataset,
-        split,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        shuffle=False,
-        augment=False,
-        limit=limit,
-        image_size=image_size,
-        channels=channels,
-        validation_size=validation_split,
-        normalization=recorded_normalization(metadata),
-        skip_bad=skip_bad,
-    )
-    update = progress(info.num_examples) if progress else None
-    metrics = evaluate_images(
-        model,
-        ds,
-        metadata.class_names,
-        recorded_label_smoothing(metadata),
-        update,
-        tta=tta,
-    )
-    metrics["split"] = split
-    if note:
-        metrics["note"] = note
-    return metrics
 
 
 def evaluate_images(model, ds, class_names, label_smoothing=0.0, on_batch=None,

@@ -14,19 +14,21 @@ import sys
 
 import numpy as np
 
-from kerascnn.data.info import IMAGES
 from kerascnn.data.shapes import image_args
 from kerascnn.errors import DataError
 
 DISK_CACHE_DIR = "data_cache"
 
 
-def load_data(config, strategy=None):
+def load_data(config, strategy=None, *, big_batch_validation=False):
     """Train and validation datasets plus the train `DatasetInfo`.
 
     Validation uses the data set's validation split when it has one (ATIS
     dev), else its test split. With several replicas each dataset is built
     per input pipeline, so the global batch is split across replicas.
+    `big_batch_validation` (the model's task says it:
+    `Task.big_batch_validation`, fixed-shape inputs) validates in big,
+    cached batches.
     """
     if str(config.dataset).lower() in _imagenet_names():
         raise DataError(_imagenet_message(config.model))
@@ -40,7 +42,11 @@ def load_data(config, strategy=None):
             distribute_split(strategy, config, val_split, training=False),
             info,
         )
-    return train_ds, _validation_set(config, val_split, info), info
+    return (
+        train_ds,
+        _validation_set(config, val_split, info, big_batch_validation),
+        info,
+    )
 
 
 # Per-epoch validation of image models runs in batches of up to this many
@@ -54,11 +60,13 @@ VALIDATION_BATCH_MAX = 2048
 VALIDATION_CACHE_BYTES = 256 * 2**20
 
 
-def _validation_set(config, split, info):
-    """The per-epoch validation dataset: big batches, cached if small."""
-    if info.kind != IMAGES:  # fixed-shape inputs only
+def _validation_set(config, split, info, big_batches):
+    """The per-epoch validation dataset: big batches (fixed-shape inputs
+    only), cached if small."""
+    shape = tuple(config.input_shape or info.input_shape)
+    if not big_batches or None in shape:
         return load_split(config, split, training=False)[0]
-    values = int(np.prod(config.input_shape or info.input_shape))
+    values = int(np.prod(shape))
     batch = min(VALIDATION_BATCH_MAX, VALIDATION_BATCH_VALUES // values)
     batch = max(config.batch_size, batch)
     val_config = dataclasses.replace(config, batch_size=batch)

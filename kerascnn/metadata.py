@@ -11,10 +11,9 @@ import dataclasses
 import json
 import os
 
-import kerascnn
-from kerascnn import tasks
 from kerascnn.errors import KerasCNNError
 from kerascnn.files import METADATA_FILENAME, MODEL_FILENAME, write_json
+from kerascnn.version import __version__
 
 
 @dataclasses.dataclass
@@ -46,7 +45,7 @@ class ModelMetadata:
     vocab: list = dataclasses.field(default_factory=list)
     intent_names: list = dataclasses.field(default_factory=list)
     max_length: int = None
-    kerascnn_version: str = kerascnn.__version__
+    kerascnn_version: str = __version__
     extra: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self):
@@ -79,8 +78,13 @@ class ModelMetadata:
             ) from None
 
 
-def default_metadata(model):
-    """Metadata for a bare Keras model with no sidecar: numbered classes."""
+def default_metadata(model, task):
+    """Metadata for a bare Keras model with no sidecar: numbered classes.
+
+    `task` is the task name; a bare file does not say it, so the caller
+    decides (`kerascnn.tasks.load_model_and_metadata` asks the task
+    registry which task takes inputs of the model's rank).
+    """
     shape = tuple(model.input_shape[1:])
     output = model.output
     if isinstance(output, dict):
@@ -88,7 +92,7 @@ def default_metadata(model):
     num_classes = int(output.shape[-1])
     return ModelMetadata(
         model=model.name,
-        task=tasks.task_for_input_shape(shape).name,
+        task=task,
         input_shape=shape,
         class_names=[str(i) for i in range(num_classes)],
     )
@@ -124,12 +128,18 @@ def resolve_model_path(source):
     return model_path, (meta_path if os.path.isfile(meta_path) else None)
 
 
-def load_model_and_metadata(source):
+def load_model_and_metadata(source, bare_task=None):
     """Loads a Keras model and its metadata from a run dir or `.keras` file.
 
     For inference: the model is not compiled (its training loss and
     optimizer are not needed to predict, evaluate or export, and a loss
     from the training code, such as label smoothing, need not be known).
+
+    Args:
+        source: a run directory or a `.keras` file.
+        bare_task: `input shape -> task name`, asked only for a bare
+            `.keras` file without metadata (which does not say its
+            task). Without it such a file is refused.
     """
     import keras
 
@@ -142,7 +152,12 @@ def load_model_and_metadata(source):
         raise KerasCNNError(
             f"Cannot load Keras model {model_path!r}: {e}"
         ) from None
-    meta = (
-        ModelMetadata.load(meta_path) if meta_path else default_metadata(model)
-    )
-    return model, meta
+    if meta_path:
+        return model, ModelMetadata.load(meta_path)
+    if bare_task is None:
+        raise KerasCNNError(
+            f"{model_path!r} has no metadata file, so its task is unknown; "
+            "load it with kerascnn.tasks.load_model_and_metadata."
+        )
+    shape = tuple(model.input_shape[1:])
+    return model, default_metadata(model, bare_task(shape))

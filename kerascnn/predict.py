@@ -28,7 +28,9 @@ import numpy as np
 
 from kerascnn import tasks
 from kerascnn.data import images as image_files
+from kerascnn.data import text
 from kerascnn.errors import DataError, KerasCNNError
+from kerascnn.tasks.sequence_tagging import tagging
 
 IMAGE_EXTENSIONS = image_files.IMAGE_EXTENSIONS
 PREDICT_BATCH = 64
@@ -188,9 +190,7 @@ def _is_keras(path):
 
 @artifact_loader("keras", _is_keras)
 def _load_keras(path):
-    from kerascnn.metadata import load_model_and_metadata
-
-    model, meta = load_model_and_metadata(path)
+    model, meta = tasks.load_model_and_metadata(path)
 
     def run(x):
         return model.predict(x, verbose=0)
@@ -344,8 +344,6 @@ def group_slots(tokens, tags):
 
 def _prepare(utterance, max_words, normalize_digits):
     """`(tokens, words, warning)` of one raw utterance."""
-    from kerascnn.data import text
-
     if not isinstance(utterance, str):
         raise DataError(
             f"Utterances must be strings. Received: {type(utterance).__name__}"
@@ -425,11 +423,7 @@ def _refuse_image_files(utterances):
 
 
 def _tag_with_keras(source, utterances, max_words):
-    from kerascnn import tagging
-    from kerascnn.data import text
-    from kerascnn.metadata import load_model_and_metadata
-
-    model, meta = load_model_and_metadata(source)
+    model, meta = tasks.load_model_and_metadata(source)
     _check_tagger(meta)
     digits = text.uses_digit_shapes(meta.vocab)
     prepared = [_prepare(u, max_words, digits) for u in utterances]

@@ -6,13 +6,15 @@
     result.metrics["accuracy"]
 
 `fit` asks the model's task (`kerascnn.tasks`) for what differs between
-kinds of model (data, loss and metrics, checkpoint monitor, callbacks,
-evaluation), loads the data (`kerascnn.inputs`), builds and compiles the
-registry model with the recipe's optimizer (`kerascnn.optimizers`), trains
-with epoch-end callbacks, then saves a float32 `model.keras`, evaluates it
-on the test split (`kerascnn.evaluation`) and exports it
-(`kerascnn.export`). What a run directory holds, and how an unfinished one
-is found: `kerascnn.runs`.
+kinds of model (loss and metrics, checkpoint monitor, callbacks,
+evaluation), loads the data (`kerascnn.inputs`; the task checks the data
+set's kind, `DatasetInfo.kind`, against the kind it consumes), builds
+and compiles the registry model with the recipe's optimizer
+(`kerascnn.optimizers`), trains with epoch-end callbacks, then saves a
+float32 `model.keras`, evaluates it on the test split (the task's
+`evaluate`, through `kerascnn.tasks.evaluate_model`) and exports it
+(`kerascnn.export`, given the task). What a run directory holds, and
+how an unfinished one is found: `kerascnn.runs`.
 
 Fault tolerance: the backup is written at every epoch end, so a run killed
 at any point (even SIGKILL) loses at most one epoch. Re-running the same
@@ -31,7 +33,6 @@ from kerascnn import distribute, small_data, tasks, visualize
 from kerascnn.config import TrainConfig
 from kerascnn.data import progress as data_progress
 from kerascnn.errors import TrainingError
-from kerascnn.evaluation import evaluate, evaluate_model
 from kerascnn.files import write_json
 from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
 from kerascnn.inputs import load_data
@@ -47,6 +48,7 @@ from kerascnn.runs import (
     resolve_run_dir,
     run_dir_lock,
 )
+from kerascnn.tasks import evaluate, evaluate_model
 
 # Public names, with those that moved to the modules above and are still
 # importable from here.
@@ -104,18 +106,7 @@ def build_model(config, info):
     from kerascnn import models
 
     model_task = model_task_of(config)
-    if model_task.consumes != info.kind:
-        fits = [
-            tasks.get_task(name).description
-            for name in tasks.task_names()
-            if tasks.get_task(name).consumes == info.kind
-        ]
-        raise TrainingError(
-            f"Model {config.model!r} does {model_task.description} on "
-            f"{model_task.consumes.replace('_', ' ')}, but data set "
-            f"{config.dataset!r} holds {info.kind.replace('_', ' ')}"
-            + (f" (for {' or '.join(fits)})." if fits else ".")
-        )
+    check_data_kind(model_task, info, config)
     options = {**model_task.builder_options(info), **config.model_options}
     input_shape = tuple(config.input_shape or info.input_shape)
     return models.build(
@@ -225,10 +216,31 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
 
 def model_task_of(config):
     """The `Task` of the recipe's model (`build_model` checks the data
-    set's)."""
+    set's kind against it)."""
     from kerascnn import models
 
     return tasks.get_task(models.get_model_info(config.model).task)
+
+
+# Until `DatasetInfo.kind` lands (the data stream of issue 30), the kind
+# of a data set that still says its task instead.
+def check_data_kind(task, info, config):
+    """Raises one line when the data set holds another kind of data than
+    the model's task consumes (`Task.consumes` vs `DatasetInfo.kind`),
+    naming the tasks that do take it."""
+    if task.consumes == info.kind:
+        return
+    fits = [
+        tasks.get_task(name).description
+        for name in tasks.task_names()
+        if tasks.get_task(name).consumes == info.kind
+    ]
+    raise TrainingError(
+        f"Model {config.model!r} does {task.description} on "
+        f"{task.consumes.replace('_', ' ')}, but data set "
+        f"{config.dataset!r} holds {info.kind.replace('_', ' ')}"
+        + (f" (for {' or '.join(fits)})." if fits else ".")
+    )
 
 
 def _best_so_far(run_dir, monitor, mode):
@@ -324,10 +336,14 @@ def _fit_prepared(config, strategy, on_start, on_note, on_progress):
         on_note(small_data.describe(config))
     if on_progress:
         on_progress(f"Loading {config.dataset} and building {config.model}...")
+    task = model_task_of(config)
     with data_progress.reporting(on_progress):
-        train_ds, val_ds, info = model_task_of(config).load_training_data(
-            config, strategy
+        loaded = task.load_training_data(config, strategy) or load_data(
+            config,
+            strategy,
+            big_batch_validation=task.big_batch_validation,
         )
+    train_ds, val_ds, info = loaded
     chief = distribute.is_chief(strategy)
     model, metadata = _build(config, strategy, info, on_note)
     eval_split = _check_finish(config, metadata, on_note)
@@ -363,7 +379,7 @@ def _check_finish(config, metadata, on_note):
     told). Refuses an export that would change what a served model
     means, as `kerascnn export` would after hours of training.
     """
-    split, note = tasks.get_task(metadata.task).evaluation_split(config)
+    split, note = model_task_of(config).evaluation_split(config)
     if note and on_note:
         on_note(note)
     if config.export:
@@ -505,7 +521,7 @@ def _finish_run(model, metadata, result, eval_split="test"):
     result.metrics["epoch_seconds"] = result.epoch_seconds
     write_json(os.path.join(run_dir, METRICS_FILENAME), result.metrics)
     if config.export:
-        result.export_path = _export(config, run_dir)
+        result.export_path = _export(config, run_dir, model_task_of(config))
 
 
 def _run_fit(model, metadata, config, run_dir, train_ds, val_ds, replicas=1):
@@ -586,11 +602,12 @@ def _metadata(config, info, model):
     )
 
 
-def _export(config, run_dir):
+def _export(config, run_dir, task):
     from kerascnn import export
 
     result = export.export(
         run_dir,
+        task=task,
         base_dir=config.export_dir,
         name=config.export_name,
         data_dir=config.data_dir,

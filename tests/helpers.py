@@ -111,3 +111,13 @@ def load_and_predict_in_subprocess(model_path, x_path, out_path):
 
 def clear():
     keras.backend.clear_session()
+
+
+def export(source, **settings):
+    """`kerascnn.export.export` of a run or `.keras` file with its task
+    resolved as `kerascnn export` resolves it (`kerascnn.tasks.task_of`):
+    the export package itself never looks a task up."""
+    from kerascnn import export as export_package
+    from kerascnn import tasks
+
+    return export_package.export(source, task=tasks.task_of(source), **settings)

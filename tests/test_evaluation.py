@@ -160,7 +160,7 @@ def test_tta_scores_the_mean_of_each_image_and_its_mirror_separately():
 
 def test_tta_is_refused_for_a_text_tagger():
     from kerascnn.errors import KerasCNNError
-    from kerascnn.evaluation import evaluate_model
+    from kerascnn.tasks import evaluate_model
     from tests.helpers import tagger_metadata
 
     meta = tagger_metadata(["O", "B-city"], ["<pad>", "boston"], ["flight"])

@@ -63,7 +63,7 @@ def test_last_validation_equals_evaluate_after_few_steps(
     three_classes, tmp_path
 ):
     from kerascnn.config import recipe_for
-    from kerascnn.evaluation import evaluate
+    from kerascnn.tasks import evaluate
     from kerascnn.train import fit
 
     config = recipe_for(

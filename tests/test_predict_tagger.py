@@ -149,7 +149,7 @@ def _vocab(run_dir):
 
 
 def test_export_is_verified_on_real_sentences_with_span_f1(tagger_run):
-    from kerascnn.export import export
+    from tests.helpers import export
 
     result = export(
         tagger_run.run_dir,
@@ -211,10 +211,11 @@ def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    from kerascnn import tagging
-    from kerascnn.export import export
-    from kerascnn.export.examples import fit_length, load_tagger_examples
+    from kerascnn.export.examples import fit_length
     from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.tasks.sequence_tagging import tagging
+    from kerascnn.tasks.sequence_tagging.export import load_examples
+    from tests.helpers import export
 
     result = export(
         tagger_run.run_dir, format="tflite", base_dir=tmp_path,
@@ -223,7 +224,7 @@ def test_tflite_decodes_in_graph_like_keras(tagger_run, tmp_path):
     report = result.verification.to_dict()
     assert report["artifact"]["slot_f1"] == report["keras"]["slot_f1"]
     model, meta = load_model_and_metadata(tagger_run.run_dir)
-    x, _ = load_tagger_examples(meta, "test", 100)
+    x, _ = load_examples(meta, "test", 100)
     x = fit_length(x, result.metadata["max_length"])
     runner = Interpreter(model_path=result.path).get_signature_runner()
     ids = np.concatenate(

@@ -54,7 +54,7 @@ def test_run_directory_has_every_file(lenet_fit):
 
 
 def test_evaluate_reproduces_the_run_metrics(lenet_fit, data_dir):
-    from kerascnn.evaluation import evaluate
+    from kerascnn.tasks import evaluate
 
     metrics = evaluate(lenet_fit.run_dir, data_dir=data_dir, limit=2000)
     assert metrics["accuracy"] == pytest.approx(
@@ -185,7 +185,11 @@ def test_wrong_task_is_refused(tmp_path, data_dir):
         runs_root=str(tmp_path),
         export=False,
     )
-    with pytest.raises(TrainingError, match="sequence tagging"):
+    with pytest.raises(
+        TrainingError,
+        match="^Model 'lenet' does image classification on images but data "
+        "set 'atis' holds tagged_text.$",
+    ):
         fit(config)
 
 
@@ -334,7 +338,7 @@ def test_checkpoint_monitor_follows_the_task(
     model, monitor, tmp_path, data_dir
 ):
     from kerascnn.callbacks import EpochCheckpoints, EpochTimer, StopOnNaN
-    from kerascnn.tasks.dev_span_f1 import DevSpanF1
+    from kerascnn.tasks.sequence_tagging.dev_span_f1 import DevSpanF1
     from kerascnn.train import make_callbacks
 
     # The data set name plays no part: only the model's task does.

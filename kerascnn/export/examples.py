@@ -2,8 +2,9 @@
 
 Verification reads the data set's test split, int8 calibration its
 training split (`kerascnn.data.load(meta.dataset, ...)`, already
-normalized for the model; the slot tagger reads real ATIS sentences with
-their gold tag strings). Callers may pass arrays instead. Every set of
+normalized for the model; a task may read its own: the slot tagger reads
+real ATIS sentences with their gold tag strings,
+`Task.verification_examples`). Callers may pass arrays instead. Every set of
 examples says where it came from (`Examples.description`, e.g.
 `"mnist test split (500 examples)"`), and that text is what an export
 reports as `verified_on` / `calibrated_on`.
@@ -19,10 +20,14 @@ wrong for real images.
 import dataclasses
 import warnings
 
-from kerascnn.errors import ExportError
+from kerascnn.errors import DataError, ExportError
+from kerascnn.evaluation import (
+    recorded_normalization,
+    recorded_validation_split,
+    resolve_split,
+)
 
 SYNTHETIC_EXAMPLES = 64
-SYNTHETIC_TAGGER_LENGTH = 16
 
 
 class SyntheticVerificationWarning(UserWarning):
@@ -35,7 +40,9 @@ class Examples:
 
     Attributes:
         x: numpy model inputs `(N, ...)`.
-        y: labels `(N,)`, a `TaggerGold`, or `None` (synthetic).
+        y: labels `(N,)`, a task's own labels that slice like an
+            array (the slot tagger's gold tag strings), or `None`
+            (synthetic).
         source: `"test"`, `"train"`, `"given"` or `"synthetic"`.
         description: e.g. `"mnist test split (500 examples)"`.
     """
@@ -44,20 +51,6 @@ class Examples:
     y: object
     source: str
     description: str
-
-
-@dataclasses.dataclass
-class TaggerGold:
-    """Gold labels of tagger examples: tag strings and tag names."""
-
-    tags: list
-    tag_names: list
-
-    def __len__(self):
-        return len(self.tags)
-
-    def __getitem__(self, index):
-        return TaggerGold(self.tags[index], self.tag_names)
 
 
 # === Reading real examples ===
@@ -88,7 +81,8 @@ def _stack(values):
     return np.stack(values)
 
 
-def _unreadable(meta, split, error):
+def unreadable(meta, split, error):
+    """The `ExportError` of a split of `meta.dataset` that cannot be read."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return ExportError(
         f"Cannot read the {split} split of {meta.dataset!r}: "
@@ -117,11 +111,6 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             "The metadata names no data set to read examples from. "
             f"Received: dataset={meta.dataset!r}"
         )
-    from kerascnn.evaluation import (
-        recorded_normalization,
-        recorded_validation_split,
-    )
-
     held_out = recorded_validation_split(meta)
     image_size, channels = image_args(meta.input_shape)
     try:
@@ -142,7 +131,7 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()
         ]
     except Exception as e:  # DataError, missing files, decode errors
-        raise _unreadable(meta, split, e) from None
+        raise unreadable(meta, split, e) from None
     if not pairs:
         raise ExportError(f"The {split} split of {meta.dataset!r} is empty.")
     xs, ys = zip(*pairs)
@@ -150,43 +139,6 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
         xs = [row for batch in xs for row in batch]
         ys = [row for batch in ys for row in batch]
     return _stack(xs)[:limit], _stack(ys)[:limit]
-
-
-def load_tagger_examples(meta, split="test", limit=500, data_dir=None):
-    """`(token ids (N, T), TaggerGold)` of real ATIS sentences.
-
-    Words get the training normalisation; gold tags stay the strings of
-    the file (a tag never seen in training still counts as a gold span).
-
-    Raises:
-        ExportError: the ATIS split cannot be read (the message says why).
-    """
-    import numpy as np
-
-    from kerascnn import tagging
-    from kerascnn.data import text
-
-    try:
-        utterances, _ = tagging.load_atis_split(split, data_dir, limit)
-    except Exception as e:  # DataError, missing files
-        raise _unreadable(meta, split, e) from None
-    if not utterances:
-        raise ExportError(f"The {split} split of {meta.dataset!r} is empty.")
-    vocab = text.Vocabulary(meta.vocab)
-    digits = text.uses_digit_shapes(meta.vocab)
-    rows = [
-        vocab.encode(
-            text.normalize_words(u.words)
-            if digits
-            else [w.lower() for w in u.words]
-        )
-        for u in utterances
-    ]
-    x = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
-    for i, r in enumerate(rows):
-        x[i, : len(r)] = r
-    gold = TaggerGold([list(u.tags) for u in utterances], meta.class_names)
-    return x, gold
 
 
 def fit_length(x, length):
@@ -217,16 +169,6 @@ def random_pixels(model, meta, count):
     shape = tuple(model.input_shape[1:])
     pixels = rng.uniform(0, 255, size=(count, *shape)).astype(np.float32)
     return np.asarray(make_normalizer(meta.preprocessing)(pixels))
-
-
-def random_token_ids(meta, count):
-    """Random token-id sentences of `SYNTHETIC_TAGGER_LENGTH` words."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    vocab = max(len(meta.vocab), 3)
-    shape = (count, SYNTHETIC_TAGGER_LENGTH)
-    return rng.integers(1, vocab, size=shape).astype(np.int32)
 
 
 # === One export's examples, read once ===
@@ -275,11 +217,11 @@ class ExportData:
         import numpy as np
 
         x, y = np.asarray(found.x)[:count], found.y
-        if isinstance(y, TaggerGold):
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        if y is not None:  # an array, or a task's own labels that slice
             y = y[:count]
-        elif y is not None:
-            y = np.asarray(y)[:count]
-        if length is not None:  # the fixed-length TFLite tagger
+        if length is not None:  # a fixed-length TFLite model (the tagger)
             x = fit_length(x, length)
         return _described(
             x, y, found.source, self.meta.dataset, self.task.example_noun
@@ -346,9 +288,6 @@ class ExportData:
 def _test_or_held_out(meta, data_dir):
     """ "test", or "validation" for a data set without a test split (a
     flat image folder): the held-out split the run trained beside."""
-    from kerascnn.errors import DataError
-    from kerascnn.evaluation import recorded_validation_split, resolve_split
-
     held_out = recorded_validation_split(meta)
     try:
         return resolve_split(meta.dataset, "test", data_dir, held_out)[0]

@@ -3,8 +3,9 @@ convert -> verify in the artifact's own runtime -> place atomically ->
 model card.
 
 `export()` validates the `ExportConfig` (before loading anything), loads
-the model and its task (`kerascnn.tasks`: what differs per kind of model,
-from the signatures to how verification scores), reads the examples once
+the model, takes its task from the caller (a `kerascnn.tasks.Task`: what
+differs per kind of model, from the signatures to how verification
+scores; this package never looks one up), reads the examples once
 (`examples.ExportData`), and calls the exporter of the format. Each
 exporter reads as the steps it takes: convert, stage the artifact (bytes
 in memory, or a hidden folder beside its target), verify the staged
@@ -17,7 +18,8 @@ import dataclasses
 import functools
 import json
 
-from kerascnn import tasks
+from kerascnn import metadata as _metadata
+from kerascnn.errors import ExportError
 from kerascnn.export import layout as _layout
 from kerascnn.export import model_card as _model_card
 from kerascnn.export import optional as _optional
@@ -99,16 +101,28 @@ def _verified_on(examples):
 
 
 def export(
-    source, *, config=None, examples=None, calibration_data=None, **settings
+    source,
+    *,
+    task,
+    config=None,
+    examples=None,
+    calibration_data=None,
+    **settings,
 ):
     """Exports a run directory or `.keras` file; verifies; writes atomically.
 
-        >>> export("runs/lenet", format="tflite", quantize="int8")
-        >>> export("runs/lenet", config=ExportConfig(format="tflite"))
+        >>> task = tasks.get_task("image_classification")
+        >>> export("runs/lenet", task=task, format="tflite", quantize="int8")
+        >>> config = ExportConfig(format="tflite")
+        >>> export("runs/lenet", task=task, config=config)
 
     Args:
         source: run directory (`model.keras` + `metadata.json`) or a
             `.keras` file.
+        task: the model's `kerascnn.tasks.Task` (its signatures, examples,
+            scores, TFLite model, named I/O and card sections); it must
+            be the task the metadata names. A bare `.keras` file without
+            metadata is taken to be a model of this task.
         config: an `ExportConfig`. Defaults to `ExportConfig()`.
         examples: `(x, y)` arrays of model inputs and labels to verify on,
             instead of loading the test split.
@@ -122,23 +136,28 @@ def export(
         An `ExportResult`.
 
     Raises:
-        ExportError: bad settings, an existing target, test data that
-            cannot be read (unless `allow_synthetic=True`), a failed
-            conversion or a failed verification. Nothing is left behind.
+        ExportError: bad settings, a model of another task, an existing
+            target, test data that cannot be read (unless
+            `allow_synthetic=True`), a failed conversion or a failed
+            verification. Nothing is left behind.
     """
-    from kerascnn.metadata import load_model_and_metadata
-
     config = ExportConfig.from_settings(config, **settings)
     if config.format in _optional.PACKAGES:  # fail before loading anything
         _optional.require(config.format)
-    model, meta = load_model_and_metadata(source)
+    model, meta = _metadata.load_model_and_metadata(
+        source, bare_task=lambda shape: task.name
+    )
+    if meta.task != task.name:
+        raise ExportError(
+            f"{meta.model!r} is a model of task {meta.task!r}; export was "
+            f"given task {task.name!r}."
+        )
     name = check_name(config.name or meta.model)
-    task = tasks.get_task(meta.task)
     data = ExportData(model, meta, config, task, examples, calibration_data)
     result = _EXPORTERS[config.format](model, meta, config, name, data)
     if config.model_card and result.written:
         result.card_path = _model_card.update(
-            source, model, meta, config, result
+            source, model, meta, config, result, task
         )
     return result
 
@@ -177,8 +196,10 @@ def _export_saved_model(model, meta, config, name, data):
     )
     report = None
     with _saved_model.staged_folder(path, config.overwrite) as staged:
-        written = _saved_model.write_saved_model(model, meta, staged)
-        _warmup.write_warmup_requests(written, name, meta, examples.x)
+        written = _saved_model.write_saved_model(model, meta, staged, data.task)
+        _warmup.write_warmup_requests(
+            written, name, meta, examples.x, data.task
+        )
         if config.verify:
             report = _verified(
                 model,

@@ -22,7 +22,7 @@ import datetime
 import json
 import os
 
-from kerascnn import tasks
+from kerascnn.evaluation import recorded_validation_split
 from kerascnn.export import layout
 
 CARD_JSON = "model_card.json"
@@ -107,7 +107,6 @@ def split_sizes(meta, data_dir=None):
         return None
     try:
         from kerascnn.data.pipeline import get_info
-        from kerascnn.evaluation import recorded_validation_split
 
         info = get_info(
             meta.dataset, "train", data_dir=data_dir,
@@ -186,23 +185,6 @@ def format_label(result):
     return result.format
 
 
-def token_input(meta):
-    """The "Input" section of a token-id model (the slot tagger)."""
-    return {
-        "input": "token_ids: int32 (batch, length), 0 = padding",
-        "steps": [
-            "split the sentence on whitespace",
-            "lowercase; each digit -> DIGIT (when the vocabulary has "
-            "digit shapes)",
-            "look each word up in the vocabulary (metadata `vocab`, "
-            "index = id; unknown words -> 1)",
-            "pad with 0 to the batch's longest sentence",
-        ],
-        "vocab_size": len(meta.vocab),
-        "note": "the SavedModel's predict_sentences does all of this in-graph",
-    }
-
-
 def image_input(meta):
     """The "Input" section of an image model: the normalization."""
     p = dict(meta.preprocessing or {})
@@ -223,13 +205,6 @@ def image_input(meta):
         "note": "the SavedModel's predict_pixels / predict_images "
         "signatures do this in-graph",
     }
-
-
-TOKEN_ID_LIMITATION = (
-    "ONNX/OpenVINO/TFLite take token ids (the vocabulary is in the "
-    "metadata) and return tag probabilities and BIO-constrained tag ids; "
-    "text in, tag strings out is the SavedModel's predict_sentences."
-)
 
 
 def image_limitations(meta):
@@ -321,9 +296,10 @@ def _default_command(source, config):
     return " ".join(parts)
 
 
-def build(source, model, meta, config, result, previous=None):
+def build(source, model, meta, config, result, task, previous=None):
     """The card dict for `result`, keeping `previous` exports of the
-    same source."""
+    same source; `task` (the model's `Task`) writes its input section
+    and limitations."""
     model_dir = config.model_dir(result.name)
     source_path = os.path.abspath(os.fspath(source))
     exports = {}
@@ -331,7 +307,6 @@ def build(source, model, meta, config, result, previous=None):
         exports = dict(previous.get("exports") or {})
     exports[format_label(result)] = export_entry(result, model_dir)
     recipe = _recipe(meta, source)
-    task = tasks.get_task(meta.task)
     card = {
         "schema_version": SCHEMA_VERSION,
         "name": result.name,
@@ -356,11 +331,11 @@ def build(source, model, meta, config, result, previous=None):
     return card
 
 
-def update(source, model, meta, config, result):
+def update(source, model, meta, config, result, task):
     """Rewrites the card beside the versions; returns `MODEL_CARD.md`."""
     model_dir = config.model_dir(result.name)
     previous = read_json(os.path.join(model_dir, CARD_JSON))
-    card = build(source, model, meta, config, result, previous)
+    card = build(source, model, meta, config, result, task, previous)
     text = json.dumps(card, indent=2, sort_keys=True, default=str)
     layout.write_new_file(
         os.path.join(model_dir, CARD_JSON), text.encode(), overwrite=True

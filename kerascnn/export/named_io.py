@@ -11,14 +11,9 @@ Image classifiers
     outputs `probabilities` float32 `(batch, classes)`, `class_ids` int64
             `(batch,)`.
 
-Slot tagger (token ids in; the text-in graph stays a SavedModel feature)
-    input   `token_ids`: int32 `(batch, length)`, 0 = padding.
-    outputs `tag_probabilities` float32 `(batch, length, tags)`,
-            `tag_ids` int64 `(batch, length)`: BIO-constrained Viterbi
-            decoding in-graph, as the SavedModel's (0 at padding; tag
-            names in the metadata) and, with an intent head,
-            `intent_probabilities` float32 `(batch, intents)` and
-            `intent_ids` int64 `(batch,)`.
+Other tasks name their own (the slot tagger: `token_ids` in,
+`tag_probabilities`, `tag_ids`, ... out; see
+`kerascnn.tasks.sequence_tagging.export`).
 
 The batch axis (and the tagger's length axis) stays free. A model
 trained in mixed precision is exported as its float32 twin
@@ -27,7 +22,7 @@ trained in mixed precision is exported as its float32 twin
 
 What differs per task (the input spec, the outputs) is the task's
 (`Task.named_input_spec`, `Task.named_outputs`); this module holds the
-wrapper and the pieces each task picks.
+wrapper and the image classifier's pieces, the default.
 """
 
 import dataclasses
@@ -39,13 +34,6 @@ def image_input_spec(model):
 
     shape = tuple(model.input_shape[1:])
     return tf.TensorSpec((None, *shape), tf.float32, name="images")
-
-
-def token_ids_spec():
-    """`token_ids`: int32 `(batch, length)`, 0 = padding."""
-    import tensorflow as tf
-
-    return tf.TensorSpec((None, None), tf.int32, name="token_ids")
 
 
 def _float32_config(config):
@@ -95,7 +83,7 @@ def float32_model(model):
     return copy
 
 
-def _argmax(probabilities):
+def argmax_ids(probabilities):
     """Class ids as `tf.argmax`: `keras.ops.argmax` on TensorFlow lowers
     to `Bitcast`/`BitwiseAnd` (its -0.0 handling), which ONNX has no
     operator for."""
@@ -109,34 +97,10 @@ def classifier_outputs(outputs):
     import tensorflow as tf
 
     probabilities = tf.cast(outputs, tf.float32)
-    return {"probabilities": probabilities, "class_ids": _argmax(probabilities)}
-
-
-def tagger_outputs(outputs, token_ids, tag_names=()):
-    """`tag_probabilities`, `tag_ids` and, with an intent head,
-    `intent_probabilities` and `intent_ids`.
-
-    `tag_names` (the tagger's class names) choose the decoding of
-    `tag_ids`: BIO-constrained Viterbi for IOB2 tags, else argmax.
-    """
-    import tensorflow as tf
-
-    from kerascnn.export import tagger_graph
-
-    if not isinstance(outputs, dict):
-        outputs = {"tags": outputs}
-    tag_probabilities = tf.cast(outputs["tags"], tf.float32)
-    named = {
-        "tag_probabilities": tag_probabilities,
-        "tag_ids": tagger_graph.decode_tag_ids(
-            tag_probabilities, token_ids, tag_names
-        ),
+    return {
+        "probabilities": probabilities,
+        "class_ids": argmax_ids(probabilities),
     }
-    if "intent" in outputs:
-        intent = tf.cast(outputs["intent"], tf.float32)
-        named["intent_probabilities"] = intent
-        named["intent_ids"] = _argmax(intent)
-    return named
 
 
 @dataclasses.dataclass

@@ -17,16 +17,8 @@ Image classifiers
     All three return `probabilities` float32 `(batch, classes)`,
     `class_ids` int64 `(batch,)` and `class_names` string `(batch,)`.
 
-Slot tagger
-    `serving_default`   `token_ids`: int32 `(batch, length)`, 0 = padding.
-    `predict_sentences` `sentences`: string `(batch,)`; whitespace split,
-                        the training normalisation (lowercase, digits ->
-                        `DIGIT`) and vocabulary lookup in-graph.
-    Both return `tag_probabilities`, `tag_ids` and `tags` (strings, `""` at
-    padding) from BIO-constrained Viterbi decoding in-graph (never an
-    `I-x` after `O` or another type) and, with an intent head,
-    `intent_probabilities`, `intent_ids`, `intent`; `predict_sentences`
-    adds `tokens` and `lengths`.
+The slot tagger's (`token_ids` and `sentences` in, decoded tags out) are
+described in `kerascnn.tasks.sequence_tagging.export`.
 
 Every SavedModel also has a `metadata` signature (no inputs) returning the
 metadata JSON as a string, and the same JSON in
@@ -45,8 +37,6 @@ from kerascnn.errors import ExportError
 from kerascnn.export import layout
 
 METADATA_ASSET = layout.METADATA_ASSET
-UNKNOWN_TOKEN_ID = 1
-PADDING_TOKEN_ID = 0
 
 
 # === Versions and atomic writes ===
@@ -184,7 +174,7 @@ def add_image_signatures(archive, model, meta):
     import tensorflow as tf
 
     shape = _image_shape(model)
-    names = tf.constant([str(n) for n in _class_names(model, meta)])
+    names = tf.constant([str(n) for n in class_names(model, meta)])
     normalize = make_normalizer(meta.preprocessing)
     decode = make_image_decoder(shape, meta.preprocessing.get("center_crop"))
 
@@ -213,7 +203,9 @@ def add_image_signatures(archive, model, meta):
     )
 
 
-def _class_names(model, meta):
+def class_names(model, meta):
+    """The model's class names (its metadata's, else numbers), checked
+    against its output width (a tagger's `tags` output)."""
     output = model.output
     if isinstance(output, dict):
         output = output["tags"]
@@ -227,105 +219,15 @@ def _class_names(model, meta):
     return names
 
 
-def _tagger_outputs(model, meta, token_ids):
-    """`named_io.tagger_outputs` plus `tags` (`""` at padding) and
-    `intent` strings."""
-    import tensorflow as tf
-
-    from kerascnn.export import named_io
-
-    names = [str(n) for n in _class_names(model, meta)]
-    outputs = model(token_ids, training=False)
-    result = named_io.tagger_outputs(outputs, token_ids, names)
-    result["tags"] = tf.where(
-        tf.not_equal(token_ids, PADDING_TOKEN_ID),
-        tf.gather(tf.constant(names), result["tag_ids"]),
-        tf.constant(""),
-    )
-    if "intent_ids" in result:
-        intents = list(meta.intent_names) or [
-            str(i) for i in range(int(result["intent_probabilities"].shape[-1]))
-        ]
-        result["intent"] = tf.gather(tf.constant(intents), result["intent_ids"])
-    return result
-
-
-def make_vocab_table(vocab):
-    """A static word -> id table; unknown words map to id 1."""
-    import tensorflow as tf
-
-    if len(vocab) < 2:
-        raise ExportError(
-            "Exporting the tagger needs its vocabulary in the metadata "
-            "(`vocab`, index = token id, 0 = padding, 1 = unknown)."
-        )
-    words = [str(w) for w in vocab[2:]]
-    initializer = tf.lookup.KeyValueTensorInitializer(
-        tf.constant(words, tf.string),
-        tf.range(2, len(vocab), dtype=tf.int64),
-    )
-    return tf.lookup.StaticHashTable(initializer, UNKNOWN_TOKEN_ID)
-
-
-def tokenize(sentences, lowercase=True):
-    """Whitespace split (lowercased, as the ATIS data is); ragged words."""
-    import tensorflow as tf
-
-    if lowercase:
-        sentences = tf.strings.lower(sentences)
-    return tf.strings.split(tf.strings.strip(sentences))
-
-
-def add_tagger_signatures(archive, model, meta):
-    """`serving_default` (`token_ids`) and `predict_sentences`."""
-    import tensorflow as tf
-
-    from kerascnn.data.text import uses_digit_shapes
-    from kerascnn.export import tagger_graph
-
-    table = make_vocab_table(meta.vocab)
-    archive.track(table)
-
-    archive.add_endpoint(
-        "serving_default",
-        lambda token_ids: _tagger_outputs(model, meta, token_ids),
-        input_signature=[
-            tf.TensorSpec((None, None), tf.int32, name="token_ids")
-        ],
-    )
-
-    digits = uses_digit_shapes(meta.vocab)
-
-    def predict_sentences(sentences):
-        words = tokenize(sentences, lowercase=False)
-        normalized = tf.ragged.map_flat_values(
-            tagger_graph.normalize_words, words, digits
-        )
-        ids = tf.ragged.map_flat_values(table.lookup, normalized)
-        token_ids = tf.cast(ids.to_tensor(PADDING_TOKEN_ID), tf.int32)
-        result = _tagger_outputs(model, meta, token_ids)
-        result["tokens"] = words.to_tensor("")
-        result["lengths"] = words.row_lengths()
-        return result
-
-    archive.add_endpoint(
-        "predict_sentences",
-        predict_sentences,
-        input_signature=[tf.TensorSpec((None,), tf.string, name="sentences")],
-    )
-
-
-def build_archive(model, meta):
+def build_archive(model, meta, task):
     """A `keras.export.ExportArchive` with every signature of this model:
-    its task's (`Task.add_serving_signatures`) and `metadata`."""
+    its task's (`task.add_serving_signatures`) and `metadata`."""
     import keras
     import tensorflow as tf
 
-    from kerascnn import tasks
-
     archive = keras.export.ExportArchive()
     archive.track(model)
-    tasks.get_task(meta.task).add_serving_signatures(archive, model, meta)
+    task.add_serving_signatures(archive, model, meta)
     text = json.dumps(meta.to_dict(), sort_keys=True)
     archive.add_endpoint(
         "metadata",
@@ -335,10 +237,10 @@ def build_archive(model, meta):
     return archive
 
 
-def write_saved_model(model, meta, path):
+def write_saved_model(model, meta, path, task):
     """Writes the SavedModel (signatures + metadata asset) into `path`;
-    returns `path`."""
-    archive = build_archive(model, meta)
+    returns `path`. `task` is the model's `Task` (its signatures)."""
+    archive = build_archive(model, meta, task)
     archive.write_out(path, verbose=False)
     assets = os.path.join(path, "assets")
     os.makedirs(assets, exist_ok=True)

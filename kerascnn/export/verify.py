@@ -15,13 +15,9 @@ Examples come from `kerascnn.export.examples` (the test split, or arrays
 `(x, y)` a caller passes); the report records which (`verified_on`).
 Which outputs are compared and how they are scored is the model's task's
 (`Task.compared_outputs`, `Task.verification_scores`): an image
-classifier's one float output by top-1 accuracy by default. The slot
-tagger is verified on real ATIS test sentences
-(`load_tagger_examples`): both Keras and the artifact are decoded with
-the BIO-constrained Viterbi of `kerascnn.tagging` and scored against the
-gold tag strings of the file, so the report shows conlleval span F1
-(`slot_f1`) of the artifact beside the Keras model's, and `accuracy` is
-token accuracy.
+classifier's one float output by top-1 accuracy by default; the slot
+tagger's by conlleval span F1 (`slot_f1`) and token accuracy
+(`kerascnn.tasks.sequence_tagging.export`).
 """
 
 import dataclasses
@@ -29,7 +25,6 @@ import os
 import time
 
 from kerascnn.errors import ExportError
-from kerascnn.export.examples import TaggerGold
 
 SAVED_MODEL_TOLERANCE = 1e-4
 TFLITE_FLOAT_TOLERANCE = 1e-3
@@ -164,22 +159,6 @@ def only_float_output(outputs):
             "which to compare (Task.compared_outputs)."
         )
     return floats[0]
-
-
-def tag_and_intent_outputs(outputs):
-    """`(tag probabilities, intent probabilities or None)` of the slot
-    tagger in any runtime (Keras and TFLite name them `tags`/`intent`,
-    SavedModel, ONNX and OpenVINO `tag_probabilities`/
-    `intent_probabilities`; the SavedModel's `tags`/`intent` are strings)."""
-    import numpy as np
-
-    if not isinstance(outputs, dict):
-        return np.asarray(outputs), None
-    main = outputs.get("tag_probabilities", outputs.get("tags"))
-    intent = outputs.get("intent_probabilities", outputs.get("intent"))
-    if intent is not None and np.asarray(intent).dtype.kind in "SUO":
-        intent = None  # the SavedModel's intent name strings
-    return np.asarray(main), None if intent is None else np.asarray(intent)
 
 
 def _numpy(outputs):
@@ -420,38 +399,6 @@ def compare(
     return VerifyReport(
         keras_row, row, num_examples=len(x), verified_on=verified_on
     )
-
-
-def token_accuracy(probabilities, labels, token_ids):
-    """Top-1 accuracy over the real (non-padding) tokens."""
-    import numpy as np
-
-    pred = np.argmax(probabilities, axis=-1)
-    labels = np.asarray(labels)
-    n = min(pred.shape[1], labels.shape[1])
-    mask = padding_mask(token_ids)[:, :n]
-    hits = (pred[:, :n] == labels[:, :n]) & mask
-    return float(hits.sum() / max(mask.sum(), 1))
-
-
-def tagger_scores(probabilities, gold, token_ids):
-    """`{"accuracy": token accuracy, "slot_f1": span F1}` of
-    constrained-decoded tags vs gold tag strings (a `TaggerGold`); token
-    accuracy alone against tag-id arrays."""
-    import numpy as np
-
-    from kerascnn import metrics, tagging
-
-    if not isinstance(gold, TaggerGold):
-        return {"accuracy": token_accuracy(probabilities, gold, token_ids)}
-    lengths = [
-        min(len(g), int(n))
-        for g, n in zip(gold.tags, (np.asarray(token_ids) != 0).sum(1))
-    ]
-    pred = tagging.decode_tags(probabilities, lengths, gold.tag_names)
-    true = [g[:n] for g, n in zip(gold.tags, lengths)]
-    report = metrics.tagging_report(true, pred)
-    return {"accuracy": report["token_accuracy"], "slot_f1": report["slot_f1"]}
 
 
 def check(report, tolerance=None, max_accuracy_drop=None):

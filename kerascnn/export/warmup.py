@@ -5,19 +5,21 @@ TFRecord file of `PredictionLog` protos) before it marks a version
 `AVAILABLE`, so the first client request does not pay for graph
 initialization; `kerascnn serve` replays the same file.
 
-    >>> write_warmup_requests("saved_models/lenet/1", "lenet", meta, x)
+    >>> write_warmup_requests("saved_models/lenet/1", "lenet", meta, x, task)
     >>> for request in read_warmup_requests("saved_models/lenet/1"):
     ...     signature_name, arrays = request_arrays(request)
 
 `x` holds real model inputs (the test examples export verifies on). Each
 signature gets requests of `WARMUP_BATCH_SIZES` rows, its inputs derived
-from those examples by input name and dtype:
+from those examples by input name and dtype, as the model's task says
+(`Task.warmup_values`); image models (`image_values`):
 
     images  float   the normalized model input itself
     pixels  float   the raw pixels, normalization undone, in [0, 255]
     images  string  the same pixels encoded as PNG
-    token_ids int   padded token ids
-    sentences string  the token ids written back as words
+
+(the slot tagger adds `token_ids` and `sentences`:
+`kerascnn.tasks.sequence_tagging.export.warmup_values`).
 
 The inputs come from the SignatureDefs in `saved_model.pb`, so the
 requests match the signatures that were actually written; a signature
@@ -92,58 +94,52 @@ def encode_png(pixels):
     return [tf.io.encode_png(p).numpy() for p in pixels]
 
 
-def known_token_ids(token_ids, vocab):
-    """Ids the model's vocabulary lacks become the unknown id (1).
+def image_values(key, kind, x, meta):
+    """An image model's warm-up input `key` of `kind` (`"float"`,
+    `"int"`, `"string"`) from normalized model inputs `x`, or `None`
+    (numeric values are cast to the input's dtype by the caller).
 
-    Examples read from the data set may use a larger vocabulary than the
-    model's own; an out-of-range id would fail the warm-up and, in TF
-    Serving, the model's load.
+    The default of `Task.warmup_values`: `images` (float: the model
+    input itself; string: PNG bytes) and `pixels` (raw, in [0, 255]).
     """
     import numpy as np
 
-    from kerascnn.export.saved_model import UNKNOWN_TOKEN_ID
-
-    ids = np.asarray(token_ids)
-    if len(vocab):
-        ids = np.where(ids < len(vocab), ids, UNKNOWN_TOKEN_ID)
-    return ids
-
-
-def token_sentences(token_ids, vocab):
-    """Token ids back to lower-case sentences (padding dropped)."""
-    return [
-        " ".join(str(vocab[i]) for i in row if i != 0).encode("utf-8")
-        for row in known_token_ids(token_ids, vocab)
-    ]
+    if key == "pixels" and kind == "float":
+        return raw_pixels(x, meta.preprocessing)
+    if key == "images" and kind == "float":
+        return np.asarray(x)
+    if key == "images" and kind == "string":
+        return np.array(
+            encode_png(raw_pixels(x, meta.preprocessing)), dtype=object
+        )
+    return None
 
 
-def _input_values(key, dtype, x, meta):
-    """The array for input `key` of TF dtype enum `dtype`, or `None`."""
+def _input_values(key, dtype, x, meta, task):
+    """The array for input `key` of TF dtype enum `dtype` (the task's
+    `Task.warmup_values`, cast to the dtype), or `None`."""
     import numpy as np
     from tensorflow.core.framework import types_pb2
 
-    is_float = dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE)
-    is_int = dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64)
-    is_string = dtype == types_pb2.DT_STRING
     as_numpy = {
         types_pb2.DT_FLOAT: np.float32,
         types_pb2.DT_DOUBLE: np.float64,
         types_pb2.DT_INT32: np.int32,
         types_pb2.DT_INT64: np.int64,
     }.get(dtype)
-    if key == "pixels" and is_float:
-        return raw_pixels(x, meta.preprocessing).astype(as_numpy)
-    if key == "images" and is_float:
-        return np.asarray(x, as_numpy)
-    if key == "images" and is_string:
-        return np.array(
-            encode_png(raw_pixels(x, meta.preprocessing)), dtype=object
-        )
-    if key == "token_ids" and is_int:
-        return known_token_ids(x, meta.vocab).astype(as_numpy)
-    if key == "sentences" and is_string:
-        return np.array(token_sentences(x, meta.vocab), dtype=object)
-    return None
+    kind = {
+        types_pb2.DT_FLOAT: "float",
+        types_pb2.DT_DOUBLE: "float",
+        types_pb2.DT_INT32: "int",
+        types_pb2.DT_INT64: "int",
+        types_pb2.DT_STRING: "string",
+    }.get(dtype)
+    if kind is None:
+        return None
+    values = task.warmup_values(key, kind, x, meta)
+    if values is None or as_numpy is None:
+        return values
+    return np.asarray(values).astype(as_numpy)
 
 
 def _batches(x, sizes):
@@ -157,7 +153,7 @@ def _batches(x, sizes):
         yield np.asarray(x)[rows]
 
 
-def _request(model_name, signature_name, inputs, rows, meta):
+def _request(model_name, signature_name, inputs, rows, meta, task):
     """One `PredictRequest`, or `None` if an input is not one we know."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -166,15 +162,16 @@ def _request(model_name, signature_name, inputs, rows, meta):
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     for key, info in inputs:
-        values = _input_values(key, info.dtype, rows, meta)
+        values = _input_values(key, info.dtype, rows, meta, task)
         if values is None:
             return None
         request.inputs[key].CopyFrom(tf.make_tensor_proto(values))
     return request
 
 
-def build_requests(model_name, signature_defs, meta, x):
-    """`PredictRequest`s: `WARMUP_BATCH_SIZES` rows per signature."""
+def build_requests(model_name, signature_defs, meta, x, task):
+    """`PredictRequest`s: `WARMUP_BATCH_SIZES` rows per signature; `task`
+    (the model's `Task`) makes each input's values."""
     requests = []
     if len(x) == 0:
         logger.warning("No examples: no warm-up requests written.")
@@ -183,7 +180,7 @@ def build_requests(model_name, signature_defs, meta, x):
         inputs = sorted(signature.inputs.items())
         sizes = WARMUP_BATCH_SIZES if inputs else (0,)
         made = [
-            _request(model_name, name, inputs, rows, meta)
+            _request(model_name, name, inputs, rows, meta, task)
             for rows in _batches(x, sizes)
         ]
         if None in made:
@@ -201,7 +198,7 @@ def build_requests(model_name, signature_defs, meta, x):
 # === The TFRecord file ===
 
 
-def write_warmup_requests(version_dir, model_name, meta, x):
+def write_warmup_requests(version_dir, model_name, meta, x, task):
     """Writes the warm-up file into a SavedModel folder; returns its path.
 
     Args:
@@ -209,12 +206,13 @@ def write_warmup_requests(version_dir, model_name, meta, x):
         model_name: goes into each request's `model_spec.name`.
         meta: the `ModelMetadata` (preprocessing, vocabulary).
         x: real model inputs, at least one example.
+        task: the model's `Task` (`Task.warmup_values` makes the inputs).
     """
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
     signature_defs = read_signature_defs(version_dir)
-    requests = build_requests(model_name, signature_defs, meta, x)
+    requests = build_requests(model_name, signature_defs, meta, x, task)
     path = warmup_path(version_dir)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:

@@ -3,19 +3,26 @@
 Training, evaluation, prediction, export and the pictures ask the model's
 task instead of comparing task names: which value picks the best
 checkpoint, the loss and metrics, extra epoch callbacks, how a split is
-scored, what `predict` feeds it, which pictures apply. A new kind of
-model (multi-label images, counting, ...) is one `Task` subclass passed
-to `register_task`, with no change to those modules.
+scored, what `predict` feeds it, which pictures apply, and what its
+exports look like. A new kind of model is one package under
+`kerascnn/tasks/` (or anywhere: see `tests/tasks/counting/`) holding a
+`Task` subclass, registered with `register_task`.
 
-Tasks import nothing heavy at import time: the CLI asks them questions
-before TensorFlow is loaded.
+The defaults suit a softmax classifier on one input; they call the
+generic export modules (`kerascnn.export`), which never import a task:
+the exporter is handed the task object. Nothing here imports TensorFlow
+at import time: the CLI asks tasks questions before TensorFlow loads.
 """
 
 import abc
 
-from kerascnn.errors import KerasCNNError
-
-_TASKS = {}
+from kerascnn.export import examples as _examples
+from kerascnn.export import model_card as _model_card
+from kerascnn.export import named_io as _named_io
+from kerascnn.export import saved_model as _saved_model
+from kerascnn.export import tflite as _tflite
+from kerascnn.export import verify as _verify
+from kerascnn.export import warmup as _warmup
 
 
 class Task(abc.ABC):
@@ -24,12 +31,13 @@ class Task(abc.ABC):
     Attributes:
         name: the name models (`register_model(task=...)`) and metadata
             (`ModelMetadata.task`) use.
+        consumes: the kind of data set it trains on, as
+            `DatasetInfo.kind` says it: `"images"` or `"tagged_text"`;
+            `fit` refuses a data set of another kind.
         input_rank: rank of one example's input (3 for `(H, W, C)`
             images, 1 for token ids): what a bare Keras file with no
             metadata is recognized by.
         inputs: what `kerascnn predict` feeds it: `"images"` or `"text"`.
-        consumes: the `DatasetInfo.kind` it trains on: `"images"` or
-            `"tagged_text"` (`fit` checks the data set's against it).
         checkpoint_monitor: the epoch-log value that picks
             `checkpoints/best.keras`.
         checkpoint_mode: `"max"` when a higher `checkpoint_monitor` is
@@ -37,19 +45,22 @@ class Task(abc.ABC):
         pictures: the `kerascnn visualize` pictures that apply.
         big_batch_validation: per-epoch validation may run in batches
             larger than training's (fixed-shape inputs only).
+        test_time_flips: `evaluate(..., tta=True)` (mirror-image
+            test-time augmentation) applies.
         example_noun: what an export says it verified on (`"examples"`,
             `"sentences"`).
         macs_note: what the model card's MAC count is per, or `None`.
     """
 
     name = None
+    consumes = "images"
     input_rank = None
     inputs = "images"
-    consumes = "images"
     checkpoint_monitor = "val_accuracy"
     checkpoint_mode = "max"
     pictures = frozenset({"curves"})
     big_batch_validation = False
+    test_time_flips = False
     example_noun = "examples"
     macs_note = None
 
@@ -61,10 +72,10 @@ class Task(abc.ABC):
     # --- Training ---
 
     def load_training_data(self, config, strategy=None):
-        """`(train dataset, validation dataset, train DatasetInfo)`."""
-        from kerascnn.inputs import load_data
-
-        return load_data(config, strategy)
+        """`(train dataset, validation dataset, train DatasetInfo)` of a
+        task that makes its own data, or `None` (the default): `fit`
+        reads the recipe's data set (`kerascnn.inputs.load_data`)."""
+        return None
 
     def builder_options(self, info):
         """Builder keywords the data set decides (vocabulary sizes, ...)."""
@@ -88,137 +99,92 @@ class Task(abc.ABC):
         return "test", None
 
     @abc.abstractmethod
-    def evaluate(self, model, metadata, dataset, **options):
-        """Metrics of `model` on a split (keywords: `data_dir`,
-        `batch_size`, `limit`, `split`); must include `"accuracy"`."""
+    def evaluate(
+        self,
+        model,
+        metadata,
+        dataset,
+        *,
+        data_dir=None,
+        split="test",
+        limit=None,
+        batch_size=256,
+        validation_split=None,
+        progress=None,
+        skip_bad=False,
+        tta=False,
+    ):
+        """Metrics of `model` on `split` of `dataset`; must include
+        `"accuracy"`.
+
+        Args:
+            data_dir: data root.
+            split: the split to score.
+            limit: score at most this many examples.
+            batch_size: examples per model call.
+            validation_split: the held-out fraction of an image folder
+                without a test split (the run's own).
+            progress: `total -> update(n)`, told how far scoring got.
+            skip_bad: skip undecodable image files instead of stopping.
+            tta: also score mirror-image test-time augmentation (only
+                where `test_time_flips`; the caller checks).
+        """
 
     # --- Export (defaults: a softmax classifier on images) ---
 
     def add_serving_signatures(self, archive, model, meta):
         """Adds the SavedModel's signatures to `archive` (a
         `keras.export.ExportArchive`); `metadata` is added by export."""
-        from kerascnn.export.saved_model import add_image_signatures
-
-        add_image_signatures(archive, model, meta)
+        _saved_model.add_image_signatures(archive, model, meta)
 
     def verification_examples(self, meta, count, data_dir):
         """`(x, y, split)`: up to `count` labelled examples an export is
         verified on, and the split they came from."""
-        from kerascnn.export.examples import load_test_examples
-
-        return load_test_examples(meta, count, data_dir)
+        return _examples.load_test_examples(meta, count, data_dir)
 
     def synthetic_inputs(self, model, meta, count):
         """`count` random valid model inputs (no test data to read)."""
-        from kerascnn.export.examples import random_pixels
-
-        return random_pixels(model, meta, count)
+        return _examples.random_pixels(model, meta, count)
 
     def compared_outputs(self, outputs):
         """`(main, second or None)`: the float arrays verification
         compares with Keras, from one runtime's outputs (an array, or a
         dict named as that runtime names them). Default: the only float
         output."""
-        from kerascnn.export.verify import only_float_output
-
-        return only_float_output(outputs), None
+        return _verify.only_float_output(outputs), None
 
     def verification_scores(self, outputs, labels, inputs):
         """`{"accuracy": ...}` (and any other `ArtifactResult` field) of
         the main `outputs` of a batch of `inputs` against `labels`."""
-        from kerascnn.export.verify import top1_accuracy
-
-        return {"accuracy": top1_accuracy(outputs, labels)}
+        return {"accuracy": _verify.top1_accuracy(outputs, labels)}
 
     def tflite_model(self, model, meta, config):
         """The `kerascnn.export.tflite.TFLiteModel` that TFLite converts
         (a fixed-shape model with its input spec and metadata)."""
-        from kerascnn.export.tflite import model_as_is
-
-        return model_as_is(model, meta, config)
+        return _tflite.model_as_is(model, meta, config)
 
     def named_input_spec(self, model):
         """The named, batch-free `tf.TensorSpec` of an ONNX file's or
         OpenVINO IR's input."""
-        from kerascnn.export.named_io import image_input_spec
-
-        return image_input_spec(model)
+        return _named_io.image_input_spec(model)
 
     def named_outputs(self, outputs, inputs, meta):
         """The ONNX/OpenVINO outputs by name (tensors), from the float32
         model's `outputs` on `inputs`."""
-        from kerascnn.export.named_io import classifier_outputs
+        return _named_io.classifier_outputs(outputs)
 
-        return classifier_outputs(outputs)
+    def warmup_values(self, key, kind, x, meta):
+        """The warm-up request's array for a signature input called `key`
+        of `kind` (`"float"`, `"int"` or `"string"`), made from the
+        verification examples `x`; `None` for an input the task does not
+        know (that signature gets no warm-up request)."""
+        return _warmup.image_values(key, kind, x, meta)
 
     def card_input(self, meta):
         """The model card's "Input" section: `{"input", "steps", "note",
         ...}` (what a caller must feed)."""
-        from kerascnn.export.model_card import image_input
-
-        return image_input(meta)
+        return _model_card.image_input(meta)
 
     def card_limitations(self, meta):
         """Model card notes on what this kind of model takes."""
-        from kerascnn.export.model_card import image_limitations
-
-        return image_limitations(meta)
-
-
-def register_task(task):
-    """Registers a `Task` instance under `task.name` and returns it."""
-    if not isinstance(task, Task) or not task.name:
-        raise KerasCNNError(
-            f"register_task takes a named Task instance. Received: {task!r}"
-        )
-    _TASKS[task.name] = task
-    return task
-
-
-def task_names():
-    """Registered task names, sorted."""
-    return sorted(_TASKS)
-
-
-def get_task(name):
-    """The registered `Task` called `name`."""
-    try:
-        return _TASKS[name]
-    except KeyError:
-        raise KerasCNNError(
-            f"Unknown task {name!r}; known tasks: {', '.join(task_names())}."
-        ) from None
-
-
-def task_for_input_shape(shape):
-    """The task whose examples have `shape`'s rank (bare Keras files)."""
-    rank = len(shape)
-    for task in _TASKS.values():
-        if task.input_rank == rank:
-            return task
-    raise KerasCNNError(
-        f"No task takes inputs of shape {tuple(shape)}; known tasks: "
-        f"{', '.join(task_names())}."
-    )
-
-
-def takes(name, inputs):
-    """True when `name` is a registered task whose models take `inputs`
-    (`"images"`, or `"text"`: `kerascnn predict` tags sentences)."""
-    return name in _TASKS and _TASKS[name].inputs == inputs
-
-
-def require(metadata, *, inputs=None, picture=None, what):
-    """Raises one line unless `metadata`'s model takes `inputs` / draws
-    `picture`; `what` says what the caller does ("predict classifies
-    images")."""
-    task = get_task(metadata.task)
-    if (inputs is None or task.inputs == inputs) and (
-        picture is None or picture in task.pictures
-    ):
-        return task
-    kind = task.description
-    article = "an" if kind[:1] in "aeiou" else "a"
-    raise KerasCNNError(
-        f"{what}; {metadata.model!r} is {article} {kind} model."
-    )
+        return _model_card.image_limitations(meta)

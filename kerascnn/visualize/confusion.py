@@ -3,7 +3,7 @@
 A finished run already has it: `fit` evaluates on the test split and
 stores `confusion_matrix`, `class_names` and `per_class_accuracy` in
 `metrics.json`. Other sources (a `.keras` file, a run without metrics) are
-evaluated with `kerascnn.evaluation.evaluate_model`, the same code.
+evaluated with `kerascnn.tasks.evaluate_model`, the same code.
 """
 
 import json
@@ -157,8 +157,8 @@ def draw_confusion(
 
 
 def _evaluate(source, dataset, data_dir, limit, batch_size):
-    from kerascnn.evaluation import evaluate_model, recorded_validation_split
-    from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.evaluation import recorded_validation_split
+    from kerascnn.tasks import evaluate_model, load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
     _figure.require_picture(meta, "confusion", _CONFUSION_ONLY)

@@ -79,8 +79,9 @@ class _Signature:
 def load_explained_model(source):
     """`(Keras model or signature callable, ModelMetadata)` of a run
     directory, `.keras` file or SavedModel folder."""
-    from kerascnn.metadata import ModelMetadata, load_model_and_metadata
+    from kerascnn.metadata import ModelMetadata
     from kerascnn.predict import _saved_model_dir
+    from kerascnn.tasks import load_model_and_metadata
 
     source = os.fspath(source)
     version_dir = _saved_model_dir(source)

@@ -285,7 +285,7 @@ def token_attributions_figure(result, title):
 
 def draw_token_attributions(source, sentence, intent=None, slot=None, out=None):
     """Writes the tagger's token attributions for `sentence` as a PNG."""
-    from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.tasks import load_model_and_metadata
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)

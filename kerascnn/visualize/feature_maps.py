@@ -221,7 +221,7 @@ def load_input(path, meta):
 
 def draw_feature_maps(source, image_path, out=None, layers=None):
     """Writes the feature maps of `image_path` through a model as a PNG."""
-    from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.tasks import load_model_and_metadata
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)

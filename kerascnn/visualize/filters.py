@@ -151,7 +151,7 @@ def filters_figure(kernel, layer_name, initial=None, trained_label="weights"):
 
 def draw_filters(source, out=None, compare_init=False):
     """Writes the first conv layer's kernels of a run or model as a PNG."""
-    from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.tasks import load_model_and_metadata
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)

@@ -234,7 +234,7 @@ def tags_html(result, title):
 
 def draw_tags(source, sentence, out=None, as_html=False):
     """Writes a tagged sentence as a PNG (or an HTML page with `as_html`)."""
-    from kerascnn.metadata import load_model_and_metadata
+    from kerascnn.tasks import load_model_and_metadata
     from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascnn.export import export
 from kerascnn.export.inspect import inspect_artifact
 from tests.export.conftest import tflite_op_counts, tflite_ops
-from tests.helpers import save_run
+from tests.helpers import export, save_run
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,14 @@ from click.testing import CliRunner
 
 from cli.export_cli import export_command, inspect_command
 from kerascnn.errors import ExportError
-from kerascnn.export import export
 from kerascnn.export.inspect import format_text, inspect_artifact
+from tests.helpers import export
 
 
 @pytest.fixture(scope="module")
 def lenet_run_with_metrics(lenet_run, tmp_path_factory):
     """The LeNet run plus a `metrics.json` from real MNIST test digits."""
-    from kerascnn.evaluation import evaluate
+    from kerascnn.tasks import evaluate
 
     run = tmp_path_factory.mktemp("card") / "lenet"
     shutil.copytree(lenet_run, run)

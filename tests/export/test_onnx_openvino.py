@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError
-from kerascnn.export import export
 from kerascnn.metadata import load_model_and_metadata
-from kerascnn.tagging import decode_tags
-from tests.helpers import save_run
+from kerascnn.tasks.sequence_tagging.tagging import decode_tags
+from tests.helpers import export, save_run
 
 RUNTIMES = ("onnx", "openvino")
 CIFAR_PREPROCESSING = {

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError, KerasCNNError
-from kerascnn.export import export
 from kerascnn.export import saved_model as sm
+from tests.helpers import export
 
 LOAD_WITH_TF_ONLY = """
 import json, sys
@@ -242,8 +242,8 @@ def test_next_version_and_existing_version(lenet_run, tmp_path):
 def test_failed_write_leaves_nothing(lenet_run, tmp_path, monkeypatch):
     real = sm.write_saved_model
 
-    def half_written(model, meta, path):
-        real(model, meta, path)
+    def half_written(model, meta, path, task):
+        real(model, meta, path, task)
         raise RuntimeError("disk full (simulated)")
 
     monkeypatch.setattr(sm, "write_saved_model", half_written)

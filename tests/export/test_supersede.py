@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 
-from kerascnn.export import export
-from tests.helpers import save_run
+from tests.helpers import export, save_run
 
 
 def _versions(model_dir):

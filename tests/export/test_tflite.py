@@ -6,10 +6,10 @@ import os
 import pytest
 
 from kerascnn.errors import ExportError
-from kerascnn.export import export
 from kerascnn.export import tflite as tfl
 from kerascnn.export.inspect import inspect_artifact
 from tests.export.conftest import tflite_ops
+from tests.helpers import export
 
 
 @pytest.fixture(scope="module")

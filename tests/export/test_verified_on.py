@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError
-from kerascnn.export import export, verify
 from kerascnn.export import tflite as tfl
+from kerascnn.export import verify
 from kerascnn.export.examples import SyntheticVerificationWarning
+from tests.helpers import export
 
 
 def spy(monkeypatch, module, name):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import ExportError
-from kerascnn.export import export, warmup
+from kerascnn.export import warmup
+from tests.helpers import export
 
 
 def parse_warmup_file(version_dir):

@@ -39,8 +39,8 @@ def exported_lenet(tmp_path_factory):
         import keras
 
         from kerascnn import models
-        from kerascnn.export import export
         from kerascnn.metadata import ModelMetadata
+        from tests.helpers import export
 
         meta = ModelMetadata(
             model="lenet",

@@ -15,6 +15,7 @@ from kerascnn.serving import ServeOptions, build_servers
 def lenet_models(tmp_path_factory):
     import keras
 
+    from kerascnn import tasks
     from kerascnn.export.saved_model import write_saved_model
     from kerascnn.metadata import ModelMetadata
     from kerascnn.models import build
@@ -29,7 +30,9 @@ def lenet_models(tmp_path_factory):
         preprocessing={"scale": 1 / 255, "channels": 1, "image_size": [28, 28]},
     )
     base = tmp_path_factory.mktemp("served")
-    write_saved_model(model, meta, str(base / "lenet" / "1"))
+    write_saved_model(
+        model, meta, str(base / "lenet" / "1"), tasks.IMAGE_CLASSIFICATION
+    )
     return str(base)
 
 

@@ -209,8 +209,8 @@ def trained_lenet(data_dir, tmp_path_factory):
 
     from kerascnn import models
     from kerascnn.data import read_idx
-    from kerascnn.export import export
     from kerascnn.metadata import ModelMetadata
+    from tests.helpers import export
 
     root = os.path.join(data_dir, "mnist")
     x = read_idx(os.path.join(root, "train-images-idx3-ubyte.gz"))[:2000]

@@ -16,8 +16,8 @@ def tagger_server(tmp_path_factory):
     import keras
 
     from kerascnn import models
-    from kerascnn.export import export
     from kerascnn.serving import ModelServer, ServeOptions
+    from tests.helpers import export
 
     keras.utils.set_random_seed(0)
     model = models.build(

@@ -90,7 +90,7 @@ def _train_tagger(data_dir, run_dir):
 def exported_models(data_dir, tmp_path_factory):
     """`base_dir` with `lenet/1` and `slot_tagger/1`, exported once."""
     if "base" not in _CACHE:
-        from kerascnn.export import export
+        from tests.helpers import export
 
         runs = tmp_path_factory.mktemp("trained_runs")
         base = tmp_path_factory.mktemp("trained_models")

@@ -1,7 +1,9 @@
 """Tasks: the registry, what each built-in task decides, and the seam.
 
-The seam test trains, evaluates and checkpoints a task defined only in
-the test suite (`tests/tasks/counting.py`) through the library's `fit`.
+The seam tests train, evaluate, checkpoint, export and serve a task
+defined only in the test suite (`tests/tasks/counting/`, one folder and
+one registry line) through the library's own `fit`, `evaluate`,
+`kerascnn export` and model server.
 """
 
 import json
@@ -194,6 +196,74 @@ def test_register_task_rejects_what_is_not_a_task():
         tasks.register_task("counting")
 
 
+def test_data_of_another_kind_is_refused_in_one_line():
+    """`fit` checks `DatasetInfo.kind` against `Task.consumes`."""
+    from types import SimpleNamespace
+
+    from kerascnn.config import recipe_for
+    from kerascnn.errors import TrainingError
+    from kerascnn.train import check_data_kind
+
+    config = recipe_for("slot_tagger", dataset="mnist")
+    images = SimpleNamespace(kind="images")
+    with pytest.raises(TrainingError) as e:
+        check_data_kind(tasks.SEQUENCE_TAGGING, images, config)
+    assert str(e.value) == (
+        "Model 'slot_tagger' does sequence tagging on tagged text, but data "
+        "set 'mnist' holds images (for image classification)."
+    )
+    check_data_kind(tasks.IMAGE_CLASSIFICATION, images, config)  # no error
+    assert tasks.IMAGE_CLASSIFICATION.consumes == "images"
+    assert tasks.SEQUENCE_TAGGING.consumes == "tagged_text"
+
+
+def test_a_bare_keras_file_gets_the_task_of_its_input_rank(tmp_path):
+    """Metadata knows no tasks: a `.keras` file without metadata is
+    refused there and resolved by the registry, by its input rank."""
+    import keras
+
+    from kerascnn.metadata import load_model_and_metadata
+
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(10, 4)(inputs)
+    tagger = keras.Model(inputs, keras.layers.Dense(3, name="tags")(x))
+    path = str(tmp_path / "bare.keras")
+    tagger.save(path)
+    with pytest.raises(KerasCNNError, match="has no metadata file"):
+        load_model_and_metadata(path)
+    _, meta = tasks.load_model_and_metadata(path)
+    assert (meta.task, meta.class_names) == (
+        "sequence_tagging",
+        ["0", "1", "2"],
+    )
+    assert tasks.task_of(path) is tasks.SEQUENCE_TAGGING
+
+
+def test_export_refuses_a_model_of_another_task(tmp_path):
+    """The exporter is handed the task; one that is not the model's fails
+    in one line before anything is written."""
+    from kerascnn import models
+    from kerascnn.errors import ExportError
+    from kerascnn.export import export
+    from kerascnn.metadata import ModelMetadata
+    from tests.helpers import save_run
+
+    meta = ModelMetadata(model="lenet", input_shape=(28, 28, 1))
+    run = save_run(models.build("lenet"), meta, tmp_path / "run")
+    with pytest.raises(ExportError) as e:
+        export(
+            run,
+            task=tasks.SEQUENCE_TAGGING,
+            base_dir=str(tmp_path / "out"),
+            verify=False,
+        )
+    assert str(e.value) == (
+        "'lenet' is a model of task 'image_classification'; export was "
+        "given task 'sequence_tagging'."
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def _counting(*args, timeout=300):
     """`python -m tests.tasks.counting ARGS` (the task registered only
     there); the JSON it prints."""
@@ -225,7 +295,7 @@ def test_a_task_from_outside_the_library_trains_and_evaluates(counting_run):
     # Learned: the rounded count is right for nearly every test image.
     assert out["metrics"]["accuracy"] >= 0.9
     assert out["metrics"]["mae"] < 0.3
-    # `kerascnn.evaluation.evaluate(run)` asks the same task.
+    # `kerascnn.tasks.evaluate(run)` asks the same task.
     assert out["evaluate"]["mae"] == pytest.approx(out["metrics"]["mae"])
     # The task's loss and metric reached the logs and the run's files.
     assert {"loss", "mae", "val_loss", "val_mae"} <= set(out["history"])
@@ -245,7 +315,7 @@ def test_a_task_from_outside_the_library_exports(counting_run, tmp_path):
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from tests.tasks.counting import counting_images
+    from tests.tasks.counting.data import counting_images
 
     run_dir, _ = counting_run
     export = ["kerascnn", "export", run_dir, "--base-dir", tmp_path, "--json"]
@@ -298,7 +368,7 @@ def test_a_task_from_outside_the_library_exports_onnx(counting_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     import numpy as np
 
-    from tests.tasks.counting import counting_images
+    from tests.tasks.counting.data import counting_images
 
     run_dir, _ = counting_run
     result = _counting(
@@ -319,3 +389,42 @@ def test_a_task_from_outside_the_library_exports_onnx(counting_run, tmp_path):
     (count,) = session.run(["count"], {"images": x})
     assert count.shape == (64,)
     assert np.mean(np.round(count) == counts) >= 0.9
+
+
+def test_a_task_from_outside_the_library_serves(counting_run, tmp_path):
+    """The counting SavedModel `kerascnn export` wrote is served by
+    kerascnn's own model server: REST `predict` answers with the task's
+    outputs (`count`, `rounded`)."""
+    import threading
+    import urllib.request
+
+    import numpy as np
+
+    from kerascnn.serving import make_server
+    from tests.tasks.counting.data import counting_images
+
+    run_dir, _ = counting_run
+    _counting(
+        "kerascnn", "export", run_dir, "--base-dir", tmp_path, "--no-verify",
+        "--json",
+    )  # fmt: skip
+    server = make_server(str(tmp_path), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        x, counts = counting_images(32, seed=7)
+        request = urllib.request.Request(
+            server.url + "/v1/models/square_counter:predict",
+            data=json.dumps({"instances": x.tolist()}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert set(predictions[0]) == {"count", "rounded"}
+    rounded = np.array([p["rounded"] for p in predictions])
+    assert np.mean(rounded == counts) >= 0.9

@@ -73,12 +73,13 @@ def test_explained_class_is_the_named_one(lenet_run, digit_png):
 
 @pytest.fixture(scope="module")
 def lenet_saved_model(lenet_run, tmp_path_factory):
+    from kerascnn import tasks
     from kerascnn.export.saved_model import write_saved_model
     from kerascnn.metadata import load_model_and_metadata
 
     model, meta = load_model_and_metadata(lenet_run)
     path = tmp_path_factory.mktemp("export") / "lenet" / "1"
-    write_saved_model(model, meta, str(path))
+    write_saved_model(model, meta, str(path), tasks.IMAGE_CLASSIFICATION)
     return str(path.parent)
 
 

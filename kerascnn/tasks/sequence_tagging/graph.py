@@ -3,7 +3,7 @@
 * `normalize_words`: the training normalisation (lowercase, each digit ->
   `DIGIT`, `kerascnn.data.text.normalize_word`) on a string tensor.
 * `constrained_decode`: BIO-constrained Viterbi over the tag softmax, the
-  same decoding as `kerascnn.tagging.viterbi_decode`, as a `tf.scan`, so
+  same decoding as `tagging.viterbi_decode`, as a `tf.scan`, so
   a SavedModel loaded with TensorFlow alone tags exactly like kerascnn.
 * `constrained_decode_fixed`: the same, unrolled over a fixed length
   (TFLite builtin ops only: no loops or tensor lists).
@@ -11,14 +11,15 @@
   the SavedModel, ONNX and OpenVINO graphs decode.
 """
 
+from kerascnn.data import text
+from kerascnn.tasks.sequence_tagging.tagging import allowed_transitions
+
 NEG_INF = -1e30
 
 
 def normalize_words(words, normalize_digits=True):
     """Lowercases (UTF-8 aware) and maps digits to `DIGIT` in-graph."""
     import tensorflow as tf
-
-    from kerascnn.data import text
 
     words = tf.strings.lower(words, encoding="utf-8")
     if normalize_digits:
@@ -29,10 +30,8 @@ def normalize_words(words, normalize_digits=True):
 
 
 def iob_transitions(tag_names):
-    """`(start, transitions)` of `kerascnn.tagging.allowed_transitions`
-    for IOB2 tag names, `None` for others (decoded by argmax)."""
-    from kerascnn.tagging import allowed_transitions
-
+    """`(start, transitions)` of `tagging.allowed_transitions` for IOB2
+    tag names, `None` for others (decoded by argmax)."""
     names = [str(n) for n in tag_names or ()]
     if not any(n.startswith("I-") for n in names):
         return None

@@ -12,7 +12,7 @@
 import numpy as np
 
 from kerascnn import metrics
-from kerascnn.data import text
+from kerascnn.data import sources, text
 
 NEG_INF = -1e30
 
@@ -165,8 +165,6 @@ def evaluate_tagger(
 
 def load_atis_split(split, data_dir=None, limit=None):
     """`(utterances of split, training utterances)` of local/cached ATIS."""
-    from kerascnn.data import sources
-
     paths = sources.read("atis", "train", data_dir=data_dir).text_path
     utterances, train, _ = text.split_atis(paths, split)
     if limit is not None:

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from kerascnn import tagging
 from kerascnn.errors import InvalidArgumentError
 from kerascnn.layers.text import IntentPool, WordDropout
+from kerascnn.tasks.sequence_tagging import tagging
 
 TAGS = ["<pad>", "<unk>", "O", "B-a", "I-a", "B-b", "I-b"]
 
@@ -67,7 +67,7 @@ def test_viterbi_finds_the_best_valid_path_by_brute_force():
 
 
 def test_in_graph_decoding_equals_numpy_viterbi():
-    from kerascnn.export.tagger_graph import constrained_decode
+    from kerascnn.tasks.sequence_tagging.graph import constrained_decode
 
     rng = np.random.default_rng(2)
     probs = _random_probs(rng, (30, 8, len(TAGS))).astype(np.float32)

@@ -5,7 +5,7 @@ Imported only when a tagger trains (it imports Keras).
 
 import keras
 
-from kerascnn.tagging import evaluate_tagger
+from kerascnn.tasks.sequence_tagging.tagging import evaluate_tagger
 
 
 class DevSpanF1(keras.callbacks.Callback):
