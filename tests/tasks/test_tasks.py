@@ -400,7 +400,7 @@ def test_a_task_from_outside_the_library_serves(counting_run, tmp_path):
 
     import numpy as np
 
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ServeOptions, make_server
     from tests.tasks.counting.data import counting_images
 
     run_dir, _ = counting_run
@@ -408,7 +408,9 @@ def test_a_task_from_outside_the_library_serves(counting_run, tmp_path):
         "kerascnn", "export", run_dir, "--base-dir", tmp_path, "--no-verify",
         "--json",
     )  # fmt: skip
-    server = make_server(str(tmp_path), "127.0.0.1", 0)
+    server = make_server(
+        ServeOptions(model_base_path=str(tmp_path), rest_api_port=0)
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
