@@ -121,15 +121,14 @@ def bench_model(name, run, args, out_dir):
 
 def _runners(run, base, test):
     """`{runtime: run(x)}` of every format exported from `run`."""
-    from kerascnn.export import export, verify
-    from kerascnn.export.optional import PACKAGES
+    from kerascnn.export import export, formats, verify
 
     common = dict(base_dir=base, examples=test, overwrite=True)
     runners = {"saved_model": verify.saved_model_runner(
         export(run, **common).path)}
     with open(export(run, format="tflite", **common).path, "rb") as f:
         runners["tflite"] = verify.tflite_runner(f.read())
-    for fmt in PACKAGES:
+    for fmt in (f.name for f in formats.all_formats() if f.extra):
         try:
             result = export(run, format=fmt, **common)
         except Exception as e:  # extra not installed

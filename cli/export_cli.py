@@ -16,11 +16,33 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from kerascnn.export import formats
 
-QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
+
+class RegistryChoice(click.Choice):
+    """A `click.Choice` read from the format registry when it is used, so
+    a format registered after this module is imported is a choice too."""
+
+    def __init__(self, names):
+        self._names = names
+        super().__init__(names())
+
+    @property
+    def choices(self):
+        return self._names()
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns it
+        pass
 
 
-FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
+def _extras():
+    """`onnx: kerascnn[onnx], openvino: kerascnn[openvino]`."""
+    return ", ".join(
+        f"{f.name}: kerascnn[{f.extra}]"
+        for f in formats.all_formats()
+        if f.extra
+    )
 
 
 @click.command(
@@ -31,11 +53,10 @@ FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
     "-f",
     "--format",
     "format_name",
-    type=click.Choice(FORMAT_CHOICES),
+    type=RegistryChoice(formats.format_names),
     default=None,
     help="Artifact format [default: saved_model; tflite with --tflite "
-    "or --quantize]. onnx and openvino need the kerascnn[onnx] / "
-    "kerascnn[openvino] extras.",
+    f"or --quantize]. Optional extras: {_extras()}.",
 )
 @click.option(
     "--tflite",
@@ -46,7 +67,7 @@ FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
 @click.option(
     "-q",
     "--quantize",
-    type=click.Choice(QUANTIZE_CHOICES),
+    type=RegistryChoice(formats.quantize_modes),
     default="none",
     show_default=True,
     help="TFLite quantization (implies --tflite when not none).",
@@ -176,7 +197,6 @@ def export_command(
 
     quiet_tensorflow()
     from kerascnn.export import ExportConfig
-    from kerascnn.export.optional import PACKAGES, require
 
     if format_name is None:
         tflite = tflite or settings["quantize"] != "none" or settings["output"]
@@ -194,8 +214,8 @@ def export_command(
             command=_command_line(sys.argv),
             **settings,
         )
-        if config.format in PACKAGES:  # a missing extra: one line, first
-            require(config.format)
+        # A missing optional package: one line, before anything else.
+        formats.get_format(config.format).require()
         if not as_json:
             click.echo(_plan(source, config), err=True)
         result = _export_showing_warnings(source, config)
@@ -231,17 +251,9 @@ def _command_line(argv):
     return " ".join(["kerascnn", *argv[1:]])
 
 
-FORMAT_NAMES = {
-    "saved_model": "SavedModel",
-    "tflite": "TFLite",
-    "onnx": "ONNX",
-    "openvino": "OpenVINO IR",
-}
-
-
 def _plan(source, config):
     """The line printed while an export converts and verifies."""
-    what = FORMAT_NAMES[config.format]
+    what = formats.get_format(config.format).title
     steps = ["converting"]
     if config.verify:
         steps.append(f"verifying on up to {config.verify_examples} examples")

@@ -23,6 +23,7 @@ import json
 import os
 
 from kerascnn import tasks
+from kerascnn.export import formats as _formats
 from kerascnn.export import layout
 
 CARD_JSON = "model_card.json"
@@ -59,11 +60,6 @@ _METRIC_KEYS = (
     "per_class_accuracy",
     "per_slot_f1",
 )
-_PACKAGES = {
-    "onnx": ("onnx", "tf2onnx", "onnxruntime"),
-    "openvino": ("openvino",),
-    "tflite": ("ai-edge-litert",),
-}
 
 
 # === Reading what the run recorded ===
@@ -281,6 +277,8 @@ def _limitations(meta, task, card):
 
 
 def _versions(formats):
+    """kerascnn's, TensorFlow's and Keras' versions, and those of the
+    packages each exported format names (`ExportFormat.packages`)."""
     from importlib import metadata as md
 
     import keras
@@ -293,8 +291,10 @@ def _versions(formats):
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }
-    for fmt in formats:
-        for package in _PACKAGES.get(fmt, ()):
+    registered = {f.name: f for f in _formats.all_formats()}
+    for fmt in sorted(formats):
+        packages = registered[fmt].packages if fmt in registered else ()
+        for package in packages:
             try:
                 out[package] = md.version(package)
             except md.PackageNotFoundError:
@@ -349,7 +349,7 @@ def build(source, model, meta, config, result, previous=None):
         "class_names": list(meta.class_names),
         "intent_names": list(meta.intent_names),
         "command": config.command or _default_command(source, config),
-        "versions": _versions(exports),
+        "versions": _versions({e["format"] for e in exports.values()}),
         "updated_at": _now(),
     }
     card["limitations"] = _limitations(meta, task, card)
