@@ -1,12 +1,18 @@
 """`kerascnn export` and `kerascnn inspect`.
 
 Both parse options, call one library function (`kerascnn.export.export`,
-`kerascnn.export.inspect.inspect_artifact`) and print. TensorFlow is
-imported inside the command bodies only; a `KerasCNNError` becomes one line
-on stderr and exit code 1.
+`kerascnn.export.inspect.inspect_artifact`) and print. The format and
+quantization choices come from the format registry
+(`kerascnn.export.formats`). `kerascnn.export` imports no TensorFlow
+(its modules import it inside the functions that convert or run a model),
+so `--help` stays fast; a `KerasCNNError` becomes one line on stderr and
+exit code 1.
 """
 
 import json
+import os
+import sys
+import warnings
 
 import click
 
@@ -16,7 +22,9 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
-from kerascnn.export import formats
+from kerascnn.export import ExportConfig, export, formats
+from kerascnn.export.examples import SyntheticVerificationWarning
+from kerascnn.export.inspect import format_text, inspect_artifact
 
 
 class RegistryChoice(click.Choice):
@@ -193,11 +201,7 @@ def export_command(
     export leaves nothing behind. MODEL_CARD.md and model_card.json
     beside the versions are updated by every export.
     """
-    import sys
-
     quiet_tensorflow()
-    from kerascnn.export import ExportConfig
-
     if format_name is None:
         tflite = tflite or settings["quantize"] != "none" or settings["output"]
         format_name = "tflite" if tflite else "saved_model"
@@ -244,8 +248,6 @@ def export_command(
 def _command_line(argv):
     """The `kerascnn ...` line the model card records, when run as the
     console script or `python -m cli.main` (else the library's own)."""
-    import os
-
     if os.path.basename(argv[0]) not in ("kerascnn", "main.py"):
         return None
     return " ".join(["kerascnn", *argv[1:]])
@@ -263,11 +265,6 @@ def _plan(source, config):
 def _export_showing_warnings(source, config):
     """Runs `export`; a synthetic-verification warning becomes one
     `Warning:` line on stderr (other warnings pass through)."""
-    import warnings
-
-    from kerascnn.export import export
-    from kerascnn.export.examples import SyntheticVerificationWarning
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SyntheticVerificationWarning)
         result = export(source, config=config)
@@ -300,8 +297,6 @@ def inspect_command(path, as_json, all_tensors):
     folder). The model card beside the versions is shown when present.
     """
     quiet_tensorflow()
-    from kerascnn.export.inspect import format_text, inspect_artifact
-
     with user_errors():
         info = inspect_artifact(path)
     if as_json:

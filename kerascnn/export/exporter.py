@@ -19,6 +19,7 @@ anything is placed.
 import contextlib
 import dataclasses
 
+from kerascnn import metadata as _metadata
 from kerascnn import tasks
 from kerascnn.export import formats as _formats
 from kerascnn.export import layout as _layout
@@ -126,12 +127,10 @@ def export(
             cannot be read (unless `allow_synthetic=True`), a failed
             conversion or a failed verification. Nothing is left behind.
     """
-    from kerascnn.metadata import load_model_and_metadata
-
     config = ExportConfig.from_settings(config, **settings)
     export_format = _formats.get_format(config.format)
     export_format.require()  # a missing package fails before loading
-    model, meta = load_model_and_metadata(source)
+    model, meta = _metadata.load_model_and_metadata(source)
     name = check_name(config.name or meta.model)
     task = tasks.get_task(meta.task)
     data = ExportData(model, meta, config, task, examples, calibration_data)

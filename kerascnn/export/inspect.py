@@ -19,6 +19,8 @@ import os
 from kerascnn.errors import ExportError
 from kerascnn.export import formats, layout
 from kerascnn.export import model_card as _model_card
+from kerascnn.export import onnx as _onnx
+from kerascnn.export import openvino as _openvino
 from kerascnn.export import tflite as _tflite
 
 METADATA_KEYS = (
@@ -136,8 +138,6 @@ def inspect_onnx(path):
     `[onnx]` extra: `inspect_artifact` checks it first)."""
     import onnx
 
-    from kerascnn.export import onnx as _onnx
-
     with open(path, "rb") as f:
         data = f.read()
     try:
@@ -182,8 +182,6 @@ def inspect_openvino(path):
     """Inputs, outputs and metadata of an OpenVINO IR (`.xml` or folder;
     needs the `[openvino]` extra: `inspect_artifact` checks it first)."""
     import openvino as ov
-
-    from kerascnn.export import openvino as _openvino
 
     xml = openvino_xml(path)
     try:
