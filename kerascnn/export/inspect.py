@@ -32,10 +32,7 @@ METADATA_KEYS = (
     "preprocessing",
     "kerascnn_version",
     "max_length",
-    "tflite",
-    "onnx",
-    "openvino",
-)
+)  # then each format's own entry (`metadata["tflite"]`, ...)
 
 
 def inspect_saved_model(path):
@@ -283,7 +280,7 @@ def format_text(info, all_tensors=False):
         lines.append("metadata: none (not exported by kerascnn?)")
     else:
         lines.append("metadata:")
-        for key in METADATA_KEYS:
+        for key in (*METADATA_KEYS, *formats.format_names()):
             if meta.get(key) not in (None, [], {}, ""):
                 lines.append(f"  {key}: {json.dumps(meta[key])}")
     if info.get("model_card"):

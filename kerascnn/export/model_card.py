@@ -176,8 +176,9 @@ def export_entry(result, model_dir):
 
 
 def format_label(result):
-    """`tflite-int8` for quantized TFLite files, else the format."""
-    if result.format == "tflite" and result.quantize not in (None, "none"):
+    """`<format>-<quantize>` for quantized files (`tflite-int8`), else the
+    format."""
+    if result.quantize not in (None, "none"):
         return f"tflite-{result.quantize}"
     return result.format
 
