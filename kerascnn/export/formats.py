@@ -9,7 +9,7 @@
 Each format is one `ExportFormat`: its name, the optional packages it
 needs, where it goes in the TF Serving layout, how it converts a model,
 how its own runtime runs the result for verification, its quantization
-modes and how `kerascnn export inspect` reads it back. The exporter's
+modes and how `kerascnn inspect` reads it back. The exporter's
 stage -> verify -> place driver (`kerascnn.export.exporter`), the CLI's
 `--format`/`--quantize` choices, `ExportConfig.validate`, the model
 card's package versions and `inspect`'s dispatch all read this registry,
@@ -17,7 +17,8 @@ so a format registered here is a format everywhere.
 
 The four built-in formats register when `kerascnn.export` is imported
 (`kerascnn/export/builtin_formats.py`). This module imports nothing of
-kerascnn but `errors` and `validation`, so every other export module may use it.
+kerascnn but `errors` and `validation`, so every other export module may
+use it.
 """
 
 import dataclasses
