@@ -108,7 +108,7 @@ class ExportFormat:
             for verification.
         size: `(path) -> int`: bytes on disk of the artifact at `path`
             (`convert`'s path, or `job.result_path`).
-        inspect: `(path) -> dict` for `kerascnn export inspect`.
+        inspect: `(path) -> dict` for `kerascnn inspect`.
         claims: `(path) -> bool`: whether `inspect` should read `path` as
             this format.
         quantize_modes: the `--quantize` values it accepts; `("none",)`
@@ -118,9 +118,10 @@ class ExportFormat:
         requires: modules it imports that a plain install lacks, checked
             (in order) before any model is loaded.
         packages: distributions whose versions the model card records.
-        finish: optional `(job, staged_folder, report) -> None` run after
-            verification and before placing (the SavedModel records its
-            verified accuracy in its metadata).
+        finish: optional `(job, folder, report) -> None` run after
+            verification (`report` is `None` without it) and before
+            placing; `folder` is the staged folder (`None` for `FILE`).
+            The SavedModel records its verified accuracy there.
     """
 
     name: str
