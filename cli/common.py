@@ -6,12 +6,26 @@ of the command line (`--epochs must be a positive integer (got 0)`):
 `user_errors` rewords the library's `KerasCNNError`s.
 """
 
+import ast
 import contextlib
+import inspect
 import os
 import re
 import sys
+import time
+import warnings
 
 import click
+
+import kerascnn  # noqa: F401  (sets TensorFlow flags before its import)
+from kerascnn.errors import DataNotice, KerasCNNError
+from kerascnn.lazy import LazyModule
+
+# TensorFlow comes with these: loaded on first use, so that `--help` and
+# usage errors stay instant.
+tf = LazyModule("tensorflow")
+models = LazyModule("kerascnn.models")
+progress = LazyModule("kerascnn.data.progress")
 
 VERBOSE_ENV = "KERASCNN_VERBOSE"
 
@@ -28,14 +42,10 @@ def quiet_tensorflow():
     keeps writing to the real stderr through a duplicate descriptor.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import kerascnn  # noqa: F401  (sets TensorFlow flags before its import)
-
     if os.environ.get(VERBOSE_ENV) != "1":
         _mute_native_stderr()
     if "tensorflow" in sys.modules:
         return
-    import tensorflow as tf
-
     tf.config.list_physical_devices()
 
 
@@ -129,10 +139,6 @@ def print_notices():
     stderr: no source path, each line once per command (a folder's
     skipped files are named once, though several splits read it); other
     warnings are unchanged."""
-    import warnings
-
-    from kerascnn.errors import DataNotice
-
     _notices_shown.clear()
     warnings.simplefilter("always", DataNotice)
     shown = warnings.showwarning
@@ -153,8 +159,6 @@ def print_notices():
 @contextlib.contextmanager
 def user_errors():
     """Turns library errors a user caused into one line and exit code 1."""
-    from kerascnn.errors import KerasCNNError
-
     try:
         yield
     except KerasCNNError as e:
@@ -292,8 +296,6 @@ def _builder_options(fn, depth=0):
     """The `-o` keys a builder takes: its keyword parameters, or, for a
     thin variant (`resnet20(..., **options)`), those of the function it
     passes `**options` to. `None` when that cannot be told."""
-    import inspect
-
     parameters = inspect.signature(fn).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return [
@@ -319,9 +321,7 @@ def check_builder_options(model, options):
     Run before anything is built or written, so a typo is one line, not
     a `TypeError` from deep inside Keras.
     """
-    from kerascnn.models import get_model_info
-
-    info = get_model_info(model)
+    info = models.get_model_info(model)
     taken = _builder_options(info.builder)
     if taken is None:
         return  # not found: the builder checks its keywords itself
@@ -360,8 +360,6 @@ INT_TUPLE = IntTupleType()
 
 def parse_options(options):
     """Parses KEY=VALUE pairs, reading values as Python literals if we can."""
-    import ast
-
     parsed = {}
     for item in options:
         key, sep, value = item.partition("=")
@@ -420,8 +418,6 @@ class ProgressBar:
         # pipeline takes to start are not a per-item cost (they made
         # `data convert` show an ETA of days at 0%).
         if self.bar.pos == 0:
-            import time
-
             self.bar.start = time.time()
             self.bar.avg = []
         self.bar.update(n)
@@ -456,9 +452,7 @@ class ProgressLines:
         return self
 
     def __call__(self, message):
-        from kerascnn.data.progress import Step
-
-        if not isinstance(message, Step):
+        if not isinstance(message, progress.Step):
             self._close_line()
             click.echo(message, file=self.stream)
         elif not self.steps:

@@ -1,8 +1,9 @@
 """`kerascnn data`: inspect data sets (`info`), look at them (`preview`)
 and write them as TFRecord shards (`convert`).
 
-TensorFlow is imported only inside the commands, so `kerascnn --help`
-stays fast. Any `KerasCNNError` becomes one line on stderr and exit 1.
+TensorFlow is imported only when a command runs (the data modules are
+`LazyModule`s), so `kerascnn --help` stays fast. Any `KerasCNNError`
+becomes one line on stderr and exit 1.
 """
 
 import os
@@ -18,6 +19,13 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from kerascnn.lazy import LazyModule
+
+# TensorFlow comes with these: loaded on first use, after the command
+# called `quiet_tensorflow()`.
+convert = LazyModule("kerascnn.data.convert")
+pipeline = LazyModule("kerascnn.data.pipeline")
+preview = LazyModule("kerascnn.data.preview")
 
 # The one --data-dir of the data commands (info, preview, convert).
 DATA_DIR_OPTION = click.option(
@@ -92,8 +100,6 @@ def info_command(name, data_dir, validation_split):
     """Show split sizes, classes, input shape and where NAME was found."""
     quiet_tensorflow()
     with user_errors():
-        from kerascnn.data import pipeline
-
         info = pipeline.get_info(
             name, "train", data_dir=data_dir, validation_size=validation_split
         )
@@ -121,8 +127,6 @@ def preview_command(name, out, split, count, augment, data_dir):
     """Write the first COUNT examples of NAME as a labeled PNG grid."""
     quiet_tensorflow()
     with user_errors():
-        from kerascnn.data import preview
-
         info = preview.save_preview(
             name, out, split=split, count=count, data_dir=data_dir,
             augment=augment,
@@ -174,10 +178,8 @@ def convert_command(source, out_dir, shards, image_size, quality, encoding,
         raise click.BadParameter("expected H,W", param_hint="--image-size")
     quiet_tensorflow()
     with user_errors():
-        from kerascnn.data.convert import convert
-
         with ProgressBar("Converting") as progress:
-            manifest = convert(
+            manifest = convert.convert(
                 source, out_dir, shards=shards, image_size=image_size,
                 quality=quality, encoding=encoding, data_dir=data_dir,
                 skip_bad=skip_bad, progress=progress,

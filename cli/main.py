@@ -5,6 +5,7 @@ Each command parses options, calls one library function and prints. Any
 is imported only inside the commands that need it, so `--help` is instant.
 """
 
+import fnmatch
 import os
 
 import click
@@ -21,7 +22,18 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from cli.data_cli import data_group
+from cli.export_cli import export_command, inspect_command
 from cli.model_table import MODEL_TABLE, RECIPE_RESULTS
+from cli.serve_cli import serve_command
+from cli.train_cli import evaluate_command, fit_command, predict_command
+from cli.visualize_cli import visualize_group
+from kerascnn.lazy import LazyModule
+
+# TensorFlow comes with these: loaded on first use, after the command
+# called `quiet_tensorflow()`, so that `--help` stays instant.
+models = LazyModule("kerascnn.models")
+summary = LazyModule("kerascnn.summary")
 
 
 @click.group(
@@ -64,8 +76,6 @@ def models_command(pattern):
     input and the reference paper, then what the default training
     recipes reached.
     """
-    import fnmatch
-
     rows = [
         (name, family, shape, f"{count:,}", reference)
         for name, family, shape, count, reference in MODEL_TABLE
@@ -114,8 +124,6 @@ def summary_command(name, input_shape, num_classes, options):
     """Print NAME's layers, output shapes, parameters and forward FLOPs."""
     options = parse_options(options)
     quiet_tensorflow()
-    from kerascnn import models, summary
-
     with user_errors():
         check_builder_options(name, options)
         model = models.build(
@@ -125,27 +133,17 @@ def summary_command(name, input_shape, num_classes, options):
         click.echo(summary.format_summary(summary.summarize(model)))
 
 
-def _add_commands():
-    from cli.data_cli import data_group
-    from cli.export_cli import export_command, inspect_command
-    from cli.serve_cli import serve_command
-    from cli.train_cli import evaluate_command, fit_command, predict_command
-    from cli.visualize_cli import visualize_group
-
-    for command in (
-        data_group,
-        fit_command,
-        evaluate_command,
-        predict_command,
-        export_command,
-        inspect_command,
-        serve_command,
-        visualize_group,
-    ):
-        cli.add_command(command)
-
-
-_add_commands()
+for _command in (
+    data_group,
+    fit_command,
+    evaluate_command,
+    predict_command,
+    export_command,
+    inspect_command,
+    serve_command,
+    visualize_group,
+):
+    cli.add_command(_command)
 
 
 def main():

@@ -23,13 +23,27 @@ from cli.common import (
     user_errors,
 )
 from cli.model_table import RECIPE_HELP, unknown_model_message
+from kerascnn.config import (
+    OPTIMIZERS,
+    PRECISIONS,
+    RECIPE_NAMES,
+    SCHEDULES,
+    recipe_for,
+)
+from kerascnn.lazy import LazyModule
+
+# TensorFlow comes with these: loaded on first use, after the command
+# called `quiet_tensorflow()`, so that `--help` stays instant.
+evaluation = LazyModule("kerascnn.evaluation")
+predict = LazyModule("kerascnn.predict")
+train = LazyModule("kerascnn.train")
 
 
 @click.command("fit", short_help="Train a model with its default recipe.")
 @click.argument("model")
 @click.option(
     "--recipe",
-    type=click.Choice(["fast", "paper"]),
+    type=click.Choice(RECIPE_NAMES),
     help="fast (default): " + RECIPE_HELP + " paper: the paper's recipe "
     "(lenet: the earlier 10-epoch Adam default; resnet20-110: He et al.'s "
     "164 epochs).",
@@ -59,12 +73,12 @@ from cli.model_table import RECIPE_HELP, unknown_model_message
 )
 @click.option(
     "--optimizer",
-    type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]),
+    type=click.Choice(OPTIMIZERS),
     help="Optimizer (default: recipe).",
 )
 @click.option(
     "--schedule",
-    type=click.Choice(["constant", "cosine", "step", "one_cycle"]),
+    type=click.Choice(SCHEDULES),
     help="Learning-rate schedule (default: recipe); one_cycle: a linear "
     "rise over --warmup-epochs, then a linear fall to ~0.",
 )
@@ -116,7 +130,7 @@ from cli.model_table import RECIPE_HELP, unknown_model_message
 @builder_options("batch_norm=True")
 @click.option(
     "--mixed-precision",
-    type=click.Choice(["auto", "none", "mixed_bfloat16", "mixed_float16"]),
+    type=click.Choice(PRECISIONS),
     help="auto (default): bf16 on CPUs with native bf16 (AVX512_BF16, "
     "AMX), float16 on GPUs with tensor cores, else float32; none: float32.",
 )
@@ -227,15 +241,12 @@ def fit_command(model, options, quiet, resume, **settings):
     if unknown:  # said before TensorFlow loads (seconds)
         raise click.ClickException(unknown)
     quiet_tensorflow()
-    from kerascnn.config import recipe_for
-    from kerascnn.train import fit
-
     with user_errors(), ProgressLines(steps=not quiet) as progress:
         check_builder_options(model, options)
         if options:
             settings["model_options"] = options
         config = recipe_for(model, **settings)
-        result = fit(
+        result = train.fit(
             config,
             resume=resume,
             on_start=_announce(config),
@@ -330,10 +341,8 @@ def evaluate_command(source, as_json, **settings):
     """Evaluate SOURCE (run directory or .keras) on a split: loss,
     accuracy, per-class accuracy and the confusion matrix."""
     quiet_tensorflow()
-    from kerascnn.evaluation import evaluate
-
     with user_errors(), ProgressBar("Evaluating") as progress:
-        metrics = evaluate(
+        metrics = evaluation.evaluate(
             source,
             settings.pop("dataset"),
             progress=None if as_json else progress,
@@ -410,19 +419,15 @@ def predict_command(source, inputs, top_k, recursive, max_words, as_json):
     stdin). --json prints one object a line.
     """
     quiet_tensorflow()
-    from kerascnn.predict import is_text_source
-
     with user_errors():
-        text_source = is_text_source(source)
+        text_source = predict.is_text_source(source)
     if text_source:
         _predict_text(source, inputs, max_words, as_json)
         return
     if not inputs:
         raise click.UsageError("Pass one or more image files to classify.")
-    from kerascnn.predict import predict_files
-
     with user_errors():
-        results = predict_files(
+        results = predict.predict_files(
             source, inputs, top_k=top_k, recursive=recursive
         )
     for item in results:
@@ -445,15 +450,15 @@ def _format_prediction(item):
 
 
 def _predict_text(source, inputs, max_words, as_json):
-    from kerascnn.predict import format_tagged, tag_utterances
-
     utterances = list(inputs)
     if not utterances or utterances == ["-"]:
         utterances = click.get_text_stream("stdin").read().splitlines()
     if not utterances:
         raise click.UsageError("No utterances: pass text or pipe lines in.")
     with user_errors():
-        results = tag_utterances(source, utterances, max_words=max_words)
+        results = predict.tag_utterances(
+            source, utterances, max_words=max_words
+        )
     for result in results:
         if result.get("warning"):
             click.echo(f"warning: {result['warning']}", err=True)
@@ -461,4 +466,4 @@ def _predict_text(source, inputs, max_words, as_json):
             click.echo(json.dumps(result))
         else:
             shown = {k: v for k, v in result.items() if k != "warning"}
-            click.echo(format_tagged(shown))
+            click.echo(predict.format_tagged(shown))

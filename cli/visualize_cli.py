@@ -2,12 +2,19 @@
 
 SOURCE (a run directory or `.keras` file) comes first, then the picture:
 `filters`, `feature-maps IMAGE`, `curves`, `confusion`, `tags SENTENCE`.
-matplotlib and TensorFlow are imported inside the commands only.
+matplotlib and TensorFlow are imported only when a command draws (the
+library modules are `LazyModule`s).
 """
 
 import click
 
 from cli.common import POSITIVE_INT, quiet_tensorflow, user_errors
+from kerascnn.lazy import LazyModule
+
+# matplotlib and TensorFlow come with these: loaded on first use, after
+# the command called `quiet_tensorflow()`.
+predict = LazyModule("kerascnn.predict")
+visualize = LazyModule("kerascnn.visualize")
 
 
 @click.group(
@@ -57,10 +64,8 @@ def _done(path):
 def filters_command(source, out, compare_init):
     """Draw the first convolution layer's kernels as a grid."""
     quiet_tensorflow()
-    from kerascnn.visualize import draw_filters
-
     with user_errors():
-        _done(draw_filters(source, out, compare_init=compare_init))
+        _done(visualize.draw_filters(source, out, compare_init=compare_init))
 
 
 @visualize_group.command("feature-maps", short_help="Activations for IMAGE.")
@@ -76,13 +81,11 @@ def filters_command(source, out, compare_init):
 def feature_maps_command(source, image, out, layers):
     """Draw the feature maps of chosen layers for one IMAGE file."""
     quiet_tensorflow()
-    from kerascnn.visualize import draw_feature_maps
-
     names = (
         [n.strip() for n in layers.split(",") if n.strip()] if layers else None
     )
     with user_errors():
-        _done(draw_feature_maps(source, image, out, layers=names))
+        _done(visualize.draw_feature_maps(source, image, out, layers=names))
 
 
 @visualize_group.command("curves", short_help="Loss and accuracy per epoch.")
@@ -104,10 +107,9 @@ def curves_command(source, more_runs, out, compare):
     kerascnn visualize runs/a curves --compare runs/b runs/c
     """
     quiet_tensorflow()
-    from kerascnn.visualize import draw_curves
-
     with user_errors():
-        _done(draw_curves(source, out, compare=[*compare, *more_runs]))
+        runs = [*compare, *more_runs]
+        _done(visualize.draw_curves(source, out, compare=runs))
 
 
 @visualize_group.command("confusion", short_help="Test confusion matrix.")
@@ -131,11 +133,9 @@ def confusion_command(source, out, dataset, data_dir, limit):
     evaluated on its data set's test split.
     """
     quiet_tensorflow()
-    from kerascnn.visualize import draw_confusion
-
     with user_errors():
         _done(
-            draw_confusion(
+            visualize.draw_confusion(
                 source, out, dataset=dataset, data_dir=data_dir, limit=limit
             )
         )
@@ -155,10 +155,8 @@ def tags_command(source, sentence, out, as_html):
     """Draw SENTENCE with each slot the tagger finds coloured and labelled,
     and the predicted intent."""
     quiet_tensorflow()
-    from kerascnn.visualize import draw_tags
-
     with user_errors():
-        _done(draw_tags(source, sentence, out, as_html=as_html))
+        _done(visualize.draw_tags(source, sentence, out, as_html=as_html))
 
 
 @visualize_group.command(
@@ -212,8 +210,6 @@ def explain_command(source, inputs, method, class_name, layer, slot, out):
     integrated-gradients and smoothgrad only.
     """
     quiet_tensorflow()
-    from kerascnn.visualize import draw_explain, draw_token_attributions
-
     with user_errors():
         if _is_tagger(source):
             if method not in (None, "integrated-gradients") or layer:
@@ -222,7 +218,7 @@ def explain_command(source, inputs, method, class_name, layer, slot, out):
                     "its embeddings; --method and --layer do not apply."
                 )
             paths = [
-                draw_token_attributions(
+                visualize.draw_token_attributions(
                     source, " ".join(inputs), intent=class_name, slot=slot,
                     out=out,
                 )
@@ -230,7 +226,7 @@ def explain_command(source, inputs, method, class_name, layer, slot, out):
         else:
             if slot:
                 raise click.UsageError("--slot applies to the slot tagger.")
-            paths = draw_explain(
+            paths = visualize.draw_explain(
                 source, inputs, method or "gradcam", class_name, layer, out
             )
         for path in paths:
@@ -238,6 +234,4 @@ def explain_command(source, inputs, method, class_name, layer, slot, out):
 
 
 def _is_tagger(source):
-    from kerascnn.predict import is_text_source
-
-    return is_text_source(source)
+    return predict.is_text_source(source)

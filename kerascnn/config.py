@@ -11,6 +11,7 @@ import json
 
 from kerascnn import validation as v
 from kerascnn.errors import InvalidArgumentError
+from kerascnn.hardware import POLICIES
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "one_cycle")
@@ -19,8 +20,9 @@ LOG_FORMATS = ("progress", "json", "quiet")
 # "paper": each model's paper (or earlier default) recipe.
 RECIPE_NAMES = ("fast", "paper")
 CACHE_MODES = ("auto", "memory", "disk", "none")
-# `None` (float32) is what run directories before "auto" recorded.
-PRECISIONS = ("auto", "none", "mixed_bfloat16", "mixed_float16", None)
+# `mixed_precision` / `--mixed-precision`: "auto" (kerascnn.hardware picks
+# for this machine), "none" (float32) or a Keras mixed policy.
+PRECISIONS = ("auto", "none", *POLICIES)
 
 
 @dataclasses.dataclass
@@ -160,7 +162,10 @@ class TrainConfig:
         v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
         v.check_choice("schedule", self.schedule, SCHEDULES)
         v.check_choice("log_format", self.log_format, LOG_FORMATS)
-        v.check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        # `None` (float32) is what run directories before "auto" recorded.
+        v.check_choice(
+            "mixed_precision", self.mixed_precision, (*PRECISIONS, None)
+        )
         v.check_rate("label_smoothing", self.label_smoothing)
         v.check_rate("ema_momentum", self.ema_momentum)
         v.check_choice("recipe", self.recipe, RECIPE_NAMES)

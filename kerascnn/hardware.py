@@ -32,8 +32,8 @@ REPORTED_FLAGS = (
     "amx_int8",
 )
 TENSOR_CORE_CAPABILITY = (7, 0)
+# The Keras mixed policies `auto_precision` may pick.
 POLICIES = ("mixed_bfloat16", "mixed_float16")
-CHOICES = ("auto", "none", *POLICIES)
 
 
 def _cpuinfo_field(name, path=CPUINFO):

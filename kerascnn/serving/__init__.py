@@ -1,26 +1,30 @@
-"""Serve exported SavedModels over TensorFlow Serving's REST API.
+"""Serve exported SavedModels over TensorFlow Serving's REST and gRPC APIs.
 
-    >>> from kerascnn.serving import make_server
-    >>> server = make_server("saved_models", port=8501)
+    >>> from kerascnn.serving import ServeOptions, make_server
+    >>> server = make_server(ServeOptions(model_base_path="saved_models"))
     >>> server.serve_forever()
 
-`ModelServer` (HTTP-free, thread-safe) loads `<base>/<name>/<integer
-version>/` SavedModels (TF2 or TF1 graphs; `00000123` is version 123),
-polls for new versions, queues and batches model calls and answers
-status, metadata, predict, classify and regress requests:
+`ModelServer(ServeOptions(...))` (HTTP-free, thread-safe, no wire format)
+loads `<base>/<name>/<integer version>/` SavedModels (TF2 or TF1 graphs;
+`00000123` is version 123), polls for new versions, queues and batches
+model calls, and answers with Python and NumPy objects:
 
     server.predict_arrays(name, {"images": x}) -> PredictResult
     await server.predict_arrays_async(...)     -> PredictResult
     server.run_examples("classify", name, serialized_examples)
                                                 -> InferenceResult
-    server.status(name) / server.metadata(name) -> TF Serving JSON
+    server.status(name)                         -> [VersionState, ...]
+    server.get(name)                            -> LoadedVersion
     server.signature(name)                      -> input/output specs
     server.ready()                              -> (ready, versions)
 
-`make_app` / `make_server` put it behind aiohttp; `build_servers(
-ServeOptions(...))` builds REST and gRPC as `kerascnn serve` does, and
-`ServeOptions` is the one home of every server default. Errors come from
-`kerascnn.serving.errors`, each with its HTTP `status`.
+The front ends speak the wire formats: `rest` (TF Serving's REST JSON,
+`rest.handle(server, "GET", "/v1/models/lenet")` without HTTP),
+`make_app` / `make_server` put it behind aiohttp, `grpc_service` serves
+TF Serving's gRPC API and `v2` the Open Inference Protocol.
+`build_servers(ServeOptions(...))` builds REST and gRPC as `kerascnn
+serve` does, and `ServeOptions` is the one home of every server default.
+Errors come from `kerascnn.serving.errors`, each with its HTTP `status`.
 """
 
 import importlib

@@ -1,7 +1,7 @@
 """TF Serving's REST API on aiohttp, in front of a `ModelServer`.
 
-    >>> from kerascnn.serving import make_server
-    >>> server = make_server("saved_models", "127.0.0.1", 8501)
+    >>> from kerascnn.serving import ServeOptions, make_server
+    >>> server = make_server(ServeOptions(model_base_path="saved_models"))
     >>> server.serve_forever()      # until SIGTERM / Ctrl-C / shutdown()
 
 Routes (`<v>` an integer version, the highest when omitted; or
@@ -19,9 +19,11 @@ Routes (`<v>` an integer version, the highest when omitted; or
 aiohttp was chosen over the standard library's `http.server` (not meant
 for production) for its event loop: thousands of open connections cost
 no thread each, and model calls run on the `ModelServer`'s bounded
-worker threads, off the loop. Errors are `{"error": "..."}` with TF
-Serving's status codes (any other path or method under `/v1/` is its
-400 "Malformed request"); 503 means "busy, retry later".
+worker threads, off the loop. What a `/v1/` route answers is
+`rest.answer`'s (this module reads the body and writes the JSON).
+Errors are `{"error": "..."}` with TF Serving's status codes (any other
+path or method under `/v1/` is its 400 "Malformed request"); 503 means
+"busy, retry later".
 
 `make_app` returns the `web.Application` before it starts, so other
 front ends can add routes (`extra_routes`, or `app.router.add_*`).
@@ -36,13 +38,15 @@ import threading
 
 from aiohttp import web
 
-from kerascnn.serving import connections, handlers
+from kerascnn.export import layout
+from kerascnn.serving import connections, handlers, rest
 from kerascnn.serving.core import ModelServer
 from kerascnn.serving.errors import (
     PayloadTooLarge,
     RequestTimeout,
     ServingError,
 )
+from kerascnn.serving.model_config import discover_models
 from kerascnn.serving.options import DEFAULTS
 from kerascnn.serving.v2 import rest as v2_rest
 
@@ -57,8 +61,6 @@ MAX_BODY = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
 METRICS_PAGE = web.AppKey("metrics_page", object)
 BODY_TIMEOUT_SECONDS = DEFAULTS.body_timeout_seconds
-IDLE_TIMEOUT_SECONDS = DEFAULTS.idle_timeout_seconds
-MAX_CONNECTIONS = DEFAULTS.max_connections
 
 
 def json_response(status, answer):
@@ -71,7 +73,7 @@ def json_response(status, answer):
 
 
 def error_response(error):
-    return json_response(error.status, {"error": str(error)})
+    return json_response(error.status, rest.error_json(error))
 
 
 @web.middleware
@@ -157,31 +159,14 @@ async def models_handler(request):
     method there is its `400 Malformed request`."""
     server = request.app[MODEL_SERVER]
     route = handlers.parse_route(request.method, request.raw_path)
-    if route.kind in ("predict", "classify", "regress"):
+    if route.kind in rest.BODY_KINDS:
         # The announced body is counted against the bodies in flight
         # before a byte of it is read, and until the answer is made.
         async with held_body(request) as body:
-            if route.kind == "predict":
-                answer = await server.predict_json_async(
-                    route.name,
-                    body,
-                    route.version,
-                    label=route.label,
-                    numpy_numbers=True,
-                )
-            else:
-                answer = await server.examples_json_async(
-                    route.kind,
-                    route.name,
-                    body,
-                    route.version,
-                    label=route.label,
-                )
+            answer = await rest.answer(server, route, body, numpy_numbers=True)
             del body
-    elif route.kind == "metadata":
-        answer = server.metadata(route.name, route.version, route.label)
     else:
-        answer = server.status(route.name, route.version, route.label)
+        answer = await rest.answer(server, route)
     return json_response(200, answer)
 
 
@@ -314,41 +299,53 @@ def make_app(
 class ServingHTTPServer:
     """An aiohttp server bound at construction; runs in any thread.
 
+    Args:
+        model_server: the `ModelServer` answering requests.
+        options: the `ServeOptions` of the HTTP side (`DEFAULTS` when
+            `None`): `host`, `rest_api_port` (0 picks a free port),
+            `max_body_bytes` (413 past it), `body_timeout_seconds` (408
+            after it), `idle_timeout_seconds` (a connection idle, or whose
+            request headers never complete, is closed after it),
+            `max_connections` (more are answered 503 and closed),
+            `cors_allowed_origins` and `verbose` (log every request).
+        extra_routes: more `web.RouteDef`s for the app.
+        backlog: the listening socket's backlog.
+        shutdown_timeout: seconds in-flight requests get at shutdown.
+
     Attributes:
         model_server: the `ModelServer` answering requests.
         app: the `web.Application` (add routes before serving).
         url: `http://host:port` actually bound (port 0 picks one).
+
+    Raises:
+        ServingError: the address cannot be bound.
     """
 
     def __init__(
         self,
         model_server,
-        host=DEFAULTS.host,
-        port=DEFAULTS.rest_api_port,
-        max_body_bytes=MAX_BODY_BYTES,
+        options=None,
+        *,
         extra_routes=(),
         backlog=1024,
         shutdown_timeout=30.0,
-        access_log=False,
-        cors_allowed_origins=(),
-        idle_timeout=IDLE_TIMEOUT_SECONDS,
-        body_timeout=BODY_TIMEOUT_SECONDS,
-        max_connections=MAX_CONNECTIONS,
     ):
+        options = (DEFAULTS if options is None else options).validate()
+        host, port = options.host, options.rest_api_port
         self.model_server = model_server
-        self.max_connections = int(max_connections)
+        self.max_connections = int(options.max_connections)
         connections.ensure_descriptors(self.max_connections)
         connections.quiet_aiohttp_errors()
         self.app = make_app(
             model_server,
-            max_body_bytes,
+            options.max_body_bytes,
             extra_routes,
-            cors_allowed_origins,
-            body_timeout,
+            options.cors_origins(),
+            options.body_timeout_seconds,
         )
-        self.idle_timeout = float(idle_timeout)
+        self.idle_timeout = float(options.idle_timeout_seconds)
         self.shutdown_timeout = shutdown_timeout
-        self.access_log = access_log
+        self.access_log = options.verbose
         self.backlog = backlog
         try:
             self._sock = socket.create_server(
@@ -455,45 +452,16 @@ class ServingHTTPServer:
         self.server_close()
 
 
-def make_server(
-    base_path=DEFAULTS.model_base_path,
-    host=DEFAULTS.host,
-    port=DEFAULTS.rest_api_port,
-    version_policy="latest",
-    poll_seconds=DEFAULTS.file_system_poll_wait_seconds,
-    *,
-    max_body_bytes=MAX_BODY_BYTES,
-    extra_routes=(),
-    access_log=False,
-    model_server=None,
-    cors_allowed_origins=(),
-    idle_timeout=IDLE_TIMEOUT_SECONDS,
-    body_timeout=BODY_TIMEOUT_SECONDS,
-    max_connections=MAX_CONNECTIONS,
-    **model_server_kwargs,
-):
+def make_server(options=None, *, model_server=None, extra_routes=()):
     """Loads the models and binds an HTTP server (not yet serving).
 
     Args:
-        base_path: folder of `<name>/<integer version>/` SavedModels.
-        host: address to bind. Defaults to `"127.0.0.1"`.
-        port: port to bind; `0` picks a free one. Defaults to 8501.
-        version_policy: `"latest"` or `"all"`; see `ModelServer`.
-        poll_seconds: rescan for versions this often; 0 turns it off.
-        max_body_bytes: larger bodies get 413.
+        options: a `ServeOptions` (`DEFAULTS` when `None`): what to serve
+            and how (see `ModelServer`), and the HTTP side (see
+            `ServingHTTPServer`).
+        model_server: an existing `ModelServer` to serve instead of one
+            built from `options`.
         extra_routes: more `web.RouteDef`s for the app.
-        access_log: log every request (`kerascnn.serving` logger).
-        model_server: an existing `ModelServer` to serve instead.
-        cors_allowed_origins: origins allowed to call from a browser
-            (`"*"` for any); empty turns CORS off (the default).
-        idle_timeout: seconds before a connection that is idle, or whose
-            request headers never complete, is closed. Defaults to 75.
-        body_timeout: seconds a request body may take (408 after it).
-            Defaults to 60.
-        max_connections: open connections at once; more are answered
-            503 and closed. Defaults to 1000.
-        **model_server_kwargs: passed to `ModelServer` (batching,
-            max_queued_requests, request_timeout, model_name, ...).
 
     Returns:
         A `ServingHTTPServer`: `serve_forever()` (or `start()`), then
@@ -503,24 +471,10 @@ def make_server(
         ServingError: nothing to serve, or the address cannot be bound.
     """
     if model_server is None:
-        model_server = ModelServer(
-            base_path,
-            version_policy=version_policy,
-            poll_seconds=poll_seconds,
-            **model_server_kwargs,
-        )
+        model_server = ModelServer(options)
     try:
         return ServingHTTPServer(
-            model_server,
-            host,
-            port,
-            max_body_bytes=max_body_bytes,
-            extra_routes=extra_routes,
-            access_log=access_log,
-            cors_allowed_origins=cors_allowed_origins,
-            idle_timeout=idle_timeout,
-            body_timeout=body_timeout,
-            max_connections=max_connections,
+            model_server, options, extra_routes=extra_routes
         )
     except ServingError:
         model_server.close(timeout=1)
@@ -529,9 +483,6 @@ def make_server(
 
 def scan_models(base_path):
     """`{name: (model folder, [versions])}` under `base_path`."""
-    from kerascnn.export import layout
-    from kerascnn.serving.model_config import discover_models
-
     return {
         c.name: (c.base_path, layout.list_versions(c.base_path))
         for c in discover_models(base_path)

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from kerascnn.serving import arrays, handlers
+from kerascnn.serving import arrays
 from kerascnn.serving.errors import (
     BadRequest,
     DeadlineExceeded,
@@ -38,6 +38,7 @@ from kerascnn.serving.errors import (
     Unavailable,
 )
 from kerascnn.serving.options import DEFAULTS
+from kerascnn.serving.signatures import run_signature
 
 logger = logging.getLogger("kerascnn.serving")
 
@@ -384,7 +385,7 @@ class Scheduler:
             pad_value=self.batching.pad_value,
         )
         try:
-            outputs = handlers.run_signature(signature, feeds)
+            outputs = run_signature(signature, feeds)
         except BadRequest:
             # One bad request must not fail its neighbours: run alone.
             return [_run_one(task, self.metrics) for task in tasks]
@@ -417,7 +418,7 @@ def _as_serving_error(error):
 def _run_one(task, metrics):
     """`(task, outputs or error, failed)` of one task run on its own."""
     try:
-        outputs = handlers.run_signature(task.signature, task.feeds)
+        outputs = run_signature(task.signature, task.feeds)
     except Exception as e:
         return task, _as_serving_error(e), True
     if metrics is not None:

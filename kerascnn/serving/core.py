@@ -1,14 +1,19 @@
-"""The HTTP-free model server: versions, queues, batching, TF Serving JSON.
+"""The model server's core: versions, queues, batching, deadlines, metrics.
 
-    >>> server = ModelServer("saved_models")
+    >>> server = ModelServer(ServeOptions(model_base_path="saved_models"))
     >>> result = server.predict_arrays("lenet", {"images": x})
     >>> result.version, result.outputs["class_ids"]
     >>> server.close()
 
-`ModelServer` is what the REST app (and any other front end, e.g. gRPC)
-calls. Everything is thread-safe; `predict_arrays` blocks, and
-`predict_arrays_async` is its awaitable twin. Both go through the same
-bounded queue, batcher and metrics as REST requests.
+`ModelServer` speaks no wire format: it takes and returns Python and
+NumPy objects (arrays, serialized `tf.Example`s, `LoadedVersion`s,
+`VersionState`s), as TF Serving's `ServerCore` is independent of its
+APIs. The front ends translate: the REST front end (`rest`, with the
+JSON codec in `handlers`), the gRPC services (`grpc_service`) and the
+Open Inference Protocol's (`v2`). Everything is thread-safe;
+`predict_arrays` blocks, and `predict_arrays_async` is its awaitable
+twin; every front end goes through the same bounded queue, batcher and
+metrics.
 
 Versions follow TF Serving: the base path is polled (every second by
 default); a new version is loaded and warmed (its warm-up records; no
@@ -30,7 +35,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kerascnn.serving import arrays, handlers, image_feeds, inference
+from kerascnn.serving import arrays, image_feeds, inference
 from kerascnn.serving.batching import LoopFuture, Scheduler, Task
 from kerascnn.serving.budget import InflightBytes, RequestBudget
 from kerascnn.serving.errors import (
@@ -45,13 +50,12 @@ from kerascnn.serving.model_config import (
     ModelConfig,
     read_model_config_file,
 )
-from kerascnn.serving.options import DEFAULTS
+from kerascnn.serving.options import DEFAULTS, ServeOptions
+from kerascnn.serving.signatures import DEFAULT_SIGNATURE, unknown_signature
 from kerascnn.serving.versions import VersionManager
 
 logger = logging.getLogger("kerascnn.serving")
 
-DEFAULT_SIGNATURE = handlers.DEFAULT_SIGNATURE
-DEFAULT_TIMEOUT = DEFAULTS.request_timeout_seconds
 # Bodies larger than this are parsed on a worker thread, off the event
 # loop (a 10 MB JSON body takes seconds to parse); smaller ones take
 # less time than the hand-over.
@@ -95,9 +99,13 @@ class InferenceResult:
     result: list
 
 
-class _Observed:
+class Observed:
     """Counts one request in the metrics however it ends: 200, the
     `ServingError`'s status, or 500 for anything else.
+
+    A front end opens one with `ModelServer.observe` around all of a
+    request's work (parsing included, so a malformed body is counted)
+    and sets `loaded` once it has found the version that answers.
 
     Attributes:
         name: the model name asked for.
@@ -159,101 +167,93 @@ class ModelServer:
     """Serves the models of a base path or a model config list.
 
     Args:
-        base_path: folder of `<name>/<integer version>/` SavedModels, or
-            one model's folder of versions. Ignored with `model_configs`.
-        version_policy: `"latest"` (TF Serving's default) or `"all"`.
-        model_name: serve `base_path` as this one model (TF Serving's
-            `--model_name`); by default models are discovered.
-        model_configs: a list of `ModelConfig` (from
-            `read_model_config_file`) instead of `base_path`.
-        batching: `BatchingParameters`, or `None` for no batching.
-        num_threads: model-call workers when batching is off.
-        max_queued_requests: per-model bound; more requests get 503.
-        request_timeout: default deadline in seconds (504 after it).
-        poll_seconds: rescan for versions this often; 0 or `None` off.
-        max_num_load_retries: retries of a version that fails to load.
-        load_retry_interval: seconds between those retries.
-        allow_version_labels_for_unavailable_models: let a label of the
-            model config name a version that is not loaded yet (TF
-            Serving's flag of that name); otherwise the start fails.
-        servable_versions_always_present: keep a model's last version
-            serving when its version folders vanish (TF Serving's flag).
-        max_request_rows, max_decoded_pixels, max_tensor_bytes: the
-            `RequestBudget` every request is checked against before its
-            model call (400 past it).
-        max_inflight_body_bytes: request bodies held at once by all
-            front ends (`bodies`, an `InflightBytes`; 503 past it).
+        options: a `ServeOptions` (`DEFAULTS` when `None`). What is served:
+            `model_config_file` (TF Serving's model config list), else
+            `model_base_path` (a folder of `<name>/<integer version>/`
+            SavedModels, or one model's folder of versions, served as
+            `model_name` when given). How: `all_versions` (TF Serving's
+            `all` version policy, else `latest`),
+            `file_system_poll_wait_seconds`, `max_num_load_retries`,
+            `load_retry_interval_micros`, the
+            batching options (`batching()`), `num_batch_threads`,
+            `max_queued_requests` (503 past it), `request_timeout_seconds`
+            (504 after it), `allow_version_labels_for_unavailable_models`,
+            `servable_versions_always_present`, the `RequestBudget`
+            (`max_request_rows`, `max_decoded_pixels`, `max_tensor_bytes`:
+            400 past it, checked before the model call) and
+            `max_inflight_body_bytes` (the bodies all front ends hold at
+            once, `bodies`: 503 past it). The HTTP and gRPC settings are
+            the front ends'.
+
+    Attributes:
+        options: the `ServeOptions`.
+        batching: the `BatchingParameters` in use, or `None`.
 
     Raises:
-        ServingError: no model folder, or no version could be loaded.
+        TypeError: `options` is not a `ServeOptions`.
+        ServingError: a bad setting, no model folder, or no version could
+            be loaded.
     """
 
-    def __init__(
-        self,
-        base_path=DEFAULTS.model_base_path,
-        version_policy="latest",
-        *,
-        model_name=None,
-        model_configs=None,
-        batching=None,
-        num_threads=None,
-        max_queued_requests=DEFAULTS.max_queued_requests,
-        request_timeout=DEFAULT_TIMEOUT,
-        poll_seconds=DEFAULTS.file_system_poll_wait_seconds,
-        max_num_load_retries=DEFAULTS.max_num_load_retries,
-        load_retry_interval=DEFAULTS.load_retry_interval_micros / 1e6,
-        allow_version_labels_for_unavailable_models=False,
-        servable_versions_always_present=False,
-        max_request_rows=DEFAULTS.max_request_rows,
-        max_decoded_pixels=DEFAULTS.max_decoded_pixels,
-        max_tensor_bytes=DEFAULTS.max_tensor_bytes,
-        max_inflight_body_bytes=DEFAULTS.max_inflight_body_bytes,
-    ):
-        if version_policy not in ("latest", "all"):
-            raise ServingError(
-                "version_policy must be one of ('latest', 'all'). "
-                f"Received: version_policy={version_policy!r}"
+    def __init__(self, options=None):
+        if options is None:
+            options = DEFAULTS
+        if not isinstance(options, ServeOptions):
+            raise TypeError(
+                "ModelServer takes a `ServeOptions` (its model_base_path, "
+                "model_name or model_config_file say what to serve). "
+                f"Received: options={options!r}"
             )
+        self.options = options.validate()
+        self.version_policy = "all" if options.all_versions else "latest"
         self.base_path = None
-        self.version_policy = version_policy
-        if model_configs is None:
-            self.base_path = os.path.abspath(os.fspath(base_path))
+        model_configs = None
+        if options.model_config_file:
+            model_configs = read_model_config_file(options.model_config_file)
+        else:
+            base_path = os.fspath(options.model_base_path)
+            self.base_path = os.path.abspath(base_path)
             if not os.path.isdir(self.base_path):
                 raise ServingError(
-                    f"Model base path {os.fspath(base_path)!r} is not a folder."
+                    f"Model base path {base_path!r} is not a folder."
                 )
-            if model_name:
+            if options.model_name:
                 model_configs = [
-                    ModelConfig(model_name, self.base_path, version_policy)
+                    ModelConfig(
+                        options.model_name,
+                        self.base_path,
+                        self.version_policy,
+                    )
                 ]
-        self.request_timeout = float(request_timeout or DEFAULT_TIMEOUT)
+        self.request_timeout = float(options.request_timeout_seconds)
         self.budget = RequestBudget(
-            max_request_rows=max_request_rows,
-            max_decoded_pixels=max_decoded_pixels,
-            max_tensor_bytes=max_tensor_bytes,
+            max_request_rows=options.max_request_rows,
+            max_decoded_pixels=options.max_decoded_pixels,
+            max_tensor_bytes=options.max_tensor_bytes,
         )
-        self.bodies = InflightBytes(max_inflight_body_bytes)
+        self.bodies = InflightBytes(options.max_inflight_body_bytes)
         self.metrics = Metrics()
         self.versions = VersionManager(
             model_configs,
             self.base_path,
-            version_policy,
+            self.version_policy,
             self.metrics,
-            max_num_load_retries,
-            load_retry_interval,
-            always_present=servable_versions_always_present,
+            options.max_num_load_retries,
+            options.load_retry_interval_micros / 1e6,
+            always_present=options.servable_versions_always_present,
         )
+        self.batching = options.batching()
         self.scheduler = Scheduler(
-            batching,
-            num_threads=num_threads,
-            max_queued_requests=max_queued_requests,
+            self.batching,
+            num_threads=options.num_batch_threads,
+            max_queued_requests=options.max_queued_requests,
             metrics=self.metrics,
         )
         try:
             self.versions.reload()
-            self.versions.check_started(base_path)
+            self.versions.check_started(options.model_base_path)
             self.versions.check_labels(
-                allow_version_labels_for_unavailable_models
+                options.allow_version_labels_for_unavailable_models
             )
         except BaseException:
             self.scheduler.close(timeout=1)
@@ -263,19 +263,14 @@ class ModelServer:
         )
         self._stop = threading.Event()
         self._poller = None
-        if poll_seconds:
+        if options.file_system_poll_wait_seconds:
             self._poller = threading.Thread(
                 target=self._poll,
-                args=(float(poll_seconds),),
+                args=(float(options.file_system_poll_wait_seconds),),
                 name="kerascnn-serving-poll",
                 daemon=True,
             )
             self._poller.start()
-
-    @classmethod
-    def from_config_file(cls, path, **kwargs):
-        """A server for TF Serving's `--model_config_file`."""
-        return cls(model_configs=read_model_config_file(path), **kwargs)
 
     def _poll(self, seconds):
         while not self._stop.wait(seconds):
@@ -359,13 +354,17 @@ class ModelServer:
     def _signature(self, loaded, signature_name):
         key = signature_name or DEFAULT_SIGNATURE
         if key not in loaded.signatures:
-            raise handlers.unknown_signature(key, loaded.signatures)
+            raise unknown_signature(key, loaded.signatures)
         return loaded.signatures[key]
 
-    # --- TF Serving's JSON answers ---
-
     def status(self, name, version=None, label=None):
-        """TF Serving's `GetModelStatus` JSON."""
+        """TF Serving's `GetModelStatus`: the model's `VersionState`s,
+        newest first (one, for a version or a label).
+
+        Raises:
+            NotFound: an unknown model, or a version it never had.
+            BadRequest: both a version and a label.
+        """
         if label is not None:
             version = self.get(name, version, label).version
         known, _, states = self.versions.lookup(name)
@@ -377,30 +376,14 @@ class ModelServer:
                     f"Could not find version {version} of model {name!r}."
                 )
             states = {version: states[version]}
-        entries = [states[v].as_json() for v in sorted(states, reverse=True)]
-        return {"model_version_status": entries}
+        return [states[v] for v in sorted(states, reverse=True)]
 
-    def metadata(self, name, version=None, label=None):
-        """TF Serving's `GetModelMetadata` JSON, field for field."""
-        loaded = self.get(name, version, label)
-        return {
-            "model_spec": {
-                "name": name,
-                "signature_name": "",
-                "version": str(loaded.version),
-            },
-            "metadata": {
-                "signature_def": handlers.signature_def_map_json(
-                    loaded.signature_defs
-                )
-            },
-        }
+    # --- Counting, deadlines, the queue ---
 
-    # --- Predicting ---
-
-    def _observed(self, name, api="predict", protocol="python"):
-        """A `with` block that counts one request in the metrics."""
-        return _Observed(self.metrics, name, api, protocol, self._label)
+    def observe(self, name, api="predict", protocol="python"):
+        """A `with` block that counts one request in the metrics
+        (`Observed`); `api` is "predict", "classify" or "regress"."""
+        return Observed(self.metrics, name, api, protocol, self._label)
 
     def _label(self, name):
         """A model's metrics label: its name only if it is served here."""
@@ -413,9 +396,10 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._parser, fn, *args)
 
-    def _time_left(self, timeout, started):
+    def time_left(self, timeout, started):
         """Seconds left of a request's deadline, counted from its arrival
-        (a body parsed off the loop may have waited for a parser)."""
+        (`time.monotonic()` then: a body parsed off the loop may have
+        waited for a parser)."""
         seconds = self.request_timeout if timeout is None else timeout
         left = float(seconds) - (time.monotonic() - started)
         if left <= 0:
@@ -432,8 +416,10 @@ class ModelServer:
         task = Task(loaded.name, loaded, signature, feeds, deadline)
         return task, float(seconds)
 
-    def _wait(self, loaded, signature, feeds, timeout):
-        """Queues one model call and blocks for its outputs."""
+    def run(self, loaded, signature, feeds, timeout=None):
+        """Queues one model call of checked feeds and blocks for its
+        outputs (`{output name: np.ndarray}`); the feeds are counted
+        against the `RequestBudget` first."""
         task, seconds = self._task(loaded, signature, feeds, timeout)
         future = self.scheduler.submit(task)
         try:
@@ -444,7 +430,8 @@ class ModelServer:
                 f"Deadline of {seconds:g} s exceeded."
             ) from None
 
-    async def _await(self, loaded, signature, feeds, timeout):
+    async def run_async(self, loaded, signature, feeds, timeout=None):
+        """`run` for asyncio: awaits the outputs instead of blocking."""
         task, seconds = self._task(loaded, signature, feeds, timeout)
         task.future = LoopFuture(asyncio.get_running_loop())
         self.scheduler.submit(task)
@@ -456,6 +443,8 @@ class ModelServer:
             raise DeadlineExceeded(
                 f"Deadline of {seconds:g} s exceeded."
             ) from None
+
+    # --- Predicting ---
 
     def _arrays_call(self, seen, inputs, version, signature_name, label):
         """`(loaded, signature, feeds)` for `{input name: array}`."""
@@ -486,11 +475,11 @@ class ModelServer:
             NotFound, BadRequest, Unavailable, DeadlineExceeded.
         """
         key = signature_name or DEFAULT_SIGNATURE
-        with self._observed(name, protocol=protocol) as seen:
+        with self.observe(name, protocol=protocol) as seen:
             call = self._arrays_call(
                 seen, inputs, version, signature_name, label
             )
-            outputs = self._wait(*call, timeout)
+            outputs = self.run(*call, timeout)
             return PredictResult(name, seen.loaded.version, key, outputs)
 
     async def predict_arrays_async(
@@ -505,44 +494,19 @@ class ModelServer:
     ):
         """`predict_arrays` for asyncio: awaits instead of blocking."""
         key = signature_name or DEFAULT_SIGNATURE
-        with self._observed(name, protocol=protocol) as seen:
+        with self.observe(name, protocol=protocol) as seen:
             call = self._arrays_call(
                 seen, inputs, version, signature_name, None
             )
-            outputs = await self._await(*call, timeout)
+            outputs = await self.run_async(*call, timeout)
             return PredictResult(name, seen.loaded.version, key, outputs)
-
-    async def predict_json_async(
-        self,
-        name,
-        body,
-        version=None,
-        timeout=None,
-        label=None,
-        numpy_numbers=False,
-    ):
-        """A REST `:predict` body in, TF Serving's JSON answer out (with
-        `numpy_numbers`, for `handlers.dumps` only: see `format_predict`).
-        """
-        started = time.monotonic()
-        with self._observed(name, protocol="rest") as seen:
-
-            def lookup(signature_name):
-                seen.loaded = self.get(name, version, label)
-                seen.name_signature(signature_name)
-                return seen.loaded.signatures
-
-            signature, feeds, rows = await self.parse_off_loop(
-                body, handlers.parse_predict_body, body, lookup, self.budget
-            )
-            seen.loaded.check_shapes(signature, feeds)
-            left = self._time_left(timeout, started)
-            outputs = await self._await(seen.loaded, signature, feeds, left)
-            return handlers.format_predict(outputs, rows, numpy_numbers)
 
     # --- Classify and Regress (tf.Examples) ---
 
-    def _examples_call(self, seen, method, serialized, version, label, key):
+    def examples_call(self, seen, method, serialized, version, label, key):
+        """`(loaded, signature, feeds)` of serialized `tf.Example`s for
+        the `method` ("classify" or "regress") signature `key`; sets
+        `seen.loaded`."""
         seen.loaded = self.get(seen.name, version, label)
         seen.name_signature(key)
         signature = inference.check_signature(seen.loaded, key, method)
@@ -550,7 +514,9 @@ class ModelServer:
         seen.loaded.check_shapes(signature, feeds)
         return seen.loaded, signature, feeds
 
-    def _examples_result(self, method, loaded, key, outputs, count):
+    @staticmethod
+    def examples_result(method, loaded, key, outputs, count):
+        """The `InferenceResult` of a Classify/Regress call's outputs."""
         if method == "classify":
             result = inference.classifications(outputs, count)
         else:
@@ -579,77 +545,11 @@ class ModelServer:
             classify, one float per example for regress.
         """
         key = signature_name or DEFAULT_SIGNATURE
-        with self._observed(name, api=method, protocol=protocol) as seen:
-            call = self._examples_call(
+        with self.observe(name, api=method, protocol=protocol) as seen:
+            call = self.examples_call(
                 seen, method, serialized, version, label, key
             )
-            outputs = self._wait(*call, timeout)
-            return self._examples_result(
+            outputs = self.run(*call, timeout)
+            return self.examples_result(
                 method, seen.loaded, key, outputs, len(serialized)
             )
-
-    async def examples_json_async(
-        self, method, name, body, version=None, timeout=None, label=None
-    ):
-        """A REST `:classify` / `:regress` body in, TF Serving's JSON out."""
-        started = time.monotonic()
-        with self._observed(name, api=method, protocol="rest") as seen:
-            request = await self.parse_off_loop(body, handlers.parse_json, body)
-            key = handlers.signature_name_of(request)
-            serialized = inference.examples_from_json(request, method)
-            call = self._examples_call(
-                seen, method, serialized, version, label, key
-            )
-            outputs = await self._await(
-                *call, self._time_left(timeout, started)
-            )
-            result = self._examples_result(
-                method, seen.loaded, key, outputs, len(serialized)
-            )
-            if method == "classify":
-                return inference.classify_json(result.result)
-            return inference.regress_json(result.result)
-
-    # --- Without HTTP ---
-
-    def handle(self, method, path, body=b""):
-        """Routes one REST request without HTTP; `(status, JSON dict)`.
-
-        Never raises for a client's mistake: errors come back as
-        `{"error": ...}` with their status code.
-        """
-        try:
-            route = handlers.parse_route(method, path)
-            if route.kind == "predict":
-                answer = self.predict(
-                    route.name, body, route.version, label=route.label
-                )
-            elif route.kind in ("classify", "regress"):
-                answer = asyncio.run(
-                    self.examples_json_async(
-                        route.kind,
-                        route.name,
-                        body,
-                        route.version,
-                        label=route.label,
-                    )
-                )
-            elif route.kind == "metadata":
-                answer = self.metadata(route.name, route.version, route.label)
-            else:
-                answer = self.status(route.name, route.version, route.label)
-            return 200, answer
-        except ServingError as e:
-            return e.status, {"error": str(e)}
-
-    def predict(self, name, body, version=None, timeout=None, label=None):
-        """Blocking twin of `predict_json_async` (tests, embedding)."""
-        request = handlers.parse_json(body)
-        inputs_loaded = self.get(name, version, label)
-        signature, feeds, rows = handlers.parse_predict(
-            inputs_loaded.signatures, request
-        )
-        result = self.predict_arrays(
-            name, feeds, inputs_loaded.version, signature.name, timeout
-        )
-        return handlers.format_predict(result.outputs, rows)

@@ -25,7 +25,20 @@ it from the run or `.keras` file.
 """
 
 import asyncio
+import base64
+import binascii
+import json
 
+import numpy as np
+from aiohttp import web
+
+from kerascnn.errors import KerasCNNError
+from kerascnn.serving.app import (
+    MODEL_SERVER,
+    error_response,
+    held_body,
+    json_response,
+)
 from kerascnn.serving.errors import BadRequest, NotFound
 
 ROUTE = r"/v1/models/{tail:.+}:explain"
@@ -48,8 +61,6 @@ def _parse_tail(tail):
 
 def _parse_body(body):
     """`(instances, method, class_index)` of a request body."""
-    import json
-
     try:
         request = json.loads(body or b"{}")
         instances = request["instances"]
@@ -77,10 +88,8 @@ def _parse_body(body):
 
 def _decode(instance, meta):
     """One `{"b64": image file}` as a model input `(H, W, C)`."""
-    import base64
-    import binascii
-
-    import numpy as np
+    # The route is off by default: the image preprocessing, the explainer
+    # and its pictures (matplotlib) load on its first request only.
     import tensorflow as tf
 
     from kerascnn.data import preprocess_images
@@ -98,8 +107,6 @@ def _decode(instance, meta):
 
 def model_inputs(instances, meta):
     """A float32 batch `(N, H, W, C)` from numbers or `{"b64": ...}`."""
-    import numpy as np
-
     if all(isinstance(i, dict) and "b64" in i for i in instances):
         if meta is None:
             raise BadRequest(
@@ -121,9 +128,7 @@ def model_inputs(instances, meta):
 
 def explain_loaded(loaded, instances, method, class_index=None):
     """The answer for one request on a `LoadedVersion`."""
-    import numpy as np
-
-    from kerascnn.errors import KerasCNNError
+    # Loaded on the first request of a route that is off by default.
     from kerascnn.metadata import ModelMetadata
     from kerascnn.visualize import Explainer
     from kerascnn.visualize.explain_pictures import black_baseline
@@ -164,14 +169,6 @@ def explain_loaded(loaded, instances, method, class_index=None):
 def routes(enabled):
     """The `:explain` route for `make_server(extra_routes=)`: working when
     `enabled`, else a 404 that says how to enable it."""
-    from aiohttp import web
-
-    from kerascnn.serving.app import (
-        MODEL_SERVER,
-        error_response,
-        held_body,
-        json_response,
-    )
 
     async def explain(request):
         if not enabled:

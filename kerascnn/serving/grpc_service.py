@@ -30,6 +30,7 @@ from concurrent import futures
 import grpc
 
 from kerascnn.serving import inference
+from kerascnn.serving.budget import is_batched
 from kerascnn.serving.errors import (
     BadRequest,
     ServingError,
@@ -140,8 +141,6 @@ def check_claim(key, proto, spec, budget):
     """
     import tensorflow as tf
 
-    from kerascnn.serving.budget import is_batched
-
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)
     except TypeError:
@@ -209,6 +208,51 @@ def output_protos(outputs, output_filter=(), as_content=False):
             f"Outputs: {', '.join(sorted(outputs))}."
         )
     return {n: tensor_proto(outputs[n], as_content) for n in wanted}
+
+
+def examples_from_input(input_proto):
+    """Serialized examples of a gRPC `tensorflow.serving.Input`."""
+    which = input_proto.WhichOneof("kind")
+    if which == "example_list":
+        serialized = inference.serialize(input_proto.example_list.examples)
+    elif which == "example_list_with_context":
+        lists = input_proto.example_list_with_context
+        serialized = inference.serialize(lists.examples, context=lists.context)
+    else:
+        serialized = []
+    if not serialized:
+        raise BadRequest("Input is empty.")
+    return serialized
+
+
+def fill_classification(result_proto, results):
+    """Fills a `ClassificationResult` proto."""
+    for row in results:
+        classifications = result_proto.classifications.add()
+        for label, score in row:
+            entry = classifications.classes.add()
+            entry.label = label
+            entry.score = score
+
+
+def fill_regression(result_proto, values):
+    """Fills a `RegressionResult` proto."""
+    for value in values:
+        result_proto.regressions.add().value = value
+
+
+def fill_version_status(proto, state):
+    """Fills a `ModelVersionStatus` proto from a `VersionState` (its
+    state and error code by name, as TF Serving's enums spell them)."""
+    from tensorflow.core.protobuf import error_codes_pb2
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    proto.version = int(state.version)
+    proto.state = get_model_status_pb2.ModelVersionStatus.State.Value(
+        state.state
+    )
+    proto.status.error_code = error_codes_pb2.Code.Value(state.error_code)
+    proto.status.error_message = state.error_message
 
 
 def _fill_model_spec(proto, name, version, signature_name):
@@ -320,7 +364,7 @@ class PredictionService:
             request,
             context,
             classification_pb2.ClassificationResponse(),
-            inference.fill_classification,
+            fill_classification,
         )
 
     @rpc
@@ -332,14 +376,14 @@ class PredictionService:
             request,
             context,
             regression_pb2.RegressionResponse(),
-            inference.fill_regression,
+            fill_regression,
         )
 
     def _answer_examples(self, api, request, context, response, fill):
         """Classify or Regress: run the request's examples through the
         `api`'s signature and fill `response` (its model spec too)."""
         with self.model_server.bodies.hold(request.ByteSize()):
-            serialized = inference.examples_from_input(request.input)
+            serialized = examples_from_input(request.input)
             result = self._run_examples(
                 api, request.model_spec, serialized, context
             )
@@ -381,7 +425,7 @@ class PredictionService:
                     f"Unsupported signature method_name: {task.method_name}"
                 )
         with self.model_server.bodies.hold(request.ByteSize()):
-            serialized = inference.examples_from_input(request.input)
+            serialized = examples_from_input(request.input)
             response = inference_pb2.MultiInferenceResponse()
             for task in request.tasks:
                 method = (
@@ -400,13 +444,11 @@ class PredictionService:
                     result.signature_name,
                 )
                 if method == "classify":
-                    inference.fill_classification(
+                    fill_classification(
                         entry.classification_result, result.result
                     )
                 else:
-                    inference.fill_regression(
-                        entry.regression_result, result.result
-                    )
+                    fill_regression(entry.regression_result, result.result)
             return response
 
 
@@ -418,14 +460,13 @@ class ModelService:
 
     @rpc
     def GetModelStatus(self, request, context):  # noqa: N802
-        from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_status_pb2
 
         name, version, label = model_spec_args(request.model_spec)
-        rest = self.model_server.status(name, version, label)
-        return json_format.ParseDict(
-            rest, get_model_status_pb2.GetModelStatusResponse()
-        )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for state in self.model_server.status(name, version, label):
+            fill_version_status(response.model_version_status.add(), state)
+        return response
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         context.abort(

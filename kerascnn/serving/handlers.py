@@ -3,8 +3,8 @@
 Nothing here knows about HTTP. `parse_predict` turns a `:predict` body
 into the signature to call and one NumPy array per input, validated
 against the signature's `TensorSpec`s (dtype, rank, fixed dimensions);
-`run_signature` calls it; `format_predict` shapes the answer the way
-TensorFlow Serving does:
+`signatures.run_signature` calls it; `format_predict` shapes the answer
+the way TensorFlow Serving does:
 
     {"instances": [...]}  (row format)     ->  {"predictions": [...]}
     {"inputs": ...}       (columnar)       ->  {"outputs": ...}
@@ -14,9 +14,17 @@ each instance is an object keyed by input name. Binary values travel as
 `{"b64": "..."}` and are decoded to bytes for string inputs. With several
 outputs, each prediction is an object keyed by output name; bytes outputs
 come back as UTF-8 text (as `{"b64": ...}` when they are not UTF-8).
+
+`:classify` and `:regress` bodies (`{"examples": [...], "context": ...}`)
+become serialized `tf.Example`s (`examples_from_json`), as in TF Serving's
+json_tensor.cc: an integer or a bool is an `int64_list` value, a number
+with a fraction or an exponent a `float_list` value, a string or
+`{"b64": ...}` a `bytes_list` value; a feature's values must share one
+kind. `classify_json` and `regress_json` write their results.
 """
 
 import base64
+import binascii
 import dataclasses
 import functools
 import json
@@ -30,23 +38,11 @@ try:  # parses number arrays faster than the standard library's json
 except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
 
-from kerascnn.export.layout import Signature, signatures_of
-from kerascnn.serving import numeric_json
-from kerascnn.serving.arrays import (
-    check_keys,
-    check_shapes,
-    is_b64,
-    shape_mismatch,
-    to_array,
-)
-from kerascnn.serving.errors import (
-    BadRequest,
-    NotFound,
-    ServingError,
-)
+from kerascnn.serving import inference, numeric_json
+from kerascnn.serving.arrays import check_keys, is_b64, to_array
+from kerascnn.serving.errors import BadRequest
+from kerascnn.serving.signatures import DEFAULT_SIGNATURE, unknown_signature
 
-DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
 _TOO_DEEP = "The JSON body is nested too deeply."
 BYTES_SUFFIX = "_bytes"  # TF Serving base64-encodes exactly these outputs
 
@@ -203,21 +199,6 @@ def signature_name_of(request):
     return name or DEFAULT_SIGNATURE
 
 
-def short(text, limit=100):
-    """`text` cut to `limit` characters, for error messages: a client's
-    100 KB name is not echoed back."""
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def unknown_signature(name, signatures):
-    """TF Serving's 400 for a signature name the model does not have."""
-    return BadRequest(
-        f"Serving signature name: {short(name)!r} not found in signature "
-        f"def. Available signatures: {', '.join(sorted(signatures))}."
-    )
-
-
 def find_signature(signatures, request):
     """The `Signature` named by `signature_name` (default serving_default)."""
     name = signature_name_of(request)
@@ -370,45 +351,7 @@ def _columns(signature, inputs):
     return dict(inputs)
 
 
-# === Running and answering ===
-
-
-def run_signature(signature, feeds):
-    """Calls the signature; returns `{output name: np.ndarray}`.
-
-    Callers check shapes first (`LoadedVersion.check_shapes`). What
-    TensorFlow refuses (a TF1 graph fed a shape it cannot run, an
-    undecodable image) is the client's fault and becomes `BadRequest`,
-    naming the input whose shape does not fit the signature when there
-    is one, and TF's first line.
-    """
-    import tensorflow as tf
-
-    try:
-        tensors = {
-            n: tf.constant(a, dtype=signature.inputs[n].dtype)
-            for n, a in feeds.items()
-        }
-        outputs = signature.fn(**tensors)
-    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-        message = getattr(e, "message", None) or str(e)
-        # TF prefixes "{{function_node ...}}" and appends "[[{{node ...}}]]".
-        text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip()
-        first = text.splitlines()[0] if text else type(e).__name__
-        mismatches = [
-            shape_mismatch(n, np.shape(a), signature.inputs[n].shape)
-            for n, a in feeds.items()
-            if n in signature.inputs
-        ]
-        mismatches = [m for m in mismatches if m]
-        if mismatches:
-            raise BadRequest(
-                f"{mismatches[0]}; TensorFlow cannot run it: {first}"
-            ) from None
-        raise BadRequest(
-            f"Signature {signature.name!r} rejected the input: {first}"
-        ) from None
-    return {n: np.asarray(t) for n, t in sorted(outputs.items())}
+# === Answers ===
 
 
 def to_json_value(array, name="", numpy_numbers=False):
@@ -488,27 +431,116 @@ def format_predict(outputs, row_format, numpy_numbers=False):
     return {"predictions": rows}
 
 
-def predict(signatures, body):
-    """The whole `:predict` round trip on a raw body; returns a JSON dict.
+# === Classify and Regress: examples in, results out ===
 
-    Shapes must fit the signature (`arrays.check_shapes`).
+_KIND_NAMES = {
+    "int64_list": "int64",
+    "float_list": "float",
+    "bytes_list": "bytes",
+}
+
+
+def _kind_and_value(name, value):
+    if isinstance(value, bool):
+        return "int64_list", int(value)
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise BadRequest(
+                f"Feature: {name} has uint64 element. Only int64 is supported."
+            )
+        return "int64_list", value
+    if isinstance(value, float):
+        return "float_list", value
+    if isinstance(value, str):
+        return "bytes_list", value.encode("utf-8")
+    if is_b64(value):
+        try:
+            data = base64.b64decode(value["b64"], validate=True)
+        except (binascii.Error, TypeError, ValueError) as e:
+            raise BadRequest(
+                f"Feature: {name} has an invalid 'b64' value ({e})."
+            ) from None
+        return "bytes_list", data
+    kind = "null" if value is None else type(value).__name__
+    raise BadRequest(
+        f"Feature: {name} has element with unexpected JSON type: {kind}"
+    )
+
+
+def feature_from_json(name, value):
+    """One `tf.train.Feature` from a JSON value or a flat list of them."""
+    import tensorflow as tf
+
+    values = value if isinstance(value, list) else [value]
+    feature = tf.train.Feature()
+    kind = None
+    for item in values:
+        item_kind, item_value = _kind_and_value(name, item)
+        if kind is not None and item_kind != kind:
+            raise BadRequest(
+                f"Unexpected element type in feature: {name} expecting "
+                f"type: {_KIND_NAMES[kind]}"
+            )
+        kind = item_kind
+        getattr(feature, kind).value.append(item_value)
+    return feature
+
+
+def example_from_json(value):
+    """A `tf.train.Example` from `{"feature": value or [values], ...}`."""
+    import tensorflow as tf
+
+    if not isinstance(value, dict):
+        kind = "array" if isinstance(value, list) else type(value).__name__
+        raise BadRequest(f"Example must be JSON object but got JSON {kind}")
+    example = tf.train.Example()
+    for name, content in value.items():
+        example.features.feature[name].CopyFrom(
+            feature_from_json(name, content)
+        )
+    return example
+
+
+def examples_from_json(request, method):
+    """Serialized examples of a REST `:classify` / `:regress` body.
+
+    Args:
+        request: the parsed JSON object (`examples`, optional `context`).
+        method: "classify" or "regress", for the error text.
     """
-    request = parse_json(body)
-    signature, feeds, row_format = parse_predict(signatures, request)
-    check_shapes(signature, feeds)
-    return format_predict(run_signature(signature, feeds), row_format)
+    context = None
+    if "context" in request:
+        context = example_from_json(request["context"])
+    if "examples" not in request:
+        raise BadRequest(
+            f"When method is {method}, key 'examples' is expected and was "
+            "not found"
+        )
+    examples = request["examples"]
+    if not isinstance(examples, list):
+        raise BadRequest("Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise BadRequest("'examples' value is an empty array")
+    return inference.serialize(
+        [example_from_json(e) for e in examples], context=context
+    )
 
 
-__all__ = [
-    "BadRequest",
-    "NotFound",
-    "ServingError",
-    "Signature",
-    "format_predict",
-    "parse_json",
-    "parse_predict",
-    "predict",
-    "run_signature",
-    "signature_def_map_json",
-    "signatures_of",
-]
+def _shortest(value):
+    """A float32 result as its shortest decimal (`3.0`, `0.1`)."""
+    return float(str(np.float32(value)))
+
+
+def classify_json(results):
+    """TF Serving's `{"results": [[[label, score], ...], ...]}`."""
+    return {
+        "results": [
+            [[label, _shortest(score)] for label, score in row]
+            for row in results
+        ]
+    }
+
+
+def regress_json(values):
+    """TF Serving's `{"results": [value, ...]}`."""
+    return {"results": [_shortest(v) for v in values]}

@@ -16,9 +16,11 @@ import re
 import stat
 import time
 
-from kerascnn.export import layout
-from kerascnn.serving import arrays, handlers
+from kerascnn.errors import ExportError
+from kerascnn.export import layout, warmup
+from kerascnn.serving import arrays
 from kerascnn.serving.errors import BadRequest, ServingError
+from kerascnn.serving.signatures import PREDICT_METHOD, run_signature
 
 logger = logging.getLogger("kerascnn.serving")
 
@@ -75,7 +77,7 @@ class LoadedVersion:
         """The signature's `method_name` (predict when not recorded)."""
         proto = self.signature_defs.get(key)
         return (proto.method_name if proto is not None else "") or (
-            handlers.PREDICT_METHOD
+            PREDICT_METHOD
         )
 
 
@@ -193,9 +195,6 @@ def replay_warmup_records(loaded):
     `assets.extra/tf_serving_warmup_requests`; as in TF Serving, a record
     that fails fails the load.
     """
-    from kerascnn.errors import ExportError
-    from kerascnn.export import warmup
-
     failures = []
 
     def run(signature_name, inputs):
@@ -205,7 +204,7 @@ def replay_warmup_records(loaded):
             signature = loaded.signatures[signature_name]
             feeds = arrays.check_arrays(signature, inputs)
             loaded.check_shapes(signature, feeds)
-            handlers.run_signature(signature, feeds)
+            run_signature(signature, feeds)
         except Exception as e:
             failures.append(e)
             raise ServingError(error_text(e)) from None
@@ -291,7 +290,13 @@ def warn_if_writable_by_others(path):
 
 @dataclasses.dataclass
 class VersionState:
-    """What `status` reports for one version, and its retry bookkeeping."""
+    """What `status` reports for one version, and its retry bookkeeping.
+
+    `state` is TF Serving's `ModelVersionStatus.State` name ("LOADING",
+    "AVAILABLE", ...) and `error_code` its `tensorflow.error.Code` name;
+    the front ends write them in their wire formats (`rest`,
+    `grpc_service.fill_version_status`).
+    """
 
     version: int
     state: str = START
@@ -300,16 +305,6 @@ class VersionState:
     attempts: int = 0
     next_try: float = 0.0
     stamp: tuple = ()
-
-    def as_json(self):
-        return {
-            "version": str(self.version),
-            "state": self.state,
-            "status": {
-                "error_code": self.error_code,
-                "error_message": self.error_message,
-            },
-        }
 
 
 def file_stamp(path):

@@ -1,18 +1,23 @@
 """`ServeOptions`: every setting of a server, its default and its check.
 
 The one home of the serving defaults: `kerascnn serve` builds its flags
-(names, defaults, help) from these fields, `start_servers(options)` builds
-the servers from them, and `ModelServer`, `make_server` and `GrpcServer`
-take their keyword defaults from `DEFAULTS`. Names are TF Serving's flag
-names (with underscores here, dashes on the command line).
+(names, defaults, help) from these fields, `build_servers(options)` builds
+the servers from them, `ModelServer(options)` and `make_server(options)`
+take one (`DEFAULTS` when none is given), and `GrpcServer` takes its
+keyword defaults from `DEFAULTS`. Names are TF Serving's flag names (with
+underscores here, dashes on the command line).
 
-    from kerascnn.serving import ServeOptions, start_servers
-    servers = start_servers(ServeOptions(rest_api_port=0, port=0))
+    from kerascnn.serving import ServeOptions, build_servers
+    servers = build_servers(ServeOptions(rest_api_port=0, port=0))
 """
 
 import dataclasses
 
 from kerascnn import validation as v
+from kerascnn.serving.batching_parameters import (
+    BatchingParameters,
+    read_batching_parameters,
+)
 from kerascnn.serving.errors import ServingError
 
 MiB = 2**20
@@ -239,11 +244,6 @@ class ServeOptions:
 
     def batching(self):
         """`BatchingParameters`, or `None` when batching is off."""
-        from kerascnn.serving.batching_parameters import (
-            BatchingParameters,
-            read_batching_parameters,
-        )
-
         overrides = {
             "max_batch_size": self.max_batch_size,
             "batch_timeout_micros": self.batch_timeout_micros,
@@ -259,29 +259,6 @@ class ServeOptions:
             return None
         given = {k: x for k, x in overrides.items() if x is not None}
         return BatchingParameters(enabled=True, **given)
-
-    def model_server_kwargs(self):
-        """Keywords of `ModelServer` (without the model source)."""
-        return dict(
-            version_policy="all" if self.all_versions else "latest",
-            batching=self.batching(),
-            num_threads=self.num_batch_threads,
-            max_queued_requests=self.max_queued_requests,
-            request_timeout=self.request_timeout_seconds,
-            poll_seconds=self.file_system_poll_wait_seconds,
-            max_num_load_retries=self.max_num_load_retries,
-            load_retry_interval=self.load_retry_interval_micros / 1e6,
-            allow_version_labels_for_unavailable_models=(
-                self.allow_version_labels_for_unavailable_models
-            ),
-            servable_versions_always_present=(
-                self.servable_versions_always_present
-            ),
-            max_request_rows=self.max_request_rows,
-            max_decoded_pixels=self.max_decoded_pixels,
-            max_tensor_bytes=self.max_tensor_bytes,
-            max_inflight_body_bytes=self.max_inflight_body_bytes,
-        )
 
     def cors_origins(self):
         """`--cors-allowed-origins` as a list."""

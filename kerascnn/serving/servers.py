@@ -6,7 +6,12 @@ built from a `ServeOptions`; the CLI only prints and waits.
 
 import dataclasses
 
+from kerascnn.serving.app import make_server
+from kerascnn.serving.core import ModelServer
+from kerascnn.serving.explain import routes as explain_routes
+from kerascnn.serving.grpc_service import GrpcServer
 from kerascnn.serving.options import ServeOptions
+from kerascnn.serving.ui import routes as ui_routes
 
 
 @dataclasses.dataclass
@@ -38,36 +43,15 @@ def build_servers(options=None):
         ServingError: a bad setting, nothing to serve, or a port that
             cannot be bound; nothing is left running.
     """
-    from kerascnn.serving.app import make_server
-    from kerascnn.serving.core import ModelServer
-    from kerascnn.serving.explain import routes as explain_routes
-    from kerascnn.serving.grpc_service import GrpcServer
-    from kerascnn.serving.ui import routes as ui_routes
-
     options = (options or ServeOptions()).validate()
-    kwargs = options.model_server_kwargs()
-    if options.model_config_file:
-        model_server = ModelServer.from_config_file(
-            options.model_config_file, **kwargs
-        )
-    else:
-        model_server = ModelServer(
-            options.model_base_path, model_name=options.model_name, **kwargs
-        )
+    model_server = ModelServer(options)
     http = make_server(
-        host=options.host,
-        port=options.rest_api_port,
-        max_body_bytes=options.max_body_bytes,
-        access_log=options.verbose,
+        options,
         model_server=model_server,
         extra_routes=[
             *(ui_routes() if options.ui else ()),
             *explain_routes(options.enable_explain),
         ],
-        cors_allowed_origins=options.cors_origins(),
-        idle_timeout=options.idle_timeout_seconds,
-        body_timeout=options.body_timeout_seconds,
-        max_connections=options.max_connections,
     )
     try:
         grpc = GrpcServer(
@@ -83,4 +67,4 @@ def build_servers(options=None):
     except BaseException:
         http.server_close()
         raise
-    return Servers(model_server, http, grpc, kwargs["batching"])
+    return Servers(model_server, http, grpc, model_server.batching)

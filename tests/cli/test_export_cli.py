@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from cli.export_cli import export_command, inspect_command
-from tests.export.conftest import lenet_run, mnist  # noqa: F401
 
 
 @pytest.fixture
@@ -15,7 +14,7 @@ def runner():
     return CliRunner()
 
 
-def test_export_then_inspect(runner, lenet_run, tmp_path):  # noqa: F811
+def test_export_then_inspect(runner, lenet_run, tmp_path):
     result = runner.invoke(
         export_command, [lenet_run, "--base-dir", str(tmp_path), "--no-verify"]
     )
@@ -35,7 +34,7 @@ def test_export_then_inspect(runner, lenet_run, tmp_path):  # noqa: F811
 
 def test_export_tflite_with_verification_table(
     runner,
-    lenet_run,  # noqa: F811
+    lenet_run,
     tmp_path,
 ):
     result = runner.invoke(
@@ -60,7 +59,7 @@ def test_export_tflite_with_verification_table(
     assert "float32 (1, 28, 28, 1)" in result.output
 
 
-def test_user_errors_are_one_line(runner, lenet_run, tmp_path):  # noqa: F811
+def test_user_errors_are_one_line(runner, lenet_run, tmp_path):
     (tmp_path / "x.txt").write_text("no model")
     result = runner.invoke(export_command, [str(tmp_path / "x.txt")])
     assert result.exit_code == 1
@@ -89,7 +88,7 @@ def test_user_errors_are_one_line(runner, lenet_run, tmp_path):  # noqa: F811
 
 def test_export_without_test_data_needs_allow_synthetic(
     runner,
-    lenet_run,  # noqa: F811
+    lenet_run,
     tmp_path,
 ):
     import shutil

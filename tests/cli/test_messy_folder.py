@@ -103,9 +103,11 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
     kinds = sorted(messy_images.KINDS)
     assert len(answered) == 2 * len(kinds)
 
-    from kerascnn.serving.core import ModelServer
+    from kerascnn.serving import ModelServer, ServeOptions, rest
 
-    server = ModelServer("served", poll_seconds=0)
+    server = ModelServer(
+        ServeOptions(model_base_path="served", file_system_poll_wait_seconds=0)
+    )
     try:
         for path, result in sorted(answered.items()):
             with open(path, "rb") as f:
@@ -115,8 +117,11 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
                         {"b64": base64.b64encode(f.read()).decode("ascii")}
                     ],
                 }
-            status, answer = server.handle(
-                "POST", "/v1/models/lenet:predict", json.dumps(body).encode()
+            status, answer = rest.handle(
+                server,
+                "POST",
+                "/v1/models/lenet:predict",
+                json.dumps(body).encode(),
             )
             assert status == 200, (path, answer)
             served = answer["predictions"][0]

@@ -2,7 +2,8 @@
 
 Data come from the `data_dir` fixture (`KERASCNN_DATA_DIR`, see
 tests/conftest.py). Models are trained once per session for one short
-epoch, enough for accuracy checks.
+epoch, enough for accuracy checks: the tagger here, LeNet (`lenet_run`)
+in tests/conftest.py.
 """
 
 import os
@@ -15,7 +16,6 @@ from kerascnn.data.text import read_iob
 from tests.helpers import save_run, tagger_metadata
 
 MNIST_CLASSES = [str(i) for i in range(10)]
-MNIST_PREPROCESSING = {"scale": 1 / 255, "channels": 1, "image_size": [28, 28]}
 
 
 @pytest.fixture(scope="session")
@@ -28,31 +28,6 @@ def mnist(data_dir):
         y = read_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte.gz"))
         out[split] = (x[..., None], y.astype(np.int64))
     return out
-
-
-@pytest.fixture(scope="session")
-def lenet_run(mnist, tmp_path_factory):
-    """A LeNet run dir trained 1 epoch on 2,000 real MNIST digits."""
-    import keras
-
-    from kerascnn import models
-    from kerascnn.metadata import ModelMetadata
-
-    keras.utils.set_random_seed(0)
-    x, y = mnist["train"]
-    model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
-    model.compile(
-        "adam", "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    model.fit(x[:2000] / 255.0, y[:2000], epochs=1, batch_size=32, verbose=0)
-    meta = ModelMetadata(
-        model="lenet",
-        dataset="mnist",
-        input_shape=(28, 28, 1),
-        class_names=MNIST_CLASSES,
-        preprocessing=MNIST_PREPROCESSING,
-    )
-    return save_run(model, meta, tmp_path_factory.mktemp("runs") / "lenet")
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,10 @@ def test_card_of_another_run_starts_fresh(
 ):
     run, _ = lenet_run_with_metrics
     export(run, format="tflite", base_dir=tmp_path, examples=mnist_test)
-    export(lenet_run, base_dir=tmp_path, examples=mnist_test)
+    other = tmp_path / "other-run"
+    shutil.copytree(lenet_run, other)
+    os.remove(other / "metrics.json")
+    export(str(other), base_dir=tmp_path, examples=mnist_test)
     card = _card(tmp_path / "lenet")
     assert list(card["exports"]) == ["saved_model"]
     assert card["test_metrics"] is None  # that run has no metrics.json

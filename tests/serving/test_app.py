@@ -81,10 +81,12 @@ def lenet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(lenet):
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ServeOptions, make_server
 
     base, _ = lenet
-    srv = make_server(base, "127.0.0.1", 0, version_policy="all")
+    srv = make_server(
+        ServeOptions(model_base_path=base, rest_api_port=0, all_versions=True)
+    )
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -353,25 +355,31 @@ def test_get_on_predict_is_tf_servings_400(server):
 
 
 def test_model_server_errors(tmp_path):
-    from kerascnn.serving import ModelServer, ServingError
+    from kerascnn.serving import ModelServer, ServeOptions, ServingError
 
     with pytest.raises(ServingError, match="not a folder"):
-        ModelServer(tmp_path / "missing")
+        ModelServer(ServeOptions(model_base_path=tmp_path / "missing"))
     (tmp_path / "lenet" / "v0.1").mkdir(parents=True)
     with pytest.raises(ServingError, match="No models to serve"):
-        ModelServer(tmp_path)
-    with pytest.raises(ServingError, match="version_policy"):
-        ModelServer(tmp_path, version_policy="newest")
+        ModelServer(ServeOptions(model_base_path=tmp_path))
+    with pytest.raises(TypeError, match="takes a `ServeOptions`"):
+        ModelServer(tmp_path)  # a path where the options go
+    with pytest.raises(ServingError, match="max_request_rows"):
+        ModelServer(ServeOptions(model_base_path=tmp_path, max_request_rows=0))
 
 
 def test_latest_policy_and_reload(lenet, tmp_path):
     import shutil
 
-    from kerascnn.serving import ModelServer
+    from kerascnn.serving import ModelServer, ServeOptions, rest
 
     base, model_2 = lenet
     shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "1")
-    server = ModelServer(tmp_path / "lenet", poll_seconds=0)  # one model
+    server = ModelServer(  # one model
+        ServeOptions(
+            model_base_path=tmp_path / "lenet", file_system_poll_wait_seconds=0
+        )
+    )
     assert list(server.models()) == ["lenet"]
     # Version 4 holds other weights (exported version 2).
     shutil.copytree(base / "lenet" / "2", tmp_path / "lenet" / "4")
@@ -385,10 +393,10 @@ def test_latest_policy_and_reload(lenet, tmp_path):
         np.asarray(model_2(x, training=False)),
         atol=1e-5,
     )
-    status, answer = server.handle("GET", "/v1/models/lenet")
+    status, answer = rest.handle(server, "GET", "/v1/models/lenet")
     assert status == 200
     assert answer["model_version_status"][0]["version"] == "4"
-    assert server.handle("GET", "/v1/models/lenet/versions/1")[0] == 404
+    assert rest.handle(server, "GET", "/v1/models/lenet/versions/1")[0] == 404
     server.close()
 
 
@@ -398,12 +406,16 @@ def test_loaded_models_are_frozen_out_of_the_cyclic_gc(lenet, tmp_path):
     import shutil
     import weakref
 
-    from kerascnn.serving import ModelServer
+    from kerascnn.serving import ModelServer, ServeOptions, rest
 
     base, _ = lenet
     gc.unfreeze()
     shutil.copytree(base / "lenet" / "1", tmp_path / "lenet" / "1")
-    server = ModelServer(tmp_path / "lenet", poll_seconds=0)
+    server = ModelServer(
+        ServeOptions(
+            model_base_path=tmp_path / "lenet", file_system_poll_wait_seconds=0
+        )
+    )
     try:
         assert gc.get_freeze_count() > 10_000  # TF's objects, not a few
         old = weakref.ref(server.get("lenet"))
@@ -411,7 +423,7 @@ def test_loaded_models_are_frozen_out_of_the_cyclic_gc(lenet, tmp_path):
         assert server.reload() == ([("lenet", 2)], [("lenet", 1)])
         assert gc.get_freeze_count() > 10_000
         assert old() is None  # unfrozen and collected, not leaked
-        assert server.handle("GET", "/v1/models/lenet")[0] == 200
+        assert rest.handle(server, "GET", "/v1/models/lenet")[0] == 200
     finally:
         server.close()
         gc.unfreeze()

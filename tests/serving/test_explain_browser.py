@@ -26,13 +26,17 @@ shots = page.shots
 
 @pytest.fixture(scope="module")
 def explain_server(data_dir, tmp_path_factory):
-    from kerascnn.serving import explain, make_server, ui
+    from kerascnn.serving import ServeOptions, explain, make_server, ui
 
     base = trained.exported_models(data_dir, tmp_path_factory)
     srv = make_server(
-        base, "127.0.0.1", 0, poll_seconds=0,
+        ServeOptions(
+            model_base_path=base,
+            rest_api_port=0,
+            file_system_poll_wait_seconds=0,
+        ),
         extra_routes=[*ui.routes(), *explain.routes(True)],
-    )  # fmt: skip
+    )
     srv.start()
     yield srv
     srv.shutdown()

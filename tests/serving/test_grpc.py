@@ -35,10 +35,16 @@ def base(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(base):
     """`(rest server, grpc server)` sharing one `ModelServer`."""
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ServeOptions, make_server
     from kerascnn.serving.grpc_service import GrpcServer
 
-    rest = make_server(base, "127.0.0.1", 0, poll_seconds=0)
+    rest = make_server(
+        ServeOptions(
+            model_base_path=base,
+            rest_api_port=0,
+            file_system_poll_wait_seconds=0,
+        )
+    )
     rest.start()
     rpc = GrpcServer(rest.model_server, "127.0.0.1", 0).start()
     yield rest, rpc
@@ -207,6 +213,44 @@ def test_model_status_matches_rest(servers, stubs):
         assert response.model_version_status[0].state == (
             get_model_status_pb2.ModelVersionStatus.AVAILABLE
         )
+
+
+@pytest.mark.parametrize(
+    "state, code, message",
+    [
+        ("AVAILABLE", "OK", ""),
+        ("LOADING", "NOT_FOUND", "no warm-up input"),
+        ("END", "INVALID_ARGUMENT", "Cannot load SavedModel"),
+    ],
+)
+def test_version_status_is_the_same_in_both_wire_formats(state, code, message):
+    """The gRPC proto and the REST JSON are written from one `VersionState`
+    (a failed version's state and error code included)."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import error_codes_pb2
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    from kerascnn.serving import rest
+    from kerascnn.serving.grpc_service import fill_version_status
+    from kerascnn.serving.loading import VersionState
+
+    version = VersionState(
+        7, state=state, error_code=code, error_message=message
+    )
+    proto = get_model_status_pb2.ModelVersionStatus()
+    fill_version_status(proto, version)
+    assert proto.version == 7
+    assert get_model_status_pb2.ModelVersionStatus.State.Name(proto.state) == (
+        state
+    )
+    assert error_codes_pb2.Code.Name(proto.status.error_code) == code
+    assert proto.status.error_message == message
+    as_json = json_format.MessageToDict(
+        proto,
+        always_print_fields_with_no_presence=True,
+        preserving_proto_field_name=True,
+    )
+    assert as_json == rest.version_status_json(version)
 
 
 def test_model_metadata_matches_rest(servers, stubs):
@@ -399,13 +443,17 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
         prediction_service_pb2_grpc,
     )
 
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ServeOptions, make_server
     from kerascnn.serving.grpc_service import GrpcServer
 
     shutil.copytree(base / "lenet", tmp_path / "lenet")
     caplog.set_level(logging.INFO, logger="kerascnn.serving")
     rest_server = make_server(
-        tmp_path / "lenet", "127.0.0.1", 0, poll_seconds=0
+        ServeOptions(
+            model_base_path=tmp_path / "lenet",
+            rest_api_port=0,
+            file_system_poll_wait_seconds=0,
+        )
     )
     logged = [r.getMessage() for r in caplog.records]
     assert any(

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from kerascnn.export.layout import Signature
-from kerascnn.serving import arrays, handlers
+from kerascnn.serving import arrays, handlers, signatures
 from kerascnn.serving.errors import BadRequest
 
 
@@ -333,7 +333,7 @@ def test_signature_errors_from_tensorflow_are_bad_requests():
         outputs={},
     )
     with pytest.raises(BadRequest) as caught:
-        handlers.run_signature(
+        signatures.run_signature(
             signature, {"images": np.array([b"not a png"], object)}
         )
     message = str(caught.value)

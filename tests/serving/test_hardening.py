@@ -30,10 +30,20 @@ import zlib
 import numpy as np
 import pytest
 
-from kerascnn.serving import ModelServer, make_server
+from kerascnn.serving import ModelServer, ServeOptions, make_server, rest
 from kerascnn.serving.errors import BadRequest, ServingError
 
 IMAGE_SHAPE = (4, 4, 1)
+
+
+def _options(base, **changes):
+    """Serve `base`, no polling, REST on any port; `changes` override."""
+    return ServeOptions(
+        model_base_path=base,
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+        **changes,
+    )
 
 
 # === Models ===
@@ -143,12 +153,7 @@ def pics_base(tmp_path, pics_version, versions=(1,)):
 def pics_server(pics_version, tmp_path_factory):
     base = pics_base(tmp_path_factory.mktemp("pics"), pics_version)
     server = make_server(
-        base,
-        "127.0.0.1",
-        0,
-        poll_seconds=0,
-        max_request_rows=8,
-        max_decoded_pixels=1000,
+        _options(base, max_request_rows=8, max_decoded_pixels=1000)
     ).start()
     yield server
     server.shutdown()
@@ -289,7 +294,7 @@ def test_image_sizes_of_real_encoders(fmt, options):
 
 def test_budget_applies_to_python_callers(pics_version, tmp_path):
     with ModelServer(
-        pics_base(tmp_path, pics_version), poll_seconds=0, max_request_rows=4
+        _options(pics_base(tmp_path, pics_version), max_request_rows=4)
     ) as server:
         x = np.ones((5, 2), np.float32)
         with pytest.raises(BadRequest, match="5 rows"):
@@ -375,9 +380,7 @@ def test_metric_series_are_bounded():
 
 
 def test_metrics_render_off_the_event_loop(pics_version, tmp_path):
-    server = make_server(
-        pics_base(tmp_path, pics_version), "127.0.0.1", 0, poll_seconds=0
-    ).start()
+    server = make_server(_options(pics_base(tmp_path, pics_version))).start()
     slow = threading.Event()
     render = server.model_server.metrics.render
 
@@ -433,11 +436,11 @@ def test_a_warmup_error_marks_that_version_failed_and_others_load(
     base = pics_base(tmp_path, pics_version)
     save_failing_warmup(base / "bad" / "1")
     server = ModelServer(
-        base, poll_seconds=0, max_num_load_retries=1, load_retry_interval=0
+        _options(base, max_num_load_retries=1, load_retry_interval_micros=0)
     )
     try:
         assert server.predict_arrays("pics", {"x": np.ones((1, 2))}).version
-        (entry,) = server.status("bad")["model_version_status"]
+        (entry,) = rest.status_json(server, "bad")["model_version_status"]
         assert entry["state"] == "LOADING"
         assert entry["status"]["error_code"] == "NOT_FOUND"
         assert "kerascnn-warmup-input" in entry["status"]["error_message"]
@@ -447,7 +450,7 @@ def test_a_warmup_error_marks_that_version_failed_and_others_load(
         shutil.copytree(pics_version, base / "late" / "1")
         server.reload()
         assert server.predict_arrays("late", {"x": np.ones((1, 2))}).version
-        (entry,) = server.status("bad")["model_version_status"]
+        (entry,) = rest.status_json(server, "bad")["model_version_status"]
         assert entry["state"] == "END"  # 1 retry, then given up
         assert entry["status"]["error_code"] == "NOT_FOUND"
     finally:
@@ -457,8 +460,8 @@ def test_a_warmup_error_marks_that_version_failed_and_others_load(
 
 def test_a_signature_that_fails_at_warmup_never_stops_the_start(tmp_path):
     save_failing_warmup(tmp_path / "bad" / "1", records=False)
-    with ModelServer(tmp_path, poll_seconds=0) as server:
-        (entry,) = server.status("bad")["model_version_status"]
+    with ModelServer(_options(tmp_path)) as server:
+        (entry,) = rest.status_json(server, "bad")["model_version_status"]
         assert entry["state"] == "AVAILABLE"
         with pytest.raises(ServingError, match="NotFoundError"):
             server.predict_arrays("bad", {"x": np.ones((1, 1))})
@@ -470,7 +473,7 @@ def test_a_signature_that_fails_at_warmup_never_stops_the_start(tmp_path):
 def test_no_signature_runs_at_load_without_warmup_records(tmp_path):
     marker = tmp_path / "ran.txt"
     save_side_effect(tmp_path / "models" / "writer" / "1", str(marker))
-    with ModelServer(tmp_path / "models", poll_seconds=0) as server:
+    with ModelServer(_options(tmp_path / "models")) as server:
         assert server.models()["writer"]
         assert not marker.exists()
         server.predict_arrays("writer", {"x": np.ones((1, 1))})
@@ -483,12 +486,12 @@ def test_a_base_path_writable_by_others_is_warned_about(
     base = pics_base(tmp_path / "open", pics_version)
     os.chmod(base, os.stat(base).st_mode | stat.S_IWOTH)
     with caplog.at_level(logging.WARNING, "kerascnn.serving"):
-        ModelServer(base, poll_seconds=0).close()
+        ModelServer(_options(base)).close()
     assert "writable by other users" in caplog.text
     caplog.clear()
     os.chmod(base, 0o755)
     with caplog.at_level(logging.WARNING, "kerascnn.serving"):
-        ModelServer(base, poll_seconds=0).close()
+        ModelServer(_options(base)).close()
     assert "writable by other users" not in caplog.text
 
 
@@ -554,7 +557,7 @@ def test_the_deadline_counts_from_arrival_not_from_parsing(
 
     monkeypatch.setattr(handlers, "parse_predict_body", slow_parse)
     with ModelServer(
-        pics_base(tmp_path, pics_version), poll_seconds=0, request_timeout=0.3
+        _options(pics_base(tmp_path, pics_version), request_timeout_seconds=0.3)
     ) as server:
         submitted = []
         submit = server.scheduler.submit
@@ -563,7 +566,7 @@ def test_the_deadline_counts_from_arrival_not_from_parsing(
         )
         body = b'{"instances": [[1, 2]]}'
         with pytest.raises(DeadlineExceeded, match="before the model call"):
-            asyncio.run(server.predict_json_async("pics", body))
+            asyncio.run(rest.predict_json(server, "pics", body))
         assert not submitted
 
 
@@ -587,13 +590,12 @@ def test_rows_are_counted_before_arrays_are_built(pics_version, monkeypatch):
 
 def test_bodies_in_flight_are_bounded(pics_version, tmp_path):
     server = make_server(
-        pics_base(tmp_path, pics_version),
-        "127.0.0.1",
-        0,
-        poll_seconds=0,
-        max_body_bytes=10_000,
-        max_inflight_body_bytes=15_000,
-        body_timeout=5,
+        _options(
+            pics_base(tmp_path, pics_version),
+            max_body_bytes=10_000,
+            max_inflight_body_bytes=15_000,
+            body_timeout_seconds=5,
+        )
     ).start()
     try:
         host, port = server.server_address
@@ -629,9 +631,7 @@ def test_grpc_refuses_past_its_concurrency_limit_fast(pics_version, tmp_path):
 
     from kerascnn.serving.grpc_service import GrpcServer
 
-    model_server = ModelServer(
-        pics_base(tmp_path, pics_version), poll_seconds=0
-    )
+    model_server = ModelServer(_options(pics_base(tmp_path, pics_version)))
     predict = model_server.predict_arrays
 
     def slow_predict(*args, **kwargs):
@@ -687,11 +687,7 @@ def test_connections_past_the_cap_get_503_and_the_rest_are_served(
     pics_version, tmp_path
 ):
     server = make_server(
-        pics_base(tmp_path, pics_version),
-        "127.0.0.1",
-        0,
-        poll_seconds=0,
-        max_connections=3,
+        _options(pics_base(tmp_path, pics_version), max_connections=3)
     ).start()
     try:
         host, port = server.server_address
@@ -762,7 +758,7 @@ def test_a_slowly_copied_version_goes_live_within_one_poll(
     pics_version, tmp_path
 ):
     base = pics_base(tmp_path, pics_version)
-    server = ModelServer(base, poll_seconds=0, load_retry_interval=600)
+    server = ModelServer(_options(base, load_retry_interval_micros=600_000_000))
     try:
         target = base / "pics" / "2"
         target.mkdir()
@@ -770,7 +766,7 @@ def test_a_slowly_copied_version_goes_live_within_one_poll(
         server.reload()
         (entry,) = [
             e
-            for e in server.status("pics")["model_version_status"]
+            for e in rest.status_json(server, "pics")["model_version_status"]
             if e["version"] == "2"
         ]
         assert entry["status"]["error_code"] != "OK"
@@ -791,13 +787,13 @@ def test_servable_versions_always_present_keeps_the_last_version(
 ):
     base = pics_base(tmp_path, pics_version)
     with ModelServer(
-        base, poll_seconds=0, servable_versions_always_present=True
+        _options(base, servable_versions_always_present=True)
     ) as server:
         shutil.rmtree(base / "pics" / "1")
         server.reload()
         assert server.predict_arrays("pics", {"x": np.ones((1, 2))}).version
     base = pics_base(tmp_path / "b", pics_version)
-    with ModelServer(base, poll_seconds=0) as server:
+    with ModelServer(_options(base)) as server:
         shutil.rmtree(base / "pics" / "1")
         server.reload()
         with pytest.raises(ServingError):

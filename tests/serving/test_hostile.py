@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from kerascnn.serving import ModelServer, make_server
+from kerascnn.serving import ServeOptions, make_server
 from tests.serving.half_plus_two import write_half_plus_two
 
 IDLE_TIMEOUT = 2.0
@@ -24,13 +24,15 @@ BODY_TIMEOUT = 1.0
 def http(tmp_path_factory):
     base = tmp_path_factory.mktemp("hp2_hostile")
     write_half_plus_two(base)
-    model_server = ModelServer(base, model_name="default", poll_seconds=0)
-    server = make_server(
-        port=0,
-        model_server=model_server,
-        idle_timeout=IDLE_TIMEOUT,
-        body_timeout=BODY_TIMEOUT,
-    ).start()
+    options = ServeOptions(
+        model_base_path=base,
+        model_name="default",
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+        idle_timeout_seconds=IDLE_TIMEOUT,
+        body_timeout_seconds=BODY_TIMEOUT,
+    )
+    server = make_server(options).start()
     yield server
     server.shutdown()
     server.server_close()

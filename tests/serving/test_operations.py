@@ -13,10 +13,26 @@ import grpc
 import numpy as np
 import pytest
 
-from kerascnn.serving import BatchingParameters, ModelServer, make_server
+from kerascnn.serving import (
+    BatchingParameters,
+    ModelServer,
+    ServeOptions,
+    make_server,
+)
 from kerascnn.serving.batching import merge_feeds, split_outputs
 from kerascnn.serving.grpc_service import GrpcServer
 from tests.serving.half_plus_two import write_half_plus_two
+
+
+def _options(base, name="default", **changes):
+    """Serve `base` (a folder of versions) as `name`; REST on any port."""
+    return ServeOptions(
+        model_base_path=base,
+        model_name=name,
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+        **changes,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +44,12 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def http(model_dir):
-    model_server = ModelServer(
+    options = _options(
         model_dir,
-        model_name="default",
-        poll_seconds=0,
         max_request_rows=2_000_000,  # the 6 MB gRPC request below
+        cors_allowed_origins="https://app.example",
     )
-    server = make_server(
-        port=0,
-        model_server=model_server,
-        cors_allowed_origins=["https://app.example"],
-    ).start()
+    server = make_server(options).start()
     yield server
     server.shutdown()
     server.server_close()
@@ -76,10 +87,15 @@ def test_not_ready_while_a_configured_model_has_no_version(model_dir, tmp_path):
         f'  config {{ name: "later" base_path: "{tmp_path / "empty"}" }}\n'
         "}\n"
     )
-    with ModelServer.from_config_file(str(config), poll_seconds=0) as ms:
+    options = ServeOptions(
+        model_config_file=str(config),
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+    )
+    with ModelServer(options) as ms:
         ready, models = ms.ready()
         assert not ready and models == {"hp2": [123], "later": []}
-        server = make_server(port=0, model_server=ms).start()
+        server = make_server(options, model_server=ms).start()
         try:
             status, _, body = fetch(server.url + "/readyz")
         finally:
@@ -112,8 +128,8 @@ def test_cors_headers_only_for_allowed_origins(http):
 
 
 def test_cors_is_off_by_default(model_dir):
-    with ModelServer(model_dir, model_name="default", poll_seconds=0) as ms:
-        server = make_server(port=0, model_server=ms).start()
+    with ModelServer(_options(model_dir)) as ms:
+        server = make_server(ms.options, model_server=ms).start()
         try:
             status, headers, _ = fetch(
                 server.url + "/v1/models/default",
@@ -241,9 +257,9 @@ def test_pad_value_reaches_the_batching_parameters(tmp_path):
 def test_kerascnn_metadata_has_its_own_route(model_dir):
     from kerascnn.serving.ui import routes
 
-    with ModelServer(model_dir, model_name="default", poll_seconds=0) as ms:
+    with ModelServer(_options(model_dir)) as ms:
         server = make_server(
-            port=0, model_server=ms, extra_routes=routes()
+            ms.options, model_server=ms, extra_routes=routes()
         ).start()
         try:
             base = server.url + "/ui/models/default/versions/"

@@ -7,6 +7,7 @@ import pytest
 
 from cli.serve_cli import serve_command
 from kerascnn.serving import DEFAULTS, ModelServer, ServeOptions, make_server
+from kerascnn.serving.app import MAX_BODY
 from kerascnn.serving.errors import ServingError
 from kerascnn.serving.grpc_service import GrpcServer
 
@@ -23,17 +24,44 @@ def _default(function, name):
     return inspect.signature(function).parameters[name].default
 
 
-def test_the_library_takes_its_defaults_from_serve_options():
-    assert _default(ModelServer, "max_queued_requests") == 1024
-    assert _default(ModelServer, "max_queued_requests") == (
-        DEFAULTS.max_queued_requests
+@pytest.fixture(scope="module")
+def half_plus_two(tmp_path_factory):
+    from tests.serving.half_plus_two import write_half_plus_two
+
+    base = tmp_path_factory.mktemp("hp2_options")
+    write_half_plus_two(base)
+    return base
+
+
+def test_the_library_takes_its_defaults_from_serve_options(half_plus_two):
+    assert _default(ModelServer, "options") is None  # DEFAULTS
+    assert _default(make_server, "options") is None
+    options = dataclasses.replace(
+        DEFAULTS,
+        model_base_path=half_plus_two,
+        model_name="default",
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
     )
-    assert _default(ModelServer, "request_timeout") == (
-        DEFAULTS.request_timeout_seconds
-    )
-    assert _default(ModelServer, "load_retry_interval") == 60.0
-    assert _default(make_server, "max_body_bytes") == DEFAULTS.max_body_bytes
-    assert _default(make_server, "port") == DEFAULTS.rest_api_port
+    http = make_server(options)
+    server = http.model_server
+    try:
+        assert server.options is options
+        assert server.scheduler.max_queued_requests == 1024
+        assert server.scheduler.max_queued_requests == (
+            DEFAULTS.max_queued_requests
+        )
+        assert server.request_timeout == DEFAULTS.request_timeout_seconds
+        assert server.versions.load_retry_interval == 60.0
+        assert server.versions.version_policy == "latest"
+        assert server.batching is None
+        assert server.budget.max_request_rows == DEFAULTS.max_request_rows
+        assert server.bodies.limit == DEFAULTS.max_inflight_body_bytes
+        assert http.app[MAX_BODY] == DEFAULTS.max_body_bytes
+        assert http.idle_timeout == DEFAULTS.idle_timeout_seconds
+        assert http.max_connections == DEFAULTS.max_connections
+    finally:
+        http.server_close()
     assert _default(GrpcServer, "max_message_bytes") == (
         DEFAULTS.grpc_max_message_bytes
     )
@@ -61,12 +89,24 @@ def test_batching_parameters_from_the_options():
     assert batching.enabled and batching.max_batch_size == 8
 
 
-def test_model_server_keywords():
-    kwargs = ServeOptions(
-        all_versions=True, load_retry_interval_micros=2_000_000
-    ).model_server_kwargs()
-    assert kwargs["version_policy"] == "all"
-    assert kwargs["load_retry_interval"] == 2.0
+def test_model_server_reads_its_options(half_plus_two):
+    options = ServeOptions(
+        model_base_path=half_plus_two,
+        model_name="default",
+        file_system_poll_wait_seconds=0,
+        all_versions=True,
+        load_retry_interval_micros=2_000_000,
+        enable_batching=True,
+        max_batch_size=8,
+        max_request_rows=7,
+    )
+    with ModelServer(options) as server:
+        assert server.versions.version_policy == "all"
+        assert server.versions.load_retry_interval == 2.0
+        assert server.batching.enabled
+        assert server.batching.max_batch_size == 8
+        assert server.budget.max_request_rows == 7
+        assert list(server.models()) == ["default"]
     assert ServeOptions(cors_allowed_origins=" a, b ,").cors_origins() == [
         "a",
         "b",

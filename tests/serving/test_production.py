@@ -42,11 +42,13 @@ def one_model(tmp_path, source, versions=(1,)):
     return tmp_path / "lenet"
 
 
-def serve(base, **kwargs):
-    from kerascnn.serving import make_server
+def serve(base, **changes):
+    """A started REST server of `base`; `changes` are `ServeOptions`."""
+    from kerascnn.serving import ServeOptions, make_server
 
-    kwargs.setdefault("poll_seconds", 0)
-    return make_server(base, "127.0.0.1", 0, **kwargs).start()
+    changes.setdefault("file_system_poll_wait_seconds", 0)
+    options = ServeOptions(model_base_path=base, rest_api_port=0, **changes)
+    return make_server(options).start()
 
 
 def stop(server):
@@ -131,8 +133,8 @@ def test_256_connections_get_200_or_503_never_a_reset(lenet_dir, tmp_path):
     source, _ = lenet_dir
     server = serve(
         one_model(tmp_path, source),
-        batching=None,
-        num_threads=1,
+        enable_batching=False,
+        num_batch_threads=1,
         max_queued_requests=4,
     )
     try:
@@ -154,13 +156,12 @@ def test_256_connections_get_200_or_503_never_a_reset(lenet_dir, tmp_path):
 
 
 def test_deadline_is_504_and_body_limit_413(lenet_dir, tmp_path):
-    from kerascnn.serving import BatchingParameters
-
     source, _ = lenet_dir
     server = serve(
         one_model(tmp_path, source),
-        batching=BatchingParameters(batch_timeout_micros=500_000),
-        request_timeout=0.05,
+        enable_batching=True,
+        batch_timeout_micros=500_000,
+        request_timeout_seconds=0.05,
         max_body_bytes=10_000,
     )
     try:
@@ -180,17 +181,16 @@ def test_deadline_is_504_and_body_limit_413(lenet_dir, tmp_path):
 
 
 def test_deadline_exceeded_waiting_in_a_batch(lenet_dir, tmp_path):
-    from kerascnn.serving import (
-        BatchingParameters,
-        DeadlineExceeded,
-        ModelServer,
-    )
+    from kerascnn.serving import DeadlineExceeded, ModelServer, ServeOptions
 
     source, _ = lenet_dir
     with ModelServer(
-        one_model(tmp_path, source),
-        poll_seconds=0,
-        batching=BatchingParameters(batch_timeout_micros=500_000),
+        ServeOptions(
+            model_base_path=one_model(tmp_path, source),
+            file_system_poll_wait_seconds=0,
+            enable_batching=True,
+            batch_timeout_micros=500_000,
+        )
     ) as server:
         x = np.zeros((1, 28, 28, 1), np.float32)
         with pytest.raises(DeadlineExceeded) as info:
@@ -236,15 +236,13 @@ def trained_lenet(data_dir, tmp_path_factory):
 
 
 def test_batching_64_digits_each_get_their_own_answer(trained_lenet):
-    from kerascnn.serving import BatchingParameters
-
     model_dir, model, images, labels = trained_lenet
     expected = np.asarray(model(images, training=False))
     server = serve(
         model_dir,
-        batching=BatchingParameters(
-            max_batch_size=64, batch_timeout_micros=200_000
-        ),
+        enable_batching=True,
+        max_batch_size=64,
+        batch_timeout_micros=200_000,
     )
     try:
         bodies = [image_body(images[i : i + 1]) for i in range(64)]
@@ -322,7 +320,7 @@ def _publish(source, model_dir, version):
 def test_hot_reload_under_load_drops_nothing(lenet_dir, tmp_path):
     source, _ = lenet_dir
     model_dir = one_model(tmp_path, source)
-    server = serve(model_dir, poll_seconds=0.2)
+    server = serve(model_dir, file_system_poll_wait_seconds=0.2)
     body = image_body(np.zeros((1, 28, 28, 1)))
     results, stop_load = [], threading.Event()
 
@@ -364,7 +362,7 @@ def test_hot_reload_under_load_drops_nothing(lenet_dir, tmp_path):
 def test_broken_new_version_keeps_the_old_one_serving(
     lenet_dir, tmp_path, caplog
 ):
-    from kerascnn.serving import ModelServer
+    from kerascnn.serving import ModelServer, ServeOptions, rest
 
     source, _ = lenet_dir
     model_dir = one_model(tmp_path, source, versions=(1, 2))
@@ -373,15 +371,17 @@ def test_broken_new_version_keeps_the_old_one_serving(
     caplog.set_level(logging.WARNING, logger="kerascnn.serving")
     x = np.zeros((1, 28, 28, 1), np.float32)
     with ModelServer(
-        model_dir,
-        poll_seconds=0.1,
-        max_num_load_retries=2,
-        load_retry_interval=0.2,
+        ServeOptions(
+            model_base_path=model_dir,
+            file_system_poll_wait_seconds=0.1,
+            max_num_load_retries=2,
+            load_retry_interval_micros=200_000,
+        )
     ) as server:
         assert server.predict_arrays("lenet", {"images": x}).version == 1
         time.sleep(1.5)  # several polls; only 3 attempts may happen
         assert server.predict_arrays("lenet", {"images": x}).version == 1
-        status = server.status("lenet")["model_version_status"]
+        status = rest.status_json(server, "lenet")["model_version_status"]
         assert status[1] == {
             "version": "1",
             "state": "AVAILABLE",
@@ -404,7 +404,7 @@ def test_broken_new_version_keeps_the_old_one_serving(
         shutil.copy(source / "saved_model.pb", pb)
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            states = server.status("lenet")["model_version_status"]
+            states = rest.status_json(server, "lenet")["model_version_status"]
             if [s["version"] for s in states] == ["2"]:
                 break
             time.sleep(0.1)
@@ -413,7 +413,7 @@ def test_broken_new_version_keeps_the_old_one_serving(
 
 
 def test_model_config_file_specific_version(lenet_dir, tmp_path):
-    from kerascnn.serving import ModelServer, NotFound
+    from kerascnn.serving import ModelServer, NotFound, ServeOptions
 
     source, model = lenet_dir
     model_dir = one_model(tmp_path, source, versions=(1,))
@@ -427,7 +427,11 @@ def test_model_config_file_specific_version(lenet_dir, tmp_path):
         "    model_version_policy { specific { versions: 1 } } }\n"
         "}\n"
     )
-    with ModelServer.from_config_file(config, poll_seconds=0) as server:
+    with ModelServer(
+        ServeOptions(
+            model_config_file=str(config), file_system_poll_wait_seconds=0
+        )
+    ) as server:
         assert list(server.models()) == ["digits"]
         assert list(server.models()["digits"]) == [1]
         x = np.zeros((2, 28, 28, 1), np.float32)

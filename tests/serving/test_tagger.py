@@ -17,7 +17,7 @@ def tagger_server(tmp_path_factory):
 
     from kerascnn import models
     from kerascnn.export import export
-    from kerascnn.serving import ModelServer
+    from kerascnn.serving import ModelServer, ServeOptions
 
     keras.utils.set_random_seed(0)
     model = models.build(
@@ -33,12 +33,19 @@ def tagger_server(tmp_path_factory):
     run = save_run(model, meta, tmp_path_factory.mktemp("runs") / "tagger")
     base = tmp_path_factory.mktemp("saved_models")
     export(run, base_dir=str(base), verify=False)
-    return ModelServer(base, poll_seconds=0)
+    return ModelServer(
+        ServeOptions(model_base_path=base, file_system_poll_wait_seconds=0)
+    )
 
 
 def predict(server, body):
-    return server.handle(
-        "POST", "/v1/models/slot_tagger:predict", json.dumps(body).encode()
+    from kerascnn.serving import rest
+
+    return rest.handle(
+        server,
+        "POST",
+        "/v1/models/slot_tagger:predict",
+        json.dumps(body).encode(),
     )
 
 

@@ -17,9 +17,37 @@ import grpc
 import numpy as np
 import pytest
 
-from kerascnn.serving import ModelServer, ServingError, make_server
+from kerascnn.serving import (
+    ModelServer,
+    ServeOptions,
+    ServingError,
+    make_server,
+    rest,
+)
 from kerascnn.serving.grpc_service import GrpcServer
 from tests.serving.half_plus_two import VERSION, write_half_plus_two
+
+
+def _options(base, name="default", **changes):
+    """Serve `base` (a folder of versions) as `name`; REST on any port."""
+    return ServeOptions(
+        model_base_path=base,
+        model_name=name,
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+        **changes,
+    )
+
+
+def _config_options(config, **changes):
+    """Serve TF Serving's model config file `config`; REST on any port."""
+    return ServeOptions(
+        model_config_file=str(config),
+        file_system_poll_wait_seconds=0,
+        rest_api_port=0,
+        **changes,
+    )
+
 
 # === Fixtures ===
 
@@ -35,8 +63,8 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(model_dir):
     """REST and gRPC on one `ModelServer`, TF Serving's name `default`."""
-    model_server = ModelServer(model_dir, model_name="default", poll_seconds=0)
-    http = make_server(port=0, model_server=model_server).start()
+    model_server = ModelServer(_options(model_dir))
+    http = make_server(model_server.options, model_server=model_server).start()
     grpc_server = GrpcServer(model_server, "127.0.0.1", 0).start()
     yield http, grpc_server
     grpc_server.stop(0)
@@ -362,7 +390,7 @@ def test_tensor_content_only_behind_the_flag(model_dir):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    with ModelServer(model_dir, model_name="default", poll_seconds=0) as ms:
+    with ModelServer(_options(model_dir)) as ms:
         server = GrpcServer(
             ms, "127.0.0.1", 0, serialize_as_tensor_content=True
         ).start()
@@ -410,8 +438,8 @@ def test_version_labels_over_rest_and_grpc(model_dir, tmp_path):
     shutil.copytree(model_dir / "00000123", base / "00000123")
     shutil.copytree(model_dir / "00000123", base / "124")
     config = _config_file(tmp_path, base, {"stable": 123, "canary": 124})
-    ms = ModelServer.from_config_file(config, poll_seconds=0)
-    http = make_server(port=0, model_server=ms).start()
+    ms = ModelServer(_config_options(config))
+    http = make_server(ms.options, model_server=ms).start()
     grpc_server = GrpcServer(ms, "127.0.0.1", 0).start()
     try:
         url = http.url + "/v1/models/hp2/labels/"
@@ -441,16 +469,17 @@ def test_label_on_an_unloaded_version_needs_the_opt_in(model_dir, tmp_path):
     shutil.copytree(model_dir / "00000123", base / "00000123")
     config = _config_file(tmp_path, base, {"canary": 124})
     with pytest.raises(ServingError, match="not currently available"):
-        ModelServer.from_config_file(config, poll_seconds=0)
-    with ModelServer.from_config_file(
-        config,
-        poll_seconds=0,
-        allow_version_labels_for_unavailable_models=True,
+        ModelServer(_config_options(config))
+    with ModelServer(
+        _config_options(
+            config, allow_version_labels_for_unavailable_models=True
+        )
     ) as ms:
-        assert ms.handle("GET", "/v1/models/hp2/labels/canary")[0] == 404
+        path = "/v1/models/hp2/labels/canary"
+        assert rest.handle(ms, "GET", path)[0] == 404
         shutil.copytree(model_dir / "00000123", base / "124")
         ms.reload()
-        status, answer = ms.handle("GET", "/v1/models/hp2/labels/canary")
+        status, answer = rest.handle(ms, "GET", path)
         assert status == 200
         assert answer["model_version_status"][0]["version"] == "124"
 
@@ -488,11 +517,11 @@ def test_tf2_saved_model_with_unknown_rank_input(tmp_path):
     root.f = tf.function(lambda x: {"y": root.v1 * root.v2 * x})
     function = root.f.get_concrete_function(tf.TensorSpec(None, tf.float32))
     tf.saved_model.save(root, str(tmp_path / "00000123"), function)
-    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+    with ModelServer(_options(tmp_path)) as ms:
         result = _grpc_predict_x(ms)
         assert list(result.outputs["y"].float_val) == [12.0]
         assert result.model_spec.version.value == 123
-        status, answer = ms.handle("GET", "/v1/models/default/metadata")
+        status, answer = rest.handle(ms, "GET", "/v1/models/default/metadata")
         x = answer["metadata"]["signature_def"]["signature_def"][
             "serving_default"
         ]["inputs"]["x"]
@@ -512,7 +541,7 @@ def test_tf2_saved_model_with_two_signatures(tmp_path):
         str(tmp_path / "00000123"),
         signatures={"serving_default": root.f, "custom_signature_key": root.g},
     )
-    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+    with ModelServer(_options(tmp_path)) as ms:
         custom = _grpc_predict_x(ms, "custom_signature_key")
         assert list(custom.outputs["y"].float_val) == [2.0]
         assert list(_grpc_predict_x(ms).outputs["y"].float_val) == [1.0]
@@ -529,17 +558,17 @@ def test_tf2_function_refuses_shapes_it_was_not_traced_for(tmp_path):
         input_signature=[tf.TensorSpec((None, 2), tf.float32)],
     )
     tf.saved_model.save(root, str(tmp_path / "1"), root.f)
-    with ModelServer(tmp_path, model_name="m", poll_seconds=0) as ms:
-        status, answer = ms.handle(
-            "POST", "/v1/models/m:predict", b'{"instances": [1.0, 2.0]}'
+    with ModelServer(_options(tmp_path, "m")) as ms:
+        status, answer = rest.handle(
+            ms, "POST", "/v1/models/m:predict", b'{"instances": [1.0, 2.0]}'
         )
         assert status == 400
         assert (
             "input 'x' expects shape (-1, 2); received (2,)"
             in (answer["error"])
         )
-        status, answer = ms.handle(
-            "POST", "/v1/models/m:predict", b'{"instances": [[1.0, 2.0]]}'
+        status, answer = rest.handle(
+            ms, "POST", "/v1/models/m:predict", b'{"instances": [[1.0, 2.0]]}'
         )
         assert (status, answer) == (200, {"predictions": [3.0]})
 
@@ -651,7 +680,7 @@ def test_keras_sequential_export(tmp_path):
         ]
     )
     model.export(str(tmp_path / "00000123"), verbose=False)
-    with ModelServer(tmp_path, model_name="default", poll_seconds=0) as ms:
+    with ModelServer(_options(tmp_path)) as ms:
         server = GrpcServer(ms, "127.0.0.1", 0).start()
         try:
             request = predict_pb2.PredictRequest()

@@ -50,11 +50,16 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 
 @pytest.fixture(scope="module")
 def server(data_dir, tmp_path_factory):
-    from kerascnn.serving import make_server, ui
+    from kerascnn.serving import ServeOptions, make_server, ui
 
     base = trained.exported_models(data_dir, tmp_path_factory)
     srv = make_server(
-        base, "127.0.0.1", 0, poll_seconds=0, extra_routes=ui.routes()
+        ServeOptions(
+            model_base_path=base,
+            rest_api_port=0,
+            file_system_poll_wait_seconds=0,
+        ),
+        extra_routes=ui.routes(),
     )
     srv.start()
     yield srv

@@ -34,10 +34,16 @@ def base(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(base):
     """`(rest server, grpc server)` sharing one `ModelServer`."""
-    from kerascnn.serving import make_server
+    from kerascnn.serving import ServeOptions, make_server
     from kerascnn.serving.grpc_service import GrpcServer
 
-    rest = make_server(base, "127.0.0.1", 0, poll_seconds=0)
+    rest = make_server(
+        ServeOptions(
+            model_base_path=base,
+            rest_api_port=0,
+            file_system_poll_wait_seconds=0,
+        )
+    )
     rest.start()
     rpc = GrpcServer(rest.model_server, "127.0.0.1", 0).start()
     yield rest, rpc

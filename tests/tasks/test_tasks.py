@@ -42,17 +42,80 @@ def test_task_for_an_unknown_rank_says_so():
         tasks.task_for_input_shape((4, 4))
 
 
-def test_builtin_tasks_pick_their_checkpoint_and_losses():
-    image, tagger = tasks.IMAGE_CLASSIFICATION, tasks.SEQUENCE_TAGGING
-    assert (image.checkpoint_monitor, image.checkpoint_mode) == (
-        "val_accuracy",
-        "max",
+def _tiny_model_and_data(model_name):
+    """`(model, x, y, metadata)`: a small zoo model of `model_name` and 16
+    random examples shaped like its data set's."""
+    import numpy as np
+
+    from tests.helpers import tagger_metadata
+
+    rng = np.random.default_rng(0)
+    if model_name == "lenet":
+        model = models.build("lenet", input_shape=(28, 28, 1), num_classes=10)
+        x = rng.random((16, 28, 28, 1), dtype=np.float32)
+        y = rng.integers(0, 10, 16)
+        meta = ModelMetadata(model="lenet", class_names=list("0123456789"))
+        return model, x, y, meta
+    tags = ["<pad>", "O", "B-fromloc.city_name", "B-toloc.city_name"]
+    vocab = ["<pad>", "<unk>", "flights", "from", "boston", "to", "denver"]
+    intents = ["flight", "airfare"]
+    model = models.build(
+        "slot_tagger",
+        input_shape=(None,),
+        num_classes=len(tags),
+        vocab_size=len(vocab),
+        num_intents=len(intents),
+        embedding_dim=8,
+        units=8,
     )
-    assert tagger.checkpoint_monitor == "val_slot_f1"
-    loss, metrics = tagger.loss_and_metrics(lambda: "ce")
-    assert loss == {"tags": "ce", "intent": "ce"}
-    assert set(metrics) == {"tags", "intent"}
-    assert image.loss_and_metrics(lambda: "ce") == ("ce", ["accuracy"])
+    x = rng.integers(2, len(vocab), (16, 6))
+    y = {
+        "tags": rng.integers(1, len(tags), (16, 6)),
+        "intent": rng.integers(0, len(intents), 16),
+    }
+    return model, x, y, tagger_metadata(tags, vocab, intents)
+
+
+@pytest.mark.parametrize("model_name", ["lenet", "slot_tagger"])
+def test_builtin_tasks_train_and_log_what_their_checkpoint_watches(
+    model_name, data_dir
+):
+    import keras
+
+    from kerascnn.config import recipe_for
+
+    task = tasks.get_task(models.get_model_info(model_name).task)
+    model, x, y, meta = _tiny_model_and_data(model_name)
+    made = []
+
+    def make_loss():  # the recipe's loss, used for every output
+        made.append(keras.losses.SparseCategoricalCrossentropy())
+        return made[-1]
+
+    loss, metrics = task.loss_and_metrics(make_loss)
+    model.compile("adam", loss=loss, metrics=metrics)
+    config = recipe_for(model_name, data_dir=data_dir)
+    history = model.fit(
+        x,
+        y,
+        validation_data=(x, y),
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        callbacks=task.epoch_callbacks(config, meta),
+    )
+    logs = history.history
+    # The checkpoint's monitor is a value the task's training really logs
+    # (for the tagger, its dev span F1 callback adds it), and its mode
+    # says which way is better.
+    assert task.checkpoint_monitor in logs, sorted(logs)
+    assert 0.0 <= logs[task.checkpoint_monitor][0] <= 1.0
+    lower_is_better = "loss" in task.checkpoint_monitor
+    assert task.checkpoint_mode == ("min" if lower_is_better else "max")
+    # The recipe's loss scores every output the model has.
+    assert len(made) == len(model.outputs)
+    for output in model.output_names if len(model.outputs) > 1 else []:
+        assert f"val_{output}_accuracy" in logs, sorted(logs)
 
 
 def test_require_names_what_the_model_is():

@@ -1,4 +1,5 @@
-"""Tiny real runs shared by the picture tests: LeNet and the slot tagger.
+"""Tiny real runs shared by the picture tests: the slot tagger here, LeNet
+from tests/conftest.py (`lenet_run`).
 
 Each is trained once per session for 1 epoch on a small subset of the real
 data through `kerascnn.train.fit`, so the run directories are exactly what
@@ -23,14 +24,6 @@ def _fit(model, run_dir, data_dir, **settings):
         **settings,
     )
     return fit(config, resume=False).run_dir
-
-
-@pytest.fixture(scope="session")
-def lenet_run(tmp_path_factory, data_dir):
-    run_dir = tmp_path_factory.mktemp("pictures") / "lenet-run"
-    return _fit(
-        "lenet", run_dir, data_dir, limit=1024, eval_limit=500, batch_size=64
-    )
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from kerascnn.visualize import (
     tags,
 )
 from kerascnn.visualize._figure import figure_texts
+from tests.helpers import SHORT_LENET_RUN
 from tests.visualize.pictures import assert_not_blank, png_pixels
 
 
@@ -319,7 +320,11 @@ def test_confusion_of_a_model_file_evaluates_it(lenet_run, data_dir, tmp_path):
     )
     assert_not_blank(png_pixels(out))
     report = confusion.stored_report(lenet_run)
-    assert sum(map(sum, report["confusion_matrix"])) == 500  # eval_limit
+    # The run's own report: its eval_limit, not the 200 just drawn.
+    assert (
+        sum(map(sum, report["confusion_matrix"]))
+        == SHORT_LENET_RUN["eval_limit"]
+    )
 
 
 def test_confusion_refuses_the_tagger(tagger_run):

@@ -1,14 +1,32 @@
 """`kerascnn visualize` through click's CliRunner: files, errors, startup."""
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from cli.main import cli
+from kerascnn.visualize import _figure, feature_maps
 from kerascnn.visualize.filters import PANEL_PX, SINGLE_EXTRA_PX
 from tests.visualize.pictures import assert_not_blank, png_pixels
+
+
+@pytest.fixture
+def saved_texts(monkeypatch):
+    """`{png path: every text of the figure saved there}` for the
+    pictures the command writes (what the picture says, not only that it
+    is not blank)."""
+    texts = {}
+    save_png = _figure.save_png
+
+    def recording_save_png(fig, path):
+        texts[os.fspath(path)] = _figure.figure_texts(fig)
+        return save_png(fig, path)
+
+    monkeypatch.setattr(_figure, "save_png", recording_save_png)
+    return texts
 
 
 @pytest.mark.parametrize(
@@ -27,7 +45,9 @@ def test_each_lenet_picture(runner, lenet_run, tmp_path, args):
     assert_not_blank(png_pixels(out))
 
 
-def test_feature_maps_with_layers(runner, lenet_run, digit_png, tmp_path):
+def test_feature_maps_with_layers(
+    runner, lenet_run, digit_png, tmp_path, saved_texts
+):
     out = str(tmp_path / "maps.png")
     result = runner.invoke(
         cli,
@@ -35,7 +55,19 @@ def test_feature_maps_with_layers(runner, lenet_run, digit_png, tmp_path):
          "--layers", "c1_conv,s2_pool", "--out", out],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert_not_blank(png_pixels(out))
+    pixels = png_pixels(out)
+    assert_not_blank(pixels)
+    # One labelled grid per chosen layer, in the order given, and no other
+    # (by default LeNet shows every conv and pool block).
+    headers = [t for t in saved_texts[out] if "   output " in t]
+    assert [h.split()[0] for h in headers] == ["c1_conv", "s2_pool"]
+    assert headers[0].startswith("c1_conv   output 28x28x6")
+    # The picture's height holds exactly those two grids (6 channels: one
+    # row of cells each).
+    one_row = feature_maps.HEADER_PX + feature_maps.CELL_PX
+    assert pixels.shape[0] == (
+        feature_maps.TOP_PX + feature_maps.INPUT_PX + 2 * one_row + 8
+    )
 
 
 def test_default_out_is_inside_the_run(runner, lenet_run):
@@ -58,15 +90,32 @@ def test_tags_png_and_html(runner, tagger_run, tmp_path):
     assert "<html>" in open(page).read()
 
 
-def test_curves_compare_arguments(runner, lenet_run, tmp_path):
+def _history_copy(run, folder):
+    """A run folder holding only `run`'s training history."""
+    folder.mkdir()
+    for name in ("history.csv", "history.json"):
+        shutil.copy(os.path.join(run, name), folder / name)
+    return str(folder)
+
+
+def test_curves_compare_arguments(runner, lenet_run, tmp_path, saved_texts):
+    second = _history_copy(lenet_run, tmp_path / "second-run")
+    third = _history_copy(lenet_run, tmp_path / "third-run")
     out = str(tmp_path / "c.png")
     result = runner.invoke(
         cli,
-        ["visualize", lenet_run, "curves", "--compare", lenet_run, lenet_run,
+        ["visualize", lenet_run, "curves", "--compare", second, third,
          "-o", out],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert_not_blank(png_pixels(out))
+    texts = saved_texts[out]
+    # Both the --compare run and the one after it are drawn, in order,
+    # each with its own labelled train and validation lines.
+    name = os.path.basename(os.path.normpath(lenet_run))
+    assert f"Training curves: {name} vs second-run vs third-run" in texts
+    for run in (name, "second-run", "third-run"):
+        assert f"{run} train" in texts and f"{run} validation" in texts
 
 
 def _one_line_error(result, expected):

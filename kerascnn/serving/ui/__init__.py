@@ -20,6 +20,11 @@ to add; `kerascnn serve --no-ui` leaves them out.
 import functools
 import os
 
+from aiohttp import web
+
+from kerascnn.serving.app import MODEL_SERVER, error_response
+from kerascnn.serving.errors import NotFound, ServingError
+
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 ASSETS = {
     "/": ("index.html", "text/html"),
@@ -59,9 +64,6 @@ def routes():
 
     Handlers find the `ModelServer` in the app (`app.MODEL_SERVER`).
     """
-    from aiohttp import web
-
-    from kerascnn.serving.app import MODEL_SERVER
 
     async def page(request):
         body, content_type = read_asset(request.path)
@@ -76,9 +78,6 @@ def routes():
         return web.json_response(model_names(request.app[MODEL_SERVER]))
 
     async def kerascnn_metadata(request):
-        from kerascnn.serving.app import error_response
-        from kerascnn.serving.errors import NotFound, ServingError
-
         server = request.app[MODEL_SERVER]
         version = request.match_info["version"]
         try:
