@@ -83,9 +83,16 @@ def train_run(name, args, out_dir):
     return run
 
 
-def bench_model(name, run, args, out_dir):
-    from kerascnn.export import export
+def export(run, **settings):
+    """`kerascnn.export.export` with the run's task, as `kerascnn export`
+    resolves it (the export package never looks a task up)."""
+    from kerascnn import export as export_package
+    from kerascnn import tasks
 
+    return export_package.export(run, task=tasks.task_of(run), **settings)
+
+
+def bench_model(name, run, args, out_dir):
     dataset = MODELS[name]["dataset"]
     test = _arrays(dataset, "test", args.examples, args.data_dir,
                    shuffle=True)[:2]
@@ -121,15 +128,14 @@ def bench_model(name, run, args, out_dir):
 
 def _runners(run, base, test):
     """`{runtime: run(x)}` of every format exported from `run`."""
-    from kerascnn.export import export, verify
-    from kerascnn.export.optional import PACKAGES
+    from kerascnn.export import formats, verify
 
     common = dict(base_dir=base, examples=test, overwrite=True)
     runners = {"saved_model": verify.saved_model_runner(
         export(run, **common).path)}
     with open(export(run, format="tflite", **common).path, "rb") as f:
         runners["tflite"] = verify.tflite_runner(f.read())
-    for fmt in PACKAGES:
+    for fmt in (f.name for f in formats.all_formats() if f.extra):
         try:
             result = export(run, format=fmt, **common)
         except Exception as e:  # extra not installed

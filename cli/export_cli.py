@@ -1,12 +1,18 @@
 """`kerascnn export` and `kerascnn inspect`.
 
 Both parse options, call one library function (`kerascnn.export.export`,
-`kerascnn.export.inspect.inspect_artifact`) and print. TensorFlow is
-imported inside the command bodies only; a `KerasCNNError` becomes one line
-on stderr and exit code 1.
+`kerascnn.export.inspect.inspect_artifact`) and print. The format and
+quantization choices come from the format registry
+(`kerascnn.export.formats`). `kerascnn.export` imports no TensorFlow
+(its modules import it inside the functions that convert or run a model),
+so `--help` stays fast; a `KerasCNNError` becomes one line on stderr and
+exit code 1.
 """
 
 import json
+import os
+import sys
+import warnings
 
 import click
 
@@ -16,11 +22,36 @@ from cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from kerascnn import tasks
+from kerascnn.export import ExportConfig, export, formats
+from kerascnn.export.examples import SyntheticVerificationWarning
+from kerascnn.export.inspect import format_text, inspect_artifact
 
-QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8")
+
+class RegistryChoice(click.Choice):
+    """A `click.Choice` read from the format registry when it is used, so
+    a format registered after this module is imported is a choice too."""
+
+    def __init__(self, names):
+        self._names = names
+        super().__init__(names())
+
+    @property
+    def choices(self):
+        return self._names()
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns it
+        pass
 
 
-FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
+def _extras():
+    """`onnx: kerascnn[onnx], openvino: kerascnn[openvino]`."""
+    return ", ".join(
+        f"{f.name}: kerascnn[{f.extra}]"
+        for f in formats.all_formats()
+        if f.extra
+    )
 
 
 @click.command(
@@ -31,11 +62,10 @@ FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
     "-f",
     "--format",
     "format_name",
-    type=click.Choice(FORMAT_CHOICES),
+    type=RegistryChoice(formats.format_names),
     default=None,
     help="Artifact format [default: saved_model; tflite with --tflite "
-    "or --quantize]. onnx and openvino need the kerascnn[onnx] / "
-    "kerascnn[openvino] extras.",
+    f"or --quantize]. Optional extras: {_extras()}.",
 )
 @click.option(
     "--tflite",
@@ -46,7 +76,7 @@ FORMAT_CHOICES = ("saved_model", "tflite", "onnx", "openvino")
 @click.option(
     "-q",
     "--quantize",
-    type=click.Choice(QUANTIZE_CHOICES),
+    type=RegistryChoice(formats.quantize_modes),
     default="none",
     show_default=True,
     help="TFLite quantization (implies --tflite when not none).",
@@ -172,12 +202,7 @@ def export_command(
     export leaves nothing behind. MODEL_CARD.md and model_card.json
     beside the versions are updated by every export.
     """
-    import sys
-
     quiet_tensorflow()
-    from kerascnn.export import ExportConfig
-    from kerascnn.export.optional import PACKAGES, require
-
     if format_name is None:
         tflite = tflite or settings["quantize"] != "none" or settings["output"]
         format_name = "tflite" if tflite else "saved_model"
@@ -194,8 +219,8 @@ def export_command(
             command=_command_line(sys.argv),
             **settings,
         )
-        if config.format in PACKAGES:  # a missing extra: one line, first
-            require(config.format)
+        # A missing optional package: one line, before anything else.
+        formats.get_format(config.format).require()
         if not as_json:
             click.echo(_plan(source, config), err=True)
         result = _export_showing_warnings(source, config)
@@ -224,24 +249,14 @@ def export_command(
 def _command_line(argv):
     """The `kerascnn ...` line the model card records, when run as the
     console script or `python -m cli.main` (else the library's own)."""
-    import os
-
     if os.path.basename(argv[0]) not in ("kerascnn", "main.py"):
         return None
     return " ".join(["kerascnn", *argv[1:]])
 
 
-FORMAT_NAMES = {
-    "saved_model": "SavedModel",
-    "tflite": "TFLite",
-    "onnx": "ONNX",
-    "openvino": "OpenVINO IR",
-}
-
-
 def _plan(source, config):
     """The line printed while an export converts and verifies."""
-    what = FORMAT_NAMES[config.format]
+    what = formats.get_format(config.format).title
     steps = ["converting"]
     if config.verify:
         steps.append(f"verifying on up to {config.verify_examples} examples")
@@ -252,12 +267,6 @@ def _export_showing_warnings(source, config):
     """Runs `export` with the model's task; a synthetic-verification
     warning becomes one `Warning:` line on stderr (other warnings pass
     through)."""
-    import warnings
-
-    from kerascnn import tasks
-    from kerascnn.export import export
-    from kerascnn.export.examples import SyntheticVerificationWarning
-
     task = tasks.task_of(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SyntheticVerificationWarning)
@@ -291,8 +300,6 @@ def inspect_command(path, as_json, all_tensors):
     folder). The model card beside the versions is shown when present.
     """
     quiet_tensorflow()
-    from kerascnn.export.inspect import format_text, inspect_artifact
-
     with user_errors():
         info = inspect_artifact(path)
     if as_json:

@@ -2,7 +2,8 @@
 
 `export(source, config=ExportConfig(...))` and the older keyword form
 `export(source, format="tflite", ...)` build the same object; the
-SavedModel and TFLite writers read their settings from it. Arrays
+format writers read their settings from it; which formats and
+quantization modes exist comes from the registry (`formats`). Arrays
 (verification examples, calibration images) are data, not settings, and
 stay keyword arguments of `export`.
 """
@@ -13,16 +14,12 @@ import os
 
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
-from kerascnn.export import layout
+from kerascnn.export import formats, layout
 
-FORMATS = ("saved_model", "tflite", "onnx", "openvino")
-FILE_FORMATS = ("tflite", "onnx", "openvino")  # written beside versions
-QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 INT8_GRANULARITIES = ("auto", "per_tensor", "per_channel")
 DEFAULT_CALIBRATION_EXAMPLES = 500
 DEFAULT_VERIFY_EXAMPLES = 500
 DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
-_TFLITE_ONLY = ("quantize", "int8_io")
 
 
 @dataclasses.dataclass
@@ -30,8 +27,9 @@ class ExportConfig:
     """Everything that defines one export.
 
     Attributes:
-        format: `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"`
-            (the last two need the `[onnx]` / `[openvino]` extras).
+        format: a registered format (`formats.format_names()`):
+            `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"` (the
+            last two need the `[onnx]` / `[openvino]` extras).
         base_dir: export root; models go to `<base_dir>/<name>/`.
         name: model folder name; default: the metadata's model name.
         version: SavedModel integer version; default: highest + 1.
@@ -39,7 +37,8 @@ class ExportConfig:
         force: add a version even when the model folder's newest version
             has other classes or another input signature (see
             `kerascnn.export.layout.check_same_meaning`).
-        quantize: TFLite only: one of `QUANTIZE_MODES`.
+        quantize: one of the format's `quantize_modes` (TFLite:
+            `"none"`, `"dynamic"`, `"float16"`, `"int8"`).
         output: TFLite and ONNX: file path; OpenVINO: folder path;
             default `<base_dir>/<name>/<name>[-<quantize>].tflite`,
             `<base_dir>/<name>/<name>.onnx`, `<base_dir>/<name>/openvino/`.
@@ -94,8 +93,8 @@ class ExportConfig:
         Returns the config with `version` as an int and paths as `str`.
         """
         e = ExportError
-        v.check_choice("format", self.format, FORMATS, error=e)
-        v.check_choice("quantize", self.quantize, QUANTIZE_MODES, error=e)
+        formats.get_format(self.format)
+        v.check_choice("quantize", self.quantize, formats.quantize_modes(), e)
         v.check_choice(
             "int8_granularity", self.int8_granularity, INT8_GRANULARITIES, e
         )
@@ -113,25 +112,36 @@ class ExportConfig:
         return self
 
     def _check_format_options(self):
+        export_format = formats.get_format(self.format)
+        used = []
+        if self.quantize not in export_format.quantize_modes:
+            used.append("quantize")
         if self.format != "tflite":
-            used = [n for n in _TFLITE_ONLY if _set(self, n)]
+            if self.int8_io:
+                used.append("int8_io")
             if self.max_length is not None:
                 used.append("max_length")
-            if used:
-                received = ", ".join(f"{n}={getattr(self, n)!r}" for n in used)
-                raise ExportError(
-                    "`quantize`, `int8_io` and `max_length` apply to "
-                    f"format='tflite' (--tflite) only. Received: "
-                    f"format={self.format!r}, {received}"
-                )
-        if self.format == "saved_model" and self.output:
+        if used:
+            received = ", ".join(f"{n}={getattr(self, n)!r}" for n in used)
             raise ExportError(
-                "`output` applies to the tflite, onnx and openvino formats "
+                "`quantize`, `int8_io` and `max_length` apply to "
+                f"format='tflite' (--tflite) only. Received: "
+                f"format={self.format!r}, {received}"
+            )
+        versioned = export_format.placement == formats.VERSION
+        if versioned and self.output:
+            beside = [
+                f.name
+                for f in formats.all_formats()
+                if f.placement != formats.VERSION
+            ]
+            raise ExportError(
+                f"`output` applies to the {_words(beside)} formats "
                 "(a SavedModel goes to <base_dir>/<name>/<version>/). "
                 f"Received: output={self.output!r}"
             )
         if self.version is not None:
-            if self.format != "saved_model":
+            if not versioned:
                 raise ExportError(
                     "`version` applies to SavedModel exports only. "
                     f"Received: format={self.format!r}, "
@@ -148,23 +158,15 @@ class ExportConfig:
         """`<base_dir>/<name>`: the versions and TFLite files of a model."""
         return os.path.join(os.fspath(self.base_dir), name)
 
-    def tflite_path(self, name):
-        """`output`, else `<base_dir>/<name>/<name>[-<quantize>].tflite`."""
-        if self.output:
-            return os.fspath(self.output)
-        suffix = "" if self.quantize == "none" else f"-{self.quantize}"
-        return os.path.join(self.model_dir(name), f"{name}{suffix}.tflite")
-
     def artifact_path(self, name):
-        """Where a file format goes: `output`, else its default beside
-        the versions (see `output`)."""
-        if self.format == "tflite":
-            return self.tflite_path(name)
+        """Where a format written beside the versions goes: `output`,
+        else its `default_path` (see `output`)."""
         if self.output:
             return os.fspath(self.output)
-        if self.format == "onnx":
-            return os.path.join(self.model_dir(name), f"{name}.onnx")
-        return os.path.join(self.model_dir(name), "openvino")
+        export_format = formats.get_format(self.format)
+        return export_format.default_path(
+            self.model_dir(name), name, self.quantize
+        )
 
     def to_dict(self):
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -182,9 +184,10 @@ class ExportConfig:
         return dataclasses.replace(config or cls(), **settings).validate()
 
 
-def _set(config, name):
-    value = getattr(config, name)
-    return value not in (None, False, "none")
+def _words(names):
+    """`"a, b and c"`."""
+    *most, last = names
+    return f"{', '.join(most)} and {last}" if most else last
 
 
 def check_name(name):

@@ -17,9 +17,10 @@ import json
 import os
 
 from kerascnn.errors import ExportError
-from kerascnn.export import layout
+from kerascnn.export import formats, layout
 from kerascnn.export import model_card as _model_card
-from kerascnn.export import optional as _optional
+from kerascnn.export import onnx as _onnx
+from kerascnn.export import openvino as _openvino
 from kerascnn.export import tflite as _tflite
 
 METADATA_KEYS = (
@@ -31,10 +32,7 @@ METADATA_KEYS = (
     "preprocessing",
     "kerascnn_version",
     "max_length",
-    "tflite",
-    "onnx",
-    "openvino",
-)
+)  # then each format's own entry (`metadata["tflite"]`, ...)
 
 
 def inspect_saved_model(path):
@@ -133,11 +131,9 @@ def _onnx_tensor(value):
 
 
 def inspect_onnx(path):
-    """Inputs, outputs, opset and metadata of an `.onnx` file."""
-    _optional.require("onnx")
+    """Inputs, outputs, opset and metadata of an `.onnx` file (needs the
+    `[onnx]` extra: `inspect_artifact` checks it first)."""
     import onnx
-
-    from kerascnn.export import onnx as _onnx
 
     with open(path, "rb") as f:
         data = f.read()
@@ -170,7 +166,9 @@ def _openvino_tensor(port):
     }
 
 
-def _openvino_xml(path):
+def openvino_xml(path):
+    """The IR `.xml` of `path` (the file itself, or the first in the
+    folder), or `None`."""
     if path.endswith(".xml"):
         return path
     found = sorted(f for f in os.listdir(path) if f.endswith(".xml"))
@@ -178,13 +176,11 @@ def _openvino_xml(path):
 
 
 def inspect_openvino(path):
-    """Inputs, outputs and metadata of an OpenVINO IR (`.xml` or folder)."""
-    _optional.require("openvino")
+    """Inputs, outputs and metadata of an OpenVINO IR (`.xml` or folder;
+    needs the `[openvino]` extra: `inspect_artifact` checks it first)."""
     import openvino as ov
 
-    from kerascnn.export import openvino as _openvino
-
-    xml = _openvino_xml(path)
+    xml = openvino_xml(path)
     try:
         model = ov.Core().read_model(xml)
     except Exception as e:
@@ -214,28 +210,22 @@ def _find_card(path):
 
 
 def _inspect_by_kind(path):
-    if os.path.isfile(path) and path.endswith(".tflite"):
-        return inspect_tflite(path)
-    if os.path.isfile(path) and path.endswith(".onnx"):
-        return inspect_onnx(path)
-    if (os.path.isfile(path) and path.endswith(".xml")) or (
-        os.path.isdir(path)
-        and not layout.is_saved_model(path)
-        and not layout.list_versions(path)
-        and _openvino_xml(path)
-    ):
-        return inspect_openvino(path)
-    if os.path.isdir(path):
-        return inspect_saved_model(path)
+    """The first registered format that claims `path` reads it."""
+    for export_format in formats.all_formats():
+        if export_format.claims(path):
+            export_format.require()
+            return export_format.inspect(path)
+    kinds = [f.artifact for f in formats.all_formats()]
+    expected = f"{', '.join(kinds[:-1])} or {kinds[-1]}"
     raise ExportError(
-        f"{path!r} is not an exported model: expected a SavedModel folder, "
-        "a .tflite or .onnx file, or an OpenVINO IR (.xml)."
+        f"{path!r} is not an exported model: expected {expected}."
     )
 
 
 def inspect_artifact(path):
-    """Dispatches on the path: SavedModel folder, `.tflite`, `.onnx` or
-    OpenVINO IR; adds the model card found beside it."""
+    """Reads `path` with the registered format that claims it
+    (`ExportFormat.claims`: a SavedModel folder, `.tflite`, `.onnx`, an
+    OpenVINO IR, ...); adds the model card found beside it."""
     path = os.fspath(path)
     info = _inspect_by_kind(path)
     found = _find_card(path)
@@ -290,7 +280,7 @@ def format_text(info, all_tensors=False):
         lines.append("metadata: none (not exported by kerascnn?)")
     else:
         lines.append("metadata:")
-        for key in METADATA_KEYS:
+        for key in (*METADATA_KEYS, *formats.format_names()):
             if meta.get(key) not in (None, [], {}, ""):
                 lines.append(f"  {key}: {json.dumps(meta[key])}")
     if info.get("model_card"):

@@ -23,6 +23,7 @@ import json
 import os
 
 from kerascnn.evaluation import recorded_validation_split
+from kerascnn.export import formats as _formats
 from kerascnn.export import layout
 
 CARD_JSON = "model_card.json"
@@ -59,11 +60,6 @@ _METRIC_KEYS = (
     "per_class_accuracy",
     "per_slot_f1",
 )
-_PACKAGES = {
-    "onnx": ("onnx", "tf2onnx", "onnxruntime"),
-    "openvino": ("openvino",),
-    "tflite": ("ai-edge-litert",),
-}
 
 
 # === Reading what the run recorded ===
@@ -179,8 +175,9 @@ def export_entry(result, model_dir):
 
 
 def format_label(result):
-    """`tflite-int8` for quantized TFLite files, else the format."""
-    if result.format == "tflite" and result.quantize not in (None, "none"):
+    """`<format>-<quantize>` for quantized files (`tflite-int8`), else the
+    format."""
+    if result.quantize not in (None, "none"):
         return f"tflite-{result.quantize}"
     return result.format
 
@@ -256,6 +253,8 @@ def _limitations(meta, task, card):
 
 
 def _versions(formats):
+    """kerascnn's, TensorFlow's and Keras' versions, and those of the
+    packages each exported format names (`ExportFormat.packages`)."""
     from importlib import metadata as md
 
     import keras
@@ -268,8 +267,10 @@ def _versions(formats):
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }
-    for fmt in formats:
-        for package in _PACKAGES.get(fmt, ()):
+    registered = {f.name: f for f in _formats.all_formats()}
+    for fmt in sorted(formats):
+        packages = registered[fmt].packages if fmt in registered else ()
+        for package in packages:
             try:
                 out[package] = md.version(package)
             except md.PackageNotFoundError:
@@ -324,7 +325,7 @@ def build(source, model, meta, config, result, task, previous=None):
         "class_names": list(meta.class_names),
         "intent_names": list(meta.intent_names),
         "command": config.command or _default_command(source, config),
-        "versions": _versions(exports),
+        "versions": _versions({e["format"] for e in exports.values()}),
         "updated_at": _now(),
     }
     card["limitations"] = _limitations(meta, task, card)

@@ -28,7 +28,6 @@ from kerascnn.errors import ExportError
 
 METADATA_KEY = "kerascnn_metadata"
 METADATA_FILE = "metadata.json"
-FOLDER = "openvino"
 CPU_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 
 

@@ -24,8 +24,8 @@ import tempfile
 
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
-from kerascnn.export.config import QUANTIZE_MODES
 
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 METADATA_NAME = "kerascnn_metadata"
 
 

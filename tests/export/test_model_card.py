@@ -140,9 +140,10 @@ def _have(module):
 def test_missing_package_is_one_line_naming_the_extra(
     fmt, lenet_run, tmp_path, monkeypatch
 ):
-    from kerascnn.export.optional import PACKAGES
+    from kerascnn.export import formats
 
-    extra, modules = PACKAGES[fmt]
+    extra = formats.get_format(fmt).extra
+    modules = formats.get_format(fmt).requires
     for name in modules:  # every import of them fails
         monkeypatch.setitem(sys.modules, name, None)
     message = (
