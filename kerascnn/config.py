@@ -10,6 +10,8 @@ import dataclasses
 import json
 
 from kerascnn import validation as v
+from kerascnn.data.augment import RECIPES as AUGMENTATIONS
+from kerascnn.data.sources import KNOWN
 from kerascnn.errors import InvalidArgumentError
 from kerascnn.hardware import POLICIES
 
@@ -170,7 +172,6 @@ class TrainConfig:
         v.check_rate("ema_momentum", self.ema_momentum)
         v.check_choice("recipe", self.recipe, RECIPE_NAMES)
         if not isinstance(self.augment, bool):
-            from kerascnn.data.augment import RECIPES as AUGMENTATIONS
 
             v.check_choice("augment", self.augment, AUGMENTATIONS)
         mode = str(self.cache).partition(":")[0]
@@ -432,7 +433,6 @@ for _depth in (18, 34, 50, 101, 152):
 def _is_image_path(dataset):
     """A data set named by a path (folder or shards), or ImageNet itself:
     the 224 px models then take their ImageNet recipe."""
-    from kerascnn.data.sources import KNOWN
 
     if dataset is None or dataset in KNOWN or dataset.startswith("tfds:"):
         return False

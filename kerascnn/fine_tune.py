@@ -23,6 +23,8 @@ import math
 
 import keras
 
+from kerascnn.models.weights import head_layer_names
+
 # Phase 2 runs at this fraction of the head's learning rate.
 FINE_TUNE_LR_FACTOR = 0.1
 # Default share of the epochs spent on the head alone.
@@ -115,7 +117,6 @@ class FreezeBackbone(keras.callbacks.Callback):
             return
         first = self._head_only is None
         self._head_only = head_only
-        from kerascnn.models.weights import head_layer_names
 
         _set_phase(self.model, head_layer_names(self.model), head_only)
         if not (first and head_only):  # fit traced phase 1 already

@@ -14,8 +14,18 @@ import sys
 
 import numpy as np
 
+from kerascnn import data
 from kerascnn.data.shapes import image_args
+from kerascnn.data.sources.catalog import KNOWN
+from kerascnn.data.sources.resolve import (
+    IMAGENET_NAMES,
+    IMAGENET_OFFLINE,
+    locate,
+)
+from kerascnn.data.streaming import SKIPPED
 from kerascnn.errors import DataError
+from kerascnn.models import get_model_info
+from kerascnn.models.weights import expected_normalization
 
 DISK_CACHE_DIR = "data_cache"
 
@@ -77,13 +87,11 @@ def _validation_set(config, split, info, big_batches):
 
 
 def _imagenet_names():
-    from kerascnn.data.sources.resolve import IMAGENET_NAMES
 
     return IMAGENET_NAMES
 
 
 def _imagenet_message(model):
-    from kerascnn.data.sources.resolve import IMAGENET_OFFLINE
 
     return IMAGENET_OFFLINE.replace("fit resnet50", f"fit {model}")
 
@@ -106,8 +114,6 @@ def folder_input_shape(config):
     comes from one file of a folder whose files differ."""
     if config.input_shape:
         return tuple(config.input_shape)
-    from kerascnn.data.sources.catalog import KNOWN
-    from kerascnn.data.sources.resolve import locate
 
     if config.dataset in KNOWN:
         return None
@@ -117,7 +123,6 @@ def folder_input_shape(config):
         return None  # said by the load itself
     if kind != "image_folder":
         return None
-    from kerascnn.models import get_model_info
 
     shape = get_model_info(config.model).default_input_shape
     return tuple(shape) if shape and len(shape) == 3 else None
@@ -125,8 +130,6 @@ def folder_input_shape(config):
 
 def load_split(config, split, training, input_context=None):
     """`kerascnn.data.load` of one split with the run's settings."""
-    from kerascnn import data
-    from kerascnn.models.weights import expected_normalization
 
     image_size, channels = image_args(folder_input_shape(config))
     cache, cache_dir = cache_settings(config)
@@ -165,7 +168,6 @@ def skipped_files_callback():
     streams skipped during the epoch (`skip_bad=True`)."""
     import keras
 
-    from kerascnn.data.streaming import SKIPPED
 
     class SkippedFilesReport(keras.callbacks.Callback):
         def __init__(self):

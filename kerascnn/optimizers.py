@@ -14,6 +14,8 @@ test metrics and the export hold the averaged weights. Per-epoch
 validation and checkpoints see the raw weights.
 """
 
+from kerascnn.schedules import OneCycle
+
 # Weights that are never decayed: biases and batch-norm scales/offsets
 # (Keras matches these against variable names).
 NO_DECAY_NAMES = ("bias", "gamma", "beta")
@@ -106,7 +108,6 @@ def _schedule(config, steps_per_epoch):
             )
         return keras.optimizers.schedules.CosineDecay(lr, total)
     if config.schedule == "one_cycle":
-        from kerascnn.schedules import OneCycle
 
         return OneCycle(lr, total, warmup_steps=min(warmup, total - 1))
     if config.schedule == "step":

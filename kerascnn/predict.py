@@ -27,9 +27,17 @@ import os
 import numpy as np
 
 from kerascnn import tasks
+from kerascnn.data import decode, preprocess_images, text
 from kerascnn.data import images as image_files
-from kerascnn.data import text
 from kerascnn.errors import DataError, KerasCNNError
+from kerascnn.export import layout, tflite, verify
+from kerascnn.metadata import (
+    METADATA_FILENAME,
+    MODEL_FILENAME,
+    ModelMetadata,
+    resolve_model_path,
+)
+from kerascnn.metrics import conll_spans
 from kerascnn.tasks.sequence_tagging import tagging
 
 IMAGE_EXTENSIONS = image_files.IMAGE_EXTENSIONS
@@ -49,7 +57,6 @@ def read_image(path, shape=None):
     """
     import tensorflow as tf
 
-    from kerascnn.data import decode
 
     if not os.path.isfile(path):
         raise DataError(f"No such image file: {path!r}")
@@ -125,7 +132,6 @@ def _is_tflite(path):
 def _saved_model_dir(path):
     """`path` itself if it holds a SavedModel, its newest version if it is
     a model folder of versions, else `None`."""
-    from kerascnn.export import layout
 
     if not os.path.isdir(path):
         return None
@@ -137,8 +143,6 @@ def _saved_model_dir(path):
 
 @artifact_loader("tflite", _is_tflite)
 def _load_tflite(path):
-    from kerascnn.export import tflite, verify
-    from kerascnn.metadata import ModelMetadata
 
     with open(path, "rb") as f:
         data = f.read()
@@ -158,8 +162,6 @@ def _load_tflite(path):
 
 @artifact_loader("saved_model", lambda p: _saved_model_dir(p) is not None)
 def _load_saved_model(path):
-    from kerascnn.export import layout, verify
-    from kerascnn.metadata import ModelMetadata
 
     version_dir = _saved_model_dir(path)
     found = layout.read_metadata(version_dir)
@@ -181,7 +183,6 @@ def _main_output(run, meta):
 
 
 def _is_keras(path):
-    from kerascnn.metadata import MODEL_FILENAME
 
     if os.path.isdir(path):
         return os.path.isfile(os.path.join(path, MODEL_FILENAME))
@@ -281,7 +282,6 @@ def predict_files(source, files, top_k=3, recursive=False):
 
 
 def _model_input(path, meta, result):
-    from kerascnn.data import preprocess_images
 
     image = read_image(path, tuple(meta.input_shape))
     if image_files.light_on_dark(meta.dataset) and (
@@ -329,7 +329,6 @@ def group_slots(tokens, tags):
     Spans follow conlleval: an `I-x` that does not continue an `x` span
     opens one. `value` joins the tokens as typed.
     """
-    from kerascnn.metrics import conll_spans
 
     return [
         {
@@ -513,7 +512,6 @@ def is_text_source(source):
     """True when `source` holds a slot tagger (read from its metadata)."""
     import json
 
-    from kerascnn.metadata import METADATA_FILENAME, resolve_model_path
 
     if _is_tflite(source):
         return False  # a TFLite tagger takes token ids: not raw text

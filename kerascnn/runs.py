@@ -35,7 +35,12 @@ import os
 import socket
 
 from kerascnn.config import TrainConfig
-from kerascnn.errors import KerasCNNError, RunFileError, TrainingError
+from kerascnn.errors import (
+    DataNotice,
+    KerasCNNError,
+    RunFileError,
+    TrainingError,
+)
 from kerascnn.history import HISTORY_CSV, read_history_csv
 
 BACKUP_DIR = "backup"
@@ -134,7 +139,6 @@ def check_same_config(run_dir, config):
 def _notice(text):
     import warnings
 
-    from kerascnn.errors import DataNotice
 
     warnings.warn(DataNotice(text), stacklevel=3)
 

@@ -23,6 +23,9 @@ import dataclasses
 import math
 import os
 
+from kerascnn.data import sources
+from kerascnn.errors import KerasCNNError
+
 SMALL_FOLDER_IMAGES = 2000
 TARGET_STEPS = 400
 FINE_TUNE_STEPS = 300
@@ -44,8 +47,6 @@ FIELDS = ("epochs", "batch_size", "augment", "label_smoothing",
 def training_images(dataset, data_dir=None, validation_split=None):
     """Training images of an image-folder `dataset`, or `None` for any
     other data set (or one that cannot be listed: `fit` says why)."""
-    from kerascnn.data import sources
-    from kerascnn.errors import KerasCNNError
 
     if not dataset or not os.path.isdir(os.path.expanduser(str(dataset))):
         return None

@@ -29,15 +29,41 @@ import os
 import shutil
 import warnings
 
-from kerascnn import distribute, small_data, tasks, visualize
+import kerascnn
+from kerascnn import (
+    distribute,
+    export,
+    fine_tune,
+    hardware,
+    models,
+    small_data,
+    tasks,
+    visualize,
+)
+from kerascnn.callbacks import (
+    EpochBackupAndRestore,
+    EpochCheckpoints,
+    EpochProgress,
+    EpochTensorBoard,
+    EpochTimer,
+    JsonLinesLogger,
+    StopOnNaN,
+)
 from kerascnn.config import TrainConfig
 from kerascnn.data import progress as data_progress
+from kerascnn.data.decode import bad_files_named
 from kerascnn.errors import TrainingError
+from kerascnn.export import layout
 from kerascnn.files import write_json
+from kerascnn.fine_tune import FreezeBackbone
 from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
-from kerascnn.inputs import load_data
+from kerascnn.inputs import load_data, skipped_files_callback
+from kerascnn.losses import SparseSmoothedCrossentropy
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
+from kerascnn.models import weights as pretrained
+from kerascnn.models.weights import head_layer_names
 from kerascnn.optimizers import make_optimizer
+from kerascnn.precise_bn import PreciseBatchNorm
 from kerascnn.runs import (
     BACKUP_DIR,
     CONFIG_FILENAME,
@@ -103,7 +129,6 @@ class RunResult:
 
 def build_model(config, info):
     """Builds the registry model sized for the data set."""
-    from kerascnn import models
 
     model_task = model_task_of(config)
     check_data_kind(model_task, info, config)
@@ -125,7 +150,6 @@ def compile_model(model, config, info, steps_per_epoch):
     )
     schedule = None
     if config.weights is not None:
-        from kerascnn import fine_tune
 
         schedule = fine_tune.learning_rate(config, steps_per_epoch)
     model.compile(
@@ -155,7 +179,6 @@ def _loss(config):
     import keras
 
     if config.label_smoothing:
-        from kerascnn.losses import SparseSmoothedCrossentropy
 
         return SparseSmoothedCrossentropy(config.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
@@ -172,13 +195,6 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     """
     import keras
 
-    from kerascnn.callbacks import (
-        EpochBackupAndRestore,
-        EpochCheckpoints,
-        EpochProgress,
-        EpochTensorBoard,
-        JsonLinesLogger,
-    )
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
@@ -208,7 +224,6 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     elif config.log_format == "progress":
         callbacks.append(EpochProgress(config.epochs))
     if config.skip_bad:
-        from kerascnn.inputs import skipped_files_callback
 
         callbacks.insert(1, skipped_files_callback())  # before the loggers
     return callbacks
@@ -217,7 +232,6 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
 def model_task_of(config):
     """The `Task` of the recipe's model (`build_model` checks the data
     set's kind against it)."""
-    from kerascnn import models
 
     return tasks.get_task(models.get_model_info(config.model).task)
 
@@ -260,7 +274,6 @@ def resolve_precision(config):
     The choice (a policy name, or `"none"` for float32) is what the run's
     config.json records, so a resumed run on the same machine matches.
     """
-    from kerascnn import hardware
 
     policy = hardware.resolve_precision(config.mixed_precision)
     return dataclasses.replace(
@@ -269,7 +282,6 @@ def resolve_precision(config):
 
 
 def _policy_name(config):
-    from kerascnn import hardware
 
     return hardware.resolve_precision(config.mixed_precision)
 
@@ -383,7 +395,6 @@ def _check_finish(config, metadata, on_note):
     if note and on_note:
         on_note(note)
     if config.export:
-        from kerascnn.export import layout
 
         model_dir = os.path.join(
             config.export_dir, config.export_name or config.model
@@ -447,8 +458,6 @@ def _build(config, strategy, info, on_note=None):
             _load_pretrained(model, config, on_note)
         compile_model(model, config, info, steps_per_epoch)
         if config.weights is not None:
-            from kerascnn import fine_tune
-            from kerascnn.models.weights import head_layer_names
 
             fine_tune.prepare(model, head_layer_names(model))
     distribute.prepare_model(model, strategy)
@@ -456,8 +465,6 @@ def _build(config, strategy, info, on_note=None):
 
 
 def _load_pretrained(model, config, on_note):
-    from kerascnn import models
-    from kerascnn.models import weights as pretrained
 
     name = models.get_model_info(config.model).name
     report = pretrained.load_weights(model, config.weights, name=name)
@@ -504,7 +511,6 @@ def _finish_run(model, metadata, result, eval_split="test"):
     model.save(result.model_path)
     write_json(os.path.join(run_dir, HISTORY_JSON), result.history)
     visualize.save_run_curves(run_dir)
-    from kerascnn.data.decode import bad_files_named
 
     with bad_files_named():  # a bad file in a streamed test split
         result.metrics = evaluate_model(
@@ -525,8 +531,6 @@ def _finish_run(model, metadata, result, eval_split="test"):
 
 
 def _run_fit(model, metadata, config, run_dir, train_ds, val_ds, replicas=1):
-    from kerascnn.callbacks import EpochTimer, StopOnNaN
-    from kerascnn.data.decode import bad_files_named
 
     nan_stop, timer = StopOnNaN(), EpochTimer()
     callbacks = _schedule_callbacks(config, train_ds, replicas)
@@ -569,11 +573,9 @@ def _schedule_callbacks(config, train_ds, replicas):
     replica: the recomputation reads local batches)."""
     callbacks = []
     if config.weights is not None:
-        from kerascnn.fine_tune import FreezeBackbone
 
         callbacks.append(FreezeBackbone(config.freeze_epochs))
     if config.precise_bn_batches and replicas == 1:
-        from kerascnn.precise_bn import PreciseBatchNorm
 
         callbacks.append(PreciseBatchNorm(train_ds, config.precise_bn_batches))
     return callbacks
@@ -585,7 +587,6 @@ def _floats(history):
 
 
 def _metadata(config, info, model):
-    import kerascnn
 
     return ModelMetadata(
         model=config.model,
@@ -603,7 +604,6 @@ def _metadata(config, info, model):
 
 
 def _export(config, run_dir, task):
-    from kerascnn import export
 
     result = export.export(
         run_dir,

@@ -20,12 +20,15 @@ wrong for real images.
 import dataclasses
 import warnings
 
+from kerascnn.data import load
+from kerascnn.data.shapes import image_args
 from kerascnn.errors import DataError, ExportError
 from kerascnn.evaluation import (
     recorded_normalization,
     recorded_validation_split,
     resolve_split,
 )
+from kerascnn.export.saved_model import make_normalizer
 
 SYNTHETIC_EXAMPLES = 64
 
@@ -103,8 +106,6 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
         ExportError: no data set in the metadata, or it cannot be read
             (the message says why).
     """
-    from kerascnn.data import load
-    from kerascnn.data.shapes import image_args
 
     if not meta.dataset:
         raise ExportError(
@@ -163,7 +164,6 @@ def random_pixels(model, meta, count):
     """Random images, normalized like the training data."""
     import numpy as np
 
-    from kerascnn.export.saved_model import make_normalizer
 
     rng = np.random.default_rng(0)
     shape = tuple(model.input_shape[1:])

@@ -15,6 +15,7 @@ import os
 import re
 
 from kerascnn.errors import ExportError
+from kerascnn.files import write_bytes
 
 METADATA_ASSET = "kerascnn_metadata.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -98,7 +99,6 @@ def check_target(path, overwrite):
 def write_new_file(path, data, overwrite=False):
     """Writes `data` (bytes) to `path` under the "already exists" rule,
     atomically (`kerascnn.files`)."""
-    from kerascnn.files import write_bytes
 
     check_target(path, overwrite)
     write_bytes(path, data)

@@ -22,6 +22,8 @@ import datetime
 import json
 import os
 
+import kerascnn
+from kerascnn.data.pipeline import get_info
 from kerascnn.evaluation import recorded_validation_split
 from kerascnn.export import formats as _formats
 from kerascnn.export import layout
@@ -102,7 +104,6 @@ def split_sizes(meta, data_dir=None):
     if not meta.dataset:
         return None
     try:
-        from kerascnn.data.pipeline import get_info
 
         info = get_info(
             meta.dataset, "train", data_dir=data_dir,
@@ -260,7 +261,6 @@ def _versions(formats):
     import keras
     import tensorflow as tf
 
-    import kerascnn
 
     out = {
         "kerascnn": kerascnn.__version__,

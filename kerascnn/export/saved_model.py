@@ -33,8 +33,9 @@ import os
 import shutil
 import tempfile
 
+from kerascnn.data.decode import decode_to_model_size
 from kerascnn.errors import ExportError
-from kerascnn.export import layout
+from kerascnn.export import layout, named_io
 
 METADATA_ASSET = layout.METADATA_ASSET
 
@@ -140,7 +141,6 @@ def make_image_decoder(input_shape, center_crop=None):
     """
     import tensorflow as tf
 
-    from kerascnn.data.decode import decode_to_model_size
 
     def decode_one(data):
         return decode_to_model_size(data, input_shape, center_crop)
@@ -162,7 +162,6 @@ def _classifier_outputs(probabilities, class_names):
     """`named_io.classifier_outputs` plus `class_names` strings."""
     import tensorflow as tf
 
-    from kerascnn.export import named_io
 
     outputs = named_io.classifier_outputs(probabilities)
     outputs["class_names"] = tf.gather(class_names, outputs["class_ids"])

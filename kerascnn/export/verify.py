@@ -25,6 +25,7 @@ import os
 import time
 
 from kerascnn.errors import ExportError
+from kerascnn.export import openvino as _openvino
 
 SAVED_MODEL_TOLERANCE = 1e-4
 TFLITE_FLOAT_TOLERANCE = 1e-3
@@ -270,7 +271,6 @@ def openvino_runner(xml, num_threads=None):
     """Runs batches through `openvino.Core().compile_model` (CPU, f32)."""
     import numpy as np
 
-    from kerascnn.export import openvino as _openvino
 
     try:
         compiled = _openvino.compile_model(xml, num_threads)

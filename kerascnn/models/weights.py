@@ -353,7 +353,6 @@ def read_keras_model_weights(path):
     """`{layer name: [arrays]}` of a `.keras` model (nested models too)."""
     import keras
 
-    import kerascnn.layers  # noqa: F401  (registers custom layers)
 
     try:
         source = keras.saving.load_model(path, compile=False)

@@ -32,7 +32,10 @@ import json
 import numpy as np
 from aiohttp import web
 
+from kerascnn.data import preprocess_images
 from kerascnn.errors import KerasCNNError
+from kerascnn.metadata import ModelMetadata
+from kerascnn.predict import _preprocessing
 from kerascnn.serving.app import (
     MODEL_SERVER,
     error_response,
@@ -40,6 +43,8 @@ from kerascnn.serving.app import (
     json_response,
 )
 from kerascnn.serving.errors import BadRequest, NotFound
+from kerascnn.visualize import Explainer
+from kerascnn.visualize.explain_pictures import black_baseline
 
 ROUTE = r"/v1/models/{tail:.+}:explain"
 SERVER_METHODS = ("integrated-gradients", "smoothgrad")
@@ -92,8 +97,6 @@ def _decode(instance, meta):
     # and its pictures (matplotlib) load on its first request only.
     import tensorflow as tf
 
-    from kerascnn.data import preprocess_images
-    from kerascnn.predict import _preprocessing
 
     try:
         data = base64.b64decode(instance["b64"], validate=True)
@@ -129,9 +132,6 @@ def model_inputs(instances, meta):
 def explain_loaded(loaded, instances, method, class_index=None):
     """The answer for one request on a `LoadedVersion`."""
     # Loaded on the first request of a route that is off by default.
-    from kerascnn.metadata import ModelMetadata
-    from kerascnn.visualize import Explainer
-    from kerascnn.visualize.explain_pictures import black_baseline
 
     signature = loaded.module.signatures["serving_default"]
     key = next(iter(signature.structured_input_signature[1]))

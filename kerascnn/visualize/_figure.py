@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from kerascnn import tasks
 from kerascnn.files import atomic_path
 
 DPI = 100
@@ -104,6 +105,5 @@ def require_picture(meta, picture, what):
     `what` says what the picture draws ("tags draws the slot tagger's
     output"); the message adds what the model is instead.
     """
-    from kerascnn import tasks
 
     tasks.require(meta, picture=picture, what=what)

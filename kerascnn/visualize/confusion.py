@@ -11,7 +11,11 @@ import os
 
 import numpy as np
 
+from kerascnn.evaluation import recorded_validation_split
+from kerascnn.metadata import ModelMetadata, resolve_model_path
+from kerascnn.tasks import evaluate_model, load_model_and_metadata
 from kerascnn.visualize import _figure
+from kerascnn.visualize.curves import trained_epochs
 
 CELL_PX = 46
 MIN_CELL_PX = 12
@@ -122,7 +126,6 @@ def _title(meta, report):
 
 
 def _metadata_only(source):
-    from kerascnn.metadata import ModelMetadata, resolve_model_path
 
     _, meta_path = resolve_model_path(source)
     return ModelMetadata.load(meta_path) if meta_path else None
@@ -143,7 +146,6 @@ def draw_confusion(
     evaluates the model on the test split of `dataset` (default: the one
     in its metadata) with `data_dir` and `limit`.
     """
-    from kerascnn.visualize.curves import trained_epochs
 
     meta = _metadata_only(source)
     if meta is not None:
@@ -157,8 +159,6 @@ def draw_confusion(
 
 
 def _evaluate(source, dataset, data_dir, limit, batch_size):
-    from kerascnn.evaluation import recorded_validation_split
-    from kerascnn.tasks import evaluate_model, load_model_and_metadata
 
     model, meta = load_model_and_metadata(source)
     _figure.require_picture(meta, "confusion", _CONFUSION_ONLY)

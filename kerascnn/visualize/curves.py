@@ -12,6 +12,7 @@ import warnings
 
 from kerascnn.errors import KerasCNNError
 from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
+from kerascnn.metadata import ModelMetadata
 from kerascnn.visualize import _figure
 
 PANEL_W_PX = 480
@@ -180,7 +181,6 @@ def _title(sources):
     meta_path = os.path.join(_history_dir(sources[0]), "metadata.json")
     what = run_label(sources[0])
     if os.path.isfile(meta_path):
-        from kerascnn.metadata import ModelMetadata
 
         meta = ModelMetadata.load(meta_path)
         what = f"{meta.model} on {meta.dataset} ({what})"

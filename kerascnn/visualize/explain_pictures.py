@@ -16,13 +16,20 @@ import os
 
 import numpy as np
 
+from kerascnn.data import preprocess_images
 from kerascnn.errors import KerasCNNError
+from kerascnn.export import layout
+from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
+from kerascnn.predict import _preprocessing, _saved_model_dir
+from kerascnn.tasks import load_model_and_metadata
 from kerascnn.visualize import _figure
+from kerascnn.visualize.curves import trained_epochs
 from kerascnn.visualize.explain_methods import (
     CAM_METHODS,
     Explainer,
     Explanation,
 )
+from kerascnn.visualize.feature_maps import load_input
 
 CELL_PX = 220
 TEXT_PX = 260
@@ -79,16 +86,12 @@ class _Signature:
 def load_explained_model(source):
     """`(Keras model or signature callable, ModelMetadata)` of a run
     directory, `.keras` file or SavedModel folder."""
-    from kerascnn.metadata import ModelMetadata
-    from kerascnn.predict import _saved_model_dir
-    from kerascnn.tasks import load_model_and_metadata
 
     source = os.fspath(source)
     version_dir = _saved_model_dir(source)
     if version_dir is None:
         model, meta = load_model_and_metadata(source)
     else:
-        from kerascnn.export import layout
 
         found = layout.read_metadata(version_dir)
         if found is None:
@@ -117,8 +120,6 @@ def class_index_of(meta, name):
 
 def black_baseline(meta):
     """Integrated gradients' baseline: an all-black image, preprocessed."""
-    from kerascnn.data import preprocess_images
-    from kerascnn.predict import _preprocessing
 
     spec = _preprocessing(meta)
     height, width, channels = meta.input_shape
@@ -130,7 +131,6 @@ def explain_files(
     source, image_paths, method="gradcam", class_name=None, layer=None
 ):
     """`(Explanation, [ExplainedImage])` for image files through a model."""
-    from kerascnn.visualize.feature_maps import load_input
 
     model, meta = load_explained_model(source)
     if not image_paths:
@@ -269,7 +269,6 @@ def draw_explain(
     out=None,
 ):  # fmt: skip
     """Writes the explanation PNGs; returns their paths (grid last)."""
-    from kerascnn.visualize.curves import trained_epochs
 
     explanation, rows = explain_files(
         source, list(image_paths), method, class_name, layer
@@ -292,6 +291,5 @@ def draw_explain(
 
 
 def _is_run(source):
-    from kerascnn.metadata import MODEL_FILENAME
 
     return os.path.isfile(os.path.join(source, MODEL_FILENAME))

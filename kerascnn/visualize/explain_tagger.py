@@ -21,8 +21,10 @@ import os
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.tasks import load_model_and_metadata
 from kerascnn.visualize import _figure
-from kerascnn.visualize.tags import tag_sentence
+from kerascnn.visualize.curves import trained_epochs
+from kerascnn.visualize.tags import _measure, tag_sentence
 
 DEFAULT_STEPS = 50
 WORD_FONT = 14
@@ -247,7 +249,6 @@ def _line(ax, words, widths, scores, top, label, marked=()):
 def token_attributions_figure(result, title):
     """The sentence once per explained score, words coloured by
     attribution; the slot's own words get a dark border."""
-    from kerascnn.visualize.tags import _measure
 
     words = result.tagged.words
     widths = [w + 2 * PAD_PX for w in _measure([(t, WORD_FONT) for t in words])]
@@ -285,8 +286,6 @@ def token_attributions_figure(result, title):
 
 def draw_token_attributions(source, sentence, intent=None, slot=None, out=None):
     """Writes the tagger's token attributions for `sentence` as a PNG."""
-    from kerascnn.tasks import load_model_and_metadata
-    from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
     _figure.require_picture(

@@ -10,8 +10,13 @@ import os
 
 import numpy as np
 
+from kerascnn.data import preprocess_images
+from kerascnn.data.preview import denormalize
 from kerascnn.errors import KerasCNNError
+from kerascnn.predict import _preprocessing, read_image
+from kerascnn.tasks import load_model_and_metadata
 from kerascnn.visualize import _figure
+from kerascnn.visualize.curves import trained_epochs
 
 MAX_DEFAULT_LAYERS = 8
 MAX_CHANNELS = 16  # channels drawn per layer
@@ -210,9 +215,6 @@ def _draw_layer(fig, name, maps, top, fig_height):
 
 def load_input(path, meta):
     """`(model input batch (1, H, W, C), displayable uint8 image)`."""
-    from kerascnn.data import preprocess_images
-    from kerascnn.data.preview import denormalize
-    from kerascnn.predict import _preprocessing, read_image
 
     spec = _preprocessing(meta)  # exactly what `predict` feeds the model
     x = np.asarray(preprocess_images(read_image(path), spec), np.float32)
@@ -221,8 +223,6 @@ def load_input(path, meta):
 
 def draw_feature_maps(source, image_path, out=None, layers=None):
     """Writes the feature maps of `image_path` through a model as a PNG."""
-    from kerascnn.tasks import load_model_and_metadata
-    from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
     _figure.require_picture(

@@ -11,7 +11,9 @@ import numpy as np
 
 from kerascnn.errors import KerasCNNError
 from kerascnn.files import atomic_path
+from kerascnn.tasks import load_model_and_metadata
 from kerascnn.visualize import _figure
+from kerascnn.visualize.curves import trained_epochs
 
 INITIAL_FILTERS_FILENAME = "initial_filters.npz"
 PANEL_PX = 360  # width of one kernel grid
@@ -151,8 +153,6 @@ def filters_figure(kernel, layer_name, initial=None, trained_label="weights"):
 
 def draw_filters(source, out=None, compare_init=False):
     """Writes the first conv layer's kernels of a run or model as a PNG."""
-    from kerascnn.tasks import load_model_and_metadata
-    from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
     layer = first_conv_layer(model)

@@ -14,7 +14,10 @@ import os
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.metrics import conll_spans
+from kerascnn.tasks import load_model_and_metadata
 from kerascnn.visualize import _figure
+from kerascnn.visualize.curves import trained_epochs
 
 WIDTH_PX = 1000
 WORD_FONT = 15
@@ -53,7 +56,6 @@ def _tag_name(names, index):
 
 def tag_sentence(model, meta, sentence):
     """Runs the tagger on one sentence and returns a `TaggedSentence`."""
-    from kerascnn.metrics import conll_spans
 
     words = str(sentence).split()
     if not words:
@@ -234,8 +236,6 @@ def tags_html(result, title):
 
 def draw_tags(source, sentence, out=None, as_html=False):
     """Writes a tagged sentence as a PNG (or an HTML page with `as_html`)."""
-    from kerascnn.tasks import load_model_and_metadata
-    from kerascnn.visualize.curves import trained_epochs
 
     model, meta = load_model_and_metadata(source)
     _figure.require_picture(meta, "tags", "tags draws the slot tagger's output")
