@@ -172,7 +172,6 @@ class TrainConfig:
         v.check_rate("ema_momentum", self.ema_momentum)
         v.check_choice("recipe", self.recipe, RECIPE_NAMES)
         if not isinstance(self.augment, bool):
-
             v.check_choice("augment", self.augment, AUGMENTATIONS)
         mode = str(self.cache).partition(":")[0]
         v.check_choice("cache", mode, CACHE_MODES)

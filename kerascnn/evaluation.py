@@ -12,10 +12,13 @@ fraction held out is the one the run trained with (`validation_split` in
 its recipe), so `fit`, `evaluate` and `export` read the same examples.
 """
 
-import numpy as np
-
 from kerascnn.data import sources
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
 
 
 def recorded_validation_split(metadata):
@@ -113,8 +116,6 @@ def _loss_step(model, label_smoothing=0.0, flip_average=False):
     smoothing, the categorical loss the training recipe used.
     `flip_average`: the probabilities are the mean of those of `x` and of
     `x` mirrored left-right (test-time augmentation)."""
-    import keras
-    import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def step(x, y):

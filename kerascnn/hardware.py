@@ -18,6 +18,10 @@ by passing `flags=` / `gpus=` or by monkeypatching `cpu_flags` and
 
 import functools
 
+from kerascnn.lazy import LazyModule
+
+tf = LazyModule("tensorflow")
+
 CPUINFO = "/proc/cpuinfo"
 # CPU flags (as /proc/cpuinfo spells them) that mean native bf16 math.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -72,7 +76,6 @@ def has_native_bf16(flags=None):
 
 def gpu_compute_capabilities():
     """`(major, minor)` of each visible GPU (`None` when not reported)."""
-    import tensorflow as tf
 
     caps = []
     for gpu in tf.config.list_physical_devices("GPU"):

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sys
 
+import keras
 import numpy as np
 
 from kerascnn import data
@@ -166,8 +167,6 @@ def distribute_split(strategy, config, split, training):
 def skipped_files_callback():
     """A Keras callback that reports, at each epoch end, the bad files the
     streams skipped during the epoch (`skip_bad=True`)."""
-    import keras
-
 
     class SkippedFilesReport(keras.callbacks.Callback):
         def __init__(self):

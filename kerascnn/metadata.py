@@ -13,7 +13,10 @@ import os
 
 from kerascnn.errors import KerasCNNError
 from kerascnn.files import METADATA_FILENAME, MODEL_FILENAME, write_json
+from kerascnn.lazy import LazyModule
 from kerascnn.version import __version__
+
+keras = LazyModule("keras")
 
 
 @dataclasses.dataclass
@@ -141,7 +144,6 @@ def load_model_and_metadata(source, bare_task=None):
             `.keras` file without metadata (which does not say its
             task). Without it such a file is refused.
     """
-    import keras
 
     import kerascnn.layers  # noqa: F401  (registers custom layers)
 

@@ -14,6 +14,8 @@ test metrics and the export hold the averaged weights. Per-epoch
 validation and checkpoints see the raw weights.
 """
 
+import keras
+
 from kerascnn.schedules import OneCycle
 
 # Weights that are never decayed: biases and batch-norm scales/offsets
@@ -34,7 +36,6 @@ def make_optimizer(config, steps_per_epoch, schedule=None):
     batch-norm scales and offsets are not decayed (`NO_DECAY_NAMES`).
     `config.ema_momentum > 0` turns on Keras' weight averaging.
     """
-    import keras
 
     lr = schedule or _schedule(config, steps_per_epoch)
     wd = config.weight_decay or None
@@ -93,7 +94,6 @@ def _decoupled_sgd_decay(l2, momentum):
 
 def _schedule(config, steps_per_epoch):
     """The learning rate of `config.schedule`, a float or a Keras schedule."""
-    import keras
 
     total = max(1, config.epochs * steps_per_epoch)
     warmup = config.warmup_epochs * steps_per_epoch
@@ -108,7 +108,6 @@ def _schedule(config, steps_per_epoch):
             )
         return keras.optimizers.schedules.CosineDecay(lr, total)
     if config.schedule == "one_cycle":
-
         return OneCycle(lr, total, warmup_steps=min(warmup, total - 1))
     if config.schedule == "step":
         return keras.optimizers.schedules.PiecewiseConstantDecay(

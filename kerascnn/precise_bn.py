@@ -21,6 +21,7 @@ while fine-tuning) keep theirs.
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # Batches the statistics are averaged over (detectron2 uses 200; a few
 # dozen already give a close estimate on CIFAR-sized inputs).
@@ -52,7 +53,6 @@ def recompute_batch_norm_statistics(model, dataset, num_batches=None):
         The number of batches read (0: no trainable BN layer, or no data;
         then nothing changed).
     """
-    import tensorflow as tf
 
     layers = batch_norm_layers(model)
     if not layers:

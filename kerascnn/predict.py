@@ -25,6 +25,7 @@ import glob
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn import tasks
 from kerascnn.data import decode, preprocess_images, text
@@ -55,8 +56,6 @@ def read_image(path, shape=None):
     Raises:
         DataError: no such file, or not a readable image (one line).
     """
-    import tensorflow as tf
-
 
     if not os.path.isfile(path):
         raise DataError(f"No such image file: {path!r}")
@@ -459,7 +458,6 @@ def _check_tagger(meta):
 
 
 def _tag_with_saved_model(path, utterances, max_words):
-    import tensorflow as tf
 
     loaded = tf.saved_model.load(path)
     if "predict_sentences" not in loaded.signatures:
@@ -511,7 +509,6 @@ def format_tagged(result):
 def is_text_source(source):
     """True when `source` holds a slot tagger (read from its metadata)."""
     import json
-
 
     if _is_tflite(source):
         return False  # a TFLite tagger takes token ids: not raw text

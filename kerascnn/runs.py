@@ -139,7 +139,6 @@ def check_same_config(run_dir, config):
 def _notice(text):
     import warnings
 
-
     warnings.warn(DataNotice(text), stacklevel=3)
 
 

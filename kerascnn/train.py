@@ -29,6 +29,9 @@ import os
 import shutil
 import warnings
 
+import keras
+import tensorflow as tf
+
 import kerascnn
 from kerascnn import (
     distribute,
@@ -150,7 +153,6 @@ def compile_model(model, config, info, steps_per_epoch):
     )
     schedule = None
     if config.weights is not None:
-
         schedule = fine_tune.learning_rate(config, steps_per_epoch)
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch, schedule),
@@ -168,7 +170,6 @@ def _steps_per_execution(config):
     `MultiWorkerMirroredStrategy` (InvalidArgumentError in
     `multi_step_on_iterator`), so distributed runs take one step per call.
     """
-    import tensorflow as tf
 
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         return 1
@@ -176,10 +177,8 @@ def _steps_per_execution(config):
 
 
 def _loss(config):
-    import keras
 
     if config.label_smoothing:
-
         return SparseSmoothedCrossentropy(config.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
 
@@ -193,8 +192,6 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     `metadata` (the run's `ModelMetadata`) is what task callbacks score
     with (the tagger's vocabularies); fit always passes it.
     """
-    import keras
-
 
     ckpt = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt, exist_ok=True)
@@ -224,7 +221,6 @@ def make_callbacks(config, run_dir, nan_stop, timer, metadata=None):
     elif config.log_format == "progress":
         callbacks.append(EpochProgress(config.epochs))
     if config.skip_bad:
-
         callbacks.insert(1, skipped_files_callback())  # before the loggers
     return callbacks
 
@@ -287,7 +283,6 @@ def _policy_name(config):
 
 
 def _setup(config):
-    import keras
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(_policy_name(config))
@@ -301,7 +296,6 @@ def float32_copy(model, config, info):
     compute in bf16/float16. Variables are float32 under every mixed
     policy, so the copy is exact.
     """
-    import keras
 
     if _policy_name(config) == "float32":
         return model
@@ -395,7 +389,6 @@ def _check_finish(config, metadata, on_note):
     if note and on_note:
         on_note(note)
     if config.export:
-
         model_dir = os.path.join(
             config.export_dir, config.export_name or config.model
         )
@@ -458,7 +451,6 @@ def _build(config, strategy, info, on_note=None):
             _load_pretrained(model, config, on_note)
         compile_model(model, config, info, steps_per_epoch)
         if config.weights is not None:
-
             fine_tune.prepare(model, head_layer_names(model))
     distribute.prepare_model(model, strategy)
     return model, _metadata(config, info, model)
@@ -573,10 +565,8 @@ def _schedule_callbacks(config, train_ds, replicas):
     replica: the recomputation reads local batches)."""
     callbacks = []
     if config.weights is not None:
-
         callbacks.append(FreezeBackbone(config.freeze_epochs))
     if config.precise_bn_batches and replicas == 1:
-
         callbacks.append(PreciseBatchNorm(train_ds, config.precise_bn_batches))
     return callbacks
 

@@ -35,6 +35,9 @@ from kerascnn.data.decode import (
 )
 from kerascnn.data.preprocessing import IMAGENET_CROP_FRACTION
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+tf = LazyModule("tensorflow")
 
 RANDOM_CROP_SCALE = (0.08, 1.0)
 RANDOM_CROP_RATIO = (3 / 4, 4 / 3)
@@ -60,7 +63,6 @@ def _batched(fn):
     """Lets a batch function accept a single `(H, W, C)` image too."""
 
     def wrapper(images, *args, **kwargs):
-        import tensorflow as tf
 
         images = tf.convert_to_tensor(images)
         if images.shape.rank == 3:
@@ -85,7 +87,6 @@ def preprocess_images(images, preprocessing):
         float32 images `(B, H', W', C')` with the model's size, channels,
         scale and standardization.
     """
-    import tensorflow as tf
 
     spec = _spec(preprocessing)
     images = convert_channels(images, spec["channels"])
@@ -116,7 +117,6 @@ def serving_preprocess(image_bytes, preprocessing):
     Returns:
         float32 `(H, W, C)` for a scalar, `(B, H, W, C)` for a batch.
     """
-    import tensorflow as tf
 
     spec = _spec(preprocessing)
     height, width = spec["image_size"]
@@ -143,7 +143,6 @@ def serving_preprocess(image_bytes, preprocessing):
 def _jpeg_or_decoded_crop(data, window, channels):
     """Decodes only `window` (y, x, h, w) of a JPEG; other formats are
     decoded whole, then cropped."""
-    import tensorflow as tf
 
     return tf.cond(
         is_jpeg(data),
@@ -156,7 +155,6 @@ def _jpeg_or_decoded_crop(data, window, channels):
 
 def _encoded_shape(data, channels):
     """`(H, W)` of encoded bytes: the JPEG header, else a full decode."""
-    import tensorflow as tf
 
     return tf.cond(
         is_jpeg(data),
@@ -166,7 +164,6 @@ def _encoded_shape(data, channels):
 
 
 def _to_uint8(image):
-    import tensorflow as tf
 
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
@@ -175,7 +172,6 @@ def _random_resized_crop(hw, crop, size, channels, seed):
     """Samples the ImageNet training window of an `hw`-sized image, takes
     it with `crop(window)`, resizes to `size` and flips: the one sampler
     of encoded and raw-pixel inputs, so both get the same crops."""
-    import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 2)
     begin, window_size, _ = tf.image.stateless_sample_distorted_bounding_box(
@@ -214,7 +210,6 @@ def pixels_random_resized_crop(image, size, seed):
     """`decode_random_resized_crop` of a decoded uint8 `(H, W, C)` image
     (raw-pixel shards): the same windows for the same seed, cut from the
     array."""
-    import tensorflow as tf
 
     return _random_resized_crop(
         tf.shape(image)[:2], lambda window: _crop(image, window),
@@ -223,7 +218,6 @@ def pixels_random_resized_crop(image, size, seed):
 
 
 def _crop(image, window):
-    import tensorflow as tf
 
     return tf.image.crop_to_bounding_box(
         image, window[0], window[1], window[2], window[3]
@@ -231,7 +225,6 @@ def _crop(image, window):
 
 
 def _center_window(hw, fraction):
-    import tensorflow as tf
 
     side = tf.cast(
         tf.round(fraction * tf.cast(tf.reduce_min(hw), tf.float32)), tf.int32
@@ -246,7 +239,6 @@ def decode_center_crop(data, size, channels, fraction=IMAGENET_CROP_FRACTION):
     JPEG is decoded), resized to `size`; the same as `central_crop` +
     resize on a decoded image, which serving and predict use.
     """
-    import tensorflow as tf
 
     window = _center_window(_encoded_shape(data, channels), fraction)
     image = tf.image.resize(_jpeg_or_decoded_crop(data, window, channels), size)
@@ -255,7 +247,6 @@ def decode_center_crop(data, size, channels, fraction=IMAGENET_CROP_FRACTION):
 
 def pixels_center_crop(image, size, fraction=IMAGENET_CROP_FRACTION):
     """`decode_center_crop` of a decoded uint8 `(H, W, C)` image."""
-    import tensorflow as tf
 
     window = _center_window(tf.shape(image)[:2], fraction)
     resized = tf.image.resize(_crop(image, window), size)
@@ -275,14 +266,12 @@ def check_recipe(recipe):
 
 def flip_mask(batch, seed):
     """A random boolean per image: flip it horizontally (p = 0.5)."""
-    import tensorflow as tf
 
     return tf.random.stateless_uniform([batch], seed) < 0.5
 
 
 def flip(images, mask):
     """Mirrors the images of a batch whose `mask` entry is true."""
-    import tensorflow as tf
 
     return tf.where(mask[:, None, None, None], tf.reverse(images, [2]), images)
 
@@ -290,7 +279,6 @@ def flip(images, mask):
 def crop_offsets(batch, seed):
     """Random crop offsets, int32 `(2, batch)`: rows, then columns, each in
     `[0, 2 * PAD]` (`PAD`: the centre, i.e. no shift)."""
-    import tensorflow as tf
 
     return tf.random.stateless_uniform(
         [2, batch], seed, minval=0, maxval=2 * PAD + 1, dtype=tf.int32
@@ -300,7 +288,6 @@ def crop_offsets(batch, seed):
 def pad_crop(images, offsets):
     """Zero-pads a batch by `PAD` and crops each image back to its size,
     its top-left corner at `offsets[:, i]` of the padded image."""
-    import tensorflow as tf
 
     height, width = images.shape[1], images.shape[2]
     padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
@@ -328,7 +315,6 @@ def affine_matrices(batch, size, seed, rotation=AFFINE_ROTATION,
         an output pixel `(x, y)` to the input pixel `(a0 x + a1 y + a2,
         b0 x + b1 y + b2)`.
     """
-    import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 3)
     angle = tf.random.stateless_uniform(
@@ -351,7 +337,6 @@ def affine_matrices(batch, size, seed, rotation=AFFINE_ROTATION,
 def random_affine(images, seed, **ranges):
     """A random rotation, zoom and shift of each image (bilinear, zero
     fill); `ranges` as `affine_matrices`. Same shape and dtype out."""
-    import tensorflow as tf
 
     size = images.shape[1:3]
     matrices = affine_matrices(tf.shape(images)[0], size, seed, **ranges)
@@ -381,7 +366,6 @@ def augment_images(images, recipe, seed):
     Returns:
         Images of the same shape and dtype.
     """
-    import tensorflow as tf
 
     check_recipe(recipe)
     if recipe in ("none", RANDOM_RESIZED_CROP):  # the latter: per image

@@ -38,6 +38,7 @@ import os
 import shutil
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.data import decode, records, sources
 from kerascnn.data.options import PARALLEL_CALLS
@@ -110,7 +111,6 @@ def _count(raw):
 def _array_elements(raw):
     """`(uint8 image, label)` of an array split; a lazy one (`.npz`,
     TFDS) is read as it is written, never held whole."""
-    import tensorflow as tf
 
     if raw.lazy is not None:
         return raw.lazy.elements()
@@ -119,7 +119,6 @@ def _array_elements(raw):
 
 def _encode(image, encoding, quality):
     """A uint8 image as `encoding` stores it (`"raw"`: the image itself)."""
-    import tensorflow as tf
 
     if encoding == "raw":
         return image
@@ -131,7 +130,6 @@ def _encode(image, encoding, quality):
 def _encoded_elements(raw, image_size, quality, encoding):
     """`(bytes or uint8 pixels, label, name)` of a split, re-encoded only
     when needed."""
-    import tensorflow as tf
 
     if isinstance(raw, sources.ArraySplit):
         ext = _ARRAY_EXTENSIONS[encoding]
@@ -195,7 +193,6 @@ def _sha256(path):
 def _write_split(raw, folder, num_shards, image_size, quality, encoding,
                  progress):  # fmt: skip
     """Writes one split's shards; returns its manifest entry."""
-    import tensorflow as tf
 
     os.makedirs(os.path.join(folder, raw.split))
     total = _count(raw)
@@ -225,7 +222,6 @@ def _write_split(raw, folder, num_shards, image_size, quality, encoding,
 
 
 def _next(it):
-    import tensorflow as tf
 
     try:
         return next(it)

@@ -30,11 +30,13 @@ the file's name, which `bad_file_error` turns back into a `DataError`.
 import contextlib
 import re
 
-import numpy as np
-
 from kerascnn.data import images as image_files
 from kerascnn.data import progress, sources
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 # Magic bytes of the formats tf.io.decode_image reads.
 MAGIC = {
@@ -116,7 +118,6 @@ def decode_image_bytes(data, channels=0):
         data: a scalar string tensor.
         channels: `0` keeps the file's channels; `1` or `3` converts.
     """
-    import tensorflow as tf
 
     def jpeg():
         return tf.io.decode_jpeg(
@@ -142,7 +143,6 @@ def normalize_file_bytes(data, channels):
 def resize_pixels(image, size):
     """The one resize policy (module docstring): uint8 `(H, W, C)` or
     `(B, H, W, C)` -> uint8 at `size` = `(H, W)`."""
-    import tensorflow as tf
 
     resized = tf.image.resize(image, size, antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
@@ -150,7 +150,6 @@ def resize_pixels(image, size):
 
 def convert_channels(images, channels):
     """Converts the last axis to `channels` (1 <-> 3; drops alpha)."""
-    import tensorflow as tf
 
     have = images.shape[-1]
     if have == 4:
@@ -174,7 +173,6 @@ def central_crop(images, fraction):
     it is "resize the shorter side to 256, center crop 224" with one
     resize instead of two.
     """
-    import tensorflow as tf
 
     shape = tf.shape(images)
     height, width = shape[-3], shape[-2]
@@ -204,7 +202,6 @@ def decode_to_model_size(data, shape, center_crop=None):
         shape: `(H, W, C)` of the model input.
         center_crop: a fraction, or `None` for a plain resize.
     """
-    import tensorflow as tf
 
     height, width, channels = shape
     image = decode_image_bytes(data, channels)
@@ -248,7 +245,6 @@ def pixels_to_shape(image, shape):
 
 
 def _resize_to(image, shape):
-    import tensorflow as tf
 
     height, width, _ = shape
     same = tf.reduce_all(tf.shape(image)[:2] == [height, width])
@@ -259,7 +255,6 @@ def _resize_to(image, shape):
 
 
 def _decode_fn(shape):
-    import tensorflow as tf
 
     def decode(index, path):
         data = normalize_file_bytes(tf.io.read_file(path), shape[2])
@@ -290,7 +285,6 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
     Raises:
         DataError: an undecodable file (named), when `skip_bad` is False.
     """
-    import tensorflow as tf
 
     paths, labels = check_headers(paths, labels, skip_bad, what)
     if not paths:
@@ -337,7 +331,6 @@ def decode_files(paths, labels, skip_bad=False, image_size=None,
 
 
 def _starts_with(data, magic):
-    import tensorflow as tf
 
     return tf.equal(tf.strings.substr(data, 0, len(magic)), magic)
 
@@ -353,7 +346,6 @@ def is_png(data):
 
 
 def _tail(data):
-    import tensorflow as tf
 
     n = tf.strings.length(data)
     start = tf.maximum(n - TAIL_BYTES, 0)
@@ -362,7 +354,6 @@ def _tail(data):
 
 def _contains(tail, marker):
     """Whether the uint8 vector `tail` contains the byte string `marker`."""
-    import tensorflow as tf
 
     k = len(marker)
     n = tf.shape(tail)[0]
@@ -380,7 +371,6 @@ def looks_complete(data):
     trailer byte, BMP's declared size): non-images and truncated files
     fail it without decoding anything.
     """
-    import tensorflow as tf
 
     tail = _tail(data)
     length = tf.strings.length(data)
@@ -405,7 +395,6 @@ def looks_complete(data):
 
 def assert_complete(data, path):
     """`data` unchanged, or an error naming `path` when it is not an image."""
-    import tensorflow as tf
 
     check = tf.debugging.Assert(
         looks_complete(data), [tf.strings.join([BAD_FILE_MARKER, path])]
@@ -423,7 +412,6 @@ def bad_files_named(then=RESUME_HINT):
     """Turns the TF error of `assert_complete` into its `DataError` (one
     line naming the file, then `then`) around code that iterates a
     stream (`fit`'s epochs)."""
-    import tensorflow as tf
 
     try:
         yield

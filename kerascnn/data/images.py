@@ -34,6 +34,11 @@ This module imports neither TensorFlow nor NumPy at module level.
 import io
 import os
 
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
+
 # Extensions read as images (compared in lower case).
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp",
@@ -125,7 +130,6 @@ def pixels(data, channels):
     Raises:
         OSError, ValueError (PIL's): the bytes are not a readable image.
     """
-    import numpy as np
 
     image = _policy_image(_open(data), channels)
     array = np.asarray(image, dtype=np.uint8)
@@ -158,7 +162,6 @@ def _policy_image(image, channels):
 def _sixteen_to_eight(image):
     """16-bit grey -> 8 bits by the high byte (Pillow's own convert clips
     at 255 instead of scaling)."""
-    import numpy as np
     from PIL import Image
 
     wide = np.asarray(image, dtype=np.int64)
@@ -265,7 +268,6 @@ def normalized_bytes(data, channels):
 def normalize_tensor(data, channels):
     """`normalized_bytes` inside tf.data: a scalar string tensor in and
     out (`tf.numpy_function`, so not for graphs that must serialize)."""
-    import tensorflow as tf
 
     def run(value):
         return normalized_bytes(bytes(value), channels)
@@ -297,7 +299,6 @@ def light_background(image):
     """Whether a uint8 `(H, W, C)` image has a light border (its
     outermost rows and columns average at least `LIGHT_BACKGROUND`): a
     digit drawn dark on white paper."""
-    import numpy as np
 
     image = np.asarray(image, np.float64)
     border = np.concatenate(

@@ -13,6 +13,10 @@ reader) and stages alike can use it.
 
 import os
 
+from kerascnn.lazy import LazyModule
+
+tf = LazyModule("tensorflow")
+
 PARALLEL_CALLS = max(1, min(len(os.sched_getaffinity(0)), 8))
 PREFETCH_BATCHES = 2
 
@@ -28,7 +32,6 @@ def with_options(ds, input_context, shard_policy=None):
             `input_context` (the pipeline shards itself), else `DATA`
             (for `strategy.experimental_distribute_dataset`).
     """
-    import tensorflow as tf
 
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy

@@ -37,8 +37,6 @@ shards) for `strategy.experimental_distribute_dataset`.
 
 import dataclasses
 
-import numpy as np
-
 from kerascnn.data import augment as aug
 from kerascnn.data import (
     decode,
@@ -54,7 +52,11 @@ from kerascnn.data import images as image_files
 from kerascnn.data.info import IMAGES, TAGGED_TEXT, DatasetInfo
 from kerascnn.data.options import PARALLEL_CALLS, PREFETCH_BATCHES, with_options
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
 from kerascnn.validation import check_image_size
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,7 +326,6 @@ def _first_shape(raw, skip_bad):
 
 
 def _first_record_shape(raw):
-    import tensorflow as tf
 
     files = raw.files
     for serialized in tf.data.TFRecordDataset(files).take(1):
@@ -442,7 +443,6 @@ def _row_reader(images, labels, batched):
     """`indices -> (uint8 images, int32 labels)`: a gather from in-memory
     arrays, or rows read from a random-access `LazySplit` (a
     memory-mapped `.npz`) as each batch is made."""
-    import tensorflow as tf
 
     if not isinstance(images, sources.LazySplit):
         images = tf.constant(images)

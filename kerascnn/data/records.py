@@ -10,7 +10,10 @@ decoded uint8 pixels in `image/pixels` with `image/height`,
 `image/width` and `image/channels` instead of `image/encoded`.
 """
 
-import numpy as np
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 MANIFEST = "manifest.json"
 FORMAT = "kerascnn-tfrecord-images"
@@ -28,7 +31,6 @@ RAW = "raw"
 def serialize_example(data, label, name):
     """A serialized `tf.train.Example`; `data` is encoded bytes or (raw)
     a uint8 `(H, W, C)` array, `name` the file name as bytes."""
-    import tensorflow as tf
 
     feature = tf.train.Feature
 
@@ -63,7 +65,6 @@ def parse_example(serialized, encoding=None, channels=None):
     """A serialized `tf.train.Example` -> `(bytes, label, name)`, or
     `(uint8 (H, W, C) image, label, name)` for `encoding="raw"` (C =
     `channels`, checked)."""
-    import tensorflow as tf
 
     scalar = tf.io.FixedLenFeature
     if encoding == RAW:

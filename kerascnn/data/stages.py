@@ -15,6 +15,9 @@ the batches of the in-memory path.
 
 from kerascnn.data import augment as aug
 from kerascnn.data.options import PARALLEL_CALLS
+from kerascnn.lazy import LazyModule
+
+tf = LazyModule("tensorflow")
 
 
 def per_replica_batch_size(batch_size, input_context):
@@ -36,7 +39,6 @@ def shard_for_pipeline(ds, input_context):
 def index_dataset(n, shuffle, seed, repeat, input_context):
     """`0 .. n-1`: this pipeline's share, shuffled (reshuffled each
     epoch) and repeated as asked."""
-    import tensorflow as tf
 
     ds = shard_for_pipeline(tf.data.Dataset.range(n), input_context)
     if shuffle:
@@ -49,7 +51,6 @@ def index_dataset(n, shuffle, seed, repeat, input_context):
 def with_batch_seeds(ds, seed):
     """Pairs each element of `ds` with a stateless seed (int64 `(2,)`),
     drawn fresh each epoch from `seed`."""
-    import tensorflow as tf
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     return tf.data.Dataset.zip(ds, seeds.batch(2))

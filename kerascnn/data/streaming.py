@@ -21,12 +21,14 @@ import dataclasses
 import sys
 import threading
 
-import numpy as np
-
 from kerascnn.data import augment as aug
 from kerascnn.data import decode, progress, records, stages
 from kerascnn.data.options import PARALLEL_CALLS, PREFETCH_BATCHES, with_options
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 # Shuffle buffers after a cache or over records (elements, not indices).
 SHUFFLE_BUFFER_BYTES = 64 * 2**20
@@ -72,7 +74,6 @@ def _record_skip(name):
 def _keep_if_complete(count):
     """Filter predicate: complete files pass; others are dropped (and
     counted, unless the dataset must serialize, e.g. tf.data service)."""
-    import tensorflow as tf
 
     if count:
         SKIPPED.counting_streams += 1
@@ -115,7 +116,7 @@ class StreamSpec:
     """
 
     paths: list
-    labels: np.ndarray
+    labels: "np.ndarray"
     record_files: list
     num_examples: int
     shape: tuple
@@ -138,7 +139,6 @@ def _file_elements(spec, indices, normalize=True):
     files); a dataset that must serialize (tf.data service) leaves it out
     and decodes what TensorFlow's decoders read.
     """
-    import tensorflow as tf
 
     paths = tf.constant(spec.paths)
     labels = tf.constant(np.asarray(spec.labels, np.int32))
@@ -180,7 +180,6 @@ def worker_files(files, input_context):
 
 def _record_elements(spec, shuffle, seed, input_context):
     """`(bytes, label, name)` read from this pipeline's shards."""
-    import tensorflow as tf
 
     files, shard_records = worker_files(spec.record_files, input_context)
     ds = tf.data.Dataset.from_tensor_slices(files)
@@ -251,7 +250,6 @@ def _cache(ds, cache, cache_file):
 
 def _decode_stage(ds, spec, cache, cache_file, seed):
     """Elements -> uint8 `(image, label)`, with the cache where it pays."""
-    import tensorflow as tf
 
     parallel = PARALLEL_CALLS
     if spec.style == "imagenet":
@@ -373,7 +371,6 @@ def array_stream(split, preprocessing, recipe=None, *, batch_size=None,
 def _shard_policy(spec, input_context):
     """FILE for shards when `experimental_distribute_dataset` shards it
     (no `input_context`); the index stream of files shards by DATA."""
-    import tensorflow as tf
 
     policy = tf.data.experimental.AutoShardPolicy
     if input_context is not None:
@@ -387,7 +384,6 @@ def distribute_on_service(ds, address):
     """Hands `ds` to a tf.data service: its workers run the pipeline and
     this process reads their batches (`parallel_epochs`: every worker
     produces a full epoch in its own order, which suits one trainer)."""
-    import tensorflow as tf
 
     return ds.apply(
         tf.data.experimental.service.distribute(

@@ -28,10 +28,13 @@ import collections
 import dataclasses
 import re
 
-import numpy as np
-
 from kerascnn.data import sources
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -174,7 +177,6 @@ class Vocabulary:
 
     def lookup(self, invert=False):
         """A `keras.layers.StringLookup` with exactly these ids."""
-        import keras
 
         reserved = 2 if self.mask_token is not None else 1
         return keras.layers.StringLookup(
@@ -242,7 +244,6 @@ def _count_lines(path):
 
 def encode_utterances(utterances, vocabs):
     """Returns ragged word ids, ragged tag ids and intent ids (int32)."""
-    import tensorflow as tf
 
     words = [vocabs.words.encode(normalize_words(u.words)) for u in utterances]
     tags = [vocabs.tags.encode(u.tags) for u in utterances]
@@ -256,7 +257,6 @@ def encode_utterances(utterances, vocabs):
 
 def make_dataset(utterances, vocabs):
     """Unbatched `(word_ids (T,), {"tags": (T,), "intent": ()})` dataset."""
-    import tensorflow as tf
 
     words, tags, intents = encode_utterances(utterances, vocabs)
     ds = tf.data.Dataset.from_tensor_slices((words, tags, intents))
@@ -272,7 +272,6 @@ def batch_dataset(ds, batch_size, bucket=False):
     Bucketing (training) changes the order of examples; evaluation keeps
     file order with a plain `padded_batch`.
     """
-    import tensorflow as tf
 
     if not bucket:
         return ds.padded_batch(batch_size)

@@ -10,6 +10,8 @@ then stops with `PeerUnavailableError` instead of hanging.
 import os
 import sys
 
+import tensorflow as tf
+
 from kerascnn.errors import InvalidArgumentError, TrainingError
 from kerascnn.tf_config import TASK_TYPES
 
@@ -126,7 +128,6 @@ def first_line(error):
 
 def peer_errors():
     """TensorFlow errors that mean a peer worker went away."""
-    import tensorflow as tf
 
     return (
         tf.errors.UnavailableError,

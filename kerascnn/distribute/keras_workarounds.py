@@ -8,6 +8,9 @@ both fail across workers with `ValueError: Attempt to convert a value
 alone. Remove this module when the upstream fix is in the pinned Keras.
 """
 
+import keras
+import tensorflow as tf
+
 from kerascnn.distribute.strategies import is_multi_worker
 
 
@@ -48,7 +51,6 @@ def prepare_model(model, strategy):
 
 
 def _fix_multi_worker_mean():
-    import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     original = tf_trainer.reduce_per_replica
@@ -69,8 +71,6 @@ def _fix_multi_worker_mean():
 def _batch_spec(epoch_iterator):
     """Symbolic tensors shaped like one replica's batch, from the
     distributed dataset's `element_spec` (no data is read)."""
-    import keras
-    import tensorflow as tf
 
     # Keras' `TFEpochIterator` keeps the distributed dataset it iterates.
     spec = epoch_iterator._distributed_dataset.element_spec  # noqa: SLF001

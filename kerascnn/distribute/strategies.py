@@ -5,6 +5,8 @@ local GPUs; an error without one), `multi_worker` (several processes or
 machines described by the `TF_CONFIG` environment variable).
 """
 
+import tensorflow as tf
+
 from kerascnn.distribute import cluster
 from kerascnn.errors import InvalidArgumentError
 from kerascnn.tf_config import num_workers, read_tf_config
@@ -38,7 +40,6 @@ def get_strategy(name="auto", devices=None):
     if name in ("auto", "multi_worker"):
         # Checked before TensorFlow starts anything (and reads TF_CONFIG).
         tf_config = read_tf_config()
-    import tensorflow as tf
 
     if name == "auto":
         name = _auto_name(tf, tf_config)

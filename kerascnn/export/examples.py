@@ -29,6 +29,9 @@ from kerascnn.evaluation import (
     resolve_split,
 )
 from kerascnn.export.saved_model import make_normalizer
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 SYNTHETIC_EXAMPLES = 64
 
@@ -60,7 +63,6 @@ class Examples:
 
 
 def _as_numpy(value):
-    import numpy as np
 
     if isinstance(value, dict):
         value = value.get(
@@ -71,7 +73,6 @@ def _as_numpy(value):
 
 def _stack(values):
     """Stacks arrays; pads 1-D sequences of different lengths with 0."""
-    import numpy as np
 
     values = [np.asarray(v) for v in values]
     if values[0].ndim == 1 and len({len(v) for v in values}) > 1:
@@ -144,7 +145,6 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
 
 def fit_length(x, length):
     """Pads with 0 / truncates token ids `(N, T)` to `(N, length)`."""
-    import numpy as np
 
     out = np.zeros((len(x), length), np.int32)
     n = min(length, x.shape[1])
@@ -162,8 +162,6 @@ def load_test_examples(meta, count, data_dir=None):
 
 def random_pixels(model, meta, count):
     """Random images, normalized like the training data."""
-    import numpy as np
-
 
     rng = np.random.default_rng(0)
     shape = tuple(model.input_shape[1:])
@@ -175,7 +173,6 @@ def random_pixels(model, meta, count):
 
 
 def _described(x, y, source, what, noun):
-    import numpy as np
 
     x = np.asarray(x)
     text = {
@@ -214,7 +211,6 @@ class ExportData:
         self._cache = {}
 
     def _fit(self, found, count, length=None):
-        import numpy as np
 
         x, y = np.asarray(found.x)[:count], found.y
         if isinstance(y, (list, tuple)):

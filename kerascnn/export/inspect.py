@@ -22,6 +22,9 @@ from kerascnn.export import model_card as _model_card
 from kerascnn.export import onnx as _onnx
 from kerascnn.export import openvino as _openvino
 from kerascnn.export import tflite as _tflite
+from kerascnn.lazy import LazyModule
+
+tf = LazyModule("tensorflow")
 
 METADATA_KEYS = (
     "model",
@@ -37,7 +40,6 @@ METADATA_KEYS = (
 
 def inspect_saved_model(path):
     """`{"format", "path", "signatures", "metadata"}` for a SavedModel."""
-    import tensorflow as tf
 
     if not layout.is_saved_model(path):
         versions = layout.list_versions(path)

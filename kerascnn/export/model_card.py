@@ -27,6 +27,10 @@ from kerascnn.data.pipeline import get_info
 from kerascnn.evaluation import recorded_validation_split
 from kerascnn.export import formats as _formats
 from kerascnn.export import layout
+from kerascnn.lazy import LazyModule
+
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
@@ -104,7 +108,6 @@ def split_sizes(meta, data_dir=None):
     if not meta.dataset:
         return None
     try:
-
         info = get_info(
             meta.dataset, "train", data_dir=data_dir,
             validation_size=recorded_validation_split(meta),
@@ -257,10 +260,6 @@ def _versions(formats):
     """kerascnn's, TensorFlow's and Keras' versions, and those of the
     packages each exported format names (`ExportFormat.packages`)."""
     from importlib import metadata as md
-
-    import keras
-    import tensorflow as tf
-
 
     out = {
         "kerascnn": kerascnn.__version__,

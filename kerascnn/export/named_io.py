@@ -27,10 +27,14 @@ wrapper and the image classifier's pieces, the default.
 
 import dataclasses
 
+from kerascnn.lazy import LazyModule
+
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
+
 
 def image_input_spec(model):
     """`images`: float32 `(batch, H, W, C)`, the Keras input."""
-    import tensorflow as tf
 
     shape = tuple(model.input_shape[1:])
     return tf.TensorSpec((None, *shape), tf.float32, name="images")
@@ -61,7 +65,6 @@ def _policy_names(config):
 
 def is_float32(model):
     """True when every layer (nested ones too) computes in float32."""
-    import keras
 
     config = keras.saving.serialize_keras_object(model)
     return all(name == "float32" for name in _policy_names(config))
@@ -73,7 +76,6 @@ def float32_model(model):
     Variables are float32 under mixed precision already, so the copy
     takes the same weights; only the compute dtype changes.
     """
-    import keras
 
     if is_float32(model):
         return model
@@ -87,14 +89,12 @@ def argmax_ids(probabilities):
     """Class ids as `tf.argmax`: `keras.ops.argmax` on TensorFlow lowers
     to `Bitcast`/`BitwiseAnd` (its -0.0 handling), which ONNX has no
     operator for."""
-    import tensorflow as tf
 
     return tf.argmax(probabilities, axis=-1, output_type=tf.int64)
 
 
 def classifier_outputs(outputs):
     """`probabilities` float32 and `class_ids` int64."""
-    import tensorflow as tf
 
     probabilities = tf.cast(outputs, tf.float32)
     return {
@@ -120,8 +120,6 @@ class NamedModel:
 def wrap(model, task, meta):
     """The `NamedModel` of `model`: its task's named input
     (`Task.named_input_spec`) and outputs (`Task.named_outputs`)."""
-    import keras
-    import tensorflow as tf
 
     class NamedOutputs(keras.Model):
         def __init__(self, inner):

@@ -36,6 +36,10 @@ import tempfile
 from kerascnn.data.decode import decode_to_model_size
 from kerascnn.errors import ExportError
 from kerascnn.export import layout, named_io
+from kerascnn.lazy import LazyModule
+
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
 
 METADATA_ASSET = layout.METADATA_ASSET
 
@@ -107,7 +111,6 @@ def make_normalizer(preprocessing):
     Applies `x * scale + offset`, then `(x - mean) / std`, the order of
     `DatasetInfo.preprocessing`. Missing keys are identities.
     """
-    import tensorflow as tf
 
     scale = float(preprocessing.get("scale", 1.0))
     offset = float(preprocessing.get("offset", 0.0))
@@ -139,8 +142,6 @@ def make_image_decoder(input_shape, center_crop=None):
     centred square of that fraction of the shorter side is cut first, as
     in evaluation: `kerascnn.data.decode.decode_to_model_size`, per image.
     """
-    import tensorflow as tf
-
 
     def decode_one(data):
         return decode_to_model_size(data, input_shape, center_crop)
@@ -160,8 +161,6 @@ def make_image_decoder(input_shape, center_crop=None):
 
 def _classifier_outputs(probabilities, class_names):
     """`named_io.classifier_outputs` plus `class_names` strings."""
-    import tensorflow as tf
-
 
     outputs = named_io.classifier_outputs(probabilities)
     outputs["class_names"] = tf.gather(class_names, outputs["class_ids"])
@@ -170,7 +169,6 @@ def _classifier_outputs(probabilities, class_names):
 
 def add_image_signatures(archive, model, meta):
     """`serving_default` (`images`), `predict_pixels`, `predict_images`."""
-    import tensorflow as tf
 
     shape = _image_shape(model)
     names = tf.constant([str(n) for n in class_names(model, meta)])
@@ -221,8 +219,6 @@ def class_names(model, meta):
 def build_archive(model, meta, task):
     """A `keras.export.ExportArchive` with every signature of this model:
     its task's (`task.add_serving_signatures`) and `metadata`."""
-    import keras
-    import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -18,6 +18,9 @@ import hashlib
 import os
 
 from kerascnn.export import layout
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 WEIGHTS_KEY = "weights_sha256"
 VERIFIED_KEY = "verified"
@@ -51,7 +54,6 @@ def newest(model_dir):
 
 def weights_sha256(model):
     """SHA-256 over the model's weights (shapes, dtypes and values)."""
-    import numpy as np
 
     digest = hashlib.sha256()
     for weight in model.get_weights():

@@ -24,6 +24,11 @@ import tempfile
 
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
+from kerascnn.lazy import LazyModule
+
+keras = LazyModule("keras")
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 METADATA_NAME = "kerascnn_metadata"
@@ -74,8 +79,6 @@ def _write_intermediate(model, input_shape, dtype, path, input_name):
     TFLite converts Keras 3 models reliably from a SavedModel (variables
     are frozen there); `from_concrete_functions` loses them.
     """
-    import keras
-    import tensorflow as tf
 
     def serve(x):
         outputs = model(x, training=False)
@@ -130,7 +133,6 @@ def convert(
     Returns:
         The `.tflite` bytes.
     """
-    import tensorflow as tf
 
     v.check_choice("quantize", quantize, QUANTIZE_MODES, error=ExportError)
     if input_shape is None:
@@ -174,8 +176,6 @@ def _conversion_error(error, quantize, allow_flex):
 def _configure(
     converter, quantize, representative_data, int8_io, allow_flex, dtype
 ):
-    import numpy as np
-    import tensorflow as tf
 
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.exclude_conversion_metadata = True

@@ -26,6 +26,10 @@ import time
 
 from kerascnn.errors import ExportError
 from kerascnn.export import openvino as _openvino
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 SAVED_MODEL_TOLERANCE = 1e-4
 TFLITE_FLOAT_TOLERANCE = 1e-3
@@ -144,7 +148,6 @@ def disk_size(path):
 def only_float_output(outputs):
     """The one float array of `outputs` (a single-output model: an image
     classifier's probabilities in any runtime)."""
-    import numpy as np
 
     if not isinstance(outputs, dict):
         return np.asarray(outputs)
@@ -163,7 +166,6 @@ def only_float_output(outputs):
 
 
 def _numpy(outputs):
-    import numpy as np
 
     if isinstance(outputs, dict):
         return {k: np.asarray(v) for k, v in outputs.items()}
@@ -178,7 +180,6 @@ def keras_runner(model):
 
 
 def saved_model_runner(path):
-    import tensorflow as tf
 
     loaded = tf.saved_model.load(path)
     fn = loaded.signatures["serving_default"]
@@ -194,7 +195,6 @@ def saved_model_runner(path):
 
 def tflite_runner(tflite_bytes, num_threads=None):
     """Runs a batch through the LiteRT interpreter one example at a time."""
-    import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(
@@ -243,7 +243,6 @@ def _runtime_error(runtime, error):
 
 def onnx_runner(onnx_bytes, num_threads=None):
     """Runs batches through `onnxruntime.InferenceSession` (CPU)."""
-    import numpy as np
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -269,8 +268,6 @@ def onnx_runner(onnx_bytes, num_threads=None):
 
 def openvino_runner(xml, num_threads=None):
     """Runs batches through `openvino.Core().compile_model` (CPU, f32)."""
-    import numpy as np
-
 
     try:
         compiled = _openvino.compile_model(xml, num_threads)
@@ -297,7 +294,6 @@ def openvino_runner(xml, num_threads=None):
 
 def top1_accuracy(probabilities, labels):
     """The share of examples whose most probable class is the label."""
-    import numpy as np
 
     pred = np.argmax(probabilities, axis=-1)
     return float(np.mean(pred == np.asarray(labels).reshape(-1)))
@@ -307,7 +303,6 @@ def padding_mask(x):
     """Where integer model inputs `(N, T)` (token ids) are real tokens
     (not 0 padding); `None` for other inputs. Per-token outputs there
     are the only ones compared and scored."""
-    import numpy as np
 
     x = np.asarray(x)
     return x != 0 if x.ndim == 2 and x.dtype.kind in "iu" else None
@@ -316,7 +311,6 @@ def padding_mask(x):
 def max_difference(reference, outputs, mask=None):
     """Largest |a - b| over main outputs (where `mask`, the real tokens
     of `padding_mask`) and second outputs (intents)."""
-    import numpy as np
 
     (ref, ref_intent), (out, out_intent) = reference, outputs
     diff = np.abs(ref - out)
@@ -330,7 +324,6 @@ def max_difference(reference, outputs, mask=None):
 
 def batch_latency_ms(run, x, repeats=LATENCY_EXAMPLES):
     """Median milliseconds for one batch-1 call (after one warm-up)."""
-    import numpy as np
 
     samples = [x[i % len(x) : i % len(x) + 1] for i in range(repeats)]
     run(samples[0])
@@ -344,7 +337,6 @@ def batch_latency_ms(run, x, repeats=LATENCY_EXAMPLES):
 
 def _predict(run, x, select, batch_size=256):
     """`select(run(batch))` over `x` in batches, concatenated."""
-    import numpy as np
 
     parts = [
         select(run(x[i : i + batch_size])) for i in range(0, len(x), batch_size)

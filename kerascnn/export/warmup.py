@@ -31,6 +31,10 @@ import logging
 import os
 
 from kerascnn.errors import ExportError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 logger = logging.getLogger("kerascnn.export")
 
@@ -74,7 +78,6 @@ def read_signature_defs(version_dir):
 
 def raw_pixels(x, preprocessing):
     """Undoes `make_normalizer`: model input -> uint8 pixels in [0, 255]."""
-    import numpy as np
 
     x = np.asarray(x, np.float64)
     if preprocessing.get("std") is not None:
@@ -89,7 +92,6 @@ def raw_pixels(x, preprocessing):
 
 def encode_png(pixels):
     """`(N, H, W, C)` uint8 -> `N` PNG byte strings."""
-    import tensorflow as tf
 
     return [tf.io.encode_png(p).numpy() for p in pixels]
 
@@ -102,7 +104,6 @@ def image_values(key, kind, x, meta):
     The default of `Task.warmup_values`: `images` (float: the model
     input itself; string: PNG bytes) and `pixels` (raw, in [0, 255]).
     """
-    import numpy as np
 
     if key == "pixels" and kind == "float":
         return raw_pixels(x, meta.preprocessing)
@@ -118,7 +119,6 @@ def image_values(key, kind, x, meta):
 def _input_values(key, dtype, x, meta, task):
     """The array for input `key` of TF dtype enum `dtype` (the task's
     `Task.warmup_values`, cast to the dtype), or `None`."""
-    import numpy as np
     from tensorflow.core.framework import types_pb2
 
     as_numpy = {
@@ -144,7 +144,6 @@ def _input_values(key, dtype, x, meta, task):
 
 def _batches(x, sizes):
     """Consecutive slices of `x` with `sizes` rows, cycling if short."""
-    import numpy as np
 
     start = 0
     for size in sizes:
@@ -155,7 +154,6 @@ def _batches(x, sizes):
 
 def _request(model_name, signature_name, inputs, rows, meta, task):
     """One `PredictRequest`, or `None` if an input is not one we know."""
-    import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
     request = predict_pb2.PredictRequest()
@@ -208,7 +206,6 @@ def write_warmup_requests(version_dir, model_name, meta, x, task):
         x: real model inputs, at least one example.
         task: the model's `Task` (`Task.warmup_values` makes the inputs).
     """
-    import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
     signature_defs = read_signature_defs(version_dir)
@@ -231,7 +228,6 @@ def read_warmup_requests(version_dir):
         ExportError: the file exists but is not a TFRecord of
             `PredictionLog`s holding predict requests.
     """
-    import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
     path = warmup_path(version_dir)
@@ -256,7 +252,6 @@ def read_warmup_requests(version_dir):
 
 def request_arrays(request):
     """`(signature name, {input: np.ndarray})` of one `PredictRequest`."""
-    import tensorflow as tf
 
     name = request.model_spec.signature_name or "serving_default"
     return name, {

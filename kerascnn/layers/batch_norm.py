@@ -13,6 +13,7 @@ moving-statistics rule (biased batch variance) as
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -44,7 +45,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
 
     def _fused_training_call(self, inputs):
-        import tensorflow as tf
 
         # Like the parent: statistics in float32 even under mixed precision.
         x = tf.cast(inputs, "float32")

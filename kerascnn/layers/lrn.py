@@ -14,6 +14,7 @@ reproduce Caffe).
 """
 
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -58,7 +59,6 @@ class LocalResponseNormalization(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        import tensorflow as tf  # lazily: the zoo imports without TF
 
         # The TF kernel is float32 only; compute there and cast back so the
         # layer also works under mixed precision.

@@ -38,6 +38,8 @@ import dataclasses
 import json
 import os
 
+import keras
+
 from kerascnn.errors import KerasCNNError
 from kerascnn.files import METADATA_FILENAME, MODEL_FILENAME
 
@@ -160,7 +162,6 @@ def fetch_imagenet(name, include_top):
         WeightsError: offline and not cached (one line naming the file,
             where to place it and its md5).
     """
-    import keras
 
     file_name, url, md5 = imagenet_file(name, include_top)
     home = keras_home()
@@ -250,7 +251,6 @@ def _reverse_first_conv_channels(model, name):
 def _set_batch_norm_epsilon(model, epsilon):
     """keras.applications' ResNets normalize with epsilon 1.001e-5 (the
     zoo's 1e-5 is the CIFAR papers'); the loaded statistics expect it."""
-    import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -351,8 +351,6 @@ def _strings(values):
 
 def read_keras_model_weights(path):
     """`{layer name: [arrays]}` of a `.keras` model (nested models too)."""
-    import keras
-
 
     try:
         source = keras.saving.load_model(path, compile=False)
@@ -363,7 +361,6 @@ def read_keras_model_weights(path):
 
 
 def _named_layer_weights(model):
-    import keras
 
     named = {}
     for layer in model.layers:

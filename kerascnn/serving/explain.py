@@ -30,6 +30,7 @@ import binascii
 import json
 
 import numpy as np
+import tensorflow as tf
 from aiohttp import web
 
 from kerascnn.data import preprocess_images
@@ -95,8 +96,6 @@ def _decode(instance, meta):
     """One `{"b64": image file}` as a model input `(H, W, C)`."""
     # The route is off by default: the image preprocessing, the explainer
     # and its pictures (matplotlib) load on its first request only.
-    import tensorflow as tf
-
 
     try:
         data = base64.b64decode(instance["b64"], validate=True)

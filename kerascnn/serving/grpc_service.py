@@ -28,6 +28,8 @@ or version), `UNAVAILABLE` (queue full, nothing loaded yet),
 from concurrent import futures
 
 import grpc
+import numpy as np
+import tensorflow as tf
 
 from kerascnn.serving import inference
 from kerascnn.serving.budget import is_batched
@@ -86,8 +88,6 @@ def tensor_proto(array, as_content=False):
     `string_val`, ...) by default, every value written out;
     `tensor_content` (raw little-endian bytes) with `as_content`.
     """
-    import numpy as np
-    import tensorflow as tf
     from tensorflow.core.framework import tensor_pb2
 
     array = np.asarray(array)
@@ -139,7 +139,6 @@ def check_claim(key, proto, spec, budget):
     Raises:
         BadRequest: the claim and the budget or the values disagree.
     """
-    import tensorflow as tf
 
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)
@@ -174,7 +173,6 @@ def input_arrays(signature, tensor_protos, budget=None):
     `RequestBudget`, each claimed shape is checked before it is expanded
     (`check_claim`).
     """
-    import tensorflow as tf
 
     arrays = {}
     for key, proto in tensor_protos.items():

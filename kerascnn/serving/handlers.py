@@ -38,6 +38,8 @@ try:  # parses number arrays faster than the standard library's json
 except ImportError:  # pragma: no cover (orjson is in install_requires)
     orjson = None
 
+import tensorflow as tf
+
 from kerascnn.serving import inference, numeric_json
 from kerascnn.serving.arrays import check_keys, is_b64, to_array
 from kerascnn.serving.errors import BadRequest
@@ -469,7 +471,6 @@ def _kind_and_value(name, value):
 
 def feature_from_json(name, value):
     """One `tf.train.Feature` from a JSON value or a flat list of them."""
-    import tensorflow as tf
 
     values = value if isinstance(value, list) else [value]
     feature = tf.train.Feature()
@@ -488,7 +489,6 @@ def feature_from_json(name, value):
 
 def example_from_json(value):
     """A `tf.train.Example` from `{"feature": value or [values], ...}`."""
-    import tensorflow as tf
 
     if not isinstance(value, dict):
         kind = "array" if isinstance(value, list) else type(value).__name__

@@ -16,6 +16,8 @@ import re
 import stat
 import time
 
+import tensorflow as tf
+
 from kerascnn.errors import ExportError
 from kerascnn.export import layout, warmup
 from kerascnn.serving import arrays
@@ -130,8 +132,6 @@ def error_code_of(error):
 def _error_code(error):
     code = getattr(error, "error_code", None)
     if code is not None:
-        import tensorflow as tf
-
         names = {
             v: k
             for k, v in vars(tf.errors).items()
@@ -162,7 +162,6 @@ def freeze_heap(unloaded=True):
 def load_version(name, version, path):
     """Loads and warms one version; raises `ServingError` with a TF
     Serving error code in `.error_code` (whatever went wrong)."""
-    import tensorflow as tf
 
     try:
         module = tf.saved_model.load(path)

@@ -8,6 +8,7 @@ warm-up replay (`loading`) and the batcher all end in `run_signature`.
 import re
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.serving.arrays import shape_mismatch
 from kerascnn.serving.errors import BadRequest
@@ -40,7 +41,6 @@ def run_signature(signature, feeds):
     naming the input whose shape does not fit the signature when there
     is one, and TF's first line.
     """
-    import tensorflow as tf
 
     try:
         tensors = {

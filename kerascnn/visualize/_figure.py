@@ -8,6 +8,7 @@ threads, and a figure of W x H pixels saves as exactly W x H pixels.
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn import tasks
 from kerascnn.files import atomic_path
@@ -74,7 +75,6 @@ def default_out(source, name, extension="png"):
 
 def log_image(run_dir, tag, png_path, step=0):
     """Adds a PNG to the run's TensorBoard logs (`logs/pictures`)."""
-    import tensorflow as tf
     from PIL import Image
 
     with Image.open(png_path) as image:

@@ -181,7 +181,6 @@ def _title(sources):
     meta_path = os.path.join(_history_dir(sources[0]), "metadata.json")
     what = run_label(sources[0])
     if os.path.isfile(meta_path):
-
         meta = ModelMetadata.load(meta_path)
         what = f"{meta.model} on {meta.dataset} ({what})"
     return f"Training curves: {what}"

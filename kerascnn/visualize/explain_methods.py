@@ -35,7 +35,9 @@ Dependencies section for why none is used.
 
 import dataclasses
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from kerascnn import validation as v
 from kerascnn.errors import InvalidArgumentError, KerasCNNError
@@ -100,7 +102,6 @@ class Explanation:
 
 
 def _is_model(layer):
-    import keras
 
     return isinstance(layer, keras.Model) and hasattr(layer, "layers")
 
@@ -189,7 +190,6 @@ def _output_layer(model):
 
 def _logits_of(layer):
     """`(inputs) -> logits` for a softmax output layer, else `None`."""
-    import keras
 
     if isinstance(layer, keras.layers.Activation):
         if layer.activation is keras.activations.softmax:
@@ -208,7 +208,6 @@ def _logits_of(layer):
 def _rebuild(model, call):
     """A Functional model sharing `model`'s layers, each call made through
     `call(layer, *args, **kwargs)`."""
-    import keras
 
     if isinstance(model, keras.Sequential):
         inputs = keras.Input(batch_shape=model.inputs[0].shape)
@@ -225,7 +224,6 @@ def _traced(model, path, last=None):
     """`keras.Model(x -> [feature map at path, input of layer last,
     output])` sharing the weights of `model`; the output stands in for
     what is not asked for (no path, no last)."""
-    import keras
 
     target = model.get_layer(path[0]) if path else None
     seen = {}
@@ -262,7 +260,6 @@ class Explainer:
     """
 
     def __init__(self, model, layer=None):
-        import keras
 
         self.model = model
         self.is_keras = isinstance(model, keras.Model)
@@ -310,7 +307,6 @@ class Explainer:
         """`(gradient, feature map, scores of classes, probabilities)`:
         the gradient of each row's class score w.r.t. its input (or its
         feature map with `wrt_map`)."""
-        import tensorflow as tf
 
         x = tf.convert_to_tensor(x, tf.float32)
         with tf.GradientTape() as tape:
@@ -446,7 +442,6 @@ def _gradcam_plus_plus_weights(grads, maps):
 
 
 def _probabilities(output):
-    import keras
 
     if isinstance(output, dict):
         output = output.get("probabilities", next(iter(output.values())))
@@ -484,7 +479,6 @@ def _classes(class_index, probs):
 
 
 def _upsample(maps, size):
-    import tensorflow as tf
 
     resized = tf.image.resize(maps[..., None], size, method="bilinear")
     return np.asarray(resized)[..., 0]

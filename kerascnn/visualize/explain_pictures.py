@@ -15,6 +15,7 @@ import dataclasses
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.data import preprocess_images
 from kerascnn.errors import KerasCNNError
@@ -72,7 +73,6 @@ class _Signature:
     """A SavedModel's `serving_default` as `(N, H, W, C) -> probabilities`."""
 
     def __init__(self, version_dir):
-        import tensorflow as tf
 
         self.version_dir = version_dir
         self._loaded = tf.saved_model.load(version_dir)
@@ -92,7 +92,6 @@ def load_explained_model(source):
     if version_dir is None:
         model, meta = load_model_and_metadata(source)
     else:
-
         found = layout.read_metadata(version_dir)
         if found is None:
             raise KerasCNNError(

@@ -18,7 +18,9 @@ by its attribution (red for, blue against), one line per score.
 import dataclasses
 import os
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.errors import KerasCNNError
 from kerascnn.tasks import load_model_and_metadata
@@ -61,7 +63,6 @@ class TokenAttributions:
 
 
 def _tap_class():
-    import keras
 
     class EmbeddingTap(keras.layers.Layer):
         """Passes the embeddings through, or `value` when one is set (the
@@ -82,7 +83,6 @@ class _TaggerProbe:
     """The tagger with its embedding output replaceable, sharing weights."""
 
     def __init__(self, model):
-        import keras
 
         self.embedding = _embedding_layer(model)
         self.tap = _tap_class()(name="embedding_tap")
@@ -98,7 +98,6 @@ class _TaggerProbe:
     def integrated_gradients(self, ids, score, steps=DEFAULT_STEPS):
         """`(attributions (T,), f(x), f(baseline))` of `score(outputs)` for
         one sentence of token ids `(1, T)`."""
-        import tensorflow as tf
 
         embedded = self.embedding(ids)
         alphas = tf.linspace(0.0, 1.0, steps + 1)
@@ -121,7 +120,6 @@ class _TaggerProbe:
 
 
 def _embedding_layer(model):
-    import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.Embedding):
@@ -172,7 +170,6 @@ def token_attributions(
     model, meta, sentence, intent=None, slot=None, steps=DEFAULT_STEPS
 ):
     """`TokenAttributions` of one sentence through the slot tagger."""
-    import tensorflow as tf
 
     tagged = tag_sentence(model, meta, sentence)
     ids = _token_ids(meta, tagged.words)

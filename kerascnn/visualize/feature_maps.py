@@ -8,6 +8,7 @@ per channel, each scaled to its own range.
 
 import os
 
+import keras
 import numpy as np
 
 from kerascnn.data import preprocess_images
@@ -36,7 +37,6 @@ _FOLLOWERS = (
 
 
 def _kind(layer):
-    import keras
 
     if isinstance(layer, keras.layers.Conv2D):
         return "conv"
@@ -136,7 +136,6 @@ def check_layers(model, names):
 
 def activations(model, x, names):
     """`([(name, (H, W, C) array)], probabilities)` for one input batch."""
-    import keras
 
     probe = keras.Model(
         model.inputs[0],  # a single input: no list-structure warning

@@ -7,6 +7,7 @@ can show random initial noise beside the edges and blobs it became.
 
 import os
 
+import keras
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
@@ -25,7 +26,6 @@ GAP = 1  # kernel pixels of white between kernels
 
 def first_conv_layer(model):
     """The first 2-D convolution layer (searching nested models), or None."""
-    import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -56,7 +56,6 @@ def save_initial_filters(model, run_dir):
 
 
 def _kernel(layer):
-    import keras
 
     return np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
 

@@ -8,6 +8,9 @@ import os
 
 from kerascnn.data.sources.base import ENV_DATA_DIR, TextSplit
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+keras = LazyModule("keras")
 
 ENV_ATIS_URL = "KERASCNN_ATIS_URL"
 ATIS_URL = "https://raw.githubusercontent.com/yvchen/JointSLU/master/data/"
@@ -49,7 +52,6 @@ def download_atis(base_url=None, cache_dir=None):
     Raises:
         DataError: a download failed or a checksum did not match.
     """
-    import keras
 
     base = base_url or os.environ.get(ENV_ATIS_URL) or ATIS_URL
     base = base if base.endswith("/") else base + "/"

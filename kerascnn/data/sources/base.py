@@ -7,10 +7,11 @@ import dataclasses
 import os
 import warnings
 
-import numpy as np
-
 from kerascnn.data import progress
 from kerascnn.errors import DataError, DataNotice
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 ENV_DATA_DIR = "KERASCNN_DATA_DIR"
 SPLITS = ("train", "validation", "test")
@@ -54,8 +55,8 @@ class ArraySplit(Split):
             `labels` are then `None` (`lazy.load()` reads them).
     """
 
-    images: np.ndarray = None
-    labels: np.ndarray = None
+    images: "np.ndarray" = None
+    labels: "np.ndarray" = None
     lazy: object = None
 
 
@@ -69,7 +70,7 @@ class FileSplit(Split):
     """
 
     paths: list
-    labels: np.ndarray
+    labels: "np.ndarray"
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -9,9 +9,10 @@ shrinks by as many; `split_sizes` says so for every split requested.
 
 import dataclasses
 
-import numpy as np
-
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 
 def validation_count(n, validation_size, default):

@@ -8,11 +8,12 @@ them upright and shifts the labels to 0..25.
 import gzip
 import os
 
-import numpy as np
-
 from kerascnn.data.sources.base import ArraySplit
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 IMAGES_MAGIC = 0x803
 LABELS_MAGIC = 0x801

@@ -13,8 +13,6 @@ needs at least two classes, each with at least one image file.
 
 import os
 
-import numpy as np
-
 from kerascnn.data import images, progress
 from kerascnn.data.sources.base import (
     SPLIT_ALIASES,
@@ -24,6 +22,9 @@ from kerascnn.data.sources.base import (
 )
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
 
 FOLDER_VALIDATION_FRACTION = 0.2
 FLAT_SHUFFLE_SEED = 1337

@@ -19,11 +19,13 @@ import os
 import struct
 import zipfile
 
-import numpy as np
-
 from kerascnn.data.sources.base import ArraySplit, LazySplit, as_labels
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 KEYS = {
@@ -32,10 +34,17 @@ KEYS = {
     "test": ("x_test", "y_test"),
 }
 CHUNK_ROWS = 256
-_HEADER_READERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
+
+
+def _header_reader(version):
+    """NumPy's reader of a `.npy` header of `version`, or `None`."""
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    return readers.get(version)
+
+
 _LOCAL_HEADER = b"PK\x03\x04"
 
 
@@ -62,7 +71,7 @@ def _members(path):
                     continue
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
-                    read_header = _HEADER_READERS.get(version)
+                    read_header = _header_reader(version)
                     if read_header is None:
                         raise ValueError(f"unsupported .npy version {version}")
                     shape, fortran, dtype = read_header(member)
@@ -130,7 +139,7 @@ class NpzImages(LazySplit):
         with zipfile.ZipFile(self.path) as archive:
             with archive.open(f"{self.key}.npy") as member:
                 version = np.lib.format.read_magic(member)
-                shape, fortran, _ = _HEADER_READERS[version](member)
+                shape, fortran, _ = _header_reader(version)(member)
                 if fortran or self.dtype.hasobject:
                     x = np.lib.format.read_array(member)  # rare: all of it
                     yield from self._slices(x, start, stop, convert)
@@ -161,7 +170,6 @@ class NpzImages(LazySplit):
         return self._to_uint8(self._mapped[indices]), self.labels[indices]
 
     def _elements(self, start, stop, shuffle_files=False, seed=0):
-        import tensorflow as tf
 
         del shuffle_files, seed  # one file, read in order
 

@@ -8,8 +8,6 @@ builder's metadata.
 
 import socket
 
-import numpy as np
-
 from kerascnn.data.options import PARALLEL_CALLS
 from kerascnn.data.sources.base import (
     ENV_DATA_DIR,
@@ -20,6 +18,10 @@ from kerascnn.data.sources.base import (
 )
 from kerascnn.data.sources.holdout import plan_split
 from kerascnn.errors import DataError
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 
 def network_available(host="storage.googleapis.com", port=443, timeout=3.0):
@@ -115,7 +117,6 @@ class TfdsImages(LazySplit):
         return ds.map(lambda ex: (ex[image_key], ex[label_key]))
 
     def _elements(self, start, stop, shuffle_files=False, seed=0):
-        import tensorflow as tf
 
         shape = list(self.image_shape)
 

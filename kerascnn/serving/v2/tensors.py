@@ -18,6 +18,7 @@ import math
 import struct
 
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.serving import arrays
 from kerascnn.serving.errors import BadRequest, PayloadTooLarge
@@ -80,7 +81,6 @@ def numpy_dtype(datatype):
     for BYTES)."""
     if datatype == BYTES:
         return None
-    import tensorflow as tf
 
     name = next((k for k, v in DATATYPES.items() if v == datatype), None)
     if name is None:
@@ -291,7 +291,6 @@ def output_datatype(array):
 def _datatype_of_numpy(dtype):
     if dtype.kind in "OSU":
         return BYTES
-    import tensorflow as tf
 
     return datatype_of(tf.dtypes.as_dtype(dtype))
 

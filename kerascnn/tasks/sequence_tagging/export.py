@@ -23,8 +23,6 @@ accuracy); other data sets' token-id arrays by token accuracy.
 
 import dataclasses
 
-import numpy as np
-
 from kerascnn import metrics
 from kerascnn.data import text
 from kerascnn.errors import ExportError
@@ -32,7 +30,11 @@ from kerascnn.export import examples as _examples
 from kerascnn.export import named_io as _named_io
 from kerascnn.export import saved_model as _saved_model
 from kerascnn.export import verify as _verify
+from kerascnn.lazy import LazyModule
 from kerascnn.tasks.sequence_tagging import graph, tagging
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 UNKNOWN_TOKEN_ID = 1
 PADDING_TOKEN_ID = 0
@@ -48,7 +50,6 @@ def named_outputs(outputs, token_ids, tag_names=()):
     `tag_names` (the tagger's class names) choose the decoding of
     `tag_ids`: BIO-constrained Viterbi for IOB2 tags, else argmax.
     """
-    import tensorflow as tf
 
     if not isinstance(outputs, dict):
         outputs = {"tags": outputs}
@@ -68,7 +69,6 @@ def named_outputs(outputs, token_ids, tag_names=()):
 
 def token_ids_spec():
     """`token_ids`: int32 `(batch, length)`, 0 = padding."""
-    import tensorflow as tf
 
     return tf.TensorSpec((None, None), tf.int32, name="token_ids")
 
@@ -76,7 +76,6 @@ def token_ids_spec():
 def _signature_outputs(model, meta, token_ids):
     """`named_outputs` plus `tags` (`""` at padding) and `intent`
     strings."""
-    import tensorflow as tf
 
     names = [str(n) for n in _saved_model.class_names(model, meta)]
     outputs = model(token_ids, training=False)
@@ -96,7 +95,6 @@ def _signature_outputs(model, meta, token_ids):
 
 def make_vocab_table(vocab):
     """A static word -> id table; unknown words map to id 1."""
-    import tensorflow as tf
 
     if len(vocab) < 2:
         raise ExportError(
@@ -113,7 +111,6 @@ def make_vocab_table(vocab):
 
 def tokenize(sentences, lowercase=True):
     """Whitespace split (lowercased, as the ATIS data is); ragged words."""
-    import tensorflow as tf
 
     if lowercase:
         sentences = tf.strings.lower(sentences)
@@ -122,7 +119,6 @@ def tokenize(sentences, lowercase=True):
 
 def add_signatures(archive, model, meta):
     """`serving_default` (`token_ids`) and `predict_sentences`."""
-    import tensorflow as tf
 
     table = make_vocab_table(meta.vocab)
     archive.track(table)

@@ -12,14 +12,17 @@
 """
 
 from kerascnn.data import text
+from kerascnn.lazy import LazyModule
 from kerascnn.tasks.sequence_tagging.tagging import allowed_transitions
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 NEG_INF = -1e30
 
 
 def normalize_words(words, normalize_digits=True):
     """Lowercases (UTF-8 aware) and maps digits to `DIGIT` in-graph."""
-    import tensorflow as tf
 
     words = tf.strings.lower(words, encoding="utf-8")
     if normalize_digits:
@@ -41,7 +44,6 @@ def iob_transitions(tag_names):
 def decode_tag_ids(tag_probs, token_ids, tag_names):
     """Tag ids int64 `(batch, T)`, 0 at padding (token id 0):
     BIO-constrained Viterbi for IOB2 `tag_names`, else argmax."""
-    import tensorflow as tf
 
     mask = tf.not_equal(token_ids, 0)
     transitions = iob_transitions(tag_names)
@@ -61,7 +63,6 @@ def constrained_decode(tag_probs, lengths, start, transitions):
         start: bool `(K,)` tags allowed first.
         transitions: bool `(K, K)`, `[a, b]`: `b` may follow `a`.
     """
-    import tensorflow as tf
 
     log_p = tf.math.log(tf.maximum(tf.cast(tag_probs, tf.float32), 1e-12))
     k = tf.shape(log_p)[-1]
@@ -110,8 +111,6 @@ def constrained_decode(tag_probs, lengths, start, transitions):
 
 def constrained_decode_fixed(tag_probs, mask, start, transitions):
     """`constrained_decode` unrolled over the static length; int32 ids."""
-    import numpy as np
-    import tensorflow as tf
 
     length = int(tag_probs.shape[1])
     log_p = tf.math.log(tf.maximum(tf.cast(tag_probs, tf.float32), 1e-12))

@@ -9,10 +9,12 @@
   strings of the file, per-type F1, token/intent accuracy, exact match).
 """
 
-import numpy as np
-
 from kerascnn import metrics
 from kerascnn.data import sources, text
+from kerascnn.lazy import LazyModule
+
+np = LazyModule("numpy")
+tf = LazyModule("tensorflow")
 
 NEG_INF = -1e30
 
@@ -96,7 +98,6 @@ class TaggerPredictor:
     """
 
     def __init__(self, model, vocab, batch_size=128):
-        import tensorflow as tf
 
         self.model = model
         self.vocab = text.Vocabulary(vocab)

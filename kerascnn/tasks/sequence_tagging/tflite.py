@@ -9,7 +9,11 @@ vocabulary in the metadata (`SequenceTagging.tflite_model`).
 from kerascnn import validation as v
 from kerascnn.errors import ExportError
 from kerascnn.export.tflite import TFLiteModel
+from kerascnn.lazy import LazyModule
 from kerascnn.tasks.sequence_tagging import graph
+
+keras = LazyModule("keras")
+tf = LazyModule("tensorflow")
 
 DEFAULT_MAX_LENGTH = 64
 
@@ -37,7 +41,6 @@ def fixed_length_model(model, meta, config):
 
 def _fixed_lstm(layer):
     """An unrolled, forward-running copy of an LSTM with the same weights."""
-    import keras
 
     config = dict(
         layer.get_config(),
@@ -72,7 +75,6 @@ def fixed_length_tagger(model, max_length, tag_names=None):
         A callable `keras.Model`: int32 `(batch, max_length)` token ids ->
         dict of `tags` (and `intent`) probabilities (and `tag_ids`).
     """
-    import tensorflow as tf
 
     v.check_positive_int("max_length", max_length, error=ExportError)
     layers = _fixed_layers(model, max_length)
@@ -130,8 +132,6 @@ def _fixed_layers(model, max_length):
 
 def _fixed_tagger_class(max_length, transitions):
     """The fixed-length tagger model class (Keras imported lazily)."""
-    import keras
-    import tensorflow as tf
 
     class FixedLengthTagger(keras.Model):
         def __init__(self, name, layers):
