@@ -113,6 +113,7 @@ def serve_command(**settings):
         {"--rest-api-port": options.rest_api_port, "--port": options.port},
     )
     quiet_tensorflow()
+    # Start-up: the servers load TensorFlow, aiohttp and gRPC.
     from kerascnn.serving import build_servers
 
     logging.basicConfig(format="%(asctime)s %(message)s")

@@ -42,6 +42,7 @@ from kerascnn.errors import KerasCNNError  # noqa: E402
 
 def build(name, **kwargs):
     """Builds a registered model; see `kerascnn.models.build`."""
+    # The root package stays light: the zoo loads Keras.
     from kerascnn import models
 
     return models.build(name, **kwargs)
@@ -49,6 +50,7 @@ def build(name, **kwargs):
 
 def list_models(pattern="*"):
     """Lists registered model names; see `kerascnn.models.list_models`."""
+    # The root package stays light: the zoo loads Keras.
     from kerascnn import models
 
     return models.list_models(pattern)

@@ -198,6 +198,7 @@ class TrainConfig:
     def _validate_weights(self):
         if self.weights is None:
             return
+        # Start-up: the CLI reads recipes before the zoo (Keras) loads.
         from kerascnn.models import get_model_info
         from kerascnn.models import weights as pretrained
 
@@ -484,6 +485,7 @@ def recipe_for(model, **overrides):
     the papers' SGD settings) when `dataset` is an image folder or shard
     set; the ResNets default to it.
     """
+    # Start-up: the CLI reads recipes before the zoo (Keras) loads.
     from kerascnn.models import get_model_info
 
     name = get_model_info(model).name
@@ -509,6 +511,7 @@ def recipe_for(model, **overrides):
         )
     config = dataclasses.replace(base, **changes)
     if config.weights is not None and config.freeze_epochs is None:
+        # Start-up: fine_tune builds on the zoo (Keras).
         from kerascnn.fine_tune import default_freeze_epochs
 
         config.freeze_epochs = default_freeze_epochs(config.epochs)
@@ -532,6 +535,7 @@ def _fine_tune_and_small_data(base, changes):
     """The base recipe with the fine-tuning defaults (when `weights` is
     given) and the small-data recipe (a small image folder) applied;
     the caller's explicit `changes` still win over both."""
+    # Start-up: small_data lists folders through kerascnn.data.
     from kerascnn import small_data
 
     if changes.get("weights") is not None:

@@ -118,6 +118,7 @@ def split_sizes(meta, data_dir=None):
 
 
 def _model_section(model, meta, task):
+    # Start-up: the CLI imports export; the zoo loads Keras.
     from kerascnn import models, summary
 
     section = {"name": meta.model, "task": meta.task}
