@@ -18,6 +18,9 @@ the import contracts in `.importlinter` say nothing about it.
 
 import importlib
 
+# Dunder attributes read from a module as data, not probed by copy/pickle.
+_MODULE_DUNDERS = ("__version__", "__file__", "__path__")
+
 
 class LazyModule:
     """Stands for module `name` and imports it at the first attribute read.
@@ -44,8 +47,11 @@ class LazyModule:
         # Only called for names the instance lacks; dunder lookups (copy,
         # pickle, doctest probes) must not import the module.
         # Its own two names are missing only before `__init__` ran.
+        # A module's own data dunders (`tf.__version__`) do load it.
         if attr in ("_name", "_module") or (
-            attr.startswith("__") and attr.endswith("__")
+            attr.startswith("__")
+            and attr.endswith("__")
+            and attr not in _MODULE_DUNDERS
         ):
             raise AttributeError(attr)
         return getattr(self._load(), attr)

@@ -71,6 +71,19 @@ def test_dunder_probes_and_copies_do_not_import(probe):
     assert copied.ANSWER == 42 and _imports() == 1
 
 
+def test_a_modules_version_and_file_are_read_through_it(probe):
+    """`tf.__version__` (the model card's package list) loads the module;
+    other dunders stay probes that do not."""
+    import numpy
+
+    lazy_numpy = LazyModule("numpy")
+    assert lazy_numpy.__version__ == numpy.__version__
+    lazy = LazyModule(probe)
+    assert lazy.__file__.endswith(f"{probe}.py") and _imports() == 1
+    with pytest.raises(AttributeError):
+        lazy.__wrapped__
+
+
 def test_a_missing_module_fails_at_first_use_not_before():
     lazy = LazyModule("kerascnn.no_such_module")
     with pytest.raises(ModuleNotFoundError, match="no_such_module"):
