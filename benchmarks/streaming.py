@@ -13,9 +13,10 @@
    (evicted before each repeat, as a set larger than memory is read).
 2. Memory and start-up: for each N in `--sizes`, a fresh process does
    what `kerascnn fit resnet18 --dataset FOLDER --input-shape 224,224,3
-   --batch-size 32` does (`kerascnn.inputs.load_data`, the registry model,
-   the recipe's optimizer) and trains `--steps` steps; it reports the time
-   from process start to the end of the first step and its peak RSS.
+   --batch-size 32` does (`kerascnn.training_data.load_data`, the registry
+   model, the recipe's optimizer) and trains `--steps` steps; it reports
+   the time from process start to the end of the first step and its peak
+   RSS.
    Goals: peak RSS +<= 300 MB from the smallest to the largest N, < 3 GB,
    first step < 15 s.
 
@@ -177,7 +178,7 @@ def child_fit(folder, steps, started):
 
     from kerascnn import train
     from kerascnn.config import recipe_for
-    from kerascnn.inputs import load_data
+    from kerascnn.training_data import load_data
 
     config = recipe_for(
         "resnet18", dataset=folder, batch_size=32, epochs=1,

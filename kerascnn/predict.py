@@ -261,7 +261,9 @@ def predict_files(source, files, top_k=3, recursive=False):
     """
     predictor = open_predictor(source)
     meta = predictor.meta
-    tasks.require(meta, inputs="images", what="predict classifies images")
+    tasks.require(
+        meta, predict_input="images", what="predict classifies images"
+    )
     results, ready = [], []
     for path, why in expand_inputs(files, recursive):
         results.append({"file": path})
@@ -447,7 +449,7 @@ def _tag_with_keras(source, utterances, max_words):
 def _check_tagger(meta):
     tasks.require(
         meta,
-        inputs="text",
+        predict_input="text",
         what="raw-text prediction needs the slot tagger (pass image files "
         "instead)",
     )

@@ -7,7 +7,7 @@
 
 `fit` asks the model's task (`kerascnn.tasks`) for what differs between
 kinds of model (loss and metrics, checkpoint monitor, callbacks,
-evaluation), loads the data (`kerascnn.inputs`; the task checks the data
+evaluation), loads the data (`kerascnn.training_data`; the task checks the data
 set's kind, `DatasetInfo.kind`, against the kind it consumes), builds
 and compiles the registry model with the recipe's optimizer
 (`kerascnn.optimizers`), trains with epoch-end callbacks, then saves a
@@ -60,7 +60,6 @@ from kerascnn.export import layout
 from kerascnn.files import write_json
 from kerascnn.fine_tune import FreezeBackbone
 from kerascnn.history import HISTORY_CSV, HISTORY_JSON, read_history_csv
-from kerascnn.inputs import load_data, skipped_files_callback
 from kerascnn.losses import SparseSmoothedCrossentropy
 from kerascnn.metadata import MODEL_FILENAME, ModelMetadata
 from kerascnn.models import weights as pretrained
@@ -78,6 +77,7 @@ from kerascnn.runs import (
     run_dir_lock,
 )
 from kerascnn.tasks import evaluate, evaluate_model
+from kerascnn.training_data import load_data, skipped_files_callback
 
 # Public names, with those that moved to the modules above and are still
 # importable from here.

@@ -42,7 +42,7 @@ class SkippedFiles:
     """Bad files a stream skipped (`skip_bad=True`), until `take()`.
 
     Filled from inside tf.data by a `py_function` that runs only for bad
-    files; the epoch-end report (`kerascnn.inputs`) takes and clears it.
+    files; the epoch-end report (`kerascnn.training_data`) takes and clears it.
     """
 
     def __init__(self):

@@ -37,7 +37,8 @@ class Task(abc.ABC):
         input_rank: rank of one example's input (3 for `(H, W, C)`
             images, 1 for token ids): what a bare Keras file with no
             metadata is recognized by.
-        inputs: what `kerascnn predict` feeds it: `"images"` or `"text"`.
+        predict_input: what `kerascnn predict` feeds it: `"images"` or
+            `"text"`.
         checkpoint_monitor: the epoch-log value that picks
             `checkpoints/best.keras`.
         checkpoint_mode: `"max"` when a higher `checkpoint_monitor` is
@@ -55,7 +56,7 @@ class Task(abc.ABC):
     name = None
     consumes = "images"
     input_rank = None
-    inputs = "images"
+    predict_input = "images"
     checkpoint_monitor = "val_accuracy"
     checkpoint_mode = "max"
     pictures = frozenset({"curves"})
@@ -74,7 +75,7 @@ class Task(abc.ABC):
     def load_training_data(self, config, strategy=None):
         """`(train dataset, validation dataset, train DatasetInfo)` of a
         task that makes its own data, or `None` (the default): `fit`
-        reads the recipe's data set (`kerascnn.inputs.load_data`)."""
+        reads the recipe's data set (`kerascnn.training_data.load_data`)."""
         return None
 
     def builder_options(self, info):

@@ -68,18 +68,18 @@ def task_of(source):
     return get_task(meta.task)
 
 
-def takes(name, inputs):
-    """True when `name` is a registered task whose models take `inputs`
+def takes(name, predict_input):
+    """True when `name` is a registered task whose models take `predict_input`
     (`"images"`, or `"text"`: `kerascnn predict` tags sentences)."""
-    return name in _TASKS and _TASKS[name].inputs == inputs
+    return name in _TASKS and _TASKS[name].predict_input == predict_input
 
 
-def require(metadata, *, inputs=None, picture=None, what):
-    """Raises one line unless `metadata`'s model takes `inputs` / draws
+def require(metadata, *, predict_input=None, picture=None, what):
+    """Raises one line unless `metadata`'s model takes `predict_input` / draws
     `picture`; `what` says what the caller does ("predict classifies
     images")."""
     task = get_task(metadata.task)
-    if (inputs is None or task.inputs == inputs) and (
+    if (predict_input is None or task.predict_input == predict_input) and (
         picture is None or picture in task.pictures
     ):
         return task

@@ -128,7 +128,8 @@ def test_require_names_what_the_model_is():
         "confusion draws X; 'slot_tagger' is a sequence tagging model."
     )
     assert (
-        tasks.require(meta, inputs="text", what="-") is tasks.SEQUENCE_TAGGING
+        tasks.require(meta, predict_input="text", what="-")
+        is tasks.SEQUENCE_TAGGING
     )
 
 

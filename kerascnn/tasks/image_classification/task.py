@@ -17,7 +17,7 @@ class ImageClassification(Task):
     name = "image_classification"
     consumes = "images"
     input_rank = 3
-    inputs = "images"
+    predict_input = "images"
     checkpoint_monitor = "val_accuracy"
     pictures = frozenset(
         {"curves", "filters", "feature-maps", "confusion", "explain"}

@@ -17,7 +17,7 @@ class SequenceTagging(Task):
     name = "sequence_tagging"
     consumes = "tagged_text"
     input_rank = 1
-    inputs = "text"
+    predict_input = "text"
     checkpoint_monitor = "val_slot_f1"
     pictures = frozenset({"curves", "tags", "explain"})
     example_noun = "sentences"

@@ -17,7 +17,7 @@ class Counting(tasks.Task):
     name = "counting"
     consumes = "images"
     input_rank = 3
-    inputs = "images"
+    predict_input = "images"
     checkpoint_monitor = "val_loss"
     checkpoint_mode = "min"
     pictures = frozenset({"curves"})
