@@ -160,7 +160,7 @@ def test_mirrored_two_cpus_matches_one_device(data_dir):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
         import numpy as np
-        from kerascnn import distribute, inputs, train
+        from kerascnn import distribute, train, training_data
         from kerascnn.config import recipe_for
 
         # eval_limit: the split is read unshuffled (training=False), so
@@ -173,9 +173,9 @@ def test_mirrored_two_cpus_matches_one_device(data_dir):
 
         def run(strategy):
             keras.utils.set_random_seed(0)
-            train_ds, info = inputs.load_split(config, "train", False)
+            train_ds, info = training_data.load_split(config, "train", False)
             if strategy.num_replicas_in_sync > 1:
-                train_ds = inputs.distribute_split(
+                train_ds = training_data.distribute_split(
                     strategy, config, "train", False)
             with strategy.scope():
                 model = train.build_model(config, info)

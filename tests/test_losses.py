@@ -41,7 +41,7 @@ def test_a_model_trained_with_it_loads_in_a_fresh_process(tmp_path):
         f"""
         import sys
         import numpy as np
-        from kerascnn.metadata import load_model_and_metadata
+        from kerascnn.tasks import load_model_and_metadata
         model, meta = load_model_and_metadata({str(path)!r})
         probs = model.predict(np.ones((2, 3)), verbose=0)
         print("kerascnn.losses" in sys.modules, probs.shape)

@@ -187,8 +187,8 @@ def test_wrong_task_is_refused(tmp_path, data_dir):
     )
     with pytest.raises(
         TrainingError,
-        match="^Model 'lenet' does image classification on images but data "
-        "set 'atis' holds tagged_text.$",
+        match=r"^Model 'lenet' does image classification on images, but data "
+        r"set 'atis' holds tagged text \(for sequence tagging\)\.$",
     ):
         fit(config)
 
@@ -296,6 +296,10 @@ def test_sigkill_then_same_command_resumes(tmp_path, data_dir):
     assert len(list((tmp_path / "runs").iterdir())) == 1
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
     env = {
         **os.environ,
@@ -307,6 +311,10 @@ def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
     # epoch is on disk: the run cannot end before Ctrl-C however slow or
     # fast the machine is (with 3 epochs, a loaded machine once finished
     # the run before the signal arrived).
+    # A shell that starts the suite in the background (`.ci/run &`, nohup)
+    # hands its children SIGINT ignored, and Python then installs no
+    # Ctrl-C handler: the child gets the default disposition back, as a
+    # terminal gives it.
     proc = subprocess.Popen(
         _fit_command(str(run_dir), epochs=10_000),
         cwd=tmp_path,
@@ -314,6 +322,7 @@ def test_ctrl_c_keeps_the_backup_and_exits_cleanly(tmp_path, data_dir):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         _wait_for_epochs(tmp_path, 1, proc)
