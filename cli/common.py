@@ -292,6 +292,18 @@ VALIDATION_SPLIT_HELP = (
 )
 
 
+def skip_bad_option(default=False, what="skip and count them"):
+    """The one `--skip-bad/--no-skip-bad` of every command that reads an
+    image folder (fit, evaluate, export, data info, data convert)."""
+    return click.option(
+        "--skip-bad/--no-skip-bad",
+        default=default,
+        help="Image files that are empty or cannot be decoded: "
+        f"{what} (named in one note) instead of stopping with an error "
+        "that names the file.",
+    )
+
+
 def _builder_options(fn, depth=0):
     """The `-o` keys a builder takes: its keyword parameters, or, for a
     thin variant (`resnet20(..., **options)`), those of the function it

@@ -17,8 +17,10 @@ from cli.common import (
     ProgressBar,
     format_shape,
     quiet_tensorflow,
+    skip_bad_option,
     user_errors,
 )
+from kerascnn.data.sources.image_folder import FOLDER_VALIDATION_FRACTION
 from kerascnn.lazy import LazyModule
 
 # TensorFlow comes with these: loaded on first use, after the command
@@ -44,11 +46,12 @@ def data_group():
     folder or an .npz file."""
 
 
-def _held_out_line(sizes):
+def _held_out_line(sizes, validation_split):
     """Says how a data set without a test split is split, if it is."""
     if "test" in sizes or not sizes.get("validation"):
         return []
-    share = sizes["validation"] / (sizes["validation"] + sizes["train"])
+    # The rule's fraction: the sizes may count fewer (files skipped).
+    share = validation_split or FOLDER_VALIDATION_FRACTION
     return [
         f"held out:    {share:.0%} of the images for validation (seeded; "
         "--validation-split); it stands in for the missing test split"
@@ -61,14 +64,14 @@ def _input_shape_text(info):
     return format_shape(info.input_shape)
 
 
-def _format_info(info):
+def _format_info(info, validation_split=None):
     lines = [
         f"name:        {info.name}",
         f"kind:        {info.kind}",
         f"source:      {info.source}",
         "splits:      "
         + ", ".join(f"{s} {n:,}" for s, n in info.split_sizes.items()),
-        *_held_out_line(info.split_sizes),
+        *_held_out_line(info.split_sizes, validation_split),
         f"input shape: {_input_shape_text(info)}",
         f"classes:     {info.num_classes}",
     ]
@@ -96,14 +99,21 @@ def _format_info(info):
 @click.option(
     "--validation-split", type=VALIDATION_SPLIT, help=VALIDATION_SPLIT_HELP
 )
-def info_command(name, data_dir, validation_split):
-    """Show split sizes, classes, input shape and where NAME was found."""
+@skip_bad_option(what="leave them out of the sizes")
+def info_command(name, data_dir, validation_split, skip_bad):
+    """Show split sizes, classes, input shape and where NAME was found.
+
+    For an image folder, the first bytes of every file are checked (as
+    fit does): a file that is empty or not image data stops the command,
+    naming it, or with --skip-bad is skipped and left out of the sizes."""
     quiet_tensorflow()
     with user_errors():
         info = pipeline.get_info(
-            name, "train", data_dir=data_dir, validation_size=validation_split
-        )
-    click.echo(_format_info(info))
+            name, "train", data_dir=data_dir,
+            validation_size=validation_split, check_files=True,
+            skip_bad=skip_bad,
+        )  # fmt: skip
+    click.echo(_format_info(info, validation_split))
 
 
 @data_group.command("preview", short_help="Write a PNG grid of examples.")
@@ -157,11 +167,7 @@ def preview_command(name, out, split, count, augment, data_dir):
     "when resized), JPEG, PNG, or raw uint8 pixels (nothing to decode when "
     "read; H*W*C bytes per image, ~10x JPEG).",
 )  # fmt: skip
-@click.option(
-    "--skip-bad/--no-skip-bad", default=False,
-    help="Leave out image files that cannot be decoded (named in one "
-    "note) instead of stopping with an error that names the file.",
-)  # fmt: skip
+@skip_bad_option(what="leave them out")
 @DATA_DIR_OPTION
 def convert_command(source, out_dir, shards, image_size, quality, encoding,
                     skip_bad, data_dir):  # fmt: skip

@@ -20,6 +20,7 @@ from cli.common import (
     POSITIVE_INT,
     command_line_words,
     quiet_tensorflow,
+    skip_bad_option,
     user_errors,
 )
 from kerascnn import tasks
@@ -176,6 +177,7 @@ def _extras():
     type=click.Path(file_okay=False),
     help="Data root for verification and calibration.",
 )
+@skip_bad_option(what="verify without them")
 @click.option(
     "--allow-synthetic",
     is_flag=True,

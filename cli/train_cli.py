@@ -20,6 +20,7 @@ from cli.common import (
     check_builder_options,
     parse_options,
     quiet_tensorflow,
+    skip_bad_option,
     user_errors,
 )
 from cli.model_table import RECIPE_HELP, unknown_model_message
@@ -184,12 +185,7 @@ train = LazyModule("kerascnn.train")
     "disk (stream, cached under the run dir or DIR). Default auto: memory "
     "if the decoded set fits $KERASCNN_MEMORY_BUDGET (2G).",
 )
-@click.option(
-    "--skip-bad/--no-skip-bad",
-    default=None,
-    help="Skip corrupt image files and count them per epoch instead of "
-    "stopping with an error that names the file.",
-)
+@skip_bad_option(default=None, what="skip them and count them per epoch")
 @click.option(
     "--data-service",
     metavar="grpc://HOST:PORT",
@@ -319,12 +315,7 @@ def _scalars(metrics):
     help="As in fit (default: the run's).",
 )
 @click.option("--limit", type=POSITIVE_INT, help="Evaluate only N examples.")
-@click.option(
-    "--skip-bad/--no-skip-bad",
-    default=False,
-    help="Skip image files that cannot be decoded (named in one note) "
-    "instead of stopping with an error that names the file.",
-)
+@skip_bad_option(what="leave them out of the scores")
 @click.option(
     "--batch-size", "-b", type=POSITIVE_INT, default=256, show_default=True
 )

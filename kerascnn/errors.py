@@ -23,6 +23,11 @@ class DataError(KerasCNNError):
     """A data set that cannot be found, read or decoded."""
 
 
+class BadFileError(DataError):
+    """An image file that is empty or cannot be decoded (named in the
+    message); `skip_bad` (`--skip-bad`) skips and counts such files."""
+
+
 class TrainingError(KerasCNNError):
     """A training run that cannot start or that failed (e.g. NaN loss)."""
 

@@ -601,5 +601,6 @@ def _export(config, run_dir, task):
         base_dir=config.export_dir,
         name=config.export_name,
         data_dir=config.data_dir,
+        skip_bad=bool(config.skip_bad),
     )
     return result.path

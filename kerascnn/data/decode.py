@@ -32,7 +32,7 @@ import re
 
 from kerascnn.data import images as image_files
 from kerascnn.data import progress, sources
-from kerascnn.errors import DataError
+from kerascnn.errors import BadFileError, DataError
 from kerascnn.lazy import LazyModule
 
 np = LazyModule("numpy")
@@ -98,7 +98,7 @@ def check_headers(paths, labels, skip_bad=False, what="image files"):
             if sniff_format(path) is not None:
                 keep.append(i)
             elif not skip_bad:
-                raise DataError(
+                raise BadFileError(
                     f"Cannot read image file {path}: it is empty or not "
                     f"JPEG, PNG, GIF, BMP or WebP data. {SKIP_HINT}"
                 )
@@ -432,7 +432,7 @@ def bad_file_error(error, then=""):
     if not found:
         return None
     path = found.group(1).strip()
-    return DataError(
+    return BadFileError(
         f"Cannot decode image file {path}: it is not an image or it is "
         f"truncated. {SKIP_HINT} {then}".strip()
     )
@@ -442,7 +442,7 @@ def raise_corrupt(path, count=1):
     """Raises the `DataError` naming the undecodable file `path` (and how
     many more are bad)."""
     more = f" ({count - 1} more file(s) are bad too)" if count > 1 else ""
-    raise DataError(
+    raise BadFileError(
         f"Cannot decode image file {path}: it is corrupt or truncated{more}. "
         f"{SKIP_HINT}"
     )

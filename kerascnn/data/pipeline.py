@@ -558,13 +558,41 @@ def _folder_shape(paths):
     return (None, None, max(channels)), line
 
 
-def get_info(name, split="train", *, data_dir=None, validation_size=None):
+def _checked_folder(raw, name, data_dir, validation_size, skip_bad):
+    """`raw` with its unreadable files dropped and every split's size
+    counting readable files only (`get_info(check_files=True)`)."""
+    sizes = dict(raw.split_sizes)
+    for split in sizes:
+        other = raw if split == raw.split else sources.read(
+            name, split, data_dir, validation_size
+        )  # fmt: skip
+        paths, labels = decode.check_headers(
+            other.paths, other.labels, skip_bad, f"the {split} split"
+        )
+        sizes[split] = len(paths)
+        if split == raw.split:
+            raw = dataclasses.replace(raw, paths=paths, labels=labels)
+    return dataclasses.replace(raw, split_sizes=sizes)
+
+
+def get_info(name, split="train", *, data_dir=None, validation_size=None,
+             check_files=False, skip_bad=False):  # fmt: skip
     """`DatasetInfo` of a split without building the pipeline.
 
     Cheap for IDX, image folders and ATIS (no image decoding): only
     `num_examples`, sizes, classes and the native input shape are filled.
+
+    Args:
+        check_files: for an image folder, also read the first bytes of
+            every file of every split (as `fit` does before decoding), so
+            a file that is empty or not image data is found now; the split
+            sizes then count readable files only.
+        skip_bad: with `check_files`, skip and count such files (one note
+            names them) instead of raising `DataError` for the first.
     """
     raw = sources.read(name, split, data_dir, validation_size)
+    if check_files and isinstance(raw, sources.FileSplit):
+        raw = _checked_folder(raw, name, data_dir, validation_size, skip_bad)
     if isinstance(raw, sources.TextSplit):
         options = LoadOptions(cache="none", validation_size=validation_size)
         return _load_text(raw, options)[1]

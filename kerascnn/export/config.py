@@ -52,6 +52,9 @@ class ExportConfig:
         max_length: tagger TFLite only: fixed sequence length; default the
             metadata's `max_length`, else 64.
         allow_flex: TFLite only: allow TensorFlow (Flex) ops.
+        skip_bad: image files of the verification or calibration data
+            that cannot be decoded are skipped and named in one notice;
+            without it the first one stops the export, named.
         allow_synthetic: verify on random inputs (max diff only, no
             accuracy) when the test data cannot be loaded, with a warning;
             without it that is an `ExportError`.
@@ -83,6 +86,7 @@ class ExportConfig:
     max_length: int = None
     allow_flex: bool = False
     allow_synthetic: bool = False
+    skip_bad: bool = False
     int8_granularity: str = "auto"
     model_card: bool = True
     command: str = None

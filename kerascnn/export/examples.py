@@ -21,8 +21,9 @@ import dataclasses
 import warnings
 
 from kerascnn.data import load
+from kerascnn.data.decode import bad_file_error
 from kerascnn.data.shapes import image_args
-from kerascnn.errors import DataError, ExportError
+from kerascnn.errors import BadFileError, DataError, ExportError
 from kerascnn.evaluation import (
     recorded_normalization,
     recorded_validation_split,
@@ -94,14 +95,15 @@ def unreadable(meta, split, error):
     )
 
 
-def load_examples(meta, split="test", limit=500, data_dir=None):
+def load_examples(meta, split="test", limit=500, data_dir=None,
+                  skip_bad=False):  # fmt: skip
     """`(x, y)` numpy arrays of the first `limit` real examples.
 
     Reads `kerascnn.data.load(meta.dataset, split, limit=limit, ...)`,
     which normalizes features for the model: the first `limit` examples
-    of the split, unaugmented, at the model's input size. Image files
-    that cannot be decoded are skipped and named in one notice: the
-    examples check the artifact, not the data.
+    of the split, unaugmented, at the model's input size. An image file
+    that cannot be decoded stops the export, named, as it stops `fit`;
+    with `skip_bad` it is skipped and named in one notice.
 
     Raises:
         ExportError: no data set in the metadata, or it cannot be read
@@ -127,13 +129,15 @@ def load_examples(meta, split="test", limit=500, data_dir=None):
             normalization=recorded_normalization(meta),
             image_size=image_size,
             channels=channels,
-            skip_bad=True,
+            skip_bad=skip_bad,
         )
         pairs = [
             (_as_numpy(f), _as_numpy(y)) for f, y in ds.as_numpy_iterator()
         ]
+    except BadFileError:
+        raise  # names the file and --skip-bad, as fit does
     except Exception as e:  # DataError, missing files, decode errors
-        raise unreadable(meta, split, e) from None
+        raise bad_file_error(e) or unreadable(meta, split, e) from None
     if not pairs:
         raise ExportError(f"The {split} split of {meta.dataset!r} is empty.")
     xs, ys = zip(*pairs)
@@ -152,11 +156,11 @@ def fit_length(x, length):
     return out
 
 
-def load_test_examples(meta, count, data_dir=None):
+def load_test_examples(meta, count, data_dir=None, skip_bad=False):
     """`(x, y, split)`: the first `count` examples of the test split, or
     of the held-out split of a data set without one (a flat folder)."""
     split = _test_or_held_out(meta, data_dir)
-    x, y = load_examples(meta, split, count, data_dir)
+    x, y = load_examples(meta, split, count, data_dir, skip_bad)
     return x, y, split
 
 
@@ -227,7 +231,7 @@ class ExportData:
         if self.given is not None:
             return Examples(*self.given, "given", "")
         x, y, split = self.task.verification_examples(
-            self.meta, count, self.config.data_dir
+            self.meta, count, self.config.data_dir, self.config.skip_bad
         )
         return Examples(x, y, split, "")
 
@@ -270,8 +274,9 @@ class ExportData:
         else:
             try:
                 x, _ = load_examples(
-                    self.meta, "train", count, self.config.data_dir
-                )
+                    self.meta, "train", count, self.config.data_dir,
+                    self.config.skip_bad,
+                )  # fmt: skip
             except ExportError as e:
                 raise ExportError(
                     f"int8 calibrates on real training examples: {e} Pass "

@@ -138,10 +138,11 @@ class Task(abc.ABC):
         `keras.export.ExportArchive`); `metadata` is added by export."""
         _saved_model.add_image_signatures(archive, model, meta)
 
-    def verification_examples(self, meta, count, data_dir):
+    def verification_examples(self, meta, count, data_dir, skip_bad=False):
         """`(x, y, split)`: up to `count` labelled examples an export is
-        verified on, and the split they came from."""
-        return _examples.load_test_examples(meta, count, data_dir)
+        verified on, and the split they came from; `skip_bad` skips image
+        files that cannot be decoded instead of stopping (`--skip-bad`)."""
+        return _examples.load_test_examples(meta, count, data_dir, skip_bad)
 
     def synthetic_inputs(self, model, meta, count):
         """`count` random valid model inputs (no test data to read)."""

@@ -74,7 +74,14 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
     metrics = json.loads(evaluated.output.strip().splitlines()[-1])
     assert 0.0 <= metrics["accuracy"] <= 1.0
 
-    exported = runner.invoke(cli, ["export", run, "--base-dir", "again"])
+    # Export verifies on the held-out split, with the same --skip-bad.
+    again = ["export", run, "--base-dir", "again"]
+    held_out = runner.invoke(cli, ["data", "info", "photos"])
+    assert held_out.exit_code == 1  # the zero-byte file, named
+    assert held_out.output.strip().splitlines()[-1].startswith(
+        f"Error: Cannot read image file {empty}"
+    )
+    exported = runner.invoke(cli, [*again, "--skip-bad"])
     assert exported.exit_code == 0, exported.output
     assert "Exported lenet version 1" in exported.output
     # Exported once by fit already: the same export is not repeated.

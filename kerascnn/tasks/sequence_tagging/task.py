@@ -70,11 +70,13 @@ class SequenceTagging(Task):
     def add_serving_signatures(self, archive, model, meta):
         _export.add_signatures(archive, model, meta)
 
-    def verification_examples(self, meta, count, data_dir):
+    def verification_examples(self, meta, count, data_dir, skip_bad=False):
         """Real ATIS sentences scored by span F1 against the file's gold
         tag strings; other data sets as token-id arrays."""
         if meta.dataset != "atis":
-            return super().verification_examples(meta, count, data_dir)
+            return super().verification_examples(
+                meta, count, data_dir, skip_bad
+            )
         x, y = _export.load_examples(meta, "test", count, data_dir)
         return x, y, "test"
 

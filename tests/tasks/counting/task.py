@@ -97,7 +97,7 @@ class Counting(tasks.Task):
             ],
         )
 
-    def verification_examples(self, meta, count, data_dir):
+    def verification_examples(self, meta, count, data_dir, skip_bad=False):
         x, y = counting_images(count, seed=2)
         return x, y, "test"
 
