@@ -463,6 +463,11 @@ class ProgressLines:
     def __enter__(self):
         return self
 
+    def data_steps(self):
+        """A context in which the data steps of any library call (e.g. a
+        recipe counting a folder's images) are drawn here too."""
+        return progress.reporting(self)
+
     def __call__(self, message):
         if not isinstance(message, progress.Step):
             self._close_line()

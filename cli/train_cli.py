@@ -241,7 +241,8 @@ def fit_command(model, options, quiet, resume, **settings):
         check_builder_options(model, options)
         if options:
             settings["model_options"] = options
-        config = recipe_for(model, **settings)
+        with progress.data_steps():  # the small-data recipe lists a folder
+            config = recipe_for(model, **settings)
         result = train.fit(
             config,
             resume=resume,

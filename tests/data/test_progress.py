@@ -93,9 +93,12 @@ def test_fit_shows_listing_decoding_and_the_disk_cache(
     loading = f"Loading {small_folder} and building simple_convnet..."
     start = lines.index(loading)
     shown = [re.sub(r" \(\d+\.\d s\)$", "", line) for line in lines[start:]]
-    # The folder was listed (once per process) before this line, when
-    # the small-data recipe counted its training images.
-    assert lines[0].startswith(f"note: {small_folder} has 100 training")
+    # The folder was listed (once per process, shown) before this line,
+    # when the small-data recipe counted its training images.
+    assert re.fullmatch(
+        rf"Listing {small_folder}: 200 files \(\d+\.\d s\)", lines[0]
+    ), lines[:2]
+    assert lines[1].startswith(f"note: {small_folder} has 100 training")
     assert shown[1:4] == [
         "Checking the train split: 100/100 files",
         "Decoding the train split into memory: 100/100 images",
