@@ -16,6 +16,17 @@ Image classifiers
                         REST `{"b64": ...}` feeds).
     All three return `probabilities` float32 `(batch, classes)`,
     `class_ids` int64 `(batch,)` and `class_names` string `(batch,)`.
+    `feature_map_gradients` (models with a spatial feature map): `images`
+                        as `serving_default` and `class_index` int32
+                        `(batch,)` (-1: the predicted class) in; out the
+                        last feature map before pooling (`feature_map`,
+                        `(batch, h, w, channels)`), the gradient of the
+                        class's logit w.r.t. it (`gradients`; of its
+                        probability where the model does not end in a
+                        softmax: `logit_score` false), `probabilities`
+                        and the `class_index` explained:
+                        Grad-CAM's inputs, which the model server's
+                        `:explain` route turns into heat maps.
 
 The slot tagger's (`token_ids` and `sentences` in, decoded tags out) are
 described in `kerascnn.tasks.sequence_tagging.export`.
@@ -34,11 +45,13 @@ import shutil
 import tempfile
 
 from kerascnn.data.decode import decode_to_model_size
-from kerascnn.errors import ExportError
+from kerascnn.errors import ExportError, KerasCNNError
 from kerascnn.export import layout, named_io
 from kerascnn.lazy import LazyModule
 
 keras = LazyModule("keras")
+# The zoo (Keras) loads when an export runs, not with the CLI.
+probes = LazyModule("kerascnn.models.probes")
 tf = LazyModule("tensorflow")
 
 METADATA_ASSET = layout.METADATA_ASSET
@@ -197,6 +210,41 @@ def add_image_signatures(archive, model, meta):
         "predict_images",
         lambda images: predict(normalize(decode(images))),
         input_signature=[tf.TensorSpec((None,), tf.string, name="images")],
+    )
+    _add_feature_map_gradients(archive, model, shape)
+
+
+def _add_feature_map_gradients(archive, model, shape):
+    """The `feature_map_gradients` signature, when the model has a
+    spatial feature map (`kerascnn.models.probes.default_layer`)."""
+    try:
+        path = probes.default_layer(model)
+    except KerasCNNError:
+        return  # nothing for Grad-CAM to weight (a flat model)
+    last = probes.output_layer(model)
+    logits = probes.logits_of(last) if last is not None else None
+    traced = probes.probe(model, path, last if logits else None)
+
+    def gradients(images, class_index):
+        feature_map, grads, probs, classes = probes.feature_map_gradients(
+            traced, logits, images, class_index
+        )
+        return {
+            "feature_map": feature_map,
+            "gradients": grads,
+            "probabilities": probs,
+            "class_index": classes,
+            # Per row, as TF Serving wants every output batched.
+            "logit_score": tf.fill(tf.shape(classes), logits is not None),
+        }
+
+    archive.add_endpoint(
+        "feature_map_gradients",
+        gradients,
+        input_signature=[
+            tf.TensorSpec((None, *shape), tf.float32, name="images"),
+            tf.TensorSpec((None,), tf.int32, name="class_index"),
+        ],
     )
 
 

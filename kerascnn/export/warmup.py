@@ -102,13 +102,16 @@ def image_values(key, kind, x, meta):
     (numeric values are cast to the input's dtype by the caller).
 
     The default of `Task.warmup_values`: `images` (float: the model
-    input itself; string: PNG bytes) and `pixels` (raw, in [0, 255]).
+    input itself; string: PNG bytes), `pixels` (raw, in [0, 255]) and
+    `feature_map_gradients`' `class_index` (-1: the predicted class).
     """
 
     if key == "pixels" and kind == "float":
         return raw_pixels(x, meta.preprocessing)
     if key == "images" and kind == "float":
         return np.asarray(x)
+    if key == "class_index" and kind == "int":
+        return np.full(len(x), -1)
     if key == "images" and kind == "string":
         return np.array(
             encode_png(raw_pixels(x, meta.preprocessing)), dtype=object

@@ -8,20 +8,25 @@ Request (the `serving_default` input as for `:predict`, or image files
 as for `predict_images`):
 
     {"instances": [<H x W x C model input> or {"b64": <image file>}, ...],
-     "method": "integrated-gradients" | "smoothgrad",   (default: smoothgrad)
+     "method": "gradcam" | "gradcam++" | "integrated-gradients" |
+               "smoothgrad",
      "class_index": <int>}                               (default: predicted)
 
 Answer:
 
-    {"method": "smoothgrad", "score": "probability",
+    {"method": "gradcam", "score": "logit",
      "explanations": [{"map": <H x W, in [0, 1]>, "class_index": 7,
                        "probability": 0.98}, ...]}
 
-The server holds SavedModels, not Keras models, so it explains through the
-serving signature's input gradients: integrated gradients (50 steps, black
-image baseline) and SmoothGrad. Grad-CAM needs a layer's activations,
-which a signature does not expose: `kerascnn visualize RUN explain` draws
-it from the run or `.keras` file.
+The server holds SavedModels, not Keras models. Grad-CAM and Grad-CAM++
+come from the `feature_map_gradients` signature that kerascnn exports for
+every model with a spatial feature map (its last feature map and the
+gradient of the class logit w.r.t. it, computed in the graph), through the
+same `cam_from` as `kerascnn visualize explain`; they are the default
+there. Integrated gradients (50 steps, black image baseline) and
+SmoothGrad go through the `serving_default` signature's input gradients,
+so they work on any image SavedModel; SmoothGrad is the default for one
+without `feature_map_gradients` (a flat model, or an older export).
 """
 
 import asyncio
@@ -45,11 +50,10 @@ from kerascnn.serving.app import (
 )
 from kerascnn.serving.errors import BadRequest, NotFound
 from kerascnn.visualize import Explainer
+from kerascnn.visualize.explain_methods import METHODS, SignatureModel
 from kerascnn.visualize.explain_pictures import black_baseline
 
 ROUTE = r"/v1/models/{tail:.+}:explain"
-SERVER_METHODS = ("integrated-gradients", "smoothgrad")
-DEFAULT_METHOD = "smoothgrad"
 MAX_INSTANCES = 8
 
 
@@ -77,12 +81,10 @@ def _parse_body(body):
             'The body must be JSON with "instances": a list of model '
             'inputs (H x W x C numbers) or of {"b64": image file}.'
         ) from None
-    method = request.get("method", DEFAULT_METHOD)
-    if method not in SERVER_METHODS:
+    method = request.get("method")
+    if method is not None and method not in METHODS:
         raise BadRequest(
-            f"method must be one of {', '.join(SERVER_METHODS)} on the "
-            f"server (Grad-CAM needs the Keras model's layers: use "
-            f"`kerascnn visualize RUN explain`). Received: {method!r}"
+            f"method must be one of {', '.join(METHODS)}. Received: {method!r}"
         )
     if not 1 <= len(instances) <= MAX_INSTANCES:
         raise BadRequest(
@@ -128,16 +130,13 @@ def model_inputs(instances, meta):
     return batch
 
 
-def explain_loaded(loaded, instances, method, class_index=None):
-    """The answer for one request on a `LoadedVersion`."""
-    # Loaded on the first request of a route that is off by default.
-
-    signature = loaded.module.signatures["serving_default"]
-    key = next(iter(signature.structured_input_signature[1]))
-
-    def model(x):
-        return signature(**{key: x})["probabilities"]
-
+def explain_loaded(loaded, instances, method=None, class_index=None):
+    """The answer for one request on a `LoadedVersion`; `method` `None`:
+    Grad-CAM where the SavedModel has `feature_map_gradients`, else
+    SmoothGrad."""
+    model = SignatureModel(loaded.module)
+    if method is None:
+        method = "gradcam" if model.has_cam else "smoothgrad"
     meta = ModelMetadata.from_dict(loaded.metadata) if loaded.metadata else None
     instances = model_inputs(instances, meta)
     options = {}

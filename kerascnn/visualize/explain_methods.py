@@ -18,16 +18,15 @@ The class score is the logit when the model ends in a softmax (a `Dense`
 with a softmax activation, or a softmax `Activation`), so saturated
 probabilities do not flatten the gradients; otherwise the probability.
 
-The Grad-CAM layer defaults to the last spatial feature map (4-D output,
-more than one position, not a pooling or preprocessing layer), found also
-inside a nested base model (a fine-tuned classifier around a backbone).
-The gradient model is a copy of the graph that shares the original layers
-and reaches into the nested model through `clone_model`'s
-`call_function`, so there is no "graph disconnected" error.
+The Grad-CAM layer defaults to the last spatial feature map, found also
+inside a nested base model; the gradient model is `kerascnn.models.probes`'
+copy of the graph (no "graph disconnected" error).
 
 Models without Keras layers (a SavedModel's serving signature, any
 callable returning probabilities) are explained by the methods that need
-only input gradients: integrated gradients and SmoothGrad.
+only input gradients: integrated gradients and SmoothGrad. A SavedModel
+exported by kerascnn also has the `feature_map_gradients` signature, from
+which `cam_from` makes Grad-CAM and Grad-CAM++ (the model server does).
 
 tf-keras-vis, tf-explain and xplique were tried first: see the README's
 Dependencies section for why none is used.
@@ -41,11 +40,20 @@ import tensorflow as tf
 
 from kerascnn import validation as v
 from kerascnn.errors import InvalidArgumentError, KerasCNNError
+from kerascnn.models.probes import (
+    PATH_SEPARATOR,
+    default_layer,
+    feature_map_gradients,
+    logits_of,
+    output_layer,
+    probe,
+    resolve_layer,
+)
 
 METHODS = ("gradcam", "gradcam++", "integrated-gradients", "smoothgrad")
 CAM_METHODS = ("gradcam", "gradcam++")
-PATH_SEPARATOR = "/"
-_NOT_FEATURE_MAPS = ("Pooling", "InputLayer", "Dropout")
+# The SavedModel signature with Grad-CAM's inputs (kerascnn.export).
+CAM_SIGNATURE = "feature_map_gradients"
 
 
 @dataclasses.dataclass
@@ -98,154 +106,31 @@ class Explanation:
     score: str = "probability"
 
 
-# === Layers ===
+class SignatureModel:
+    """A SavedModel's signatures as a model to explain: `serving_default`
+    as `(N, H, W, C) -> probabilities`, and Grad-CAM's inputs from its
+    `feature_map_gradients` signature when it was exported with one.
 
-
-def _is_model(layer):
-
-    return isinstance(layer, keras.Model) and hasattr(layer, "layers")
-
-
-def _spatial_shape(layer):
-    try:
-        shape = tuple(layer.output.shape)
-    except (AttributeError, ValueError):
-        return None
-    return shape[1:3] if len(shape) == 4 else None
-
-
-def _is_feature_map(layer):
-    """A 4-D output with more than one position, from a layer that computes
-    features (not input, pooling, dropout or preprocessing)."""
-    shape = _spatial_shape(layer)
-    name = type(layer).__name__
-    return (
-        shape is not None
-        and None not in shape
-        and shape[0] * shape[1] > 1
-        and not any(word in name for word in _NOT_FEATURE_MAPS)
-        and "preprocessing" not in type(layer).__module__
-    )
-
-
-def feature_map_layers(model, _prefix=()):
-    """Paths (tuples of names) of every layer with feature maps, nested
-    models included, in the graph's order."""
-    paths = []
-    for layer in model.layers:
-        if _is_model(layer):
-            paths += feature_map_layers(layer, _prefix + (layer.name,))
-        elif _is_feature_map(layer):
-            paths.append(_prefix + (layer.name,))
-    return paths
-
-
-def default_layer(model):
-    """The last spatial feature map before the pooling: a path tuple."""
-    paths = feature_map_layers(model)
-    if not paths:
-        raise KerasCNNError(
-            f"{model.name!r} has no layer with spatial feature maps, so "
-            "Grad-CAM has nothing to weight; use "
-            "method='integrated-gradients' or 'smoothgrad'."
-        )
-    return paths[-1]
-
-
-def resolve_layer(model, layer):
-    """The path of `layer`: a name (searched in nested models too) or an
-    `outer/inner` path. Raises one line listing the choices."""
-    paths = feature_map_layers(model)
-    joined = {PATH_SEPARATOR.join(p): p for p in paths}
-    wanted = str(layer)
-    if wanted in joined:
-        return joined[wanted]
-    matches = [p for p in paths if p[-1] == wanted]
-    if len(matches) == 1:
-        return matches[0]
-    why = "is ambiguous" if matches else "is not a layer with feature maps"
-    raise InvalidArgumentError(
-        f"Layer {wanted!r} of {model.name!r} {why}; layers with feature "
-        f"maps: {', '.join(joined)}. Received: layer={layer!r}"
-    )
-
-
-# === The gradient model ===
-
-
-def _output_layer(model):
-    """The layer whose call made the model's (single) output, or `None`.
-
-    Read from the output tensor's history, because a layer shared by two
-    graphs (a fine-tuned head reused around a nested base) has no single
-    `.output`.
+    Args:
+        loaded: `tf.saved_model.load`'s object.
     """
-    try:
-        (output,) = model.outputs
-        layer = output._keras_history.operation
-    except (AttributeError, ValueError, TypeError):
-        return None
-    return layer if layer in model.layers else None
 
+    def __init__(self, loaded):
+        self.loaded = loaded  # keeps the signatures' variables alive
+        self.signatures = loaded.signatures
+        self._fn = self.signatures["serving_default"]
+        self._key = next(iter(self._fn.structured_input_signature[1]))
+        self.has_cam = CAM_SIGNATURE in self.signatures
+        self.logit_score = None
 
-def _logits_of(layer):
-    """`(inputs) -> logits` for a softmax output layer, else `None`."""
+    def __call__(self, x):
+        return self._fn(**{self._key: x})["probabilities"]
 
-    if isinstance(layer, keras.layers.Activation):
-        if layer.activation is keras.activations.softmax:
-            return lambda features: features
-    if isinstance(layer, keras.layers.Dense):
-        if layer.activation is keras.activations.softmax:
-
-            def logits(features):
-                z = keras.ops.matmul(features, layer.kernel)
-                return z + layer.bias if layer.use_bias else z
-
-            return logits
-    return None
-
-
-def _rebuild(model, call):
-    """A Functional model sharing `model`'s layers, each call made through
-    `call(layer, *args, **kwargs)`."""
-
-    if isinstance(model, keras.Sequential):
-        inputs = keras.Input(batch_shape=model.inputs[0].shape)
-        x = inputs
-        for layer in model.layers:
-            x = call(layer, x)
-        return keras.Model(inputs, x)
-    return keras.models.clone_model(
-        model, clone_function=lambda layer: layer, call_function=call
-    )
-
-
-def _traced(model, path, last=None):
-    """`keras.Model(x -> [feature map at path, input of layer last,
-    output])` sharing the weights of `model`; the output stands in for
-    what is not asked for (no path, no last)."""
-
-    target = model.get_layer(path[0]) if path else None
-    seen = {}
-
-    def call(layer, *args, **kwargs):
-        if layer is target and len(path) > 1:
-            feature_map, out = _traced(layer, path[1:])(*args, **kwargs)[::2]
-        else:
-            out = layer(*args, **kwargs)
-            feature_map = out
-        if layer is target:
-            seen["map"] = feature_map
-        if layer is last:
-            seen["features"] = args[0]
-        return out
-
-    copy = _rebuild(model, call)
-    output = copy.outputs[0]
-    return keras.Model(
-        copy.inputs[0],
-        [seen.get("map", output), seen.get("features", output), output],
-    )
+    def cam_inputs(self, images, classes):
+        """`(feature map, its gradients)` of each row's class."""
+        out = self.signatures[CAM_SIGNATURE](images=images, class_index=classes)
+        self.logit_score = bool(np.asarray(out["logit_score"]).all())
+        return out["feature_map"], out["gradients"]
 
 
 class Explainer:
@@ -253,8 +138,11 @@ class Explainer:
 
     Args:
         model: a Keras image classifier `(N, H, W, C) -> probabilities`,
-            or any callable doing the same (a SavedModel signature); a
-            callable supports integrated gradients and SmoothGrad only.
+            or any callable doing the same; a callable supports integrated
+            gradients and SmoothGrad, and a `SignatureModel` (a kerascnn
+            SavedModel) Grad-CAM and Grad-CAM++ too, through its
+            `feature_map_gradients` signature (the layer it was exported
+            with: the default one).
         layer: the Grad-CAM layer (name or `outer/inner` path). Defaults
             to `default_layer(model)`.
     """
@@ -264,24 +152,47 @@ class Explainer:
         self.model = model
         self.is_keras = isinstance(model, keras.Model)
         self.layer = None
+        self._cam_inputs = None
         if not self.is_keras:
+            if layer is not None and getattr(model, "has_cam", False):
+                raise KerasCNNError(
+                    "A SavedModel explains Grad-CAM at the layer it was "
+                    "exported with (its last spatial feature map); another "
+                    "layer needs the Keras model's layers: explain the run "
+                    "directory or .keras file."
+                )
             if layer is not None:
                 raise self._needs_keras("A Grad-CAM layer")
             self._score = None
             self._run = self._callable_outputs
+            if getattr(model, "has_cam", False):
+                self.layer = CAM_SIGNATURE
+                self._cam_inputs = model.cam_inputs
             return
         path = resolve_layer(model, layer) if layer else _maybe_default(model)
         self.layer = PATH_SEPARATOR.join(path) if path else None
-        last = _output_layer(model)
-        self._score = _logits_of(last) if last is not None else None
-        probe = _traced(model, path or (), last if self._score else None)
-        self._run = lambda x: probe(x, training=False)
+        last = output_layer(model)
+        self._score = logits_of(last) if last is not None else None
+        self._probe = probe(model, path or (), last if self._score else None)
+        self._run = lambda x: self._probe(x, training=False)
 
     @property
     def score(self):
         return "logit" if self._score else "probability"
 
+    def _score_of(self, method):
+        if method in CAM_METHODS and self._cam_inputs is not None:
+            return "logit" if self.model.logit_score else "probability"
+        return self.score
+
     def _needs_keras(self, what):
+        if isinstance(self.model, SignatureModel):
+            return KerasCNNError(
+                f"{what} needs the {CAM_SIGNATURE} signature, which this "
+                "SavedModel lacks (a model without a spatial feature map, "
+                "or one exported by an older kerascnn: export it again); "
+                "use method='integrated-gradients' or 'smoothgrad'."
+            )
         return KerasCNNError(
             f"{what} needs the Keras model's internal layers, and "
             f"{type(self.model).__name__} exposes only its outputs; explain "
@@ -303,30 +214,28 @@ class Explainer:
 
     # --- gradients ---
 
-    def _gradients(self, x, classes, wrt_map=False):
-        """`(gradient, feature map, scores of classes, probabilities)`:
-        the gradient of each row's class score w.r.t. its input (or its
-        feature map with `wrt_map`)."""
+    def _input_gradients(self, x, classes):
+        """`(gradient, scores of classes)`: the gradient of each row's
+        class score w.r.t. its input."""
 
         x = tf.convert_to_tensor(x, tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            feature_map, scores, probs = self._outputs(x)
+            _, scores, _ = self._outputs(x)
             chosen = tf.gather(
                 tf.cast(scores, tf.float32), classes, axis=1, batch_dims=1
             )
-        target = feature_map if wrt_map else x
-        grads = tape.gradient(chosen, target)
+        grads = tape.gradient(chosen, x)
         if grads is None:
-            grads = tf.zeros_like(target)
-        return grads, feature_map, chosen, probs
+            grads = tf.zeros_like(x)
+        return grads, chosen
 
     def _batched_input_gradients(self, x, classes, batch_size):
         """Input gradients and scores of many rows, `batch_size` at once."""
         grads, scores = [], []
         for start in range(0, len(x), batch_size):
             stop = start + batch_size
-            g, _, s, _ = self._gradients(x[start:stop], classes[start:stop])
+            g, s = self._input_gradients(x[start:stop], classes[start:stop])
             grads.append(np.asarray(g))
             scores.append(np.asarray(s))
         return np.concatenate(grads), np.concatenate(scores)
@@ -335,14 +244,15 @@ class Explainer:
         """Grad-CAM (or ++) at the feature map's resolution, `(N, h, w)`."""
         if self.layer is None:
             raise self._needs_keras("Grad-CAM")
-        grads, maps, _, _ = self._gradients(images, classes, wrt_map=True)
-        grads = np.asarray(grads, np.float64)
-        maps = np.asarray(maps, np.float64)
-        if plus:
-            weights = _gradcam_plus_plus_weights(grads, maps)
+        images = tf.convert_to_tensor(images, tf.float32)
+        classes = tf.convert_to_tensor(classes, tf.int32)
+        if self._cam_inputs is not None:
+            maps, grads = self._cam_inputs(images, classes)
         else:
-            weights = grads.mean(axis=(1, 2))
-        return np.maximum(np.einsum("nhwc,nc->nhw", maps, weights), 0.0)
+            maps, grads, _, _ = feature_map_gradients(
+                self._probe, self._score, images, classes
+            )
+        return cam_from(maps, grads, plus)
 
     def integrated_gradients(self, images, classes, baseline=None, **kw):
         """`(attributions (N, H, W, C), f(x), f(baseline))` per image."""
@@ -409,7 +319,7 @@ class Explainer:
             probabilities=probs,
             method=method,
             layer=self.layer if method in CAM_METHODS else None,
-            score=self.score,
+            score=self._score_of(method),
         )
 
 
@@ -429,6 +339,19 @@ def _maybe_default(model):
         return default_layer(model)
     except KerasCNNError:
         return None  # integrated gradients and SmoothGrad still work
+
+
+def cam_from(maps, grads, plus=False):
+    """Grad-CAM (or Grad-CAM++ with `plus`) at the feature map's
+    resolution, `(N, h, w)`, from a feature map and its gradient
+    (`kerascnn.models.probes.feature_map_gradients`)."""
+    grads = np.asarray(grads, np.float64)
+    maps = np.asarray(maps, np.float64)
+    if plus:
+        weights = _gradcam_plus_plus_weights(grads, maps)
+    else:
+        weights = grads.mean(axis=(1, 2))
+    return np.maximum(np.einsum("nhwc,nc->nhw", maps, weights), 0.0)
 
 
 def _gradcam_plus_plus_weights(grads, maps):

@@ -29,6 +29,7 @@ from kerascnn.visualize.explain_methods import (
     CAM_METHODS,
     Explainer,
     Explanation,
+    SignatureModel,
 )
 from kerascnn.visualize.feature_maps import load_input
 
@@ -69,20 +70,6 @@ class ExplainedImage:
 # === Sources ===
 
 
-class _Signature:
-    """A SavedModel's `serving_default` as `(N, H, W, C) -> probabilities`."""
-
-    def __init__(self, version_dir):
-
-        self.version_dir = version_dir
-        self._loaded = tf.saved_model.load(version_dir)
-        self._fn = self._loaded.signatures["serving_default"]
-        self._key = next(iter(self._fn.structured_input_signature[1]))
-
-    def __call__(self, x):
-        return self._fn(**{self._key: x})["probabilities"]
-
-
 def load_explained_model(source):
     """`(Keras model or signature callable, ModelMetadata)` of a run
     directory, `.keras` file or SavedModel folder."""
@@ -99,7 +86,7 @@ def load_explained_model(source):
                 "export."
             )
         meta = ModelMetadata.from_dict(found)
-        model = _Signature(version_dir)
+        model = SignatureModel(tf.saved_model.load(version_dir))
     _figure.require_picture(
         meta, "explain", "explain draws why an image classifier chose a class"
     )

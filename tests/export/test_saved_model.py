@@ -91,6 +91,7 @@ def test_loads_in_plain_tensorflow_process(
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not info["kerascnn_imported"]
     assert info["signatures"] == [
+        "feature_map_gradients",
         "metadata",
         "predict_images",
         "predict_pixels",

@@ -68,6 +68,7 @@ def test_lenet_warmup_holds_real_digits_for_every_signature(
     runs = run_requests(result.path, "lenet")
 
     assert set(runs) == {
+        "feature_map_gradients",
         "metadata",
         "predict_images",
         "predict_pixels",
@@ -76,6 +77,14 @@ def test_lenet_warmup_holds_real_digits_for_every_signature(
     assert runs["metadata"][0][0] == {}
     for name in ("predict_images", "predict_pixels", "serving_default"):
         assert batch_sizes(runs[name]) == list(warmup.WARMUP_BATCH_SIZES)
+    # Grad-CAM's signature warms up on the same digits, predicted class.
+    for (feeds, outputs), (_, served) in zip(
+        runs["feature_map_gradients"], runs["serving_default"]
+    ):
+        assert (feeds["class_index"].numpy() == -1).all()
+        np.testing.assert_array_equal(
+            outputs["class_index"], served["class_ids"]
+        )
     # The raw values are the real test digits, pixel for pixel.
     raw = mnist["test"][0][:7]
     pixels = runs["predict_pixels"][2][0]["pixels"].numpy()
@@ -95,7 +104,7 @@ def test_lenet_warmup_holds_real_digits_for_every_signature(
     count = warmup.replay_warmup_requests(
         result.path, lambda name, arrays: seen.append((name, sorted(arrays)))
     )
-    assert count == len(seen) == 10
+    assert count == len(seen) == 3 * 4 + 1
     assert ("predict_pixels", ["pixels"]) in seen and ("metadata", []) in seen
 
     def broken(name, arrays):

@@ -46,13 +46,11 @@ def explain_server(data_dir, tmp_path_factory):
 def _rest_explain(url, b64):
     request = urllib.request.Request(
         f"{url}/v1/models/lenet:explain",
-        data=json.dumps(
-            {"instances": [{"b64": b64}], "method": "smoothgrad"}
-        ).encode(),
+        data=json.dumps({"instances": [{"b64": b64}]}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["explanations"][0]
+        return json.load(response)["explanations"][0]  # Grad-CAM
 
 
 def _heat_pixel(driver, row, col, size):
@@ -90,6 +88,7 @@ def test_explain_toggle_overlays_the_server_map(
     assert heat.get_attribute("data-class-index") == str(
         expected["class_index"]
     )
+    assert heat.get_attribute("data-method") == "gradcam"  # the default
     assert expected["class_index"] == int(y[index])
     heat_map = np.asarray(expected["map"])
     hot = np.unravel_index(heat_map.argmax(), heat_map.shape)

@@ -101,15 +101,33 @@ def test_saved_model_matches_the_keras_model(
 
 
 def test_saved_model_on_the_command_line(
-    runner, lenet_saved_model, digit_png, tmp_path
+    runner, lenet_run, lenet_saved_model, digit_png, tmp_path
 ):
     out = tmp_path / "sm.png"
     result = _explain(runner, lenet_saved_model, "explain", digit_png,
                       "-m", "integrated-gradients", "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert_not_blank(png_pixels(out))
-    result = _explain(runner, lenet_saved_model, "explain", digit_png)
-    _one_line_error(result, "Grad-CAM needs the Keras model's internal")
+    # Grad-CAM (the default) through the feature_map_gradients signature:
+    # the same maps as from the run's Keras model.
+    from kerascnn.visualize import Explainer
+    from kerascnn.visualize.feature_maps import load_input
+
+    result = _explain(runner, lenet_saved_model, "explain", digit_png,
+                      "-o", tmp_path / "cam.png")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert_not_blank(png_pixels(tmp_path / "cam.png"))
+    signature, meta = explain_pictures.load_explained_model(lenet_saved_model)
+    keras_model, _ = explain_pictures.load_explained_model(lenet_run)
+    x, _ = load_input(digit_png, meta)
+    for method in ("gradcam", "gradcam++"):
+        got = Explainer(signature).explain(x, method, 3)
+        want = Explainer(keras_model).explain(x, method, 3)
+        assert got.maps.max() == 1.0 and got.score == want.score == "logit"
+        np.testing.assert_allclose(got.maps, want.maps, atol=1e-4)
+    result = _explain(runner, lenet_saved_model, "explain", digit_png,
+                      "--layer", "conv1")  # fmt: skip
+    _one_line_error(result, "A SavedModel explains Grad-CAM at the layer")
 
 
 def _one_line_error(result, expected):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.models import probes
 from kerascnn.visualize import explain_methods as em
 
 MNIST_TEST = "mnist/t10k-images-idx3-ubyte.gz"
@@ -247,7 +248,7 @@ def _nested_lenet(flat):
 def test_nested_base_explains_like_the_flat_model(trained, method):
     flat, x, black = trained
     nested = _nested_lenet(flat)
-    assert em.default_layer(nested) == ("backbone", "c3_conv")
+    assert probes.default_layer(nested) == ("backbone", "c3_conv")
     options = {"baseline": black} if "integrated" in method else {}
     got = em.Explainer(nested).explain(x[:3], method, **options)
     want = em.Explainer(flat).explain(x[:3], method, **options)
@@ -294,7 +295,7 @@ def test_default_layer_is_the_last_spatial_map(name, layer):
     # Small inputs keep VGG's dense layers (and the test) small.
     shape = (32, 32, 3) if name in ("resnet20", "vgg11") else (28, 28, 1)
     model = build(name, input_shape=shape, num_classes=10)
-    assert em.default_layer(model) == (layer,)
+    assert probes.default_layer(model) == (layer,)
 
 
 def test_unknown_layer_lists_the_feature_maps(trained):
@@ -369,7 +370,7 @@ def test_every_zoo_image_model_explains(name):
     model = build(name, input_shape=shape, num_classes=5)
     x = np.random.default_rng(0).random((1, *shape), np.float32)
     explainer = em.Explainer(model)
-    assert tuple(explainer.layer.split("/")) in em.feature_map_layers(model)
+    assert tuple(explainer.layer.split("/")) in probes.feature_map_layers(model)
     for method in ("gradcam", "integrated-gradients"):
         result = explainer.explain(x, method, class_index=2, steps=4)
         assert result.maps.shape == (1, *shape[:2])

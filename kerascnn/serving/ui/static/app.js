@@ -298,10 +298,9 @@ async function showExplanation() {
     return;
   }
   const url = `${modelUrl(state.model, state.version)}:explain`;
-  const answer = await getJson(url, {
-    instances: [{ b64: state.lastImage }],
-    method: "smoothgrad",
-  });
+  // No method: the server's default, Grad-CAM where the SavedModel has
+  // its feature_map_gradients signature, else SmoothGrad.
+  const answer = await getJson(url, { instances: [{ b64: state.lastImage }] });
   const map = answer.explanations[0].map;
   const [height, width] = [map.length, map[0].length];
   const image = await loadImage(`data:image/png;base64,${state.lastImage}`);
@@ -326,6 +325,8 @@ async function showExplanation() {
   big.imageSmoothingEnabled = false;
   big.drawImage(small, 0, 0, heat.width, heat.height);
   heat.dataset.classIndex = String(answer.explanations[0].class_index);
+  heat.dataset.method = answer.method;
+  heat.title = `${answer.method} heat map of class ${answer.explanations[0].class_index}`;
   heat.hidden = false;
 }
 
