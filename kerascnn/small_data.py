@@ -33,9 +33,14 @@ BATCH_SIZE = 32
 LABEL_SMOOTHING = 0.1
 WEIGHT_DECAY = 5e-4
 LEARNING_RATE = 0.05
-# From weights: Adam for the head at 1e-2 (1e-3, the large-data default,
-# left the head near chance after ~100 steps), all layers at 1e-3.
-FINE_TUNE_LEARNING_RATE = 1e-2
+# From weights: Nesterov SGD for the head at 0.05, all layers at 0.005
+# (`kerascnn.fine_tune`). Chosen on a 3-class folder (cat, dog, frog: 80
+# training photos a class, 900 other training photos held out) from a
+# ResNet-20 run on the other 7 classes, seed 0: 65.1% held out, against
+# 55.0% with Adam 1e-2 / 1e-3, 62.1% with Adam 1e-3 and no head-only
+# phase, 65.1% with SGD 0.01 and no head-only phase, 47.0% at 0.03, and
+# 56-57% from scratch.
+FINE_TUNE_LEARNING_RATE = 0.05
 WARMUP_EPOCHS = 2
 PAD_CROP_MAX_SIZE = 64
 # The settings this recipe may choose; an explicit value of any wins.

@@ -93,5 +93,5 @@ def test_fit_from_a_run_says_what_it_loaded_and_chose(
     ) in notes
     assert (
         "note: Weights: source (42 layers loaded; new: predictions); 1 "
-        "head-only epoch(s), then all layers but batch norm at 0.001"
+        "head-only epoch(s), then all layers but batch norm at 0.005"
     ) in notes
