@@ -44,23 +44,11 @@ import sys
 import tempfile
 import time
 
+from recipes import cpu_flags, log  # the benchmark beside this one
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 SIDES = (32, 32, 48, 64, 96, 160, 256)
 ASPECTS = (1.0, 0.75, 4 / 3)
-
-
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            words = set(f.read().split())
-    except OSError:
-        return []
-    return [flag for flag in FLAGS if flag in words]
 
 
 def make_folder(data_dir, classes, per_class, start, root):

@@ -367,3 +367,47 @@ def test_source_that_is_not_a_model(tmp_path):
     (tmp_path / "broken.keras").write_text("not a zip")
     with pytest.raises(KerasCNNError, match="Cannot load Keras model"):
         export(tmp_path / "broken.keras", base_dir=tmp_path)
+
+
+def test_feature_map_gradients_of_a_nested_base_equal_keras_grad_cam(
+    tmp_path,
+):
+    """A fine-tuned model around a nested backbone exports Grad-CAM's
+    inputs from inside the backbone; the SavedModel's maps equal the
+    Keras model's."""
+    import keras
+    import tensorflow as tf
+
+    from kerascnn import tasks
+    from kerascnn.export.saved_model import write_saved_model
+    from kerascnn.metadata import ModelMetadata
+    from kerascnn.models import build
+    from kerascnn.visualize import Explainer
+    from kerascnn.visualize.explain_methods import SignatureModel
+
+    keras.utils.set_random_seed(4)
+    flat = build("lenet")
+    backbone = keras.Model(
+        flat.inputs[0], flat.get_layer("flatten").output, name="backbone"
+    )
+    inputs = keras.Input((28, 28, 1))
+    x = backbone(inputs)
+    for name in ("c5_fc", "f6_fc", "predictions"):
+        x = flat.get_layer(name)(x)
+    nested = keras.Model(inputs, x, name="finetuned")
+    meta = ModelMetadata(
+        model="lenet",
+        input_shape=(28, 28, 1),
+        class_names=[str(i) for i in range(10)],
+        preprocessing={"scale": 1 / 255, "channels": 1},
+    )
+    path = str(tmp_path / "nested" / "1")
+    write_saved_model(nested, meta, path, tasks.IMAGE_CLASSIFICATION)
+    images = np.random.default_rng(5).random((2, 28, 28, 1)).astype("f4")
+    signature = SignatureModel(tf.saved_model.load(path))
+    assert signature.has_cam
+    got = Explainer(signature).explain(images, "gradcam", 2)
+    want = Explainer(nested).explain(images, "gradcam", 2)
+    assert want.layer == "backbone/c3_conv"
+    assert got.maps.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(got.maps, want.maps, atol=1e-4)
