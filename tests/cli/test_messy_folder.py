@@ -78,8 +78,10 @@ def test_a_messy_folder_trains_evaluates_exports_predicts_and_serves(
     again = ["export", run, "--base-dir", "again"]
     held_out = runner.invoke(cli, ["data", "info", "photos"])
     assert held_out.exit_code == 1  # the zero-byte file, named
-    assert held_out.output.strip().splitlines()[-1].startswith(
-        f"Error: Cannot read image file {empty}"
+    assert (
+        held_out.output.strip()
+        .splitlines()[-1]
+        .startswith(f"Error: Cannot read image file {empty}")
     )
     exported = runner.invoke(cli, [*again, "--skip-bad"])
     assert exported.exit_code == 0, exported.output
