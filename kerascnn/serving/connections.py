@@ -4,12 +4,16 @@
     loop.set_exception_handler(RateLimitedExceptionHandler())
     quiet_aiohttp_errors(); ensure_descriptors(1000)
 
-A connection past `--max-connections` is answered 503 and closed at
-once; failed accepts (out of file descriptors) and aiohttp's errors for
-malformed requests are logged once a minute with a count, never as a
-traceback each; the open-files limit is raised to fit the connections;
-a request line without an HTTP version gets an HTTP/1.1 400 (aiohttp
-would answer `HTTP/0.9 200`).
+At `--max-connections` a new connection takes the place of the open one
+that has been idle the longest (no request being handled or queued: a
+client that opened connections and sends nothing, or trickles its
+headers, is the first to go), so connections held open cannot lock
+clients out; only when every connection has a request in progress is the
+new one answered 503 and closed at once. Failed accepts (out of file
+descriptors) and aiohttp's errors for malformed requests are logged once
+a minute with a count, never as a traceback each; the open-files limit
+is raised to fit the connections; a request line without an HTTP version
+gets an HTTP/1.1 400 (aiohttp would answer `HTTP/0.9 200`).
 """
 
 import asyncio
@@ -60,7 +64,8 @@ _BUSY = (
 
 
 class _Refused(asyncio.Protocol):
-    """A connection past `--max-connections`: 503, then closed."""
+    """A connection past `--max-connections` while every open one is
+    busy: 503, then closed."""
 
     def __init__(self, limit):
         self.limit = limit
@@ -68,16 +73,40 @@ class _Refused(asyncio.Protocol):
     def connection_made(self, transport):
         body = handlers.dumps(
             {
-                "error": f"The server has {self.limit} open connections "
-                "(--max-connections); retry later."
+                "error": f"The server has {self.limit} open connections, "
+                "all busy (--max-connections); retry later."
             }
         )
         transport.write(_BUSY % (len(body), body))
         transport.close()
 
 
+def longest_idle(connections):
+    """The connection idle the longest, or `None` when every one has a
+    request being handled or queued.
+
+    Reads aiohttp's `RequestHandler` state (3.9 to 3.14: the request in
+    progress, the parsed requests queued, the keep-alive deadline it set
+    when it last became idle); a handler without them counts as busy, so
+    another aiohttp only falls back to refusing.
+    """
+    idle = [
+        handler
+        for handler in connections
+        if getattr(handler, "_request_in_progress", True) is False
+        and not getattr(handler, "_messages", True)
+    ]
+    if not idle:
+        return None
+    return min(
+        idle, key=lambda h: getattr(h, "_next_keepalive_close_time", 0.0)
+    )
+
+
 class CappedSockSite(web.SockSite):
-    """A `SockSite` that refuses connections past `max_connections`."""
+    """A `SockSite` that holds at most `max_connections` connections: at
+    the cap a new one replaces the longest-idle one (`longest_idle`), or
+    is refused with 503 when all are busy."""
 
     def __init__(self, runner, sock, max_connections, **kwargs):
         super().__init__(runner, sock, **kwargs)
@@ -91,7 +120,10 @@ class CappedSockSite(web.SockSite):
 
         def factory():
             if len(server.connections) >= limit:
-                return _Refused(limit)
+                idle = longest_idle(server.connections)
+                if idle is None:
+                    return _Refused(limit)
+                idle.force_close()  # leaves server.connections when lost
             return server()
 
         self._server = await loop.create_server(

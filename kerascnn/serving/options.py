@@ -175,7 +175,8 @@ class ServeOptions:
     )
     max_connections: int = _option(
         1000,
-        "Open REST connections at once; more are answered 503 and closed.",
+        "Open REST connections at once; past it a new connection replaces "
+        "the longest-idle one, or gets 503 when all are busy.",
         "positive_count",
     )
     grpc_max_concurrent_rpcs: int = _option(

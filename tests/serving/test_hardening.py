@@ -683,24 +683,51 @@ def test_grpc_refuses_past_its_concurrency_limit_fast(pics_version, tmp_path):
 # === 9. A connection cap; accept errors logged once per interval ===
 
 
-def test_connections_past_the_cap_get_503_and_the_rest_are_served(
+def _busy(host, port):
+    """A connection with a request in progress: headers of a predict
+    whose body never comes, so its handler waits for the body."""
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(
+        b"POST /v1/models/pics:predict HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    return sock
+
+
+def test_connections_past_the_cap_replace_idle_ones_or_get_503(
     pics_version, tmp_path
 ):
+    """Idle connections held open (the attack) cannot lock clients out:
+    at the cap the longest-idle one is closed for the newcomer; only when
+    every connection is busy is the newcomer refused with 503."""
     server = make_server(
         _options(pics_base(tmp_path, pics_version), max_connections=3)
     ).start()
     try:
         host, port = server.server_address
-        held = [socket.create_connection((host, port), timeout=10)]
-        held += [socket.create_connection((host, port), timeout=10)]
-        held += [socket.create_connection((host, port), timeout=10)]
+        idle = []
+        for _ in range(3):
+            idle.append(socket.create_connection((host, port), timeout=10))
+            time.sleep(0.05)  # opened in turn: the first is idle longest
+        time.sleep(0.3)
+        # Served although three connections are open; the oldest went.
+        status, _ = post(
+            server, "/v1/models/pics:predict", {"instances": [[1, 2]]}
+        )
+        assert status == 200
+        assert idle[0].recv(4096) == b""  # closed by the server
+        for sock in idle:
+            sock.close()
+        time.sleep(0.3)
+
+        busy = [_busy(host, port) for _ in range(3)]
         time.sleep(0.3)
         extra = socket.create_connection((host, port), timeout=10)
         answer = extra.recv(4096)
         assert answer.startswith(b"HTTP/1.1 503")
-        assert b"--max-connections" in answer
+        assert b"all busy (--max-connections)" in answer
         extra.close()
-        for sock in held:
+        for sock in busy:
             sock.close()
         time.sleep(0.3)
         status, _ = post(
