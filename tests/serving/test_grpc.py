@@ -457,7 +457,9 @@ def test_server_replays_warmup_records_and_first_request_is_fast(
     )
     logged = [r.getMessage() for r in caplog.records]
     assert any(
-        m.startswith("Replayed 10 warm-up records of lenet version 1")
+        m.startswith(
+            "Replayed 13 warm-up records of lenet version 1"
+        )  # 4 signatures x 3 sizes + metadata
         for m in logged
     ), logged
     rpc = GrpcServer(rest_server.model_server, "127.0.0.1", 0).start()
