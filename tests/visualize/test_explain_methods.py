@@ -280,24 +280,6 @@ def test_sequential_around_a_nested_base(trained):
 # ============================ choices and errors ============================
 
 
-@pytest.mark.parametrize(
-    "name, layer",
-    [
-        ("lenet", "c3_conv"),
-        ("resnet20", "conv4_block3_out"),
-        ("simple_convnet", "conv1"),
-        ("vgg11", "block5_conv2"),
-    ],
-)
-def test_default_layer_is_the_last_spatial_map(name, layer):
-    from kerascnn.models import build
-
-    # Small inputs keep VGG's dense layers (and the test) small.
-    shape = (32, 32, 3) if name in ("resnet20", "vgg11") else (28, 28, 1)
-    model = build(name, input_shape=shape, num_classes=10)
-    assert probes.default_layer(model) == (layer,)
-
-
 def test_unknown_layer_lists_the_feature_maps(trained):
     model = trained[0]
     with pytest.raises(KerasCNNError) as info:
