@@ -58,6 +58,21 @@ def cpu_flags():
     return [flag for flag in FLAGS if flag in words]
 
 
+def timed_run(cmd, workdir, timeout):
+    """`(CompletedProcess, wall seconds)` of a `kerascnn` command run with
+    this checkout on the path; exits with its stderr when it fails."""
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    start = time.perf_counter()
+    done = subprocess.run(
+        cmd, cwd=workdir, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return done, wall
+
+
 def run_fit(model, seed, recipe, args, workdir):
     """One `kerascnn fit` process; returns its measurements."""
     run_dir = os.path.join(workdir, f"{model}-{recipe}-{seed}")
@@ -72,17 +87,7 @@ def run_fit(model, seed, recipe, args, workdir):
     for flag in ("epochs", "limit"):
         if getattr(args, flag):
             cmd += [f"--{flag}", str(getattr(args, flag))]
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    done = subprocess.run(
-        cmd, cwd=workdir, env=env, capture_output=True, text=True,
-        timeout=args.timeout,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}"
-        )  # fmt: skip
+    done, wall = timed_run(cmd, workdir, args.timeout)
     with open(os.path.join(run_dir, "history.json")) as f:
         history = json.load(f)
     with open(os.path.join(run_dir, "metrics.json")) as f:

@@ -39,14 +39,11 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-from recipes import cpu_flags, log  # the benchmark beside this one
+from recipes import cpu_flags, log, timed_run  # the benchmark beside
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDES = (32, 32, 48, 64, 96, 160, 256)
 ASPECTS = (1.0, 0.75, 4 / 3)
 
@@ -85,15 +82,7 @@ def run_fit(folder, seed, args, workdir, tag):
         cmd += ["--epochs", str(args.epochs)]
     if args.no_export:
         cmd += ["--no-export"]
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    done = subprocess.run(
-        cmd, cwd=workdir, env=env, capture_output=True, text=True,
-        timeout=args.timeout,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    done, wall = timed_run(cmd, workdir, args.timeout)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
     notes = [n for n in done.stderr.splitlines() if n.startswith("note:")]

@@ -221,9 +221,7 @@ def _add_feature_map_gradients(archive, model, shape):
         path = probes.default_layer(model)
     except KerasCNNError:
         return  # nothing for Grad-CAM to weight (a flat model)
-    last = probes.output_layer(model)
-    logits = probes.logits_of(last) if last is not None else None
-    traced = probes.probe(model, path, last if logits else None)
+    traced, logits = probes.scored_probe(model, path)
 
     def gradients(images, class_index):
         feature_map, grads, probs, classes = probes.feature_map_gradients(

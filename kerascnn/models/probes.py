@@ -169,6 +169,16 @@ def probe(model, path, last=None):
     )
 
 
+def scored_probe(model, path):
+    """`(probe, logits)`: `probe` of the feature map at `path` (`()`: none)
+    that also returns the softmax layer's input, and `logits_of` that
+    layer (`None` when the model does not end in a softmax: the
+    probabilities are the scores)."""
+    last = output_layer(model)
+    logits = logits_of(last) if last is not None else None
+    return probe(model, path, last if logits else None), logits
+
+
 def feature_map_gradients(probe, logits, images, class_index):
     """Graph-safe Grad-CAM inputs of a batch.
 

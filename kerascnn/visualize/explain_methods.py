@@ -44,10 +44,8 @@ from kerascnn.models.probes import (
     PATH_SEPARATOR,
     default_layer,
     feature_map_gradients,
-    logits_of,
-    output_layer,
-    probe,
     resolve_layer,
+    scored_probe,
 )
 
 METHODS = ("gradcam", "gradcam++", "integrated-gradients", "smoothgrad")
@@ -171,9 +169,7 @@ class Explainer:
             return
         path = resolve_layer(model, layer) if layer else _maybe_default(model)
         self.layer = PATH_SEPARATOR.join(path) if path else None
-        last = output_layer(model)
-        self._score = logits_of(last) if last is not None else None
-        self._probe = probe(model, path or (), last if self._score else None)
+        self._probe, self._score = scored_probe(model, path or ())
         self._run = lambda x: self._probe(x, training=False)
 
     @property
