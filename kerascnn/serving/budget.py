@@ -297,23 +297,46 @@ class _Held:
 
 
 _libc = None
+_M_ARENA_MAX = -8  # mallopt's parameter number (glibc malloc.h)
 
 
-def release_free_memory():
-    """Gives memory that malloc holds free back to the system (glibc's
-    `malloc_trim(0)`); True when it did. A no-op elsewhere."""
+def _glibc():
+    """glibc, or `None` (another C library, or none found)."""
     global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
         try:
             _libc = ctypes.CDLL(name) if name else False
-            _libc and _libc.malloc_trim  # noqa: B018 (glibc only)
+            _libc and (_libc.malloc_trim, _libc.mallopt)  # glibc only
         except (OSError, AttributeError):
             _libc = False
-    if not _libc:
+    return _libc or None
+
+
+def release_free_memory():
+    """Gives memory that malloc holds free back to the system (glibc's
+    `malloc_trim(0)`); True when it did. A no-op elsewhere."""
+    libc = _glibc()
+    if libc is None:
         return False
     try:
-        return bool(_libc.malloc_trim(0))
+        return bool(libc.malloc_trim(0))
     except Exception:  # noqa: BLE001 (never fails a request)
         logging.getLogger(__name__).debug("malloc_trim failed", exc_info=True)
         return False
+
+
+def limit_malloc_arenas(count):
+    """At most `count` glibc malloc arenas from now on (as the
+    `MALLOC_ARENA_MAX` variable does at start-up); 0 leaves glibc's
+    default. True when glibc took it.
+
+    glibc gives each thread that meets contention an arena of its own,
+    up to 8 per core, and memory freed in one stays there: after 100
+    gRPC messages of 20 MB the server kept ~230 MB more than before (5 MB
+    with 2 arenas), with the same throughput (docs/serving.md).
+    """
+    libc = _glibc()
+    if not count or libc is None:
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, int(count)))

@@ -187,6 +187,13 @@ class ServeOptions:
     request_timeout_seconds: float = _option(
         30.0, "Deadline per request; 504 after it.", "positive_seconds"
     )
+    malloc_arena_max: int = _option(
+        2,
+        "glibc malloc arenas the server's threads share (MALLOC_ARENA_MAX); "
+        "few keep little memory after a burst of large requests. 0 keeps "
+        "glibc's default (8 per core).",
+        "count",
+    )
     max_num_load_retries: int = _option(
         5, "Retries of a version that fails to load.", "count"
     )

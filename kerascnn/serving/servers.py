@@ -7,6 +7,7 @@ built from a `ServeOptions`; the CLI only prints and waits.
 import dataclasses
 
 from kerascnn.serving.app import make_server
+from kerascnn.serving.budget import limit_malloc_arenas
 from kerascnn.serving.core import ModelServer
 from kerascnn.serving.explain import routes as explain_routes
 from kerascnn.serving.grpc_service import GrpcServer
@@ -44,6 +45,8 @@ def build_servers(options=None):
             cannot be bound; nothing is left running.
     """
     options = (options or ServeOptions()).validate()
+    # Before the servers' threads exist: they pick their arenas on first use.
+    limit_malloc_arenas(options.malloc_arena_max)
     model_server = ModelServer(options)
     http = make_server(
         options,
