@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from kerascnn.serving import inference, numeric_json
 from kerascnn.serving.arrays import check_keys, is_b64, to_array
+from kerascnn.serving.budget import is_batched
 from kerascnn.serving.errors import BadRequest
 from kerascnn.serving.signatures import DEFAULT_SIGNATURE, unknown_signature
 
@@ -265,10 +266,7 @@ def _check_rows(signature, raw, budget, row_format):
     if budget is None:
         return
     for name, value in raw.items():
-        spec = signature.inputs.get(name)
-        batched = spec is None or (
-            spec.shape.rank not in (None, 0) and spec.shape[0] is None
-        )
+        batched = is_batched(signature.inputs.get(name))
         if isinstance(value, list) and (row_format or batched):
             budget.check_rows(name, len(value))
 

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from kerascnn.serving.arrays import check_range, fits, spec_dims
+from kerascnn.serving.budget import is_batched
 
 try:
     import simdjson
@@ -129,9 +130,8 @@ def check_rows(document, signature, budget):
     else:
         return
     for name, column in columns.items():
-        shape = signature.inputs[name].shape
-        if isinstance(column, simdjson.Array) and (
-            shape.rank not in (None, 0) and shape[0] is None
+        if isinstance(column, simdjson.Array) and is_batched(
+            signature.inputs[name]
         ):
             budget.check_rows(name, len(column))
 
