@@ -61,6 +61,9 @@ def read_image(path, shape=None):
         raise DataError(f"No such image file: {path!r}")
     with open(path, "rb") as f:
         data = f.read()
+    large = image_files.too_large(data)
+    if large:
+        raise DataError(f"Cannot read {path!r}: it is {large}; shrink it.")
     try:
         channels = shape[2] if shape else image_files.native_channels(data)
         data = image_files.normalized_bytes(data, channels)

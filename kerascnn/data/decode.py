@@ -77,8 +77,26 @@ def _format_of(head):
     return None
 
 
+NOT_IMAGE = "it is empty or not JPEG, PNG, GIF, BMP or WebP data"
+
+
+def header_problem(path):
+    """Why the file at `path` cannot be read as an image, judged from its
+    header alone (`NOT_IMAGE`, or its size past
+    `images.MAX_IMAGE_PIXELS`), or `None`."""
+    try:
+        head = image_files.read_header(path)
+    except OSError:
+        return NOT_IMAGE
+    if _format_of(head[:12]) is None:
+        return NOT_IMAGE
+    large = image_files.too_large(head)
+    return f"it is {large}; shrink it" if large else None
+
+
 def check_headers(paths, labels, skip_bad=False, what="image files"):
-    """Drops (or reports) files whose first bytes are not an image.
+    """Drops (or reports) files whose first bytes are not an image, or
+    whose header claims more than `images.MAX_IMAGE_PIXELS` pixels.
 
     Args:
         paths: list of file paths.
@@ -90,21 +108,24 @@ def check_headers(paths, labels, skip_bad=False, what="image files"):
         `(paths, labels)` with bad files removed.
 
     Raises:
-        DataError: the first non-image file, when `skip_bad` is False.
+        DataError: the first bad file, when `skip_bad` is False.
     """
-    keep = []
+    keep, not_images, large = [], [], []
     with progress.counter(f"Checking {what}", len(paths), "files") as n:
         for i, path in enumerate(paths):
-            if sniff_format(path) is not None:
+            problem = header_problem(path)
+            if problem is None:
                 keep.append(i)
             elif not skip_bad:
                 raise BadFileError(
-                    f"Cannot read image file {path}: it is empty or not "
-                    f"JPEG, PNG, GIF, BMP or WebP data. {SKIP_HINT}"
+                    f"Cannot read image file {path}: {problem}. {SKIP_HINT}"
                 )
+            else:
+                (not_images if problem == NOT_IMAGE else large).append(path)
             n.add()
-    bad = [paths[i] for i in sorted(set(range(len(paths))) - set(keep))]
-    sources.warn_skipped(bad, "that are empty or not image data")
+    sources.warn_skipped(not_images, "that are empty or not image data")
+    limit = image_files.MAX_IMAGE_PIXELS
+    sources.warn_skipped(large, f"with more than {limit:,} pixels")
     return [paths[i] for i in keep], np.asarray(labels)[keep]
 
 

@@ -33,6 +33,7 @@ This module imports neither TensorFlow nor NumPy at module level.
 
 import io
 import os
+import struct
 
 from kerascnn.lazy import LazyModule
 
@@ -274,6 +275,116 @@ def normalize_tensor(data, channels):
 
     out = tf.numpy_function(run, [data], tf.string, stateful=False)
     return tf.ensure_shape(out, [])
+
+
+# ========================= Sizes from headers =========================
+
+# Most pixels (width x height) of one image file that any reader decodes:
+# 8192x8192, the server's default per request (`--max-decoded-pixels`).
+# A 100 KB PNG can claim 30000x30000 pixels (a "decompression bomb"); its
+# header says so before anything is decoded.
+MAX_IMAGE_PIXELS = 2**26
+# Bytes of a file read for its header; a JPEG whose frame header comes
+# later (a long EXIF or ICC block) is read whole.
+HEADER_BYTES = 65536
+
+
+def encoded_size(data):
+    """`(width, height)` from an encoded image's header, or `None`.
+
+    Reads PNG (IHDR), GIF (logical screen), BMP (info header), JPEG
+    (the first start-of-frame marker) and WebP (VP8, VP8L, VP8X) without
+    decoding anything: what a decoder would allocate for the first frame.
+    """
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+    except struct.error:  # truncated: the decoder refuses it as it is
+        return None
+    return None
+
+
+def _webp_size(data):
+    kind = data[12:16]
+    if kind == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and data[20:21] == b"\x2f":
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _jpeg_size(data):
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
+def read_header(path):
+    """The first bytes of the file at `path`: enough for `encoded_size`
+    (`HEADER_BYTES`, or the whole file for a JPEG whose frame header
+    comes later)."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES)
+        if (
+            len(head) == HEADER_BYTES
+            and head[:3] == b"\xff\xd8\xff"
+            and _jpeg_size(head) is None
+        ):
+            head += f.read()
+    return head
+
+
+def too_large(data, limit=None):
+    """Why encoded image bytes (or their header) are too large to decode,
+    in words (`"30000x20000 pixels, more than ..."`), or `None`.
+
+    Args:
+        data: the bytes, or at least their header (`read_header`).
+        limit: most pixels; default `MAX_IMAGE_PIXELS`.
+    """
+    limit = MAX_IMAGE_PIXELS if limit is None else limit
+    size = encoded_size(data)
+    if size is None or size[0] * size[1] <= limit:
+        return None
+    width, height = size
+    return (
+        f"{width}x{height} pixels, more than the {limit:,} "
+        f"({_side(limit)}) an image may have"
+    )
+
+
+def _side(limit):
+    side = int(limit**0.5)
+    return f"{side}x{side}" if side * side == limit else f"{limit:,} pixels"
 
 
 # ======================= Light-on-dark digits =======================

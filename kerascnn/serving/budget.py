@@ -28,11 +28,11 @@ import ctypes.util
 import dataclasses
 import logging
 import math
-import struct
 import threading
 
 import numpy as np
 
+from kerascnn.data import images as image_files
 from kerascnn.serving.errors import BadRequest, Unavailable
 from kerascnn.serving.options import DEFAULTS
 
@@ -126,7 +126,7 @@ class RequestBudget:
         self.check_bytes(total)
 
     def _image_pixels(self, data, so_far):
-        size = image_size(data)
+        size = image_files.encoded_size(data)
         if size is None:
             return 0
         width, height = size
@@ -150,72 +150,6 @@ def is_batched(spec):
 def _short(text, limit=80):
     text = str(text)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-# === Image headers ===
-
-
-def image_size(data):
-    """`(width, height)` from an encoded image's header, or `None`.
-
-    Reads PNG (IHDR), GIF (logical screen), BMP (info header), JPEG
-    (the first start-of-frame marker) and WebP (VP8, VP8L, VP8X) without
-    decoding anything: what a decoder would allocate for the first frame.
-    """
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data[:2] == b"BM":
-            width, height = struct.unpack("<ii", data[18:26])
-            return abs(width), abs(height)
-        if data[:3] == b"\xff\xd8\xff":
-            return _jpeg_size(data)
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _webp_size(data)
-    except struct.error:  # truncated: TensorFlow refuses it as it is
-        return None
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD}
-_SOF |= {0xCE, 0xCF}
-
-
-def _webp_size(data):
-    kind = data[12:16]
-    if kind == b"VP8X":
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if kind == b"VP8L" and data[20:21] == b"\x2f":
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
-
-
-def _jpeg_size(data):
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if marker in _SOF:
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
-        i += 2 + length
-    return None
 
 
 # === Bodies in flight ===

@@ -14,6 +14,7 @@ underscores here, dashes on the command line).
 import dataclasses
 
 from kerascnn import validation as v
+from kerascnn.data import images as image_files
 from kerascnn.serving.batching_parameters import (
     BatchingParameters,
     read_batching_parameters,
@@ -162,7 +163,7 @@ class ServeOptions:
         "positive_count",
     )
     max_decoded_pixels: int = _option(
-        2**26,
+        image_files.MAX_IMAGE_PIXELS,
         "Most pixels (width x height, read from the headers) of all "
         "encoded images in one request; more gets 400 before decoding.",
         "positive_count",

@@ -6,6 +6,8 @@ and streamed training data, shards, `predict`, the exported
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -204,3 +206,93 @@ def test_the_header_fast_path_agrees_with_pillow(kinds, channels):
     plain = {"plain.jpg", "upper.JPG", "grey.jpeg", "upper.PNG"}
     expected = plain if channels == 3 else {"grey.jpeg"}
     assert fast == expected
+
+
+# === Sizes from headers ===
+
+
+def png_header(width, height):
+    """A grey PNG's signature and IHDR: what it claims, with no pixels."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    crc = zlib.crc32(b"IHDR" + header) & 0xFFFFFFFF
+    ihdr = struct.pack(">I", len(header)) + b"IHDR" + header
+    return b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I", crc)
+
+
+def png_bomb(width, height):
+    """A complete, valid grey PNG of zeros: a few KB per 10 megapixels."""
+    squeeze = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)
+    pixels = b"".join(squeeze.compress(row) for _ in range(height))
+    pixels += squeeze.flush()
+    idat = struct.pack(">I", len(pixels)) + b"IDAT" + pixels
+    idat += struct.pack(">I", zlib.crc32(b"IDAT" + pixels) & 0xFFFFFFFF)
+    iend = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return png_header(width, height) + idat + iend
+
+
+def test_image_sizes_are_read_from_headers():
+    assert images.encoded_size(png_header(33, 7)) == (33, 7)
+    gif = b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 10
+    assert images.encoded_size(gif) == (640, 480)
+    bmp = b"BM" + b"\x00" * 16 + struct.pack("<ii", 300, -200) + b"\x00" * 8
+    assert images.encoded_size(bmp) == (300, 200)
+    jpeg = (
+        b"\xff\xd8\xff\xe0"
+        + struct.pack(">H", 4)
+        + b"ab"
+        + b"\xff\xc0"
+        + struct.pack(">HBHH", 11, 8, 20000, 30000)
+        + b"\x03"
+    )
+    assert images.encoded_size(jpeg) == (30000, 20000)
+    webp = b"RIFF" + b"\x00" * 4 + b"WEBPVP8X" + b"\x00" * 8
+    webp += (16383).to_bytes(3, "little") + (99).to_bytes(3, "little")
+    assert images.encoded_size(webp) == (16384, 100)
+    assert images.encoded_size(b"not an image") is None
+    assert images.encoded_size(png_header(33, 7)[:20]) is None  # truncated
+
+
+@pytest.mark.parametrize(
+    "fmt, options",
+    [
+        ("PNG", {}),
+        ("JPEG", {"progressive": True}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("WEBP", {"lossless": False}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_image_sizes_of_real_encoders(fmt, options):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (123, 45), (200, 10, 10)).save(buffer, fmt, **options)
+    assert images.encoded_size(buffer.getvalue()) == (123, 45)
+
+
+def test_a_jpeg_frame_header_after_a_long_exif_block_is_found(tmp_path):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 60_000  # ImageDescription: ~60 KB of APP1
+    icc = bytes(range(256)) * 300  # a 77 KB "profile": two APP2 segments
+    Image.new("RGB", (321, 123)).save(
+        buffer, "JPEG", exif=exif.tobytes(), icc_profile=icc
+    )
+    path = tmp_path / "long_header.jpg"
+    path.write_bytes(buffer.getvalue())
+    head = images.read_header(str(path))
+    assert len(head) > images.HEADER_BYTES
+    assert images.encoded_size(head) == (321, 123)
+
+
+def test_too_large_names_the_size_and_the_limit():
+    assert images.too_large(png_header(8192, 8192)) is None
+    message = images.too_large(png_header(8193, 8192))
+    assert message.startswith("8193x8192 pixels, more than the 67,108,864")
+    assert "(8192x8192)" in message
+    assert images.too_large(png_header(200, 100), limit=10_000) is not None
+    assert images.too_large(b"not an image") is None

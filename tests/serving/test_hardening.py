@@ -247,51 +247,6 @@ def test_an_image_header_claiming_a_huge_size_is_refused_unread(pics_server):
     assert time.monotonic() - started < 5
 
 
-def test_image_sizes_are_read_from_headers():
-    from kerascnn.serving.budget import image_size
-
-    assert image_size(png(33, 7, data=False)) == (33, 7)
-    gif = b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 10
-    assert image_size(gif) == (640, 480)
-    bmp = b"BM" + b"\x00" * 16 + struct.pack("<ii", 300, -200) + b"\x00" * 8
-    assert image_size(bmp) == (300, 200)
-    jpeg = (
-        b"\xff\xd8\xff\xe0"
-        + struct.pack(">H", 4)
-        + b"ab"
-        + b"\xff\xc0"
-        + struct.pack(">HBHH", 11, 8, 20000, 30000)
-        + b"\x03"
-    )
-    assert image_size(jpeg) == (30000, 20000)
-    webp = b"RIFF" + b"\x00" * 4 + b"WEBPVP8X" + b"\x00" * 8
-    webp += (16383).to_bytes(3, "little") + (99).to_bytes(3, "little")
-    assert image_size(webp) == (16384, 100)
-    assert image_size(b"not an image") is None
-
-
-@pytest.mark.parametrize(
-    "fmt, options",
-    [
-        ("PNG", {}),
-        ("JPEG", {"progressive": True}),
-        ("GIF", {}),
-        ("BMP", {}),
-        ("WEBP", {"lossless": False}),
-        ("WEBP", {"lossless": True}),
-    ],
-)
-def test_image_sizes_of_real_encoders(fmt, options):
-    Image = pytest.importorskip("PIL.Image")
-    import io
-
-    from kerascnn.serving.budget import image_size
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (123, 45), (200, 10, 10)).save(buffer, fmt, **options)
-    assert image_size(buffer.getvalue()) == (123, 45)
-
-
 def test_budget_applies_to_python_callers(pics_version, tmp_path):
     with ModelServer(
         _options(pics_base(tmp_path, pics_version), max_request_rows=4)
