@@ -242,6 +242,17 @@ def _image_fields(splits, image_size, encoding):
     return None, channels  # files keep their own (possibly mixed) sizes
 
 
+def _checked_headers(raw, skip_bad):
+    """`raw` after `decode.check_headers` (files that are not images or
+    claim too many pixels: named, or left out with `skip_bad`)."""
+    if not isinstance(raw, sources.FileSplit):
+        return raw
+    paths, labels = decode.check_headers(
+        raw.paths, raw.labels, skip_bad, f"the {raw.split} split"
+    )
+    return dataclasses.replace(raw, paths=paths, labels=labels)
+
+
 def _without_bad_files(raw):
     """`raw` without the files that do not decode (named once)."""
     if not isinstance(raw, sources.FileSplit):
@@ -326,6 +337,7 @@ def convert(source, out_dir, *, shards=None, image_size=None,
     out_dir = os.path.abspath(os.path.expanduser(out_dir))
     _check(out_dir, shards, image_size, quality, encoding)
     splits = _splits(source, data_dir)
+    splits = {s: _checked_headers(raw, skip_bad) for s, raw in splits.items()}
     if skip_bad:
         splits = {s: _without_bad_files(raw) for s, raw in splits.items()}
     if encoding == "raw" and note is not None:

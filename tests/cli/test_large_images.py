@@ -55,18 +55,21 @@ def _last_line(output):
     return output.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(
-    "command",
-    [["data", "info"], ["fit", "lenet", "--epochs", "1", "--no-export"]],
-    ids=["data-info", "fit"],
-)
+def _folder_command(command, folder, tmp_path):
+    if command == "data-info":
+        return ["data", "info", folder]
+    if command == "data-convert":
+        return ["data", "convert", folder, str(tmp_path / "r")]
+    return ["fit", "lenet", "-d", folder, "--epochs", "1", "--no-export",
+            "--run-dir", str(tmp_path / "r"), "-q"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["data-info", "data-convert", "fit"])
 def test_folder_commands_name_the_file_and_its_size(
     runner, bomb_folder, tmp_path, command
 ):
     folder, _, bomb = bomb_folder
-    args = [*command, folder] if command[0] == "data" else [
-        *command, "-d", folder, "--run-dir", str(tmp_path / "r"), "-q",
-    ]  # fmt: skip
+    args = _folder_command(command, folder, tmp_path)
     refused = runner.invoke(cli, args)
     assert refused.exit_code == 1, refused.output
     error = _last_line(refused.output)
