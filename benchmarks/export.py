@@ -31,8 +31,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MODELS = {
     "lenet": {"dataset": "mnist", "build": {}},
@@ -45,8 +44,16 @@ def _arrays(dataset, split, limit, data_dir, shuffle=False):
 
     from kerascnn.data import load
 
-    ds, info = load(dataset, split, data_dir=data_dir, batch_size=256,
-                    limit=limit, shuffle=shuffle, augment=False, seed=0)
+    ds, info = load(
+        dataset,
+        split,
+        data_dir=data_dir,
+        batch_size=256,
+        limit=limit,
+        shuffle=shuffle,
+        augment=False,
+        seed=0,
+    )
     xs, ys = zip(*ds.as_numpy_iterator())
     return np.concatenate(xs), np.concatenate(ys), info
 
@@ -59,13 +66,16 @@ def train_run(name, args, out_dir):
     from kerascnn.metadata import ModelMetadata
 
     dataset = MODELS[name]["dataset"]
-    x, y, info = _arrays(dataset, "train", args.train_limit, args.data_dir,
-                         shuffle=True)
+    x, y, info = _arrays(
+        dataset, "train", args.train_limit, args.data_dir, shuffle=True
+    )
     keras.utils.set_random_seed(0)
-    model = models.build(name, input_shape=info.input_shape,
-                         num_classes=info.num_classes)
-    model.compile("adam", "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = models.build(
+        name, input_shape=info.input_shape, num_classes=info.num_classes
+    )
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     start = time.perf_counter()
     model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
     seconds = time.perf_counter() - start
@@ -73,12 +83,18 @@ def train_run(name, args, out_dir):
     os.makedirs(run)
     model.save(os.path.join(run, "model.keras"))
     ModelMetadata(
-        model=name, dataset=dataset, input_shape=info.input_shape,
+        model=name,
+        dataset=dataset,
+        input_shape=info.input_shape,
         class_names=list(info.class_names),
         preprocessing=info.preprocessing,
-        extra={"benchmark_training": {"epochs": args.epochs,
-                                      "examples": len(x),
-                                      "seconds": round(seconds, 1)}},
+        extra={
+            "benchmark_training": {
+                "epochs": args.epochs,
+                "examples": len(x),
+                "seconds": round(seconds, 1),
+            }
+        },
     ).save(os.path.join(run, "metadata.json"))
     return run
 
@@ -94,16 +110,23 @@ def export(run, **settings):
 
 def bench_model(name, run, args, out_dir):
     dataset = MODELS[name]["dataset"]
-    test = _arrays(dataset, "test", args.examples, args.data_dir,
-                   shuffle=True)[:2]
-    calibration = _arrays(dataset, "train", args.calibration_examples,
-                          args.data_dir, shuffle=True)[0]
+    test = _arrays(dataset, "test", args.examples, args.data_dir, shuffle=True)[
+        :2
+    ]
+    calibration = _arrays(
+        dataset, "train", args.calibration_examples, args.data_dir, shuffle=True
+    )[0]
     base = os.path.join(out_dir, "saved_models")
     common = dict(base_dir=base, examples=test, max_accuracy_drop=100.0)
     saved = export(run, **common)
     flt = export(run, format="tflite", **common)
-    q8 = export(run, format="tflite", quantize="int8",
-                calibration_data=calibration, **common)
+    q8 = export(
+        run,
+        format="tflite",
+        quantize="int8",
+        calibration_data=calibration,
+        **common,
+    )
     sm_lat = saved.verification.artifact.latency_ms
     fl_lat = flt.verification.artifact.latency_ms
     return {
@@ -119,8 +142,7 @@ def bench_model(name, run, args, out_dir):
         "latency_ratio": round(fl_lat / sm_lat, 4),
         "goals_met": {
             "int8_size_ratio<=0.27": q8.size_bytes / flt.size_bytes <= 0.27,
-            "int8_accuracy_drop<=0.5pp":
-                q8.verification.accuracy_drop <= 0.5,
+            "int8_accuracy_drop<=0.5pp": q8.verification.accuracy_drop <= 0.5,
             "tflite_latency<=0.5x_saved_model": fl_lat / sm_lat <= 0.5,
         },
     }
@@ -131,8 +153,9 @@ def _runners(run, base, test):
     from kerascnn.export import formats, verify
 
     common = dict(base_dir=base, examples=test, overwrite=True)
-    runners = {"saved_model": verify.saved_model_runner(
-        export(run, **common).path)}
+    runners = {
+        "saved_model": verify.saved_model_runner(export(run, **common).path)
+    }
     with open(export(run, format="tflite", **common).path, "rb") as f:
         runners["tflite"] = verify.tflite_runner(f.read())
     for fmt in (f.name for f in formats.all_formats() if f.extra):
@@ -165,8 +188,7 @@ def bench_latency(name, run, args, out_dir):
     """Batch-1 and batch-32 latency per runtime, and ratios to SavedModel."""
     dataset = MODELS[name]["dataset"]
     x, y = _arrays(dataset, "test", 256, args.data_dir, shuffle=False)[:2]
-    runners = _runners(run, os.path.join(out_dir, "latency_models"),
-                       (x, y))
+    runners = _runners(run, os.path.join(out_dir, "latency_models"), (x, y))
     table = {}
     for runtime, fn in runners.items():
         table[runtime] = {
@@ -177,7 +199,8 @@ def bench_latency(name, run, args, out_dir):
     for row in table.values():
         for b in (1, 32):
             row[f"batch{b}_vs_saved_model"] = round(
-                row[f"batch{b}_ms"] / base[f"batch{b}_ms"], 4)
+                row[f"batch{b}_ms"] / base[f"batch{b}_ms"], 4
+            )
     result = {"model": name, "runtimes": table, "repeats": args.repeats}
     if "onnx_runtime" in table:
         ratio = table["onnx_runtime"]["batch1_vs_saved_model"]
@@ -194,20 +217,34 @@ def _load_average():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=list(MODELS),
-                   choices=list(MODELS))
-    p.add_argument("--run-dir", action="append", default=[],
-                   metavar="MODEL=DIR", help="use a trained run directory")
+    p.add_argument(
+        "--models", nargs="+", default=list(MODELS), choices=list(MODELS)
+    )
+    p.add_argument(
+        "--run-dir",
+        action="append",
+        default=[],
+        metavar="MODEL=DIR",
+        help="use a trained run directory",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--train-limit", type=int, default=10000)
-    p.add_argument("--examples", type=int, default=2000,
-                   help="test examples for accuracy")
+    p.add_argument(
+        "--examples", type=int, default=2000, help="test examples for accuracy"
+    )
     p.add_argument("--calibration-examples", type=int, default=500)
-    p.add_argument("--repeats", type=int, default=50,
-                   help="timed calls per runtime and batch size")
-    p.add_argument("--latency-only", action="store_true",
-                   help="only the four-runtime latency table")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=50,
+        help="timed calls per runtime and batch size",
+    )
+    p.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the four-runtime latency table",
+    )
     args = p.parse_args(argv)
     runs = dict(item.split("=", 1) for item in args.run_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -218,10 +255,17 @@ def main(argv=None):
             if not args.latency_only:
                 results.append(bench_model(name, run, args, out_dir))
             latency.append(bench_latency(name, run, args, out_dir))
-    print(json.dumps({"results": results, "latency": latency,
-                      "cpu_count": os.cpu_count(),
-                      "load_average_before_exit": _load_average()},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "results": results,
+                "latency": latency,
+                "cpu_count": os.cpu_count(),
+                "load_average_before_exit": _load_average(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ def train(args):
     probe, _ = build(1)
     n_probe = min(len(x_train), recipe.batch_size * 100)
     probe_steps = -(-n_probe // recipe.batch_size)
+
     def probe_epoch():
         probe.fit(
             x_train[:n_probe], y_train[:n_probe],

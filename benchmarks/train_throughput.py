@@ -176,12 +176,21 @@ def _worker(spec):
             "wall_seconds": round(total, 2),
             "config": {
                 k: getattr(result.config, k)
-                for k in ("batch_size", "mixed_precision", "jit_compile",
-                          "steps_per_execution", "augment", "limit",
-                          "eval_limit", "epochs")
+                for k in (
+                    "batch_size",
+                    "mixed_precision",
+                    "jit_compile",
+                    "steps_per_execution",
+                    "augment",
+                    "limit",
+                    "eval_limit",
+                    "epochs",
+                )
             },
-            "versions": {"tensorflow": tf.__version__,
-                         "keras": keras.__version__},
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+            },
         }
     print(json.dumps(out), flush=True)
 
@@ -262,8 +271,9 @@ def run_cmd(cmd, env, timeout):
     load = _loadavg()
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout}s", load
     wall = time.perf_counter() - start
@@ -277,22 +287,37 @@ def run_cmd(cmd, env, timeout):
 
 def _limit(args, model):
     """Training examples per run of `model` (its `--limit-*` flag)."""
-    return {"lenet": args.limit_lenet, "resnet20": args.limit_resnet,
-            "resnet50_224": args.limit_resnet50}[model]
+    return {
+        "lenet": args.limit_lenet,
+        "resnet20": args.limit_resnet,
+        "resnet50_224": args.limit_resnet50,
+    }[model]
 
 
 def run_kerascnn(args, model, name, pairs):
     settings, extra_env = resolve(pairs, model)
     settings = {**MODELS[model]["settings"], **settings}
     limit = _limit(args, model)
-    eval_limit = (min(args.eval_limit, limit) if model == "resnet50_224"
-                  else args.eval_limit)
-    spec = dict(model=MODELS[model]["model"], data_dir=args.data_dir,
-                epochs=args.epochs, limit=limit, eval_limit=eval_limit,
-                settings=settings)
+    eval_limit = (
+        min(args.eval_limit, limit)
+        if model == "resnet50_224"
+        else args.eval_limit
+    )
+    spec = dict(
+        model=MODELS[model]["model"],
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        limit=limit,
+        eval_limit=eval_limit,
+        settings=settings,
+    )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra_env)
-    cmd = [args.kerascnn_python, os.path.abspath(__file__), "--_worker",
-           json.dumps(spec)]
+    cmd = [
+        args.kerascnn_python,
+        os.path.abspath(__file__),
+        "--_worker",
+        json.dumps(spec),
+    ]
     out, err, load = run_cmd(cmd, env, args.timeout)
     sample = {"loadavg_before": load, "settings": settings, "env": extra_env}
     if err:
@@ -317,11 +342,18 @@ def peer_python(args, peer):
 
 def run_peer(args, model, peer):
     python = peer_python(args, peer)
-    script = os.path.join(args.peers_dir,
-                          f"{peer}_{MODELS[model]['peer']}.py")
+    script = os.path.join(args.peers_dir, f"{peer}_{MODELS[model]['peer']}.py")
     limit = _limit(args, model)
-    cmd = [python, script, "--data-dir", args.data_dir,
-           "--epochs", str(args.epochs), "--limit", str(limit)]
+    cmd = [
+        python,
+        script,
+        "--data-dir",
+        args.data_dir,
+        "--epochs",
+        str(args.epochs),
+        "--limit",
+        str(limit),
+    ]
     out, err, load = run_cmd(cmd, dict(os.environ), args.timeout)
     sample = {"loadavg_before": load}
     if err:
@@ -348,9 +380,11 @@ def summarize(samples):
     }
     if any("train_only_images_per_s" in s for s in samples):
         summary["median_train_only_images_per_s"] = _median(
-            s.get("train_only_images_per_s") for s in samples)
+            s.get("train_only_images_per_s") for s in samples
+        )
         summary["samples_train_only_images_per_s"] = [
-            s.get("train_only_images_per_s") for s in samples]
+            s.get("train_only_images_per_s") for s in samples
+        ]
     for key in ("precision", "steps_per_execution"):
         seen = sorted({str(s[key]) for s in samples if key in s})
         if seen:
@@ -397,43 +431,87 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     shared = os.path.join(REPO, "..", "shared")
-    p.add_argument("--data-dir",
-                   default=os.environ.get("KERASCNN_PEER_DATA")
-                   or os.environ.get("KERASCNN_DATA_DIR")
-                   or os.path.join(shared, "data"),
-                   help="folder with mnist/ and cifar10/ (default: env "
-                   "KERASCNN_PEER_DATA, KERASCNN_DATA_DIR, ../shared/data)")
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("KERASCNN_PEER_DATA")
+        or os.environ.get("KERASCNN_DATA_DIR")
+        or os.path.join(shared, "data"),
+        help="folder with mnist/ and cifar10/ (default: env "
+        "KERASCNN_PEER_DATA, KERASCNN_DATA_DIR, ../shared/data)",
+    )
     p.add_argument("--peers-dir", default=os.path.join(shared, "peers"))
-    p.add_argument("--torch-python", default=os.environ.get("TORCH_PY"),
-                   help="interpreter with torch for the PyTorch peers "
-                   "(default: env TORCH_PY; skipped when unset)")
-    p.add_argument("--keras-python", default=sys.executable,
-                   help="interpreter for the Keras peers (default: this one)")
+    p.add_argument(
+        "--torch-python",
+        default=os.environ.get("TORCH_PY"),
+        help="interpreter with torch for the PyTorch peers "
+        "(default: env TORCH_PY; skipped when unset)",
+    )
+    p.add_argument(
+        "--keras-python",
+        default=sys.executable,
+        help="interpreter for the Keras peers (default: this one)",
+    )
     p.add_argument("--kerascnn-python", default=sys.executable)
-    p.add_argument("--models", default="lenet,resnet20",
-                   help="comma-separated subset of: " + ", ".join(MODELS))
-    p.add_argument("--peers", default="torch,keras",
-                   help="comma-separated subset of torch, keras, or 'none'")
+    p.add_argument(
+        "--models",
+        default="lenet,resnet20",
+        help="comma-separated subset of: " + ", ".join(MODELS),
+    )
+    p.add_argument(
+        "--peers",
+        default="torch,keras",
+        help="comma-separated subset of torch, keras, or 'none'",
+    )
     p.add_argument("--limit-lenet", type=int, default=10000)
     p.add_argument("--limit-resnet", type=int, default=5000)
-    p.add_argument("--limit-resnet50", type=int, default=128,
-                   help="training images of resnet50_224 runs")
-    p.add_argument("--epochs", type=int, default=3,
-                   help="epochs per run; the first one is not timed")
-    p.add_argument("--eval-limit", type=int, default=1000,
-                   help="kerascnn test images (per-epoch validation and the "
-                   "final evaluation)")
+    p.add_argument(
+        "--limit-resnet50",
+        type=int,
+        default=128,
+        help="training images of resnet50_224 runs",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=3,
+        help="epochs per run; the first one is not timed",
+    )
+    p.add_argument(
+        "--eval-limit",
+        type=int,
+        default=1000,
+        help="kerascnn test images (per-epoch validation and the "
+        "final evaluation)",
+    )
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--timeout", type=int, default=900,
-                   help="seconds allowed per subprocess")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="TrainConfig override for every kerascnn variant")
-    p.add_argument("--env", action="append", default=[], metavar="VAR=VALUE",
-                   help="environment variable for every kerascnn variant")
-    p.add_argument("--variant", action="append", default=[],
-                   metavar="NAME:KEY=VALUE,...",
-                   help="a kerascnn variant (repeatable); default: one "
-                   "variant 'kerascnn' with the recipe's settings")
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=900,
+        help="seconds allowed per subprocess",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig override for every kerascnn variant",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="environment variable for every kerascnn variant",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="a kerascnn variant (repeatable); default: one "
+        "variant 'kerascnn' with the recipe's settings",
+    )
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     return p
 
@@ -448,8 +526,11 @@ def main(argv=None):
     for m in models:
         if m not in MODELS:
             raise SystemExit(f"error: unknown model {m!r}")
-    peers = [] if args.peers.strip() == "none" else [
-        p.strip() for p in args.peers.split(",") if p.strip()]
+    peers = (
+        []
+        if args.peers.strip() == "none"
+        else [p.strip() for p in args.peers.split(",") if p.strip()]
+    )
     for p in peers:
         if p not in PEERS:
             raise SystemExit(f"error: unknown peer {p!r}")
@@ -460,32 +541,39 @@ def main(argv=None):
     variants = [(name, base + pairs) for name, pairs in variants]
     names = [name for name, _ in variants]
     if len(set(names)) != len(names) or set(names) & set(PEERS):
-        raise SystemExit("error: variant names must be unique and not "
-                         "'torch' or 'keras'")
+        raise SystemExit(
+            "error: variant names must be unique and not 'torch' or 'keras'"
+        )
 
     cpu = machine_info()
-    log(f"CPU: {cpu['cpu_model']}; flags: "
+    log(
+        f"CPU: {cpu['cpu_model']}; flags: "
         + ", ".join(f for f, on in cpu["flags"].items() if on)
-        + f"; native bf16: {cpu['native_bf16']}")
+        + f"; native bf16: {cpu['native_bf16']}"
+    )
     notes = []
     available = []
     for peer in peers:
         python = peer_python(args, peer)
-        if not python or not (os.path.isfile(python)
-                              and os.access(python, os.X_OK)):
-            notes.append(f"peer {peer!r} skipped: interpreter {python} "
-                         "not found")
+        if not python or not (
+            os.path.isfile(python) and os.access(python, os.X_OK)
+        ):
+            notes.append(
+                f"peer {peer!r} skipped: interpreter {python} not found"
+            )
             continue
         available.append(peer)
 
     entries = []  # (model, kind, name, payload)
     for model in models:
         for peer in available if MODELS[model]["peer"] else ():
-            script = os.path.join(args.peers_dir,
-                                  f"{peer}_{MODELS[model]['peer']}.py")
+            script = os.path.join(
+                args.peers_dir, f"{peer}_{MODELS[model]['peer']}.py"
+            )
             if not os.path.isfile(script):
-                notes.append(f"peer {peer!r} for {model} skipped: {script} "
-                             "not found")
+                notes.append(
+                    f"peer {peer!r} for {model} skipped: {script} not found"
+                )
                 continue
             entries.append((model, "peer", peer, None))
         for name, pairs in variants:
@@ -505,20 +593,30 @@ def main(argv=None):
                 s = run_kerascnn(args, model, name, payload)
             s["round"] = r + 1
             samples[(model, name)].append(s)
-            log(f"    -> {s.get('images_per_s')} img/s"
-                + (f" (train only {s['train_only_images_per_s']})"
-                   if s.get("train_only_images_per_s") else "")
-                + (f" [{s['precision']}, steps_per_execution "
-                   f"{s['steps_per_execution']}]" if "precision" in s else "")
+            log(
+                f"    -> {s.get('images_per_s')} img/s"
+                + (
+                    f" (train only {s['train_only_images_per_s']})"
+                    if s.get("train_only_images_per_s")
+                    else ""
+                )
+                + (
+                    f" [{s['precision']}, steps_per_execution "
+                    f"{s['steps_per_execution']}]"
+                    if "precision" in s
+                    else ""
+                )
                 + (f" ERROR {s['error']}" if s.get("error") else "")
-                + f" load {s['loadavg_before']}")
+                + f" load {s['loadavg_before']}"
+            )
 
     results, ratios, whole_epoch, goals = {}, {}, {}, {}
     variant_ratios = {}
     for model in models:
         results[model] = {
             name: summarize(samples[(model, name)])
-            for (m, name) in samples if m == model
+            for (m, name) in samples
+            if m == model
         }
         # Like for like: the peers time training batches only, so the
         # goal ratios use kerascnn's train-only rate; whole-epoch ratios
@@ -533,43 +631,60 @@ def main(argv=None):
                     key = f"{name}/{peer}"
                     ratios[model][key] = _ratio(train[name], med[peer])
                     whole_epoch[model][key] = _ratio(med[name], med[peer])
-        variant_ratios[model] = paired_variant_ratios(
-            samples, model, names)
+        variant_ratios[model] = paired_variant_ratios(samples, model, names)
         goals[model] = {}
         for key, target in GOALS[cpu["goals"]].get(model, {}).items():
             peer = key.split("/")[1]
             for name in names:
                 got = ratios[model].get(f"{name}/{peer}")
                 goals[model][f"{name}/{peer}"] = {
-                    "target": target, "ratio": got,
+                    "target": target,
+                    "ratio": got,
                     "met": None if got is None else got >= target,
                 }
 
-    print(json.dumps({
-        "benchmark": "train_throughput",
-        "settings": {
-            "models": models, "peers": available, "repeats": args.repeats,
-            "epochs": args.epochs, "limit_lenet": args.limit_lenet,
-            "limit_resnet": args.limit_resnet, "eval_limit": args.eval_limit,
-            "data_dir": args.data_dir,
-            "variants": {n: [f"{k}={v}" for k, v in p] for n, p in variants},
-            "rate": "n * timed_epochs / sum(epoch seconds after the first); "
-                    "median over repeats",
-        },
-        "machine": {
-            "cpus": os.cpu_count(), "platform": platform.platform(),
-            "cpu_model": cpu["cpu_model"], "cpu_flags": cpu["flags"],
-            "native_bf16": cpu["native_bf16"], "goals": cpu["goals"],
-            "loadavg_start": load_start, "loadavg_end": _loadavg(),
-            "wall_seconds": round(time.perf_counter() - t0, 1),
-        },
-        "results": results,
-        "ratios": ratios,
-        "ratios_whole_epoch": whole_epoch,
-        "variant_ratios": variant_ratios,
-        "goals": goals,
-        "notes": notes,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_throughput",
+                "settings": {
+                    "models": models,
+                    "peers": available,
+                    "repeats": args.repeats,
+                    "epochs": args.epochs,
+                    "limit_lenet": args.limit_lenet,
+                    "limit_resnet": args.limit_resnet,
+                    "eval_limit": args.eval_limit,
+                    "data_dir": args.data_dir,
+                    "variants": {
+                        n: [f"{k}={v}" for k, v in p] for n, p in variants
+                    },
+                    "rate": (
+                        "n * timed_epochs / sum(epoch seconds after the "
+                        "first); median over repeats"
+                    ),
+                },
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "cpu_model": cpu["cpu_model"],
+                    "cpu_flags": cpu["flags"],
+                    "native_bf16": cpu["native_bf16"],
+                    "goals": cpu["goals"],
+                    "loadavg_start": load_start,
+                    "loadavg_end": _loadavg(),
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                },
+                "results": results,
+                "ratios": ratios,
+                "ratios_whole_epoch": whole_epoch,
+                "variant_ratios": variant_ratios,
+                "goals": goals,
+                "notes": notes,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -98,6 +98,5 @@ def test_example_uses_existing_commands_and_flags(args):
         if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", word):
             flag = word.split("=", 1)[0]
             assert flag in known, (
-                f"{' '.join(path)} has no option {flag}; "
-                f"it has {sorted(known)}"
+                f"{' '.join(path)} has no option {flag}; it has {sorted(known)}"
             )

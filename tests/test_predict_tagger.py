@@ -247,9 +247,7 @@ def test_predict_on_the_exported_model_folder_tags_like_the_run(
     sentence = "show me flights from dallas to pittsburgh"
     model_folder = os.path.dirname(tagger_run.export_path)
     by_run, by_folder = (
-        json.loads(
-            _cli(runner, ["predict", source, "--json", sentence]).stdout
-        )
+        json.loads(_cli(runner, ["predict", source, "--json", sentence]).stdout)
         for source in (tagger_run.run_dir, model_folder)
     )
     assert by_folder["tags"] == by_run["tags"]

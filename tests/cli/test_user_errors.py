@@ -76,8 +76,7 @@ def test_usage_errors_are_one_line(runner, args, line, tmp_path, monkeypatch):
         ),
         (
             ["fit", "lenet", "-o", "variant='nope'", "--limit", "64"],
-            "Error: -o variant must be one of 'modern', 'classic' "
-            "(got 'nope')",
+            "Error: -o variant must be one of 'modern', 'classic' (got 'nope')",
         ),
         (
             ["evaluate", "no_such_run"],

@@ -23,6 +23,8 @@ SMALL_OPTIONS = {
     "slot_tagger": {"vocab_size": 30, "units": 4, "embedding_dim": 8},
 }
 SEQUENCE_LENGTH = 6
+
+
 def _input_shape(info):
     if info.task == "sequence_tagging":
         return (SEQUENCE_LENGTH,)
