@@ -10,7 +10,7 @@ file's bytes through `normalized_bytes`:
 
 * bytes that `tf.io.decode_image` decodes to the pixels of the policy
   below (an 8-bit grey or RGB JPEG without an EXIF rotation, an 8-bit
-  grey or RGB PNG or BMP without transparency) pass unchanged;
+  grey or RGB PNG without transparency, an RGB BMP) pass unchanged;
 * anything else is decoded with Pillow by the policy and re-encoded as a
   lossless PNG, which TensorFlow then decodes exactly;
 * bytes Pillow cannot open pass unchanged, so the file checks downstream
@@ -46,8 +46,10 @@ IMAGE_EXTENSIONS = (
 )  # fmt: skip
 # What transparent pixels are composited over (grey 255 = white).
 ALPHA_BACKGROUND = (255, 255, 255)
-# Formats and Pillow modes that `tf.io.decode_image` reads as Pillow does.
-_TF_SAME = {"JPEG": ("L", "RGB"), "PNG": ("L", "RGB"), "BMP": ("L", "RGB")}
+# Formats and Pillow modes that `tf.io.decode_image` reads as Pillow does
+# (TensorFlow's BMP decoder gives 3 or 4 channels, never 1: a grey BMP
+# goes through Pillow).
+_TF_SAME = {"JPEG": ("L", "RGB"), "PNG": ("L", "RGB"), "BMP": ("RGB",)}
 _EXIF_ORIENTATION = 0x0112
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N")
 

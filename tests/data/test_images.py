@@ -296,3 +296,49 @@ def test_too_large_names_the_size_and_the_limit():
     assert "(8192x8192)" in message
     assert images.too_large(png_header(200, 100), limit=10_000) is not None
     assert images.too_large(b"not an image") is None
+
+
+def _odd_encodings(source):
+    """Valid files of rarer kinds, each as bytes (cameras, scanners and
+    old tools write them)."""
+    from PIL import Image
+
+    def save(image, fmt, **options):
+        out = io.BytesIO()
+        image.save(out, fmt, **options)
+        return out.getvalue()
+
+    rotated = Image.Exif()
+    rotated[0x0112] = 3  # upside down
+    frames = [source, source.transpose(Image.FLIP_LEFT_RIGHT)]
+    return {
+        "grey.bmp": save(source.convert("L"), "BMP"),
+        "one_bit.bmp": save(source.convert("1"), "BMP"),
+        "palette.bmp": save(source.convert("P"), "BMP"),
+        "one_bit.png": save(source.convert("1"), "PNG"),
+        "four_bit_palette.png": save(source.quantize(16), "PNG", bits=4),
+        "grey.gif": save(source.convert("L"), "GIF"),
+        "progressive.jpg": save(source, "JPEG", progressive=True),
+        "upside_down.jpg": save(source, "JPEG", exif=rotated.tobytes()),
+        "two_frames.jpg": save(source, "JPEG") + save(source, "JPEG"),
+        "animated.webp": save(
+            frames[0], "WEBP", save_all=True, append_images=frames[1:]
+        ),
+    }
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_rarer_files_decode_to_pillows_pixels(data_dir, channels):
+    import tensorflow as tf
+    from PIL import Image
+
+    from kerascnn.data import decode
+
+    path = messy_images.cifar_files(data_dir, "dog", 1)[0]
+    source = Image.open(path).convert("RGB").resize((40, 30))
+    for name, data in _odd_encodings(source).items():
+        expected = images.pixels(data, channels)
+        normalized = images.normalized_bytes(data, channels)
+        got = decode.decode_image_bytes(tf.constant(normalized), channels)
+        assert expected.shape == (30, 40, channels), name
+        np.testing.assert_array_equal(got.numpy(), expected, err_msg=name)
