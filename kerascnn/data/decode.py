@@ -58,16 +58,6 @@ BAD_FILE_MARKER = "kerascnn-bad-image-file:"
 TAIL_BYTES = 64
 
 
-def sniff_format(path):
-    """`"jpeg"`, `"png"`, `"gif"`, `"bmp"`, `"webp"` or `None` (header)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
-        return None
-    return _format_of(head)
-
-
 def _format_of(head):
     for magic, fmt in MAGIC.items():
         if head.startswith(magic):
