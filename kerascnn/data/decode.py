@@ -232,6 +232,8 @@ def native_shape(path):
     """`(H, W, C)` of the image file at `path` as every command decodes it
     (`images.normalized_bytes`, at most 3 channels), or `None` when it
     does not decode."""
+    if header_problem(path):  # not an image, or too large to decode
+        return None
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -443,9 +445,11 @@ def bad_file_error(error, then=""):
     if not found:
         return None
     path = found.group(1).strip()
+    limit = image_files.MAX_IMAGE_PIXELS
     return BadFileError(
-        f"Cannot decode image file {path}: it is not an image or it is "
-        f"truncated. {SKIP_HINT} {then}".strip()
+        f"Cannot decode image file {path}: it is not an image, it is "
+        f"truncated or it has more than {limit:,} pixels. {SKIP_HINT} "
+        f"{then}".strip()
     )
 
 

@@ -34,6 +34,7 @@ This module imports neither TensorFlow nor NumPy at module level.
 import io
 import os
 import struct
+import warnings
 
 from kerascnn.lazy import LazyModule
 
@@ -65,9 +66,17 @@ def is_hidden(name):
 
 
 def _open(data):
+    return _opened(io.BytesIO(data))
+
+
+def _opened(source):
+    """`Image.open` without Pillow's decompression-bomb warning: readers
+    refuse images past `MAX_IMAGE_PIXELS` themselves, in one line."""
     from PIL import Image
 
-    return Image.open(io.BytesIO(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)
 
 
 def _orientation(image):
@@ -96,10 +105,9 @@ def native_channels(data):
 def header_shape(path):
     """`(H, W, C)` of an image file as the policy reads it (EXIF rotation
     swaps H and W), from its header only; `None` if it is no image."""
-    from PIL import Image
 
     try:
-        with Image.open(path) as image:  # reads the header only
+        with _opened(path) as image:  # reads the header only
             width, height = image.size
             if _orientation(image) in (5, 6, 7, 8):
                 width, height = height, width
@@ -253,8 +261,12 @@ def normalized_bytes(data, channels):
 
     Returns:
         `data` itself when TensorFlow reads it the same way or when it is
-        not a readable image; else a lossless PNG of the policy's pixels.
+        not a readable image; `b""` when its header claims more than
+        `MAX_IMAGE_PIXELS` (the file checks downstream refuse it without
+        decoding it); else a lossless PNG of the policy's pixels.
     """
+    if too_large(data):
+        return b""
     if _plain_by_header(data, channels):
         return data  # the common case, decided without Pillow
     try:

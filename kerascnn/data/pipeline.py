@@ -51,7 +51,7 @@ from kerascnn.data import (
 from kerascnn.data import images as image_files
 from kerascnn.data.info import IMAGES, TAGGED_TEXT, DatasetInfo
 from kerascnn.data.options import PARALLEL_CALLS, PREFETCH_BATCHES, with_options
-from kerascnn.errors import DataError
+from kerascnn.errors import BadFileError, DataError
 from kerascnn.lazy import LazyModule
 from kerascnn.validation import check_image_size
 
@@ -317,7 +317,12 @@ def _first_shape(raw, skip_bad):
             return tuple(raw.image_shape)
         return _first_record_shape(raw)
     for path in raw.paths:
-        shape = decode.native_shape(path)
+        problem = decode.header_problem(path)
+        if problem and not skip_bad:
+            raise BadFileError(
+                f"Cannot read image file {path}: {problem}. {decode.SKIP_HINT}"
+            )
+        shape = None if problem else decode.native_shape(path)
         if shape is not None:
             return shape
         if not skip_bad:

@@ -89,6 +89,30 @@ def test_folder_commands_name_the_file_and_its_size(
     )
 
 
+def test_a_streamed_folder_never_decodes_the_file(
+    runner, bomb_folder, tmp_path
+):
+    """Streamed (`--cache none`), each file passes `normalized_bytes`,
+    which hands a file past the limit on as no bytes at all: the stream's
+    check names it (or skips and counts it) without decoding it."""
+    folder, _, bomb = bomb_folder
+    with open(bomb, "rb") as f:
+        assert images.normalized_bytes(f.read(), 1) == b""
+    args = ["fit", "lenet", "-d", folder, "--cache", "none", "--epochs", "1",
+            "--no-export", "-q"]  # fmt: skip
+    refused = runner.invoke(cli, [*args, "--run-dir", str(tmp_path / "a")])
+    assert refused.exit_code == 1, refused.output
+    error = _last_line(refused.output)
+    assert error.startswith("Error: Cannot ") and bomb in error, error
+    assert "67,108,864" in error
+
+    skipped = runner.invoke(
+        cli, [*args, "--run-dir", str(tmp_path / "b"), "--skip-bad"]
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert bomb in skipped.output
+
+
 def test_predict_names_the_file_and_its_size(runner, bomb_folder):
     _, run, bomb = bomb_folder
     result = runner.invoke(cli, ["predict", run, bomb])

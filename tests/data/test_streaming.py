@@ -199,9 +199,10 @@ def test_run_stopped_by_a_bad_file_resumes_once_it_is_fixed(
     result = runner.invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        f"Error: Cannot decode image file {victim}: it is not an image or it "
-        "is truncated. Remove it, or pass --skip-bad to skip and count such "
-        "files. Training resumes from the last finished epoch."
+        f"Error: Cannot decode image file {victim}: it is not an image, it "
+        "is truncated or it has more than 67,108,864 pixels. Remove it, or "
+        "pass --skip-bad to skip and count such files. Training resumes "
+        "from the last finished epoch."
     )
     assert (run / "history.csv").read_text().count("\n") == 2  # 1 epoch
     monkeypatch.setattr(train, "make_callbacks", make_callbacks)
