@@ -84,6 +84,13 @@ def header_problem(path):
     return f"it is {large}; shrink it" if large else None
 
 
+def header_error(path, problem):
+    """The `BadFileError` for a file `header_problem` refused."""
+    return BadFileError(
+        f"Cannot read image file {path}: {problem}. {SKIP_HINT}"
+    )
+
+
 def check_headers(paths, labels, skip_bad=False, what="image files"):
     """Drops (or reports) files whose first bytes are not an image, or
     whose header claims more than `images.MAX_IMAGE_PIXELS` pixels.
@@ -107,9 +114,7 @@ def check_headers(paths, labels, skip_bad=False, what="image files"):
             if problem is None:
                 keep.append(i)
             elif not skip_bad:
-                raise BadFileError(
-                    f"Cannot read image file {path}: {problem}. {SKIP_HINT}"
-                )
+                raise header_error(path, problem)
             else:
                 (not_images if problem == NOT_IMAGE else large).append(path)
             n.add()

@@ -51,7 +51,7 @@ from kerascnn.data import (
 from kerascnn.data import images as image_files
 from kerascnn.data.info import IMAGES, TAGGED_TEXT, DatasetInfo
 from kerascnn.data.options import PARALLEL_CALLS, PREFETCH_BATCHES, with_options
-from kerascnn.errors import BadFileError, DataError
+from kerascnn.errors import DataError
 from kerascnn.lazy import LazyModule
 from kerascnn.validation import check_image_size
 
@@ -319,9 +319,7 @@ def _first_shape(raw, skip_bad):
     for path in raw.paths:
         problem = decode.header_problem(path)
         if problem and not skip_bad:
-            raise BadFileError(
-                f"Cannot read image file {path}: {problem}. {decode.SKIP_HINT}"
-            )
+            raise decode.header_error(path, problem)
         shape = None if problem else decode.native_shape(path)
         if shape is not None:
             return shape
